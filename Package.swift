@@ -1,0 +1,99 @@
+// swift-tools-version: 6.1
+// The retrieve package: data flows one way, file → samples → frames → embedding → index → answers,
+// and the targets below follow that flow (see ../shared/STYLE.md). Each arrow points downstream only.
+import PackageDescription
+
+/// Release builds dominate the hot paths (STFT, LSTM steps, top-k scan); `-Ounchecked` is not used so that
+/// precondition-based shape checks stay on in every build.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
+let package = Package(
+    name: "retrieve",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "retrieve", targets: ["retrieve"]),
+        .executable(name: "retrieve-bench", targets: ["retrieve-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // System-library shims: a module map and a header, nothing else.
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+
+        // Value types shared by every stage.
+        .target(name: "RetrieveCore", swiftSettings: optimised),
+        // file → mono Float samples at the analysis rate, streamed.
+        .target(name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CSoxr"], swiftSettings: optimised),
+        // samples → STFT → mel → dB → MFCC.
+        .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
+        // The only place with raw BLAS pointers.
+        .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS"], swiftSettings: optimised),
+        // LSTM encoder forward pass and model loading (inference only).
+        .target(name: "SequenceEncoding", dependencies: ["RetrieveCore", "LinearAlgebra"], swiftSettings: optimised),
+        // Backward pass, losses, optimiser, sampling, checkpoints, reports.
+        .target(
+            name: "EncoderTraining",
+            dependencies: ["RetrieveCore", "LinearAlgebra", "SequenceEncoding"],
+            swiftSettings: optimised),
+        // SQLite schema, migrations, reading and writing tracks and vectors.
+        .target(
+            name: "VectorIndex",
+            dependencies: ["RetrieveCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: optimised),
+        // Contiguous vectors, scoring, bounded top-k. Knows nothing of storage or audio.
+        .target(
+            name: "SimilaritySearch",
+            dependencies: [
+                "RetrieveCore", "LinearAlgebra", .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: optimised),
+        // Indexer, query engine, exporter, evaluator: the orchestration.
+        .target(
+            name: "RetrievalPipeline",
+            dependencies: [
+                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "EncoderTraining",
+                "VectorIndex", "SimilaritySearch",
+            ],
+            swiftSettings: optimised),
+        // Argument parsing and output formatting only.
+        .executableTarget(
+            name: "retrieve",
+            dependencies: [
+                "RetrieveCore", "RetrievalPipeline", "EncoderTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimised),
+        // Benchmarks: our side of each `bench/run` comparison; the peers' side is bench/*.py.
+        .executableTarget(
+            name: "retrieve-bench",
+            dependencies: [
+                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
+                "EncoderTraining", "SimilaritySearch", "RetrievalPipeline",
+            ],
+            path: "bench/swift",
+            swiftSettings: optimised),
+
+        // Seeded RNG, signal generators, temporary files and databases, approximate equality.
+        .target(name: "TestSupport", dependencies: ["RetrieveCore"]),
+        .testTarget(name: "RetrieveCoreTests", dependencies: ["RetrieveCore", "TestSupport"]),
+        .testTarget(name: "AudioDecodingTests", dependencies: ["AudioDecoding", "TestSupport"]),
+        .testTarget(
+            name: "SpectralFeaturesTests", dependencies: ["SpectralFeatures", "AudioDecoding", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
+        .testTarget(
+            name: "SequenceEncodingTests", dependencies: ["SequenceEncoding", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "EncoderTrainingTests", dependencies: ["EncoderTraining", "SequenceEncoding", "TestSupport"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "TestSupport"]),
+        .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
+        .testTarget(name: "RetrievalPipelineTests", dependencies: ["RetrievalPipeline", "TestSupport"]),
+        .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// AudioDecoding: see Package.swift for this module's one job.

@@ -1,0 +1,1 @@
+// EncoderTraining: see Package.swift for this module's one job.

@@ -1,0 +1,1 @@
+// RetrievalPipeline: see Package.swift for this module's one job.

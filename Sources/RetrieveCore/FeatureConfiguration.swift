@@ -1,0 +1,43 @@
+/// The parameters of the audio front end, from decoding to MFCC.
+///
+/// Defaults are librosa's (`sr=22050, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=20`, Slaney mel
+/// scale and normalisation, `power_to_db(ref=1, amin=1e-10, top_db=80)`), so our features can be checked
+/// against librosa number for number. A model stores the configuration it was trained with, and the
+/// pipeline always analyses audio with the model's configuration, never a global default.
+public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
+    /// Analysis sample rate in Hz; every file is resampled to it.
+    public var sampleRate: Int
+    /// FFT size in samples (also the window length).
+    public var fftSize: Int
+    /// Hop between frames in samples.
+    public var hopLength: Int
+    /// Number of mel bands.
+    public var melBands: Int
+    /// Lowest mel filter edge in Hz.
+    public var minFrequency: Double
+    /// Highest mel filter edge in Hz; `nil` means Nyquist.
+    public var maxFrequency: Double?
+    /// Number of MFCC coefficients.
+    public var mfccCount: Int
+    /// Dynamic range kept by `power_to_db`, in dB below the peak; `nil` keeps everything.
+    public var topDecibels: Float?
+
+    public init(sampleRate: Int = 22_050, fftSize: Int = 2048, hopLength: Int = 512, melBands: Int = 128,
+                minFrequency: Double = 0, maxFrequency: Double? = nil, mfccCount: Int = 20,
+                topDecibels: Float? = 80) {
+        self.sampleRate = sampleRate
+        self.fftSize = fftSize
+        self.hopLength = hopLength
+        self.melBands = melBands
+        self.minFrequency = minFrequency
+        self.maxFrequency = maxFrequency
+        self.mfccCount = mfccCount
+        self.topDecibels = topDecibels
+    }
+
+    /// librosa's defaults.
+    public static let standard = FeatureConfiguration()
+
+    /// Seconds covered by one hop.
+    public var secondsPerFrame: Double { Double(hopLength) / Double(sampleRate) }
+}

@@ -1,0 +1,1 @@
+// SequenceEncoding: see Package.swift for this module's one job.

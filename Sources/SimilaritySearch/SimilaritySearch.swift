@@ -1,0 +1,1 @@
+// SimilaritySearch: see Package.swift for this module's one job.

@@ -1,0 +1,1 @@
+// SpectralFeatures: see Package.swift for this module's one job.

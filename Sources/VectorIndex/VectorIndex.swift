@@ -1,0 +1,1 @@
+// VectorIndex: see Package.swift for this module's one job.

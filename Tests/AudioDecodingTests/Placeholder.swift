@@ -1,0 +1,1 @@
+// Tests for AudioDecoding are added with the module's code.

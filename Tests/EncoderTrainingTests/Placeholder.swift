@@ -1,0 +1,1 @@
+// Tests for EncoderTraining are added with the module's code.

@@ -1,0 +1,1 @@
+// Tests for RetrievalPipeline are added with the module's code.

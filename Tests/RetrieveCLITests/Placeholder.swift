@@ -1,0 +1,1 @@
+// Tests for RetrieveCLI are added with the module's code.

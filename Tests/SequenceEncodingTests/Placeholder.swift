@@ -1,0 +1,1 @@
+// Tests for SequenceEncoding are added with the module's code.

@@ -1,0 +1,1 @@
+// Tests for SimilaritySearch are added with the module's code.

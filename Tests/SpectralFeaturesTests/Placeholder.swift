@@ -1,0 +1,1 @@
+// Tests for SpectralFeatures are added with the module's code.

@@ -1,0 +1,1 @@
+// Tests for VectorIndex are added with the module's code.

@@ -1,0 +1,1 @@
+print("retrieve-bench: run it through bench/run")
