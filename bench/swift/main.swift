@@ -1,1 +1,12 @@
-print("retrieve-bench: run it through bench/run")
+import Foundation
+
+/// Our side of each benchmark; `bench/run NAME` runs it beside the peer and prints the ratio.
+/// Each benchmark registers one entry here and lives in its own file.
+let benchmarks: [String: ([String]) throws -> Void] = [:]
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let name = arguments.first, let run = benchmarks[name] else {
+    FileHandle.standardError.write("usage: retrieve-bench {\(benchmarks.keys.sorted().joined(separator: "|"))} …\n".data(using: .utf8)!)
+    exit(2)
+}
+try run(Array(arguments.dropFirst()))
