@@ -1,0 +1,117 @@
+import Foundation
+public import RetrieveCore
+import AudioDecoding
+import SpectralFeatures
+public import SequenceEncoding
+
+/// Analyses audio files with an LSTM encoder: decode → stream log-mel → segments → embeddings → pooled track.
+///
+/// Audio is streamed: frames are cut into segments as they arrive and embedded in batches, so memory stays
+/// bounded for any length of file. Very long files are not embedded at every hop: the hop grows so that no more
+/// than `maxSegments` segments are embedded per track, which keeps an 8-hour recording from costing 160 times a
+/// 3-minute song while still sampling it evenly.
+public final class EncoderAnalyser: TrackAnalysing {
+    public let encoder: Encoder
+    private let decoder: AudioDecoder
+    private let extractor: FeatureExtractor
+    /// The most segments embedded for one track.
+    public var maxSegments = 240
+    /// Segments per inference batch.
+    public var batchSegments = 64
+
+    public init(encoder: Encoder) throws {
+        self.encoder = encoder
+        decoder = AudioDecoder(targetSampleRate: encoder.configuration.features.sampleRate)
+        extractor = try FeatureExtractor(configuration: encoder.configuration.features)
+    }
+
+    public var modelVersion: ModelVersion { encoder.version }
+
+    public func analyse(path: String) throws -> TrackAnalysis {
+        let url = URL(fileURLWithPath: path)
+        let info = try decoder.info(of: url)
+        let (embedding, segments) = try embed(url: url, expectedSeconds: info.duration)
+        return TrackAnalysis(format: info.format, sampleRate: info.sampleRate, channels: info.channels,
+                             duration: info.duration, title: info.title, artist: info.artist, album: info.album,
+                             genre: info.genre, embedding: embedding, segmentCount: segments)
+    }
+
+    /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).
+    public func segmentEmbeddings(path: String) throws -> [Embedding] {
+        let url = URL(fileURLWithPath: path)
+        let info = try decoder.info(of: url)
+        var all: [Embedding] = []
+        _ = try streamSegments(url: url, expectedSeconds: info.duration) { all.append(contentsOf: $0) }
+        return all
+    }
+
+    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int) {
+        var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
+        var count = 0
+        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds) { batch in
+            for e in batch {
+                for i in 0..<sum.count { sum[i] += e.values[i] }
+            }
+            count += batch.count
+        }
+        guard count > 0 else { throw AnalysisError.noAudio(path: url.path) }
+        return (Embedding(normalising: sum), count)
+    }
+
+    /// Streams the file and hands batches of segment embeddings to `body`.
+    private func streamSegments(url: URL, expectedSeconds: Double, _ body: ([Embedding]) throws -> Void) throws
+        -> Int
+    {
+        let config = encoder.configuration
+        let length = config.segmentFrames
+        let expectedFrames = Int(expectedSeconds / config.features.secondsPerFrame) + 1
+        var hop = max(1, config.segmentHopFrames)
+        if expectedFrames > length, (expectedFrames - length) / hop + 1 > maxSegments {
+            hop = max(hop, (expectedFrames - length) / (maxSegments - 1))
+        }
+        let streaming = StreamingLogMel(extractor: extractor)
+        var pending = Matrix(rows: 0, columns: config.features.melBands)
+        var pendingStart = 0  // global index of pending's first frame
+        var nextStart = 0     // global index of the next segment's first frame
+        var batch: [Matrix] = []
+        var made = 0
+        func take(_ frames: Matrix) throws {
+            pending.storage.append(contentsOf: frames.storage)
+            pending = Matrix(rows: pending.storage.count / pending.columns, columns: pending.columns,
+                             storage: pending.storage)
+            while nextStart + length <= pendingStart + pending.rows {
+                let from = nextStart - pendingStart
+                batch.append(pending.rows(from..<(from + length)))
+                nextStart += hop
+                if batch.count >= batchSegments { try flush() }
+            }
+            let drop = min(pending.rows, nextStart - pendingStart)
+            if drop > 0 {
+                pending = pending.rows(drop..<pending.rows)
+                pendingStart += drop
+            }
+        }
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            made += batch.count
+            try body(encoder.embed(segments: batch))
+            batch.removeAll(keepingCapacity: true)
+        }
+        try decoder.stream(url) { block in try take(streaming.push(block)) }
+        try take(streaming.finish())
+        // A track shorter than one segment is embedded whole, as one shorter segment.
+        if made == 0 && batch.isEmpty && pending.rows > 0 { batch.append(pending) }
+        try flush()
+        return made
+    }
+}
+
+/// Failures of analysis that are not decoding errors.
+public enum AnalysisError: Error, CustomStringConvertible {
+    case noAudio(path: String)
+    public var description: String {
+        switch self {
+        case .noAudio(let path): "\(path): contains no audio frames to analyse; the file is empty or too short"
+        }
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+public import RetrieveCore
+public import VectorIndex
+
+/// Brings an index up to date with folders of audio: adds new files, re-analyses changed ones, recognises moved
+/// ones, re-embeds tracks made with another model, records failures, and optionally prunes vanished files.
+///
+/// Work is committed in batches, each one SQLite transaction, so a kill at any moment loses at most the batch in
+/// flight and the next run resumes where this one stopped. Decoding, features and inference run on `workers`
+/// threads; each worker owns its own analyser (see `TrackAnalysing`).
+public final class Indexer {
+    /// How an index run behaves.
+    public struct Options: Sendable {
+        /// Files per transaction: smaller loses less to a kill, larger commits less often.
+        public var batchSize = 16
+        /// Analysis threads. Each runs decode + features + inference for one file at a time.
+        public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        /// Plan only: say what would be done, analyse and write nothing.
+        public var dryRun = false
+        /// Remove tracks whose files no longer exist under the indexed roots.
+        public var prune = false
+        /// Re-analyse files that failed before even when they have not changed since.
+        public var retryFailures = false
+        public init() {}
+    }
+
+    /// What one run did.
+    public struct Summary: Sendable {
+        public var scanned = 0
+        public var added = 0
+        public var updated = 0
+        public var reembedded = 0
+        public var moved = 0
+        public var unchanged = 0
+        public var removed = 0
+        public var skippedFailures = 0
+        public var failures: [(path: String, reason: String)] = []
+        public var audioSeconds = 0.0
+        public var elapsed = 0.0
+        public var interrupted = false
+        public var dryRun = false
+        public init() {}
+    }
+
+    /// What the plan decided for one file.
+    enum Action: Equatable {
+        /// Not in the index: analyse and insert.
+        case add(CandidateFile, contentHash: String?)
+        /// Changed since it was indexed, or embedded by another model: analyse again, keep its id.
+        case analyse(CandidateFile, existing: TrackRecord, reason: AnalyseReason)
+        /// Same bytes as an indexed track whose file is gone: update the path, keep the embedding.
+        case move(CandidateFile, existing: TrackRecord)
+    }
+
+    enum AnalyseReason: Equatable { case changed, otherModel }
+
+    private let store: IndexStore
+    private let options: Options
+    private let makeAnalyser: () throws -> TrackAnalysing
+    private let progressMode: ProgressReporter.Mode?
+    private let interrupt: InterruptFlag
+
+    /// - Parameters:
+    ///   - makeAnalyser: called once per worker; each analyser is used by one thread only.
+    public init(store: IndexStore, options: Options = Options(), progress: ProgressReporter.Mode? = nil,
+                interrupt: InterruptFlag = InterruptFlag(), makeAnalyser: @escaping () throws -> TrackAnalysing) {
+        self.store = store
+        self.options = options
+        self.makeAnalyser = makeAnalyser
+        self.progressMode = progress
+        self.interrupt = interrupt
+    }
+
+    /// Indexes `roots` (folders or files) and returns what was done.
+    public func run(roots: [String]) throws -> Summary {
+        let started = Date()
+        var summary = Summary()
+        summary.dryRun = options.dryRun
+        let probe = try makeAnalyser()
+        let model = probe.modelVersion
+        let modelID = options.dryRun ? nil : try store.register(model: model)
+
+        let scan = CollectionScanner().scan(roots)
+        summary.scanned = scan.files.count
+        for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
+
+        let (actions, unchanged, skipped) = try plan(scan.files, model: model)
+        summary.unchanged = unchanged
+        summary.skippedFailures = skipped
+
+        if options.prune {
+            let rootPaths = roots.map(CollectionScanner.absolutePath)
+            let vanished = try store.allTracks().filter { track in
+                rootPaths.contains { track.path == $0 || track.path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+                    && !FileManager.default.fileExists(atPath: track.path)
+            }
+            let movedAway = Set(actions.compactMap { if case .move(_, let e) = $0 { e.id } else { nil } })
+            let toRemove = vanished.compactMap(\.id).filter { !movedAway.contains($0) }
+            if !options.dryRun { try store.removeTracks(ids: toRemove) }
+            summary.removed = toRemove.count
+        }
+
+        if options.dryRun {
+            for action in actions {
+                switch action {
+                case .add: summary.added += 1
+                case .analyse(_, _, .changed): summary.updated += 1
+                case .analyse(_, _, .otherModel): summary.reembedded += 1
+                case .move: summary.moved += 1
+                }
+            }
+            summary.elapsed = Date().timeIntervalSince(started)
+            return summary
+        }
+
+        // Moves need no analysis: commit them first, in one transaction.
+        let moves = actions.compactMap { if case .move(let file, let existing) = $0 { (file, existing) } else { nil } }
+        if !moves.isEmpty {
+            try store.moveTracks(moves.map { (id: $0.1.id!, path: $0.0.path, size: $0.0.size, mtime: $0.0.mtime) })
+            summary.moved = moves.count
+        }
+        let work = actions.filter { if case .move = $0 { false } else { true } }
+        try analyse(work, modelID: modelID!, probe: probe, summary: &summary)
+        summary.interrupted = interrupt.isRaised
+        summary.elapsed = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    /// Decides for each file whether to add, re-analyse, move or skip it.
+    func plan(_ files: [CandidateFile], model: ModelVersion) throws -> (actions: [Action], unchanged: Int, skipped: Int) {
+        var actions: [Action] = []
+        var unchanged = 0, skipped = 0
+        let embeddedByModel = try store.trackIDsWithEmbedding(model: model)
+        let failed = options.retryFailures ? [:] : try store.failuresByPath()
+        var claimedForMove = Set<TrackID>()
+        for file in files {
+            if let existing = try store.track(path: file.path) {
+                if existing.size != file.size || abs(existing.mtime - file.mtime) > 1e-3 {
+                    actions.append(.analyse(file, existing: existing, reason: .changed))
+                } else if let id = existing.id, !embeddedByModel.contains(id) {
+                    actions.append(.analyse(file, existing: existing, reason: .otherModel))
+                } else {
+                    unchanged += 1
+                }
+                continue
+            }
+            if let failure = failed[file.path], failure.size == file.size, abs(failure.mtime - file.mtime) <= 1e-3 {
+                skipped += 1
+                continue
+            }
+            let hash = ContentFingerprint.of(path: file.path)
+            if let hash, let moved = try store.tracks(withContentHash: hash).first(where: {
+                $0.size == file.size && !claimedForMove.contains($0.id!)
+                    && !FileManager.default.fileExists(atPath: $0.path)
+            }) {
+                claimedForMove.insert(moved.id!)
+                if embeddedByModel.contains(moved.id!) {
+                    actions.append(.move(file, existing: moved))
+                } else {
+                    actions.append(.analyse(file, existing: moved, reason: .otherModel))
+                }
+                continue
+            }
+            actions.append(.add(file, contentHash: hash))
+        }
+        return (actions, unchanged, skipped)
+    }
+
+    /// Runs the analyses on worker threads and commits their results in batches.
+    private func analyse(_ work: [Action], modelID: Int64, probe: TrackAnalysing, summary: inout Summary) throws {
+        guard !work.isEmpty else { return }
+        let progress = ProgressReporter(total: work.count, label: "indexing", mode: progressMode)
+        defer { progress.finish() }
+        let queue = WorkQueue(items: work)
+        let workers = min(options.workers, work.count)
+        var analysers: [TrackAnalysing] = [probe]
+        for _ in 1..<workers { analysers.append(try makeAnalyser()) }
+        let results = ResultBuffer()
+        let group = DispatchGroup()
+        for analyser in analysers {
+            let box = AnalyserBox(analyser)
+            DispatchQueue.global().async(group: group) { [interrupt] in
+                while !interrupt.isRaised, let (index, action) = queue.next() {
+                    let file = action.file
+                    let outcome: Result<TrackAnalysis, AnalysisFailure>
+                    do {
+                        outcome = .success(try box.analyser.analyse(path: file.path))
+                    } catch {
+                        outcome = .failure(AnalysisFailure(reason: Self.reason(for: error)))
+                    }
+                    results.append(index: index, outcome: outcome)
+                }
+            }
+        }
+        var committed = 0
+        var batch = IndexBatch(modelID: modelID)
+        var lastCommit = Date()
+        while committed < work.count {
+            guard let (index, outcome) = results.next(timeout: 0.5) else {
+                if group.wait(timeout: .now()) == .success && results.isEmpty { break }  // stopped early
+                continue
+            }
+            committed += 1
+            let action = work[index]
+            let file = action.file
+            switch outcome {
+            case .success(let analysis):
+                batch.tracks.append(IndexBatch.Entry(record: record(for: action, analysis: analysis),
+                                                     embedding: analysis.embedding,
+                                                     segmentCount: analysis.segmentCount))
+                summary.audioSeconds += analysis.duration
+                switch action {
+                case .add: summary.added += 1
+                case .analyse(_, _, .changed): summary.updated += 1
+                case .analyse(_, _, .otherModel): summary.reembedded += 1
+                case .move: break
+                }
+            case .failure(let failure):
+                batch.failures.append(FailureRecord(path: file.path, reason: failure.reason, size: file.size,
+                                                    mtime: file.mtime))
+                summary.failures.append((file.path, failure.reason))
+                progress.message("retrieve: \(file.path): \(failure.reason)")
+            }
+            progress.advance(detail: (file.path as NSString).lastPathComponent)
+            if batch.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5 {
+                try store.commit(batch)
+                batch = IndexBatch(modelID: modelID)
+                lastCommit = Date()
+            }
+        }
+        group.wait()
+        if batch.count > 0 { try store.commit(batch) }
+    }
+
+    private func record(for action: Action, analysis: TrackAnalysis) -> TrackRecord {
+        let file = action.file
+        var record: TrackRecord
+        switch action {
+        case .add(_, let hash):
+            record = TrackRecord(path: file.path, size: file.size, mtime: file.mtime,
+                                 contentHash: hash ?? ContentFingerprint.of(path: file.path) ?? "")
+        case .analyse(_, let existing, let reason):
+            record = existing
+            record.path = file.path
+            record.size = file.size
+            record.mtime = file.mtime
+            if reason == .changed || existing.path != file.path {
+                record.contentHash = ContentFingerprint.of(path: file.path) ?? existing.contentHash
+            }
+        case .move(_, let existing):
+            record = existing
+        }
+        record.duration = analysis.duration
+        record.sampleRate = analysis.sampleRate
+        record.channels = analysis.channels
+        record.format = analysis.format
+        record.title = analysis.title
+        record.artist = analysis.artist
+        record.album = analysis.album
+        record.genre = analysis.genre
+        return record
+    }
+
+    /// The one-line reason stored for a failed file.
+    static func reason(for error: any Error) -> String {
+        let text = (error as? CustomStringConvertible)?.description ?? String(describing: error)
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+extension Indexer.Action {
+    var file: CandidateFile {
+        switch self {
+        case .add(let f, _), .analyse(let f, _, _), .move(let f, _): f
+        }
+    }
+}
+
+struct AnalysisFailure: Error {
+    let reason: String
+}
+
+/// Hands out work items to worker threads, each exactly once.
+private final class WorkQueue<Item>: @unchecked Sendable {
+    private let lock = NSLock()
+    private let items: [Item]
+    private var nextIndex = 0
+    init(items: [Item]) { self.items = items }
+    func next() -> (Int, Item)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextIndex < items.count else { return nil }
+        defer { nextIndex += 1 }
+        return (nextIndex, items[nextIndex])
+    }
+}
+
+/// Results from the workers, consumed by the committing thread in arrival order.
+private final class ResultBuffer: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending: [(Int, Result<TrackAnalysis, AnalysisFailure>)] = []
+    func append(index: Int, outcome: Result<TrackAnalysis, AnalysisFailure>) {
+        condition.lock()
+        pending.append((index, outcome))
+        condition.signal()
+        condition.unlock()
+    }
+    func next(timeout: TimeInterval) -> (Int, Result<TrackAnalysis, AnalysisFailure>)? {
+        condition.lock()
+        defer { condition.unlock() }
+        if pending.isEmpty, timeout > 0 { _ = condition.wait(until: Date().addingTimeInterval(timeout)) }
+        return pending.isEmpty ? nil : pending.removeFirst()
+    }
+    var isEmpty: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return pending.isEmpty
+    }
+}
+
+/// Moves a non-Sendable analyser onto the one worker thread that will use it.
+private final class AnalyserBox: @unchecked Sendable {
+    let analyser: TrackAnalysing
+    init(_ analyser: TrackAnalysing) { self.analyser = analyser }
+}

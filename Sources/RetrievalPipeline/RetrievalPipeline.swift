@@ -1,1 +1,0 @@
-// RetrievalPipeline: see Package.swift for this module's one job.
