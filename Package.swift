@@ -91,7 +91,9 @@ let package = Package(
             name: "SequenceEncodingTests", dependencies: ["SequenceEncoding", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "EncoderTrainingTests", dependencies: ["EncoderTraining", "SequenceEncoding", "TestSupport"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "TestSupport"]),
+        .testTarget(
+            name: "VectorIndexTests",
+            dependencies: ["VectorIndex", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
         .testTarget(name: "RetrievalPipelineTests", dependencies: ["RetrievalPipeline", "TestSupport"]),
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),

@@ -1,1 +1,0 @@
-// SimilaritySearch: see Package.swift for this module's one job.

@@ -1,0 +1,200 @@
+public import RetrieveCore
+import LinearAlgebra
+
+/// One search result: the row of a stored vector and its score against the query.
+public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// The row of the vector in its `VectorCollection`.
+    public let index: Int
+    /// The dot product with the query; the cosine similarity when both are unit length.
+    public let score: Float
+
+    public init(index: Int, score: Float) {
+        self.index = index
+        self.score = score
+    }
+
+    public var description: String { "\(index): \(score)" }
+}
+
+/// A set of equally long vectors held contiguously (one row-major `Matrix`, rows = items), searched exactly.
+///
+/// The score of a candidate is its dot product with the query, computed by BLAS (`sgemv` for one query,
+/// blocked `sgemm` for many); on unit vectors this is the cosine similarity. The search is exhaustive and
+/// exact up to float rounding: BLAS may sum in any order, so scores can differ from a naive loop in the
+/// last bits (about 1e-7 relative for unit vectors of a few hundred dimensions), and two candidates whose
+/// scores differ by less than that may swap places. Equal scores are ordered by ascending index.
+///
+/// The top-k selection is bounded (O(k) memory per query, never a full sort). Filters (`where:`) are
+/// evaluated lazily, only for candidates whose score would put them into the current top k, in ascending
+/// index order per query; they must be pure. So an over-fetch such as "k + 50, then drop same-album
+/// results" is cheap, and a filter can be a dictionary lookup without slowing the scan.
+///
+/// Threading: the collection never changes OpenBLAS's thread count. Scans of one query are bound by
+/// memory bandwidth, so a second thread buys little on two shared cores; batched and all-against-all
+/// search are compute bound and use every OpenBLAS thread. Callers pick (`BLAS.setThreadCount`); see
+/// `bench/README.md` for the measured effect.
+public struct VectorCollection: Sendable {
+    /// The stored vectors, one per row.
+    public let vectors: Matrix
+
+    /// Wraps `vectors` (rows = items). Indices are limited to `Int32` (about two billion rows).
+    public init(vectors: Matrix) {
+        precondition(vectors.rows < Int(Int32.max), "A collection holds at most \(Int32.max) vectors")
+        self.vectors = vectors
+    }
+
+    /// The number of vectors.
+    public var count: Int { vectors.rows }
+    /// The length of each vector.
+    public var dimensions: Int { vectors.columns }
+
+    /// A copy of vector `index`.
+    public func vector(at index: Int) -> [Float] { vectors.row(index) }
+
+    /// The score of every stored vector against `query`, in row order (for evaluation: ranks, recall).
+    ///
+    /// - Complexity: O(count × dimensions)
+    public func scores(to query: [Float]) -> [Float] {
+        precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
+        if count == 0 { return [] }
+        return BLAS.multiply(vectors, vector: query)
+    }
+
+    /// The `k` stored vectors with the highest score against `query`, best first.
+    ///
+    /// Returns fewer than `k` if fewer vectors exist or pass `include` (a predicate on the candidate row).
+    ///
+    /// - Complexity: O(count × dimensions) for the scores, plus O(count + m log k) for the selection where
+    ///   m ≤ count is the number of candidates that entered the top k while scanning.
+    public func nearest(to query: [Float], k: Int, where include: ((Int) -> Bool)? = nil) -> [Neighbour] {
+        precondition(k >= 0, "k must be non-negative, got \(k)")
+        precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
+        if k == 0 || count == 0 { return [] }
+        let scores = BLAS.multiply(vectors, vector: query)
+        let heaps = TopKHeaps(heapCount: 1, k: min(k, count))
+        scores.withUnsafeBufferPointer { s in
+            heaps.offerRow(0, s.baseAddress!, count: count, firstIndex: 0, include: include)
+        }
+        return heaps.sorted(0)
+    }
+
+    /// The `k` nearest neighbours of stored vector `index`, leaving out the vector itself when
+    /// `excludingSelf` (a track is not its own recommendation; exact duplicates still appear).
+    public func nearest(
+        toItem index: Int, k: Int, excludingSelf: Bool = true, where include: ((Int) -> Bool)? = nil
+    ) -> [Neighbour] {
+        precondition(index >= 0 && index < count, "Item \(index) is outside 0..<\(count)")
+        if !excludingSelf { return nearest(to: vector(at: index), k: k, where: include) }
+        return nearest(to: vector(at: index), k: k) { candidate in
+            candidate != index && (include?(candidate) ?? true)
+        }
+    }
+
+    /// Rows of queries per `sgemm` tile in `nearest(toEach:)`.
+    static let queryBlock = 1024
+    /// Stored vectors per `sgemm` tile; queryBlock × vectorBlock floats (4 MiB) is the scratch memory.
+    static let vectorBlock = 1024
+
+    /// The `k` nearest stored vectors of each row of `queries`, best first; `include(queryRow, candidate)`.
+    ///
+    /// Scores are computed tile by tile (up to 1024 queries × 1024 stored vectors per `sgemm`), so scratch
+    /// memory stays at 4 MiB plus k entries per query however large the collection.
+    ///
+    /// - Complexity: O(queries × count × dimensions) for the products, plus the selection as in
+    ///   `nearest(to:k:where:)` for each query.
+    public func nearest(toEach queries: Matrix, k: Int, where include: ((Int, Int) -> Bool)? = nil) -> [[Neighbour]] {
+        precondition(k >= 0, "k must be non-negative, got \(k)")
+        precondition(queries.columns == dimensions || queries.rows == 0,
+                     "Queries have \(queries.columns) dimensions, collection has \(dimensions)")
+        let nq = queries.rows
+        if k == 0 || count == 0 || nq == 0 { return Array(repeating: [], count: nq) }
+        let d = dimensions, n = count
+        let qb = Self.queryBlock, vb = Self.vectorBlock
+        var results = [[Neighbour]]()
+        results.reserveCapacity(nq)
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: min(qb, nq) * min(vb, n))
+        defer { tile.deallocate() }
+        queries.storage.withUnsafeBufferPointer { q in
+            vectors.storage.withUnsafeBufferPointer { v in
+                for q0 in stride(from: 0, to: nq, by: qb) {
+                    let rows = min(qb, nq - q0)
+                    let heaps = TopKHeaps(heapCount: rows, k: min(k, n))
+                    for v0 in stride(from: 0, to: n, by: vb) {
+                        let cols = min(vb, n - v0)
+                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: q.baseAddress! + q0 * d, lda: d,
+                                  b: v.baseAddress! + v0 * d, ldb: d, c: tile, ldc: cols)
+                        for r in 0..<rows {
+                            let queryRow = q0 + r
+                            heaps.offerRow(r, tile + r * cols, count: cols, firstIndex: v0,
+                                           include: include.map { f in { f(queryRow, $0) } })
+                        }
+                    }
+                    for r in 0..<rows { results.append(heaps.sorted(r)) }
+                }
+            }
+        }
+        return results
+    }
+
+    /// The top `k` of every stored vector against all others, handed to `body` in row order.
+    ///
+    /// The score matrix is symmetric, so only tiles on and above the diagonal are computed: a tile of rows
+    /// `b` × columns `c` (c > b) feeds the selections of its rows directly and those of its columns
+    /// transposed, which halves the `sgemm` work. A row's selection is complete once its own row block has
+    /// been processed, so `body` is called block by block while the scan proceeds. Memory beyond the vectors:
+    /// one blockRows² tile plus k (score, index) pairs for every stored vector (8 bytes each).
+    ///
+    /// `include(row, candidate)` is called with the row whose selection is being filled, in both directions,
+    /// so asymmetric filters are honoured. With `excludingSelf == false` each row normally finds itself first.
+    ///
+    /// - Complexity: O(count² × dimensions / 2) for the products, O(count²) compares for the selection.
+    public func allNearest(
+        k: Int, excludingSelf: Bool = true, blockRows: Int = 512, where include: ((Int, Int) -> Bool)? = nil,
+        _ body: (Int, [Neighbour]) throws -> Void
+    ) rethrows {
+        precondition(k >= 0, "k must be non-negative, got \(k)")
+        precondition(blockRows > 0, "blockRows must be positive, got \(blockRows)")
+        let n = count, d = dimensions
+        if n == 0 { return }
+        let available = excludingSelf ? n - 1 : n
+        let kk = min(k, available)
+        let heaps = TopKHeaps(heapCount: n, k: kk)
+        let b = blockRows
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: min(b, n) * min(b, n))
+        defer { tile.deallocate() }
+        for r0 in stride(from: 0, to: n, by: b) {
+            let rows = min(b, n - r0)
+            if kk > 0 {
+                vectors.storage.withUnsafeBufferPointer { v in
+                    for c0 in stride(from: r0, to: n, by: b) {
+                        let cols = min(b, n - c0)
+                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
+                                  b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
+                        // Rows of this block against columns c0..<c0+cols.
+                        for r in 0..<rows {
+                            let row = r0 + r
+                            heaps.offerRow(row, tile + r * cols, count: cols, firstIndex: c0,
+                                           skip: excludingSelf ? row : -1,
+                                           include: include.map { f in { f(row, $0) } })
+                        }
+                        // The same scores seen from the columns: row block r0 are candidates for rows c0+j.
+                        // Walk the tile row by row so memory access stays sequential.
+                        if c0 != r0 {
+                            let floors = heaps.floors + c0
+                            for r in 0..<rows {
+                                let candidate = r0 + r
+                                let line = tile + r * cols
+                                for j in 0..<cols where line[j] >= floors[j] {
+                                    let target = c0 + j
+                                    heaps.offer(target, score: line[j], index: candidate,
+                                                include: include.map { f in { f(target, candidate) } })
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for r in 0..<rows { try body(r0 + r, heaps.sorted(r0 + r)) }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import GRDB
+
+/// The index's schema: an ordered list of migrations plus two markers in the SQLite header.
+///
+/// `application_id` marks the file as a retrieve index; `user_version` is the number of the newest
+/// migration applied. Both sit in the first 100 bytes of the file, so a newer or foreign file is refused
+/// by reading bytes, before SQLite opens it. The GRDB migration identifiers are the second line of defence
+/// (a file migrated by a newer build lists identifiers this build does not know). Migrations are append-only:
+/// never edit a shipped one, add the next.
+enum Schema {
+    /// 'RTRV' as a big-endian 32-bit integer.
+    static let applicationID: Int32 = 0x5254_5256
+    /// `user_version` after the newest migration of this build.
+    static var version: Int { migrations.count }
+
+    static let migrations: [(identifier: String, sql: String)] = [
+        ("v1-initial", v1)
+    ]
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for (number, migration) in migrations.enumerated() {
+            migrator.registerMigration(migration.identifier) { db in
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+                try db.execute(sql: "PRAGMA user_version = \(number + 1)")
+            }
+        }
+        return migrator
+    }
+
+    /// Times are seconds since 1970-01-01 UTC (REAL), sizes bytes, durations seconds, rates Hz;
+    /// vectors float32 little-endian. See Index/README.md for what each table is for.
+    static let v1 = """
+        CREATE TABLE tracks (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL CHECK (size >= 0),
+            mtime REAL NOT NULL,
+            content_hash TEXT NOT NULL,
+            duration REAL NOT NULL CHECK (duration >= 0),
+            sample_rate INTEGER NOT NULL,
+            channels INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            title TEXT,
+            artist TEXT,
+            album TEXT,
+            genre TEXT,
+            label TEXT,
+            added_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX tracks_by_content_hash ON tracks(content_hash);
+        CREATE INDEX tracks_by_artist_album ON tracks(artist, album);
+
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            digest TEXT NOT NULL UNIQUE,
+            dimensions INTEGER NOT NULL CHECK (dimensions > 0),
+            configuration TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(configuration)),
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE embeddings (
+            track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE RESTRICT,
+            vector BLOB NOT NULL,
+            segment_count INTEGER NOT NULL CHECK (segment_count >= 0),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (track_id, model_id)
+        );
+        CREATE INDEX embeddings_by_model ON embeddings(model_id, track_id);
+
+        CREATE TABLE segment_embeddings (
+            track_id INTEGER NOT NULL,
+            model_id INTEGER NOT NULL,
+            idx INTEGER NOT NULL CHECK (idx >= 0),
+            vector BLOB NOT NULL,
+            PRIMARY KEY (track_id, model_id, idx),
+            FOREIGN KEY (track_id, model_id) REFERENCES embeddings(track_id, model_id) ON DELETE CASCADE
+        );
+
+        CREATE TABLE failures (
+            path TEXT NOT NULL PRIMARY KEY,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL,
+            failed_at REAL NOT NULL
+        );
+        """
+}

@@ -1,1 +1,0 @@
-// VectorIndex: see Package.swift for this module's one job.

@@ -1,1 +1,0 @@
-// Tests for SimilaritySearch are added with the module's code.

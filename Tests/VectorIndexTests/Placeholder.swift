@@ -1,1 +1,0 @@
-// Tests for VectorIndex are added with the module's code.
