@@ -1,0 +1,203 @@
+internal import CSndFile
+internal import CSoxr
+public import Foundation
+
+/// What a file's header says: format, native rate and channels, length, and tags.
+public struct AudioFileInfo: Sendable, Equatable {
+    public var path: String
+    /// Container/codec name: "WAV", "AIFF", "FLAC", "OGG/Vorbis", "Opus", "MP3", or libsndfile's name for others.
+    public var format: String
+    /// Native sample rate in Hz.
+    public var sampleRate: Int
+    public var channels: Int
+    /// Frames (samples per channel) at the native rate, as the header reports them (an estimate for MP3).
+    public var frames: Int64
+    /// `frames / sampleRate`, in seconds.
+    public var duration: Double
+    public var title: String?
+    public var artist: String?
+    public var album: String?
+    public var genre: String?
+
+    public init(path: String, format: String, sampleRate: Int, channels: Int, frames: Int64, duration: Double,
+                title: String? = nil, artist: String? = nil, album: String? = nil, genre: String? = nil) {
+        self.path = path
+        self.format = format
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.frames = frames
+        self.duration = duration
+        self.title = title
+        self.artist = artist
+        self.album = album
+        self.genre = genre
+    }
+}
+
+/// A whole decoded file: mono samples at the decoder's target rate.
+public struct DecodedAudio: Sendable {
+    public var info: AudioFileInfo
+    /// Mono samples at `sampleRate`; every value is finite.
+    public var samples: [Float]
+    /// The rate of `samples` (the decoder's target rate), not the file's native rate (that is `info.sampleRate`).
+    public var sampleRate: Int
+    /// Seconds of audio in `samples`.
+    public var duration: Double { Double(samples.count) / Double(sampleRate) }
+}
+
+/// The decoder: any file libsndfile reads → one channel, `targetSampleRate` Hz, `Float`, finite.
+///
+/// Channels are averaged (`numpy.mean(y, axis=0)`, as `librosa.load(mono=True)`), then the signal is resampled
+/// with libsoxr at `SOXR_HQ` (librosa's `res_type='soxr_hq'`, its default) and trimmed or zero-padded to
+/// `ceil(frames · target / native)` samples, as `librosa.resample(fix=True)` does. Decoding streams in blocks,
+/// so memory is bounded by the block size whatever the file's length. Samples that are NaN, infinite or
+/// beyond ±10⁶ are rejected with `AudioDecodingError.invalidSamples` rather than cleaned up: like librosa
+/// (`valid_audio`), we prefer refusing a corrupt file to indexing made-up audio, and no NaN can reach features.
+///
+/// A file with no audio frames decodes to no samples, pure silence decodes to zeros; both are valid results.
+/// Stateless and `Sendable`: one decoder may serve many threads.
+public struct AudioDecoder: Sendable {
+    /// Native rates the decoder accepts. libsoxr handles far more, but a rate outside this range is almost
+    /// certainly a damaged header.
+    public static let supportedSampleRates = 1_000...768_000
+
+    /// The output rate in Hz.
+    public let targetSampleRate: Int
+
+    public init(targetSampleRate: Int = 22_050) {
+        precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
+        self.targetSampleRate = targetSampleRate
+    }
+
+    /// Reads the header only.
+    public func info(of url: URL) throws(AudioDecodingError) -> AudioFileInfo {
+        let file = try SoundFile(reading: url.path)
+        return file.info
+    }
+
+    /// Decodes the whole file (or its first `maxSeconds`) into memory.
+    public func decode(_ url: URL, maxSeconds: Double? = nil) throws(AudioDecodingError) -> DecodedAudio {
+        var samples: [Float] = []
+        let info = try run(url.path, blockFrames: 65_536, maxSeconds: maxSeconds) { (block: UnsafeBufferPointer<Float>) in
+            samples.append(contentsOf: block)
+        } reserve: { samples.reserveCapacity($0) }
+        return DecodedAudio(info: info, samples: samples, sampleRate: targetSampleRate)
+    }
+
+    /// Decodes the file block by block, handing each block of mono, resampled, finite samples to `body`.
+    ///
+    /// `blockFrames` is the number of native frames read per step; blocks passed to `body` hold about
+    /// `blockFrames · target / native` samples (the first may be shorter: the resampler has latency) and are
+    /// only valid during the call. Throwing from `body` stops decoding and rethrows that error; decoding
+    /// problems throw `AudioDecodingError`.
+    public func stream(_ url: URL, blockFrames: Int = 65_536, maxSeconds: Double? = nil,
+                       _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+        var failure: (any Error)?
+        _ = try run(url.path, blockFrames: blockFrames, maxSeconds: maxSeconds) { block in
+            do { try body(block) } catch {
+                failure = error
+                return false
+            }
+            return true
+        } reserve: { _ in }
+        if let failure { throw failure }
+    }
+
+    private func run(
+        _ path: String, blockFrames: Int, maxSeconds: Double?,
+        _ body: (UnsafeBufferPointer<Float>) -> Void, reserve: (Int) -> Void
+    ) throws(AudioDecodingError) -> AudioFileInfo {
+        try run(path, blockFrames: blockFrames, maxSeconds: maxSeconds, { (b: UnsafeBufferPointer<Float>) -> Bool in
+            body(b)
+            return true
+        }, reserve: reserve)
+    }
+
+    /// The decoding loop. `body` returns false to stop early.
+    private func run(
+        _ path: String, blockFrames: Int, maxSeconds: Double?,
+        _ body: (UnsafeBufferPointer<Float>) -> Bool, reserve: (Int) -> Void
+    ) throws(AudioDecodingError) -> AudioFileInfo {
+        precondition(blockFrames > 0, "blockFrames must be positive, got \(blockFrames)")
+        let file = try SoundFile(reading: path)
+        let info = file.info
+        guard AudioDecoder.supportedSampleRates.contains(info.sampleRate) else {
+            throw .unsupportedSampleRate(path: path, sampleRate: info.sampleRate)
+        }
+        var limit = Int64.max
+        if let maxSeconds { limit = Int64(max(0, maxSeconds) * Double(info.sampleRate)) }
+        let ratio = Double(targetSampleRate) / Double(info.sampleRate)
+        let expectedFrames = min(limit, max(info.frames, 0))
+        reserve(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16)
+
+        let resampler = info.sampleRate == targetSampleRate
+            ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
+        let channels = info.channels
+        var interleaved = [Float](repeating: 0, count: blockFrames * channels)
+        var mono = [Float](repeating: 0, count: blockFrames)
+        var framesIn: Int64 = 0
+        var samplesOut: Int64 = 0
+        var stopped = false
+
+        // Emits at most `allowed` more samples so that the total never exceeds ceil(framesIn · ratio).
+        func emit(_ buffer: UnsafeBufferPointer<Float>, final: Bool) -> Bool {
+            let bound = Int64((Double(framesIn) * ratio).rounded(.up))
+            let count = Int(max(0, min(Int64(buffer.count), bound - samplesOut)))
+            guard count > 0 else { return true }
+            samplesOut += Int64(count)
+            return body(UnsafeBufferPointer(rebasing: buffer[0..<count]))
+        }
+
+        while framesIn < limit && !stopped {
+            let want = Int(min(Int64(blockFrames), limit - framesIn))
+            let got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            if got < 0 || (got < want && file.hasError) {
+                throw .readFailed(path: path, atSecond: Double(framesIn) / Double(info.sampleRate),
+                                  reason: file.errorMessage)
+            }
+            if got == 0 { break }
+            // Average the channels and reject values no real recording contains.
+            var bad = -1
+            interleaved.withUnsafeBufferPointer { x in
+                mono.withUnsafeMutableBufferPointer { y in
+                    let scale = 1 / Float(channels)
+                    for i in 0..<got {
+                        var s: Float = 0
+                        for c in 0..<channels { s += x[i * channels + c] }
+                        let v = channels == 1 ? s : s * scale
+                        // NaN or ±∞ in any channel makes the mean NaN or infinite, so one test covers all.
+                        if !(abs(v) <= 1e6) && bad < 0 { bad = i }
+                        y[i] = v
+                    }
+                }
+            }
+            if bad >= 0 {
+                throw .invalidSamples(path: path, atSecond: Double(framesIn + Int64(bad)) / Double(info.sampleRate))
+            }
+            framesIn += Int64(got)
+            if let resampler {
+                try mono.withUnsafeBufferPointer { (input) throws(AudioDecodingError) in
+                    try resampler.process(UnsafeBufferPointer(rebasing: input[0..<got])) { out in
+                        if !stopped && !emit(out, final: false) { stopped = true }
+                    }
+                }
+            } else {
+                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got]), final: false) { stopped = true } }
+            }
+            if got < want { break }
+        }
+        if stopped { return info }
+        if let resampler {
+            try resampler.flush { out in
+                if !stopped && !emit(out, final: true) { stopped = true }
+            }
+        }
+        // librosa.resample(fix=True): pad with zeros up to ceil(n · ratio).
+        let target = Int64((Double(framesIn) * ratio).rounded(.up))
+        if !stopped && samplesOut < target {
+            let zeros = [Float](repeating: 0, count: Int(target - samplesOut))
+            _ = zeros.withUnsafeBufferPointer { emit($0, final: true) }
+        }
+        return info
+    }
+}

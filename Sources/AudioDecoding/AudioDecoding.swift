@@ -1,1 +1,0 @@
-// AudioDecoding: see Package.swift for this module's one job.

@@ -1,0 +1,74 @@
+internal import CSndFile
+import Foundation
+
+/// An open libsndfile handle; closed on deinit. Used by one thread at a time.
+final class SoundFile {
+    private let handle: OpaquePointer
+    let info: AudioFileInfo
+    let path: String
+
+    init(reading path: String) throws(AudioDecodingError) {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .fileNotFound(path: path)
+        }
+        if isDirectory.boolValue { throw .notAudio(path: path, reason: "it is a directory") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+        if size == 0 { throw .emptyFile(path: path) }
+        var sfInfo = SF_INFO()
+        guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
+            throw .notAudio(path: path, reason: String(cString: sf_strerror(nil)))
+        }
+        self.handle = handle
+        guard sfInfo.channels > 0 else {
+            sf_close(handle)
+            throw .noChannels(path: path)
+        }
+        func tag(_ kind: Int) -> String? {
+            guard let p = sf_get_string(handle, Int32(kind)) else { return nil }
+            let s = String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
+            return s.isEmpty ? nil : s
+        }
+        let rate = Int(sfInfo.samplerate)
+        info = AudioFileInfo(
+            path: path, format: Self.formatName(sfInfo.format, handle: handle), sampleRate: rate,
+            channels: Int(sfInfo.channels), frames: max(0, sfInfo.frames),
+            duration: rate > 0 ? Double(max(0, sfInfo.frames)) / Double(rate) : 0,
+            title: tag(Int(SF_STR_TITLE)), artist: tag(Int(SF_STR_ARTIST)), album: tag(Int(SF_STR_ALBUM)),
+            genre: tag(Int(SF_STR_GENRE)))
+    }
+
+    deinit { sf_close(handle) }
+
+    /// Reads up to `count` interleaved frames; returns how many were read (0 at the end).
+    func readFrames(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        Int(sf_readf_float(handle, buffer, sf_count_t(count)))
+    }
+
+    var hasError: Bool { sf_error(handle) != SF_ERR_NO_ERROR }
+    var errorMessage: String { String(cString: sf_strerror(handle)) }
+
+    static func formatName(_ format: Int32, handle: OpaquePointer) -> String {
+        let major = Int(format) & Int(SF_FORMAT_TYPEMASK), sub = Int(format) & Int(SF_FORMAT_SUBMASK)
+        switch major {
+        case Int(SF_FORMAT_WAV), Int(SF_FORMAT_WAVEX), Int(SF_FORMAT_RF64): return "WAV"
+        case Int(SF_FORMAT_AIFF): return "AIFF"
+        case Int(SF_FORMAT_FLAC): return "FLAC"
+        case Int(SF_FORMAT_MPEG): return "MP3"
+        case Int(SF_FORMAT_OGG):
+            if sub == Int(SF_FORMAT_OPUS) { return "Opus" }
+            if sub == Int(SF_FORMAT_VORBIS) { return "OGG/Vorbis" }
+            return "OGG"
+        default:
+            var fi = SF_FORMAT_INFO()
+            fi.format = Int32(major)
+            if sf_command(handle, Int32(SFC_GET_FORMAT_INFO), &fi, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0,
+                let name = fi.name
+            {
+                return String(cString: name)
+            }
+            return String(format: "format 0x%06x", major)
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+public import RetrieveCore
+
+/// How the signal is extended by `fftSize / 2` samples at each end so that frame t is centred on sample t · hop.
+///
+/// librosa 0.11's default for `stft` and `melspectrogram` is `pad_mode='constant'` (zeros), not `'reflect'`
+/// as older librosa versions and many papers assume; `.constant` is therefore our default too.
+public enum PadMode: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Zeros (librosa 0.11's default, `pad_mode='constant'`).
+    case constant
+    /// Mirror without repeating the edge sample (`numpy.pad(mode='reflect')`), repeated for very short signals.
+    case reflect
+}
+
+/// A feature parameter that cannot work, naming the parameter, quoting the value and saying what is allowed.
+public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertible {
+    public let parameter: String
+    public let value: String
+    public let requirement: String
+    public var description: String {
+        "invalid feature configuration: \(parameter) = \(value); \(requirement)"
+    }
+}
+
+/// The spectral front end: samples → centred STFT → power → Slaney mel → dB → MFCC, matching librosa 0.11.
+///
+/// Stages are composable, like librosa's: `powerMel` is `melspectrogram(power=2)`, `logMel` applies
+/// `power_to_db(ref=1, amin=1e-10, top_db=configuration.topDecibels)`, `mfcc(fromLogMel:)` is the orthonormal
+/// DCT-II keeping `mfccCount` coefficients. Every output is a `Matrix` of shape `frames × bands` — the transpose
+/// of librosa's `(n_mels, t)` — with `frames = 1 + samples.count / hopLength` (0 for no samples; librosa gives
+/// one frame for any signal shorter than a hop, and so do we).
+///
+/// Precision: single-precision FFT (FFTW `r2c`) and accumulation, as librosa on `float32` input; against
+/// librosa the log-mel agrees to a few hundredths of a dB on bins within 60 dB of the peak. Input must be
+/// finite (`AudioDecoder` guarantees it); a NaN in the input makes NaN features.
+///
+/// Thread safety: an extractor is immutable after `init` and may be shared; each call allocates its own
+/// FFT buffers and executes the shared FFTW plan with FFTW's new-array interface.
+public final class FeatureExtractor: @unchecked Sendable {
+    public let configuration: FeatureConfiguration
+    /// How frames at the edges are padded (see `PadMode`).
+    public let padMode: PadMode
+    let plan: RealFFTPlan
+    let window: [Float]
+    let filterbank: MelFilterbank
+    /// `mfccCount × melBands`, row-major: the orthonormal DCT-II basis.
+    let dct: [Float]
+
+    /// Validates `configuration` and precomputes the window, mel filterbank, DCT and FFT plan.
+    public init(configuration: FeatureConfiguration = .standard, padMode: PadMode = .constant)
+        throws(FeatureConfigurationError)
+    {
+        let c = configuration
+        func bad(_ p: String, _ v: Any, _ r: String) -> FeatureConfigurationError {
+            FeatureConfigurationError(parameter: p, value: "\(v)", requirement: r)
+        }
+        guard c.sampleRate > 0 else { throw bad("sampleRate", c.sampleRate, "must be a positive number of Hz") }
+        guard c.fftSize >= 2 else { throw bad("fftSize", c.fftSize, "must be at least 2 samples") }
+        guard c.hopLength > 0 else { throw bad("hopLength", c.hopLength, "must be a positive number of samples") }
+        guard c.melBands > 0 else { throw bad("melBands", c.melBands, "must be at least 1") }
+        guard c.mfccCount > 0, c.mfccCount <= c.melBands else {
+            throw bad("mfccCount", c.mfccCount, "must be between 1 and melBands (\(c.melBands))")
+        }
+        let nyquist = Double(c.sampleRate) / 2
+        let fmax = c.maxFrequency ?? nyquist
+        guard c.minFrequency >= 0, c.minFrequency.isFinite else {
+            throw bad("minFrequency", c.minFrequency, "must be a finite frequency ≥ 0 Hz")
+        }
+        guard fmax > c.minFrequency, fmax.isFinite else {
+            throw bad("maxFrequency", fmax, "must be finite and above minFrequency (\(c.minFrequency) Hz)")
+        }
+        if let top = c.topDecibels, !(top >= 0 && top.isFinite) {
+            throw bad("topDecibels", top, "must be a finite non-negative number of dB, or nil to keep everything")
+        }
+        self.configuration = c
+        self.padMode = padMode
+        plan = FFTPlanCache.shared.plan(size: c.fftSize)
+        // Periodic Hann (scipy.signal.get_window('hann', n, fftbins=True)).
+        window = (0..<c.fftSize).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(c.fftSize))) }
+        filterbank = MelFilterbank(sampleRate: c.sampleRate, fftSize: c.fftSize, bands: c.melBands,
+                                   minFrequency: c.minFrequency, maxFrequency: fmax)
+        let n = c.melBands
+        var dct = [Float](repeating: 0, count: c.mfccCount * n)
+        for k in 0..<c.mfccCount {
+            let scale = (2.0 / Double(n)).squareRoot() * (k == 0 ? 1 / 2.0.squareRoot() : 1)
+            for i in 0..<n {
+                dct[k * n + i] = Float(scale * cos(Double.pi * Double(k) * Double(2 * i + 1) / Double(2 * n)))
+            }
+        }
+        self.dct = dct
+    }
+
+    /// FFT bins per frame, `fftSize / 2 + 1`.
+    public var frequencyBins: Int { configuration.fftSize / 2 + 1 }
+
+    /// Frames produced for a signal of `sampleCount` samples: `1 + sampleCount / hopLength`, or 0 when empty.
+    public func frameCount(forSampleCount sampleCount: Int) -> Int {
+        sampleCount == 0 ? 0 : 1 + sampleCount / configuration.hopLength
+    }
+
+    /// The power spectrogram |STFT|², `frames × (fftSize / 2 + 1)` (librosa `abs(stft(y))**2`, transposed).
+    public func powerSpectrogram(_ samples: [Float]) -> Matrix {
+        frames(samples, columns: frequencyBins) { processor, frame, row in processor.powerSpectrum(frame, row) }
+    }
+
+    /// The mel power spectrogram, `frames × melBands` (librosa `feature.melspectrogram`, transposed).
+    public func powerMel(_ samples: [Float]) -> Matrix {
+        frames(samples, columns: configuration.melBands) { processor, frame, row in
+            processor.mel(frame, row, decibels: false)
+        }
+    }
+
+    /// The log-mel spectrogram in dB, `frames × melBands`: `power_to_db(melspectrogram(y), ref=1, amin=1e-10,
+    /// top_db=configuration.topDecibels)`. Silence comes out at −100 dB (the `amin` floor), never −∞ or NaN.
+    public func logMel(_ samples: [Float]) -> Matrix {
+        var m = frames(samples, columns: configuration.melBands) { processor, frame, row in
+            processor.mel(frame, row, decibels: true)
+        }
+        if let top = configuration.topDecibels { Self.applyTopDecibels(&m, top) }
+        return m
+    }
+
+    /// MFCCs, `frames × mfccCount` (librosa `feature.mfcc` with its defaults, transposed).
+    public func mfcc(_ samples: [Float]) -> Matrix {
+        mfcc(fromLogMel: logMel(samples))
+    }
+
+    /// MFCCs of an existing log-mel matrix (`frames × melBands`): the orthonormal DCT-II of each frame.
+    public func mfcc(fromLogMel logMel: Matrix) -> Matrix {
+        let bands = configuration.melBands, count = configuration.mfccCount
+        precondition(logMel.columns == bands, "log-mel has \(logMel.columns) bands, configuration says \(bands)")
+        var out = Matrix(rows: logMel.rows, columns: count)
+        dct.withUnsafeBufferPointer { basis in
+            logMel.storage.withUnsafeBufferPointer { x in
+                out.storage.withUnsafeMutableBufferPointer { y in
+                    for t in 0..<logMel.rows {
+                        let row = x.baseAddress! + t * bands
+                        for k in 0..<count {
+                            var acc: Float = 0
+                            let b = basis.baseAddress! + k * bands
+                            for i in 0..<bands { acc += b[i] * row[i] }
+                            y[t * count + k] = acc
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `power_to_db` with `ref=1`: `10 · log10(max(amin, x))`, then, if `topDecibels` is given, every value
+    /// is raised to at least `max − topDecibels`.
+    public static func powerToDecibels(_ power: Matrix, amin: Float = 1e-10, topDecibels: Float? = 80) -> Matrix {
+        var m = power
+        for i in 0..<m.storage.count { m.storage[i] = 10 * log10(max(amin, m.storage[i])) }
+        if let top = topDecibels { applyTopDecibels(&m, top) }
+        return m
+    }
+
+    /// Clamps every dB value to at least `max − topDecibels` (the second half of `power_to_db`). Needs the
+    /// global maximum, which is why `StreamingLogMel` leaves it to the caller.
+    public static func applyTopDecibels(_ decibels: inout Matrix, _ topDecibels: Float) {
+        guard let peak = decibels.storage.max() else { return }
+        let floor = peak - topDecibels
+        for i in 0..<decibels.storage.count where decibels.storage[i] < floor { decibels.storage[i] = floor }
+    }
+
+    /// Runs `body` on every centred frame of the padded signal, writing one `columns`-wide row per frame.
+    private func frames(
+        _ samples: [Float], columns: Int,
+        _ body: (FrameProcessor, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) -> Matrix {
+        let count = frameCount(forSampleCount: samples.count)
+        var out = Matrix(rows: count, columns: columns)
+        guard count > 0 else { return out }
+        let padded = Self.pad(samples, by: configuration.fftSize / 2, mode: padMode)
+        let processor = FrameProcessor(self)
+        let hop = configuration.hopLength
+        padded.withUnsafeBufferPointer { x in
+            out.storage.withUnsafeMutableBufferPointer { y in
+                for t in 0..<count { body(processor, x.baseAddress! + t * hop, y.baseAddress! + t * columns) }
+            }
+        }
+        return out
+    }
+
+    /// `numpy.pad(x, (half, half), mode)`; for `.reflect` a signal shorter than the pad is mirrored repeatedly.
+    static func pad(_ x: [Float], by half: Int, mode: PadMode) -> [Float] {
+        let n = x.count
+        var padded = [Float](repeating: 0, count: n + 2 * half)
+        for i in 0..<n { padded[half + i] = x[i] }
+        if mode == .reflect, n > 0 {
+            for i in 0..<half {
+                padded[half - 1 - i] = x[reflectIndex(-1 - i, n)]
+                padded[half + n + i] = x[reflectIndex(n + i, n)]
+            }
+        }
+        return padded
+    }
+
+    /// Index into `0..<n` of position `j` of the signal mirrored at both ends without repeating edge samples.
+    static func reflectIndex(_ j: Int, _ n: Int) -> Int {
+        if n == 1 { return 0 }
+        let period = 2 * (n - 1)
+        var k = j % period
+        if k < 0 { k += period }
+        return k < n ? k : period - k
+    }
+}
+
+/// Per-call work buffers and the per-frame kernels: window, FFT, power, mel, dB.
+final class FrameProcessor {
+    let extractor: FeatureExtractor
+    let buffers: RealFFTBuffers
+    let power: UnsafeMutablePointer<Float>
+    let fftSize: Int
+    let amin: Float = 1e-10
+
+    init(_ extractor: FeatureExtractor) {
+        self.extractor = extractor
+        fftSize = extractor.configuration.fftSize
+        buffers = RealFFTBuffers(size: fftSize)
+        power = .allocate(capacity: buffers.bins)
+    }
+
+    deinit { power.deallocate() }
+
+    /// |FFT(window · frame)|² into `output` (`fftSize / 2 + 1` values).
+    @inline(__always)
+    func powerSpectrum(_ frame: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+        let input = buffers.input
+        extractor.window.withUnsafeBufferPointer { w in
+            for i in 0..<fftSize { input[i] = frame[i] * w[i] }
+        }
+        extractor.plan.execute(input, buffers.output)
+        let s = buffers.spectrum
+        for k in 0..<buffers.bins {
+            let re = s[2 * k], im = s[2 * k + 1]
+            output[k] = re * re + im * im
+        }
+    }
+
+    /// Mel power (or its dB value, without top-dB clamping) of one frame into `output` (`melBands` values).
+    @inline(__always)
+    func mel(_ frame: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, decibels: Bool) {
+        powerSpectrum(frame, power)
+        extractor.filterbank.apply(power, output)
+        if decibels {
+            for m in 0..<extractor.filterbank.bands { output[m] = 10 * log10(max(amin, output[m])) }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// SpectralFeatures: see Package.swift for this module's one job.

@@ -1,0 +1,223 @@
+import AudioDecoding
+import Foundation
+import TestSupport
+import Testing
+
+/// Interleaves two equally long channels.
+func interleave(_ left: [Float], _ right: [Float]) -> [Float] {
+    var out = [Float]()
+    out.reserveCapacity(left.count * 2)
+    for i in 0..<left.count { out += [left[i], right[i]] }
+    return out
+}
+
+func rms(_ x: [Float]) -> Float {
+    guard !x.isEmpty else { return 0 }
+    return (x.reduce(0) { $0 + $1 * $1 } / Float(x.count)).squareRoot()
+}
+
+@Suite struct AudioDecodingTests {
+    static let formats: [(AudioFileFormat, String, Bool)] = [
+        (.wav16, "WAV", true), (.wav24, "WAV", true), (.wav32, "WAV", true), (.wavFloat, "WAV", true),
+        (.aiff16, "AIFF", true), (.flac16, "FLAC", true), (.flac24, "FLAC", true),
+        (.oggVorbis, "OGG/Vorbis", false), (.opus, "Opus", false), (.mp3, "MP3", false),
+    ]
+
+    @Test("every format round-trips to mono at 22 050 Hz", arguments: formats)
+    func roundTrip(_ format: AudioFileFormat, _ name: String, _ lossless: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let rate = format == .opus ? 48_000 : 44_100
+        let left = Signals.sine(frequency: 440, seconds: 1, sampleRate: rate, amplitude: 0.4)
+        let right = Signals.sine(frequency: 440, seconds: 1, sampleRate: rate, amplitude: 0.2)
+        let url = dir.path("tone.\(format.fileExtension)")
+        try AudioFileWriter.write(interleave(left, right), channels: 2, sampleRate: rate, format: format, to: url,
+                                  tags: ["title": "Tone", "artist": "Tester"])
+        let decoder = AudioDecoder()
+        let info = try decoder.info(of: url)
+        #expect(info.format == name)
+        #expect(info.channels == 2 && info.sampleRate == rate)
+        let decoded = try decoder.decode(url)
+        #expect(decoded.sampleRate == 22_050)
+        let expectedCount = Int((Double(info.frames) * 22_050 / Double(rate)).rounded(.up))
+        #expect(decoded.samples.count == expectedCount)
+        #expect(abs(Double(decoded.samples.count) - 22_050) < (lossless ? 1 : 3_000))
+        // Mono is the channel mean: a 0.3-amplitude sine, RMS 0.3/√2.
+        let middle = Array(decoded.samples[2_000..<min(decoded.samples.count, 18_000)])
+        #expect(abs(rms(middle) - 0.3 / Float(2).squareRoot()) < (lossless ? 0.002 : 0.03), "\(format)")
+        if format == .flac16 || format == .wav16 {
+            #expect(info.title == "Tone" && info.artist == "Tester")
+        }
+    }
+
+    @Test func losslessAtTargetRateIsExactChannelMean() throws {
+        let dir = try TemporaryDirectory()
+        let left = Signals.whiteNoise(seconds: 0.3, sampleRate: 22_050, seed: 1)
+        let right = Signals.whiteNoise(seconds: 0.3, sampleRate: 22_050, seed: 2)
+        let url = dir.path("noise.wav")
+        try AudioFileWriter.write(interleave(left, right), channels: 2, sampleRate: 22_050, format: .wavFloat, to: url)
+        let decoded = try AudioDecoder().decode(url)
+        #expect(decoded.samples == zip(left, right).map { ($0 + $1) * 0.5 })
+    }
+
+    @Test("any rate resamples to ceil(n · ratio) samples", arguments: [8_000, 16_000, 32_000, 48_000, 96_000, 192_000])
+    func resampledLength(_ rate: Int) throws {
+        let dir = try TemporaryDirectory()
+        let x = Signals.sine(frequency: 300, seconds: 0.37, sampleRate: rate)
+        let url = dir.path("x.wav")
+        try AudioFileWriter.write(x, sampleRate: rate, format: .wav24, to: url)
+        let decoded = try AudioDecoder().decode(url)
+        #expect(decoded.samples.count == Int((Double(x.count) * 22_050 / Double(rate)).rounded(.up)))
+        #expect(abs(rms(Array(decoded.samples[1_000..<7_000])) - 0.5 / Float(2).squareRoot()) < 0.005)
+    }
+
+    @Test func streamingEqualsDecodeAndCanStopEarly() throws {
+        let dir = try TemporaryDirectory()
+        let x = Signals.chirp(from: 100, to: 15_000, seconds: 2, sampleRate: 44_100)
+        let url = dir.path("chirp.flac")
+        try AudioFileWriter.write(x, sampleRate: 44_100, format: .flac24, to: url)
+        let decoder = AudioDecoder()
+        let whole = try decoder.decode(url).samples
+        for block in [1_000, 4_096, 65_536] {
+            var streamed: [Float] = []
+            try decoder.stream(url, blockFrames: block) { streamed += $0 }
+            #expect(streamed == whole, "block \(block)")
+        }
+        struct Enough: Error {}
+        var seen = 0
+        #expect(throws: Enough.self) {
+            try decoder.stream(url, blockFrames: 4_096) { b in
+                seen += b.count
+                if seen > 5_000 { throw Enough() }
+            }
+        }
+        #expect(seen < 10_000)
+        let first = try decoder.decode(url, maxSeconds: 0.5).samples
+        #expect(first.count == 11_025)
+        let n = 9_000  // away from the resampler's look-ahead at the cut
+        #expect(Approx.maxAbsDifference(Array(first[0..<n]), Array(whole[0..<n])) < 1e-6)
+    }
+
+    // MARK: bad input
+
+    @Test func missingFile() throws {
+        #expect(throws: AudioDecodingError.fileNotFound(path: "/nonexistent/a.wav")) {
+            try AudioDecoder().decode(URL(fileURLWithPath: "/nonexistent/a.wav"))
+        }
+    }
+
+    @Test func zeroBytes() throws {
+        let dir = try TemporaryDirectory()
+        let url = dir.path("empty.wav")
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data())
+        let error = try #require(throws: AudioDecodingError.self) { try AudioDecoder().decode(url) }
+        #expect(error == .emptyFile(path: url.path))
+        #expect(error.description.contains(url.path))
+    }
+
+    @Test func notAudioWithAnAudioExtension() throws {
+        let dir = try TemporaryDirectory()
+        for name in ["notes.wav", "cover.flac", "readme.mp3", "x.ogg"] {
+            let url = dir.path(name)
+            try Data(String(repeating: "This is not audio at all. ", count: 200).utf8).write(to: url)
+            let error = try #require(throws: AudioDecodingError.self) { try AudioDecoder().decode(url) }
+            guard case .notAudio(let path, _) = error else {
+                Issue.record("\(name): expected notAudio, got \(error)")
+                continue
+            }
+            #expect(path == url.path)
+            #expect(error.description.hasPrefix(url.path))
+        }
+    }
+
+    @Test func truncatedFiles() throws {
+        let dir = try TemporaryDirectory()
+        let x = Signals.chirp(from: 100, to: 5_000, seconds: 1, sampleRate: 22_050)
+        // A WAV cut inside its header is not audio.
+        let wav = dir.path("full.wav")
+        try AudioFileWriter.write(x, sampleRate: 22_050, format: .wav16, to: wav)
+        let data = try Data(contentsOf: wav)
+        let headerOnly = dir.path("header.wav")
+        try data.prefix(20).write(to: headerOnly)
+        let e1 = try #require(throws: AudioDecodingError.self) { try AudioDecoder().decode(headerOnly) }
+        #expect(e1.path == headerOnly.path)
+        // A WAV cut inside its data decodes the frames that are there (libsndfile trusts the file size).
+        let half = dir.path("half.wav")
+        try data.prefix(44 + 2 * 10_000).write(to: half)
+        let decoded = try AudioDecoder().decode(half)
+        #expect(decoded.samples.count == 10_000)
+        #expect(Approx.maxAbsDifference(decoded.samples, Array(x[0..<10_000])) < 1e-4)
+        // A compressed stream cut in the middle either yields its whole frames or a readFailed error naming the file.
+        for format in [AudioFileFormat.flac16, .oggVorbis, .mp3] {
+            let url = dir.path("full.\(format.fileExtension)")
+            try AudioFileWriter.write(x, sampleRate: 22_050, format: format, to: url)
+            let bytes = try Data(contentsOf: url)
+            let cut = dir.path("cut.\(format.fileExtension)")
+            try bytes.prefix(bytes.count / 2).write(to: cut)
+            do {
+                let partial = try AudioDecoder().decode(cut)
+                #expect(partial.samples.count < x.count, "\(format)")
+                #expect(partial.samples.allSatisfy { $0.isFinite })
+            } catch {
+                #expect(error.path == cut.path, "\(format): \(error)")
+            }
+        }
+    }
+
+    @Test func zeroChannels() throws {
+        // A canonical 44-byte WAV header with the channel count set to 0.
+        var header = Data("RIFF".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) } }
+        u32(36 + 400)
+        header.append(contentsOf: Array("WAVEfmt ".utf8))
+        u32(16); u16(1); u16(0); u32(22_050); u32(0); u16(0); u16(16)
+        header.append(contentsOf: Array("data".utf8))
+        u32(400)
+        header.append(Data(count: 400))
+        let dir = try TemporaryDirectory()
+        let url = dir.path("nochannels.wav")
+        try header.write(to: url)
+        let error = try #require(throws: AudioDecodingError.self) { try AudioDecoder().decode(url) }
+        switch error {
+        case .noChannels(let p), .notAudio(let p, _): #expect(p == url.path)
+        default: Issue.record("expected noChannels or notAudio, got \(error)")
+        }
+    }
+
+    @Test("NaN and infinite samples are rejected with their position", arguments: [Float.nan, .infinity, -.infinity, 1e9])
+    func invalidSamples(_ value: Float) throws {
+        let dir = try TemporaryDirectory()
+        var x = Signals.sine(frequency: 440, seconds: 1, sampleRate: 44_100)
+        x[22_050] = value
+        let url = dir.path("bad.wav")
+        try AudioFileWriter.write(x, sampleRate: 44_100, format: .wavFloat, to: url)
+        let error = try #require(throws: AudioDecodingError.self) { try AudioDecoder().decode(url) }
+        #expect(error == .invalidSamples(path: url.path, atSecond: 0.5))
+        #expect(error.description.contains("0.5 s") && error.description.contains(url.path))
+    }
+
+    @Test func silenceShortAndEmptyAreDefined() throws {
+        let dir = try TemporaryDirectory()
+        let silent = dir.path("silent.flac")
+        try AudioFileWriter.write([Float](repeating: 0, count: 44_100), sampleRate: 44_100, format: .flac16, to: silent)
+        let s = try AudioDecoder().decode(silent)
+        #expect(s.samples.count == 22_050 && s.samples.allSatisfy { $0 == 0 })
+
+        let short = dir.path("short.wav")
+        try AudioFileWriter.write(Array(Signals.sine(frequency: 440, seconds: 1, sampleRate: 44_100)[0..<221]),
+                                  sampleRate: 44_100, format: .wav16, to: short)
+        #expect(try AudioDecoder().decode(short).samples.count == 111)  // ceil(221 / 2)
+
+        let empty = dir.path("noframes.wav")
+        try AudioFileWriter.write([], sampleRate: 44_100, format: .wav16, to: empty)
+        let e = try AudioDecoder().decode(empty)
+        #expect(e.samples.isEmpty && e.info.frames == 0)
+    }
+
+    @Test func unsupportedWriteIsATypedError() throws {
+        let dir = try TemporaryDirectory()
+        #expect(throws: AudioDecodingError.self) {
+            try AudioFileWriter.write([0], sampleRate: 44_100, format: .opus, to: dir.path("x.opus"))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for AudioDecoding are added with the module's code.

@@ -1,1 +1,0 @@
-// Tests for SpectralFeatures are added with the module's code.

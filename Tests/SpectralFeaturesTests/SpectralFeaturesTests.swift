@@ -1,0 +1,145 @@
+import Foundation
+import RetrieveCore
+@testable import SpectralFeatures
+import TestSupport
+import Testing
+
+@Suite struct SpectralFeaturesTests {
+    @Test func stftMatchesNaiveDFT() throws {
+        let config = FeatureConfiguration(sampleRate: 8_000, fftSize: 64, hopLength: 16, melBands: 8, mfccCount: 4)
+        for mode in PadMode.allCases {
+            let extractor = try FeatureExtractor(configuration: config, padMode: mode)
+            let x = Signals.whiteNoise(seconds: 0.02, sampleRate: 8_000, seed: 3)  // 160 samples
+            let ours = extractor.powerSpectrogram(x)
+            let n = 64, half = 32
+            #expect(ours.rows == 1 + x.count / 16 && ours.columns == 33)
+            let padded = (0..<(x.count + n)).map { i -> Double in
+                let j = i - half
+                if j >= 0 && j < x.count { return Double(x[j]) }
+                guard mode == .reflect else { return 0 }
+                return Double(x[j < 0 ? -j : 2 * (x.count - 1) - j])
+            }
+            var reference: [Float] = []
+            for t in 0..<ours.rows {
+                for k in 0...half {
+                    var re = 0.0, im = 0.0
+                    for i in 0..<n {
+                        let w = 0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n))
+                        let v = padded[t * 16 + i] * w
+                        re += v * cos(2 * Double.pi * Double(k * i) / Double(n))
+                        im -= v * sin(2 * Double.pi * Double(k * i) / Double(n))
+                    }
+                    reference.append(Float(re * re + im * im))
+                }
+            }
+            #expect(Approx.relativeError(ours.storage, reference) <= 1e-5, "\(mode)")
+        }
+    }
+
+    @Test(arguments: [10, 93, 400])
+    func pureTonePeaksInItsBin(_ bin: Int) throws {
+        let extractor = try FeatureExtractor()
+        let frequency = Double(bin) * 22_050 / 2048
+        let spectrum = extractor.powerSpectrogram(Signals.sine(frequency: frequency, seconds: 0.5, sampleRate: 22_050))
+        let row = spectrum.row(spectrum.rows / 2)
+        #expect(row.indices.max { row[$0] < row[$1] } == bin)
+    }
+
+    @Test func streamingEqualsBatch() throws {
+        let signal = Signals.chirp(from: 50, to: 9_000, seconds: 1.3, sampleRate: 22_050)
+            + Signals.whiteNoise(seconds: 0.4, sampleRate: 22_050)
+        for mode in PadMode.allCases {
+            let extractor = try FeatureExtractor(configuration: FeatureConfiguration(topDecibels: nil), padMode: mode)
+            let batch = extractor.logMel(signal)
+            for blockSize in [1, 300, 511, 512, 4_096, 100_000] {
+                let streaming = StreamingLogMel(extractor: extractor)
+                var out = Matrix(rows: 0, columns: 128)
+                var start = 0
+                while start < signal.count {
+                    let end = min(signal.count, start + (blockSize == 1 ? Int.random(in: 1...700) : blockSize))
+                    let part = streaming.push(Array(signal[start..<end]))
+                    out.storage += part.storage
+                    start = end
+                }
+                let tail = streaming.finish()
+                out = Matrix(rows: batch.rows, columns: 128, storage: out.storage + tail.storage)
+                #expect(out == batch, "\(mode), block \(blockSize)")
+            }
+        }
+    }
+
+    @Test("streaming very short signals", arguments: [0, 1, 5, 300, 1_024, 1_025, 1_500])
+    func streamingShort(_ count: Int) throws {
+        let signal = Signals.sine(frequency: 440, seconds: Double(count) / 22_050, sampleRate: 22_050)
+        #expect(signal.count == count)
+        for mode in PadMode.allCases {
+            let extractor = try FeatureExtractor(configuration: FeatureConfiguration(topDecibels: nil), padMode: mode)
+            let streaming = StreamingLogMel(extractor: extractor)
+            var storage: [Float] = []
+            for s in signal { storage += streaming.push([s]).storage }
+            storage += streaming.finish().storage
+            let batch = extractor.logMel(signal)
+            #expect(batch.rows == (count == 0 ? 0 : 1 + count / 512))
+            #expect(storage == batch.storage, "\(mode), \(count) samples")
+        }
+    }
+
+    @Test func silenceIsFlooredNotNaN() throws {
+        let extractor = try FeatureExtractor()
+        let silence = [Float](repeating: 0, count: 4_000)
+        let logMel = extractor.logMel(silence)
+        #expect(logMel.storage.allSatisfy { $0 == -100 })
+        let mfcc = extractor.mfcc(silence)
+        #expect(mfcc.storage.allSatisfy { $0.isFinite })
+        #expect(FeatureExtractor.deltas(mfcc).storage.allSatisfy { abs($0) < 1e-4 })
+    }
+
+    @Test func emptyAndShorterThanAFrame() throws {
+        let extractor = try FeatureExtractor()
+        #expect(extractor.logMel([]).rows == 0)
+        #expect(extractor.mfcc([]).rows == 0 && extractor.mfcc([]).columns == 20)
+        #expect(extractor.logMel([0.5]).rows == 1)
+        #expect(extractor.logMel([Float](repeating: 0.1, count: 511)).rows == 1)
+        #expect(extractor.logMel([Float](repeating: 0.1, count: 512)).rows == 2)
+        #expect(FeatureExtractor.deltas(Matrix(rows: 0, columns: 20)).rows == 0)
+        // Fewer frames than the delta width: the width shrinks instead of failing.
+        let few = FeatureExtractor.deltas(Matrix(rows: 4, columns: 2, storage: [0, 0, 1, 2, 2, 4, 3, 6]))
+        #expect(Approx.maxAbsDifference(few.storage, [1, 2, 1, 2, 1, 2, 1, 2]) < 1e-5)
+    }
+
+    @Test func topDecibelsClampsToPeakMinus80() throws {
+        let extractor = try FeatureExtractor()
+        var x = Signals.sine(frequency: 1_000, seconds: 0.5, sampleRate: 22_050)
+        x += [Float](repeating: 0, count: 11_025)
+        let m = extractor.logMel(x)
+        let peak = m.storage.max()!
+        #expect(m.storage.min()! == peak - 80)
+    }
+
+    @Test func badParametersQuoteTheValue() {
+        #expect(throws: FeatureConfigurationError.self) { try FeatureExtractor(configuration: .init(fftSize: 0)) }
+        do {
+            _ = try FeatureExtractor(configuration: FeatureConfiguration(melBands: 16, mfccCount: 40))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("mfccCount = 40"))
+            #expect(error.description.contains("16"))
+        }
+        #expect(throws: FeatureConfigurationError.self) {
+            try FeatureExtractor(configuration: .init(minFrequency: 12_000))
+        }
+        #expect(throws: FeatureConfigurationError.self) { try FeatureExtractor(configuration: .init(hopLength: -1)) }
+        #expect(throws: FeatureConfigurationError.self) { try FeatureExtractor(configuration: .init(topDecibels: -3)) }
+    }
+
+    @Test func concurrentExtractionIsDeterministic() async throws {
+        let extractor = try FeatureExtractor()
+        let x = Signals.whiteNoise(seconds: 1, sampleRate: 22_050)
+        let expected = extractor.mfcc(x)
+        let results = await withTaskGroup(of: Matrix.self) { group in
+            for _ in 0..<4 { group.addTask { extractor.mfcc(x) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0 == expected })
+    }
+}
