@@ -1,0 +1,246 @@
+public import Foundation
+public import RetrieveCore
+
+/// An LSTM encoder that turns log-mel segments into unit-length embeddings; inference and model files.
+///
+/// Parameters live in one flat float vector laid out by `ParameterLayout` (PyTorch names, shapes and
+/// order), so the optimiser can treat them as one array. Inference calls are serialised by a lock because
+/// they reuse one preallocated workspace; training (in `EncoderTraining`) mutates the parameters and must
+/// not overlap with inference on the same encoder.
+public final class Encoder: @unchecked Sendable {
+    /// The model's configuration.
+    public let configuration: EncoderConfiguration
+    /// Where each parameter tensor lives in `parameters`.
+    public let layout: ParameterLayout
+    /// All parameters, `layout.count` floats.
+    package let parameters: FloatBuffer
+    private let lock = NSLock()
+    private let workspace = ForwardCache()
+    private var storedVersion: ModelVersion?
+    /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
+    public var inferenceBatchSize = 64
+
+    /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
+    /// layers' weights and biases uniform in ±1/√fan_in.
+    public init(configuration: EncoderConfiguration, seed: UInt64) {
+        if let problem = configuration.problem { preconditionFailure("Invalid encoder configuration: \(problem)") }
+        self.configuration = configuration
+        self.layout = ParameterLayout(configuration)
+        self.parameters = FloatBuffer(count: layout.count)
+        var rng = SplitMix64(seed: seed)
+        for spec in layout.specs {
+            let fanIn: Int
+            if spec.name.hasPrefix("lstm.") { fanIn = configuration.hiddenSize }
+            else if spec.name == "attention.vector" { fanIn = configuration.attentionSize }
+            else if spec.name.hasSuffix(".bias") { fanIn = layout[spec.name.replacingOccurrences(of: ".bias", with: ".weight")]!.shape[1] }
+            else { fanIn = spec.shape[1] }
+            let bound = 1 / Float(fanIn).squareRoot()
+            for i in 0..<spec.count { parameters.pointer[spec.offset + i] = Float.random(in: -bound...bound, using: &rng) }
+        }
+    }
+
+    private init(configuration: EncoderConfiguration, values: [String: [Float]], version: ModelVersion) {
+        self.configuration = configuration
+        self.layout = ParameterLayout(configuration)
+        self.parameters = FloatBuffer(count: layout.count)
+        for spec in layout.specs { (parameters.pointer + spec.offset).update(from: values[spec.name]!, count: spec.count) }
+        self.storedVersion = version
+    }
+
+    /// Which model this is: the name it was saved or loaded under and the SHA-256 of its file bytes.
+    /// An encoder never saved reports the digest of what `save(to:name: "unsaved")` would write now.
+    public var version: ModelVersion {
+        lock.withLock {
+            if let v = storedVersion { return v }
+            return ModelVersion(name: "unsaved", digest: SHA256.hexDigest(serialized(name: "unsaved")),
+                                dimensions: configuration.embeddingSize)
+        }
+    }
+
+    /// Forgets the stored version after the parameters changed (training does this).
+    package func parametersChanged() { lock.withLock { storedVersion = nil } }
+
+    // MARK: Parameters
+
+    /// A copy of the tensor `name` in PyTorch layout.
+    public func parameter(_ name: String) -> [Float] {
+        guard let spec = layout[name] else { preconditionFailure("No parameter named \(name)") }
+        return Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count))
+    }
+
+    /// Overwrites the tensor `name`; `values` must have its element count.
+    public func setParameter(_ name: String, _ values: [Float]) {
+        guard let spec = layout[name] else { preconditionFailure("No parameter named \(name)") }
+        precondition(values.count == spec.count, "\(name) has \(spec.count) values, got \(values.count)")
+        lock.withLock {
+            (parameters.pointer + spec.offset).update(from: values, count: spec.count)
+            storedVersion = nil
+        }
+    }
+
+    /// All parameters as one flat vector in layout order.
+    public var flatParameters: [Float] { parameters.array(layout.count) }
+
+    // MARK: Files
+
+    /// The metadata key holding the JSON-encoded configuration.
+    package static let configurationKey = "configuration"
+
+    /// The model file's bytes (safetensors with the configuration in `__metadata__`).
+    public func serialized(name: String, extraTensors: [(String, [Int], [Float])] = [],
+                           extraMetadata: [String: String] = [:]) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try! encoder.encode(configuration), as: UTF8.self)
+        var tensors = layout.specs.map { spec in
+            (spec.name, SafeTensorsFile.Tensor(
+                shape: spec.shape, values: Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count))))
+        }
+        tensors += extraTensors.map { ($0.0, SafeTensorsFile.Tensor(shape: $0.1, values: $0.2)) }
+        var metadata = extraMetadata
+        metadata["format"] = "retrieve-encoder"
+        metadata["name"] = name
+        metadata[Self.configurationKey] = json
+        return SafeTensorsFile(tensors: tensors, metadata: metadata).serialized()
+    }
+
+    /// Writes the model to `url` atomically and records its new version.
+    public func save(to url: URL, name: String) throws {
+        let bytes = serialized(name: name)
+        try Data(bytes).write(to: url, options: .atomic)
+        lock.withLock {
+            storedVersion = ModelVersion(name: name, digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
+        }
+    }
+
+    /// Reads and validates a model file: header, configuration, every tensor's name, shape and byte range.
+    public static func load(contentsOf url: URL) throws(ModelFileError) -> Encoder {
+        let path = url.path
+        let bytes: [UInt8]
+        do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
+            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file")
+        }
+        let (encoder, _) = try decode(bytes: bytes, path: path)
+        return encoder
+    }
+
+    /// Builds an encoder from file bytes; also returns the parsed file so checkpoints can read their extra tensors.
+    package static func decode(bytes: [UInt8], path: String) throws(ModelFileError) -> (Encoder, SafeTensorsFile) {
+        let file = try SafeTensorsFile(bytes: bytes, path: path)
+        guard let json = file.metadata[configurationKey] else {
+            throw .badMetadata(path: path, reason: "no '\(configurationKey)' entry in __metadata__")
+        }
+        if let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+            let version = object["formatVersion"] as? Int, version != EncoderConfiguration.currentFormatVersion
+        {
+            throw .unsupportedFormatVersion(path: path, found: version, supported: EncoderConfiguration.currentFormatVersion)
+        }
+        let configuration: EncoderConfiguration
+        do { configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(json.utf8)) } catch {
+            throw .badMetadata(path: path, reason: "configuration does not decode: \(error)")
+        }
+        if let problem = configuration.problem { throw .badMetadata(path: path, reason: problem) }
+        let layout = ParameterLayout(configuration)
+        var values: [String: [Float]] = [:]
+        for spec in layout.specs {
+            guard let t = file.tensors[spec.name] else { throw .missingTensor(path: path, name: spec.name) }
+            guard t.shape == spec.shape else {
+                throw .wrongShape(path: path, name: spec.name, expected: spec.shape, found: t.shape)
+            }
+            guard t.values.allSatisfy(\.isFinite) else {
+                throw .badTensor(path: path, name: spec.name, reason: "contains NaN or infinity")
+            }
+            values[spec.name] = t.values
+        }
+        for name in file.order where layout[name] == nil && !name.hasPrefix("optimizer.") {
+            throw .unexpectedTensor(path: path, name: name)
+        }
+        let version = ModelVersion(name: file.metadata["name"] ?? url(path).deletingPathExtension().lastPathComponent,
+                                   digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
+        return (Encoder(configuration: configuration, values: values, version: version), file)
+    }
+
+    private static func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+    // MARK: Inference
+
+    /// Cuts a track's log-mel frames (`frames × inputSize`) into `segmentFrames` windows every
+    /// `segmentHopFrames`; the last window ends at the track's end so no frames are dropped. A track
+    /// shorter than one segment gives one shorter segment; an empty track gives none.
+    public func segments(of logMel: Matrix) -> [Matrix] {
+        let n = logMel.rows, w = configuration.segmentFrames, hop = configuration.segmentHopFrames
+        if n == 0 { return [] }
+        if n <= w { return [logMel] }
+        var starts = Array(stride(from: 0, through: n - w, by: hop))
+        if starts.last! != n - w { starts.append(n - w) }
+        return starts.map { logMel.rows($0..<($0 + w)) }
+    }
+
+    /// Embeds segments (each `frames × inputSize` raw log-mel, frames ≥ 1), batching equal lengths together.
+    public func embed(segments: [Matrix]) -> [Embedding] {
+        let e = configuration.embeddingSize
+        var result = [Embedding?](repeating: nil, count: segments.count)
+        let groups = Dictionary(grouping: segments.indices, by: { segments[$0].rows })
+        lock.withLock {
+            for (_, indices) in groups.sorted(by: { $0.key < $1.key }) {
+                for start in stride(from: 0, to: indices.count, by: inferenceBatchSize) {
+                    let chunk = indices[start..<min(start + inferenceBatchSize, indices.count)]
+                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false)
+                    for (bi, index) in chunk.enumerated() {
+                        let p = workspace.embeddings.pointer + bi * e
+                        result[index] = Embedding(unchecked: Array(UnsafeBufferPointer(start: p, count: e)))
+                    }
+                }
+            }
+        }
+        return result.map { $0! }
+    }
+
+    /// A track's embedding: the normalised mean of its segments' embeddings; nil for a track of 0 frames.
+    public func embedTrack(logMel: Matrix) -> Embedding? {
+        Embedding.pooled(embed(segments: segments(of: logMel)))
+    }
+
+    /// The classifier's logits (`embeddings.count × classCount`), `logitScale · (W e + b)`.
+    public func logits(for embeddings: [Embedding]) -> Matrix {
+        let e = configuration.embeddingSize
+        var flat = [Float]()
+        flat.reserveCapacity(embeddings.count * e)
+        for emb in embeddings {
+            precondition(emb.dimensions == e, "Embedding has \(emb.dimensions) dimensions, model makes \(e)")
+            flat += emb.values
+        }
+        var out = Matrix(rows: embeddings.count, columns: configuration.classCount)
+        if embeddings.isEmpty { return out }
+        lock.withLock {
+            flat.withUnsafeBufferPointer { pe in
+                out.storage.withUnsafeMutableBufferPointer { po in
+                    computeLogits(embeddings: pe.baseAddress!, count: embeddings.count, into: po.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The most likely class name of each embedding.
+    public func classify(_ embeddings: [Embedding]) -> [String] {
+        let l = logits(for: embeddings)
+        return (0..<l.rows).map { r in
+            let row = l.row(r)
+            return configuration.classNames[row.indices.max(by: { row[$0] < row[$1] })!]
+        }
+    }
+}
+
+/// SplitMix64: a small seeded generator for reproducible initialisation and sampling.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,163 @@
+public import RetrieveCore
+
+/// How an encoder pools its LSTM outputs over time.
+public enum Pooling: String, Codable, Sendable, Equatable {
+    /// The mean of the outputs over all time steps.
+    case mean
+    /// A learned softmax weighting: score_t = vᵀ tanh(W h_t + b), α = softmax_t(score), pooled = Σ α_t h_t.
+    case attention
+}
+
+/// The shape and input statistics of an LSTM encoder; stored in its model file.
+///
+/// The encoder maps per-band normalised log-mel frames, `(x − bandMean) / bandStd`, through a stacked
+/// (optionally bidirectional) LSTM, pools over time, projects to `embeddingSize` and L2-normalises.
+/// A linear classifier over the unit-length embedding, scaled by the fixed `logitScale`, gives the
+/// logits for the cross-entropy loss: since ‖e‖ = 1 the raw products are small, and a fixed temperature
+/// (rather than a learned one) keeps the loss well conditioned without another parameter to tune.
+public struct EncoderConfiguration: Codable, Sendable, Equatable {
+    /// The format version this build writes and reads.
+    public static let currentFormatVersion = 1
+
+    /// Input features per frame (mel bands).
+    public var inputSize: Int
+    /// LSTM hidden units per direction.
+    public var hiddenSize: Int
+    /// Stacked LSTM layers.
+    public var layers: Int
+    /// Whether each layer also runs backwards in time; its output is then [forward ‖ backward].
+    public var bidirectional: Bool
+    /// How outputs are pooled over time.
+    public var pooling: Pooling
+    /// Embedding dimensions.
+    public var embeddingSize: Int
+    /// The classifier's classes, in logit order.
+    public var classNames: [String]
+    /// Fixed multiplier of the classifier's logits (a softmax temperature of 1 / logitScale).
+    public var logitScale: Float
+    /// Frames per segment (130 ≈ 3 s at 22 050 Hz with hop 512).
+    public var segmentFrames: Int
+    /// Hop between segment starts, in frames.
+    public var segmentHopFrames: Int
+    /// The log-mel front end the model was trained on; `topDecibels` must be nil so features can be streamed.
+    public var features: FeatureConfiguration
+    /// Per-band mean of the training features, `inputSize` values.
+    public var bandMean: [Float]
+    /// Per-band standard deviation of the training features, `inputSize` positive values.
+    public var bandStd: [Float]
+    /// The model file format version.
+    public var formatVersion: Int
+
+    public init(
+        inputSize: Int = 128, hiddenSize: Int = 256, layers: Int = 1, bidirectional: Bool = false,
+        pooling: Pooling = .mean, embeddingSize: Int = 128, classNames: [String] = [], logitScale: Float = 16,
+        segmentFrames: Int = 130, segmentHopFrames: Int = 65,
+        features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil),
+        bandMean: [Float]? = nil, bandStd: [Float]? = nil, formatVersion: Int = EncoderConfiguration.currentFormatVersion
+    ) {
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.layers = layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.embeddingSize = embeddingSize
+        self.classNames = classNames
+        self.logitScale = logitScale
+        self.segmentFrames = segmentFrames
+        self.segmentHopFrames = segmentHopFrames
+        self.features = features
+        self.bandMean = bandMean ?? [Float](repeating: 0, count: inputSize)
+        self.bandStd = bandStd ?? [Float](repeating: 1, count: inputSize)
+        self.formatVersion = formatVersion
+    }
+
+    /// Outputs per time step of each LSTM layer: `hiddenSize`, doubled when bidirectional.
+    public var outputSize: Int { hiddenSize * (bidirectional ? 2 : 1) }
+    /// Number of classes of the classification head.
+    public var classCount: Int { classNames.count }
+    /// Size of the attention pooling's hidden layer (equal to `outputSize`).
+    public var attentionSize: Int { outputSize }
+
+    /// The first inconsistency found, as a sentence, or nil when the configuration is usable.
+    public var problem: String? {
+        if inputSize < 1 || hiddenSize < 1 || layers < 1 || embeddingSize < 1 {
+            return "sizes must be positive (input \(inputSize), hidden \(hiddenSize), layers \(layers), embedding \(embeddingSize))"
+        }
+        if classNames.isEmpty { return "the classifier needs at least one class name" }
+        if segmentFrames < 1 || segmentHopFrames < 1 {
+            return "segmentFrames \(segmentFrames) and segmentHopFrames \(segmentHopFrames) must be positive"
+        }
+        if features.topDecibels != nil { return "features.topDecibels must be nil so that features can be streamed" }
+        if features.melBands != inputSize { return "features.melBands \(features.melBands) differs from inputSize \(inputSize)" }
+        if bandMean.count != inputSize || bandStd.count != inputSize {
+            return "bandMean/bandStd have \(bandMean.count)/\(bandStd.count) values, inputSize is \(inputSize)"
+        }
+        if !bandStd.allSatisfy({ $0 > 0 && $0.isFinite }) || !bandMean.allSatisfy(\.isFinite) {
+            return "bandStd must be positive and finite, bandMean finite"
+        }
+        if !(logitScale > 0) { return "logitScale \(logitScale) must be positive" }
+        return nil
+    }
+}
+
+/// One named parameter tensor of an encoder and where it sits in the flat parameter vector.
+public struct ParameterSpec: Sendable, Equatable {
+    /// The PyTorch state-dict name, e.g. `lstm.weight_ih_l0_reverse`.
+    public let name: String
+    /// PyTorch shape (row-major).
+    public let shape: [Int]
+    /// Offset of the first element in the flat vector.
+    public let offset: Int
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    /// Whether decoupled weight decay applies (matrices yes, biases and vectors no).
+    public var isDecayed: Bool { shape.count == 2 && !name.hasPrefix("attention.vector") }
+}
+
+/// The ordered parameter tensors of an encoder configuration, PyTorch names and shapes.
+public struct ParameterLayout: Sendable, Equatable {
+    /// All tensors in storage order.
+    public let specs: [ParameterSpec]
+    /// Total number of floats.
+    public let count: Int
+    private let index: [String: Int]
+
+    public init(_ c: EncoderConfiguration) {
+        var specs: [ParameterSpec] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) {
+            specs.append(ParameterSpec(name: name, shape: shape, offset: offset))
+            offset += shape.reduce(1, *)
+        }
+        for layer in 0..<c.layers {
+            let input = layer == 0 ? c.inputSize : c.outputSize
+            for suffix in c.bidirectional ? ["", "_reverse"] : [""] {
+                add("lstm.weight_ih_l\(layer)\(suffix)", [4 * c.hiddenSize, input])
+                add("lstm.weight_hh_l\(layer)\(suffix)", [4 * c.hiddenSize, c.hiddenSize])
+                add("lstm.bias_ih_l\(layer)\(suffix)", [4 * c.hiddenSize])
+                add("lstm.bias_hh_l\(layer)\(suffix)", [4 * c.hiddenSize])
+            }
+        }
+        if c.pooling == .attention {
+            add("attention.weight", [c.attentionSize, c.outputSize])
+            add("attention.bias", [c.attentionSize])
+            add("attention.vector", [c.attentionSize])
+        }
+        add("projection.weight", [c.embeddingSize, c.outputSize])
+        add("projection.bias", [c.embeddingSize])
+        add("classifier.weight", [c.classCount, c.embeddingSize])
+        add("classifier.bias", [c.classCount])
+        self.specs = specs
+        self.count = offset
+        self.index = Dictionary(uniqueKeysWithValues: specs.enumerated().map { ($1.name, $0) })
+    }
+
+    /// The spec named `name`, if the layout has one.
+    public subscript(name: String) -> ParameterSpec? { index[name].map { specs[$0] } }
+
+    /// The offset of `name`, which must exist.
+    public func offset(_ name: String) -> Int {
+        guard let i = index[name] else { preconditionFailure("No parameter named \(name)") }
+        return specs[i].offset
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+public import LinearAlgebra
+public import RetrieveCore
+
+/// The activations of one forward pass over a batch of equally long sequences, kept for the backward pass.
+///
+/// All per-step buffers are time-major, `[T][B][features]`, so that step t of the whole batch is one
+/// contiguous `B × features` block that a single GEMM can read or write. Buffers grow when a batch is
+/// larger than any before and are reused otherwise, across steps and batches.
+package final class ForwardCache {
+    package var steps = 0
+    package var batch = 0
+    /// Normalised input `[T][B][inputSize]`.
+    package let input = FloatBuffer()
+    /// Output of each layer `[T][B][outputSize]`.
+    package var outputs: [FloatBuffer] = []
+    /// Activated gates `[T][B][4H]` (i, f, g, o after σ/tanh), per layer and direction (index layer·dirs + dir).
+    package var gates: [FloatBuffer] = []
+    /// Cell states `[T][B][H]` per layer and direction.
+    package var cells: [FloatBuffer] = []
+    /// tanh of the cell states, per layer and direction.
+    package var tanhCells: [FloatBuffer] = []
+    /// Summed LSTM biases (4H) per layer and direction.
+    package var biases: [FloatBuffer] = []
+    /// Attention hidden activations tanh(W h + b), `[T][B][A]`.
+    package let attentionHidden = FloatBuffer()
+    /// Attention weights α, `[T][B]`.
+    package let attentionWeights = FloatBuffer()
+    /// Pooled outputs `[B][outputSize]`.
+    package let pooled = FloatBuffer()
+    /// Projections before normalisation `[B][E]`.
+    package let projected = FloatBuffer()
+    /// Norms of the projections `[B]`.
+    package let norms = FloatBuffer()
+    /// Unit-length embeddings `[B][E]`.
+    package let embeddings = FloatBuffer()
+    /// Scaled logits `[B][C]`.
+    package let logits = FloatBuffer()
+
+    package init() {}
+
+    package func prepare(_ c: EncoderConfiguration, steps t: Int, batch b: Int) {
+        steps = t
+        batch = b
+        let dirs = c.bidirectional ? 2 : 1
+        let h = c.hiddenSize
+        while outputs.count < c.layers { outputs.append(FloatBuffer()) }
+        while gates.count < c.layers * dirs {
+            gates.append(FloatBuffer()); cells.append(FloatBuffer()); tanhCells.append(FloatBuffer())
+            biases.append(FloatBuffer(count: 4 * h))
+        }
+        input.reserve(t * b * c.inputSize)
+        for l in 0..<c.layers { outputs[l].reserve(t * b * c.outputSize) }
+        for i in 0..<(c.layers * dirs) {
+            gates[i].reserve(t * b * 4 * h)
+            cells[i].reserve(t * b * h)
+            tanhCells[i].reserve(t * b * h)
+            biases[i].reserve(4 * h)
+        }
+        if c.pooling == .attention {
+            attentionHidden.reserve(t * b * c.attentionSize)
+            attentionWeights.reserve(t * b)
+        }
+        pooled.reserve(b * c.outputSize)
+        projected.reserve(b * c.embeddingSize)
+        norms.reserve(b)
+        embeddings.reserve(b * c.embeddingSize)
+        logits.reserve(b * c.classCount)
+    }
+}
+
+extension Encoder {
+    /// Runs the encoder over `segments` (all with the same number of frames, ≥ 1), leaving every
+    /// activation in `cache`; with `withLogits` also the classifier's logits.
+    ///
+    /// - Complexity: O(T · B · layers · dirs · 4H · (In + H)), as one input GEMM per layer and direction
+    ///   plus one recurrent GEMM per step.
+    package func forward(_ segments: ArraySlice<Matrix>, cache: ForwardCache, withLogits: Bool) {
+        let c = configuration
+        let t = segments.first!.rows
+        let b = segments.count
+        precondition(t >= 1 && segments.allSatisfy { $0.rows == t && $0.columns == c.inputSize },
+                     "forward needs segments of equal length ≥ 1 with \(c.inputSize) columns")
+        cache.prepare(c, steps: t, batch: b)
+        let inSize = c.inputSize
+        // Normalise while transposing into time-major order.
+        let x0 = cache.input.pointer
+        let invStd = c.bandStd.map { 1 / $0 }
+        for (bi, seg) in segments.enumerated() {
+            seg.storage.withUnsafeBufferPointer { s in
+                for ti in 0..<t {
+                    let dst = x0 + (ti * b + bi) * inSize
+                    let src = s.baseAddress! + ti * inSize
+                    for k in 0..<inSize { dst[k] = (src[k] - c.bandMean[k]) * invStd[k] }
+                }
+            }
+        }
+        forwardFromInput(cache: cache, withLogits: withLogits)
+    }
+
+    /// The forward pass from an already normalised time-major input in `cache.input` (shape set by `prepare`).
+    package func forwardFromInput(cache: ForwardCache, withLogits: Bool) {
+        let c = configuration
+        let t = cache.steps, b = cache.batch
+        let h = c.hiddenSize, d = c.outputSize, dirs = c.bidirectional ? 2 : 1
+        let p = parameters.pointer
+        var layerInput = UnsafePointer(cache.input.pointer)
+        var inSize = c.inputSize
+        for l in 0..<c.layers {
+            let out = cache.outputs[l].pointer
+            for dir in 0..<dirs {
+                let suffix = dir == 0 ? "" : "_reverse"
+                let slot = l * dirs + dir
+                let bias = cache.biases[slot].pointer
+                let bih = p + layout.offset("lstm.bias_ih_l\(l)\(suffix)")
+                let bhh = p + layout.offset("lstm.bias_hh_l\(l)\(suffix)")
+                for i in 0..<(4 * h) { bias[i] = bih[i] + bhh[i] }
+                LSTMKernels.forwardDirection(
+                    input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
+                    weightIH: p + layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
+                    weightHH: p + layout.offset("lstm.weight_hh_l\(l)\(suffix)"), bias: bias,
+                    reverse: dir == 1, gates: cache.gates[slot].pointer, cells: cache.cells[slot].pointer,
+                    tanhCells: cache.tanhCells[slot].pointer, output: out + dir * h, outputStride: d)
+            }
+            layerInput = UnsafePointer(out)
+            inSize = d
+        }
+        // Pooling.
+        let y = layerInput
+        let pooled = cache.pooled.pointer
+        cache.pooled.zero(b * d)
+        switch c.pooling {
+        case .mean:
+            let scale = 1 / Float(t)
+            for ti in 0..<t {
+                let row = y + ti * b * d
+                for i in 0..<(b * d) { pooled[i] += row[i] }
+            }
+            for i in 0..<(b * d) { pooled[i] *= scale }
+        case .attention:
+            let a = c.attentionSize
+            let u = cache.attentionHidden.pointer
+            let w = p + layout.offset("attention.weight")
+            let bias = p + layout.offset("attention.bias")
+            let v = p + layout.offset("attention.vector")
+            for r in 0..<(t * b) { (u + r * a).update(from: bias, count: a) }
+            BLAS.gemm(.none, .transposed, m: t * b, n: a, k: d, a: y, lda: d, b: w, ldb: d, beta: 1, c: u, ldc: a)
+            FastMath.tanh(u, u, count: t * b * a)
+            let alpha = cache.attentionWeights.pointer
+            BLAS.gemv(.none, rows: t * b, columns: a, a: u, lda: a, x: v, y: alpha)
+            for bi in 0..<b {
+                var m = -Float.infinity
+                for ti in 0..<t { m = max(m, alpha[ti * b + bi]) }
+                var sum: Float = 0
+                for ti in 0..<t {
+                    let e = Foundation.exp(alpha[ti * b + bi] - m)
+                    alpha[ti * b + bi] = e
+                    sum += e
+                }
+                for ti in 0..<t { alpha[ti * b + bi] /= sum }
+            }
+            for ti in 0..<t {
+                for bi in 0..<b {
+                    let wgt = alpha[ti * b + bi]
+                    let row = y + (ti * b + bi) * d
+                    let dst = pooled + bi * d
+                    for k in 0..<d { dst[k] += wgt * row[k] }
+                }
+            }
+        }
+        // Projection and L2 normalisation.
+        let e = c.embeddingSize
+        let z = cache.projected.pointer
+        let pb = p + layout.offset("projection.bias")
+        for bi in 0..<b { (z + bi * e).update(from: pb, count: e) }
+        BLAS.gemm(.none, .transposed, m: b, n: e, k: d, a: pooled, lda: d,
+                  b: p + layout.offset("projection.weight"), ldb: d, beta: 1, c: z, ldc: e)
+        let emb = cache.embeddings.pointer
+        for bi in 0..<b {
+            var sum: Float = 0
+            for k in 0..<e { sum += z[bi * e + k] * z[bi * e + k] }
+            let norm = max(sum.squareRoot(), 1e-12)
+            cache.norms.pointer[bi] = norm
+            for k in 0..<e { emb[bi * e + k] = z[bi * e + k] / norm }
+        }
+        if withLogits { computeLogits(embeddings: emb, count: b, into: cache.logits.pointer) }
+    }
+
+    /// logits ← logitScale · (E · Wᵀ + b) for `count` embeddings.
+    package func computeLogits(embeddings: UnsafePointer<Float>, count: Int, into logits: UnsafeMutablePointer<Float>) {
+        let c = configuration
+        let k = c.classCount, e = c.embeddingSize
+        let p = parameters.pointer
+        let cb = p + layout.offset("classifier.bias")
+        for bi in 0..<count { (logits + bi * k).update(from: cb, count: k) }
+        BLAS.gemm(.none, .transposed, m: count, n: k, k: e, alpha: 1, a: embeddings, lda: e,
+                  b: p + layout.offset("classifier.weight"), ldb: e, beta: 1, c: logits, ldc: k)
+        for i in 0..<(count * k) { logits[i] *= c.logitScale }
+    }
+}
+
+/// The per-direction LSTM recurrence, PyTorch's nn.LSTM equations and gate order (i, f, g, o):
+/// i = σ(W_ii x + b_ii + W_hi h + b_hi), f = σ(…), g = tanh(…), o = σ(…), c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c').
+package enum LSTMKernels {
+    /// Runs one direction of one layer over `[T][B][inputSize]`, writing h_t into `output` (row stride
+    /// `outputStride`, so the two directions interleave into [forward ‖ backward]).
+    ///
+    /// The input projection of all T·B frames is one GEMM into `gates`; each step then adds
+    /// h_{t−1} · W_hhᵀ with one `B × H · H × 4H` GEMM and runs the fused gate loop in place.
+    package static func forwardDirection(
+        input: UnsafePointer<Float>, inputSize: Int, steps t: Int, batch b: Int, hidden h: Int,
+        weightIH: UnsafePointer<Float>, weightHH: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        reverse: Bool, gates: UnsafeMutablePointer<Float>, cells: UnsafeMutablePointer<Float>,
+        tanhCells: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride d: Int
+    ) {
+        let g4 = 4 * h
+        for r in 0..<(t * b) { (gates + r * g4).update(from: bias, count: g4) }
+        BLAS.gemm(.none, .transposed, m: t * b, n: g4, k: inputSize, a: input, lda: inputSize,
+                  b: weightIH, ldb: inputSize, beta: 1, c: gates, ldc: g4)
+        for s in 0..<t {
+            let ti = reverse ? t - 1 - s : s
+            let prev = reverse ? ti + 1 : ti - 1
+            let g = gates + ti * b * g4
+            if s > 0 {
+                BLAS.gemm(.none, .transposed, m: b, n: g4, k: h, a: output + prev * b * d, lda: d,
+                          b: weightHH, ldb: h, beta: 1, c: g, ldc: g4)
+            }
+            for bi in 0..<b {
+                let row = g + bi * g4
+                FastMath.sigmoid(row, count: 2 * h)
+                FastMath.tanh(row + 2 * h, row + 2 * h, count: h)
+                FastMath.sigmoid(row + 3 * h, count: h)
+                let cell = cells + (ti * b + bi) * h
+                let tc = tanhCells + (ti * b + bi) * h
+                let out = output + (ti * b + bi) * d
+                if s > 0 {
+                    let cp = UnsafePointer(cells + (prev * b + bi) * h)
+                    for j in 0..<h { cell[j] = row[h + j] * cp[j] + row[j] * row[2 * h + j] }
+                } else {
+                    for j in 0..<h { cell[j] = row[j] * row[2 * h + j] }
+                }
+                FastMath.tanh(cell, tc, count: h)
+                for j in 0..<h { out[j] = row[3 * h + j] * tc[j] }
+            }
+        }
+    }
+}

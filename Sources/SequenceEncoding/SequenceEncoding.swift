@@ -1,1 +1,0 @@
-// SequenceEncoding: see Package.swift for this module's one job.

@@ -1,1 +1,0 @@
-// Tests for SequenceEncoding are added with the module's code.

@@ -1,0 +1,164 @@
+import Foundation
+import RetrieveCore
+import Testing
+import TestSupport
+@testable import SequenceEncoding
+
+@Suite struct SHA256Tests {
+    @Test func fipsVectors() {
+        #expect(SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hexDigest([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hexDigest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
+            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}
+
+@Suite struct FastMathTests {
+    @Test func sigmoidAndTanhMatchFoundation() {
+        var worstSigmoid: Double = 0, worstTanh: Double = 0
+        for i in stride(from: -20000, through: 20000, by: 7) {
+            let x = Float(i) / 1000
+            worstSigmoid = max(worstSigmoid, abs(Double(FastMath.sigmoid(x)) - 1 / (1 + Foundation.exp(-Double(x)))))
+            worstTanh = max(worstTanh, abs(Double(FastMath.tanh(x)) - Foundation.tanh(Double(x))))
+        }
+        #expect(worstSigmoid < 3e-7)
+        #expect(worstTanh < 5e-7)
+        #expect(FastMath.sigmoid(-200) >= 0 && FastMath.sigmoid(200) == 1)
+        #expect(FastMath.tanh(-200) == -1 && FastMath.tanh(200) == 1)
+    }
+}
+
+@Suite struct ParityTests {
+    /// PyTorch's forward pass (scripts/fixtures/lstm_parity.py) of a 2-layer bidirectional model.
+    @Test(arguments: ["mean", "attention"])
+    func forwardMatchesPyTorch(pooling: String) throws {
+        let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(pooling)_model.safetensors"))
+        #expect(encoder.configuration.pooling.rawValue == pooling)
+        #expect(encoder.configuration.layers == 2 && encoder.configuration.bidirectional)
+        let data = try Fixtures.safetensors("parity_\(pooling)_data.safetensors")
+        let segments = Fixtures.segments(data.tensors["input"]!)
+        let embeddings = encoder.embed(segments: segments)
+        let flat = embeddings.flatMap(\.values)
+        let expected = data.tensors["embeddings"]!.values
+        #expect(Approx.relativeError(flat, expected) < 1e-4)
+        #expect(Approx.maxAbsDifference(flat, expected) < 1e-5)
+        let logits = encoder.logits(for: embeddings)
+        #expect(Approx.relativeError(logits.storage, data.tensors["logits"]!.values) < 1e-4)
+    }
+}
+
+@Suite struct ModelFileTests {
+    static func smallConfiguration(pooling: Pooling = .mean) -> EncoderConfiguration {
+        EncoderConfiguration(
+            inputSize: 8, hiddenSize: 6, layers: 2, bidirectional: true, pooling: pooling, embeddingSize: 5,
+            classNames: ["a", "b", "c"], logitScale: 4, segmentFrames: 7, segmentHopFrames: 3,
+            features: FeatureConfiguration(melBands: 8, topDecibels: nil),
+            bandMean: (0..<8).map { Float($0) - 40 }, bandStd: (0..<8).map { Float($0) + 5 })
+    }
+
+    @Test func saveAndLoadRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        let encoder = Encoder(configuration: Self.smallConfiguration(pooling: .attention), seed: 7)
+        let url = dir.path("m.safetensors")
+        try encoder.save(to: url, name: "small-v1")
+        let loaded = try Encoder.load(contentsOf: url)
+        #expect(loaded.configuration == encoder.configuration)
+        #expect(loaded.flatParameters == encoder.flatParameters)
+        #expect(loaded.version == encoder.version)
+        #expect(loaded.version.name == "small-v1" && loaded.version.dimensions == 5)
+        #expect(loaded.version.digest == SHA256.hexDigest([UInt8](try Data(contentsOf: url))))
+        var rng = SeededGenerator(seed: 3)
+        let segs = (0..<3).map { _ in rng.matrix(rows: 9, columns: 8, in: -50 ... -20) }
+        #expect(loaded.embed(segments: segs) == encoder.embed(segments: segs))
+    }
+
+    @Test func damagedFilesFailWithClearErrors() throws {
+        let dir = try TemporaryDirectory()
+        let encoder = Encoder(configuration: Self.smallConfiguration(), seed: 1)
+        let good = encoder.serialized(name: "x")
+        func load(_ bytes: [UInt8]) -> ModelFileError? {
+            let url = dir.path("f\(bytes.count).safetensors")
+            try! Data(bytes).write(to: url)
+            do { _ = try Encoder.load(contentsOf: url); return nil } catch { return error }
+        }
+        // Missing file.
+        do { _ = try Encoder.load(contentsOf: dir.path("absent.safetensors")); Issue.record("loaded a missing file") } catch {
+            guard case .unreadable = error else { Issue.record("\(error)"); return }
+            #expect(error.description.contains("absent.safetensors"))
+        }
+        // Truncated.
+        guard case .truncated = load(Array(good.dropLast(10))) else { Issue.record("truncation not detected"); return }
+        // Garbage.
+        var rng = SeededGenerator(seed: 9)
+        let garbage = (0..<500).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        guard case .notSafetensors = load(garbage) else { Issue.record("garbage not detected"); return }
+        guard case .notSafetensors = load([1, 2, 3]) else { Issue.record("tiny file not detected"); return }
+        // Wrong shape and missing tensor: rewrite the file with a modified tensor list.
+        var file = try SafeTensorsFile(bytes: good, path: "x")
+        file.tensors["projection.weight"] = .init(shape: [5, 13], values: [Float](repeating: 0, count: 65))
+        guard case .wrongShape(_, "projection.weight", [5, 12], [5, 13]) = load(file.serialized()) else {
+            Issue.record("wrong shape not detected"); return
+        }
+        var missing = try SafeTensorsFile(bytes: good, path: "x")
+        missing.tensors["classifier.bias"] = nil
+        missing.order.removeAll { $0 == "classifier.bias" }
+        guard case .missingTensor(_, "classifier.bias") = load(missing.serialized()) else {
+            Issue.record("missing tensor not detected"); return
+        }
+        var extra = try SafeTensorsFile(bytes: good, path: "x")
+        extra.tensors["bogus"] = .init(shape: [1], values: [0]); extra.order.append("bogus")
+        guard case .unexpectedTensor(_, "bogus") = load(extra.serialized()) else { Issue.record("extra tensor"); return }
+        var newer = try SafeTensorsFile(bytes: good, path: "x")
+        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":2")
+        guard case .unsupportedFormatVersion(_, 2, 1) = load(newer.serialized()) else { Issue.record("version"); return }
+    }
+
+    @Test func segmentsCoverTheTrack() {
+        let encoder = Encoder(configuration: Self.smallConfiguration(), seed: 1)
+        let track = Matrix(rows: 20, columns: 8, storage: (0..<160).map(Float.init))
+        let segs = encoder.segments(of: track)
+        #expect(segs.map(\.rows) == [7, 7, 7, 7, 7, 7])
+        #expect(segs.last!.row(6) == track.row(19))
+        #expect(encoder.segments(of: track.rows(0..<4)).map(\.rows) == [4])
+        #expect(encoder.segments(of: Matrix(rows: 0, columns: 8)).isEmpty)
+        #expect(encoder.embedTrack(logMel: Matrix(rows: 0, columns: 8)) == nil)
+        let e = encoder.embedTrack(logMel: track)!
+        #expect(abs(e.values.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
+    }
+
+    /// Variable lengths are grouped; each segment's embedding must equal embedding it alone.
+    @Test func mixedLengthsMatchSingleSegments() {
+        let encoder = Encoder(configuration: Self.smallConfiguration(pooling: .attention), seed: 2)
+        var rng = SeededGenerator(seed: 5)
+        let segs = [5, 7, 5, 3, 7].map { rng.matrix(rows: $0, columns: 8, in: -50 ... -20) }
+        let batched = encoder.embed(segments: segs)
+        for (i, s) in segs.enumerated() {
+            #expect(Approx.maxAbsDifference(batched[i].values, encoder.embed(segments: [s])[0].values) < 1e-6)
+        }
+    }
+
+    /// The reverse parity fixture: a model saved by Swift, an input and Swift's embeddings, verified by
+    /// `lstm_parity.py --check-swift-model`. Regenerate with RETRIEVE_WRITE_FIXTURES=/path/to/Fixtures.
+    @Test func swiftSavedModelFixture() throws {
+        if let dir = ProcessInfo.processInfo.environment["RETRIEVE_WRITE_FIXTURES"] {
+            let base = URL(fileURLWithPath: dir)
+            let encoder = Encoder(configuration: Self.smallConfiguration(pooling: .attention), seed: 42)
+            var rng = SeededGenerator(seed: 43)
+            let segs = (0..<4).map { _ in rng.matrix(rows: 9, columns: 8, in: -55 ... -25) }
+            try encoder.save(to: base.appendingPathComponent("swift_model.safetensors"), name: "swift-parity")
+            try NPY.write(segs.flatMap(\.storage), shape: [4, 9, 8], to: base.appendingPathComponent("swift_input.npy"))
+            try NPY.write(encoder.embed(segments: segs).flatMap(\.values), shape: [4, 5],
+                          to: base.appendingPathComponent("swift_embeddings.npy"))
+        }
+        let encoder = try Encoder.load(contentsOf: Fixtures.url("swift_model.safetensors"))
+        let input = try NPY.read(Fixtures.url("swift_input.npy"))
+        let expected = try NPY.read(Fixtures.url("swift_embeddings.npy"))
+        let segs = (0..<input.shape[0]).map { i in
+            Matrix(rows: input.shape[1], columns: input.shape[2],
+                   storage: Array(input.values[(i * input.shape[1] * input.shape[2])..<((i + 1) * input.shape[1] * input.shape[2])]))
+        }
+        #expect(Approx.maxAbsDifference(encoder.embed(segments: segs).flatMap(\.values), expected.values) < 1e-6)
+    }
+}
