@@ -57,15 +57,16 @@ let package = Package(
         .target(
             name: "RetrievalPipeline",
             dependencies: [
-                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "EncoderTraining",
-                "VectorIndex", "SimilaritySearch",
+                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
+                "EncoderTraining", "VectorIndex", "SimilaritySearch",
             ],
             swiftSettings: optimised),
         // Argument parsing and output formatting only.
         .executableTarget(
             name: "retrieve",
             dependencies: [
-                "RetrieveCore", "RetrievalPipeline", "EncoderTraining",
+                "RetrieveCore", "RetrievalPipeline", "EncoderTraining", "SequenceEncoding", "VectorIndex",
+                "AudioDecoding", "SpectralFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -95,7 +96,9 @@ let package = Package(
             name: "VectorIndexTests",
             dependencies: ["VectorIndex", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
-        .testTarget(name: "RetrievalPipelineTests", dependencies: ["RetrievalPipeline", "TestSupport"]),
+        .testTarget(
+            name: "RetrievalPipelineTests",
+            dependencies: ["RetrievalPipeline", "AudioDecoding", "SequenceEncoding", "VectorIndex", "TestSupport"]),
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),
     ]
 )

@@ -11,7 +11,7 @@ public import SequenceEncoding
 /// than `maxSegments` segments are embedded per track, which keeps an 8-hour recording from costing 160 times a
 /// 3-minute song while still sampling it evenly.
 public final class EncoderAnalyser: TrackAnalysing {
-    public let encoder: Encoder
+    public let encoder: SequenceEncoding.Encoder
     private let decoder: AudioDecoder
     private let extractor: FeatureExtractor
     /// The most segments embedded for one track.
@@ -19,7 +19,7 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// Segments per inference batch.
     public var batchSegments = 64
 
-    public init(encoder: Encoder) throws {
+    public init(encoder: SequenceEncoding.Encoder) throws {
         self.encoder = encoder
         decoder = AudioDecoder(targetSampleRate: encoder.configuration.features.sampleRate)
         extractor = try FeatureExtractor(configuration: encoder.configuration.features)

@@ -1,6 +1,7 @@
 import Foundation
 public import RetrieveCore
 public import VectorIndex
+import LinearAlgebra
 
 /// Brings an index up to date with folders of audio: adds new files, re-analyses changed ones, recognises moved
 /// ones, re-embeds tracks made with another model, records failures, and optionally prunes vanished files.
@@ -76,6 +77,9 @@ public final class Indexer {
         let started = Date()
         var summary = Summary()
         summary.dryRun = options.dryRun
+        // Each worker decodes and encodes one file at a time, on its own core; OpenBLAS threads on top of the
+        // workers would oversubscribe the cores, so BLAS runs single-threaded while workers run in parallel.
+        if options.workers > 1 { BLAS.setThreadCount(1) }
         let probe = try makeAnalyser()
         let model = probe.modelVersion
         let modelID = options.dryRun ? nil : try store.register(model: model)
@@ -96,7 +100,7 @@ public final class Indexer {
             }
             let movedAway = Set(actions.compactMap { if case .move(_, let e) = $0 { e.id } else { nil } })
             let toRemove = vanished.compactMap(\.id).filter { !movedAway.contains($0) }
-            if !options.dryRun { try store.removeTracks(ids: toRemove) }
+            if !options.dryRun { _ = try store.removeTracks(ids: toRemove) }
             summary.removed = toRemove.count
         }
 
@@ -116,7 +120,9 @@ public final class Indexer {
         // Moves need no analysis: commit them first, in one transaction.
         let moves = actions.compactMap { if case .move(let file, let existing) = $0 { (file, existing) } else { nil } }
         if !moves.isEmpty {
-            try store.moveTracks(moves.map { (id: $0.1.id!, path: $0.0.path, size: $0.0.size, mtime: $0.0.mtime) })
+            for (file, existing) in moves {
+                _ = try store.moveTrack(id: existing.id!, to: file.path, size: file.size, modificationTime: file.mtime)
+            }
             summary.moved = moves.count
         }
         let work = actions.filter { if case .move = $0 { false } else { true } }
@@ -130,31 +136,36 @@ public final class Indexer {
     func plan(_ files: [CandidateFile], model: ModelVersion) throws -> (actions: [Action], unchanged: Int, skipped: Int) {
         var actions: [Action] = []
         var unchanged = 0, skipped = 0
-        let embeddedByModel = try store.trackIDsWithEmbedding(model: model)
-        let failed = options.retryFailures ? [:] : try store.failuresByPath()
+        // Tracks without this model's embedding; with the model not yet registered, that is every track.
+        let registered = try store.embeddingModels().first { $0.model.version.digest == model.digest }
+        let needing = try registered.map { Set(try store.tracksNeedingEmbedding(model: $0.model.id).compactMap(\.id)) }
+        let allIDs = registered == nil ? Set(try store.allTracks().compactMap(\.id)) : []
+        let embeddedByModel = { (id: TrackID) in registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id) }
+        let failed = options.retryFailures
+            ? [:] : Dictionary(try store.failures().map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var claimedForMove = Set<TrackID>()
         for file in files {
             if let existing = try store.track(path: file.path) {
-                if existing.size != file.size || abs(existing.mtime - file.mtime) > 1e-3 {
+                if existing.size != file.size || abs(existing.modificationTime - file.mtime) > 1e-3 {
                     actions.append(.analyse(file, existing: existing, reason: .changed))
-                } else if let id = existing.id, !embeddedByModel.contains(id) {
+                } else if let id = existing.id, !embeddedByModel(id) {
                     actions.append(.analyse(file, existing: existing, reason: .otherModel))
                 } else {
                     unchanged += 1
                 }
                 continue
             }
-            if let failure = failed[file.path], failure.size == file.size, abs(failure.mtime - file.mtime) <= 1e-3 {
+            if let failure = failed[file.path], failure.size == file.size, abs(failure.modificationTime - file.mtime) <= 1e-3 {
                 skipped += 1
                 continue
             }
-            let hash = ContentFingerprint.of(path: file.path)
+            let hash = (try? ContentHash.ofFile(atPath: file.path))
             if let hash, let moved = try store.tracks(withContentHash: hash).first(where: {
                 $0.size == file.size && !claimedForMove.contains($0.id!)
                     && !FileManager.default.fileExists(atPath: $0.path)
             }) {
                 claimedForMove.insert(moved.id!)
-                if embeddedByModel.contains(moved.id!) {
+                if embeddedByModel(moved.id!) {
                     actions.append(.move(file, existing: moved))
                 } else {
                     actions.append(.analyse(file, existing: moved, reason: .otherModel))
@@ -186,14 +197,14 @@ public final class Indexer {
                     do {
                         outcome = .success(try box.analyser.analyse(path: file.path))
                     } catch {
-                        outcome = .failure(AnalysisFailure(reason: Self.reason(for: error)))
+                        outcome = .failure(AnalysisFailure(kind: Self.kind(of: error), reason: Self.reason(for: error)))
                     }
                     results.append(index: index, outcome: outcome)
                 }
             }
         }
         var committed = 0
-        var batch = IndexBatch(modelID: modelID)
+        var batch = IndexBatch()
         var lastCommit = Date()
         while committed < work.count {
             guard let (index, outcome) = results.next(timeout: 0.5) else {
@@ -205,9 +216,10 @@ public final class Indexer {
             let file = action.file
             switch outcome {
             case .success(let analysis):
-                batch.tracks.append(IndexBatch.Entry(record: record(for: action, analysis: analysis),
-                                                     embedding: analysis.embedding,
-                                                     segmentCount: analysis.segmentCount))
+                batch.items.append(IndexBatch.Item(
+                    track: record(for: action, analysis: analysis),
+                    embeddings: [IndexBatch.ModelEmbedding(modelID: modelID, embedding: analysis.embedding,
+                                                           segmentCount: analysis.segmentCount)]))
                 summary.audioSeconds += analysis.duration
                 switch action {
                 case .add: summary.added += 1
@@ -216,20 +228,20 @@ public final class Indexer {
                 case .move: break
                 }
             case .failure(let failure):
-                batch.failures.append(FailureRecord(path: file.path, reason: failure.reason, size: file.size,
-                                                    mtime: file.mtime))
+                batch.failures.append(FailureRecord(path: file.path, kind: failure.kind, reason: failure.reason,
+                                                    size: file.size, modificationTime: file.mtime))
                 summary.failures.append((file.path, failure.reason))
                 progress.message("retrieve: \(file.path): \(failure.reason)")
             }
             progress.advance(detail: (file.path as NSString).lastPathComponent)
-            if batch.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5 {
-                try store.commit(batch)
-                batch = IndexBatch(modelID: modelID)
+            if batch.items.count + batch.failures.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5 {
+                _ = try store.commit(batch)
+                batch = IndexBatch()
                 lastCommit = Date()
             }
         }
         group.wait()
-        if batch.count > 0 { try store.commit(batch) }
+        if !batch.isEmpty { _ = try store.commit(batch) }
     }
 
     private func record(for action: Action, analysis: TrackAnalysis) -> TrackRecord {
@@ -237,15 +249,16 @@ public final class Indexer {
         var record: TrackRecord
         switch action {
         case .add(_, let hash):
-            record = TrackRecord(path: file.path, size: file.size, mtime: file.mtime,
-                                 contentHash: hash ?? ContentFingerprint.of(path: file.path) ?? "")
+            record = TrackRecord(path: file.path, size: file.size, modificationTime: file.mtime,
+                                 contentHash: hash ?? (try? ContentHash.ofFile(atPath: file.path)) ?? "",
+                                 duration: 0, sampleRate: 0, channels: 0, format: "")
         case .analyse(_, let existing, let reason):
             record = existing
             record.path = file.path
             record.size = file.size
-            record.mtime = file.mtime
+            record.modificationTime = file.mtime
             if reason == .changed || existing.path != file.path {
-                record.contentHash = ContentFingerprint.of(path: file.path) ?? existing.contentHash
+                record.contentHash = (try? ContentHash.ofFile(atPath: file.path)) ?? existing.contentHash
             }
         case .move(_, let existing):
             record = existing
@@ -261,9 +274,14 @@ public final class Indexer {
         return record
     }
 
+    /// A short category for grouping failures: the error type's name without its module, e.g. "AudioDecodingError".
+    static func kind(of error: any Error) -> String {
+        String(describing: type(of: error))
+    }
+
     /// The one-line reason stored for a failed file.
     static func reason(for error: any Error) -> String {
-        let text = (error as? CustomStringConvertible)?.description ?? String(describing: error)
+        let text = String(describing: error)
         return text.split(separator: "\n").first.map(String.init) ?? text
     }
 }
@@ -277,6 +295,7 @@ extension Indexer.Action {
 }
 
 struct AnalysisFailure: Error {
+    let kind: String
     let reason: String
 }
 

@@ -42,10 +42,12 @@ public final class QueryEngine {
         self.store = store
         self.model = model
         self.databasePath = databasePath
-        let (ids, vectors) = try store.loadVectors(model: model)
+        let usage = try store.embeddingModels()
+        let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
+        let (ids, vectors) = try modelID.map { try store.loadVectors(model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
         let missing = try store.trackCount() - ids.count
         if missing > 0 {
-            let others = try store.embeddingModels().map(\.version).filter { $0 != model }
+            let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
             if !others.isEmpty {
                 throw PipelineError.mixedModels(database: databasePath, current: model.description,
                                                 others: others.map(\.description), missing: missing)
@@ -150,24 +152,26 @@ public final class QueryEngine {
     /// The indexed row whose content fingerprint matches a file outside the index, if any (a copy of an indexed
     /// track is still "the query's own track").
     public func row(matchingContentOf path: String) -> Int? {
-        guard let hash = ContentFingerprint.of(path: path) else { return nil }
+        guard let hash = try? ContentHash.ofFile(atPath: path) else { return nil }
         return tracks.firstIndex { $0.contentHash == hash }
     }
 
     /// All-against-all recommendations, streamed row by row in track order (see `Exporter`).
     public func forEachTrack(k: Int, rows: [Int]? = nil, _ body: (Int, [SimilarTrack]) throws -> Void) throws {
-        let wrap: (Int, [Neighbour]) throws -> Void = { row, neighbours in
-            try body(row, neighbours.enumerated().map {
-                SimilarTrack(rank: $0 + 1, score: $1.score, track: self.tracks[$1.index])
-            })
+        func ranked(_ neighbours: [Neighbour]) -> [SimilarTrack] {
+            neighbours.enumerated().map { SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index]) }
         }
         if let rows {
-            var queries = Matrix(rows: 0, columns: collection.dimensions)
-            for r in rows { queries.appendRow(collection.vector(at: r)) }
-            let answers = collection.nearest(toEach: queries, k: k) { q, candidate in candidate != rows[q] }
-            for (i, r) in rows.enumerated() { try wrap(r, answers[i]) }
+            // Seeds in blocks, so one sgemm scores a block and memory stays bounded for long seed lists.
+            for start in stride(from: 0, to: rows.count, by: 512) {
+                let block = Array(rows[start..<min(rows.count, start + 512)])
+                var queries = Matrix(rows: 0, columns: collection.dimensions)
+                for r in block { queries.appendRow(collection.vector(at: r)) }
+                let answers = collection.nearest(toEach: queries, k: k) { q, candidate in candidate != block[q] }
+                for (i, r) in block.enumerated() { try body(r, ranked(answers[i])) }
+            }
         } else {
-            try collection.allNearest(k: k, excludingSelf: true) { row, neighbours in try wrap(row, neighbours) }
+            try collection.allNearest(k: k, excludingSelf: true) { row, neighbours in try body(row, ranked(neighbours)) }
         }
     }
 }

@@ -1,11 +1,34 @@
 import ArgumentParser
+import Foundation
 
 /// The `retrieve` command: argument parsing and output formatting only; the work is in RetrievalPipeline.
 @main
-struct Retrieve: AsyncParsableCommand {
+struct Retrieve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrieve",
         abstract: "Music similarity and retrieval: index a collection, then ask for more like this.",
         version: "0.1.0",
-        subcommands: [])
+        subcommands: [
+            IndexCommand.self, SimilarCommand.self, ExportCommand.self, StatsCommand.self, ListCommand.self,
+            RemoveCommand.self,
+        ])
+
+    /// Prints our errors as one line, `retrieve: …` (they already name the file and the remedy), and leaves
+    /// usage errors, help and exit codes to ArgumentParser.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch {
+            Output.error(String(describing: error))
+            Foundation.exit(1)
+        }
+    }
 }

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import RetrievalPipeline
+import VectorIndex
+
+/// `retrieve export`: recommendations for every track, or for listed seeds, to files.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write recommendations for every track (or for --seeds) as CSV, JSON Lines or M3U playlists.")
+
+    @OptionGroup var location: IndexLocationOptions
+
+    @Option(name: .customLong("k"), help: "Recommendations per track.")
+    var k: Int = 20
+
+    @Option(help: "csv, jsonl or m3u (one playlist per seed track, written into the --out folder).")
+    var format: String = "csv"
+
+    @Option(help: ArgumentHelp("Output file (csv, jsonl; - for standard output) or folder (m3u).", valueName: "path"))
+    var out: String
+
+    @Option(help: ArgumentHelp(
+        "A file listing seed tracks, one path or id per line (# starts a comment); default: every track.",
+        valueName: "file"))
+    var seeds: String?
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    var recommendationFormat: RecommendationFormat { RecommendationFormat(rawValue: format.lowercased())! }
+
+    func validate() throws {
+        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
+        guard RecommendationFormat(rawValue: format.lowercased()) != nil else {
+            throw ValidationError("--format must be csv, jsonl or m3u, got '\(format)'")
+        }
+        if recommendationFormat == .m3u && out == "-" {
+            throw ValidationError("--format m3u writes one playlist per seed: --out must be a folder")
+        }
+    }
+
+    func run() throws {
+        let encoder = try location.loadModel()
+        let store = try location.openStore(create: false)
+        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        var rows: [Int]?
+        if let seeds {
+            let text: String
+            do { text = try String(contentsOfFile: seeds, encoding: .utf8) } catch {
+                throw PipelineError.unreadableSeeds(path: seeds, reason: error.localizedDescription)
+            }
+            rows = []
+            for line in text.split(whereSeparator: \.isNewline) {
+                let entry = line.trimmingCharacters(in: .whitespaces)
+                if entry.isEmpty || entry.hasPrefix("#") { continue }
+                guard case .indexed(let row) = try engine.resolve(entry) else {
+                    throw CLIError("\(seeds): seed '\(entry)' is not an indexed track; index it first")
+                }
+                rows!.append(row)
+            }
+        }
+        let total = rows?.count ?? engine.count
+        let progress = ProgressReporter(total: total, label: "exporting", mode: quiet || out == "-" ? .quiet : nil)
+        let written = try Exporter(engine: engine).export(
+            k: k, format: recommendationFormat, seedRows: rows, output: out, progress: progress)
+        progress.finish()
+        if out != "-" {
+            FileHandle.standardError.write(Data("wrote recommendations for \(written) track(s) to \(out)\n".utf8))
+        }
+    }
+}

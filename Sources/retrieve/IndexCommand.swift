@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import RetrievalPipeline
+import VectorIndex
+
+/// `retrieve index DIR…`: bring the index up to date with folders of audio.
+struct IndexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Analyse folders of audio and add them to the index (incremental).",
+        discussion: """
+            Unchanged files (same size and modification time) are skipped, moved files are recognised by their \
+            content and keep their embedding, and tracks embedded by another model are re-embedded. Files that \
+            cannot be decoded are recorded with their reason and do not stop the run. Work is committed in \
+            batches: a kill loses at most the batch in flight, and the next run resumes.
+            Exit status: 0 all files indexed; 3 finished, but some files failed (see `retrieve list --failures`); \
+            130 stopped by Ctrl-C; 1 the run could not proceed.
+            """)
+
+    @OptionGroup var location: IndexLocationOptions
+
+    @Argument(help: ArgumentHelp("Folders (searched recursively) or files to index.", valueName: "dir"))
+    var roots: [String]
+
+    @Flag(help: "Remove tracks whose files have vanished from under the given folders.")
+    var prune = false
+
+    @Flag(help: "Say what would be done; analyse and write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Retry files that failed before even if they have not changed.")
+    var retryFailures = false
+
+    @Option(help: "Analysis threads (default: one per core).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Files per committed batch.")
+    var batchSize: Int = 16
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    }
+
+    func run() throws {
+        _ = try location.loadModel()  // fail before touching the index if the model is missing or damaged
+        let store = try location.openStore(create: !dryRun)
+        var options = Indexer.Options()
+        options.workers = jobs
+        options.batchSize = batchSize
+        options.dryRun = dryRun
+        options.prune = prune
+        options.retryFailures = retryFailures
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data(
+                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
+        }
+        let indexer = Indexer(store: store, options: options, progress: quiet ? .quiet : nil, interrupt: interrupt) {
+            // One encoder per worker: its scratch buffers are not shared between threads.
+            try EncoderAnalyser(encoder: try location.loadModel())
+        }
+        let summary = try indexer.run(roots: roots)
+        if json {
+            print(Exporter.jsonString(summaryObject(summary)))
+        } else {
+            print(summaryText(summary))
+        }
+        if summary.interrupted { throw ExitStatus.interrupted }
+        if !summary.failures.isEmpty && !dryRun { throw ExitStatus.partialFailure }
+    }
+
+    func summaryText(_ s: Indexer.Summary) -> String {
+        let verb = s.dryRun ? "would be" : "were"
+        var lines: [String] = []
+        let rate = s.elapsed > 0 ? s.audioSeconds / s.elapsed : 0
+        lines.append("\(s.scanned) audio files found under \(roots.joined(separator: ", "))"
+            + (s.dryRun ? " (dry run: nothing written)" : ""))
+        lines.append("  \(s.added) added, \(s.updated) updated, \(s.reembedded) re-embedded, \(s.moved) moved, "
+            + "\(s.removed) removed, \(s.unchanged) unchanged, \(s.skippedFailures) skipped (failed before)")
+        if !s.dryRun {
+            lines.append("  \(Output.duration(s.audioSeconds)) of audio analysed in \(Output.duration(s.elapsed)) "
+                + String(format: "(%.0f× real time)", rate))
+        }
+        if !s.failures.isEmpty {
+            lines.append("  \(s.failures.count) file(s) \(verb) not indexed:")
+            for f in s.failures.prefix(20) { lines.append("    \(f.path): \(f.reason)") }
+            if s.failures.count > 20 { lines.append("    … and \(s.failures.count - 20) more: `retrieve list --failures`") }
+        }
+        if s.interrupted { lines.append("  interrupted: run `retrieve index` again to continue") }
+        lines.append("  index: \(location.databasePath)")
+        return lines.joined(separator: "\n")
+    }
+
+    func summaryObject(_ s: Indexer.Summary) -> [String: Any] {
+        [
+            "scanned": s.scanned, "added": s.added, "updated": s.updated, "reembedded": s.reembedded,
+            "moved": s.moved, "removed": s.removed, "unchanged": s.unchanged, "skipped_failures": s.skippedFailures,
+            "failures": s.failures.map { ["path": $0.path, "reason": $0.reason] },
+            "audio_seconds": s.audioSeconds, "elapsed_seconds": s.elapsed, "interrupted": s.interrupted,
+            "dry_run": s.dryRun, "database": location.databasePath,
+        ]
+    }
+}

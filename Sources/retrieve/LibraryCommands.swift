@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import RetrievalPipeline
+import RetrieveCore
+import VectorIndex
+
+/// `retrieve stats`: what the index holds.
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Summarise the index.")
+
+    @OptionGroup var location: IndexLocationOptions
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let store = try location.openStore(create: false)
+        let s = try store.statistics()
+        if json {
+            print(Exporter.jsonString([
+                "database": location.databasePath, "tracks": s.trackCount, "failures": s.failureCount,
+                "total_seconds": s.totalDuration, "database_bytes": s.databaseBytes,
+                "models": s.models.map { ["name": $0.model.version.name, "digest": $0.model.version.digest,
+                                          "dimensions": $0.model.version.dimensions, "embeddings": $0.embeddingCount] },
+            ] as [String: Any]))
+            return
+        }
+        print("index     \(location.databasePath) (\(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file)))")
+        print("tracks    \(s.trackCount), \(Output.duration(s.totalDuration)) of audio")
+        print("failures  \(s.failureCount)" + (s.failureCount > 0 ? " (`retrieve list --failures`)" : ""))
+        for m in s.models {
+            print("model     \(m.model.version): \(m.embeddingCount) embedding(s)")
+        }
+    }
+}
+
+/// `retrieve list`: the indexed tracks, or the files that failed.
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List indexed tracks or failures.")
+
+    @OptionGroup var location: IndexLocationOptions
+    @Flag(help: "List the files that could not be indexed, with the reason.") var failures = false
+    @Flag(help: "Print JSON Lines.") var json = false
+    @Option(help: "At most this many rows.") var limit: Int?
+
+    func run() throws {
+        let store = try location.openStore(create: false)
+        if failures {
+            for f in try store.failures().prefix(limit ?? .max) {
+                print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])
+                           : "\(f.path)\t\(f.reason)")
+            }
+            return
+        }
+        for t in try store.allTracks().prefix(limit ?? .max) {
+            if json {
+                print(Exporter.jsonString(Exporter.jsonObject(t)))
+            } else {
+                print("\(t.id!.rawValue)\t\(Output.duration(t.duration))\t\(Exporter.displayName(t))\t\(t.path)")
+            }
+        }
+    }
+}
+
+/// `retrieve remove`: take tracks out of the index (the files are not touched).
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove tracks from the index by id, path, or folder (files are not touched).")
+
+    @OptionGroup var location: IndexLocationOptions
+    @Argument(help: "Track ids, indexed file paths, or folders.") var targets: [String]
+
+    func run() throws {
+        let store = try location.openStore(create: false)
+        var removed = 0
+        for target in targets {
+            if let id = Int64(target), try store.track(id: TrackID(id)) != nil {
+                removed += try store.removeTracks(ids: [TrackID(id)])
+                continue
+            }
+            let path = CollectionScanner.absolutePath(target)
+            if let track = try store.track(path: path) {
+                removed += try store.removeTracks(ids: [track.id!])
+            } else {
+                let n = try store.removeTracks(under: path)
+                if n == 0 { Output.error("\(target): no indexed track has this id or path, and none is under it") }
+                removed += n
+            }
+        }
+        print("removed \(removed) track(s)")
+    }
+}

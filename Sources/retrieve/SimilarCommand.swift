@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import RetrievalPipeline
+import RetrieveCore
+import VectorIndex
+
+/// `retrieve similar QUERY…`: the tracks most like one or more seeds.
+struct SimilarCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "similar",
+        abstract: "List the indexed tracks most similar to a query.",
+        discussion: """
+            A query is an audio file (indexed or not), an indexed path, or a track id from `retrieve list`. \
+            Several queries ask for "more like these": their mean. The query's own track never appears in \
+            its results, nor does a copy of it.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv, m3u }
+
+    @OptionGroup var location: IndexLocationOptions
+
+    @Argument(help: ArgumentHelp("Audio files, indexed paths or track ids.", valueName: "query"))
+    var queries: [String]
+
+    @Option(name: .customLong("k"), help: "How many results.")
+    var k: Int = 10
+
+    @Flag(help: "Leave out tracks by the seeds' artists.")
+    var excludeSameArtist = false
+
+    @Flag(help: "Leave out tracks from the seeds' albums.")
+    var excludeSameAlbum = false
+
+    @Option(name: .customLong("under"), help: ArgumentHelp(
+        "Only tracks under this folder (repeatable).", valueName: "dir"))
+    var under: [String] = []
+
+    @Flag(help: "Drop near-identical tracks (cosine ≥ --dedupe-threshold, or same artist and title).")
+    var dedupe = false
+
+    @Option(help: "The cosine above which two tracks count as the same recording.")
+    var dedupeThreshold: Float = 0.995
+
+    @Option(help: "Output format: table, json, csv or m3u.")
+    var format: Format = .table
+
+    @Flag(help: "Shorthand for --format json.") var json = false
+    @Flag(help: "Shorthand for --format csv.") var csv = false
+    @Flag(help: "Shorthand for --format m3u.") var m3u = false
+
+    func validate() throws {
+        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
+        guard [json, csv, m3u].filter({ $0 }).count <= 1 else {
+            throw ValidationError("choose one of --json, --csv, --m3u")
+        }
+        guard (0...1).contains(dedupeThreshold) else {
+            throw ValidationError("--dedupe-threshold must be between 0 and 1, got \(dedupeThreshold)")
+        }
+    }
+
+    var outputFormat: Format { json ? .json : csv ? .csv : m3u ? .m3u : format }
+
+    func run() throws {
+        let encoder = try location.loadModel()
+        let store = try location.openStore(create: false)
+        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        var analyser: EncoderAnalyser?
+        var seeds: [Embedding] = []
+        var seedRows: [Int] = []
+        for query in queries {
+            switch try engine.resolve(query) {
+            case .indexed(let row):
+                seeds.append(engine.embedding(row: row))
+                seedRows.append(row)
+            case .audioFile(let path):
+                if analyser == nil { analyser = try EncoderAnalyser(encoder: encoder) }
+                do {
+                    seeds.append(try analyser!.analyse(path: path).embedding)
+                } catch {
+                    throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
+                }
+                if let row = engine.row(matchingContentOf: path) { seedRows.append(row) }
+            }
+        }
+        var filters = QueryFilters()
+        filters.excludeSameArtist = excludeSameArtist
+        filters.excludeSameAlbum = excludeSameAlbum
+        filters.pathPrefixes = under.map(CollectionScanner.absolutePath)
+        filters.dedupeThreshold = dedupe ? dedupeThreshold : nil
+        let results = engine.similar(to: seeds, seedRows: seedRows, k: k, filters: filters)
+        print(render(results, seeds: seedRows.map { engine.tracks[$0] }), terminator: "")
+    }
+
+    func render(_ results: [SimilarTrack], seeds: [TrackRecord]) -> String {
+        switch outputFormat {
+        case .table:
+            if results.isEmpty { return "no tracks match the query and filters\n" }
+            let rows = results.map {
+                [String($0.rank), String(format: "%.4f", $0.score), Output.duration($0.track.duration),
+                 Exporter.displayName($0.track), $0.track.label ?? ""]
+            }
+            let hasLabels = results.contains { $0.track.label != nil }
+            let header = ["rank", "score", "time", "track"] + (hasLabels ? ["label"] : [])
+            return Output.table(header, hasLabels ? rows : rows.map { Array($0.dropLast()) },
+                                rightAligned: [0, 1, 2]) + "\n"
+        case .json:
+            return Exporter.jsonString(results.map { r -> [String: Any] in
+                var o = Exporter.jsonObject(r.track)
+                o["rank"] = r.rank
+                o["score"] = Double(r.score)
+                return o
+            }) + "\n"
+        case .csv:
+            return "rank,score,id,path,artist,title,duration\n" + results.map {
+                "\($0.rank),\(String(format: "%.6f", $0.score)),\($0.track.id!.rawValue),"
+                    + "\(Exporter.csvField($0.track.path)),\(Exporter.csvField($0.track.artist ?? "")),"
+                    + "\(Exporter.csvField($0.track.title ?? "")),\(String(format: "%.2f", $0.track.duration))\n"
+            }.joined()
+        case .m3u:
+            return Exporter.m3u(seed: seeds.count == 1 ? seeds[0] : nil, results: results)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import AudioDecoding
+import Foundation
+import RetrievalPipeline
+import RetrieveCore
+import SequenceEncoding
+import TestSupport
+import VectorIndex
+
+/// A small generated collection, a small random-weight model and a temporary index, for pipeline tests.
+///
+/// The model is untrained: these tests check orchestration (what gets analysed, stored, skipped, moved,
+/// recorded, returned), not the quality of the embeddings, which `retrieve evaluate` measures.
+final class PipelineFixture {
+    let folder: TemporaryDirectory
+    let music: URL
+    let databasePath: String
+    let modelURL: URL
+    let encoder: SequenceEncoding.Encoder
+
+    init(tracks: Int = 6, seed: UInt64 = 1) throws {
+        folder = try TemporaryDirectory(prefix: "retrieve-pipeline")
+        music = folder.path("music")
+        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
+        databasePath = folder.path("index.sqlite").path
+        modelURL = folder.path("model.safetensors")
+        encoder = try Self.makeEncoder(seed: seed, url: modelURL, name: "test-\(seed)")
+        for i in 0..<tracks { try writeTrack(index: i) }
+    }
+
+    static func makeEncoder(seed: UInt64, url: URL, name: String) throws -> SequenceEncoding.Encoder {
+        let configuration = EncoderConfiguration(
+            inputSize: 128, hiddenSize: 12, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 8,
+            classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 22,
+            bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+        let encoder = SequenceEncoding.Encoder(configuration: configuration, seed: seed)
+        try encoder.save(to: url, name: name)
+        return try SequenceEncoding.Encoder.load(contentsOf: url)
+    }
+
+    /// Track `i`: a 2-second tone whose pitch depends on `i`, with tags, in a format that cycles.
+    @discardableResult
+    func writeTrack(index i: Int, in subfolder: String = "", seconds: Double = 2) throws -> URL {
+        let formats: [AudioFileFormat] = [.wav16, .flac16, .oggVorbis]
+        let format = formats[i % formats.count]
+        let dir = subfolder.isEmpty ? music : music.appendingPathComponent(subfolder)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(String(format: "track%02d.%@", i, format.fileExtension))
+        let samples = Signals.chord([110 * Double(i + 1), 165 * Double(i + 1)], seconds: seconds, sampleRate: 22_050)
+            .enumerated().map { $1 + 0.05 * Float(sin(Double($0) * 0.001 * Double(i + 1))) }
+        try AudioFileWriter.write(samples, sampleRate: 22_050, format: format, to: url,
+                                  tags: ["artist": "Artist \(i % 2)", "title": "Song \(i)", "album": "Album \(i % 3)"])
+        return url
+    }
+
+    func store() throws -> IndexStore { try IndexStore(path: databasePath) }
+
+    func indexer(_ options: Indexer.Options = Indexer.Options(), modelURL: URL? = nil,
+                 interrupt: InterruptFlag = InterruptFlag()) throws -> Indexer {
+        let url = modelURL ?? self.modelURL
+        return Indexer(store: try store(), options: options, progress: .quiet, interrupt: interrupt) {
+            try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: url))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for RetrievalPipeline are added with the module's code.
