@@ -66,11 +66,25 @@ package enum FastMath {
     @inline(__always)
     package static func tanh(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 - 2 / (1 + exp(x + x)) }
 
-    /// Scalar versions through the same formulas (for tails), so results do not depend on alignment.
+    /// The same scheme on one lane, for tails (and cheap in debug builds, where generic SIMD is slow).
     @inline(__always)
-    package static func sigmoid(_ x: Float) -> Float { sigmoid(SIMD16(repeating: x))[0] }
+    package static func exp(_ x: Float) -> Float {
+        let x = Swift.max(Swift.min(x, 88.3), -87.3)
+        let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        let r = x - fx * 0.693_359_375 + fx * 2.121_944_40e-4
+        var y: Float = 1.987_569_150_0e-4
+        y = y * r + 1.398_199_950_7e-3
+        y = y * r + 8.333_451_907_3e-3
+        y = y * r + 4.166_579_589_4e-2
+        y = y * r + 1.666_666_545_9e-1
+        y = y * r + 5.000_000_120_1e-1
+        y = y * (r * r) + r + 1
+        return y * Float(bitPattern: UInt32(bitPattern: Int32(fx) &+ 127) << 23)
+    }
     @inline(__always)
-    package static func tanh(_ x: Float) -> Float { tanh(SIMD16(repeating: x))[0] }
+    package static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+    @inline(__always)
+    package static func tanh(_ x: Float) -> Float { 1 - 2 / (1 + exp(x + x)) }
 
     /// p[i] ← sigmoid(p[i]) for i < count.
     package static func sigmoid(_ p: UnsafeMutablePointer<Float>, count: Int) {

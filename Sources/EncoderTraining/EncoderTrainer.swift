@@ -1,0 +1,223 @@
+public import Foundation
+public import RetrieveCore
+public import SequenceEncoding
+import LinearAlgebra
+
+/// The hyper-parameters of encoder training.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// Peak learning rate, reached after warm-up.
+    public var learningRate: Float = 1e-3
+    /// Learning rate at the end of the cosine decay.
+    public var minimumLearningRate: Float = 1e-5
+    public var warmupSteps: Int = 100
+    /// Steps over which the cosine decay runs (the planned length of training).
+    public var totalSteps: Int = 10_000
+    /// Decoupled weight decay of the weight matrices (biases and the attention vector are not decayed).
+    public var weightDecay: Float = 1e-4
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-8
+    /// Gradients whose global L2 norm exceeds this are scaled down to it; nil disables clipping.
+    public var gradientClipNorm: Float? = 5
+    /// λ in total = CE + λ · triplet; 0 trains on cross-entropy alone.
+    public var tripletWeight: Float = 1
+    public var tripletMargin: Float = 0.2
+    public var mining: TripletMining = .batchHard
+
+    public init() {}
+
+    public var schedule: LearningRateSchedule {
+        LearningRateSchedule(base: learningRate, minimum: minimumLearningRate, warmupSteps: warmupSteps, totalSteps: totalSteps)
+    }
+}
+
+/// The losses and statistics of one training step (or of a gradient evaluation).
+public struct StepResult: Sendable, Equatable {
+    /// Mean cross-entropy.
+    public var crossEntropy: Float
+    /// Triplet loss (before weighting by λ).
+    public var triplet: Float
+    /// CE + λ · triplet.
+    public var total: Float
+    /// Fraction of the batch whose argmax logit is its label.
+    public var accuracy: Float
+    /// Global gradient L2 norm before clipping.
+    public var gradientNorm: Float
+    /// Learning rate used for the update (0 when no update was made).
+    public var learningRate: Float
+    /// Steps taken so far, including this one.
+    public var step: Int
+}
+
+/// Classification and metric quality on held-out segments.
+public struct Evaluation: Sendable, Equatable {
+    public var crossEntropy: Float
+    public var triplet: Float
+    public var accuracy: Float
+    public var count: Int
+}
+
+/// Trains an `Encoder` in place: forward, hand-written backward, AdamW with warm-up and cosine decay.
+///
+/// One step takes one batch (ideally P×K from `PKBatchSampler`). Segments of different lengths are
+/// grouped for the LSTM but share one loss, so batch-hard mining still sees the whole batch. The trainer
+/// owns its buffers; do not run inference on the same encoder while a step is running.
+public final class EncoderTrainer {
+    public let encoder: Encoder
+    public var options: TrainingOptions
+    /// Steps taken so far (restored from checkpoints).
+    public private(set) var stepCount: Int
+    public private(set) var optimizer: AdamW
+    private var caches: [ForwardCache] = []
+    private let workspace = BackwardWorkspace()
+    private let gradientBuffer: FloatBuffer
+    private let decayed: [Range<Int>]
+
+    public init(encoder: Encoder, options: TrainingOptions) {
+        self.encoder = encoder
+        self.options = options
+        self.stepCount = 0
+        self.optimizer = AdamW(parameterCount: encoder.layout.count, beta1: options.beta1, beta2: options.beta2,
+                               epsilon: options.epsilon, weightDecay: options.weightDecay)
+        self.gradientBuffer = FloatBuffer(count: encoder.layout.count)
+        self.decayed = encoder.layout.specs.filter(\.isDecayed).map { $0.offset..<($0.offset + $0.count) }
+    }
+
+    /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`.
+    public func step(segments: [Matrix], labels: [Int]) -> StepResult {
+        var result = computeGradients(segments: segments, labels: labels)
+        let n = encoder.layout.count
+        let g = gradientBuffer.pointer
+        if let clip = options.gradientClipNorm, result.gradientNorm > clip {
+            let scale = clip / (result.gradientNorm + 1e-6)
+            for i in 0..<n { g[i] *= scale }
+        }
+        let lr = options.schedule.rate(at: stepCount)
+        optimizer.beta1 = options.beta1; optimizer.beta2 = options.beta2
+        optimizer.epsilon = options.epsilon; optimizer.weightDecay = options.weightDecay
+        optimizer.update(parameters: encoder.parameters.pointer, gradients: g, decayed: decayed, learningRate: lr)
+        encoder.parametersChanged()
+        stepCount += 1
+        result.learningRate = lr
+        result.step = stepCount
+        return result
+    }
+
+    /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
+    public func lossAndGradient(segments: [Matrix], labels: [Int]) -> (result: StepResult, gradient: [Float]) {
+        let r = computeGradients(segments: segments, labels: labels)
+        return (r, gradientBuffer.array(encoder.layout.count))
+    }
+
+    private func computeGradients(segments: [Matrix], labels: [Int]) -> StepResult {
+        precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
+        let c = encoder.configuration
+        let e = c.embeddingSize, k = c.classCount
+        // Forward every length group, gathering embeddings and logits in the batch's order.
+        let groups = Dictionary(grouping: segments.indices, by: { segments[$0].rows }).sorted { $0.key < $1.key }.map(\.value)
+        while caches.count < groups.count { caches.append(ForwardCache()) }
+        var embeddings = Matrix(rows: segments.count, columns: e)
+        var logits = Matrix(rows: segments.count, columns: k)
+        for (gi, indices) in groups.enumerated() {
+            encoder.forward(ArraySlice(indices.map { segments[$0] }), cache: caches[gi], withLogits: true)
+            for (bi, index) in indices.enumerated() {
+                for j in 0..<e { embeddings[index, j] = caches[gi].embeddings.pointer[bi * e + j] }
+                for j in 0..<k { logits[index, j] = caches[gi].logits.pointer[bi * k + j] }
+            }
+        }
+        let ce = Losses.softmaxCrossEntropy(logits: logits, labels: labels)
+        let lambda = options.tripletWeight
+        let tri = lambda != 0
+            ? Losses.triplet(embeddings: embeddings, labels: labels, margin: options.tripletMargin, mining: options.mining)
+            : (loss: Float(0), gradient: Matrix(rows: segments.count, columns: e))
+        // Classifier: logits = s (E Wᵀ + b).
+        let grads = gradientBuffer.pointer
+        gradientBuffer.zero(encoder.layout.count)
+        let layout = encoder.layout
+        let s = c.logitScale
+        var dLogits = ce.gradient
+        for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s }
+        var dEmbeddings = tri.gradient
+        for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
+        dLogits.storage.withUnsafeBufferPointer { dl in
+            embeddings.storage.withUnsafeBufferPointer { ep in
+                BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
+                          ldb: e, beta: 1, c: grads + layout.offset("classifier.weight"), ldc: e)
+                dEmbeddings.storage.withUnsafeMutableBufferPointer { de in
+                    BLAS.gemm(.none, .none, m: segments.count, n: e, k: k, a: dl.baseAddress!, lda: k,
+                              b: encoder.parameters.pointer + layout.offset("classifier.weight"), ldb: e, beta: 1,
+                              c: de.baseAddress!, ldc: e)
+                }
+            }
+        }
+        let db = grads + layout.offset("classifier.bias")
+        for r in 0..<segments.count { for j in 0..<k { db[j] += dLogits[r, j] } }
+        // Everything below the embeddings, group by group.
+        for (gi, indices) in groups.enumerated() {
+            var dGroup = [Float](repeating: 0, count: indices.count * e)
+            for (bi, index) in indices.enumerated() { for j in 0..<e { dGroup[bi * e + j] = dEmbeddings[index, j] } }
+            dGroup.withUnsafeBufferPointer { encoder.backward(cache: caches[gi], dEmbeddings: $0.baseAddress!, grads: grads, workspace: workspace) }
+        }
+        var sumSquares: Double = 0
+        for i in 0..<layout.count { sumSquares += Double(grads[i]) * Double(grads[i]) }
+        return StepResult(
+            crossEntropy: ce.loss, triplet: tri.loss, total: ce.loss + lambda * tri.loss,
+            accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
+            learningRate: 0, step: stepCount)
+    }
+
+    /// Cross-entropy and accuracy over `segments`, and the triplet loss over all their embeddings together.
+    public func evaluate(segments: [Matrix], labels: [Int]) -> Evaluation {
+        precondition(segments.count == labels.count, "One label per segment")
+        if segments.isEmpty { return Evaluation(crossEntropy: 0, triplet: 0, accuracy: 0, count: 0) }
+        let embeddings = encoder.embed(segments: segments)
+        let logits = encoder.logits(for: embeddings)
+        let ce = Losses.softmaxCrossEntropy(logits: logits, labels: labels)
+        let tri = Losses.triplet(embeddings: Matrix(rowArrays: embeddings.map(\.values)), labels: labels,
+                                 margin: options.tripletMargin, mining: .batchHard)
+        return Evaluation(crossEntropy: ce.loss, triplet: tri.loss, accuracy: Float(ce.correct) / Float(segments.count),
+                          count: segments.count)
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes the model plus optimiser moments and step count (`optimizer.m`, `optimizer.v` tensors and
+    /// `trainer.*` metadata) as one safetensors file; the file also loads as a plain model.
+    public func saveCheckpoint(to url: URL, name: String) throws {
+        let n = encoder.layout.count
+        let json = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+        let bytes = encoder.serialized(
+            name: name, extraTensors: [("optimizer.m", [n], optimizer.m), ("optimizer.v", [n], optimizer.v)],
+            extraMetadata: ["trainer.step": String(stepCount), "trainer.updates": String(optimizer.updates),
+                            "trainer.options": json])
+        try Data(bytes).write(to: url, options: .atomic)
+    }
+
+    /// Restores a trainer from `saveCheckpoint`; `options` overrides the stored ones when given.
+    public static func resume(from url: URL, options: TrainingOptions? = nil) throws(ModelFileError) -> EncoderTrainer {
+        let path = url.path
+        let bytes: [UInt8]
+        do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw .unreadable(path: path, reason: "\(error.localizedDescription)") }
+        let (encoder, file) = try Encoder.decode(bytes: bytes, path: path)
+        let n = encoder.layout.count
+        guard let m = file.tensors["optimizer.m"], let v = file.tensors["optimizer.v"] else {
+            throw .missingTensor(path: path, name: "optimizer.m/optimizer.v (this is a model, not a checkpoint)")
+        }
+        guard m.values.count == n, v.values.count == n else {
+            throw .wrongShape(path: path, name: "optimizer.m", expected: [n], found: m.shape)
+        }
+        guard let step = file.metadata["trainer.step"].flatMap(Int.init),
+            let updates = file.metadata["trainer.updates"].flatMap(Int.init)
+        else { throw .badMetadata(path: path, reason: "trainer.step/trainer.updates missing") }
+        var resolved = options
+        if resolved == nil, let json = file.metadata["trainer.options"] {
+            resolved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8))
+        }
+        let trainer = EncoderTrainer(encoder: encoder, options: resolved ?? TrainingOptions())
+        trainer.stepCount = step
+        trainer.optimizer.m = m.values
+        trainer.optimizer.v = v.values
+        trainer.optimizer.updates = updates
+        return trainer
+    }
+}

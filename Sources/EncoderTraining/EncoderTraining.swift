@@ -1,1 +1,0 @@
-// EncoderTraining: see Package.swift for this module's one job.

@@ -1,1 +1,0 @@
-// Tests for EncoderTraining are added with the module's code.
