@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "retrieve",
             dependencies: [
-                "RetrieveCore", "RetrievalPipeline", "EncoderTraining",
+                "RetrieveCore", "RetrievalPipeline", "EncoderTraining", "AudioDecoding", "SpectralFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),

@@ -7,5 +7,5 @@ struct Retrieve: AsyncParsableCommand {
         commandName: "retrieve",
         abstract: "Music similarity and retrieval: index a collection, then ask for more like this.",
         version: "0.1.0",
-        subcommands: [])
+        subcommands: [Features.self])
 }
