@@ -78,7 +78,7 @@ public struct AudioDecoder: Sendable {
     /// Decodes the whole file (or its first `maxSeconds`) into memory.
     public func decode(_ url: URL, maxSeconds: Double? = nil) throws(AudioDecodingError) -> DecodedAudio {
         var samples: [Float] = []
-        let info = try run(url.path, blockFrames: 65_536, maxSeconds: maxSeconds) { (block: UnsafeBufferPointer<Float>) in
+        let info = try run(url.path, blockFrames: 16_384, maxSeconds: maxSeconds) { (block: UnsafeBufferPointer<Float>) in
             samples.append(contentsOf: block)
         } reserve: { samples.reserveCapacity($0) }
         return DecodedAudio(info: info, samples: samples, sampleRate: targetSampleRate)
@@ -158,17 +158,37 @@ public struct AudioDecoder: Sendable {
             if got == 0 { break }
             // Average the channels and reject values no real recording contains.
             var bad = -1
-            interleaved.withUnsafeBufferPointer { x in
-                mono.withUnsafeMutableBufferPointer { y in
-                    let scale = 1 / Float(channels)
-                    for i in 0..<got {
-                        var s: Float = 0
-                        for c in 0..<channels { s += x[i * channels + c] }
-                        let v = channels == 1 ? s : s * scale
-                        // NaN or ±∞ in any channel makes the mean NaN or infinite, so one test covers all.
-                        if !(abs(v) <= 1e6) && bad < 0 { bad = i }
-                        y[i] = v
+            interleaved.withUnsafeBufferPointer { xb in
+                mono.withUnsafeMutableBufferPointer { yb in
+                    let x = xb.baseAddress!, y = yb.baseAddress!
+                    switch channels {
+                    case 1: y.update(from: x, count: got)
+                    case 2: for i in 0..<got { y[i] = (x[2 * i] + x[2 * i + 1]) * 0.5 }
+                    default:
+                        let scale = 1 / Float(channels)
+                        for i in 0..<got {
+                            var s: Float = 0
+                            for c in 0..<channels { s += x[i * channels + c] }
+                            y[i] = s * scale
+                        }
                     }
+                    // NaN or ±∞ in any channel makes the mean NaN or infinite, so checking the mean covers all.
+                    // `v * 0` is 0 for finite v and NaN otherwise; eight lanes keep the scan vectorised.
+                    var nonFinite = SIMD8<Float>(), largest = SIMD8<Float>(), smallest = SIMD8<Float>()
+                    var i = 0
+                    while i + 8 <= got {
+                        let v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+                        nonFinite += v * 0
+                        largest.replace(with: v, where: v .> largest)
+                        smallest.replace(with: v, where: v .< smallest)
+                        i += 8
+                    }
+                    var clean = nonFinite == SIMD8() && largest.max() <= 1e6 && smallest.min() >= -1e6
+                    while i < got {
+                        if !(abs(y[i]) <= 1e6) { clean = false }
+                        i += 1
+                    }
+                    if !clean { bad = (0..<got).first { !(abs(y[$0]) <= 1e6) } ?? 0 }
                 }
             }
             if bad >= 0 {

@@ -18,7 +18,10 @@ final class SoundFile {
         if size == 0 { throw .emptyFile(path: path) }
         var sfInfo = SF_INFO()
         guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
-            throw .notAudio(path: path, reason: String(cString: sf_strerror(nil)))
+            // libsndfile's last-error string is process-wide; when its MP3 probe gives up it blames the file's
+            // existence, which we have just checked, so say what actually happened.
+            let message = String(cString: sf_strerror(nil))
+            throw .notAudio(path: path, reason: message.contains("does not exist") ? "format not recognised" : message)
         }
         self.handle = handle
         guard sfInfo.channels > 0 else {

@@ -73,18 +73,29 @@ struct MelFilterbank: Sendable {
     }
 
     /// `output[m] = Σ_k weights[m, k] · power[k]` for every band.
+    ///
+    /// Four partial sums per band break the floating-point dependency chain (about 4× faster than one).
     @inline(__always)
     func apply(_ power: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
-        weights.withUnsafeBufferPointer { w in
+        weights.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
             for m in 0..<bands {
-                let start = starts[m], lo = offsets[m], hi = offsets[m + 1]
-                var acc: Float = 0
-                var j = lo
-                while j < hi {
-                    acc += w[j] * power[start + j - lo]
+                let lo = offsets[m], count = offsets[m + 1] - lo
+                let p = power + starts[m], wm = w + lo
+                var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+                var j = 0
+                while j + 4 <= count {
+                    a0 += wm[j] * p[j]
+                    a1 += wm[j + 1] * p[j + 1]
+                    a2 += wm[j + 2] * p[j + 2]
+                    a3 += wm[j + 3] * p[j + 3]
+                    j += 4
+                }
+                while j < count {
+                    a0 += wm[j] * p[j]
                     j += 1
                 }
-                output[m] = acc
+                output[m] = (a0 + a1) + (a2 + a3)
             }
         }
     }

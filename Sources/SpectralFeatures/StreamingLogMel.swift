@@ -112,3 +112,33 @@ public final class StreamingLogMel {
         return out
     }
 }
+
+extension FeatureExtractor {
+    /// The log-mel spectrogram of a signal that arrives in blocks, with `configuration.topDecibels` applied at
+    /// the end: the same matrix `logMel` gives on the whole signal, without ever holding the signal.
+    ///
+    /// `source` is called once and hands each block to the sink it receives, e.g.
+    /// `extractor.logMel { sink in try decoder.stream(url) { sink($0) } }`. Memory is the output matrix plus
+    /// one block: about 80 MB per hour of audio at the default settings (155 000 frames × 128 floats).
+    public func logMel(
+        streamingFrom source: ((UnsafeBufferPointer<Float>) -> Void) throws -> Void
+    ) rethrows -> Matrix {
+        let streaming = StreamingLogMel(extractor: self)
+        var out = Matrix(rows: 0, columns: configuration.melBands)
+        try source { block in
+            out.append(streaming.push(block))
+        }
+        out.append(streaming.finish())
+        if let top = configuration.topDecibels { Self.applyTopDecibels(&out, top) }
+        return out
+    }
+}
+
+extension Matrix {
+    /// Appends the rows of `other` (same number of columns).
+    mutating func append(_ other: Matrix) {
+        precondition(other.columns == columns, "Cannot append \(other.columns)-column rows to a \(columns)-column matrix")
+        guard other.rows > 0 else { return }
+        for r in 0..<other.rows { appendRow(other.storage[(r * columns)..<((r + 1) * columns)]) }
+    }
+}

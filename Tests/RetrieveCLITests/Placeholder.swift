@@ -1,1 +1,0 @@
-// Tests for RetrieveCLI are added with the module's code.

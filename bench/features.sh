@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Audio front end: decode + resample to 22 050 Hz (soxr HQ) + log-mel + MFCC, ours vs librosa 0.11, one core,
+# on the same generated files (COUNT × SECONDS s of stereo 44.1 kHz, WAV and FLAC alternating). Then the peak
+# RSS of streaming decode + log-mel over one long file (LONG_SECONDS, default 2 hours).
+#   bench/run features            COUNT=10 SECONDS=30 LONG_SECONDS=7200 by default
+set -euo pipefail
+: "${RETRIEVE_BENCH:?run through bench/run}"
+count="${COUNT:-10}"
+seconds="${SECONDS_PER_FILE:-30}"
+long_seconds="${LONG_SECONDS:-7200}"
+# One core for both sides: no BLAS/OpenMP thread pools (our code path is single-threaded anyway).
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+dir="$(mktemp -d /tmp/retrieve-bench-features.XXXXXX)"
+trap 'rm -rf "$dir"' EXIT
+
+"$RETRIEVE_BENCH" features generate "$dir" "$count" "$seconds"
+echo "inputs: $count × ${seconds} s stereo 44.1 kHz (WAV/FLAC) in $dir" >&2
+ours="$("$RETRIEVE_BENCH" features run "$dir")"
+theirs="$(.venv/bin/python bench/features.py "$dir")"
+read -r _ audio wall decode frames <<<"$ours"
+read -r _ laudio lwall ldecode lframes <<<"$theirs"
+awk -v a="$audio" -v w="$wall" -v d="$decode" -v f="$frames" -v la="$laudio" -v lw="$lwall" -v ld="$ldecode" -v lf="$lframes" 'BEGIN {
+    printf "%-8s %10s %12s %14s %10s\n", "", "audio s", "wall s", "audio s / s", "decode s"
+    printf "%-8s %10.1f %12.3f %14.1f %10.3f   (%d frames)\n", "retrieve", a, w, a / w, d, f
+    printf "%-8s %10.1f %12.3f %14.1f %10.3f   (%d frames)\n", "librosa", la, lw, la / lw, ld, lf
+    printf "ratio (retrieve / librosa throughput): %.2fx   decode only: %.2fx   features only: %.2fx\n", \
+        (a / w) / (la / lw), ld / d, (lw - ld) / (w - d)
+}'
+
+if [ "$long_seconds" -gt 0 ]; then
+    long="$dir/long.flac"
+    "$RETRIEVE_BENCH" features generate-long "$long" "$long_seconds"
+    echo "long file: ${long_seconds} s stereo 44.1 kHz FLAC, $(du -h "$long" | cut -f1)" >&2
+    if [ -x /usr/bin/time ]; then
+        out="$(/usr/bin/time -v "$RETRIEVE_BENCH" features stream "$long" 2>"$dir/time.txt")"
+        rss="$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$dir/time.txt")"
+    else
+        out="$("$RETRIEVE_BENCH" features stream "$long")"
+        rss="$(echo "$out" | awk '{print $4}')"
+    fi
+    echo "$out" | awk -v rss="$rss" '{ printf "streaming decode + log-mel of the long file: %d frames, peak RSS %.1f MB\n", $2, rss / 1024 }'
+fi
