@@ -1,0 +1,384 @@
+import Foundation
+public import EncoderTraining
+import LinearAlgebra
+public import RetrieveCore
+public import SequenceEncoding
+import SpectralFeatures
+
+/// How to train an encoder: model size, batches, optimisation, augmentation and stopping.
+///
+/// Every field is recorded in the training report, and `seed` makes a run repeatable on the same data.
+public struct TrainingRecipe: Codable, Sendable {
+    public var epochs = 40
+    /// Steps per epoch; nil chooses about one pass over the training audio's segments, within 20...200.
+    public var stepsPerEpoch: Int? = nil
+    /// P: classes per batch.
+    public var classesPerBatch = 8
+    /// K: segments per class per batch.
+    public var segmentsPerClass = 4
+    public var segmentSeconds = 3.0
+    public var melBands = 128
+    public var hiddenSize = 128
+    public var layers = 1
+    public var bidirectional = false
+    public var embeddingSize = 128
+    public var pooling: Pooling = .mean
+    public var learningRate: Float = 2e-3
+    public var weightDecay: Float = 1e-4
+    public var warmupSteps = 100
+    /// λ in CE + λ·triplet.
+    public var tripletWeight: Float = 1
+    public var tripletMargin: Float = 0.2
+    public var mining: TripletMining = .batchHard
+    /// Random gain (±6 dB) and, on some segments, added noise at 10–30 dB SNR.
+    public var augment = true
+    /// Stop after this many epochs without a better validation P@10.
+    public var patience = 8
+    public var seed: UInt64 = 1
+    /// At most this many seconds of each file are used.
+    public var maxTrackSeconds = 360.0
+    /// Evenly spaced segments per validation track.
+    public var validationSegmentsPerTrack = 8
+
+    public init() {}
+
+    var dictionary: [String: String] {
+        guard let data = try? JSONEncoder().encode(self),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object.mapValues { "\($0)" }
+    }
+}
+
+/// A labelled track's features, ready for training.
+struct TrainingTrack {
+    let path: String
+    let label: Int
+    let logMel: Matrix
+}
+
+/// Trains an encoder on a labelled collection: features cached once, P×K batches of random segment crops,
+/// light augmentation, validation by track every epoch, checkpoints, early stopping, and a report.
+public final class TrainingSession {
+    public let recipe: TrainingRecipe
+    public let modelName: String
+    private let output: URL
+    private let cache: FeatureCache
+    private let log: (String) -> Void
+    private let progressMode: ProgressReporter.Mode?
+    private let interrupt: InterruptFlag
+
+    public var checkpointURL: URL { output.deletingPathExtension().appendingPathExtension("checkpoint.safetensors") }
+    public var reportURL: URL { output.deletingPathExtension().appendingPathExtension("report.json") }
+    public var plotURL: URL { output.deletingPathExtension().appendingPathExtension("report.svg") }
+
+    /// - Parameters:
+    ///   - output: where the best model is written; the checkpoint and report go beside it.
+    ///   - log: receives one line per epoch and other messages meant for the user.
+    public init(recipe: TrainingRecipe, modelName: String, output: URL, cacheDirectory: String,
+                progress: ProgressReporter.Mode? = nil, interrupt: InterruptFlag = InterruptFlag(),
+                log: @escaping (String) -> Void) throws {
+        self.recipe = recipe
+        self.modelName = modelName
+        self.output = output
+        self.progressMode = progress
+        self.interrupt = interrupt
+        self.log = log
+        cache = try FeatureCache(directory: cacheDirectory, configuration: Self.features(recipe),
+                                 maxSeconds: recipe.maxTrackSeconds)
+    }
+
+    static func features(_ recipe: TrainingRecipe) -> FeatureConfiguration {
+        FeatureConfiguration(melBands: recipe.melBands, topDecibels: nil)
+    }
+
+    /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
+    public func run(collection: LabelledCollection, resume: Bool = false) throws -> TrainingReport {
+        let classNames = collection.classNames
+        guard classNames.count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
+        let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+        let trainItems = collection.items(in: .train), validationItems = collection.items(in: .validation)
+        guard !trainItems.isEmpty else { throw TrainingError.emptySplit("train") }
+        let train = try loadFeatures(trainItems, classIndex: classIndex, what: "train")
+        let validation = try loadFeatures(validationItems, classIndex: classIndex, what: "validation")
+        guard Set(train.map(\.label)).count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
+
+        // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
+        BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
+        let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)
+            / Double(cache.configuration.hopLength)).rounded()))
+        var trainer: EncoderTrainer
+        var report: TrainingReport
+        let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
+        if resume, FileManager.default.fileExists(atPath: checkpointURL.path) {
+            trainer = try EncoderTrainer.resume(from: checkpointURL, options: options)
+            report = (try? JSONDecoder().decode(TrainingReport.self, from: Data(contentsOf: reportURL)))
+                ?? newReport(classNames, train, validation)
+            guard trainer.encoder.configuration.classNames == classNames else {
+                throw TrainingError.resumeMismatch(checkpointURL.path)
+            }
+            log("resuming from \(checkpointURL.path) at epoch \(report.epochs.count + 1)")
+        } else {
+            let (mean, std) = Self.bandStatistics(train.map(\.logMel), bands: recipe.melBands)
+            let configuration = EncoderConfiguration(
+                inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
+                bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
+                classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
+                features: cache.configuration, bandMean: mean, bandStd: std)
+            if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
+            trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
+            report = newReport(classNames, train, validation)
+        }
+        let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
+        var rng = SplitMix64(seed: recipe.seed &+ UInt64(report.epochs.count) &* 0x9E37)
+        var sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
+                                     itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(report.epochs.count))
+        let steps = stepsPerEpoch(train, segmentFrames: segmentFrames)
+        let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
+        var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
+                    loss: previousBest?.validationCrossEntropy ?? .infinity)
+        var sinceBest = report.epochs.count - (report.bestEpoch ?? report.epochs.count)
+        log("training \(modelName): \(train.count) train / \(validation.count) validation tracks, "
+            + "\(classNames.count) classes, \(steps) steps of \(recipe.classesPerBatch)×\(recipe.segmentsPerClass) "
+            + "segments per epoch")
+
+        for epoch in (report.epochs.count + 1)...max(report.epochs.count + 1, recipe.epochs) {
+            if interrupt.isRaised || epoch > recipe.epochs { break }
+            let started = Date()
+            let progress = ProgressReporter(total: steps, label: "epoch \(epoch)", mode: progressMode)
+            var sums = (ce: 0.0, triplet: 0.0, accuracy: 0.0), lastRate: Float = 0
+            for _ in 0..<steps {
+                if interrupt.isRaised { break }
+                let picks = sampler.next()
+                let segments = picks.map { crop(train[$0].logMel, frames: segmentFrames, rng: &rng) }
+                let result = trainer.step(segments: segments, labels: picks.map { train[$0].label })
+                sums.ce += Double(result.crossEntropy)
+                sums.triplet += Double(result.triplet)
+                sums.accuracy += Double(result.accuracy)
+                lastRate = result.learningRate
+                progress.advance(detail: String(format: "loss %.3f", result.total))
+            }
+            progress.finish()
+            if interrupt.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
+            let v = validate(trainer, validationSet)
+            let record = EpochRecord(
+                epoch: epoch, steps: steps, learningRate: lastRate, trainCrossEntropy: Float(sums.ce / Double(steps)),
+                trainTriplet: Float(sums.triplet / Double(steps)), trainAccuracy: Float(sums.accuracy / Double(steps)),
+                validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
+                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started))
+            report.epochs.append(record)
+            // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
+            let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
+            let loss = record.validationCrossEntropy.isNaN ? record.trainCrossEntropy : record.validationCrossEntropy
+            let improved = precision > best.precision || (precision == best.precision && loss < best.loss)
+            if improved {
+                best = (precision, loss)
+                report.bestEpoch = epoch
+                sinceBest = 0
+                try trainer.encoder.save(to: output, name: modelName)
+            } else {
+                sinceBest += 1
+            }
+            log(String(format: "epoch %3d  ce %.3f  triplet %.3f  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
+                       epoch, record.trainCrossEntropy, record.trainTriplet, record.trainAccuracy,
+                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
+                       improved ? "*" : " ", record.seconds))
+            try trainer.saveCheckpoint(to: checkpointURL, name: modelName)
+            try writeReport(report)
+            if sinceBest >= recipe.patience {
+                report.stoppedEarly = true
+                log("stopping early: no better validation P@10 for \(recipe.patience) epochs")
+                break
+            }
+        }
+        if !FileManager.default.fileExists(atPath: output.path) {
+            try trainer.encoder.save(to: output, name: modelName)
+        }
+        try writeReport(report)
+        return report
+    }
+
+    private func newReport(_ classNames: [String], _ train: [TrainingTrack], _ validation: [TrainingTrack])
+        -> TrainingReport
+    {
+        TrainingReport(modelName: modelName, classNames: classNames, trainTracks: train.count,
+                       validationTracks: validation.count, recipe: recipe.dictionary)
+    }
+
+    private func writeReport(_ report: TrainingReport) throws {
+        try report.json().write(to: reportURL, options: .atomic)
+        try Data(report.svg().utf8).write(to: plotURL, options: .atomic)
+    }
+
+    private func trainingOptions(totalSteps: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.learningRate = recipe.learningRate
+        o.minimumLearningRate = recipe.learningRate / 100
+        o.warmupSteps = recipe.warmupSteps
+        o.totalSteps = max(totalSteps, recipe.warmupSteps + 1)
+        o.weightDecay = recipe.weightDecay
+        o.tripletWeight = recipe.tripletWeight
+        o.tripletMargin = recipe.tripletMargin
+        o.mining = recipe.mining
+        return o
+    }
+
+    private func stepsPerEpoch(_ train: [TrainingTrack], segmentFrames: Int) -> Int {
+        if let s = recipe.stepsPerEpoch { return max(1, s) }
+        let segments = train.reduce(0) { $0 + max(1, $1.logMel.rows / segmentFrames) }
+        return min(200, max(20, segments / (recipe.classesPerBatch * recipe.segmentsPerClass)))
+    }
+
+    /// Decodes (or reads from the cache) every item's features, two files at a time.
+    private func loadFeatures(_ items: [LabelledItem], classIndex: [String: Int], what: String) throws
+        -> [TrainingTrack]
+    {
+        guard !items.isEmpty else { return [] }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, items.count)
+        let extractors = try (0..<workers).map { _ in try FeatureExtractor(configuration: self.cache.configuration) }
+        let cache = self.cache
+        let progress = ProgressReporter(total: items.count, label: "features (\(what))", mode: progressMode)
+        let results = LockedArray<TrainingTrack?>(count: items.count)
+        let failures = LockedArray<String?>(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            let extractor = extractors[worker]
+            while i < items.count {
+                let item = items[i]
+                do {
+                    let logMel = try cache.logMel(path: item.path, extractor: extractor)
+                    if logMel.rows > 0 {
+                        results[i] = TrainingTrack(path: item.path, label: classIndex[item.label]!, logMel: logMel)
+                    } else {
+                        failures[i] = "\(item.path): no audio frames"
+                    }
+                } catch {
+                    failures[i] = String(describing: error)
+                }
+                progress.advance(detail: (item.path as NSString).lastPathComponent)
+                i += workers
+            }
+        }
+        progress.finish()
+        for case let failure? in failures.values { log("skipped: \(failure)") }
+        return results.values.compactMap { $0 }
+    }
+
+    /// Per-band mean and standard deviation over every training frame (std floored at 1e-3 dB).
+    static func bandStatistics(_ features: [Matrix], bands: Int) -> ([Float], [Float]) {
+        var sum = [Double](repeating: 0, count: bands), squares = sum
+        var count = 0.0
+        for m in features {
+            for r in 0..<m.rows {
+                for b in 0..<bands {
+                    let v = Double(m.storage[r * bands + b])
+                    sum[b] += v
+                    squares[b] += v * v
+                }
+            }
+            count += Double(m.rows)
+        }
+        let mean = sum.map { $0 / max(count, 1) }
+        let std = zip(squares, mean).map { max(1e-3, ($0 / max(count, 1) - $1 * $1).squareRoot()) }
+        return (mean.map(Float.init), std.map(Float.init))
+    }
+
+    /// A random `frames`-long crop, augmented: gain ±6 dB and sometimes noise at 10–30 dB SNR.
+    private func crop(_ logMel: Matrix, frames: Int, rng: inout SplitMix64) -> Matrix {
+        let start = logMel.rows > frames ? Int.random(in: 0...(logMel.rows - frames), using: &rng) : 0
+        var segment = logMel.rows > frames ? logMel.rows(start..<(start + frames)) : logMel
+        guard recipe.augment else { return segment }
+        let gain = Float.random(in: -6...6, using: &rng)
+        let addNoise = Float.random(in: 0..<1, using: &rng) < 0.3
+        var noisePower: Float = 0
+        if addNoise {
+            var meanPower: Float = 0
+            for v in segment.storage { meanPower += pow(10, v / 10) }
+            meanPower /= Float(max(1, segment.storage.count))
+            noisePower = meanPower * pow(10, -Float.random(in: 10...30, using: &rng) / 10)
+        }
+        for i in 0..<segment.storage.count {
+            var v = segment.storage[i]
+            if addNoise { v = 10 * log10(pow(10, v / 10) + noisePower * Float.random(in: 0.5...1.5, using: &rng)) }
+            segment.storage[i] = v + gain
+        }
+        return segment
+    }
+
+    struct ValidationSet {
+        var segments: [Matrix] = []
+        var labels: [Int] = []
+        /// Which validation track each segment belongs to.
+        var track: [Int] = []
+        var trackLabels: [Int] = []
+    }
+
+    private func validationSegments(_ tracks: [TrainingTrack], segmentFrames: Int) -> ValidationSet {
+        var set = ValidationSet()
+        for (t, track) in tracks.enumerated() {
+            let n = track.logMel.rows
+            let count = n <= segmentFrames ? 1 : min(recipe.validationSegmentsPerTrack, n / segmentFrames)
+            for s in 0..<max(1, count) {
+                let start = count <= 1 ? 0 : (n - segmentFrames) * s / (count - 1)
+                set.segments.append(n <= segmentFrames ? track.logMel : track.logMel.rows(start..<(start + segmentFrames)))
+                set.labels.append(track.label)
+                set.track.append(t)
+            }
+            set.trackLabels.append(track.label)
+        }
+        return set
+    }
+
+    private func validate(_ trainer: EncoderTrainer, _ set: ValidationSet)
+        -> (crossEntropy: Float, triplet: Float, accuracy: Float, precisionAt10: Float)
+    {
+        guard !set.segments.isEmpty else { return (.nan, .nan, .nan, .nan) }
+        let evaluation = trainer.evaluate(segments: set.segments, labels: set.labels)
+        let embeddings = trainer.encoder.embed(segments: set.segments)
+        var byTrack = [[Embedding]](repeating: [], count: set.trackLabels.count)
+        for (i, e) in embeddings.enumerated() { byTrack[set.track[i]].append(e) }
+        let tracks = byTrack.map { Embedding.pooled($0)! }
+        return (evaluation.crossEntropy, evaluation.triplet, evaluation.accuracy,
+                Self.precisionAtK(tracks, labels: set.trackLabels, k: 10))
+    }
+
+    /// Mean precision at k of each item's nearest others (itself excluded), relevant = same label.
+    static func precisionAtK(_ items: [Embedding], labels: [Int], k: Int) -> Float {
+        guard items.count > 1 else { return .nan }
+        let kk = min(k, items.count - 1)
+        var total = 0.0
+        for i in items.indices {
+            let ranked = items.indices.filter { $0 != i }.sorted { items[i].cosine(items[$0]) > items[i].cosine(items[$1]) }
+            total += Double(ranked.prefix(kk).filter { labels[$0] == labels[i] }.count) / Double(kk)
+        }
+        return Float(total / Double(items.count))
+    }
+}
+
+/// Problems that stop a training run before it starts.
+public enum TrainingError: Error, CustomStringConvertible {
+    case tooFewClasses([String])
+    case emptySplit(String)
+    case badRecipe(String)
+    case resumeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .tooFewClasses(let c): "training needs at least two classes with audio, found \(c.count): \(c.joined(separator: ", "))"
+        case .emptySplit(let s): "the \(s) split has no tracks; check the labels file's split column"
+        case .badRecipe(let p): "bad training settings: \(p)"
+        case .resumeMismatch(let p): "\(p): the checkpoint was trained on other classes; remove it or train afresh without --resume"
+        }
+    }
+}
+
+/// A fixed-size array written from several threads, one index per writer.
+final class LockedArray<Element>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Element]
+    init(count: Int) where Element: ExpressibleByNilLiteral { storage = Array(repeating: nil, count: count) }
+    subscript(i: Int) -> Element {
+        get { lock.withLock { storage[i] } }
+        set { lock.withLock { storage[i] = newValue } }
+    }
+    var values: [Element] { lock.withLock { storage } }
+}

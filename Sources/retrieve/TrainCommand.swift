@@ -1,0 +1,117 @@
+import ArgumentParser
+import EncoderTraining
+import Foundation
+import RetrievalPipeline
+import SequenceEncoding
+
+extension Pooling: ExpressibleByArgument {}
+extension TripletMining: ExpressibleByArgument {}
+
+/// `retrieve train DATA`: train an encoder on a labelled collection.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an encoder on labelled audio (one sub-folder per class, or --labels CSV).",
+        discussion: """
+            Features are computed once and cached (--cache). Each epoch prints its losses, train and validation \
+            accuracy and validation P@10; the model with the best validation P@10 is written to --out, with a \
+            checkpoint, a JSON report and an SVG plot of the curves beside it. Validation is split by track. \
+            Ctrl-C stops after the current step; --resume continues from the checkpoint.
+            """)
+
+    @Argument(help: ArgumentHelp("A folder with one sub-folder per class (or with labels.csv).", valueName: "data"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("A CSV of path,label[,split] rows instead of class folders.", valueName: "file"))
+    var labels: String?
+
+    @Option(help: ArgumentHelp("Where to write the model.", valueName: "path"))
+    var out: String = "model.safetensors"
+
+    @Option(help: "The model's name, stored in the file and the index.")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Feature cache folder (default: $XDG_CACHE_HOME/retrieve or ~/.cache/retrieve).",
+                               valueName: "dir"))
+    var cache: String?
+
+    @Flag(help: "Continue from the checkpoint beside --out.") var resume = false
+    @Option(help: "Epochs at most.") var epochs: Int = 40
+    @Option(help: "Steps per epoch (default: about one pass over the training segments, 20–200).") var stepsPerEpoch: Int?
+    @Option(name: .customLong("classes-per-batch"), help: "P: classes per batch.") var p: Int = 8
+    @Option(name: .customLong("segments-per-class"), help: "K: segments per class per batch.") var k: Int = 4
+    @Option(help: "Segment length in seconds.") var segmentSeconds: Double = 3
+    @Option(help: "Mel bands of the model's input.") var mels: Int = 128
+    @Option(help: "LSTM hidden size.") var hidden: Int = 128
+    @Option(help: "LSTM layers.") var layers: Int = 1
+    @Flag(help: "Bidirectional LSTM.") var bidirectional = false
+    @Option(help: "Embedding size.") var embedding: Int = 128
+    @Option(help: "Temporal pooling: mean or attention.") var pooling: Pooling = .mean
+    @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
+    @Option(help: "λ in CE + λ·triplet.") var tripletWeight: Float = 1
+    @Option(help: "Triplet margin on cosine distance.") var margin: Float = 0.2
+    @Option(help: "Triplet mining: batchHard or semiHard.") var mining: TripletMining = .batchHard
+    @Flag(help: "No gain/noise augmentation.") var noAugment = false
+    @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
+    @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
+    @Option(help: "Random seed (the same seed and data give the same model).") var seed: UInt64 = 1
+    @Flag(name: .shortAndLong, help: "No progress bars.") var quiet = false
+
+    func validate() throws {
+        guard data != nil || labels != nil else { throw ValidationError("give a DATA folder or --labels FILE.csv") }
+        guard epochs >= 1, p >= 2, k >= 2 else {
+            throw ValidationError("need --epochs ≥ 1, --classes-per-batch ≥ 2 and --segments-per-class ≥ 2")
+        }
+        guard segmentSeconds > 0.2, mels >= 8, hidden >= 1, layers >= 1, embedding >= 2 else {
+            throw ValidationError("need --segment-seconds > 0.2, --mels ≥ 8, --hidden ≥ 1, --layers ≥ 1, --embedding ≥ 2")
+        }
+    }
+
+    var recipe: TrainingRecipe {
+        var r = TrainingRecipe()
+        r.epochs = epochs
+        r.stepsPerEpoch = stepsPerEpoch
+        r.classesPerBatch = p
+        r.segmentsPerClass = k
+        r.segmentSeconds = segmentSeconds
+        r.melBands = mels
+        r.hiddenSize = hidden
+        r.layers = layers
+        r.bidirectional = bidirectional
+        r.embeddingSize = embedding
+        r.pooling = pooling
+        r.learningRate = learningRate
+        r.tripletWeight = tripletWeight
+        r.tripletMargin = margin
+        r.mining = mining
+        r.augment = !noAugment
+        r.patience = patience
+        r.maxTrackSeconds = maxSeconds
+        r.seed = seed
+        return r
+    }
+
+    func run() throws {
+        let collection = try LabelledCollection.load(folder: data, labels: labels)
+        let output = URL(fileURLWithPath: CollectionScanner.absolutePath(out))
+        let cacheDirectory = cache ?? {
+            let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? (NSHomeDirectory() + "/.cache")
+            return base + "/retrieve/features"
+        }()
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data("\nretrieve: stopping after this step (Ctrl-C again to stop at once)\n".utf8))
+        }
+        let session = try TrainingSession(
+            recipe: recipe, modelName: name ?? output.deletingPathExtension().lastPathComponent, output: output,
+            cacheDirectory: cacheDirectory, progress: quiet ? .quiet : nil, interrupt: interrupt) { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        let report = try session.run(collection: collection, resume: resume)
+        let best = report.epochs.first { $0.epoch == report.bestEpoch }
+        print("model: \(output.path)" + (best.map { String(format: " (epoch %d, validation P@10 %.3f)", $0.epoch, $0.validationPrecisionAt10) } ?? ""))
+        print("report: \(session.reportURL.path), plot: \(session.plotURL.path)")
+        if interrupt.isRaised { throw ExitStatus.interrupted }
+    }
+}
