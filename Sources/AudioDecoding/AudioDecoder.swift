@@ -152,7 +152,7 @@ public struct AudioDecoder: Sendable {
             let want = Int(min(Int64(blockFrames), limit - framesIn))
             let got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
             if got < 0 || (got < want && file.hasError) {
-                throw .readFailed(path: path, atSecond: Double(framesIn) / Double(info.sampleRate),
+                throw .readFailed(path: path, atSecond: Double(framesIn + Int64(max(got, 0))) / Double(info.sampleRate),
                                   reason: file.errorMessage)
             }
             if got == 0 { break }

@@ -21,6 +21,7 @@ final class SoundFile {
             // libsndfile's last-error string is process-wide; when its MP3 probe gives up it blames the file's
             // existence, which we have just checked, so say what actually happened.
             let message = String(cString: sf_strerror(nil))
+            if message.lowercased().contains("channel count is zero") { throw .noChannels(path: path) }
             throw .notAudio(path: path, reason: message.contains("does not exist") ? "format not recognised" : message)
         }
         self.handle = handle
