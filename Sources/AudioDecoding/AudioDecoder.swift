@@ -133,7 +133,8 @@ public struct AudioDecoder: Sendable {
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
         let channels = info.channels
-        var interleaved = [Float](repeating: 0, count: blockFrames * channels)
+        var interleaved = [Float](repeating: 0, count: file.isSixteenBit ? 0 : blockFrames * channels)
+        var shorts = [Int16](repeating: 0, count: file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
         var framesIn: Int64 = 0
         var samplesOut: Int64 = 0
@@ -150,12 +151,40 @@ public struct AudioDecoder: Sendable {
 
         while framesIn < limit && !stopped {
             let want = Int(min(Int64(blockFrames), limit - framesIn))
-            let got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            let got: Int
+            if file.isSixteenBit {
+                got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            } else {
+                got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            }
             if got < 0 || (got < want && file.hasError) {
                 throw .readFailed(path: path, atSecond: Double(framesIn + Int64(max(got, 0))) / Double(info.sampleRate),
                                   reason: file.errorMessage)
             }
             if got == 0 { break }
+            if file.isSixteenBit {
+                // 16-bit sources: read integers and convert while mixing. libsndfile's own short → float
+                // conversion is its single most expensive step for WAV; this gives bit-identical samples
+                // (x / 32768 and the channel sum are exact in Float) at a fraction of the cost, and integer
+                // input needs no NaN scan.
+                shorts.withUnsafeBufferPointer { xb in
+                    mono.withUnsafeMutableBufferPointer { yb in
+                        let x = xb.baseAddress!, y = yb.baseAddress!
+                        let unit: Float = 1.0 / 32_768
+                        switch channels {
+                        case 1: for i in 0..<got { y[i] = Float(x[i]) * unit }
+                        case 2: for i in 0..<got { y[i] = Float(Int32(x[2 * i]) + Int32(x[2 * i + 1])) * unit * 0.5 }
+                        default:
+                            let scale = 1 / Float(channels)
+                            for i in 0..<got {
+                                var s: Int32 = 0
+                                for c in 0..<channels { s += Int32(x[i * channels + c]) }
+                                y[i] = Float(s) * unit * scale
+                            }
+                        }
+                    }
+                }
+            } else {
             // Average the channels and reject values no real recording contains.
             var bad = -1
             interleaved.withUnsafeBufferPointer { xb in
@@ -193,6 +222,7 @@ public struct AudioDecoder: Sendable {
             }
             if bad >= 0 {
                 throw .invalidSamples(path: path, atSecond: Double(framesIn + Int64(bad)) / Double(info.sampleRate))
+            }
             }
             framesIn += Int64(got)
             if let resampler {

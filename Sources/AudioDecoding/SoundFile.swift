@@ -34,6 +34,7 @@ final class SoundFile {
             let s = String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
             return s.isEmpty ? nil : s
         }
+        isSixteenBit = Int(sfInfo.format) & Int(SF_FORMAT_SUBMASK) == Int(SF_FORMAT_PCM_16)
         let rate = Int(sfInfo.samplerate)
         info = AudioFileInfo(
             path: path, format: Self.formatName(sfInfo.format, handle: handle), sampleRate: rate,
@@ -44,6 +45,14 @@ final class SoundFile {
     }
 
     deinit { sf_close(handle) }
+
+    /// Whether the samples are stored as 16-bit integers (PCM WAV/AIFF/FLAC), so reading shorts loses nothing.
+    let isSixteenBit: Bool
+
+    /// Reads up to `count` interleaved 16-bit frames; returns how many were read (0 at the end).
+    func readFrames(into buffer: UnsafeMutablePointer<Int16>, count: Int) -> Int {
+        Int(sf_readf_short(handle, buffer, sf_count_t(count)))
+    }
 
     /// Reads up to `count` interleaved frames; returns how many were read (0 at the end).
     func readFrames(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
