@@ -128,7 +128,8 @@ public struct AudioDecoder: Sendable {
         if let maxSeconds { limit = Int64(max(0, maxSeconds) * Double(info.sampleRate)) }
         let ratio = Double(targetSampleRate) / Double(info.sampleRate)
         let expectedFrames = min(limit, max(info.frames, 0))
-        reserve(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16)
+        // Only a hint: a damaged MP3 header can claim any length, so never reserve more than 30 minutes up front.
+        reserve(min(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16, 1_800 * targetSampleRate))
 
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
@@ -141,7 +142,7 @@ public struct AudioDecoder: Sendable {
         var stopped = false
 
         // Emits at most `allowed` more samples so that the total never exceeds ceil(framesIn · ratio).
-        func emit(_ buffer: UnsafeBufferPointer<Float>, final: Bool) -> Bool {
+        func emit(_ buffer: UnsafeBufferPointer<Float>) -> Bool {
             let bound = Int64((Double(framesIn) * ratio).rounded(.up))
             let count = Int(max(0, min(Int64(buffer.count), bound - samplesOut)))
             guard count > 0 else { return true }
@@ -228,25 +229,25 @@ public struct AudioDecoder: Sendable {
             if let resampler {
                 try mono.withUnsafeBufferPointer { (input) throws(AudioDecodingError) in
                     try resampler.process(UnsafeBufferPointer(rebasing: input[0..<got])) { out in
-                        if !stopped && !emit(out, final: false) { stopped = true }
+                        if !stopped && !emit(out) { stopped = true }
                     }
                 }
             } else {
-                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got]), final: false) { stopped = true } }
+                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got])) { stopped = true } }
             }
             if got < want { break }
         }
         if stopped { return info }
         if let resampler {
             try resampler.flush { out in
-                if !stopped && !emit(out, final: true) { stopped = true }
+                if !stopped && !emit(out) { stopped = true }
             }
         }
         // librosa.resample(fix=True): pad with zeros up to ceil(n · ratio).
         let target = Int64((Double(framesIn) * ratio).rounded(.up))
         if !stopped && samplesOut < target {
             let zeros = [Float](repeating: 0, count: Int(target - samplesOut))
-            _ = zeros.withUnsafeBufferPointer { emit($0, final: true) }
+            _ = zeros.withUnsafeBufferPointer { emit($0) }
         }
         return info
     }
