@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """librosa's side of `bench/run features`: load (mono, 22 050 Hz, soxr_hq) + log-mel + MFCC on one thread.
 
-Prints: librosa AUDIO_SECONDS WALL DECODE_WALL FRAMES  (the same fields as retrieve-bench features run).
+Usage: features.py DIR [EXT]. Prints: librosa AUDIO_SECONDS WALL DECODE_WALL FRAMES  (the same fields as retrieve-bench features run).
 Thread counts are pinned by bench/features.sh before numpy is imported.
 """
 import os
@@ -12,8 +12,8 @@ import librosa
 import numpy as np
 
 
-def main(directory):
-    files = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.endswith((".wav", ".flac")))
+def main(directory, extensions=(".wav", ".flac")):
+    files = sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.endswith(tuple(extensions)))
     # Warm-up: imports, lazy module loading, caches — as the Swift side warms up FFTW.
     y, sr = librosa.load(files[0], sr=22050, res_type="soxr_hq", duration=5)
     librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr)))
@@ -34,4 +34,4 @@ def main(directory):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *(["." + sys.argv[2]] if len(sys.argv) > 2 else []))

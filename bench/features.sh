@@ -15,17 +15,22 @@ trap 'rm -rf "$dir"' EXIT
 
 "$RETRIEVE_BENCH" features generate "$dir" "$count" "$seconds"
 echo "inputs: $count × ${seconds} s stereo 44.1 kHz (WAV/FLAC) in $dir" >&2
-ours="$("$RETRIEVE_BENCH" features run "$dir")"
-theirs="$(.venv/bin/python bench/features.py "$dir")"
-read -r _ audio wall decode frames <<<"$ours"
-read -r _ laudio lwall ldecode lframes <<<"$theirs"
-awk -v a="$audio" -v w="$wall" -v d="$decode" -v f="$frames" -v la="$laudio" -v lw="$lwall" -v ld="$ldecode" -v lf="$lframes" 'BEGIN {
-    printf "%-8s %10s %12s %14s %10s\n", "", "audio s", "wall s", "audio s / s", "decode s"
-    printf "%-8s %10.1f %12.3f %14.1f %10.3f   (%d frames)\n", "retrieve", a, w, a / w, d, f
-    printf "%-8s %10.1f %12.3f %14.1f %10.3f   (%d frames)\n", "librosa", la, lw, la / lw, ld, lf
-    printf "ratio (retrieve / librosa throughput): %.2fx   decode only: %.2fx   features only: %.2fx\n", \
-        (a / w) / (la / lw), ld / d, (lw - ld) / (w - d)
-}'
+compare() {  # compare LABEL [EXT]
+    local ours theirs
+    ours="$("$RETRIEVE_BENCH" features run "$dir" ${2:-})"
+    theirs="$(.venv/bin/python bench/features.py "$dir" ${2:-})"
+    read -r _ audio wall decode frames <<<"$ours"
+    read -r _ laudio lwall ldecode lframes <<<"$theirs"
+    awk -v label="$1" -v a="$audio" -v w="$wall" -v d="$decode" -v f="$frames" \
+        -v la="$laudio" -v lw="$lwall" -v ld="$ldecode" -v lf="$lframes" 'BEGIN {
+        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames)\n", label, "retrieve", a, w, a / w, d, f
+        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames)\n", label, "librosa", la, lw, la / lw, ld, lf
+        printf "%-10s ratio %.2fx   (decode+resample only %.2fx, features only %.2fx)\n", label, (a / w) / (la / lw), ld / d, (lw - ld) / (w - d)
+    }'
+}
+compare "all files"
+compare "WAV only" wav
+compare "FLAC only" flac
 
 if [ "$long_seconds" -gt 0 ]; then
     long="$dir/long.flac"

@@ -128,19 +128,21 @@ public struct AudioDecoder: Sendable {
         if let maxSeconds { limit = Int64(max(0, maxSeconds) * Double(info.sampleRate)) }
         let ratio = Double(targetSampleRate) / Double(info.sampleRate)
         let expectedFrames = min(limit, max(info.frames, 0))
-        reserve(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16)
+        // Only a hint: a damaged MP3 header can claim any length, so never reserve more than 30 minutes up front.
+        reserve(min(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16, 1_800 * targetSampleRate))
 
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
         let channels = info.channels
-        var interleaved = [Float](repeating: 0, count: blockFrames * channels)
+        var interleaved = [Float](repeating: 0, count: file.isSixteenBit ? 0 : blockFrames * channels)
+        var shorts = [Int16](repeating: 0, count: file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
         var framesIn: Int64 = 0
         var samplesOut: Int64 = 0
         var stopped = false
 
         // Emits at most `allowed` more samples so that the total never exceeds ceil(framesIn · ratio).
-        func emit(_ buffer: UnsafeBufferPointer<Float>, final: Bool) -> Bool {
+        func emit(_ buffer: UnsafeBufferPointer<Float>) -> Bool {
             let bound = Int64((Double(framesIn) * ratio).rounded(.up))
             let count = Int(max(0, min(Int64(buffer.count), bound - samplesOut)))
             guard count > 0 else { return true }
@@ -150,12 +152,40 @@ public struct AudioDecoder: Sendable {
 
         while framesIn < limit && !stopped {
             let want = Int(min(Int64(blockFrames), limit - framesIn))
-            let got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            let got: Int
+            if file.isSixteenBit {
+                got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            } else {
+                got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+            }
             if got < 0 || (got < want && file.hasError) {
-                throw .readFailed(path: path, atSecond: Double(framesIn) / Double(info.sampleRate),
+                throw .readFailed(path: path, atSecond: Double(framesIn + Int64(max(got, 0))) / Double(info.sampleRate),
                                   reason: file.errorMessage)
             }
             if got == 0 { break }
+            if file.isSixteenBit {
+                // 16-bit sources: read integers and convert while mixing. libsndfile's own short → float
+                // conversion is its single most expensive step for WAV; this gives bit-identical samples
+                // (x / 32768 and the channel sum are exact in Float) at a fraction of the cost, and integer
+                // input needs no NaN scan.
+                shorts.withUnsafeBufferPointer { xb in
+                    mono.withUnsafeMutableBufferPointer { yb in
+                        let x = xb.baseAddress!, y = yb.baseAddress!
+                        let unit: Float = 1.0 / 32_768
+                        switch channels {
+                        case 1: for i in 0..<got { y[i] = Float(x[i]) * unit }
+                        case 2: for i in 0..<got { y[i] = Float(Int32(x[2 * i]) + Int32(x[2 * i + 1])) * unit * 0.5 }
+                        default:
+                            let scale = 1 / Float(channels)
+                            for i in 0..<got {
+                                var s: Int32 = 0
+                                for c in 0..<channels { s += Int32(x[i * channels + c]) }
+                                y[i] = Float(s) * unit * scale
+                            }
+                        }
+                    }
+                }
+            } else {
             // Average the channels and reject values no real recording contains.
             var bad = -1
             interleaved.withUnsafeBufferPointer { xb in
@@ -194,29 +224,30 @@ public struct AudioDecoder: Sendable {
             if bad >= 0 {
                 throw .invalidSamples(path: path, atSecond: Double(framesIn + Int64(bad)) / Double(info.sampleRate))
             }
+            }
             framesIn += Int64(got)
             if let resampler {
                 try mono.withUnsafeBufferPointer { (input) throws(AudioDecodingError) in
                     try resampler.process(UnsafeBufferPointer(rebasing: input[0..<got])) { out in
-                        if !stopped && !emit(out, final: false) { stopped = true }
+                        if !stopped && !emit(out) { stopped = true }
                     }
                 }
             } else {
-                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got]), final: false) { stopped = true } }
+                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got])) { stopped = true } }
             }
             if got < want { break }
         }
         if stopped { return info }
         if let resampler {
             try resampler.flush { out in
-                if !stopped && !emit(out, final: true) { stopped = true }
+                if !stopped && !emit(out) { stopped = true }
             }
         }
         // librosa.resample(fix=True): pad with zeros up to ceil(n · ratio).
         let target = Int64((Double(framesIn) * ratio).rounded(.up))
         if !stopped && samplesOut < target {
             let zeros = [Float](repeating: 0, count: Int(target - samplesOut))
-            _ = zeros.withUnsafeBufferPointer { emit($0, final: true) }
+            _ = zeros.withUnsafeBufferPointer { emit($0) }
         }
         return info
     }

@@ -21,6 +21,7 @@ final class SoundFile {
             // libsndfile's last-error string is process-wide; when its MP3 probe gives up it blames the file's
             // existence, which we have just checked, so say what actually happened.
             let message = String(cString: sf_strerror(nil))
+            if message.lowercased().contains("channel count is zero") { throw .noChannels(path: path) }
             throw .notAudio(path: path, reason: message.contains("does not exist") ? "format not recognised" : message)
         }
         self.handle = handle
@@ -33,6 +34,7 @@ final class SoundFile {
             let s = String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
             return s.isEmpty ? nil : s
         }
+        isSixteenBit = Int(sfInfo.format) & Int(SF_FORMAT_SUBMASK) == Int(SF_FORMAT_PCM_16)
         let rate = Int(sfInfo.samplerate)
         info = AudioFileInfo(
             path: path, format: Self.formatName(sfInfo.format, handle: handle), sampleRate: rate,
@@ -43,6 +45,14 @@ final class SoundFile {
     }
 
     deinit { sf_close(handle) }
+
+    /// Whether the samples are stored as 16-bit integers (PCM WAV/AIFF/FLAC), so reading shorts loses nothing.
+    let isSixteenBit: Bool
+
+    /// Reads up to `count` interleaved 16-bit frames; returns how many were read (0 at the end).
+    func readFrames(into buffer: UnsafeMutablePointer<Int16>, count: Int) -> Int {
+        Int(sf_readf_short(handle, buffer, sf_count_t(count)))
+    }
 
     /// Reads up to `count` interleaved frames; returns how many were read (0 at the end).
     func readFrames(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {

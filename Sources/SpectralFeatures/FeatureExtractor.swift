@@ -240,9 +240,7 @@ final class FrameProcessor {
         while k + 8 <= bins {
             let v = s.loadUnaligned(fromByteOffset: 8 * k, as: SIMD16<Float>.self)
             let sq = v * v
-            let evens = SIMD8(sq[0], sq[2], sq[4], sq[6], sq[8], sq[10], sq[12], sq[14])
-            let odds = SIMD8(sq[1], sq[3], sq[5], sq[7], sq[9], sq[11], sq[13], sq[15])
-            UnsafeMutableRawPointer(output + k).storeBytes(of: evens + odds, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(output + k).storeBytes(of: sq.evenHalf + sq.oddHalf, as: SIMD8<Float>.self)
             k += 8
         }
         let f = buffers.spectrum

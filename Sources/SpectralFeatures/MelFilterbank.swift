@@ -74,7 +74,8 @@ struct MelFilterbank: Sendable {
 
     /// `output[m] = Σ_k weights[m, k] · power[k]` for every band.
     ///
-    /// Four partial sums per band break the floating-point dependency chain (about 4× faster than one).
+    /// Eight SIMD lanes on long runs, four partial sums on short ones: a single running sum would be one long
+    /// floating-point dependency chain.
     @inline(__always)
     func apply(_ power: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         weights.withUnsafeBufferPointer { wb in
@@ -84,6 +85,17 @@ struct MelFilterbank: Sendable {
                 let p = power + starts[m], wm = w + lo
                 var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
                 var j = 0
+                // The upper bands span dozens of bins: eight lanes at a time there.
+                if count >= 16 {
+                    var acc = SIMD8<Float>()
+                    let wr = UnsafeRawPointer(wm), pr = UnsafeRawPointer(p)
+                    while j + 8 <= count {
+                        acc += wr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+                            * pr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+                        j += 8
+                    }
+                    a0 = acc.sum()
+                }
                 while j + 4 <= count {
                     a0 += wm[j] * p[j]
                     a1 += wm[j + 1] * p[j + 1]

@@ -6,6 +6,10 @@ import TestSupport
 import Testing
 
 /// Fixtures written by scripts/fixtures/features.py with librosa 0.11.
+///
+/// Measured when written: log-mel max error ≤ 1e-4 dB (chirp 9e-5, chord 5e-5, others ≤ 2e-5), MFCC relative
+/// error ≤ 1.2e-6, soxr_hq resampling SNR > 320 dB (bit-for-bit up to float rounding). The tolerances below
+/// are the contract (0.05 dB, 1e-3, 60 dB), not the current accuracy.
 enum Fixture {
     static let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
     static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
@@ -38,7 +42,6 @@ struct LibrosaReferenceTests {
         let ours = extractor.logMel(try Fixture.signal(name))
         #expect(ours.rows == reference.rows && ours.columns == reference.columns)
         let error = logMelError(ours, reference)
-        print("log-mel \(name): max error \(error) dB")
         #expect(error <= 0.05, "\(name): log-mel max error \(error) dB")
         #expect(ours.storage.allSatisfy { $0.isFinite })
     }
@@ -50,7 +53,6 @@ struct LibrosaReferenceTests {
         let ours = extractor.mfcc(try Fixture.signal(name))
         #expect(ours.rows == reference.rows && ours.columns == 20)
         let error = Approx.relativeError(ours.storage, reference.storage)
-        print("MFCC \(name): relative error \(error)")
         #expect(error <= 1e-3, "\(name): MFCC relative error \(error)")
     }
 
@@ -97,7 +99,6 @@ struct LibrosaReferenceTests {
             noise += d * d
         }
         let snr = 10 * log10(signal / max(noise, 1e-30))
-        print("resampling \(name): SNR \(snr) dB")
         #expect(snr >= 60, "\(name): SNR \(snr) dB")
     }
 }

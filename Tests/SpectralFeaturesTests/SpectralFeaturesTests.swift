@@ -68,6 +68,18 @@ import Testing
         }
     }
 
+    @Test func logMelStreamingFromASourceAppliesTopDecibelsAtTheEnd() throws {
+        let extractor = try FeatureExtractor()
+        let signal = Signals.chord([220, 277, 330], seconds: 1, sampleRate: 22_050)
+            + [Float](repeating: 0, count: 5_000) + Signals.clicks(every: 0.1, seconds: 0.5, sampleRate: 22_050)
+        let streamed = extractor.logMel { sink in
+            for start in stride(from: 0, to: signal.count, by: 3_000) {
+                signal[start..<min(signal.count, start + 3_000)].withUnsafeBufferPointer { sink($0) }
+            }
+        }
+        #expect(streamed == extractor.logMel(signal))
+    }
+
     @Test("streaming very short signals", arguments: [0, 1, 5, 300, 1_024, 1_025, 1_500])
     func streamingShort(_ count: Int) throws {
         let signal = Signals.sine(frequency: 440, seconds: Double(count) / 22_050, sampleRate: 22_050)
