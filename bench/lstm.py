@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""PyTorch side of `bench/run lstm`: the same encoder shape as bench/swift/LSTMBench.swift.
+
+nn.LSTM(128, 256) (1 layer, unidirectional, time-major) -> mean over time -> Linear(256, 128) -> L2 norm ->
+classifier Linear(128, 10) * 16; batch 32, 128 steps. Inference under torch.inference_mode; a training step
+is forward + cross-entropy + backward + AdamW. One JSON object per line, for each thread count.
+"""
+import json
+import sys
+import time
+
+import torch
+from torch import nn
+
+T, B, IN, H, E, C = 128, 32, 128, 256, 128, 10
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(IN, H)
+        self.projection = nn.Linear(H, E)
+        self.classifier = nn.Linear(E, C)
+
+    def forward(self, x):  # T, B, IN
+        y, _ = self.lstm(x)
+        z = self.projection(y.mean(0))
+        e = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return e, 16 * self.classifier(e)
+
+
+def time_it(fn, seconds):
+    fn()
+    runs, start = 0, time.perf_counter()
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / runs
+
+
+def main():
+    threads = [int(t) for t in (sys.argv[1] if len(sys.argv) > 1 else "1,2").split(",")]
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+    torch.manual_seed(0)
+    model = Encoder()
+    x = torch.rand(T, B, IN) * 2 - 1
+    labels = torch.arange(B) % C
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    flops = 2 * T * 4 * H * (IN + H)
+
+    def infer():
+        with torch.inference_mode():
+            model(x)
+
+    def train():
+        opt.zero_grad(set_to_none=True)
+        _, logits = model(x)
+        nn.functional.cross_entropy(logits, labels).backward()
+        opt.step()
+
+    for t in threads:
+        torch.set_num_threads(t)
+        ti = time_it(infer, seconds)
+        tt = time_it(train, seconds)
+        print(json.dumps({"what": "inference", "side": "pytorch", "threads": t, "seq_per_s": B / ti, "gflops": flops * B / ti / 1e9}))
+        print(json.dumps({"what": "training", "side": "pytorch", "threads": t, "seq_per_s": B / tt, "gflops": 3 * flops * B / tt / 1e9}))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
