@@ -69,5 +69,23 @@ def main():
         sys.stdout.flush()
 
 
+def report(lines):
+    """Prints the side-by-side table from both sides' JSON lines."""
+    rows = [json.loads(l) for l in lines if l.strip()]
+    peak = next(r["gflops"] for r in rows if r["what"] == "sgemm_peak_1thread")
+    print(f"single-thread sgemm peak (OpenBLAS, 1024^3): {peak:.1f} GFLOP/s")
+    print(f"{'task':<10} {'threads':>7} {'swift seq/s':>12} {'torch seq/s':>12} {'ratio':>6} "
+          f"{'swift GF/s':>11} {'torch GF/s':>11} {'swift/peak':>10}")
+    for what in ("inference", "training"):
+        for r in [r for r in rows if r.get("side") == "swift" and r["what"] == what]:
+            p = next(q for q in rows if q.get("side") == "pytorch" and q["what"] == what and q["threads"] == r["threads"])
+            print(f"{what:<10} {r['threads']:>7} {r['seq_per_s']:>12.1f} {p['seq_per_s']:>12.1f} "
+                  f"{r['seq_per_s'] / p['seq_per_s']:>5.2f}x {r['gflops']:>11.1f} {p['gflops']:>11.1f} "
+                  f"{100 * r['gflops'] / peak / r['threads']:>9.0f}%")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--report":
+        report(sys.stdin)
+    else:
+        main()

@@ -10,14 +10,4 @@ threads="${1:-1,2}"
 seconds="${2:-3}"
 ours=$("$RETRIEVE_BENCH" lstm --threads "$threads" --seconds "$seconds")
 peer=$(.venv/bin/python bench/lstm.py "$threads" "$seconds")
-printf '%s\n%s\n' "$ours" "$peer" | .venv/bin/python -c '
-import json, sys
-rows = [json.loads(l) for l in sys.stdin if l.strip()]
-peak = next(r["gflops"] for r in rows if r["what"] == "sgemm_peak_1thread")
-print(f"single-thread sgemm peak (1024^3): {peak:.1f} GFLOP/s")
-print(f"{\"task\":<10} {\"threads\":>7} {\"swift seq/s\":>12} {\"torch seq/s\":>12} {\"ratio\":>6} {\"swift GF/s\":>11} {\"torch GF/s\":>11} {\"swift %peak\":>11}")
-for what in ("inference", "training"):
-    for r in [r for r in rows if r.get("side") == "swift" and r["what"] == what]:
-        p = next(q for q in rows if q.get("side") == "pytorch" and q["what"] == what and q["threads"] == r["threads"])
-        print(f"{what:<10} {r[\"threads\"]:>7} {r[\"seq_per_s\"]:>12.1f} {p[\"seq_per_s\"]:>12.1f} {r[\"seq_per_s\"]/p[\"seq_per_s\"]:>5.2f}x {r[\"gflops\"]:>11.1f} {p[\"gflops\"]:>11.1f} {100*r[\"gflops\"]/peak/r[\"threads\"]:>10.0f}%")
-'
+printf '%s\n%s\n' "$ours" "$peer" | .venv/bin/python bench/lstm.py --report

@@ -11,11 +11,13 @@ import SequenceEncoding
 func lstmBenchmark(_ arguments: [String]) throws {
     var threads = [1, 2]
     var seconds = 3.0
+    var tasks: Set<String> = ["inference", "training"]
     var i = 0
     while i < arguments.count {
         switch arguments[i] {
         case "--threads": threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 2
         case "--seconds": seconds = Double(arguments[i + 1]) ?? seconds; i += 2
+        case "--only": tasks = [arguments[i + 1]]; i += 2
         default: throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "unknown argument \(arguments[i])"])
         }
     }
@@ -73,11 +75,15 @@ func lstmBenchmark(_ arguments: [String]) throws {
     let flopsPerSequence = 2 * Double(steps * 4 * hidden * (inputSize + hidden))
     for t in threads {
         BLAS.setThreadCount(t)
-        let inference = timeIt { _ = encoder.embed(segments: segments) }
-        let training = timeIt { _ = trainer.step(segments: segments, labels: labels) }
-        emit(["what": "inference", "side": "swift", "threads": t, "seq_per_s": Double(batch) / inference,
-              "gflops": flopsPerSequence * Double(batch) / inference / 1e9])
-        emit(["what": "training", "side": "swift", "threads": t, "seq_per_s": Double(batch) / training,
-              "gflops": 3 * flopsPerSequence * Double(batch) / training / 1e9])
+        if tasks.contains("inference") {
+            let inference = timeIt { _ = encoder.embed(segments: segments) }
+            emit(["what": "inference", "side": "swift", "threads": t, "seq_per_s": Double(batch) / inference,
+                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9])
+        }
+        if tasks.contains("training") {
+            let training = timeIt { _ = trainer.step(segments: segments, labels: labels) }
+            emit(["what": "training", "side": "swift", "threads": t, "seq_per_s": Double(batch) / training,
+                  "gflops": 3 * flopsPerSequence * Double(batch) / training / 1e9])
+        }
     }
 }
