@@ -185,7 +185,7 @@ public final class Encoder: @unchecked Sendable {
             for (_, indices) in groups.sorted(by: { $0.key < $1.key }) {
                 for start in stride(from: 0, to: indices.count, by: inferenceBatchSize) {
                     let chunk = indices[start..<min(start + inferenceBatchSize, indices.count)]
-                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false)
+                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false, training: false)
                     for (bi, index) in chunk.enumerated() {
                         let p = workspace.embeddings.pointer + bi * e
                         result[index] = Embedding(unchecked: Array(UnsafeBufferPointer(start: p, count: e)))
