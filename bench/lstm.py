@@ -64,7 +64,13 @@ def main():
         torch.set_num_threads(t)
         ti = time_it(infer, seconds)
         tt = time_it(train, seconds)
+        # nn.LSTM's default CPU path is oneDNN's fused LSTM; with it disabled PyTorch runs its own
+        # recurrence over MKL GEMMs, the same structure as ours. Reported as a second reference.
+        torch.backends.mkldnn.enabled = False
+        tn = time_it(infer, seconds)
+        torch.backends.mkldnn.enabled = True
         print(json.dumps({"what": "inference", "side": "pytorch", "threads": t, "seq_per_s": B / ti, "gflops": flops * B / ti / 1e9}))
+        print(json.dumps({"what": "inference-native", "side": "pytorch", "threads": t, "seq_per_s": B / tn, "gflops": flops * B / tn / 1e9}))
         print(json.dumps({"what": "training", "side": "pytorch", "threads": t, "seq_per_s": B / tt, "gflops": 3 * flops * B / tt / 1e9}))
         sys.stdout.flush()
 
@@ -82,6 +88,11 @@ def report(lines):
             print(f"{what:<10} {r['threads']:>7} {r['seq_per_s']:>12.1f} {p['seq_per_s']:>12.1f} "
                   f"{r['seq_per_s'] / p['seq_per_s']:>5.2f}x {r['gflops']:>11.1f} {p['gflops']:>11.1f} "
                   f"{100 * r['gflops'] / peak / r['threads']:>9.0f}%")
+            if what == "inference":
+                n = next(q for q in rows if q.get("side") == "pytorch" and q["what"] == "inference-native"
+                         and q["threads"] == r["threads"])
+                print(f"{'  vs torch without oneDNN':<31} {n['seq_per_s']:>12.1f} {r['seq_per_s'] / n['seq_per_s']:>5.2f}x "
+                      f"{'':>11} {n['gflops']:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ public final class Encoder: @unchecked Sendable {
     private let workspace = ForwardCache()
     private var storedVersion: ModelVersion?
     /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
+    ///
+    /// Threading: the encoder never changes OpenBLAS's thread count. Measured with `bench/run lstm`
+    /// (B = 32, H = 256) on the 2-core machine, a second OpenBLAS thread gained nothing: the per-step
+    /// recurrent GEMM (32 × 256 · 256 × 1024, 17 MFLOP) is too small to split profitably, and the cores
+    /// are shared with decoding. So the caller decides: indexing should keep OpenBLAS at 1 thread and run
+    /// one encoder per worker over different tracks (whole batches are independent); a lone training
+    /// run may try `BLAS.setThreadCount(2)`.
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
