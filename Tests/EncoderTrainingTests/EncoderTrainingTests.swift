@@ -299,3 +299,47 @@ func syntheticData(count: Int, frames: Int, bands: Int, seed: UInt64) -> ([Matri
         #expect(throws: ModelFileError.self) { _ = try EncoderTrainer.resume(from: modelURL) }
     }
 }
+
+@Suite struct TrainingLoopTests {
+    static let configuration = EncoderConfiguration(
+        inputSize: 12, hiddenSize: 16, layers: 1, bidirectional: false, pooling: .attention, embeddingSize: 8,
+        classNames: ["low", "mid", "high"], logitScale: 8, segmentFrames: 16, segmentHopFrames: 8,
+        features: FeatureConfiguration(melBands: 12, topDecibels: nil),
+        bandMean: [Float](repeating: -58, count: 12), bandStd: [Float](repeating: 10, count: 12))
+
+    @Test func trainsOnTracksAndWritesReports() throws {
+        let (tracks, labels) = syntheticData(count: 30, frames: 40, bands: 12, seed: 7)
+        let (valid, validLabels) = syntheticData(count: 12, frames: 40, bands: 12, seed: 8)
+        var options = TrainingOptions()
+        options.learningRate = 1e-2
+        options.warmupSteps = 3
+        options.totalSteps = 40
+        options.tripletWeight = 0.5
+        let trainer = EncoderTrainer(encoder: Encoder(configuration: Self.configuration, seed: 3), options: options)
+        var seen = 0
+        let report = trainer.train(tracks: tracks, labels: labels, validationTracks: valid, validationLabels: validLabels,
+                                   epochs: 4, stepsPerEpoch: 10, classesPerBatch: 3, itemsPerClass: 6) { _ in seen += 1 }
+        #expect(seen == report.epochs.count && report.epochs.count >= 2)
+        let final = trainer.evaluate(segments: valid.flatMap { trainer.encoder.segments(of: $0) },
+                                     labels: zip(valid, validLabels).flatMap { t, l in Array(repeating: l, count: trainer.encoder.segments(of: t).count) })
+        let best = report.epochs.first { $0.epoch == report.bestEpoch }!.validation!
+        #expect(abs(final.crossEntropy - best.crossEntropy) < 1e-5, "the encoder holds the best epoch's parameters")
+        #expect(best.accuracy > 0.85)
+        let decoded = try JSONDecoder().decode(TrainingReport.self, from: report.json())
+        #expect(decoded == report)
+        let svg = report.svg()
+        #expect(svg.hasPrefix("<svg") && svg.contains("<polyline") && svg.hasSuffix("</svg>\n"))
+    }
+
+    @Test func stopsEarlyWithoutImprovement() {
+        let (tracks, labels) = syntheticData(count: 9, frames: 16, bands: 12, seed: 7)
+        var options = TrainingOptions()
+        options.learningRate = 0
+        options.minimumLearningRate = 0
+        options.weightDecay = 0
+        let trainer = EncoderTrainer(encoder: Encoder(configuration: Self.configuration, seed: 3), options: options)
+        let report = trainer.train(tracks: tracks, labels: labels, validationTracks: tracks, validationLabels: labels,
+                                   epochs: 10, stepsPerEpoch: 1, classesPerBatch: 3, itemsPerClass: 2, patience: 2)
+        #expect(report.epochs.count == 3 && report.stoppedEarly && report.bestEpoch == 1)
+    }
+}
