@@ -162,3 +162,13 @@ import TestSupport
         #expect(Approx.maxAbsDifference(encoder.embed(segments: segs).flatMap(\.values), expected.values) < 1e-6)
     }
 }
+
+@Suite struct BandStatisticsTests {
+    @Test func meanAndStdPerBand() {
+        let a = Matrix(rowArrays: [[1, 10], [3, 10]])
+        let b = Matrix(rowArrays: [[5, 10]])
+        let (mean, std) = EncoderConfiguration.bandStatistics(of: [a, b])
+        #expect(Approx.maxAbsDifference(mean, [3, 10]) < 1e-6)
+        #expect(Approx.maxAbsDifference(std, [Float((8.0 / 3).squareRoot()), 1e-3]) < 1e-6)
+    }
+}
