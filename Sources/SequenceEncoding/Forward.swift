@@ -1,6 +1,6 @@
 import Foundation
-public import LinearAlgebra
-public import RetrieveCore
+import LinearAlgebra
+import RetrieveCore
 
 /// The activations of one forward pass over a batch of equally long sequences, kept for the backward pass.
 ///
