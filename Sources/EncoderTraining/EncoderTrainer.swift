@@ -50,7 +50,7 @@ public struct StepResult: Sendable, Equatable {
 }
 
 /// Classification and metric quality on held-out segments.
-public struct Evaluation: Sendable, Equatable {
+public struct Evaluation: Codable, Sendable, Equatable {
     public var crossEntropy: Float
     public var triplet: Float
     public var accuracy: Float

@@ -4,9 +4,10 @@ public import RetrieveCore
 /// An LSTM encoder that turns log-mel segments into unit-length embeddings; inference and model files.
 ///
 /// Parameters live in one flat float vector laid out by `ParameterLayout` (PyTorch names, shapes and
-/// order), so the optimiser can treat them as one array. Inference calls are serialised by a lock because
-/// they reuse one preallocated workspace; training (in `EncoderTraining`) mutates the parameters and must
-/// not overlap with inference on the same encoder.
+/// order), so the optimiser can treat them as one array. Inference calls may run concurrently: each takes a
+/// preallocated workspace from a small pool (reused across calls), and the parameters are only read.
+/// Training (in `EncoderTraining`) mutates the parameters and must not overlap with inference on the
+/// same encoder.
 public final class Encoder: @unchecked Sendable {
     /// The model's configuration.
     public let configuration: EncoderConfiguration
@@ -15,9 +16,18 @@ public final class Encoder: @unchecked Sendable {
     /// All parameters, `layout.count` floats.
     package let parameters: FloatBuffer
     private let lock = NSLock()
-    private let workspace = ForwardCache()
+    /// Idle inference workspaces; a call takes one (or makes one) and returns it, so concurrent callers
+    /// never share buffers and a sequential caller reuses the same one.
+    private var workspaces: [ForwardCache] = []
     private var storedVersion: ModelVersion?
     /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
+    ///
+    /// Threading: the encoder never changes OpenBLAS's thread count. Measured with `bench/run lstm`
+    /// (B = 32, H = 256) on the 2-core machine, a second OpenBLAS thread gained nothing: the per-step
+    /// recurrent GEMM (32 × 256 · 256 × 1024, 17 MFLOP) is too small to split profitably, and the cores
+    /// are shared with decoding. So the caller decides: indexing should keep OpenBLAS at 1 thread and call
+    /// `embed` from several tasks at once (each call has its own workspace; whole batches are independent);
+    /// a lone training run may try `BLAS.setThreadCount(2)`.
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
@@ -181,11 +191,13 @@ public final class Encoder: @unchecked Sendable {
         let e = configuration.embeddingSize
         var result = [Embedding?](repeating: nil, count: segments.count)
         let groups = Dictionary(grouping: segments.indices, by: { segments[$0].rows })
-        lock.withLock {
+        let workspace = lock.withLock { workspaces.popLast() } ?? ForwardCache()
+        defer { lock.withLock { workspaces.append(workspace) } }
+        do {
             for (_, indices) in groups.sorted(by: { $0.key < $1.key }) {
                 for start in stride(from: 0, to: indices.count, by: inferenceBatchSize) {
                     let chunk = indices[start..<min(start + inferenceBatchSize, indices.count)]
-                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false)
+                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false, training: false)
                     for (bi, index) in chunk.enumerated() {
                         let p = workspace.embeddings.pointer + bi * e
                         result[index] = Embedding(unchecked: Array(UnsafeBufferPointer(start: p, count: e)))
@@ -212,11 +224,9 @@ public final class Encoder: @unchecked Sendable {
         }
         var out = Matrix(rows: embeddings.count, columns: configuration.classCount)
         if embeddings.isEmpty { return out }
-        lock.withLock {
-            flat.withUnsafeBufferPointer { pe in
-                out.storage.withUnsafeMutableBufferPointer { po in
-                    computeLogits(embeddings: pe.baseAddress!, count: embeddings.count, into: po.baseAddress!)
-                }
+        flat.withUnsafeBufferPointer { pe in
+            out.storage.withUnsafeMutableBufferPointer { po in
+                computeLogits(embeddings: pe.baseAddress!, count: embeddings.count, into: po.baseAddress!)
             }
         }
         return out

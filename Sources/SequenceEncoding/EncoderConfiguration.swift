@@ -161,3 +161,29 @@ public struct ParameterLayout: Sendable, Equatable {
         return specs[i].offset
     }
 }
+
+extension EncoderConfiguration {
+    /// Per-band mean and standard deviation over every frame (row) of `features`, for `bandMean` and
+    /// `bandStd`. Accumulates in Double; a band with (near) zero spread gets std 1e-3 so that
+    /// normalisation stays finite.
+    public static func bandStatistics(of features: [Matrix]) -> (mean: [Float], std: [Float]) {
+        let bands = features.first?.columns ?? 0
+        var sum = [Double](repeating: 0, count: bands), sumSquares = [Double](repeating: 0, count: bands)
+        var frames = 0
+        for m in features {
+            precondition(m.columns == bands, "Feature matrices have \(bands) and \(m.columns) bands")
+            for r in 0..<m.rows {
+                for k in 0..<bands {
+                    let v = Double(m.storage[r * bands + k])
+                    sum[k] += v
+                    sumSquares[k] += v * v
+                }
+            }
+            frames += m.rows
+        }
+        let n = Double(max(frames, 1))
+        let mean = sum.map { $0 / n }
+        let std = (0..<bands).map { k in max((max(sumSquares[k] / n - mean[k] * mean[k], 0)).squareRoot(), 1e-3) }
+        return (mean.map(Float.init), std.map(Float.init))
+    }
+}

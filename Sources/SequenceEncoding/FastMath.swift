@@ -45,7 +45,10 @@ package enum FastMath {
     @inline(__always)
     package static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let x = pointwiseMax(pointwiseMin(x, SIMD16(repeating: 88.3)), SIMD16(repeating: -87.3))
-        let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        // Adding 1.5·2²³ rounds x·log2(e) to an integer n held in the low mantissa bits; this avoids a
+        // float→int conversion, which generic SIMD does lane by lane.
+        let shifted = x * 1.442_695_04 + 12_582_912
+        let fx = shifted - 12_582_912
         let r = x - fx * 0.693_359_375 + fx * 2.121_944_40e-4
         let r2 = r * r
         var y = SIMD16<Float>(repeating: 1.987_569_150_0e-4)
@@ -55,8 +58,8 @@ package enum FastMath {
         y = y * r + 1.666_666_545_9e-1
         y = y * r + 5.000_000_120_1e-1
         y = y * r2 + r + 1
-        let n = SIMD16<Int32>(fx, rounding: .towardZero)
-        let scale = unsafeBitCast((n &+ 127) &<< 23, to: SIMD16<Float>.self)
+        // bits(shifted) = 0x4B40_0000 + n, whose low 9 bits are n's: shifting by 23 leaves (n + 127) << 23.
+        let scale = unsafeBitCast((unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &+ 127) &<< 23, to: SIMD16<Float>.self)
         return y * scale
     }
 
@@ -69,9 +72,10 @@ package enum FastMath {
     /// The same scheme on one lane, for tails (and cheap in debug builds, where generic SIMD is slow).
     @inline(__always)
     package static func exp(_ x: Float) -> Float {
-        let x = Swift.max(Swift.min(x, 88.3), -87.3)
-        let fx = (x * 1.442_695_04).rounded(.toNearestOrEven)
-        let r = x - fx * 0.693_359_375 + fx * 2.121_944_40e-4
+        let c = x > 88.3 ? 88.3 : (x < -87.3 ? -87.3 : x)
+        let shifted = c * 1.442_695_04 + 12_582_912
+        let fx = shifted - 12_582_912
+        let r = c - fx * 0.693_359_375 + fx * 2.121_944_40e-4
         var y: Float = 1.987_569_150_0e-4
         y = y * r + 1.398_199_950_7e-3
         y = y * r + 8.333_451_907_3e-3
@@ -79,7 +83,7 @@ package enum FastMath {
         y = y * r + 1.666_666_545_9e-1
         y = y * r + 5.000_000_120_1e-1
         y = y * (r * r) + r + 1
-        return y * Float(bitPattern: UInt32(bitPattern: Int32(fx) &+ 127) << 23)
+        return y * Float(bitPattern: (shifted.bitPattern &+ 127) &<< 23)
     }
     @inline(__always)
     package static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
@@ -87,24 +91,15 @@ package enum FastMath {
     package static func tanh(_ x: Float) -> Float { 1 - 2 / (1 + exp(x + x)) }
 
     /// p[i] ← sigmoid(p[i]) for i < count.
+    ///
+    /// A plain loop over the scalar formula: LLVM vectorises it (clamps become selects), whereas generic
+    /// `SIMD16` min/max compile to lane-by-lane loops on the baseline x86-64 target.
     package static func sigmoid(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 16 <= count {
-            let raw = UnsafeMutableRawPointer(p + i)
-            raw.storeBytes(of: sigmoid(raw.loadUnaligned(as: SIMD16<Float>.self)), as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count { p[i] = sigmoid(p[i]); i += 1 }
+        for i in 0..<count { p[i] = sigmoid(p[i]) }
     }
 
     /// dst[i] ← tanh(src[i]) for i < count; `dst` may equal `src`.
     package static func tanh(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 16 <= count {
-            let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: tanh(v), as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count { dst[i] = tanh(src[i]); i += 1 }
+        for i in 0..<count { dst[i] = tanh(src[i]) }
     }
 }

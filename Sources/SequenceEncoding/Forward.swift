@@ -1,6 +1,6 @@
 import Foundation
-public import LinearAlgebra
-public import RetrieveCore
+import LinearAlgebra
+import RetrieveCore
 
 /// The activations of one forward pass over a batch of equally long sequences, kept for the backward pass.
 ///
@@ -36,6 +36,8 @@ package final class ForwardCache {
     package let embeddings = FloatBuffer()
     /// Scaled logits `[B][C]`.
     package let logits = FloatBuffer()
+    /// Inference only: the cell state and two hidden states, each `[H][B]`.
+    package let recurrentState = FloatBuffer()
 
     package init() {}
 
@@ -66,16 +68,18 @@ package final class ForwardCache {
         norms.reserve(b)
         embeddings.reserve(b * c.embeddingSize)
         logits.reserve(b * c.classCount)
+        recurrentState.reserve(3 * b * h)
     }
 }
 
 extension Encoder {
     /// Runs the encoder over `segments` (all with the same number of frames, ≥ 1), leaving every
-    /// activation in `cache`; with `withLogits` also the classifier's logits.
+    /// activation in `cache`; with `withLogits` also the classifier's logits. With `training` false the
+    /// faster inference recurrence runs, which keeps only the layer outputs (not the gates and cells).
     ///
     /// - Complexity: O(T · B · layers · dirs · 4H · (In + H)), as one input GEMM per layer and direction
     ///   plus one recurrent GEMM per step.
-    package func forward(_ segments: ArraySlice<Matrix>, cache: ForwardCache, withLogits: Bool) {
+    package func forward(_ segments: ArraySlice<Matrix>, cache: ForwardCache, withLogits: Bool, training: Bool = true) {
         let c = configuration
         let t = segments.first!.rows
         let b = segments.count
@@ -95,11 +99,11 @@ extension Encoder {
                 }
             }
         }
-        forwardFromInput(cache: cache, withLogits: withLogits)
+        forwardFromInput(cache: cache, withLogits: withLogits, training: training)
     }
 
     /// The forward pass from an already normalised time-major input in `cache.input` (shape set by `prepare`).
-    package func forwardFromInput(cache: ForwardCache, withLogits: Bool) {
+    package func forwardFromInput(cache: ForwardCache, withLogits: Bool, training: Bool = true) {
         let c = configuration
         let t = cache.steps, b = cache.batch
         let h = c.hiddenSize, d = c.outputSize, dirs = c.bidirectional ? 2 : 1
@@ -115,6 +119,15 @@ extension Encoder {
                 let bih = p + layout.offset("lstm.bias_ih_l\(l)\(suffix)")
                 let bhh = p + layout.offset("lstm.bias_hh_l\(l)\(suffix)")
                 for i in 0..<(4 * h) { bias[i] = bih[i] + bhh[i] }
+                if !training {
+                    LSTMKernels.inferenceDirection(
+                        input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
+                        weightIH: p + layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
+                        weightHH: p + layout.offset("lstm.weight_hh_l\(l)\(suffix)"), bias: bias,
+                        reverse: dir == 1, gates: cache.gates[slot].pointer, state: cache.recurrentState.pointer,
+                        output: out + dir * h, outputStride: d)
+                    continue
+                }
                 LSTMKernels.forwardDirection(
                     input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
                     weightIH: p + layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
@@ -242,6 +255,57 @@ package enum LSTMKernels {
                 FastMath.tanh(cell, tc, count: h)
                 for j in 0..<h { out[j] = row[3 * h + j] * tc[j] }
             }
+        }
+    }
+
+    /// The inference recurrence: the same equations with gate-major buffers, gates `[4H][T·B]` and state
+    /// `[H][B]`, so each step's product is W_hh (4H × H) · H_{t−1} (H × B). With the weight as the large
+    /// M operand OpenBLAS runs this shape faster than B × H · H × 4H (measured 30 vs 19–25 GFLOP/s for
+    /// B = 32, H = 256 on one core), and the fused gate loop runs over the batch, contiguous, for each
+    /// unit. Nothing is kept for a backward pass; `state` holds 3 · B · H floats.
+    package static func inferenceDirection(
+        input: UnsafePointer<Float>, inputSize: Int, steps t: Int, batch b: Int, hidden h: Int,
+        weightIH: UnsafePointer<Float>, weightHH: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        reverse: Bool, gates: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, outputStride d: Int
+    ) {
+        let g4 = 4 * h, tb = t * b
+        for k in 0..<g4 { (gates + k * tb).update(repeating: bias[k], count: tb) }
+        BLAS.gemm(.none, .transposed, m: g4, n: tb, k: inputSize, a: weightIH, lda: inputSize, b: input,
+                  ldb: inputSize, beta: 1, c: gates, ldc: tb)
+        let cell = state
+        var hPrev = state + b * h
+        var hCur = state + 2 * b * h
+        for s in 0..<t {
+            let ti = reverse ? t - 1 - s : s
+            let g = gates + ti * b
+            if s > 0 {
+                BLAS.gemm(.none, .none, m: g4, n: b, k: h, a: weightHH, lda: h, b: hPrev, ldb: b, beta: 1, c: g, ldc: tb)
+            }
+            let first = s == 0
+            for j in 0..<h {
+                let ip = g + j * tb, fp = g + (h + j) * tb, gp = g + (2 * h + j) * tb, op = g + (3 * h + j) * tb
+                let cj = cell + j * b, hj = hCur + j * b
+                if first {
+                    for bi in 0..<b {
+                        let c = FastMath.sigmoid(ip[bi]) * FastMath.tanh(gp[bi])
+                        cj[bi] = c
+                        hj[bi] = FastMath.sigmoid(op[bi]) * FastMath.tanh(c)
+                    }
+                } else {
+                    for bi in 0..<b {
+                        let c = FastMath.sigmoid(fp[bi]) * cj[bi] + FastMath.sigmoid(ip[bi]) * FastMath.tanh(gp[bi])
+                        cj[bi] = c
+                        hj[bi] = FastMath.sigmoid(op[bi]) * FastMath.tanh(c)
+                    }
+                }
+            }
+            let out = output + ti * b * d
+            for bi in 0..<b {
+                let row = out + bi * d
+                for j in 0..<h { row[j] = hCur[j * b + bi] }
+            }
+            swap(&hPrev, &hCur)
         }
     }
 }

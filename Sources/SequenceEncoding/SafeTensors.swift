@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What is wrong with a model or checkpoint file, and what to do about it.
 ///

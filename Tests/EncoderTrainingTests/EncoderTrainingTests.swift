@@ -46,6 +46,35 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
         }
         print("gradient parity (\(pooling)): worst per-tensor relative error \(worst)")
     }
+
+    /// Two AdamW steps on the fixture batch (lr 1e-2, decay 1e-2 on matrices, no clipping) land on
+    /// PyTorch's parameters.
+    @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard)])
+    func adamWStepsMatchPyTorch(pooling: String, mining: TripletMining) throws {
+        let modelFile = try fixture("parity_\(pooling)_model.safetensors")
+        let (encoder, _) = try Encoder.decode(bytes: modelFile.serialized(), path: "fixture")
+        let data = try fixture("parity_\(pooling)_data.safetensors")
+        var options = TrainingOptions()
+        options.tripletWeight = Float(data.metadata["lambda"]!)!
+        options.tripletMargin = Float(data.metadata["margin"]!)!
+        options.mining = mining
+        options.learningRate = 1e-2
+        options.minimumLearningRate = 1e-2
+        options.warmupSteps = 0
+        options.weightDecay = 1e-2
+        options.gradientClipNorm = nil
+        let trainer = EncoderTrainer(encoder: encoder, options: options)
+        let segs = segments(data.tensors["input"]!)
+        let labels = data.tensors["labels"]!.values.map { Int($0) }
+        for _ in 0..<2 { _ = trainer.step(segments: segs, labels: labels) }
+        var worst: Float = 0
+        for spec in encoder.layout.specs {
+            let diff = Approx.maxAbsDifference(encoder.parameter(spec.name), data.tensors["after." + spec.name]!.values)
+            worst = max(worst, diff)
+            #expect(diff < 1e-5, "\(spec.name): max difference \(diff)")
+        }
+        print("AdamW parity (\(pooling)): max parameter difference after 2 steps \(worst)")
+    }
 }
 
 @Suite struct FiniteDifferenceTests {

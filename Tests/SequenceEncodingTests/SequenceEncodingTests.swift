@@ -162,3 +162,30 @@ import TestSupport
         #expect(Approx.maxAbsDifference(encoder.embed(segments: segs).flatMap(\.values), expected.values) < 1e-6)
     }
 }
+
+@Suite struct BandStatisticsTests {
+    @Test func meanAndStdPerBand() {
+        let a = Matrix(rowArrays: [[1, 10], [3, 10]])
+        let b = Matrix(rowArrays: [[5, 10]])
+        let (mean, std) = EncoderConfiguration.bandStatistics(of: [a, b])
+        #expect(Approx.maxAbsDifference(mean, [3, 10]) < 1e-6)
+        #expect(Approx.maxAbsDifference(std, [Float((8.0 / 3).squareRoot()), 1e-3]) < 1e-6)
+    }
+}
+
+@Suite struct ConcurrencyTests {
+    /// Concurrent callers get their own workspaces and the same answers as a sequential caller.
+    @Test func concurrentEmbedsMatchSequential() async {
+        let encoder = Encoder(configuration: ModelFileTests.smallConfiguration(pooling: .attention), seed: 4)
+        var rng = SeededGenerator(seed: 6)
+        let batches = (0..<8).map { i in (0..<3).map { _ in rng.matrix(rows: 6 + i % 3, columns: 8, in: -50 ... -20) } }
+        let sequential = batches.map { encoder.embed(segments: $0) }
+        let concurrent = await withTaskGroup(of: (Int, [Embedding]).self) { group in
+            for (i, b) in batches.enumerated() { group.addTask { (i, encoder.embed(segments: b)) } }
+            var out = [[Embedding]](repeating: [], count: batches.count)
+            for await (i, e) in group { out[i] = e }
+            return out
+        }
+        #expect(concurrent == sequential)
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 /// Each benchmark registers one entry here and lives in its own file.
 let benchmarks: [String: ([String]) throws -> Void] = [
     "features": FeaturesBench.run,
+    "lstm": lstmBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())

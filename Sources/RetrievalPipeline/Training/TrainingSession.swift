@@ -118,7 +118,7 @@ public final class TrainingSession {
             }
             log("resuming from \(checkpointURL.path) at epoch \(report.epochs.count + 1)")
         } else {
-            let (mean, std) = Self.bandStatistics(train.map(\.logMel), bands: recipe.melBands)
+            let (mean, std) = EncoderConfiguration.bandStatistics(of: train.map(\.logMel))
             let configuration = EncoderConfiguration(
                 inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
                 bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
@@ -261,25 +261,6 @@ public final class TrainingSession {
         progress.finish()
         for case let failure? in failures.values { log("skipped: \(failure)") }
         return results.values.compactMap { $0 }
-    }
-
-    /// Per-band mean and standard deviation over every training frame (std floored at 1e-3 dB).
-    static func bandStatistics(_ features: [Matrix], bands: Int) -> ([Float], [Float]) {
-        var sum = [Double](repeating: 0, count: bands), squares = sum
-        var count = 0.0
-        for m in features {
-            for r in 0..<m.rows {
-                for b in 0..<bands {
-                    let v = Double(m.storage[r * bands + b])
-                    sum[b] += v
-                    squares[b] += v * v
-                }
-            }
-            count += Double(m.rows)
-        }
-        let mean = sum.map { $0 / max(count, 1) }
-        let std = zip(squares, mean).map { max(1e-3, ($0 / max(count, 1) - $1 * $1).squareRoot()) }
-        return (mean.map(Float.init), std.map(Float.init))
     }
 
     /// A random `frames`-long crop, augmented: gain ±6 dB and sometimes noise at 10–30 dB SNR.

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""PyTorch side of `bench/run lstm`: the same encoder shape as bench/swift/LSTMBench.swift.
+
+nn.LSTM(128, 256) (1 layer, unidirectional, time-major) -> mean over time -> Linear(256, 128) -> L2 norm ->
+classifier Linear(128, 10) * 16; batch 32, 128 steps. Inference under torch.inference_mode; a training step
+is forward + cross-entropy + backward + AdamW. One JSON object per line, for each thread count.
+"""
+import json
+import sys
+import time
+
+import torch
+from torch import nn
+
+T, B, IN, H, E, C = 128, 32, 128, 256, 128, 10
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(IN, H)
+        self.projection = nn.Linear(H, E)
+        self.classifier = nn.Linear(E, C)
+
+    def forward(self, x):  # T, B, IN
+        y, _ = self.lstm(x)
+        z = self.projection(y.mean(0))
+        e = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return e, 16 * self.classifier(e)
+
+
+def time_it(fn, seconds):
+    fn()
+    runs, start = 0, time.perf_counter()
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / runs
+
+
+def main():
+    threads = [int(t) for t in (sys.argv[1] if len(sys.argv) > 1 else "1,2").split(",")]
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+    torch.manual_seed(0)
+    model = Encoder()
+    x = torch.rand(T, B, IN) * 2 - 1
+    labels = torch.arange(B) % C
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    flops = 2 * T * 4 * H * (IN + H)
+
+    def infer():
+        with torch.inference_mode():
+            model(x)
+
+    def train():
+        opt.zero_grad(set_to_none=True)
+        _, logits = model(x)
+        nn.functional.cross_entropy(logits, labels).backward()
+        opt.step()
+
+    for t in threads:
+        torch.set_num_threads(t)
+        ti = time_it(infer, seconds)
+        tt = time_it(train, seconds)
+        # nn.LSTM's default CPU path is oneDNN's fused LSTM; with it disabled PyTorch runs its own
+        # recurrence over MKL GEMMs, the same structure as ours. Reported as a second reference.
+        torch.backends.mkldnn.enabled = False
+        tn = time_it(infer, seconds)
+        torch.backends.mkldnn.enabled = True
+        print(json.dumps({"what": "inference", "side": "pytorch", "threads": t, "seq_per_s": B / ti, "gflops": flops * B / ti / 1e9}))
+        print(json.dumps({"what": "inference-native", "side": "pytorch", "threads": t, "seq_per_s": B / tn, "gflops": flops * B / tn / 1e9}))
+        print(json.dumps({"what": "training", "side": "pytorch", "threads": t, "seq_per_s": B / tt, "gflops": 3 * flops * B / tt / 1e9}))
+        sys.stdout.flush()
+
+
+def report(lines):
+    """Prints the side-by-side table from both sides' JSON lines."""
+    rows = [json.loads(l) for l in lines if l.strip()]
+    peak = next(r["gflops"] for r in rows if r["what"] == "sgemm_peak_1thread")
+    print(f"single-thread sgemm peak (OpenBLAS, 1024^3): {peak:.1f} GFLOP/s")
+    print(f"{'task':<10} {'threads':>7} {'swift seq/s':>12} {'torch seq/s':>12} {'ratio':>6} "
+          f"{'swift GF/s':>11} {'torch GF/s':>11} {'swift/peak':>10}")
+    for what in ("inference", "training"):
+        for r in [r for r in rows if r.get("side") == "swift" and r["what"] == what]:
+            p = next(q for q in rows if q.get("side") == "pytorch" and q["what"] == what and q["threads"] == r["threads"])
+            print(f"{what:<10} {r['threads']:>7} {r['seq_per_s']:>12.1f} {p['seq_per_s']:>12.1f} "
+                  f"{r['seq_per_s'] / p['seq_per_s']:>5.2f}x {r['gflops']:>11.1f} {p['gflops']:>11.1f} "
+                  f"{100 * r['gflops'] / peak / r['threads']:>9.0f}%")
+            if what == "inference":
+                n = next(q for q in rows if q.get("side") == "pytorch" and q["what"] == "inference-native"
+                         and q["threads"] == r["threads"])
+                print(f"{'  vs torch without oneDNN':<31} {n['seq_per_s']:>12.1f} {r['seq_per_s'] / n['seq_per_s']:>5.2f}x "
+                      f"{'':>11} {n['gflops']:>11.1f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--report":
+        report(sys.stdin)
+    else:
+        main()

@@ -1,0 +1,89 @@
+import Foundation
+import EncoderTraining
+import LinearAlgebra
+import RetrieveCore
+import SequenceEncoding
+
+/// `retrieve-bench lstm [--threads 1,2] [--seconds S]`: sequences/s of inference and of a training step
+/// (forward + backward + AdamW) for the benchmark shape (input 128, hidden 256, 128 steps, batch 32,
+/// 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only), plus the machine's
+/// single-thread sgemm peak. Prints one JSON object per line for bench/lstm.sh.
+func lstmBenchmark(_ arguments: [String]) throws {
+    var threads = [1, 2]
+    var seconds = 3.0
+    var tasks: Set<String> = ["inference", "training"]
+    var i = 0
+    while i < arguments.count {
+        switch arguments[i] {
+        case "--threads": threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 2
+        case "--seconds": seconds = Double(arguments[i + 1]) ?? seconds; i += 2
+        case "--only": tasks = [arguments[i + 1]]; i += 2
+        default: throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "unknown argument \(arguments[i])"])
+        }
+    }
+    let (inputSize, hidden, steps, batch) = (128, 256, 128, 32)
+    func emit(_ fields: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+    func timeIt(_ body: () -> Void) -> Double {
+        body()  // warm-up
+        var runs = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        repeat {
+            body()
+            runs += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < seconds
+        return elapsed / Double(runs)
+    }
+
+    // Single-thread sgemm peak: one large square product.
+    BLAS.setThreadCount(1)
+    let n = 1024
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    let gemmTime = a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                timeIt {
+                    BLAS.gemm(.none, .none, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                              c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+    let peak = 2 * Double(n * n * n) / gemmTime / 1e9
+    emit(["what": "sgemm_peak_1thread", "gflops": peak])
+
+    let config = EncoderConfiguration(
+        inputSize: inputSize, hiddenSize: hidden, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 128,
+        classNames: (0..<10).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
+    let encoder = Encoder(configuration: config, seed: 1)
+    encoder.inferenceBatchSize = batch
+    var rng = SplitMix64(seed: 2)
+    let segments = (0..<batch).map { _ in
+        Matrix(rows: steps, columns: inputSize, storage: (0..<(steps * inputSize)).map { _ in Float.random(in: -1...1, using: &rng) })
+    }
+    let labels = (0..<batch).map { $0 % 10 }
+    var options = TrainingOptions()
+    options.tripletWeight = 0
+    options.learningRate = 1e-4
+    let trainer = EncoderTrainer(encoder: encoder, options: options)
+    // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each; training ≈ 3× (forward + 2× backward).
+    let flopsPerSequence = 2 * Double(steps * 4 * hidden * (inputSize + hidden))
+    for t in threads {
+        BLAS.setThreadCount(t)
+        if tasks.contains("inference") {
+            let inference = timeIt { _ = encoder.embed(segments: segments) }
+            emit(["what": "inference", "side": "swift", "threads": t, "seq_per_s": Double(batch) / inference,
+                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9])
+        }
+        if tasks.contains("training") {
+            let training = timeIt { _ = trainer.step(segments: segments, labels: labels) }
+            emit(["what": "training", "side": "swift", "threads": t, "seq_per_s": Double(batch) / training,
+                  "gflops": 3 * flopsPerSequence * Double(batch) / training / 1e9])
+        }
+    }
+}
