@@ -10,7 +10,8 @@ struct Retrieve: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             IndexCommand.self, SimilarCommand.self, ExportCommand.self, StatsCommand.self, ListCommand.self,
-            RemoveCommand.self, Features.self, EmbedCommand.self, TrainCommand.self,
+            RemoveCommand.self, Features.self, EmbedCommand.self, TrainCommand.self, EvaluateCommand.self,
+            MapCommand.self,
         ])
 
     /// Prints our errors as one line, `retrieve: …` (they already name the file and the remedy), and leaves

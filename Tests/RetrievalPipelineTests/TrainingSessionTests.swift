@@ -68,10 +68,10 @@ import TestSupport
         let csv = folder.path("l.csv")
         try "path,label,split\n\"a, b.wav\",jazz,test\nc.wav,rock,\n".write(to: csv, atomically: true, encoding: .utf8)
         let c = try LabelledCollection.load(folder: nil, labels: csv.path)
-        #expect(c.items.map(\.label) == ["jazz", "rock"])
-        #expect(c.items[0].path.hasSuffix("/a, b.wav") && c.items[0].split == .test)
-        #expect(c.items(in: .test).count == 1)
-        try "path,label\nx.wav\n".write(to: csv, atomically: true, encoding: .utf8)
+        #expect(c.map(\.label) == ["jazz", "rock"])
+        #expect(c[0].path.hasSuffix("/a, b.wav") && c[0].split == .test && c[1].split == nil)
+        #expect(LabelledCollection.tracks(c, in: .test).count == 1)
+        try "path,label,split\nx.wav,rock,holdout\n".write(to: csv, atomically: true, encoding: .utf8)
         #expect(throws: LabelledCollectionError.self) { _ = try LabelledCollection.load(folder: nil, labels: csv.path) }
     }
 }

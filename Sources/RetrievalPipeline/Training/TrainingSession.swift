@@ -92,11 +92,12 @@ public final class TrainingSession {
     }
 
     /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
-    public func run(collection: LabelledCollection, resume: Bool = false) throws -> TrainingReport {
-        let classNames = collection.classNames
+    public func run(collection: [LabelledTrack], resume: Bool = false) throws -> TrainingReport {
+        let classNames = Array(Set(collection.map(\.label))).sorted()
         guard classNames.count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
-        let trainItems = collection.items(in: .train), validationItems = collection.items(in: .validation)
+        let trainItems = LabelledCollection.tracks(collection, in: .train)
+        let validationItems = LabelledCollection.tracks(collection, in: .validation)
         guard !trainItems.isEmpty else { throw TrainingError.emptySplit("train") }
         let train = try loadFeatures(trainItems, classIndex: classIndex, what: "train")
         let validation = try loadFeatures(validationItems, classIndex: classIndex, what: "validation")
@@ -229,7 +230,7 @@ public final class TrainingSession {
     }
 
     /// Decodes (or reads from the cache) every item's features, two files at a time.
-    private func loadFeatures(_ items: [LabelledItem], classIndex: [String: Int], what: String) throws
+    private func loadFeatures(_ items: [LabelledTrack], classIndex: [String: Int], what: String) throws
         -> [TrainingTrack]
     {
         guard !items.isEmpty else { return [] }
