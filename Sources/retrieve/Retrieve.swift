@@ -25,7 +25,8 @@ struct Retrieve: ParsableCommand {
         }
         do {
             try command.run()
-        } catch let error as ExitCode {
+        } catch where error is ExitCode || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // Help, version and usage errors (parseAsRoot defers help to run()) and our exit statuses.
             exit(withError: error)
         } catch {
             Output.error(String(describing: error))
