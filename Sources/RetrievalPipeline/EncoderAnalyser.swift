@@ -111,7 +111,7 @@ public enum AnalysisError: Error, CustomStringConvertible {
     case noAudio(path: String)
     public var description: String {
         switch self {
-        case .noAudio(let path): "\(path): contains no audio frames to analyse; the file is empty or too short"
+        case .noAudio(let path): "\(path): decodes to no audio frames; the file is empty, truncated or too short"
         }
     }
 }

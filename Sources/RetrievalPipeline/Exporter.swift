@@ -115,11 +115,14 @@ public struct Exporter {
         return text
     }
 
-    /// "Artist – Title" when both tags exist, otherwise the file name.
+    /// "Artist – Title" when both tags exist, else the title, else "folder/file name" (in an untagged
+    /// collection the folder is usually the album or the genre, which says more than the file name alone).
     public static func displayName(_ t: TrackRecord) -> String {
         if let artist = t.artist, let title = t.title, !artist.isEmpty, !title.isEmpty { return "\(artist) – \(title)" }
         if let title = t.title, !title.isEmpty { return title }
-        return (t.path as NSString).lastPathComponent
+        let url = URL(fileURLWithPath: t.path)
+        let folder = url.deletingLastPathComponent().lastPathComponent
+        return folder.isEmpty || folder == "/" ? url.lastPathComponent : folder + "/" + url.lastPathComponent
     }
 
     static func playlistName(for t: TrackRecord) -> String {

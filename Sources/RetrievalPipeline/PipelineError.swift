@@ -26,7 +26,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
         case .unknownQuery(let q):
             "\(q): not an audio file, an indexed path or a track id; give a file path or an id from `retrieve list`"
         case .queryNotAnalysable(let path, let reason):
-            "\(path): cannot be used as a query: \(reason)"
+            // Decoder errors already start with the path; do not say it twice.
+            reason.hasPrefix(path) ? reason : "\(path): cannot be used as a query: \(reason)"
         case .unreadableSeeds(let path, let reason):
             "\(path): cannot read the seeds list: \(reason)"
         case .unwritableOutput(let path, let reason):

@@ -85,12 +85,15 @@ struct IndexCommand: ParsableCommand {
         lines.append("  \(s.added) added, \(s.updated) updated, \(s.reembedded) re-embedded, \(s.moved) moved, "
             + "\(s.removed) removed, \(s.unchanged) unchanged, \(s.skippedFailures) skipped (failed before)")
         if !s.dryRun {
-            lines.append("  \(Output.duration(s.audioSeconds)) of audio analysed in \(Output.duration(s.elapsed)) "
+            lines.append("  \(ProgressReporter.duration(s.audioSeconds)) of audio analysed in "
+                + "\(ProgressReporter.duration(s.elapsed)) "
                 + String(format: "(%.0f× real time)", rate))
         }
         if !s.failures.isEmpty {
             lines.append("  \(s.failures.count) file(s) \(verb) not indexed:")
-            for f in s.failures.prefix(20) { lines.append("    \(f.path): \(f.reason)") }
+            for f in s.failures.prefix(20) {
+                lines.append("    " + (f.reason.hasPrefix(f.path) ? f.reason : "\(f.path): \(f.reason)"))
+            }
             if s.failures.count > 20 { lines.append("    … and \(s.failures.count - 20) more: `retrieve list --failures`") }
         }
         if s.interrupted { lines.append("  interrupted: run `retrieve index` again to continue") }

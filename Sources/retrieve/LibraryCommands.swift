@@ -24,7 +24,7 @@ struct StatsCommand: ParsableCommand {
             return
         }
         print("index     \(location.databasePath) (\(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file)))")
-        print("tracks    \(s.trackCount), \(Output.duration(s.totalDuration)) of audio")
+        print("tracks    \(s.trackCount), \(ProgressReporter.duration(s.totalDuration)) of audio")
         print("failures  \(s.failureCount)" + (s.failureCount > 0 ? " (`retrieve list --failures`)" : ""))
         for m in s.models {
             print("model     \(m.model.version): \(m.embeddingCount) embedding(s)")
