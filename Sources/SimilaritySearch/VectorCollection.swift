@@ -180,15 +180,8 @@ public struct VectorCollection: Sendable {
                         // The same scores seen from the columns: row block r0 are candidates for rows c0+j.
                         // Walk the tile row by row so memory access stays sequential.
                         if c0 != r0 {
-                            let floors = heaps.floors + c0
                             for r in 0..<rows {
-                                let candidate = r0 + r
-                                let line = tile + r * cols
-                                for j in 0..<cols where line[j] >= floors[j] {
-                                    let target = c0 + j
-                                    heaps.offer(target, score: line[j], index: candidate,
-                                                include: include.map { f in { f(target, candidate) } })
-                                }
+                                heaps.offerColumn(tile + r * cols, count: cols, firstHeap: c0, index: r0 + r, include: include)
                             }
                         }
                     }
