@@ -110,12 +110,15 @@ struct TopKHeaps: ~Copyable {
         // Sixteen candidates per compare: once the heap is full almost every block is rejected whole.
         let whole = n & ~15
         let raw = UnsafeRawPointer(candidates)
+        // The splat is rebuilt only when the floor moves: `SIMD16(repeating:)` compiles to sixteen stores.
+        var floorVector = SIMD16<Float>(repeating: floor)
         while j < whole {
             let block = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
-            if any(block .>= SIMD16(repeating: floor)) {
+            if any(block .>= floorVector) {
                 for t in j..<(j &+ 16) {
                     offerIfAbove(h, candidates[t], firstIndex &+ t, skip: skip, include: include, floor: &floor)
                 }
+                floorVector = SIMD16<Float>(repeating: floor)
             }
             j &+= 16
         }
