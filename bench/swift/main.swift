@@ -2,7 +2,9 @@ import Foundation
 
 /// Our side of each benchmark; `bench/run NAME` runs it beside the peer and prints the ratio.
 /// Each benchmark registers one entry here and lives in its own file.
-let benchmarks: [String: ([String]) throws -> Void] = [:]
+let benchmarks: [String: ([String]) throws -> Void] = [
+    "search": searchBenchmark,
+]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let name = arguments.first, let run = benchmarks[name] else {
