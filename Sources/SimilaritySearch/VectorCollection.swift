@@ -70,13 +70,26 @@ public struct VectorCollection: Sendable {
         precondition(k >= 0, "k must be non-negative, got \(k)")
         precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
         if k == 0 || count == 0 { return [] }
-        let scores = BLAS.multiply(vectors, vector: query)
-        let heaps = TopKHeaps(heapCount: 1, k: min(k, count))
-        scores.withUnsafeBufferPointer { s in
-            heaps.offerRow(0, s.baseAddress!, count: count, firstIndex: 0, include: include)
+        let n = count, d = dimensions, block = min(n, Self.scanBlock)
+        let heaps = TopKHeaps(heapCount: 1, k: min(k, n))
+        // Scores go to a small reused buffer, block by block, and are selected while still in L2: no
+        // 4-bytes-per-vector array to allocate, zero, fault in, write to memory and read back.
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block)
+        defer { scores.deallocate() }
+        vectors.storage.withUnsafeBufferPointer { v in
+            query.withUnsafeBufferPointer { q in
+                for r0 in stride(from: 0, to: n, by: block) {
+                    let rows = min(block, n - r0)
+                    BLAS.gemv(.none, rows: rows, columns: d, a: v.baseAddress! + r0 * d, lda: d, x: q.baseAddress!, y: scores)
+                    heaps.offerRow(0, scores, count: rows, firstIndex: r0, include: include)
+                }
+            }
         }
         return heaps.sorted(0)
     }
+
+    /// Stored vectors scored per `sgemv` call in `nearest(to:)`: 64 KiB of scores, which stay in L2.
+    static let scanBlock = 16_384
 
     /// The `k` nearest neighbours of stored vector `index`, leaving out the vector itself when
     /// `excludingSelf` (a track is not its own recommendation; exact duplicates still appear).

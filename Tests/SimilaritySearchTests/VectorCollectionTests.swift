@@ -39,6 +39,18 @@ import TestSupport
         }
     }
 
+    @Test func singleQueryCrossesScanBlocks() {
+        // 40 000 rows span three 16 384-row sgemv blocks, the last one ragged; the filter hides every
+        // candidate of the first block so the answer must come from the later ones.
+        let vectors = Self.integerMatrix(rows: 40_000, columns: 4, seed: 13, range: -3...3)
+        let collection = VectorCollection(vectors: vectors)
+        for q in 0..<3 {
+            let query = Self.integerMatrix(rows: 1, columns: 4, seed: 100 + UInt64(q)).row(0)
+            #expect(collection.nearest(to: query, k: 25) == Self.bruteForce(vectors, query, k: 25))
+            #expect(collection.nearest(to: query, k: 25) { $0 >= 16_384 } == Self.bruteForce(vectors, query, k: 25) { $0 >= 16_384 })
+        }
+    }
+
     @Test func tiesAreOrderedByIndex() {
         // Every vector equal: every score ties, so the answer is the first k indices.
         let collection = VectorCollection(vectors: Matrix(rows: 50, columns: 4, repeating: 0.5))
