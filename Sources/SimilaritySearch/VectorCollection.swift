@@ -29,10 +29,13 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 /// index order per query; they must be pure. So an over-fetch such as "k + 50, then drop same-album
 /// results" is cheap, and a filter can be a dictionary lookup without slowing the scan.
 ///
-/// Threading: the collection never changes OpenBLAS's thread count. Scans of one query are bound by
-/// memory bandwidth, so a second thread buys little on two shared cores; batched and all-against-all
-/// search are compute bound and use every OpenBLAS thread. Callers pick (`BLAS.setThreadCount`); see
-/// `bench/README.md` for the measured effect.
+/// Threading: the collection never changes OpenBLAS's thread count; the caller decides
+/// (`BLAS.setThreadCount`). Our recommendation, measured on the two shared cores of the CI machine
+/// (`bench/README.md`, `## search`): one thread. A single query is bound by memory bandwidth (one core
+/// already streams ~20 GB/s), and with other work on the machine a second OpenBLAS thread made single queries
+/// 1.4× and 1000-query batches 1.3–2.2× more expensive in CPU time, and no wall time improved. Only a batch or
+/// all-against-all run on an otherwise idle machine gains from two threads (sgemm is compute bound); the
+/// top-k selection itself is single-threaded.
 public struct VectorCollection: Sendable {
     /// The stored vectors, one per row.
     public let vectors: Matrix
