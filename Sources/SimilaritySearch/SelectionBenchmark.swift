@@ -7,7 +7,9 @@ public enum SelectionBenchmark {
     /// The flat fixed-size min-heap used by `VectorCollection`.
     public static func handWritten(_ scores: [Float], k: Int) -> [Neighbour] {
         let heaps = TopKHeaps(heapCount: 1, k: min(k, scores.count))
-        scores.withUnsafeBufferPointer { heaps.offerRow(0, $0.baseAddress!, count: $0.count, firstIndex: 0, include: nil) }
+        scores.withUnsafeBufferPointer {
+            heaps.offerRow(0, $0.baseAddress!, count: $0.count, firstIndex: 0, include: nil)
+        }
         return heaps.sorted(0)
     }
 
@@ -18,7 +20,9 @@ public enum SelectionBenchmark {
             var score: Float
             var index: Int
             // "Less" = worse: lower score, or equal score and higher index.
-            static func < (a: Entry, b: Entry) -> Bool { a.score < b.score || (a.score == b.score && a.index > b.index) }
+            static func < (a: Entry, b: Entry) -> Bool {
+                a.score < b.score || (a.score == b.score && a.index > b.index)
+            }
         }
         guard k > 0 else { return [] }
         var heap = Heap<Entry>()

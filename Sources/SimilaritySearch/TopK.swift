@@ -129,7 +129,9 @@ struct TopKHeaps: ~Copyable {
     }
 
     @inline(__always)
-    private func offerIfAbove(_ h: Int, _ s: Float, _ index: Int, skip: Int, include: ((Int) -> Bool)?, floor: inout Float) {
+    private func offerIfAbove(
+        _ h: Int, _ s: Float, _ index: Int, skip: Int, include: ((Int) -> Bool)?, floor: inout Float
+    ) {
         if !(s >= floor) || index == skip { return }
         if let include {
             offer(h, score: s, index: index, include: { include(index) })

@@ -83,7 +83,8 @@ public struct VectorCollection: Sendable {
             query.withUnsafeBufferPointer { q in
                 for r0 in stride(from: 0, to: n, by: block) {
                     let rows = min(block, n - r0)
-                    BLAS.gemv(.none, rows: rows, columns: d, a: v.baseAddress! + r0 * d, lda: d, x: q.baseAddress!, y: scores)
+                    BLAS.gemv(
+                        .none, rows: rows, columns: d, a: v.baseAddress! + r0 * d, lda: d, x: q.baseAddress!, y: scores)
                     heaps.offerRow(0, scores, count: rows, firstIndex: r0, include: include)
                 }
             }
@@ -120,8 +121,9 @@ public struct VectorCollection: Sendable {
     ///   `nearest(to:k:where:)` for each query.
     public func nearest(toEach queries: Matrix, k: Int, where include: ((Int, Int) -> Bool)? = nil) -> [[Neighbour]] {
         precondition(k >= 0, "k must be non-negative, got \(k)")
-        precondition(queries.columns == dimensions || queries.rows == 0,
-                     "Queries have \(queries.columns) dimensions, collection has \(dimensions)")
+        precondition(
+            queries.columns == dimensions || queries.rows == 0,
+            "Queries have \(queries.columns) dimensions, collection has \(dimensions)")
         let nq = queries.rows
         if k == 0 || count == 0 || nq == 0 { return Array(repeating: [], count: nq) }
         let d = dimensions, n = count
@@ -137,12 +139,14 @@ public struct VectorCollection: Sendable {
                     let heaps = TopKHeaps(heapCount: rows, k: min(k, n))
                     for v0 in stride(from: 0, to: n, by: vb) {
                         let cols = min(vb, n - v0)
-                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: q.baseAddress! + q0 * d, lda: d,
-                                  b: v.baseAddress! + v0 * d, ldb: d, c: tile, ldc: cols)
+                        BLAS.gemm(
+                            .none, .transposed, m: rows, n: cols, k: d, a: q.baseAddress! + q0 * d, lda: d,
+                            b: v.baseAddress! + v0 * d, ldb: d, c: tile, ldc: cols)
                         for r in 0..<rows {
                             let queryRow = q0 + r
-                            heaps.offerRow(r, tile + r * cols, count: cols, firstIndex: v0,
-                                           include: include.map { f in { f(queryRow, $0) } })
+                            heaps.offerRow(
+                                r, tile + r * cols, count: cols, firstIndex: v0,
+                                include: include.map { f in { f(queryRow, $0) } })
                         }
                     }
                     for r in 0..<rows { results.append(heaps.sorted(r)) }
@@ -184,20 +188,23 @@ public struct VectorCollection: Sendable {
                 vectors.storage.withUnsafeBufferPointer { v in
                     for c0 in stride(from: r0, to: n, by: b) {
                         let cols = min(b, n - c0)
-                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
-                                  b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
+                        BLAS.gemm(
+                            .none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
+                            b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
                         // Rows of this block against columns c0..<c0+cols.
                         for r in 0..<rows {
                             let row = r0 + r
-                            heaps.offerRow(row, tile + r * cols, count: cols, firstIndex: c0,
-                                           skip: excludingSelf ? row : -1,
-                                           include: include.map { f in { f(row, $0) } })
+                            heaps.offerRow(
+                                row, tile + r * cols, count: cols, firstIndex: c0,
+                                skip: excludingSelf ? row : -1,
+                                include: include.map { f in { f(row, $0) } })
                         }
                         // The same scores seen from the columns: row block r0 are candidates for rows c0+j.
                         // Walk the tile row by row so memory access stays sequential.
                         if c0 != r0 {
                             for r in 0..<rows {
-                                heaps.offerColumn(tile + r * cols, count: cols, firstHeap: c0, index: r0 + r, include: include)
+                                heaps.offerColumn(
+                                    tile + r * cols, count: cols, firstHeap: c0, index: r0 + r, include: include)
                             }
                         }
                     }

@@ -34,13 +34,16 @@ func searchBenchmark(_ arguments: [String]) throws {
         cpuTimes.sort()
         var batched = [[Neighbour]]()
         let (batchSeconds, batchCPU) = measure { batched = collection.nearest(toEach: queries, k: 10) }
-        perSize[String(n)] = [
-            "single_queries": singleCount, "single_median_s": times[times.count / 2],
-            "single_median_cpu_s": cpuTimes[cpuTimes.count / 2],
-            "batch_queries": queries.rows, "batch_s": batchSeconds, "batch_cpu_s": batchCPU,
-            "first_results": firstResults, "batch_first_results": batched.prefix(20).map { $0.map(\.index) },
-        ] as [String: Any]
-        FileHandle.standardError.write("ours n=\(n): single median \(times[times.count / 2] * 1e3) ms, batch \(batchSeconds) s\n".data(using: .utf8)!)
+        perSize[String(n)] =
+            [
+                "single_queries": singleCount, "single_median_s": times[times.count / 2],
+                "single_median_cpu_s": cpuTimes[cpuTimes.count / 2],
+                "batch_queries": queries.rows, "batch_s": batchSeconds, "batch_cpu_s": batchCPU,
+                "first_results": firstResults, "batch_first_results": batched.prefix(20).map { $0.map(\.index) },
+            ] as [String: Any]
+        FileHandle.standardError.write(
+            "ours n=\(n): single median \(times[times.count / 2] * 1e3) ms, batch \(batchSeconds) s\n".data(
+                using: .utf8)!)
         if largest == nil || base.rows > largest!.rows { largest = base }
     }
     report["sizes"] = perSize
@@ -60,7 +63,9 @@ func searchBenchmark(_ arguments: [String]) throws {
                 if row < 20 { sample.append(list.map(\.index)) }
             }
         }
-        report["allpairs"] = ["n": allN, "k": 10, "s": seconds, "cpu_s": cpu, "first_results": sample, "checksum": checksum] as [String: Any]
+        report["allpairs"] =
+            ["n": allN, "k": 10, "s": seconds, "cpu_s": cpu, "first_results": sample, "checksum": checksum]
+            as [String: Any]
         FileHandle.standardError.write("ours all-pairs n=\(allN): \(seconds) s\n".data(using: .utf8)!)
     }
 
@@ -155,14 +160,20 @@ private enum SearchNPY {
             headerLength = (0..<4).reduce(0) { $0 | Int(data[data.startIndex + 8 + $1]) << (8 * $1) }
             headerStart = 12
         }
-        let header = String(decoding: data[(data.startIndex + headerStart)..<(data.startIndex + headerStart + headerLength)], as: UTF8.self)
+        let header = String(
+            decoding: data[(data.startIndex + headerStart)..<(data.startIndex + headerStart + headerLength)],
+            as: UTF8.self)
         guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
-              let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")")
+            let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")")
         else { throw SearchBenchError.npy("\(path): need little-endian float32 in C order, header is \(header)") }
-        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let shape = header[open.upperBound..<close].split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
         let rows = shape.first ?? 1, columns = shape.count > 1 ? shape[1] : 1
         let offset = headerStart + headerLength
-        guard data.count - offset == rows * columns * 4 else { throw SearchBenchError.npy("\(path): payload size does not match shape \(shape)") }
+        guard data.count - offset == rows * columns * 4 else {
+            throw SearchBenchError.npy("\(path): payload size does not match shape \(shape)")
+        }
         var storage = [Float](repeating: 0, count: rows * columns)
         storage.withUnsafeMutableBytes { out in
             data.withUnsafeBytes { raw in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset...])) }
