@@ -511,7 +511,7 @@ public final class IndexStore: Sendable {
                 db, sql: "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", arguments: [model])!
             var ids = [TrackID]()
             ids.reserveCapacity(count)
-            var storage = [Float](repeating: 0, count: count * dimensions)
+            var storage = HugePages.zeroedFloats(count: count * dimensions)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
                 arguments: [model])

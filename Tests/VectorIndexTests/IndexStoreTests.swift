@@ -317,6 +317,16 @@ import TestSupport
         #expect(decoded.map(\.bitPattern) == values.map(\.bitPattern))
     }
 
+    @Test func hugePageStorageIsZeroedAndWritable() {
+        // 16 MiB: large enough for the madvise path; the advice must not change contents or size.
+        var storage = HugePages.zeroedFloats(count: 4 << 20)
+        #expect(storage.count == 4 << 20)
+        #expect(storage.allSatisfy { $0 == 0 })
+        storage[storage.count - 1] = 1
+        #expect(storage.reduce(0, +) == 1)
+        #expect(HugePages.zeroedFloats(count: 0).isEmpty)
+    }
+
     @Test func corruptVectorIsReported() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("i.sqlite").path
