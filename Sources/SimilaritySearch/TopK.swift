@@ -106,17 +106,75 @@ struct TopKHeaps: ~Copyable {
         include: ((Int) -> Bool)?
     ) {
         var floor = floors[h]
-        for j in 0..<n {
-            let s = candidates[j]
-            if !(s >= floor) { continue }
-            let index = firstIndex &+ j
-            if index == skip { continue }
-            if let include {
-                offer(h, score: s, index: index, include: { include(index) })
-            } else {
-                offer(h, score: s, index: index, include: nil)
+        var j = 0
+        // Sixteen candidates per compare: once the heap is full almost every block is rejected whole.
+        let whole = n & ~15
+        let raw = UnsafeRawPointer(candidates)
+        // The splat is rebuilt only when the floor moves: `SIMD16(repeating:)` compiles to sixteen stores.
+        var floorVector = SIMD16<Float>(repeating: floor)
+        while j < whole {
+            let block = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+            if any(block .>= floorVector) {
+                for t in j..<(j &+ 16) {
+                    offerIfAbove(h, candidates[t], firstIndex &+ t, skip: skip, include: include, floor: &floor)
+                }
+                floorVector = SIMD16<Float>(repeating: floor)
             }
-            floor = floors[h]
+            j &+= 16
+        }
+        while j < n {
+            offerIfAbove(h, candidates[j], firstIndex &+ j, skip: skip, include: include, floor: &floor)
+            j &+= 1
+        }
+    }
+
+    @inline(__always)
+    private func offerIfAbove(
+        _ h: Int, _ s: Float, _ index: Int, skip: Int, include: ((Int) -> Bool)?, floor: inout Float
+    ) {
+        if !(s >= floor) || index == skip { return }
+        if let include {
+            offer(h, score: s, index: index, include: { include(index) })
+        } else {
+            offer(h, score: s, index: index, include: nil)
+        }
+        floor = floors[h]
+    }
+
+    /// Offers candidate `index` to heaps `firstHeap ..< firstHeap + n`, `scores[j]` going to heap
+    /// `firstHeap + j`: one row of a score tile read as a column of other queries' candidates.
+    ///
+    /// - Complexity: O(n) compares plus O(log k) per heap the candidate enters.
+    @inline(__always)
+    func offerColumn(
+        _ scores: UnsafePointer<Float>, count n: Int, firstHeap: Int, index: Int, include: ((Int, Int) -> Bool)?
+    ) {
+        let floors = self.floors + firstHeap
+        let raw = UnsafeRawPointer(scores), rawFloors = UnsafeRawPointer(floors)
+        var j = 0
+        let whole = n & ~15
+        while j < whole {
+            let block = raw.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+            let limits = rawFloors.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+            if any(block .>= limits) {
+                for t in j..<(j &+ 16) where scores[t] >= floors[t] {
+                    offerTo(firstHeap &+ t, scores[t], index, include)
+                }
+            }
+            j &+= 16
+        }
+        while j < n {
+            if scores[j] >= floors[j] { offerTo(firstHeap &+ j, scores[j], index, include) }
+            j &+= 1
+        }
+    }
+
+    @inline(__always)
+    private func offerTo(_ target: Int, _ s: Float, _ index: Int, _ include: ((Int, Int) -> Bool)?) {
+        if let include {
+            offer(target, score: s, index: index, include: { include(target, index) })
+        } else {
+            offer(target, score: s, index: index, include: nil)
         }
     }
 

@@ -29,15 +29,21 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 /// index order per query; they must be pure. So an over-fetch such as "k + 50, then drop same-album
 /// results" is cheap, and a filter can be a dictionary lookup without slowing the scan.
 ///
-/// Threading: the collection never changes OpenBLAS's thread count. Scans of one query are bound by
-/// memory bandwidth, so a second thread buys little on two shared cores; batched and all-against-all
-/// search are compute bound and use every OpenBLAS thread. Callers pick (`BLAS.setThreadCount`); see
-/// `bench/README.md` for the measured effect.
+/// Threading: the collection never changes OpenBLAS's thread count; the caller decides
+/// (`BLAS.setThreadCount`). Our recommendation, measured on the two shared cores of the CI machine
+/// (`bench/README.md`, `## search`): one thread. A single query is bound by memory bandwidth (one core
+/// already streams ~20 GB/s), and with other work on the machine a second OpenBLAS thread made single queries
+/// 1.4× and 1000-query batches 1.3–2.2× more expensive in CPU time, and no wall time improved. Only a batch or
+/// all-against-all run on an otherwise idle machine gains from two threads (sgemm is compute bound); the
+/// top-k selection itself is single-threaded.
 public struct VectorCollection: Sendable {
     /// The stored vectors, one per row.
     public let vectors: Matrix
 
     /// Wraps `vectors` (rows = items). Indices are limited to `Int32` (about two billion rows).
+    ///
+    /// The storage is used as is, never copied. For large collections prefer storage backed by huge pages
+    /// (`IndexStore.loadVectors` provides it): a scan is ~20 % faster without 4 KiB-page TLB misses.
     public init(vectors: Matrix) {
         precondition(vectors.rows < Int(Int32.max), "A collection holds at most \(Int32.max) vectors")
         self.vectors = vectors
@@ -70,13 +76,27 @@ public struct VectorCollection: Sendable {
         precondition(k >= 0, "k must be non-negative, got \(k)")
         precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
         if k == 0 || count == 0 { return [] }
-        let scores = BLAS.multiply(vectors, vector: query)
-        let heaps = TopKHeaps(heapCount: 1, k: min(k, count))
-        scores.withUnsafeBufferPointer { s in
-            heaps.offerRow(0, s.baseAddress!, count: count, firstIndex: 0, include: include)
+        let n = count, d = dimensions, block = min(n, Self.scanBlock)
+        let heaps = TopKHeaps(heapCount: 1, k: min(k, n))
+        // Scores go to a small reused buffer, block by block, and are selected while still in L2: no
+        // 4-bytes-per-vector array to allocate, zero, fault in, write to memory and read back.
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block)
+        defer { scores.deallocate() }
+        vectors.storage.withUnsafeBufferPointer { v in
+            query.withUnsafeBufferPointer { q in
+                for r0 in stride(from: 0, to: n, by: block) {
+                    let rows = min(block, n - r0)
+                    BLAS.gemv(
+                        .none, rows: rows, columns: d, a: v.baseAddress! + r0 * d, lda: d, x: q.baseAddress!, y: scores)
+                    heaps.offerRow(0, scores, count: rows, firstIndex: r0, include: include)
+                }
+            }
         }
         return heaps.sorted(0)
     }
+
+    /// Stored vectors scored per `sgemv` call in `nearest(to:)`: 64 KiB of scores, which stay in L2.
+    static let scanBlock = 16_384
 
     /// The `k` nearest neighbours of stored vector `index`, leaving out the vector itself when
     /// `excludingSelf` (a track is not its own recommendation; exact duplicates still appear).
@@ -104,8 +124,9 @@ public struct VectorCollection: Sendable {
     ///   `nearest(to:k:where:)` for each query.
     public func nearest(toEach queries: Matrix, k: Int, where include: ((Int, Int) -> Bool)? = nil) -> [[Neighbour]] {
         precondition(k >= 0, "k must be non-negative, got \(k)")
-        precondition(queries.columns == dimensions || queries.rows == 0,
-                     "Queries have \(queries.columns) dimensions, collection has \(dimensions)")
+        precondition(
+            queries.columns == dimensions || queries.rows == 0,
+            "Queries have \(queries.columns) dimensions, collection has \(dimensions)")
         let nq = queries.rows
         if k == 0 || count == 0 || nq == 0 { return Array(repeating: [], count: nq) }
         let d = dimensions, n = count
@@ -121,12 +142,14 @@ public struct VectorCollection: Sendable {
                     let heaps = TopKHeaps(heapCount: rows, k: min(k, n))
                     for v0 in stride(from: 0, to: n, by: vb) {
                         let cols = min(vb, n - v0)
-                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: q.baseAddress! + q0 * d, lda: d,
-                                  b: v.baseAddress! + v0 * d, ldb: d, c: tile, ldc: cols)
+                        BLAS.gemm(
+                            .none, .transposed, m: rows, n: cols, k: d, a: q.baseAddress! + q0 * d, lda: d,
+                            b: v.baseAddress! + v0 * d, ldb: d, c: tile, ldc: cols)
                         for r in 0..<rows {
                             let queryRow = q0 + r
-                            heaps.offerRow(r, tile + r * cols, count: cols, firstIndex: v0,
-                                           include: include.map { f in { f(queryRow, $0) } })
+                            heaps.offerRow(
+                                r, tile + r * cols, count: cols, firstIndex: v0,
+                                include: include.map { f in { f(queryRow, $0) } })
                         }
                     }
                     for r in 0..<rows { results.append(heaps.sorted(r)) }
@@ -168,27 +191,23 @@ public struct VectorCollection: Sendable {
                 vectors.storage.withUnsafeBufferPointer { v in
                     for c0 in stride(from: r0, to: n, by: b) {
                         let cols = min(b, n - c0)
-                        BLAS.gemm(.none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
-                                  b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
+                        BLAS.gemm(
+                            .none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
+                            b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
                         // Rows of this block against columns c0..<c0+cols.
                         for r in 0..<rows {
                             let row = r0 + r
-                            heaps.offerRow(row, tile + r * cols, count: cols, firstIndex: c0,
-                                           skip: excludingSelf ? row : -1,
-                                           include: include.map { f in { f(row, $0) } })
+                            heaps.offerRow(
+                                row, tile + r * cols, count: cols, firstIndex: c0,
+                                skip: excludingSelf ? row : -1,
+                                include: include.map { f in { f(row, $0) } })
                         }
                         // The same scores seen from the columns: row block r0 are candidates for rows c0+j.
                         // Walk the tile row by row so memory access stays sequential.
                         if c0 != r0 {
-                            let floors = heaps.floors + c0
                             for r in 0..<rows {
-                                let candidate = r0 + r
-                                let line = tile + r * cols
-                                for j in 0..<cols where line[j] >= floors[j] {
-                                    let target = c0 + j
-                                    heaps.offer(target, score: line[j], index: candidate,
-                                                include: include.map { f in { f(target, candidate) } })
-                                }
+                                heaps.offerColumn(
+                                    tile + r * cols, count: cols, firstHeap: c0, index: r0 + r, include: include)
                             }
                         }
                     }

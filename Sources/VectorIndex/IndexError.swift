@@ -26,23 +26,30 @@ public enum IndexError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notADatabase(let path):
-            return "\(path) is not an SQLite database; left it untouched — pass another --index path or move the file away"
+            return
+                "\(path) is not an SQLite database; left it untouched — pass another --index path or move the file away"
         case .notAnIndex(let path, let id):
-            return "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --index path"
+            return
+                "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --index path"
         case .newerSchema(let path, let found, let known):
-            return "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --index path"
+            return
+                "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --index path"
         case .missing(let path):
             return "no index at \(path) — run `retrieve index <music folder>` first or pass --index"
         case .outdatedSchema(let path):
             return "\(path) uses an older schema — run `retrieve index` once to upgrade it"
         case .unknownModel(let id):
-            return "model id \(id) is not registered in this index — register the model before committing its embeddings"
+            return
+                "model id \(id) is not registered in this index — register the model before committing its embeddings"
         case .modelConflict(let digest, let stored, let offered):
-            return "model digest \(digest.prefix(12)) is registered as \(stored) but offered as \(offered) — the weights file is the same, so fix the model's name or size"
+            return
+                "model digest \(digest.prefix(12)) is registered as \(stored) but offered as \(offered) — the weights file is the same, so fix the model's name or size"
         case .dimensionMismatch(let path, let model, let expected, let found):
-            return "embedding of \(path) has \(found) dimensions but model \(model) has \(expected) — the encoder and registered model disagree"
+            return
+                "embedding of \(path) has \(found) dimensions but model \(model) has \(expected) — the encoder and registered model disagree"
         case .corruptVector(let trackID, let bytes, let expected):
-            return "stored vector of track \(trackID) has \(bytes) bytes, expected \(expected) — remove that track from the index and run `retrieve index` again"
+            return
+                "stored vector of track \(trackID) has \(bytes) bytes, expected \(expected) — remove that track from the index and run `retrieve index` again"
         case .pathTaken(let path):
             return "cannot move a track to \(path): another track already has that path — remove it first"
         case .database(let path, let message):

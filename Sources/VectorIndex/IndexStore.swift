@@ -30,7 +30,8 @@ public final class IndexStore: Sendable {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             if isDirectory.boolValue { throw IndexError.notADatabase(path: path) }
             try Self.inspectHeader(path: path)
-            if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber, size.intValue > 0 {
+            if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber, size.intValue > 0
+            {
                 try Self.inspectSchema(path: path)
             }
         } else if readOnly {
@@ -40,7 +41,8 @@ public final class IndexStore: Sendable {
             do {
                 try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
             } catch {
-                throw IndexError.database(path: path, message: "cannot create directory \(parent.path): \(error.localizedDescription)")
+                throw IndexError.database(
+                    path: path, message: "cannot create directory \(parent.path): \(error.localizedDescription)")
             }
         }
         var configuration = Configuration()
@@ -77,8 +79,9 @@ public final class IndexStore: Sendable {
         let applied = try migrator.appliedIdentifiers(db)
         let unknown = applied.subtracting(Schema.migrations.map(\.identifier))
         if !unknown.isEmpty {
-            throw IndexError.newerSchema(path: path, found: "migrations \(unknown.sorted().joined(separator: ", "))",
-                                         known: Schema.migrations.last!.identifier)
+            throw IndexError.newerSchema(
+                path: path, found: "migrations \(unknown.sorted().joined(separator: ", "))",
+                known: Schema.migrations.last!.identifier)
         }
         let tables = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")!
         if applied.isEmpty && tables > 0 { throw IndexError.notAnIndex(path: path, applicationID: 0) }
@@ -139,7 +142,8 @@ public final class IndexStore: Sendable {
             throw IndexError.notAnIndex(path: path, applicationID: applicationID)
         }
         if userVersion > Schema.version {
-            throw IndexError.newerSchema(path: path, found: "version \(userVersion)", known: "version \(Schema.version)")
+            throw IndexError.newerSchema(
+                path: path, found: "version \(userVersion)", known: "version \(Schema.version)")
         }
     }
 
@@ -176,7 +180,8 @@ public final class IndexStore: Sendable {
 
     private func fetchTracks(_ sql: String, _ arguments: StatementArguments = []) throws -> [TrackRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.trackColumns) FROM tracks \(sql)", arguments: arguments).map(Self.track)
+            try Row.fetchAll(db, sql: "SELECT \(Self.trackColumns) FROM tracks \(sql)", arguments: arguments).map(
+                Self.track)
         }
     }
 
@@ -228,13 +233,15 @@ public final class IndexStore: Sendable {
     public func failure(path: String) throws -> FailureRecord? {
         try read { db in
             try Row.fetchOne(
-                db, sql: "SELECT path, kind, reason, size, mtime, failed_at FROM failures WHERE path = ?", arguments: [path]
+                db, sql: "SELECT path, kind, reason, size, mtime, failed_at FROM failures WHERE path = ?",
+                arguments: [path]
             ).map(Self.failure)
         }
     }
 
     private static func failure(_ row: Row) -> FailureRecord {
-        FailureRecord(path: row[0], kind: row[1], reason: row[2], size: row[3], modificationTime: row[4], failedAt: row[5])
+        FailureRecord(
+            path: row[0], kind: row[1], reason: row[2], size: row[3], modificationTime: row[4], failedAt: row[5])
     }
 
     // MARK: - Models
@@ -251,18 +258,23 @@ public final class IndexStore: Sendable {
     /// `modelConflict` if the name or size differ.
     public func register(model: ModelVersion, configurationJSON: String = "{}") throws -> Int64 {
         try write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT \(Self.modelColumns) FROM models WHERE digest = ?",
-                                          arguments: [model.digest]) {
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT \(Self.modelColumns) FROM models WHERE digest = ?",
+                arguments: [model.digest])
+            {
                 let stored = Self.model(row)
                 guard stored.version == model else {
-                    throw IndexError.modelConflict(digest: model.digest, stored: stored.version.description,
-                                                   offered: model.description)
+                    throw IndexError.modelConflict(
+                        digest: model.digest, stored: stored.version.description,
+                        offered: model.description)
                 }
                 return stored.id
             }
             try db.execute(
                 sql: "INSERT INTO models (name, digest, dimensions, configuration, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [model.name, model.digest, model.dimensions, configurationJSON, Date().timeIntervalSince1970])
+                arguments: [
+                    model.name, model.digest, model.dimensions, configurationJSON, Date().timeIntervalSince1970,
+                ])
             return db.lastInsertedRowID
         }
     }
@@ -270,7 +282,8 @@ public final class IndexStore: Sendable {
     /// The model with row id `id`, if registered.
     public func model(id: Int64) throws -> ModelRecord? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.modelColumns) FROM models WHERE id = ?", arguments: [id]).map(Self.model)
+            try Row.fetchOne(db, sql: "SELECT \(Self.modelColumns) FROM models WHERE id = ?", arguments: [id]).map(
+                Self.model)
         }
     }
 
@@ -278,10 +291,13 @@ public final class IndexStore: Sendable {
     /// tell the user which tracks lack its embeddings (and that `retrieve index` fixes it).
     public func embeddingModels() throws -> [ModelUsage] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.modelColumns), (SELECT COUNT(*) FROM embeddings e WHERE e.model_id = models.id)
-                FROM models ORDER BY id
-                """).map { ModelUsage(model: Self.model($0), embeddingCount: $0[6]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.modelColumns), (SELECT COUNT(*) FROM embeddings e WHERE e.model_id = models.id)
+                    FROM models ORDER BY id
+                    """
+            ).map { ModelUsage(model: Self.model($0), embeddingCount: $0[6]) }
         }
     }
 
@@ -315,29 +331,36 @@ public final class IndexStore: Sendable {
             for item in batch.items {
                 let t = item.track
                 let id: Int64
-                if let existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, content_hash FROM tracks WHERE path = ?"),
-                                                   arguments: [t.path]) {
+                if let existing = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT id, content_hash FROM tracks WHERE path = ?"),
+                    arguments: [t.path])
+                {
                     id = existing[0]
-                    try db.cachedStatement(sql: """
-                        UPDATE tracks SET size = ?, mtime = ?, content_hash = ?, duration = ?, sample_rate = ?, channels = ?,
-                            format = ?, title = ?, artist = ?, album = ?, genre = ?, label = ?, updated_at = ?
-                        WHERE id = ?
-                        """).execute(arguments: [
-                            t.size, t.modificationTime, t.contentHash, t.duration, t.sampleRate, t.channels, t.format,
-                            t.title, t.artist, t.album, t.genre, t.label, now, id,
-                        ])
+                    try db.cachedStatement(
+                        sql: """
+                            UPDATE tracks SET size = ?, mtime = ?, content_hash = ?, duration = ?, sample_rate = ?, channels = ?,
+                                format = ?, title = ?, artist = ?, album = ?, genre = ?, label = ?, updated_at = ?
+                            WHERE id = ?
+                            """
+                    ).execute(arguments: [
+                        t.size, t.modificationTime, t.contentHash, t.duration, t.sampleRate, t.channels, t.format,
+                        t.title, t.artist, t.album, t.genre, t.label, now, id,
+                    ])
                     if (existing[1] as String) != t.contentHash {
-                        try db.cachedStatement(sql: "DELETE FROM embeddings WHERE track_id = ?").execute(arguments: [id])
+                        try db.cachedStatement(sql: "DELETE FROM embeddings WHERE track_id = ?").execute(arguments: [id]
+                        )
                     }
                 } else {
-                    try db.cachedStatement(sql: """
-                        INSERT INTO tracks (path, size, mtime, content_hash, duration, sample_rate, channels, format,
-                            title, artist, album, genre, label, added_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """).execute(arguments: [
-                            t.path, t.size, t.modificationTime, t.contentHash, t.duration, t.sampleRate, t.channels,
-                            t.format, t.title, t.artist, t.album, t.genre, t.label, now, now,
-                        ])
+                    try db.cachedStatement(
+                        sql: """
+                            INSERT INTO tracks (path, size, mtime, content_hash, duration, sample_rate, channels, format,
+                                title, artist, album, genre, label, added_at, updated_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """
+                    ).execute(arguments: [
+                        t.path, t.size, t.modificationTime, t.contentHash, t.duration, t.sampleRate, t.channels,
+                        t.format, t.title, t.artist, t.album, t.genre, t.label, now, now,
+                    ])
                     id = db.lastInsertedRowID
                 }
                 for e in item.embeddings {
@@ -345,38 +368,48 @@ public final class IndexStore: Sendable {
                     if let known = models[e.modelID] {
                         model = known
                     } else {
-                        guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.modelColumns) FROM models WHERE id = ?",
-                                                         arguments: [e.modelID]) else {
+                        guard
+                            let row = try Row.fetchOne(
+                                db, sql: "SELECT \(Self.modelColumns) FROM models WHERE id = ?",
+                                arguments: [e.modelID])
+                        else {
                             throw IndexError.unknownModel(id: e.modelID)
                         }
                         model = Self.model(row).version
                         models[e.modelID] = model
                     }
                     for v in [e.embedding] + e.segments where v.dimensions != model.dimensions {
-                        throw IndexError.dimensionMismatch(path: t.path, model: model.description,
-                                                           expected: model.dimensions, found: v.dimensions)
+                        throw IndexError.dimensionMismatch(
+                            path: t.path, model: model.description,
+                            expected: model.dimensions, found: v.dimensions)
                     }
-                    try db.cachedStatement(sql: """
-                        INSERT INTO embeddings (track_id, model_id, vector, segment_count, created_at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (track_id, model_id) DO UPDATE
-                        SET vector = excluded.vector, segment_count = excluded.segment_count, created_at = excluded.created_at
-                        """).execute(arguments: [id, e.modelID, VectorCodec.encode(e.embedding.values), e.segmentCount, now])
+                    try db.cachedStatement(
+                        sql: """
+                            INSERT INTO embeddings (track_id, model_id, vector, segment_count, created_at) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT (track_id, model_id) DO UPDATE
+                            SET vector = excluded.vector, segment_count = excluded.segment_count, created_at = excluded.created_at
+                            """
+                    ).execute(arguments: [id, e.modelID, VectorCodec.encode(e.embedding.values), e.segmentCount, now])
                     try db.cachedStatement(sql: "DELETE FROM segment_embeddings WHERE track_id = ? AND model_id = ?")
                         .execute(arguments: [id, e.modelID])
                     for (index, segment) in e.segments.enumerated() {
-                        try db.cachedStatement(sql: "INSERT INTO segment_embeddings (track_id, model_id, idx, vector) VALUES (?, ?, ?, ?)")
-                            .execute(arguments: [id, e.modelID, index, VectorCodec.encode(segment.values)])
+                        try db.cachedStatement(
+                            sql: "INSERT INTO segment_embeddings (track_id, model_id, idx, vector) VALUES (?, ?, ?, ?)"
+                        )
+                        .execute(arguments: [id, e.modelID, index, VectorCodec.encode(segment.values)])
                     }
                 }
                 try db.cachedStatement(sql: "DELETE FROM failures WHERE path = ?").execute(arguments: [t.path])
                 ids.append(TrackID(id))
             }
             for f in batch.failures {
-                try db.cachedStatement(sql: """
-                    INSERT INTO failures (path, kind, reason, size, mtime, failed_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, reason = excluded.reason, size = excluded.size,
-                        mtime = excluded.mtime, failed_at = excluded.failed_at
-                    """).execute(arguments: [f.path, f.kind, f.reason, f.size, f.modificationTime, f.failedAt])
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO failures (path, kind, reason, size, mtime, failed_at) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, reason = excluded.reason, size = excluded.size,
+                            mtime = excluded.mtime, failed_at = excluded.failed_at
+                        """
+                ).execute(arguments: [f.path, f.kind, f.reason, f.size, f.modificationTime, f.failedAt])
             }
             return ids
         }
@@ -388,7 +421,8 @@ public final class IndexStore: Sendable {
     public func moveTrack(id: TrackID, to newPath: String, size: Int64, modificationTime: Double) throws -> Bool {
         try write { db in
             if let other = try Int64.fetchOne(db, sql: "SELECT id FROM tracks WHERE path = ?", arguments: [newPath]),
-               other != id.rawValue {
+                other != id.rawValue
+            {
                 throw IndexError.pathTaken(path: newPath)
             }
             try db.execute(
@@ -435,8 +469,12 @@ public final class IndexStore: Sendable {
     @discardableResult
     public func prune(where isMissing: (String) -> Bool) throws -> Int {
         let (tracks, failed) = try read { db in
-            (try Row.fetchAll(db, sql: "SELECT id, path FROM tracks").map { row -> (Int64, String) in (row[0], row[1]) },
-             try String.fetchAll(db, sql: "SELECT path FROM failures"))
+            (
+                try Row.fetchAll(db, sql: "SELECT id, path FROM tracks").map { row -> (Int64, String) in
+                    (row[0], row[1])
+                },
+                try String.fetchAll(db, sql: "SELECT path FROM failures")
+            )
         }
         let goneTracks = tracks.filter { isMissing($0.1) }.map { $0.0 }
         let goneFailures = failed.filter(isMissing)
@@ -465,14 +503,18 @@ public final class IndexStore: Sendable {
     /// - Complexity: O(tracks × dimensions); memory 4 × dimensions bytes per track plus the ids.
     public func loadVectors(model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
         try read { db in
-            guard let dimensions = try Int.fetchOne(db, sql: "SELECT dimensions FROM models WHERE id = ?", arguments: [model])
+            guard
+                let dimensions = try Int.fetchOne(
+                    db, sql: "SELECT dimensions FROM models WHERE id = ?", arguments: [model])
             else { throw IndexError.unknownModel(id: model) }
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", arguments: [model])!
+            let count = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", arguments: [model])!
             var ids = [TrackID]()
             ids.reserveCapacity(count)
-            var storage = [Float](repeating: 0, count: count * dimensions)
+            var storage = HugePages.zeroedFloats(count: count * dimensions)
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id", arguments: [model])
+                db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
+                arguments: [model])
             try storage.withUnsafeMutableBufferPointer { out in
                 var r = 0
                 while let row = try rows.next() {
@@ -483,7 +525,10 @@ public final class IndexStore: Sendable {
                             throw IndexError.corruptVector(trackID: id, bytes: bytes, expected: dimensions * 4)
                         }
                         data.withUnsafeBytes { raw in
-                            VectorCodec.decode(raw, into: UnsafeMutableBufferPointer(rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
+                            VectorCodec.decode(
+                                raw,
+                                into: UnsafeMutableBufferPointer(
+                                    rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
                         }
                     }
                     ids.append(TrackID(id))
@@ -497,18 +542,22 @@ public final class IndexStore: Sendable {
     /// The embedding of `track` by `model`, if stored.
     public func embedding(track: TrackID, model: Int64) throws -> Embedding? {
         try read { db in
-            try Data.fetchOne(db, sql: "SELECT vector FROM embeddings WHERE track_id = ? AND model_id = ?",
-                              arguments: [track.rawValue, model])
-                .map { Embedding(unchecked: VectorCodec.decode($0)) }
+            try Data.fetchOne(
+                db, sql: "SELECT vector FROM embeddings WHERE track_id = ? AND model_id = ?",
+                arguments: [track.rawValue, model]
+            )
+            .map { Embedding(unchecked: VectorCodec.decode($0)) }
         }
     }
 
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
     public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
         try read { db in
-            try Data.fetchAll(db, sql: "SELECT vector FROM segment_embeddings WHERE track_id = ? AND model_id = ? ORDER BY idx",
-                              arguments: [track.rawValue, model])
-                .map { Embedding(unchecked: VectorCodec.decode($0)) }
+            try Data.fetchAll(
+                db, sql: "SELECT vector FROM segment_embeddings WHERE track_id = ? AND model_id = ? ORDER BY idx",
+                arguments: [track.rawValue, model]
+            )
+            .map { Embedding(unchecked: VectorCodec.decode($0)) }
         }
     }
 
@@ -518,9 +567,11 @@ public final class IndexStore: Sendable {
     public func statistics() throws -> IndexStatistics {
         let models = try embeddingModels()
         let (tracks, failures, duration) = try read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tracks")!,
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM failures")!,
-             try Double.fetchOne(db, sql: "SELECT COALESCE(SUM(duration), 0) FROM tracks")!)
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tracks")!,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM failures")!,
+                try Double.fetchOne(db, sql: "SELECT COALESCE(SUM(duration), 0) FROM tracks")!
+            )
         }
         var bytes: Int64 = 0
         for file in [path, path + "-wal"] {
@@ -528,7 +579,8 @@ public final class IndexStore: Sendable {
                 bytes += size.int64Value
             }
         }
-        return IndexStatistics(trackCount: tracks, failureCount: failures, totalDuration: duration, models: models,
-                               databaseBytes: bytes)
+        return IndexStatistics(
+            trackCount: tracks, failureCount: failures, totalDuration: duration, models: models,
+            databaseBytes: bytes)
     }
 }

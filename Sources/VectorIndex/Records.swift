@@ -89,8 +89,10 @@ public struct FailureRecord: Sendable, Equatable, Hashable {
     /// When it failed, seconds since 1970.
     public var failedAt: Double
 
-    public init(path: String, kind: String = "error", reason: String, size: Int64, modificationTime: Double,
-                failedAt: Double = Date().timeIntervalSince1970) {
+    public init(
+        path: String, kind: String = "error", reason: String, size: Int64, modificationTime: Double,
+        failedAt: Double = Date().timeIntervalSince1970
+    ) {
         self.path = path
         self.kind = kind
         self.reason = reason

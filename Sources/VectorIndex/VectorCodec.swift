@@ -7,9 +7,9 @@ import Foundation
 enum VectorCodec {
     static func encode(_ values: [Float]) -> Data {
         #if _endian(little)
-        return values.withUnsafeBytes { Data($0) }
+            return values.withUnsafeBytes { Data($0) }
         #else
-        return values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
+            return values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
         #endif
     }
 
@@ -18,16 +18,18 @@ enum VectorCodec {
         precondition(raw.count == destination.count * 4, "Vector has \(raw.count) bytes, need \(destination.count * 4)")
         UnsafeMutableRawBufferPointer(destination).copyMemory(from: raw)
         #if _endian(big)
-        for i in destination.indices {
-            destination[i] = Float(bitPattern: UInt32(littleEndian: destination[i].bitPattern))
-        }
+            for i in destination.indices {
+                destination[i] = Float(bitPattern: UInt32(littleEndian: destination[i].bitPattern))
+            }
         #endif
     }
 
     static func decode(_ data: Data) -> [Float] {
         var values = [Float](repeating: 0, count: data.count / 4)
         data.withUnsafeBytes { raw in
-            values.withUnsafeMutableBufferPointer { decode(UnsafeRawBufferPointer(rebasing: raw[0..<($0.count * 4)]), into: $0) }
+            values.withUnsafeMutableBufferPointer {
+                decode(UnsafeRawBufferPointer(rebasing: raw[0..<($0.count * 4)]), into: $0)
+            }
         }
         return values
     }

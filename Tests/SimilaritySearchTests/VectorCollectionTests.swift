@@ -11,8 +11,9 @@ import TestSupport
 @Suite struct VectorCollectionTests {
     static func integerMatrix(rows: Int, columns: Int, seed: UInt64, range: ClosedRange<Int> = -2...2) -> Matrix {
         var rng = SeededGenerator(seed: seed)
-        return Matrix(rows: rows, columns: columns,
-                      storage: (0..<(rows * columns)).map { _ in Float(Int.random(in: range, using: &rng)) })
+        return Matrix(
+            rows: rows, columns: columns,
+            storage: (0..<(rows * columns)).map { _ in Float(Int.random(in: range, using: &rng)) })
     }
 
     static func bruteForce(_ vectors: Matrix, _ query: [Float], k: Int, include: (Int) -> Bool = { _ in true })
@@ -36,6 +37,20 @@ import TestSupport
         for q in 0..<queries.rows {
             let query = queries.row(q)
             #expect(collection.nearest(to: query, k: k) == Self.bruteForce(vectors, query, k: k))
+        }
+    }
+
+    @Test func singleQueryCrossesScanBlocks() {
+        // 40 000 rows span three 16 384-row sgemv blocks, the last one ragged; the filter hides every
+        // candidate of the first block so the answer must come from the later ones.
+        let vectors = Self.integerMatrix(rows: 40_000, columns: 4, seed: 13, range: -3...3)
+        let collection = VectorCollection(vectors: vectors)
+        for q in 0..<3 {
+            let query = Self.integerMatrix(rows: 1, columns: 4, seed: 100 + UInt64(q)).row(0)
+            #expect(collection.nearest(to: query, k: 25) == Self.bruteForce(vectors, query, k: 25))
+            #expect(
+                collection.nearest(to: query, k: 25) { $0 >= 16_384 }
+                    == Self.bruteForce(vectors, query, k: 25) { $0 >= 16_384 })
         }
     }
 
@@ -144,7 +159,9 @@ import TestSupport
         collection.allNearest(k: 10, blockRows: 128) { row, list in
             let single = collection.nearest(toItem: row, k: 10)
             #expect(Approx.maxAbsDifference(list.map(\.score), single.map(\.score)) < 1e-5)
-            #expect(Set(list.prefix(5).map(\.index)) == Set(single.prefix(5).map(\.index)) || list[4].score - list[5].score < 1e-5)
+            #expect(
+                Set(list.prefix(5).map(\.index)) == Set(single.prefix(5).map(\.index))
+                    || list[4].score - list[5].score < 1e-5)
         }
     }
 

@@ -14,8 +14,13 @@ import TestSupport
             let store = try IndexStore(path: path)
             #expect(try store.trackCount() == 0)
             let model = try store.register(model: Make.model("m"), configurationJSON: #"{"hidden":8}"#)
-            try store.commit(IndexBatch(items: (0..<5).map { Make.item($0, model: model) },
-                                        failures: [FailureRecord(path: "/music/bad.mp3", kind: "decode", reason: "broken", size: 10, modificationTime: 1)]))
+            try store.commit(
+                IndexBatch(
+                    items: (0..<5).map { Make.item($0, model: model) },
+                    failures: [
+                        FailureRecord(
+                            path: "/music/bad.mp3", kind: "decode", reason: "broken", size: 10, modificationTime: 1)
+                    ]))
         }
         let store = try IndexStore(path: path)
         #expect(try store.trackCount() == 5)
@@ -54,8 +59,11 @@ import TestSupport
         _ = try IndexStore(path: path)
         let queue = try DatabaseQueue(path: path)
         let (mode, application, version) = try queue.read { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int32.fetchOne(db, sql: "PRAGMA application_id"),
-             try Int.fetchOne(db, sql: "PRAGMA user_version"))
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int32.fetchOne(db, sql: "PRAGMA application_id"),
+                try Int.fetchOne(db, sql: "PRAGMA user_version")
+            )
         }
         #expect(mode == "wal")
         #expect(application == Schema.applicationID)
@@ -94,7 +102,8 @@ import TestSupport
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-from-the-future')")
         }
         try expectRefused(
-            path, .newerSchema(path: path, found: "migrations v9-from-the-future", known: Schema.migrations.last!.identifier))
+            path,
+            .newerSchema(path: path, found: "migrations v9-from-the-future", known: Schema.migrations.last!.identifier))
         let wal = try? Data(contentsOf: URL(fileURLWithPath: path + "-wal"))
         #expect(wal == nil || wal?.isEmpty == true)
     }
@@ -141,8 +150,9 @@ import TestSupport
         changed.track.title = "Renamed"
         var bad = Make.item(2, model: model)
         bad.embeddings[0].embedding = Make.embedding(seed: 9, dimensions: 7)
-        let batch = IndexBatch(items: [changed, Make.item(1, model: model), bad],
-                               failures: [FailureRecord(path: "/x.mp3", reason: "r", size: 1, modificationTime: 1)])
+        let batch = IndexBatch(
+            items: [changed, Make.item(1, model: model), bad],
+            failures: [FailureRecord(path: "/x.mp3", reason: "r", size: 1, modificationTime: 1)])
         #expect(throws: IndexError.self) { try store.commit(batch) }
         #expect(try store.allTracks() == before)
         #expect(try store.failures().isEmpty)
@@ -175,7 +185,9 @@ import TestSupport
         let old = try store.register(model: Make.model("old"))
         let ids = try store.commit(IndexBatch(items: (0..<6).map { Make.item($0, model: old) }))
         #expect(try store.register(model: Make.model("old")) == old)
-        #expect(throws: IndexError.self) { try store.register(model: ModelVersion(name: "old", digest: Make.model("old").digest, dimensions: 9)) }
+        #expect(throws: IndexError.self) {
+            try store.register(model: ModelVersion(name: "old", digest: Make.model("old").digest, dimensions: 9))
+        }
 
         let new = try store.register(model: Make.model("new", dimensions: 16))
         #expect(try store.tracksNeedingEmbedding(model: new).map(\.id) == ids)
@@ -228,7 +240,8 @@ import TestSupport
         let store = try IndexStore(path: dir.path("i.sqlite").path)
         let model = try store.register(model: Make.model("m"))
         let path = Make.item(1, model: model).track.path
-        let failure = FailureRecord(path: path, kind: "decode", reason: "truncated", size: 3, modificationTime: 4, failedAt: 5)
+        let failure = FailureRecord(
+            path: path, kind: "decode", reason: "truncated", size: 3, modificationTime: 4, failedAt: 5)
         try store.commit(IndexBatch(failures: [failure]))
         #expect(try store.failure(path: path) == failure)
         var again = failure
@@ -243,10 +256,14 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let store = try IndexStore(path: dir.path("i.sqlite").path)
         let model = try store.register(model: Make.model("m"))
-        try store.commit(IndexBatch(
-            items: [Make.item(1, model: model, artist: "A", album: "X"), Make.item(2, model: model, artist: "A", album: "XY"),
-                    Make.item(3, model: model, artist: "B", album: "Z")],
-            failures: [FailureRecord(path: "/music/A/X/bad.mp3", reason: "r", size: 1, modificationTime: 1)]))
+        try store.commit(
+            IndexBatch(
+                items: [
+                    Make.item(1, model: model, artist: "A", album: "X"),
+                    Make.item(2, model: model, artist: "A", album: "XY"),
+                    Make.item(3, model: model, artist: "B", album: "Z"),
+                ],
+                failures: [FailureRecord(path: "/music/A/X/bad.mp3", reason: "r", size: 1, modificationTime: 1)]))
         // "/music/A/X" must not touch "/music/A/XY".
         #expect(try store.removeTracks(under: "/music/A/X/") == 1)
         #expect(try store.failures().isEmpty)
@@ -267,7 +284,8 @@ import TestSupport
         var rng = SeededGenerator(seed: 1)
         var items = (0..<50).map { Make.item($0, model: model) }
         items[7].embeddings[0].embedding = Embedding(unchecked: special)
-        items[8].embeddings[0].embedding = Embedding(unchecked: (0..<8).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) })
+        items[8].embeddings[0].embedding = Embedding(
+            unchecked: (0..<8).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) })
         let ids = try store.commit(IndexBatch(items: items))
         let (loadedIDs, matrix) = try store.loadVectors(model: model)
         #expect(loadedIDs == ids)
@@ -285,7 +303,10 @@ import TestSupport
         let encoded = VectorCodec.encode(values)
         // Little-endian on disk whatever the host: check the first float's bytes by hand.
         let first = values[0].bitPattern
-        #expect(Array(encoded.prefix(4)) == [UInt8(first & 0xFF), UInt8(first >> 8 & 0xFF), UInt8(first >> 16 & 0xFF), UInt8(first >> 24)])
+        #expect(
+            Array(encoded.prefix(4)) == [
+                UInt8(first & 0xFF), UInt8(first >> 8 & 0xFF), UInt8(first >> 16 & 0xFF), UInt8(first >> 24),
+            ])
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: encoded.count + 8, alignment: 16)
         defer { buffer.deallocate() }
         encoded.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + encoded.count)]))
@@ -296,6 +317,16 @@ import TestSupport
         #expect(decoded.map(\.bitPattern) == values.map(\.bitPattern))
     }
 
+    @Test func hugePageStorageIsZeroedAndWritable() {
+        // 16 MiB: large enough for the madvise path; the advice must not change contents or size.
+        var storage = HugePages.zeroedFloats(count: 4 << 20)
+        #expect(storage.count == 4 << 20)
+        #expect(storage.allSatisfy { $0 == 0 })
+        storage[storage.count - 1] = 1
+        #expect(storage.reduce(0, +) == 1)
+        #expect(HugePages.zeroedFloats(count: 0).isEmpty)
+    }
+
     @Test func corruptVectorIsReported() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("i.sqlite").path
@@ -303,7 +334,9 @@ import TestSupport
         let model = try store.register(model: Make.model("m"))
         let id = try store.commit(IndexBatch(items: [Make.item(1, model: model)]))[0]
         try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE embeddings SET vector = x'0102'") }
-        #expect(throws: IndexError.corruptVector(trackID: id.rawValue, bytes: 2, expected: 32)) { try store.loadVectors(model: model) }
+        #expect(throws: IndexError.corruptVector(trackID: id.rawValue, bytes: 2, expected: 32)) {
+            try store.loadVectors(model: model)
+        }
     }
 
     @Test func concurrentReadersSeeConsistentSnapshots() async throws {
@@ -316,7 +349,9 @@ import TestSupport
         try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {
                 for b in 0..<batches {
-                    try writer.commit(IndexBatch(items: (0..<perBatch).map { Make.item(b * perBatch + $0, model: model, segments: 2) }))
+                    try writer.commit(
+                        IndexBatch(
+                            items: (0..<perBatch).map { Make.item(b * perBatch + $0, model: model, segments: 2) }))
                 }
                 return batches
             }

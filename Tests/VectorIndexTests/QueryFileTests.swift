@@ -22,15 +22,30 @@ import TestSupport
         let store = try IndexStore(path: path)
         let old = try store.register(model: Make.model("old"))
         let new = try store.register(model: Make.model("new"))
-        var items = (0..<12).map { Make.item($0, model: old, artist: ["A", "B", nil][$0 % 3], album: ["X", "Y"][$0 % 2], segments: $0 % 3) }
+        var items = (0..<12).map {
+            Make.item($0, model: old, artist: ["A", "B", nil][$0 % 3], album: ["X", "Y"][$0 % 2], segments: $0 % 3)
+        }
         items[11].track.contentHash = items[10].track.contentHash  // a duplicate
-        try store.commit(IndexBatch(
-            items: items,
-            failures: [FailureRecord(path: "/music/bad.mp3", kind: "decode", reason: "truncated frame", size: 5, modificationTime: 1),
-                       FailureRecord(path: "/music/odd.m4a", kind: "unsupported", reason: "no decoder", size: 7, modificationTime: 1)]))
-        try store.commit(IndexBatch(items: (0..<4).map { Make.item($0, model: new, artist: ["A", "B", nil][$0 % 3], album: ["X", "Y"][$0 % 2]) }))
+        try store.commit(
+            IndexBatch(
+                items: items,
+                failures: [
+                    FailureRecord(
+                        path: "/music/bad.mp3", kind: "decode", reason: "truncated frame", size: 5, modificationTime: 1),
+                    FailureRecord(
+                        path: "/music/odd.m4a", kind: "unsupported", reason: "no decoder", size: 7, modificationTime: 1),
+                ]))
+        try store.commit(
+            IndexBatch(
+                items: (0..<4).map {
+                    Make.item($0, model: new, artist: ["A", "B", nil][$0 % 3], album: ["X", "Y"][$0 % 2])
+                }))
 
-        let queue = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        let queue = try DatabaseQueue(
+            path: path,
+            configuration: {
+                var c = Configuration(); c.readonly = true; return c
+            }())
         for file in files {
             let sql = try String(contentsOf: Self.queriesDirectory.appendingPathComponent(file), encoding: .utf8)
             let mayBeEmpty = sql.hasPrefix("-- may be empty")
@@ -52,7 +67,8 @@ import TestSupport
         try store.commit(IndexBatch(items: (0..<5).map { Make.item($0, model: old) }))
         let new = try store.register(model: Make.model("new"))
         try store.commit(IndexBatch(items: [1, 4].map { Make.item($0, model: new) }))
-        let sql = try String(contentsOf: Self.queriesDirectory.appendingPathComponent("missing_newest_model.sql"), encoding: .utf8)
+        let sql = try String(
+            contentsOf: Self.queriesDirectory.appendingPathComponent("missing_newest_model.sql"), encoding: .utf8)
         let ids = try DatabaseQueue(path: path).read { db in try Int64.fetchAll(db, sql: sql) }
         #expect(Set(ids) == Set(try store.tracksNeedingEmbedding(model: new).compactMap { $0.id?.rawValue }))
         #expect(ids.count == 3)

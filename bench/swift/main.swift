@@ -5,6 +5,7 @@ import Foundation
 let benchmarks: [String: ([String]) throws -> Void] = [
     "features": FeaturesBench.run,
     "lstm": lstmBenchmark,
+    "search": searchBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
