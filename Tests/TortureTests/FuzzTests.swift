@@ -88,7 +88,7 @@ import TestSupport
             try AudioFileWriter.write(samples, channels: channels, sampleRate: rate, format: format, to: url)
             seeds.append((format.fileExtension, Array(try Data(contentsOf: url))))
         }
-        // Crashers found before are replayed first.
+        // Crashers found before are replayed first (see also `crashersFoundByFuzzingAreRejected`).
         for fixture in Self.fixtures where CollectionScanner.isAudioName(fixture.path) {
             _ = try? Self.decodeAndAnalyse(fixture, analyser: analyser, extractor: extractor)
         }
@@ -96,12 +96,16 @@ import TestSupport
         let deadline = Date().addingTimeInterval(TortureMode.fuzzSeconds)
         var executions = 0, accepted = 0, nonFinite = 0
         var rejected: [String: Int] = [:]
+        var previous: URL?
         repeat {
             let seed = seeds.randomElement(using: &rng)!
             let bytes = Int.random(in: 0..<10, using: &rng) == 0
                 ? Torture.randomBytes(Int.random(in: 0...2_048, using: &rng), &rng)
                 : Self.mutate(seed.bytes, &rng)
             let url = Self.workFolder.appendingPathComponent("current-audio.\(seed.ext)")
+            // One current input at a time, so after a crash the culprit is the only file left.
+            if let previous, previous != url { try? FileManager.default.removeItem(at: previous) }
+            previous = url
             try Data(bytes).write(to: url)
             do {
                 if try Self.decodeAndAnalyse(url, analyser: analyser, extractor: extractor) {
@@ -118,6 +122,24 @@ import TestSupport
         } while Date() < deadline
         #expect(nonFinite == 0, "\(nonFinite) inputs decoded to non-finite values; kept in \(Self.workFolder.path)")
         print("fuzz decode+features+encoder: \(executions) executions, \(accepted) accepted, rejected \(rejected)")
+    }
+
+    /// Inputs that crashed the fuzzer once: each must now be an error or finite audio, through the decoder
+    /// (whole and streamed) and the analyser.
+    @Test func crashersFoundByFuzzingAreRejected() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-fuzz-crashers")
+        let modelURL = folder.path("model.safetensors")
+        try Torture.makeModel(at: modelURL, seed: 8)
+        let analyser = try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: modelURL))
+        let crashers = Self.fixtures.filter { $0.lastPathComponent.hasPrefix("crash-") }
+        #expect(!crashers.isEmpty)
+        for url in crashers where CollectionScanner.isAudioName(url.path) {
+            if let audio = try? AudioDecoder().decode(url) { #expect(audio.samples.allSatisfy { $0.isFinite }) }
+            try? AudioDecoder().stream(url) { block in #expect(block.allSatisfy { $0.isFinite }) }
+            if let analysis = try? analyser.analyse(path: url.path) {
+                #expect(analysis.embedding.values.allSatisfy { $0.isFinite })
+            }
+        }
     }
 
     @Test func modelLoaderSurvivesMutatedFiles() throws {
