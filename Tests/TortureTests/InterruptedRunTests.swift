@@ -15,6 +15,8 @@ final class KillFixture: @unchecked Sendable {
     let reference: IndexSnapshot
     /// Wall time of the uninterrupted run, to spread kills over.
     let referenceSeconds: Double
+    /// Wall time of a run with nothing to do: start-up, walking and planning.
+    let idleSeconds: Double
 
     init(tracks: Int, seconds: Double) throws {
         folder = try TemporaryDirectory(prefix: "retrieve-torture-kill")
@@ -36,6 +38,9 @@ final class KillFixture: @unchecked Sendable {
         guard run.exit.status == 0 else { throw TortureFailure("reference run: \(run.exit)\n\(run.stderr)") }
         reference = try IndexSnapshot.read(db)
         guard reference.tracks.count == tracks else { throw TortureFailure("reference run indexed \(reference.tracks.count)") }
+        let idleStart = Date()
+        _ = try runRetrieve(Self.arguments(music: music, db: db, model: model), in: folder.url)
+        idleSeconds = Date().timeIntervalSince(idleStart)
     }
 
     static func arguments(music: URL, db: String, model: URL) -> [String] {
@@ -73,8 +78,9 @@ final class KillFixture: @unchecked Sendable {
         let db = fixture.folder.path("killed.sqlite").path
         let kills = TortureMode.isLong ? 100 : 20
         var rng = SeededGenerator(seed: 424_242)
-        // Most kills land mid-run; the spread covers start-up, planning, analysis and commits.
-        let window = max(0.2, fixture.referenceSeconds / 6)
+        // Each kill lands at a random moment in start-up plus the first ~15% of the analysis still to do, so kills
+        // hit start-up, planning, analysis and commits alike, and work remains for the final run.
+        let perTrack = max(0.01, fixture.referenceSeconds - fixture.idleSeconds) / Double(fixture.trackCount)
         var previous = IndexSnapshot(tracks: [:], failures: [:])
         var landed = 0, finishedFirst = 0, attempts = 0, rowsLost = 0, rowsChanged = 0
         var progress: [Int] = []
@@ -82,6 +88,8 @@ final class KillFixture: @unchecked Sendable {
             attempts += 1
             let child = try Child(try RetrieveBinary.require(), fixture.arguments(db: db),
                                   output: fixture.folder.path("kill\(attempts)"))
+            let remaining = Double(fixture.trackCount - previous.tracks.count) * perTrack
+            let window = fixture.idleSeconds + 0.15 * remaining + 0.05
             Thread.sleep(forTimeInterval: Double.random(in: 0.01...window, using: &rng))
             let ended = child.hasExited
             child.send(SIGKILL)
@@ -115,6 +123,7 @@ final class KillFixture: @unchecked Sendable {
         let snapshot = try IndexSnapshot.read(db)
         for (path, row) in previous.tracks where snapshot.tracks[path] != row { rowsLost += 1 }
         fixture.expectEqualsReference(snapshot)
+        print("reference run \(fixture.referenceSeconds) s, idle run \(fixture.idleSeconds) s")
         print("kills: \(landed) landed (of \(attempts) attempts, \(finishedFirst) runs finished first), "
               + "tracks after each: \(progress), rows lost: \(rowsLost)")
     }
@@ -133,6 +142,7 @@ final class KillFixture: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         #expect(!child.hasExited, "the run finished before it could be interrupted")
+        let atInterrupt = (try? IndexSnapshot.read(db).tracks.count) ?? -1
         child.send(SIGINT)
         let exit = child.wait()
         #expect(exit.status == 130, "\(exit)\n\(child.standardError)")
@@ -141,7 +151,7 @@ final class KillFixture: @unchecked Sendable {
                 "\(child.standardOutput)")
         let stopped = try IndexSnapshot.read(db)
         #expect(stopped.tracks.count >= 2 && stopped.tracks.count < fixture.trackCount,
-                "\(stopped.tracks.count) of \(fixture.trackCount) tracks after Ctrl-C")
+                "\(stopped.tracks.count) of \(fixture.trackCount) tracks after Ctrl-C (\(atInterrupt) at Ctrl-C)")
         #expect(stopped.tracks.values.allSatisfy { $0.vectors.count == 1 })
         let resumed = try runRetrieve(fixture.arguments(db: db) + ["--json"], in: fixture.folder.url)
         #expect(resumed.exit.status == 0, "\(resumed.exit)\n\(resumed.stderr)")
