@@ -133,3 +133,53 @@ import Glibc
         }
     }
 }
+
+/// Queries while tracks are being removed: a reader must never meet a vector whose track has just gone.
+@Test func queriesWhileTracksAreRemoved() throws {
+    let folder = try TemporaryDirectory(prefix: "retrieve-torture-remove")
+    let music = folder.path("music")
+    let model = folder.path("model.safetensors")
+    let encoder = try Torture.makeModel(at: model, seed: 23)
+    try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
+    let total = 16
+    for i in 0..<total {
+        try AudioFileWriter.write(Torture.tone(i, seconds: 0.5), sampleRate: 22_050, format: .wav16,
+                                  to: music.appendingPathComponent(String(format: "t%02d.wav", i)))
+    }
+    let db = folder.path("index.sqlite").path
+    let run = try runRetrieve(["index", music.path, "--db", db, "--model", model.path, "-q"], in: folder.url)
+    try #require(run.exit.status == 0, "\(run.stderr)")
+    let writer = try IndexStore(path: db)
+    let ids = try writer.allTracks().compactMap(\.id)
+    let problems = Mutex<[String]>([])
+    let done = Mutex(false)
+    let queries = Mutex(0)
+    let group = DispatchGroup()
+    for reader in 0..<2 {
+        DispatchQueue.global().async(group: group) {
+            var last = Int.max
+            while !done.withLock({ $0 }) {
+                do {
+                    let engine = try QueryEngine(store: try IndexStore(path: db, readOnly: true), model: encoder.version,
+                                                 databasePath: db)
+                    if engine.count > last { problems.withLock { $0.append("reader \(reader): count grew") } }
+                    last = engine.count
+                    _ = engine.similar(to: [engine.embedding(row: 0)], seedRows: [0], k: 3)
+                    queries.withLock { $0 += 1 }
+                } catch PipelineError.emptyIndex {
+                    break
+                } catch {
+                    problems.withLock { $0.append("reader \(reader): \(error)") }
+                }
+            }
+        }
+    }
+    for id in ids.dropLast() {
+        _ = try writer.removeTracks(ids: [id])
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    done.withLock { $0 = true }
+    group.wait()
+    #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0 })")
+    #expect(queries.withLock { $0 } > 0)
+}
