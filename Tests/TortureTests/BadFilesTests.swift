@@ -190,7 +190,7 @@ import Glibc
         let lines = again.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.contains("audio files found") == true, "\(again.stdout)")
         let listed = Set(expect.bad.union(expect.scanProblems)).filter { path in
-            lines.contains { $0.hasPrefix("    \(path): ") }
+            lines.contains { $0.hasPrefix("    \(path): ") && !$0.hasPrefix("    \(path): \(path)") }
         }
         let shown = min(20, expect.bad.count + expect.scanProblems.count)
         #expect(listed.count == shown, "summary lists \(listed.count) failures, expected \(shown):\n\(again.stdout)")
