@@ -160,4 +160,28 @@ final class KillFixture: @unchecked Sendable {
         #expect(summary?["unchanged"] as? Int == stopped.tracks.count)
         fixture.expectEqualsReference(try IndexSnapshot.read(db))
     }
+
+    /// Ctrl-C twice: the second one ends the process at once (exit 130), which must be as safe as a kill.
+    @Test func secondInterruptStopsAtOnceAndLosesNothing() throws {
+        let fixture = try KillFixture.shared.get()
+        let db = fixture.folder.path("twice.sqlite").path
+        let child = try Child(try RetrieveBinary.require(), fixture.arguments(db: db), output: fixture.folder.path("twice"))
+        let deadline = Date().addingTimeInterval(60)
+        while !child.hasExited, Date() < deadline {
+            if FileManager.default.fileExists(atPath: db + "-wal"),
+               let count = try? IndexSnapshot.read(db).tracks.count, count >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        child.send(SIGINT)
+        Thread.sleep(forTimeInterval: 0.05)
+        child.send(SIGINT)
+        let exit = child.wait()
+        #expect(exit.status == 130, "\(exit)\n\(child.standardError)")
+        #expect(child.standardError.contains("retrieve: interrupted again, stopping now"), "\(child.standardError)")
+        let stopped = try IndexSnapshot.read(db)
+        #expect(stopped.tracks.values.allSatisfy { $0.vectors.count == 1 })
+        let resumed = try runRetrieve(fixture.arguments(db: db), in: fixture.folder.url)
+        #expect(resumed.exit.status == 0, "\(resumed.exit)\n\(resumed.stderr)")
+        fixture.expectEqualsReference(try IndexSnapshot.read(db))
+    }
 }
