@@ -102,5 +102,13 @@ let package = Package(
             name: "RetrievalPipelineTests",
             dependencies: ["RetrievalPipeline", "AudioDecoding", "SequenceEncoding", "VectorIndex", "TestSupport"]),
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),
+        // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.
+        .testTarget(
+            name: "TortureTests",
+            dependencies: [
+                "RetrievalPipeline", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex",
+                "RetrieveCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            resources: [.copy("Fixtures")]),
     ]
 )

@@ -125,11 +125,12 @@ public struct AudioDecoder: Sendable {
             throw .unsupportedSampleRate(path: path, sampleRate: info.sampleRate)
         }
         var limit = Int64.max
-        if let maxSeconds { limit = Int64(max(0, maxSeconds) * Double(info.sampleRate)) }
+        if let maxSeconds { limit = Int64(min(max(0, maxSeconds) * Double(info.sampleRate), 9e18)) }
         let ratio = Double(targetSampleRate) / Double(info.sampleRate)
         let expectedFrames = min(limit, max(info.frames, 0))
-        // Only a hint: a damaged MP3 header can claim any length, so never reserve more than 30 minutes up front.
-        reserve(min(Int((Double(expectedFrames) * ratio).rounded(.up)) + 16, 1_800 * targetSampleRate))
+        // The header's frame count is only a hint: a damaged one can claim ~2⁶³ frames, which overflowed Int
+        // here (a trap) or asked for terabytes up front. Reserve at most 2²⁴ samples; arrays grow past that.
+        reserve(Int(min((Double(expectedFrames) * ratio).rounded(.up), Double(1 << 24))) + 16)
 
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)

@@ -46,6 +46,8 @@ public struct CollectionScanner: Sendable {
             }
             if (info.st_mode & S_IFMT) == S_IFDIR {
                 walk(absolute, info: info, visited: &visited, files: &files, problems: &problems)
+            } else if (info.st_mode & S_IFMT) != S_IFREG {
+                problems.append(ScanProblem(path: absolute, reason: "is not a regular file (a FIFO, socket or device); skipped"))
             } else if Self.isAudioName(absolute) {
                 files.append(CandidateFile(path: absolute, size: Int64(info.st_size), mtime: Self.mtime(info)))
             } else {
@@ -123,6 +125,10 @@ public struct CollectionScanner: Sendable {
             case S_IFDIR: walk(path, info: child, visited: &visited, files: &files, problems: &problems)
             case S_IFREG where Self.isAudioName(name):
                 files.append(CandidateFile(path: path, size: Int64(child.st_size), mtime: Self.mtime(child)))
+            case _ where Self.isAudioName(name):
+                // A FIFO, socket or device named like audio: opening it could block forever, so it is never
+                // decoded, but the user hears about it rather than finding it silently missing.
+                problems.append(ScanProblem(path: path, reason: "is not a regular file (a FIFO, socket or device); skipped"))
             default: continue
             }
         }

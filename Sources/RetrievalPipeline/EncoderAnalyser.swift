@@ -64,7 +64,8 @@ public final class EncoderAnalyser: TrackAnalysing {
     {
         let config = encoder.configuration
         let length = config.segmentFrames
-        let expectedFrames = Int(expectedSeconds / config.features.secondsPerFrame) + 1
+        // The duration comes from the header, which may be damaged (2⁶² frames at 1 Hz): clamp before converting.
+        let expectedFrames = Int(min(max(0, expectedSeconds / config.features.secondsPerFrame), 1e15)) + 1
         var hop = max(1, config.segmentHopFrames)
         if expectedFrames > length, (expectedFrames - length) / hop + 1 > maxSegments {
             hop = max(hop, (expectedFrames - length) / (maxSegments - 1))

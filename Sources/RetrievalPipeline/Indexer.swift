@@ -231,7 +231,8 @@ public final class Indexer {
                 batch.failures.append(FailureRecord(path: file.path, kind: failure.kind, reason: failure.reason,
                                                     size: file.size, modificationTime: file.mtime))
                 summary.failures.append((file.path, failure.reason))
-                progress.message("retrieve: " + (failure.reason.hasPrefix(file.path) ? failure.reason : "\(file.path): \(failure.reason)"))
+                progress.message("retrieve: " + (failure.reason.hasPrefix(file.path + ": ")
+                    ? failure.reason : "\(file.path): \(failure.reason)"))
             }
             progress.advance(detail: (file.path as NSString).lastPathComponent)
             if batch.items.count + batch.failures.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5 {

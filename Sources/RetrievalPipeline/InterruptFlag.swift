@@ -28,7 +28,10 @@ public final class InterruptFlag: @unchecked Sendable {
     /// Starts catching SIGINT; `onFirst` runs once, on the first Ctrl-C.
     public func catchInterrupts(onFirst: @escaping @Sendable () -> Void) {
         signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        // Its own serial queue, not `.global()`: the indexer's workers occupy the global pool's threads (one per
+        // core) for the whole run, and a handler queued behind them ran only when the run had finished, so
+        // Ctrl-C stopped nothing. A serial queue gets an overcommitted thread of its own.
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue(label: "retrieve.interrupt"))
         source.setEventHandler { [weak self] in
             guard let self else { return }
             if self.isRaised {

@@ -44,7 +44,7 @@ public final class QueryEngine {
         self.databasePath = databasePath
         let usage = try store.embeddingModels()
         let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
-        let (ids, vectors) = try modelID.map { try store.loadVectors(model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
+        var (ids, vectors) = try modelID.map { try store.loadVectors(model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
         let missing = try store.trackCount() - ids.count
         if missing > 0 {
             let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
@@ -55,6 +55,18 @@ public final class QueryEngine {
         }
         guard !ids.isEmpty else { throw PipelineError.emptyIndex(database: databasePath) }
         let byID = Dictionary(try store.allTracks().map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
+        // Vectors and tracks are two reads; a track removed between them (`retrieve remove`, `index --prune` in
+        // another process) has a vector but no record. Drop such rows rather than trap on them.
+        let kept = ids.indices.filter { byID[ids[$0]] != nil }
+        if kept.count < ids.count {
+            let columns = vectors.columns
+            var storage: [Float] = []
+            storage.reserveCapacity(kept.count * columns)
+            for r in kept { storage.append(contentsOf: vectors.storage[(r * columns)..<((r + 1) * columns)]) }
+            ids = kept.map { ids[$0] }
+            vectors = Matrix(rows: kept.count, columns: columns, storage: storage)
+            guard !ids.isEmpty else { throw PipelineError.emptyIndex(database: databasePath) }
+        }
         tracks = ids.map { byID[$0]! }
         rowOfTrack = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         collection = VectorCollection(vectors: vectors)

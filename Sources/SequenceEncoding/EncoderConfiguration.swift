@@ -83,6 +83,12 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         if inputSize < 1 || hiddenSize < 1 || layers < 1 || embeddingSize < 1 {
             return "sizes must be positive (input \(inputSize), hidden \(hiddenSize), layers \(layers), embedding \(embeddingSize))"
         }
+        // Bounds far beyond any trained model; a damaged or hostile file must not overflow the layout arithmetic,
+        // build a billion-layer layout, or make the analyser buffer an unbounded segment.
+        if hiddenSize > 1 << 16 || embeddingSize > 1 << 16 || inputSize > 1 << 16 || layers > 64 {
+            return "sizes are implausibly large (input \(inputSize), hidden \(hiddenSize), layers \(layers), embedding \(embeddingSize))"
+        }
+        if segmentFrames > 100_000 { return "segmentFrames \(segmentFrames) is implausibly large (at most 100000)" }
         if classNames.isEmpty { return "the classifier needs at least one class name" }
         if segmentFrames < 1 || segmentHopFrames < 1 {
             return "segmentFrames \(segmentFrames) and segmentHopFrames \(segmentHopFrames) must be positive"

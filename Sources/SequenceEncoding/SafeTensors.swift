@@ -139,12 +139,19 @@ package struct SafeTensorsFile {
             }
             guard let offsets = Self.integers(entry["data_offsets"]), offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1]
             else { throw .badTensor(path: path, name: name, reason: "data_offsets is not [begin, end]") }
-            let count = shape.reduce(1, *)
+            // A hostile shape can overflow Int; such a tensor cannot fit in any file, so say so instead of trapping.
+            var count = 1, overflow = false
+            for n in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: n) }
+            guard !overflow, count <= (Int.max - 8) / 4 else {
+                throw .badTensor(path: path, name: name, reason: "shape \(shape) has too many elements")
+            }
             guard offsets[1] - offsets[0] == count * 4 else {
                 throw .badTensor(path: path, name: name, reason: "\(offsets[1] - offsets[0]) bytes for \(count) float32 values")
             }
             guard offsets[1] <= dataBytes else {
-                throw .truncated(path: path, expectedBytes: dataStart + offsets[1], actualBytes: bytes.count)
+                let expected = offsets[1].addingReportingOverflow(dataStart)
+                throw .truncated(path: path, expectedBytes: expected.overflow ? Int.max : expected.partialValue,
+                                 actualBytes: bytes.count)
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in

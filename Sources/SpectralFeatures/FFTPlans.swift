@@ -19,11 +19,11 @@ final class RealFFTPlan: @unchecked Sendable {
             fftwf_free(input)
             fftwf_free(output)
         }
-        // FFTW_MEASURE times candidate algorithms and finds a plan 1.5–3× faster than FFTW_ESTIMATE's for
-        // n = 2048, but an unbounded search takes ~0.6 s — too long for a one-file `retrieve features`. A
-        // 0.1-s limit keeps most of the gain. The limit is planner-global state, set here under the lock.
-        fftwf_set_timelimit(0.1)
-        plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, FFTW_MEASURE)!
+        // FFTW_ESTIMATE, not FFTW_MEASURE: MEASURE picks the algorithm by timing it, so two processes can pick
+        // different ones, whose rounding differs; in near-silent bins that changes the dB values, and an index
+        // built in several runs (after a kill, say) then held embeddings up to 1e-3 away from a one-run build.
+        // ESTIMATE's choice depends only on the size, so every run computes the same features bit for bit.
+        plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, FFTW_ESTIMATE)!
     }
 
     /// Transforms `size` reals at `input` into `size / 2 + 1` complex bins at `output` (interleaved re, im).

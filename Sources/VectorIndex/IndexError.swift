@@ -26,16 +26,13 @@ public enum IndexError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notADatabase(let path):
-            return
-                "\(path) is not an SQLite database; left it untouched — pass another --index path or move the file away"
+            return "\(path) is not an SQLite database; left it untouched — pass another --db path or move the file away"
         case .notAnIndex(let path, let id):
-            return
-                "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --index path"
+            return "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --db path"
         case .newerSchema(let path, let found, let known):
-            return
-                "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --index path"
+            return "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --db path"
         case .missing(let path):
-            return "no index at \(path) — run `retrieve index <music folder>` first or pass --index"
+            return "no index at \(path) — run `retrieve index <music folder>` first or pass --db"
         case .outdatedSchema(let path):
             return "\(path) uses an older schema — run `retrieve index` once to upgrade it"
         case .unknownModel(let id):

@@ -42,7 +42,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try location.loadModel()
-        let store = try location.openStore(create: false)
+        let store = try location.openStore(create: false, readOnly: true)
         let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
         var rows: [Int]?
         if let seeds {

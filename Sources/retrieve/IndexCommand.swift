@@ -91,8 +91,9 @@ struct IndexCommand: ParsableCommand {
         }
         if !s.failures.isEmpty {
             lines.append("  \(s.failures.count) file(s) \(verb) not indexed:")
+            // Decoder reasons already start with the path; scan problems do not. Name the file once either way.
             for f in s.failures.prefix(20) {
-                lines.append("    " + (f.reason.hasPrefix(f.path) ? f.reason : "\(f.path): \(f.reason)"))
+                lines.append("    " + (f.reason.hasPrefix(f.path + ": ") ? f.reason : "\(f.path): \(f.reason)"))
             }
             if s.failures.count > 20 { lines.append("    … and \(s.failures.count - 20) more: `retrieve list --failures`") }
         }

@@ -12,7 +12,7 @@ struct StatsCommand: ParsableCommand {
     @Flag(help: "Print as JSON.") var json = false
 
     func run() throws {
-        let store = try location.openStore(create: false)
+        let store = try location.openStore(create: false, readOnly: true)
         let s = try store.statistics()
         if json {
             print(Exporter.jsonString([
@@ -42,7 +42,7 @@ struct ListCommand: ParsableCommand {
     @Option(help: "At most this many rows.") var limit: Int?
 
     func run() throws {
-        let store = try location.openStore(create: false)
+        let store = try location.openStore(create: false, readOnly: true)
         if failures {
             for f in try store.failures().prefix(limit ?? .max) {
                 print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])

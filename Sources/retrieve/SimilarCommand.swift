@@ -62,7 +62,7 @@ struct SimilarCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try location.loadModel()
-        let store = try location.openStore(create: false)
+        let store = try location.openStore(create: false, readOnly: true)
         let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
         var analyser: EncoderAnalyser?
         var seeds: [Embedding] = []

@@ -1,0 +1,297 @@
+import AudioDecoding
+import Foundation
+import GRDB
+import RetrieveCore
+import SequenceEncoding
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How hard the torture tests push: `RETRIEVE_TORTURE=long` turns on the slow variants (more kills, a 10-hour
+/// silent file); the default keeps the whole target well under a minute on two cores.
+enum TortureMode {
+    static var isLong: Bool { ProcessInfo.processInfo.environment["RETRIEVE_TORTURE"] == "long" }
+    /// Seconds the property-based fuzzers run (`RETRIEVE_FUZZ_SECONDS`, default 2 per target).
+    static var fuzzSeconds: Double {
+        ProcessInfo.processInfo.environment["RETRIEVE_FUZZ_SECONDS"].flatMap(Double.init) ?? 2
+    }
+}
+
+/// The `retrieve` executable SwiftPM built beside this test bundle.
+enum RetrieveBinary {
+    /// `swift test` builds every product into the same directory as the test bundle (`.build/<triple>/debug`);
+    /// `/proc/self/exe` is that bundle. The `#filePath` fallback covers runners that copy the bundle elsewhere.
+    static let url: URL? = {
+        var candidates: [URL] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("retrieve"))
+        }
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent("retrieve"))
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("retrieve"))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug/retrieve"))
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }()
+
+    static func require() throws -> URL {
+        guard let url else {
+            throw TortureFailure("the `retrieve` executable is not beside the test bundle; run `swift build` first")
+        }
+        return url
+    }
+}
+
+struct TortureFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// How a child process ended.
+struct ChildExit: CustomStringConvertible {
+    /// Exit status, when it exited.
+    var status: Int32?
+    /// Signal number, when a signal ended it.
+    var signal: Int32?
+    /// Peak resident set size in KiB (`ru_maxrss` from `wait4`).
+    var maxRSSKiB: Int
+    var description: String {
+        status.map { "exit \($0)" } ?? "signal \(signal ?? -1)"
+    }
+}
+
+/// A child process started with `posix_spawn`, its output sent to files (no pipes to fill up), reaped by `wait4`
+/// so that its peak memory is known exactly.
+///
+/// The child gets an empty signal mask and default SIGINT/SIGTERM dispositions: test threads (dispatch workers)
+/// block signals, and a spawned process would otherwise inherit that mask and never see Ctrl-C.
+final class Child: @unchecked Sendable {
+    let pid: pid_t
+    let stdoutURL: URL
+    let stderrURL: URL
+    private var exit: ChildExit?
+
+    init(_ executable: URL, _ arguments: [String], output: URL, environment: [String: String] = [:]) throws {
+        stdoutURL = output.appendingPathExtension("out")
+        stderrURL = output.appendingPathExtension("err")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"  // two shared cores: no BLAS thread pool per child
+        for (k, v) in environment { env[k] = v }
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable.path, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw TortureFailure("posix_spawn \(executable.path) failed: \(String(cString: strerror(rc)))") }
+        self.pid = pid
+    }
+
+    func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits for the child to end (once; later calls return the same result).
+    @discardableResult
+    func wait() -> ChildExit {
+        if let exit { return exit }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let result = (status & 0x7f) == 0
+            ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
+            : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
+        exit = result
+        return result
+    }
+
+    /// Whether the child has ended, without blocking (reaps it if so).
+    var hasExited: Bool {
+        if exit != nil { return true }
+        var status: Int32 = 0
+        var usage = rusage()
+        let r = wait4(pid, &status, WNOHANG, &usage)
+        guard r == pid else { return false }
+        exit = (status & 0x7f) == 0
+            ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
+            : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
+        return true
+    }
+
+    var standardOutput: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    var standardError: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+}
+
+/// Runs `retrieve` to completion and returns its exit, stdout and stderr.
+struct RunResult {
+    var exit: ChildExit
+    var stdout: String
+    var stderr: String
+}
+
+private let runCounter = Mutex(0)
+
+func runRetrieve(_ arguments: [String], in folder: URL, environment: [String: String] = [:]) throws -> RunResult {
+    let n = runCounter.withLock { value -> Int in
+        value += 1
+        return value
+    }
+    let child = try Child(try RetrieveBinary.require(), arguments, output: folder.appendingPathComponent("run\(n)"),
+                          environment: environment)
+    let exit = child.wait()
+    return RunResult(exit: exit, stdout: child.standardOutput, stderr: child.standardError)
+}
+
+/// A lock-protected value (Synchronization's `Mutex` needs macOS 15; this is the few lines we need).
+final class Mutex<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Small helpers for building torture collections.
+enum Torture {
+    /// A random-weight model like `PipelineFixture`'s: tiny, so a debug build analyses a second of audio quickly.
+    @discardableResult
+    static func makeModel(at url: URL, seed: UInt64, embeddingSize: Int = 8, name: String? = nil,
+                          features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil)) throws
+        -> SequenceEncoding.Encoder
+    {
+        let configuration = EncoderConfiguration(
+            inputSize: 128, hiddenSize: 12, layers: 1, bidirectional: false, pooling: .mean,
+            embeddingSize: embeddingSize, classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 22,
+            features: features, bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+        let encoder = SequenceEncoding.Encoder(configuration: configuration, seed: seed)
+        try encoder.save(to: url, name: name ?? "torture-\(seed)-\(embeddingSize)")
+        return try SequenceEncoding.Encoder.load(contentsOf: url)
+    }
+
+    /// A short two-tone signal whose pitch depends on `i`.
+    static func tone(_ i: Int, seconds: Double, sampleRate: Int = 22_050) -> [Float] {
+        Signals.chord([110 * Double(i % 12 + 1), 165 * Double(i % 7 + 1)], seconds: seconds, sampleRate: sampleRate)
+    }
+
+    /// A canonical 44-byte PCM WAV header.
+    static func wavHeader(sampleRate: Int, channels: Int, bitsPerSample: Int, format: UInt16 = 1, dataBytes: UInt32)
+        -> [UInt8]
+    {
+        var h: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
+        h.append(contentsOf: Array("RIFF".utf8))
+        u32(dataBytes &+ 36)
+        h.append(contentsOf: Array("WAVEfmt ".utf8))
+        u32(16)
+        u16(format)
+        u16(UInt16(channels))
+        u32(UInt32(sampleRate))
+        u32(UInt32(sampleRate * channels * bitsPerSample / 8))
+        u16(UInt16(channels * bitsPerSample / 8))
+        u16(UInt16(bitsPerSample))
+        h.append(contentsOf: Array("data".utf8))
+        u32(dataBytes)
+        return h
+    }
+
+    static func randomBytes(_ count: Int, _ rng: inout SeededGenerator) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    }
+
+    /// Creates a file whose name is the given raw bytes (which need not be valid UTF-8) inside `folder`.
+    static func createFile(rawName: [UInt8], in folder: URL, contents: [UInt8]) throws {
+        let path = Array(folder.path.utf8) + [UInt8(ascii: "/")] + rawName + [0]
+        let fd = path.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { open($0, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+        }
+        guard fd >= 0 else { throw TortureFailure("cannot create raw-named file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = contents.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == contents.count else { throw TortureFailure("short write of raw-named file") }
+    }
+
+    /// A sparse WAV of pure digital silence: a header declaring `seconds` of 16-bit mono, then a hole.
+    /// Costs no disk space and no time to make, whatever its length.
+    static func sparseSilentWAV(at url: URL, seconds: Double, sampleRate: Int) throws {
+        let dataBytes = UInt32(seconds * Double(sampleRate)) * 2
+        try Data(wavHeader(sampleRate: sampleRate, channels: 1, bitsPerSample: 16, dataBytes: dataBytes)).write(to: url)
+        guard truncate(url.path, off_t(44) + off_t(dataBytes)) == 0 else {
+            throw TortureFailure("cannot extend \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Reads an index file directly (not through `IndexStore`), to check it the way an outsider would.
+struct IndexSnapshot: Equatable {
+    /// path → (track id, embedding bytes of every model, by model digest)
+    var tracks: [String: Row]
+    struct Row: Equatable {
+        var id: Int64
+        var vectors: [String: Data]
+    }
+    var failures: [String: String]
+
+    /// `PRAGMA integrity_check` and `foreign_key_check`, then every track with its vectors.
+    ///
+    /// Opened read-write (as the next `retrieve` run would) so SQLite can recover a WAL left by a kill.
+    static func read(_ path: String) throws -> IndexSnapshot {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in
+            let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            guard integrity == ["ok"] else { throw TortureFailure("integrity_check of \(path): \(integrity)") }
+            let foreign = try GRDB.Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
+            guard foreign.isEmpty else { throw TortureFailure("foreign_key_check of \(path): \(foreign.count) rows") }
+            var tracks: [String: IndexSnapshot.Row] = [:]
+            for row in try GRDB.Row.fetchAll(db, sql: "SELECT id, path FROM tracks") {
+                let path: String = row[1]
+                guard tracks[path] == nil else { throw TortureFailure("duplicate path \(path)") }
+                tracks[path] = IndexSnapshot.Row(id: row[0], vectors: [:])
+            }
+            let byID = Dictionary(uniqueKeysWithValues: tracks.map { ($0.value.id, $0.key) })
+            for row in try GRDB.Row.fetchAll(db, sql: """
+                SELECT e.track_id, m.digest, e.vector FROM embeddings e JOIN models m ON m.id = e.model_id
+                """) {
+                let id: Int64 = row[0]
+                guard let path = byID[id] else { throw TortureFailure("embedding of missing track \(id)") }
+                tracks[path]!.vectors[row[1]] = row[2]
+            }
+            let failures = Dictionary(try GRDB.Row.fetchAll(db, sql: "SELECT path, reason FROM failures").map {
+                (String($0[0] as String), String($0[1] as String))
+            }, uniquingKeysWith: { a, _ in a })
+            return IndexSnapshot(tracks: tracks, failures: failures)
+        }
+    }
+}
+
+extension Data {
+    /// Little-endian float32 values.
+    var floats: [Float] {
+        withUnsafeBytes { raw in (0..<(count / 4)).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) } }
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds libFuzzer binaries for the two untrusted-input entry points, in a separate build directory:
+#   scripts/fuzz/build.sh && .build-fuzz/decode-fuzzer -max_total_time=600 CORPUS_DIR
+# The package's library targets are compiled with -sanitize=fuzzer (coverage instrumentation), then each
+# driver is linked against their object files. The property-based fuzzers in Tests/TortureTests run the same
+# checks without this build (RETRIEVE_FUZZ_SECONDS).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=.build-fuzz
+for target in AudioDecoding SpectralFeatures SequenceEncoding; do
+    swift build --build-path "$BUILD" -Xswiftc -sanitize=fuzzer --target "$target"
+done
+DEBUG="$BUILD/debug"
+objects() { for t in "$@"; do ls "$DEBUG/$t.build/"*.o; done; }
+common=(-sanitize=fuzzer -parse-as-library -package-name "$(basename "$PWD")" -I "$DEBUG/Modules" -Xcc -I/usr/include)
+for shim in CSndFile CSoxr CFFTW CBLAS; do common+=(-Xcc -fmodule-map-file="Sources/$shim/module.modulemap"); done
+swiftc "${common[@]}" scripts/fuzz/DecodeFuzzer.swift $(objects RetrieveCore AudioDecoding SpectralFeatures) \
+    -lsndfile -lsoxr -lfftw3f -o "$BUILD/decode-fuzzer"
+swiftc "${common[@]}" scripts/fuzz/ModelFuzzer.swift $(objects RetrieveCore LinearAlgebra SequenceEncoding) \
+    -lopenblas -o "$BUILD/model-fuzzer"
+echo "built $BUILD/decode-fuzzer and $BUILD/model-fuzzer"
