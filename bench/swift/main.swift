@@ -6,6 +6,7 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "features": FeaturesBench.run,
     "lstm": lstmBenchmark,
     "search": searchBenchmark,
+    "index": indexBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
