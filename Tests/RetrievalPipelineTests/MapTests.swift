@@ -93,6 +93,7 @@ import VectorIndex
         t.label = "blues"
         #expect(EmbeddingMap.category(of: t, by: .label) == "blues")
         #expect(EmbeddingMap.category(of: t, by: .genre) == "Jazz")
+        #expect(EmbeddingMap.category(of: t, by: .folder) == "Blues")
     }
 
     @Test func manyCategoriesShareAnOtherColour() {
