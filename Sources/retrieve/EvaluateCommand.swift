@@ -40,6 +40,11 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Degraded excerpts per track for identification (0 skips identification).")
     var identificationExcerpts: Int = 1
 
+    @Option(help: ArgumentHelp(
+        "Comma-separated degradations to cycle through instead of the standard seven (e.g. clean,mp3-128k).",
+        valueName: "list"))
+    var degradations: String?
+
     @Option(help: "Seed for excerpt positions and noise.")
     var seed: UInt64 = 0
 
@@ -57,6 +62,18 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--identification-excerpts must be 0 or more, got \(identificationExcerpts)")
         }
         if baselinesOnly && model != nil { throw ValidationError("--baselines-only and --model exclude each other") }
+        _ = try degradationList()
+    }
+
+    func degradationList() throws -> [Degradation] {
+        guard let degradations else { return Degradation.standard }
+        let names = degradations.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let list = names.compactMap(Degradation.init(rawValue:))
+        guard list.count == names.count, !list.isEmpty else {
+            throw ValidationError("--degradations takes a comma-separated list of "
+                + Degradation.allCases.map(\.rawValue).joined(separator: ", ") + "; got '\(degradations)'")
+        }
+        return list
     }
 
     func collection() throws -> [LabelledTrack] {
@@ -85,6 +102,7 @@ struct EvaluateCommand: ParsableCommand {
         var options = Evaluator.Options()
         options.excerptsPerTrack = identificationExcerpts
         options.seed = seed
+        options.degradations = try degradationList()
         let evaluator = try Evaluator(encoder: encoder, options: options)
         let progress = ProgressReporter(total: tracks.count, label: "evaluating", mode: quiet ? .quiet : nil)
         let report = try evaluator.run(tracks, progress: progress)

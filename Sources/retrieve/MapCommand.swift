@@ -21,7 +21,7 @@ struct MapCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The SVG file to write.", valueName: "path"))
     var out: String
 
-    @Option(help: "What colours the points: label, genre, album or artist.")
+    @Option(help: "What colours the points: label, genre, album, artist or folder.")
     var colorBy: EmbeddingMap.Colouring = .label
 
     func run() throws {

@@ -74,7 +74,8 @@ import VectorIndex
         parser.delegate = counter
         #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
         let legend = plot.legend()
-        #expect(counter.counts["circle"] == 25 + legend.count)
+        #expect(counter.counts["circle"] == 25)
+        #expect(counter.counts["rect"] == 2 + legend.count)  // background, frame, legend keys
         #expect(counter.counts["title"] == 25)
         #expect(counter.titles.contains("t<&>0.flac (labelled \"0\")"))
         #expect(Set(legend.map(\.category)) == ["jazz", "rock", "pop", "labelled \"0\"", "labelled \"1\""])
@@ -92,6 +93,7 @@ import VectorIndex
         t.label = "blues"
         #expect(EmbeddingMap.category(of: t, by: .label) == "blues")
         #expect(EmbeddingMap.category(of: t, by: .genre) == "Jazz")
+        #expect(EmbeddingMap.category(of: t, by: .folder) == "Blues")
     }
 
     @Test func manyCategoriesShareAnOtherColour() {

@@ -15,12 +15,15 @@ import TestSupport
         #expect(c.data == "data" && c.labels == "l.csv" && c.split == "test" && c.json)
         #expect(c.identificationExcerpts == 3 && c.seed == 9 && !c.baselinesOnly)
         #expect(try EvaluateCommand.parse(["--labels", "l.csv"]).data == nil)
+        #expect(try EvaluateCommand.parse(["d"]).degradationList() == Degradation.standard)
+        #expect(try EvaluateCommand.parse(["d", "--degradations", "clean, mp3-128k"]).degradationList() == [.clean, .mp3])
     }
 
     @Test func evaluateRejectsBadCombinations() {
         #expect(throws: (any Error).self) { try EvaluateCommand.parse([]) }
         #expect(throws: (any Error).self) { try EvaluateCommand.parse(["d", "--identification-excerpts", "-1"]) }
         #expect(throws: (any Error).self) { try EvaluateCommand.parse(["d", "--baselines-only", "--model", "m"]) }
+        #expect(throws: (any Error).self) { try EvaluateCommand.parse(["d", "--degradations", "clean,loud"]) }
     }
 
     @Test func mapParsesColourChoice() throws {

@@ -7,6 +7,8 @@ public enum EmbeddingMap {
     /// What the points are coloured by.
     public enum Colouring: String, CaseIterable, Sendable {
         case label, genre, album, artist
+        /// The folder the file is in: a GTZAN-style collection's class even when the files carry genre tags.
+        case folder
     }
 
     /// The colour category of a track: the chosen field, else (for `label` and `genre`) the other of the two,
@@ -18,6 +20,7 @@ public enum EmbeddingMap {
         case .genre: nonEmpty(track.genre) ?? nonEmpty(track.label)
         case .album: nonEmpty(track.album)
         case .artist: nonEmpty(track.artist)
+        case .folder: nil
         }
         return value ?? URL(fileURLWithPath: track.path).deletingLastPathComponent().lastPathComponent
     }

@@ -15,6 +15,10 @@ public import SequenceEncoding
 /// described the same three ways. Then, per system, every descriptor is z-scored per dimension over the
 /// collection's full tracks (queries with the same statistics) and L2-normalised, so scores are cosines.
 ///
+/// The model's embedding here differs from the index's (`EncoderAnalyser`) in two small ways: the last
+/// segment window is aligned to the track's end, and long tracks are not thinned to 240 segments. Both make
+/// it, if anything, a slightly better summary of the track than the stored one.
+///
 /// Style retrieval is leave-one-track-out (see `RetrievalMetrics.styleRetrieval` for the same-track rule);
 /// identification ranks each degraded excerpt against all full tracks (`identificationRanks`).
 public final class Evaluator {

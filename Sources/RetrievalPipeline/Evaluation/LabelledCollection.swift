@@ -95,7 +95,7 @@ public enum LabelledCollection {
         return tracks
     }
 
-    /// The rows of a labels CSV; with `split`, only that split's rows (the CSV must then have a split column).
+    /// The rows of a labels CSV; with `split`, only that split's rows when the CSV has a split column.
     ///
     /// A header row naming `path` and `label` (and optionally `split`, `group`) is recognised; without one the
     /// columns are `path,label[,split]`. Fields may be quoted as RFC 4180 says.
@@ -120,12 +120,8 @@ public enum LabelledCollection {
             guard let path = field("path"), !path.isEmpty, let label = field("label"), !label.isEmpty else {
                 throw LabelledCollectionError(path: absolute, reason: "row \(i + 1) has no path and label: \(row)")
             }
-            if let split {
-                guard let rowSplit = field("split") else {
-                    throw LabelledCollectionError(path: absolute, reason: "has no split column; drop --split or add one")
-                }
-                if rowSplit != split { continue }
-            }
+            // A CSV without a split column (e.g. the corpus script's test.csv) is one split already: keep it all.
+            if let split, let rowSplit = field("split"), rowSplit != split { continue }
             let full = CollectionScanner.absolutePath(path.hasPrefix("/") ? path : folder + "/" + path)
             let group = field("group").flatMap { $0.isEmpty ? nil : $0 }
             var rowSplit: DataSplit?

@@ -102,7 +102,8 @@ public struct ScatterPlot: Sendable {
         s += "<text x=\"\(f(lx))\" y=\"\(f(top + 12))\" font-size=\"14\" font-weight=\"bold\">\(Self.escape(legendTitle))</text>\n"
         for (i, entry) in legend.enumerated() {
             let y = top + 34 + Double(i) * 20
-            s += "<circle cx=\"\(f(lx + 6))\" cy=\"\(f(y - 4))\" r=\"6\" fill=\"\(entry.colour)\"/>"
+            // Legend keys are squares, so the document's circles are exactly its points.
+            s += "<rect x=\"\(f(lx))\" y=\"\(f(y - 10))\" width=\"12\" height=\"12\" fill=\"\(entry.colour)\"/>"
             s += "<text x=\"\(f(lx + 18))\" y=\"\(f(y))\" font-size=\"12\">\(Self.escape(Self.shorten(entry.category))) (\(entry.count))</text>\n"
         }
         s += "</svg>\n"
