@@ -432,6 +432,21 @@ public final class IndexStore: Sendable {
         }
     }
 
+    /// Sets the class label of the tracks at these paths (evaluation and `retrieve map` colour by it), in one
+    /// transaction. Paths not in the index are ignored. Returns how many tracks changed.
+    @discardableResult
+    public func setLabels(_ labels: [String: String]) throws -> Int {
+        try write { db in
+            var changed = 0
+            for (path, label) in labels {
+                try db.execute(sql: "UPDATE tracks SET label = ? WHERE path = ? AND label IS NOT ?",
+                               arguments: [label, path, label])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
     /// Deletes tracks (and, by cascade, their embeddings). Returns how many existed.
     @discardableResult
     public func removeTracks(ids: [TrackID]) throws -> Int {

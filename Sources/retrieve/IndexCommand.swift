@@ -37,6 +37,11 @@ struct IndexCommand: ParsableCommand {
     @Option(help: "Files per committed batch.")
     var batchSize: Int = 16
 
+    @Option(help: ArgumentHelp(
+        "A CSV of path,label rows (paths relative to the CSV); indexed tracks get these class labels, which "
+            + "`retrieve evaluate`, `retrieve map` and `similar` show.", valueName: "csv"))
+    var labels: String?
+
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
@@ -66,7 +71,11 @@ struct IndexCommand: ParsableCommand {
             // One encoder per worker: its scratch buffers are not shared between threads.
             try EncoderAnalyser(encoder: try location.loadModel())
         }
+        let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try indexer.run(roots: roots)
+        if let labelled, !dryRun {
+            try store.setLabels(Dictionary(labelled.map { ($0.path, $0.label) }, uniquingKeysWith: { a, _ in a }))
+        }
         if json {
             print(Exporter.jsonString(summaryObject(summary)))
         } else {

@@ -69,6 +69,21 @@ import VectorIndex
         #expect(try f.store().trackCount() == 2)
     }
 
+    @Test func labelsFromACSVReachTheTracks() throws {
+        let f = try PipelineFixture(tracks: 3)
+        _ = try f.indexer().run(roots: [f.music.path])
+        let csv = f.music.appendingPathComponent("labels.csv")
+        try "path,label\ntrack00.wav,calm\ntrack01.flac,loud\nmissing.wav,gone\n".write(to: csv, atomically: true, encoding: .utf8)
+        let store = try f.store()
+        let labelled = try LabelledCollection.csv(csv.path)
+        #expect(try store.setLabels(Dictionary(uniqueKeysWithValues: labelled.map { ($0.path, $0.label) })) == 2)
+        let labels = Dictionary(uniqueKeysWithValues: try store.allTracks().map {
+            (($0.path as NSString).lastPathComponent, $0.label ?? "-")
+        })
+        #expect(labels == ["track00.wav": "calm", "track01.flac": "loud", "track02.ogg": "-"])
+        #expect(try store.setLabels(["\(f.music.path)/track00.wav": "calm"]) == 0)  // unchanged: nothing written
+    }
+
     @Test func dryRunWritesNothing() throws {
         let f = try PipelineFixture(tracks: 3)
         var options = Indexer.Options()
