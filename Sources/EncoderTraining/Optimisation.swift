@@ -1,4 +1,5 @@
 import Foundation
+import RetrieveCore
 
 /// The learning rate at each step: linear warm-up from base/warmup to base, then cosine decay to `minimum`.
 public struct LearningRateSchedule: Codable, Sendable, Equatable {
@@ -76,7 +77,7 @@ public struct PKBatchSampler: Sendable {
     public let classes: Int
     public let itemsPerClass: Int
     private let byClass: [[Int]]
-    private var rng: SplitMix64Local
+    private var rng: SplitMix64
 
     /// `labels[i]` is the class of item i; P = `classes`, K = `itemsPerClass`.
     public init(labels: [Int], classes p: Int, itemsPerClass k: Int, seed: UInt64) {
@@ -87,7 +88,7 @@ public struct PKBatchSampler: Sendable {
         precondition(self.byClass.count >= 2, "P×K sampling needs at least two classes with items")
         self.classes = min(p, self.byClass.count)
         self.itemsPerClass = k
-        self.rng = SplitMix64Local(seed: seed)
+        self.rng = SplitMix64(seed: seed)
     }
 
     /// The item indices of the next batch, grouped by class (P·K indices).
@@ -108,15 +109,3 @@ public struct PKBatchSampler: Sendable {
     }
 }
 
-/// SplitMix64, kept local so sampling state is a plain value.
-struct SplitMix64Local: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -3,15 +3,9 @@ public import RetrieveCore
 
 /// A deterministic random number generator (SplitMix64) so that every test sees the same "random" data.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { base.next() }
     /// A standard normal sample (Box–Muller).
     public mutating func nextGaussian() -> Float {
         let u1 = max(Double.random(in: 0..<1, using: &self), 1e-12)

@@ -1,4 +1,5 @@
 import Foundation
+import RetrieveCore
 internal import CSndFile
 internal import CSoxr
 import AudioDecoding
@@ -276,16 +277,10 @@ public enum DSP {
 
 /// SplitMix64 with Box–Muller Gaussians: reproducible noise from a seed.
 struct NoiseGenerator: RandomNumberGenerator {
-    private var state: UInt64
+    private var base: SplitMix64
     private var spare: Double?
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { base.next() }
     mutating func nextGaussian() -> Double {
         if let s = spare {
             spare = nil
