@@ -117,6 +117,14 @@ public final class Indexer {
             return summary
         }
 
+        // Problems met while walking the folders (symlink loops, unreadable folders, FIFOs, names that are not
+        // UTF-8) are recorded like failed files, so `retrieve list --failures` shows them too.
+        if !scan.problems.isEmpty {
+            _ = try store.commit(IndexBatch(failures: scan.problems.map {
+                FailureRecord(path: $0.path, kind: "scan", reason: $0.reason, size: 0, modificationTime: 0)
+            }))
+        }
+
         // Moves need no analysis: commit them first, in one transaction.
         let moves = actions.compactMap { if case .move(let file, let existing) = $0 { (file, existing) } else { nil } }
         if !moves.isEmpty {
