@@ -24,7 +24,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             "\(missing) track(s) in \(db) are embedded only with \(others.joined(separator: ", ")), not with "
                 + "\(current); run `retrieve index` on the collection to re-embed them with the current model"
         case .unknownQuery(let q):
-            "\(q): not an audio file, an indexed path or a track id; give a file path or an id from `retrieve list`"
+            "\(q): no such file, indexed path or track id; give an audio file, or a path or id from `retrieve list`"
         case .queryNotAnalysable(let path, let reason):
             // Decoder errors already start with the path; do not say it twice.
             reason.hasPrefix(path) ? reason : "\(path): cannot be used as a query: \(reason)"
