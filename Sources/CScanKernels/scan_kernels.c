@@ -1,0 +1,121 @@
+// Dot-product scans; see include/scan_kernels.h. Only the functions marked target("avx2,fma") use AVX2: the
+// rest of the file is compiled for the baseline target and picks a kernel once per call via cpuid flags.
+#include "scan_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/// Four partial sums per row: independent chains the compiler can keep in one SSE/NEON register without
+/// reassociating (no -ffast-math needed), and rounding comparable to the vector kernel's.
+static void scan_portable(const float *v, size_t rows, size_t d, const float *q, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = v + r * d;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t c = 0;
+        for (; c + 4 <= d; c += 4) {
+            s0 += row[c] * q[c];
+            s1 += row[c + 1] * q[c + 1];
+            s2 += row[c + 2] * q[c + 2];
+            s3 += row[c + 3] * q[c + 3];
+        }
+        for (; c < d; c++) s0 += row[c] * q[c];
+        out[r] = (s0 + s1) + (s2 + s3);
+    }
+}
+
+#if defined(__x86_64__)
+
+/// Masks for the last d % 8 floats of a row: lanes < n set.
+static const int tail_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// Eight rows in flight, one accumulator each (eight independent FMA chains cover the FMA latency × two
+/// ports); the query chunk is loaded once per eight rows from L1. The eight sums are reduced together with
+/// three rounds of hadd and stored as one vector. A row's last d % 8 floats use a masked load (masked lanes
+/// are never read, so no overrun past the end of the matrix).
+__attribute__((target("avx2,fma"))) static void scan_avx2(const float *v, size_t rows, size_t d, const float *q,
+                                                          float *out) {
+    const size_t whole = d & ~(size_t)7, tail = d & 7;
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(tail_masks + 8 - tail));
+    const __m256 qt = _mm256_maskload_ps(q + whole, mask);
+    size_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        const float *p = v + r * d;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+               a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(),
+               a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+        for (size_t c = 0; c < whole; c += 8) {
+            const __m256 x = _mm256_loadu_ps(q + c);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), x, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + d + c), x, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 2 * d + c), x, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * d + c), x, a3);
+            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * d + c), x, a4);
+            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 5 * d + c), x, a5);
+            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 6 * d + c), x, a6);
+            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 7 * d + c), x, a7);
+        }
+        if (tail) {
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(p + whole, mask), qt, a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(p + d + whole, mask), qt, a1);
+            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 2 * d + whole, mask), qt, a2);
+            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 3 * d + whole, mask), qt, a3);
+            a4 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 4 * d + whole, mask), qt, a4);
+            a5 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 5 * d + whole, mask), qt, a5);
+            a6 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 6 * d + whole, mask), qt, a6);
+            a7 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 7 * d + whole, mask), qt, a7);
+        }
+        // [a0..a3 low-half sums | a0..a3 high-half sums], same for a4..a7, then fold the halves.
+        const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+        const __m256 sums =
+            _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+        _mm256_storeu_ps(out + r, sums);
+    }
+    for (; r < rows; r++) {
+        const float *p = v + r * d;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        size_t c = 0;
+        for (; c + 16 <= whole; c += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(q + c), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c + 8), _mm256_loadu_ps(q + c + 8), a1);
+        }
+        if (c < whole) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(q + c), a0);
+        if (tail) a1 = _mm256_fmadd_ps(_mm256_maskload_ps(p + whole, mask), qt, a1);
+        out[r] = hsum256(_mm256_add_ps(a0, a1));
+    }
+}
+
+int scan_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#else
+
+int scan_has_avx2_fma(void) { return 0; }
+
+#endif
+
+void scan_dot_scores(const float *vectors, size_t rows, size_t dims, const float *query, float *scores,
+                     scan_kernel_choice choice) {
+    if (rows == 0) return;
+#if defined(__x86_64__)
+    // Resolved once; a racing first call computes the same value twice, which is harmless.
+    static volatile int avx2 = -1;
+    if (avx2 < 0) avx2 = scan_has_avx2_fma();
+    if (choice == SCAN_KERNEL_AUTOMATIC && avx2) {
+        scan_avx2(vectors, rows, dims, query, scores);
+        return;
+    }
+#endif
+    (void)choice;
+    scan_portable(vectors, rows, dims, query, scores);
+}
