@@ -36,60 +36,30 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
     return _mm_cvtss_f32(s);
 }
 
-/// Eight rows in flight, one accumulator each (eight independent FMA chains cover the FMA latency × two
-/// ports); the query chunk is loaded once per eight rows from L1. The eight sums are reduced together with
-/// three rounds of hadd and stored as one vector. A row's last d % 8 floats use a masked load (masked lanes
-/// are never read, so no overrun past the end of the matrix).
+/// One row at a time, front to back, with four accumulators (four independent FMA chains per row; the
+/// out-of-order core overlaps consecutive rows). Strictly sequential reads keep the hardware prefetchers
+/// streaming: an eight-rows-in-flight variant (loads 512 bytes apart, interleaved) measured 2.5× slower at
+/// 10⁶ × 128 (41 vs 16 ms), and software prefetch did not help the sequential loop. A row's last d % 8
+/// floats use a masked load (masked lanes are never read, so no overrun past the end of the matrix).
 __attribute__((target("avx2,fma"))) static void scan_avx2(const float *v, size_t rows, size_t d, const float *q,
                                                           float *out) {
     const size_t whole = d & ~(size_t)7, tail = d & 7;
     const __m256i mask = _mm256_loadu_si256((const __m256i *)(tail_masks + 8 - tail));
     const __m256 qt = _mm256_maskload_ps(q + whole, mask);
-    size_t r = 0;
-    for (; r + 8 <= rows; r += 8) {
+    for (size_t r = 0; r < rows; r++) {
         const float *p = v + r * d;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
-               a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(),
-               a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-        for (size_t c = 0; c < whole; c += 8) {
-            const __m256 x = _mm256_loadu_ps(q + c);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), x, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + d + c), x, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 2 * d + c), x, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * d + c), x, a3);
-            a4 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * d + c), x, a4);
-            a5 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 5 * d + c), x, a5);
-            a6 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 6 * d + c), x, a6);
-            a7 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 7 * d + c), x, a7);
-        }
-        if (tail) {
-            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(p + whole, mask), qt, a0);
-            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(p + d + whole, mask), qt, a1);
-            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 2 * d + whole, mask), qt, a2);
-            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 3 * d + whole, mask), qt, a3);
-            a4 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 4 * d + whole, mask), qt, a4);
-            a5 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 5 * d + whole, mask), qt, a5);
-            a6 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 6 * d + whole, mask), qt, a6);
-            a7 = _mm256_fmadd_ps(_mm256_maskload_ps(p + 7 * d + whole, mask), qt, a7);
-        }
-        // [a0..a3 low-half sums | a0..a3 high-half sums], same for a4..a7, then fold the halves.
-        const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-        const __m256 sums =
-            _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-        _mm256_storeu_ps(out + r, sums);
-    }
-    for (; r < rows; r++) {
-        const float *p = v + r * d;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+               a3 = _mm256_setzero_ps();
         size_t c = 0;
-        for (; c + 16 <= whole; c += 16) {
+        for (; c + 32 <= whole; c += 32) {
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(q + c), a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c + 8), _mm256_loadu_ps(q + c + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c + 16), _mm256_loadu_ps(q + c + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c + 24), _mm256_loadu_ps(q + c + 24), a3);
         }
-        if (c < whole) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(q + c), a0);
+        for (; c < whole; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(q + c), a0);
         if (tail) a1 = _mm256_fmadd_ps(_mm256_maskload_ps(p + whole, mask), qt, a1);
-        out[r] = hsum256(_mm256_add_ps(a0, a1));
+        out[r] = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     }
 }
 
