@@ -79,9 +79,13 @@ void scan_dot_scores(const float *vectors, size_t rows, size_t dims, const float
     if (rows == 0) return;
 #if defined(__x86_64__)
     // Resolved once; a racing first call computes the same value twice, which is harmless.
-    static volatile int avx2 = -1;
-    if (avx2 < 0) avx2 = scan_has_avx2_fma();
-    if (choice == SCAN_KERNEL_AUTOMATIC && avx2) {
+    static int avx2 = -1;
+    int has = __atomic_load_n(&avx2, __ATOMIC_RELAXED);
+    if (has < 0) {
+        has = scan_has_avx2_fma();
+        __atomic_store_n(&avx2, has, __ATOMIC_RELAXED);
+    }
+    if (choice == SCAN_KERNEL_AUTOMATIC && has) {
         scan_avx2(vectors, rows, dims, query, scores);
         return;
     }

@@ -30,11 +30,12 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 /// index order per query; they must be pure. So an over-fetch such as "k + 50, then drop same-album
 /// results" is cheap, and a filter can be a dictionary lookup without slowing the scan.
 ///
-/// Threading: the collection never changes OpenBLAS's thread count; the caller decides
+/// Threading: a single query runs on the calling thread (the scan kernel does not use BLAS). For batches and
+/// all-pairs the collection never changes OpenBLAS's thread count; the caller decides
 /// (`BLAS.setThreadCount`). Our recommendation, measured on the two shared cores of the CI machine
-/// (`bench/README.md`, `## search`): one thread. A single query is bound by memory bandwidth (one core
-/// already streams ~20 GB/s), and with other work on the machine a second OpenBLAS thread made single queries
-/// 1.4× and 1000-query batches 1.3–2.2× more expensive in CPU time, and no wall time improved. Only a batch or
+/// (`bench/README.md`, `## search`): one thread. With other work on the machine a second OpenBLAS thread made
+/// 1000-query batches 1.3–2.2× more expensive in CPU time (and, back when single queries used `sgemv`, those
+/// 1.4×; one core already streams ~20 GB/s), and no wall time improved. Only a batch or
 /// all-against-all run on an otherwise idle machine gains from two threads (sgemm is compute bound); the
 /// top-k selection itself is single-threaded.
 public struct VectorCollection: Sendable {

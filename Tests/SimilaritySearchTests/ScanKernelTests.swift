@@ -23,7 +23,8 @@ import TestSupport
         m.storage.withUnsafeBufferPointer { v in
             query.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
-                    kernel.scores(v, dimensions: m.columns, firstRow: 0, rowCount: m.rows, query: q, into: o.baseAddress!)
+                    kernel.scores(
+                        v, dimensions: m.columns, firstRow: 0, rowCount: m.rows, query: q, into: o.baseAddress!)
                 }
             }
         }
