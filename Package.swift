@@ -46,11 +46,13 @@ let package = Package(
             name: "VectorIndex",
             dependencies: ["RetrieveCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimised),
+        // The single-query scan kernel (AVX2+FMA chosen at run time, portable C otherwise); no global -m flags.
+        .target(name: "CScanKernels"),
         // Contiguous vectors, scoring, bounded top-k. Knows nothing of storage or audio.
         .target(
             name: "SimilaritySearch",
             dependencies: [
-                "RetrieveCore", "LinearAlgebra", .product(name: "Collections", package: "swift-collections"),
+                "RetrieveCore", "LinearAlgebra", "CScanKernels", .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: optimised),
         // Indexer, query engine, exporter, evaluator: the orchestration.

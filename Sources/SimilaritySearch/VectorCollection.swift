@@ -18,9 +18,10 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 
 /// A set of equally long vectors held contiguously (one row-major `Matrix`, rows = items), searched exactly.
 ///
-/// The score of a candidate is its dot product with the query, computed by BLAS (`sgemv` for one query,
-/// blocked `sgemm` for many); on unit vectors this is the cosine similarity. The search is exhaustive and
-/// exact up to float rounding: BLAS may sum in any order, so scores can differ from a naive loop in the
+/// The score of a candidate is its dot product with the query, computed by our scan kernel for one query
+/// (C, AVX2+FMA when the CPU has it: see `ScanKernel`) and by BLAS for many (blocked `sgemm`); on unit
+/// vectors this is the cosine similarity. The search is exhaustive and exact up to float rounding: the
+/// kernel and BLAS sum in their own orders, so scores can differ from a naive loop in the
 /// last bits (about 1e-7 relative for unit vectors of a few hundred dimensions), and two candidates whose
 /// scores differ by less than that may swap places. Equal scores are ordered by ascending index.
 ///
@@ -29,11 +30,12 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 /// index order per query; they must be pure. So an over-fetch such as "k + 50, then drop same-album
 /// results" is cheap, and a filter can be a dictionary lookup without slowing the scan.
 ///
-/// Threading: the collection never changes OpenBLAS's thread count; the caller decides
+/// Threading: a single query runs on the calling thread (the scan kernel does not use BLAS). For batches and
+/// all-pairs the collection never changes OpenBLAS's thread count; the caller decides
 /// (`BLAS.setThreadCount`). Our recommendation, measured on the two shared cores of the CI machine
-/// (`bench/README.md`, `## search`): one thread. A single query is bound by memory bandwidth (one core
-/// already streams ~20 GB/s), and with other work on the machine a second OpenBLAS thread made single queries
-/// 1.4× and 1000-query batches 1.3–2.2× more expensive in CPU time, and no wall time improved. Only a batch or
+/// (`bench/README.md`, `## search`): one thread. With other work on the machine a second OpenBLAS thread made
+/// 1000-query batches 1.3–2.2× more expensive in CPU time (and, back when single queries used `sgemv`, those
+/// 1.4×; one core already streams ~20 GB/s), and no wall time improved. Only a batch or
 /// all-against-all run on an otherwise idle machine gains from two threads (sgemm is compute bound); the
 /// top-k selection itself is single-threaded.
 public struct VectorCollection: Sendable {
@@ -73,6 +75,11 @@ public struct VectorCollection: Sendable {
     /// - Complexity: O(count × dimensions) for the scores, plus O(count + m log k) for the selection where
     ///   m ≤ count is the number of candidates that entered the top k while scanning.
     public func nearest(to query: [Float], k: Int, where include: ((Int) -> Bool)? = nil) -> [Neighbour] {
+        nearest(to: query, k: k, kernel: .automatic, where: include)
+    }
+
+    /// `nearest(to:k:where:)` with the scan kernel chosen (tests force `.portable` to cover CPUs without AVX2).
+    func nearest(to query: [Float], k: Int, kernel: ScanKernel, where include: ((Int) -> Bool)? = nil) -> [Neighbour] {
         precondition(k >= 0, "k must be non-negative, got \(k)")
         precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
         if k == 0 || count == 0 { return [] }
@@ -86,8 +93,7 @@ public struct VectorCollection: Sendable {
             query.withUnsafeBufferPointer { q in
                 for r0 in stride(from: 0, to: n, by: block) {
                     let rows = min(block, n - r0)
-                    BLAS.gemv(
-                        .none, rows: rows, columns: d, a: v.baseAddress! + r0 * d, lda: d, x: q.baseAddress!, y: scores)
+                    kernel.scores(v, dimensions: d, firstRow: r0, rowCount: rows, query: q, into: scores)
                     heaps.offerRow(0, scores, count: rows, firstIndex: r0, include: include)
                 }
             }
@@ -95,7 +101,7 @@ public struct VectorCollection: Sendable {
         return heaps.sorted(0)
     }
 
-    /// Stored vectors scored per `sgemv` call in `nearest(to:)`: 64 KiB of scores, which stay in L2.
+    /// Stored vectors scored per kernel call in `nearest(to:)`: 64 KiB of scores, which stay in L2.
     static let scanBlock = 16_384
 
     /// The `k` nearest neighbours of stored vector `index`, leaving out the vector itself when
