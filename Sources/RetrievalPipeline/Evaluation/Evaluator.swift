@@ -96,8 +96,30 @@ public final class Evaluator {
 
     /// The system names, in report order.
     public var systemNames: [String] {
+        var names: [String] = []
+        if let encoder {
+            let model = "model:" + encoder.version.name
+            names = [model] + SegmentScoring.allCases.map { model + ":" + $0.rawValue }
+        }
+        return names + BaselineDescriptors.Kind.allCases.map(\.rawValue)
+    }
+
+    /// The systems described by one vector per signal, in report order.
+    var pooledSystemNames: [String] {
         (encoder.map { ["model:" + $0.version.name] } ?? []) + BaselineDescriptors.Kind.allCases.map(\.rawValue)
     }
+
+    /// How the model's segment embeddings are compared in the segment-matching systems.
+    enum SegmentScoring: String, CaseIterable {
+        /// The model's own cosine (its embeddings are unit vectors).
+        case segments
+        /// Cosine after z-scoring each dimension over all reference segments.
+        case segmentsZ = "segments-z"
+    }
+
+    /// The hop, in frames, of the reference and query segments for segment matching: a quarter segment, so
+    /// that an excerpt's segment, wherever it starts, overlaps some reference segment by at least 7/8.
+    var matchingHopFrames: Int { max(1, (encoder?.configuration.segmentFrames ?? 4) / 4) }
 
     /// Evaluates `tracks`; files that fail to decode are reported to `progress` and left out.
     public func run(_ tracks: [LabelledTrack], progress: ProgressReporter? = nil) throws -> Report {
@@ -107,9 +129,10 @@ public final class Evaluator {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        let systems = systemNames.count
+        let systems = pooledSystemNames.count
         var references = [[[Float]]](repeating: [], count: systems)
         var queries = [[[Float]]](repeating: [], count: systems)
+        var referenceSegments: [Matrix] = [], querySegments: [Matrix] = []
         var kept: [LabelledTrack] = []
         var querySources: [Int] = []
         var queryDegradations: [Degradation] = []
@@ -129,10 +152,11 @@ public final class Evaluator {
                 progress?.message("retrieve: " + (reason.contains(track.path) ? reason : "\(track.path): \(reason)"))
                 continue
             }
-            let reference = describe(samples)
+            let (reference, segments) = describe(samples)
             let source = kept.count
             kept.append(track)
             for s in 0..<systems { references[s].append(reference[s]) }
+            if let segments { referenceSegments.append(segments) }
 
             var rng = NoiseGenerator(seed: options.seed &+ 0x5EED &* UInt64(trackIndex + 1))
             for _ in 0..<options.excerptsPerTrack {
@@ -148,8 +172,9 @@ public final class Evaluator {
                     continue
                 }
                 guard !degraded.isEmpty else { continue }
-                let query = describe(degraded)
+                let (query, segments) = describe(degraded)
                 for s in 0..<systems { queries[s].append(query[s]) }
+                if let segments { querySegments.append(segments) }
                 querySources.append(source)
                 queryDegradations.append(degradation)
             }
@@ -157,7 +182,15 @@ public final class Evaluator {
 
         var reports: [SystemReport] = []
         let labels = kept.map(\.label), groups = kept.map(\.group)
-        for (s, name) in systemNames.enumerated() where !kept.isEmpty {
+        func report(_ name: String, dimensions: Int, style: StyleScores, ranks: [Int]) -> SystemReport {
+            let perDegradation = options.degradations.map { d in
+                DegradationScores(degradation: d.rawValue, scores: IdentificationScores(
+                    ranks: zip(ranks, queryDegradations).filter { $0.1 == d }.map(\.0)))
+            }
+            return SystemReport(name: name, dimensions: dimensions, style: style,
+                                identification: IdentificationScores(ranks: ranks), perDegradation: perDegradation)
+        }
+        for (s, name) in pooledSystemNames.enumerated() where !kept.isEmpty {
             let raw = Matrix(rowArrays: references[s])
             let standardiser = Standardiser(fitting: raw)
             let refs = standardiser.apply(raw)
@@ -169,13 +202,25 @@ public final class Evaluator {
                 ranks = RetrievalMetrics.identificationRanks(
                     scores: BLAS.multiply(q, .none, refs, .transposed), sources: querySources, groups: groups)
             }
-            let perDegradation = options.degradations.map { d in
-                DegradationScores(degradation: d.rawValue, scores: IdentificationScores(
-                    ranks: zip(ranks, queryDegradations).filter { $0.1 == d }.map(\.0)))
+            reports.append(report(name, dimensions: raw.columns, style: style, ranks: ranks))
+            guard s == 0, encoder != nil else { continue }
+            // Segment matching: identification only; the style columns repeat the pooled model's.
+            for scoring in SegmentScoring.allCases {
+                var ranks: [Int] = []
+                if !querySources.isEmpty {
+                    var refs = referenceSegments, qs = querySegments
+                    if scoring == .segmentsZ {
+                        let z = Standardiser(fitting: Self.stack(referenceSegments, columns: raw.columns))
+                        refs = refs.map(z.apply)
+                        qs = qs.map(z.apply)
+                    }
+                    ranks = RetrievalMetrics.identificationRanks(
+                        scores: SegmentMatching.scores(queries: qs, references: refs),
+                        sources: querySources, groups: groups)
+                }
+                reports.append(report(name + ":" + scoring.rawValue, dimensions: raw.columns, style: style,
+                                      ranks: ranks))
             }
-            reports.append(SystemReport(name: name, dimensions: raw.columns, style: style,
-                                        identification: IdentificationScores(ranks: ranks),
-                                        perDegradation: perDegradation))
         }
         return Report(
             tracks: kept.count, groups: Set(groups).count,
@@ -198,14 +243,37 @@ public final class Evaluator {
         return total / Double(labels.count)
     }
 
-    /// Every system's descriptor of one signal, in `systemNames` order (unnormalised; z-scoring comes later).
-    func describe(_ samples: [Float]) -> [[Float]] {
+    /// Every pooled system's descriptor of one signal, in `pooledSystemNames` order (unnormalised; z-scoring
+    /// comes later), and the model's segment embeddings at `matchingHopFrames` (one unit row per segment).
+    func describe(_ samples: [Float]) -> (descriptors: [[Float]], segments: Matrix?) {
         let logMel = extractor.logMel(samples)
         var out: [[Float]] = []
+        var segments: Matrix?
         if let encoder {
             out.append(encoder.embedTrack(logMel: logMel)?.values
                 ?? [Float](repeating: 0, count: encoder.configuration.embeddingSize))
+            let windows = Self.windows(logMel, frames: encoder.configuration.segmentFrames, hop: matchingHopFrames)
+            segments = Self.stack(encoder.embed(segments: windows).map(\.values),
+                                  columns: encoder.configuration.embeddingSize)
         }
-        return out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor)
+        return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), segments)
+    }
+
+    /// `frames`-long windows every `hop` frames, the last one ending at the end (as `Encoder.segments`).
+    static func windows(_ logMel: Matrix, frames w: Int, hop: Int) -> [Matrix] {
+        let n = logMel.rows
+        if n == 0 { return [] }
+        if n <= w { return [logMel] }
+        var starts = Array(stride(from: 0, through: n - w, by: hop))
+        if starts.last! != n - w { starts.append(n - w) }
+        return starts.map { logMel.rows($0..<($0 + w)) }
+    }
+
+    static func stack(_ rows: [[Float]], columns: Int) -> Matrix {
+        Matrix(rows: rows.count, columns: columns, storage: rows.flatMap { $0 })
+    }
+
+    static func stack(_ matrices: [Matrix], columns: Int) -> Matrix {
+        Matrix(rows: matrices.reduce(0) { $0 + $1.rows }, columns: columns, storage: matrices.flatMap(\.storage))
     }
 }

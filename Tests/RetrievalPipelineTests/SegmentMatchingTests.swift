@@ -1,0 +1,95 @@
+import AudioDecoding
+import Foundation
+import RetrievalPipeline
+import RetrieveCore
+import SequenceEncoding
+import Testing
+import TestSupport
+
+@Suite struct SegmentMatchingTests {
+    @Test func scoresATinyExampleByHand() {
+        let q = Matrix(rowArrays: [[1, 0], [0, 1]])
+        let r1 = Matrix(rowArrays: [[1, 0], [0.6, 0.8]])
+        let r2 = Matrix(rowArrays: [[0.6, 0.8]])
+        let r3 = Matrix(rowArrays: [[-1, 0], [0, -1]])
+        let empty = Matrix(rows: 0, columns: 2)
+        let s = SegmentMatching.scores(queries: [q, Matrix(rowArrays: [[0, 1]]), empty],
+                                       references: [r1, r2, r3, empty])
+        // q against r1: q₁ best 1 (r1₁), q₂ best 0.8 (r1₂) → 0.9; against r2: (0.6 + 0.8) / 2 = 0.7;
+        // against r3: both best 0 → 0. The one-segment query (0, 1): 0.8, 0.8, 0.
+        let expected: [[Float]] = [[0.9, 0.7, 0, -.infinity], [0.8, 0.8, 0, -.infinity]]
+        for i in 0..<2 {
+            #expect(Approx.maxAbsDifference(Array(s.row(i)[0..<3]), Array(expected[i][0..<3])) < 1e-6)
+            #expect(s[i, 3] == -.infinity)
+        }
+        #expect(s.row(2).allSatisfy { $0 == -.infinity })
+    }
+
+    @Test func blockedProductsEqualTheDefinition() {
+        var rng = SeededGenerator(seed: 7)
+        func unitRows(_ n: Int) -> Matrix {
+            Matrix(rowArrays: (0..<n).map { _ in
+                let v = (0..<16).map { _ in Float.random(in: -1...1, using: &rng) }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                return v.map { $0 / norm }
+            })
+        }
+        let queries = (0..<5).map { unitRows(1 + $0 * 2) }
+        let references = (0..<7).map { unitRows(3 + $0) }
+        for block in [1, 3, 256] {
+            let s = SegmentMatching.scores(queries: queries, references: references, blockRows: block)
+            for (i, q) in queries.enumerated() {
+                for (j, r) in references.enumerated() {
+                    #expect(abs(s[i, j] - SegmentMatching.naiveScore(query: q, reference: r)) < 1e-5)
+                }
+            }
+        }
+    }
+
+    /// Tracks of one timbre and one set of notes, each in its own order: a pooled vector (the mean over the
+    /// track) barely tells them apart, the segments (which hear the order) do.
+    @Test func segmentsIdentifyExcerptsThatPoolingConfuses() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-segments")
+        let root = folder.path("data")
+        let rate = 22_050
+        let notes = (0..<12).map { 220 * pow(2, Double($0) / 12) }
+        var rng = SeededGenerator(seed: 11)
+        for t in 0..<8 {
+            var samples: [Float] = []
+            for _ in 0..<2 {
+                for f in notes.shuffled(using: &rng) {
+                    samples += Signals.chord([f, 2 * f, 3 * f], seconds: 0.3, sampleRate: rate)
+                }
+            }
+            let dir = root.appendingPathComponent("melody")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try AudioFileWriter.write(samples, sampleRate: rate, format: .wav16,
+                                      to: dir.appendingPathComponent("tune\(t).wav"))
+        }
+        let configuration = EncoderConfiguration(
+            inputSize: 128, hiddenSize: 24, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 16,
+            classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 22,
+            bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+        let encoder = SequenceEncoding.Encoder(configuration: configuration, seed: 5)
+        let url = folder.path("m.safetensors")
+        try encoder.save(to: url, name: "tiny")
+        var options = Evaluator.Options()
+        options.excerptSeconds = 2.5
+        options.excerptsPerTrack = 3
+        // A random encoder is not level- or band-invariant (−9 dB gain or a 4 kHz low-pass already move its
+        // segments far, as they move the trained model's); a 3 % tempo change is mild for it.
+        options.degradations = [.clean, .timeStretch]
+        let report = try Evaluator(encoder: try SequenceEncoding.Encoder.load(contentsOf: url), options: options)
+            .run(try LabelledCollection.folder(root.path))
+        let names = report.systems.map(\.name)
+        #expect(names == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "mfcc-stats", "logmel-stats"])
+        let byName = Dictionary(uniqueKeysWithValues: report.systems.map { ($0.name, $0.identification) })
+        let pooled = try #require(byName["model:tiny"]), segments = try #require(byName["model:tiny:segments"])
+        #expect(report.excerpts == 24)
+        #expect(pooled.recallAt1 < 0.6, "pooled R@1 \(pooled.recallAt1)")
+        #expect(segments.recallAt1 >= 0.9, "segments R@1 \(segments.recallAt1)")
+        for name in ["mfcc-stats", "logmel-stats"] {
+            #expect(try #require(byName[name]).recallAt1 < segments.recallAt1)
+        }
+    }
+}
