@@ -25,6 +25,19 @@ import TestSupport
         #expect(s.row(2).allSatisfy { $0 == -.infinity })
     }
 
+    @Test func alignedVotesRewardMatchesInTheirOrder() {
+        func e(_ i: Int) -> [Float] { (0..<4).map { $0 == i ? 1 : 0 } }
+        let q = Matrix(rowArrays: [e(0), e(1), e(2)])
+        let inOrder = Matrix(rowArrays: [e(3), e(0), e(1), e(2)])
+        let reversed = Matrix(rowArrays: [e(2), e(1), e(0)])
+        let best = SegmentMatching.scores(queries: [q], references: [inOrder, reversed])
+        #expect(best.row(0) == [1, 1])  // every segment is found in both
+        let votes = SegmentMatching.scores(queries: [q], references: [inOrder, reversed], scoring: .alignedVotes)
+        // In order: offsets 1, 1, 1 → 3/3 agree. Reversed: offsets 2, 0, −2 → at most 1/3 within ±1 hop.
+        // Both plus 10⁻³ × mean-of-best (1).
+        #expect(abs(votes[0, 0] - 1.001) < 1e-6 && abs(votes[0, 1] - (1.0 / 3 + 0.001)) < 1e-6)
+    }
+
     @Test func blockedProductsEqualTheDefinition() {
         var rng = SeededGenerator(seed: 7)
         func unitRows(_ n: Int) -> Matrix {
@@ -38,6 +51,10 @@ import TestSupport
         let references = (0..<7).map { unitRows(3 + $0) }
         for block in [1, 3, 256] {
             let s = SegmentMatching.scores(queries: queries, references: references, blockRows: block)
+            let votes = SegmentMatching.scores(queries: queries, references: references, scoring: .alignedVotes,
+                                               blockRows: block)
+            #expect(votes == SegmentMatching.scores(queries: queries, references: references,
+                                                    scoring: .alignedVotes))
             for (i, q) in queries.enumerated() {
                 for (j, r) in references.enumerated() {
                     #expect(abs(s[i, j] - SegmentMatching.naiveScore(query: q, reference: r)) < 1e-5)
@@ -82,7 +99,8 @@ import TestSupport
         let report = try Evaluator(encoder: try SequenceEncoding.Encoder.load(contentsOf: url), options: options)
             .run(try LabelledCollection.folder(root.path))
         let names = report.systems.map(\.name)
-        #expect(names == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "mfcc-stats", "logmel-stats"])
+        #expect(names == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
+               "mfcc-stats", "logmel-stats"])
         let byName = Dictionary(uniqueKeysWithValues: report.systems.map { ($0.name, $0.identification) })
         let pooled = try #require(byName["model:tiny"]), segments = try #require(byName["model:tiny:segments"])
         #expect(report.excerpts == 24)

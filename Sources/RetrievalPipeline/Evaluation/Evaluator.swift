@@ -19,6 +19,12 @@ public import SequenceEncoding
 /// segment window is aligned to the track's end, and long tracks are not thinned to 240 segments. Both make
 /// it, if anything, a slightly better summary of the track than the stored one.
 ///
+/// With a model, identification is also scored by segment matching (`SegmentMatching`): the model's segment
+/// embeddings of each track and each excerpt, cut every quarter segment (`matchingHopFrames`), are kept and
+/// compared segment by segment, as rows `model:NAME:segments` (the model's cosine), `…:segments-z` (cosine after
+/// z-scoring over all reference segments) and `…:segments-aligned` (time-consistent votes). These rows repeat
+/// the pooled model's style scores: segment matching is for identification only.
+///
 /// Style retrieval is leave-one-track-out (see `RetrievalMetrics.styleRetrieval` for the same-track rule);
 /// identification ranks each degraded excerpt against all full tracks (`identificationRanks`).
 public final class Evaluator {
@@ -115,6 +121,8 @@ public final class Evaluator {
         case segments
         /// Cosine after z-scoring each dimension over all reference segments.
         case segmentsZ = "segments-z"
+        /// The model's cosine, scored by time-consistent best matches (`SegmentMatching.Scoring.alignedVotes`).
+        case segmentsAligned = "segments-aligned"
     }
 
     /// The hop, in frames, of the reference and query segments for segment matching: a quarter segment, so
@@ -215,7 +223,9 @@ public final class Evaluator {
                         qs = qs.map(z.apply)
                     }
                     ranks = RetrievalMetrics.identificationRanks(
-                        scores: SegmentMatching.scores(queries: qs, references: refs),
+                        scores: SegmentMatching.scores(
+                            queries: qs, references: refs,
+                            scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest),
                         sources: querySources, groups: groups)
                 }
                 reports.append(report(name + ":" + scoring.rawValue, dimensions: raw.columns, style: style,

@@ -16,9 +16,22 @@ import LinearAlgebra
 /// match per query segment counts. The query's segment boundaries need not line up with the track's; a denser
 /// hop for the references (the evaluator uses a quarter segment) keeps the nearest reference window close.
 ///
+/// `alignedVotes` adds the time structure: segments a hop apart in the query should find their best matches a
+/// hop apart in the true track. Each query segment `i` votes for the offset `argmax_j ⟨q_i, r_j⟩ − i` (in
+/// hops; query and references must be cut at one hop); the score is the largest share of votes within ±1 hop
+/// of one offset (so a 3 % tempo change over 10 s still agrees), plus 10⁻³ × the mean-of-best as tie-break.
+///
 /// The products come from one GEMM per block of query segments against all reference segments stacked;
 /// the maxima are one pass over that block.
 public enum SegmentMatching {
+    /// How the segment-vs-segment cosines become one score per query and track.
+    public enum Scoring: String, Sendable, CaseIterable {
+        /// `(1/m) Σ_i max_j ⟨q_i, r_j⟩`.
+        case meanOfBest
+        /// The share of query segments whose best match lies at one time offset (±1 hop).
+        case alignedVotes
+    }
+
     /// `queries.count × references.count` scores `s(Q, R)`; a query or reference with no segments scores −∞
     /// against everything (it cannot be matched).
     ///
@@ -27,7 +40,8 @@ public enum SegmentMatching {
     ///   - references: each track's segment embeddings, same columns.
     /// - Complexity: O(M · N · d) for M query segments, N reference segments of d dimensions (in BLAS), plus
     ///   O(M · N) for the maxima; memory O(blockRows · N).
-    public static func scores(queries: [Matrix], references: [Matrix], blockRows: Int = 256) -> Matrix {
+    public static func scores(queries: [Matrix], references: [Matrix], scoring: Scoring = .meanOfBest,
+                              blockRows: Int = 256) -> Matrix {
         var out = Matrix(rows: queries.count, columns: references.count, repeating: -.infinity)
         guard let d = (references.first { $0.rows > 0 } ?? queries.first { $0.rows > 0 })?.columns else { return out }
         precondition(references.allSatisfy { $0.rows == 0 || $0.columns == d }
@@ -42,15 +56,18 @@ public enum SegmentMatching {
 
         // Query segments, stacked, with the query each row belongs to.
         var queryRows = [Float]()
-        var owner = [Int]()
+        var owner = [Int](), position = [Int]()
         for (q, m) in queries.enumerated() where m.rows > 0 {
             queryRows += m.storage
             owner += Array(repeating: q, count: m.rows)
+            position += Array(0..<m.rows)
         }
         let rowCount = owner.count
         guard rowCount > 0 else { return out }
         // Sums of per-row maxima, per query and reference.
         var sums = [Double](repeating: 0, count: queries.count * references.count)
+        // For alignedVotes: the best match's offset (in hops) of each query segment, per reference.
+        var bestOffset = [Int32](repeating: 0, count: scoring == .alignedVotes ? rowCount * references.count : 0)
         let block = max(1, blockRows)
         var products = [Float](repeating: 0, count: min(block, rowCount) * total)
         stacked.withUnsafeBufferPointer { ps in
@@ -64,18 +81,35 @@ public enum SegmentMatching {
                             let row = pc.baseAddress! + i * total
                             let base = owner[start + i] * references.count
                             for t in 0..<references.count where offsets[t + 1] > offsets[t] {
-                                var best = -Float.infinity
-                                for j in offsets[t]..<offsets[t + 1] { best = max(best, row[j]) }
+                                var best = -Float.infinity, at = offsets[t]
+                                for j in offsets[t]..<offsets[t + 1] where row[j] > best {
+                                    best = row[j]
+                                    at = j
+                                }
                                 sums[base + t] += Double(best)
+                                if scoring == .alignedVotes {
+                                    bestOffset[(start + i) * references.count + t] =
+                                        Int32(at - offsets[t] - position[start + i])
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        var firstRow = 0
         for (q, m) in queries.enumerated() where m.rows > 0 {
+            defer { firstRow += m.rows }
             for t in 0..<references.count where references[t].rows > 0 {
-                out.storage[q * references.count + t] = Float(sums[q * references.count + t] / Double(m.rows))
+                let meanOfBest = sums[q * references.count + t] / Double(m.rows)
+                guard scoring == .alignedVotes else {
+                    out.storage[q * references.count + t] = Float(meanOfBest)
+                    continue
+                }
+                var votes: [Int32: Int] = [:]
+                for r in firstRow..<(firstRow + m.rows) { votes[bestOffset[r * references.count + t], default: 0] += 1 }
+                let agreeing = votes.keys.map { o in (votes[o - 1] ?? 0) + votes[o]! + (votes[o + 1] ?? 0) }.max()!
+                out.storage[q * references.count + t] = Float(Double(agreeing) / Double(m.rows) + 1e-3 * meanOfBest)
             }
         }
         return out
