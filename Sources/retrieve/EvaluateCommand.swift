@@ -17,7 +17,9 @@ struct EvaluateCommand: ParsableCommand {
             e.g. song__clip1.wav and song__clip2.wav) never count as answers for each other.
             Identification: --identification-excerpts 10-s excerpts per track, each degraded once (cycling \
             through 20 dB white noise, -9 dB gain, 128 kb/s MP3, 4 kHz low-pass, +3 % tempo, +1 semitone, \
-            16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR. With a model, the rows             model:NAME:segments and model:NAME:segments-z identify by segment matching instead of one pooled vector.
+            16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR. With a model, the rows \
+            model:NAME:segments, :segments-z and :segments-aligned identify by matching segment embeddings instead \
+            of one pooled vector (their style columns repeat the pooled model's).
             """)
 
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))
