@@ -18,6 +18,9 @@ public final class EncoderAnalyser: TrackAnalysing {
     public var maxSegments = 240
     /// Segments per inference batch.
     public var batchSegments = 64
+    /// Whether `analyse` returns the segment embeddings too (`retrieve index --segments`): about
+    /// 0.5 KB per segment (128 dimensions), one segment per 1.5 s of audio with the default model.
+    public var keepSegments = false
 
     public init(encoder: SequenceEncoding.Encoder) throws {
         self.encoder = encoder
@@ -30,10 +33,10 @@ public final class EncoderAnalyser: TrackAnalysing {
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
-        let (embedding, segments) = try embed(url: url, expectedSeconds: info.duration)
+        let (embedding, segments, kept) = try embed(url: url, expectedSeconds: info.duration)
         return TrackAnalysis(format: info.format, sampleRate: info.sampleRate, channels: info.channels,
                              duration: info.duration, title: info.title, artist: info.artist, album: info.album,
-                             genre: info.genre, embedding: embedding, segmentCount: segments)
+                             genre: info.genre, embedding: embedding, segmentCount: segments, segments: kept)
     }
 
     /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).
@@ -45,17 +48,19 @@ public final class EncoderAnalyser: TrackAnalysing {
         return all
     }
 
-    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int) {
+    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding]) {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
+        var kept: [Embedding] = []
         _ = try streamSegments(url: url, expectedSeconds: expectedSeconds) { batch in
+            if keepSegments { kept += batch }
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
             count += batch.count
         }
         guard count > 0 else { throw AnalysisError.noAudio(path: url.path) }
-        return (Embedding(normalising: sum), count)
+        return (Embedding(normalising: sum), count, kept)
     }
 
     /// Streams the file and hands batches of segment embeddings to `body`.

@@ -4,6 +4,7 @@ import RetrievalPipeline
 import RetrieveCore
 import SequenceEncoding
 import Testing
+import VectorIndex
 import TestSupport
 
 @Suite struct SegmentMatchingTests {
@@ -109,5 +110,42 @@ import TestSupport
         for name in ["mfcc-stats", "logmel-stats"] {
             #expect(try #require(byName[name]).recallAt1 < segments.recallAt1)
         }
+    }
+}
+
+@Suite struct IdentifyTests {
+    @Test func indexKeepsSegmentsAndIdentifyFindsTheSourceOfAnExcerpt() throws {
+        let f = try PipelineFixture(tracks: 6)
+        // Without --segments: identification says what to do.
+        _ = try f.indexer().run(roots: [f.music.path])
+        let plain = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        let one = [Embedding(normalising: [Float](repeating: 1, count: f.encoder.configuration.embeddingSize))]
+        #expect(throws: PipelineError.noSegments(database: f.databasePath)) { try plain.identify(segments: one, k: 3) }
+
+        try FileManager.default.removeItem(atPath: f.databasePath)
+        _ = try f.indexer(keepSegments: true).run(roots: [f.music.path])
+        let store = try f.store()
+        let engine = try QueryEngine(store: store, model: f.encoder.version, databasePath: f.databasePath)
+        let modelID = try #require(try store.embeddingModels().first?.model.id)
+        for track in engine.tracks {
+            let segments = try store.segments(track: track.id!, model: modelID)
+            #expect(segments.count == 3)  // 2 s: windows of 43 frames every 22 of 87
+        }
+        // A 1.2-s excerpt of track 3, cut at 0.4 s (not on a segment boundary).
+        let source = engine.tracks.first { $0.path.hasSuffix("track03.wav") }!
+        let samples = try AudioDecoder(targetSampleRate: 22_050).decode(URL(fileURLWithPath: source.path)).samples
+        let excerptURL = f.folder.path("excerpt.wav")
+        try AudioFileWriter.write(Array(samples[8_820..<(8_820 + 26_460)]), sampleRate: 22_050, format: .wav16,
+                                  to: excerptURL)
+        let analyser = try EncoderAnalyser(encoder: f.encoder)
+        let results = try engine.identify(segments: try analyser.segmentEmbeddings(path: excerptURL.path), k: 3)
+        #expect(results.map(\.rank) == [1, 2, 3])
+        #expect(results.first?.track.path == source.path)
+        #expect(results[0].score > results[1].score)
+        // Excluded rows never come back.
+        let row = try #require(engine.row(of: source.id!))
+        let without = try engine.identify(segments: try analyser.segmentEmbeddings(path: excerptURL.path), k: 6,
+                                          excluding: [row])
+        #expect(without.count == 5 && !without.contains { $0.track.path == source.path })
     }
 }
