@@ -80,6 +80,7 @@ final class LabelledFixture {
         #expect(report.systems.map(\.name)
             == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
+               "model:tiny:segments-robust-pitch",
                "mfcc-stats", "logmel-stats"])
         #expect(report.systems[0].dimensions == 8)
         for system in report.systems {

@@ -104,6 +104,7 @@ import TestSupport
         let names = report.systems.map(\.name)
         #expect(names == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
+               "model:tiny:segments-robust-pitch",
                "mfcc-stats", "logmel-stats"])
         let byName = Dictionary(uniqueKeysWithValues: report.systems.map { ($0.name, $0.identification) })
         let pooled = try #require(byName["model:tiny"]), segments = try #require(byName["model:tiny:segments"])

@@ -127,6 +127,9 @@ public final class Evaluator {
         /// The model's cosine on segments of a robust front end (`robustWindows`): log-mel above
         /// `robustCutoffHz` replaced by the model's band means, each window's level aligned.
         case segmentsRobust = "segments-robust"
+        /// As `segmentsRobust`, also trying the query shifted by `pitchShiftBands` mel bands, the best score
+        /// per track counting (a semitone is about 1–2 of 128 bands).
+        case segmentsRobustPitch = "segments-robust-pitch"
     }
 
     /// The hop, in frames, of the reference and query segments for segment matching: a quarter segment, so
@@ -145,7 +148,9 @@ public final class Evaluator {
         var references = [[[Float]]](repeating: [], count: systems)
         var queries = [[[Float]]](repeating: [], count: systems)
         // Per front end (plain, robust): each track's and each excerpt's segment embeddings.
-        var referenceSegments: [[Matrix]] = [[], []], querySegments: [[Matrix]] = [[], []]
+        // Queries also have one robust front end per pitch shift (`pitchShiftBands`).
+        var referenceSegments: [[Matrix]] = [[], []]
+        var querySegments = [[Matrix]](repeating: [], count: 2 + Self.pitchShiftBands.count)
         var kept: [LabelledTrack] = []
         var querySources: [Int] = []
         var queryDegradations: [Degradation] = []
@@ -185,7 +190,7 @@ public final class Evaluator {
                     continue
                 }
                 guard !degraded.isEmpty else { continue }
-                let (query, segments) = describe(degraded)
+                let (query, segments) = describe(degraded, query: true)
                 for s in 0..<systems { queries[s].append(query[s]) }
                 for (f, m) in segments.enumerated() { querySegments[f].append(m) }
                 querySources.append(source)
@@ -221,18 +226,23 @@ public final class Evaluator {
             for scoring in SegmentScoring.allCases {
                 var ranks: [Int] = []
                 if !querySources.isEmpty {
-                    let frontEnd = scoring == .segmentsRobust ? 1 : 0
+                    let frontEnd = scoring == .segmentsRobust || scoring == .segmentsRobustPitch ? 1 : 0
                     var refs = referenceSegments[frontEnd], qs = querySegments[frontEnd]
                     if scoring == .segmentsZ {
                         let z = Standardiser(fitting: Self.stack(refs, columns: raw.columns))
                         refs = refs.map(z.apply)
                         qs = qs.map(z.apply)
                     }
-                    ranks = RetrievalMetrics.identificationRanks(
-                        scores: SegmentMatching.scores(
-                            queries: qs, references: refs,
-                            scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest),
-                        sources: querySources, groups: groups)
+                    var scores = SegmentMatching.scores(
+                        queries: qs, references: refs,
+                        scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest)
+                    if scoring == .segmentsRobustPitch {
+                        for shifted in querySegments.dropFirst(2) {
+                            let other = SegmentMatching.scores(queries: shifted, references: refs)
+                            for i in scores.storage.indices { scores.storage[i] = max(scores.storage[i], other.storage[i]) }
+                        }
+                    }
+                    ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
                 }
                 reports.append(report(name + ":" + scoring.rawValue, dimensions: raw.columns, style: style,
                                       ranks: ranks))
@@ -261,7 +271,7 @@ public final class Evaluator {
 
     /// Every pooled system's descriptor of one signal, in `pooledSystemNames` order (unnormalised; z-scoring
     /// comes later), and the model's segment embeddings at `matchingHopFrames` (one unit row per segment).
-    func describe(_ samples: [Float]) -> (descriptors: [[Float]], segments: [Matrix]) {
+    func describe(_ samples: [Float], query: Bool = false) -> (descriptors: [[Float]], segments: [Matrix]) {
         let logMel = extractor.logMel(samples)
         var out: [[Float]] = []
         var segments: [Matrix] = []
@@ -269,7 +279,9 @@ public final class Evaluator {
             out.append(encoder.embedTrack(logMel: logMel)?.values
                 ?? [Float](repeating: 0, count: encoder.configuration.embeddingSize))
             let windows = Self.windows(logMel, frames: encoder.configuration.segmentFrames, hop: matchingHopFrames)
-            for w in [windows, robustWindows(windows)] {
+            var frontEnds = [windows, robustWindows(windows)]
+            if query { frontEnds += Self.pitchShiftBands.map { robustWindows(Self.shifted(windows, bands: $0)) } }
+            for w in frontEnds {
                 segments.append(Self.stack(encoder.embed(segments: w).map(\.values),
                                            columns: encoder.configuration.embeddingSize))
             }
@@ -304,6 +316,20 @@ public final class Evaluator {
             for r in 0..<w.rows {
                 for b in 0..<bands { out.storage[r * bands + b] = bandMean[b] }
                 for b in kept { out.storage[r * bands + b] = w[r, b] + shift }
+            }
+            return out
+        }
+    }
+
+    /// The mel-band shifts tried for pitch-shifted queries (`segments-robust-pitch`).
+    static let pitchShiftBands = [-2, -1, 1, 2]
+
+    /// Windows with every frame moved up by `bands` mel bands (down for negative), edges repeating the last band.
+    static func shifted(_ windows: [Matrix], bands shift: Int) -> [Matrix] {
+        windows.map { w in
+            var out = w
+            for r in 0..<w.rows {
+                for b in 0..<w.columns { out.storage[r * w.columns + b] = w[r, min(max(b - shift, 0), w.columns - 1)] }
             }
             return out
         }
