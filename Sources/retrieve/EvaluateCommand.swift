@@ -18,8 +18,9 @@ struct EvaluateCommand: ParsableCommand {
             Identification: --identification-excerpts 10-s excerpts per track, each degraded once (cycling \
             through 20 dB white noise, -9 dB gain, 128 kb/s MP3, 4 kHz low-pass, +3 % tempo, +1 semitone, \
             16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR. With a model, the rows \
-            model:NAME:segments, :segments-z, :segments-aligned and :segments-robust identify by matching segment embeddings instead \
-            of one pooled vector (their style columns repeat the pooled model's).
+            model:NAME:segments, :segments-z, :segments-aligned, :segments-robust and :segments-robust-pitch \
+            identify by matching segment embeddings instead of one pooled vector (their style columns repeat the \
+            pooled model's).
             """)
 
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))
@@ -138,8 +139,9 @@ struct EvaluateCommand: ParsableCommand {
         if r.systems.contains(where: { $0.name.hasSuffix(":segments") }) {
             lines.append("model:…:segments rows identify by matching segment embeddings (mean over the excerpt's "
                 + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at one "
-                + "time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment); their style columns "
-                + "repeat the pooled model's.")
+                + "time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; "
+                + "-robust-pitch: also trying the query shifted ±1 semitone); their style columns repeat the pooled "
+                + "model's.")
         }
         if r.excerpts > 0 {
             lines.append("")
