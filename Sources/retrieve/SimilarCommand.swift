@@ -88,7 +88,7 @@ struct SimilarCommand: ParsableCommand {
             }
             let segments: [Embedding]
             do {
-                segments = try EncoderAnalyser(encoder: encoder).segmentEmbeddings(path: path)
+                segments = try EncoderAnalyser(encoder: encoder).identificationSegments(path: path)
             } catch {
                 throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
             }

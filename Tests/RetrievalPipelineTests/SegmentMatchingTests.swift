@@ -150,13 +150,16 @@ import TestSupport
         try AudioFileWriter.write(Array(samples[8_820..<(8_820 + 26_460)]), sampleRate: 22_050, format: .wav16,
                                   to: excerptURL)
         let analyser = try EncoderAnalyser(encoder: f.encoder)
-        let results = try engine.identify(segments: try analyser.segmentEmbeddings(path: excerptURL.path), k: 3)
+        let results = try engine.identify(segments: try analyser.identificationSegments(path: excerptURL.path), k: 3)
         #expect(results.map(\.rank) == [1, 2, 3])
         #expect(results.first?.track.path == source.path)
         #expect(results[0].score > results[1].score)
+        // The stored segments are the query front end's: a whole track finds itself with cosine 1.
+        let whole = try engine.identify(segments: try analyser.identificationSegments(path: source.path), k: 1)
+        #expect(whole.first?.track.path == source.path && abs(whole[0].score - 1) < 1e-5)
         // Excluded rows never come back.
         let row = try #require(engine.row(of: source.id!))
-        let without = try engine.identify(segments: try analyser.segmentEmbeddings(path: excerptURL.path), k: 6,
+        let without = try engine.identify(segments: try analyser.identificationSegments(path: excerptURL.path), k: 6,
                                           excluding: [row])
         #expect(without.count == 5 && !without.contains { $0.track.path == source.path })
     }

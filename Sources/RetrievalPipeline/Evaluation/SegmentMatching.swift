@@ -1,5 +1,7 @@
+import Foundation
 public import RetrieveCore
 import LinearAlgebra
+public import SequenceEncoding
 
 /// Scores a query against reference tracks by matching their segment embeddings one by one, for identifying
 /// which track an excerpt was cut from.
@@ -113,6 +115,38 @@ public enum SegmentMatching {
             }
         }
         return out
+    }
+
+    /// The highest frequency the robust segment front end keeps: below the 4 kHz low-pass (whose order-4 slope
+    /// costs about 1 dB at 3.5 kHz), the 8 kHz of 16 kHz resampling and the MP3 encoder's low-pass.
+    public static let robustCutoffHz = 3_500.0
+
+    /// Log-mel windows made insensitive to the bandwidth and level of the recording, for segment matching:
+    /// bands centred above `robustCutoffHz` are set to the model's band means (normalised input 0, "typical"),
+    /// and the kept bands are shifted by one constant per window so that their mean equals the mean of the
+    /// model's band means over them. A −9 dB gain or a low-pass then leaves these windows (nearly) unchanged.
+    /// It throws away what the high bands and the absolute level tell apart, and feeds the model inputs it was
+    /// not trained on.
+    public static func robustWindows(_ windows: [Matrix], configuration: EncoderConfiguration) -> [Matrix] {
+        let features = configuration.features
+        let bandMean = configuration.bandMean, bands = features.melBands
+        // Slaney mel scale (as the filterbank): linear below 1 kHz, logarithmic above.
+        func mel(_ hz: Double) -> Double { hz >= 1000 ? 15 + log(hz / 1000) / (log(6.4) / 27) : hz * 3 / 200 }
+        let low = mel(features.minFrequency), high = mel(features.maxFrequency ?? Double(features.sampleRate) / 2)
+        let kept = (0..<bands).filter { low + Double($0 + 1) * (high - low) / Double(bands + 1) <= mel(robustCutoffHz) }
+        guard !kept.isEmpty, bandMean.count == bands else { return windows }
+        let target = kept.reduce(Float(0)) { $0 + bandMean[$1] } / Float(kept.count)
+        return windows.map { w in
+            var out = w
+            var sum: Float = 0
+            for r in 0..<w.rows { for b in kept { sum += w[r, b] } }
+            let shift = target - sum / Float(w.rows * kept.count)
+            for r in 0..<w.rows {
+                for b in 0..<bands { out.storage[r * bands + b] = bandMean[b] }
+                for b in kept { out.storage[r * bands + b] = w[r, b] + shift }
+            }
+            return out
+        }
     }
 
     /// The same score for one pair, by the definition (a reference for tests).
