@@ -64,7 +64,8 @@ public final class EncoderAnalyser: TrackAnalysing {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
         var kept: [Embedding] = []
-        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keepSegments ? { kept += $0 } : nil) { batch in
+        let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
+        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keep) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }

@@ -138,7 +138,8 @@ struct EvaluateCommand: ParsableCommand {
         lines.append(Output.table(header, rows, rightAligned: Set(1..<header.count)))
         if r.systems.contains(where: { $0.name.hasSuffix(":segments") }) {
             lines.append("model:…:segments rows identify by matching segment embeddings (mean over the excerpt's "
-                + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at one "
+                + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at "
+                + "one "
                 + "time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; "
                 + "-robust-pitch: also trying the query shifted ±1 semitone); their style columns repeat the pooled "
                 + "model's.")

@@ -117,7 +117,8 @@ import TestSupport
         #expect(perDegradation["model:tiny:segments"]!.prefix(2).allSatisfy { $0 >= 0.85 },
                 "\(perDegradation["model:tiny:segments"]!)")
         let robust = try #require(byName["model:tiny:segments-robust"])
-        #expect(robust.recallAt1 >= 0.9, "robust R@1 \(robust.recallAt1) \(perDegradation["model:tiny:segments-robust"]!)")
+        #expect(robust.recallAt1 >= 0.9,
+                "robust R@1 \(robust.recallAt1) \(perDegradation["model:tiny:segments-robust"]!)")
         #expect(segments.recallAt1 > pooled.recallAt1 && robust.recallAt1 > segments.recallAt1)
         for name in ["mfcc-stats", "logmel-stats"] {
             #expect(try #require(byName[name]).recallAt1 < robust.recallAt1)

@@ -240,7 +240,9 @@ public final class Evaluator {
                     if scoring == .segmentsRobustPitch {
                         for shifted in querySegments.dropFirst(2) {
                             let other = SegmentMatching.scores(queries: shifted, references: refs)
-                            for i in scores.storage.indices { scores.storage[i] = max(scores.storage[i], other.storage[i]) }
+                            for i in scores.storage.indices {
+                                scores.storage[i] = max(scores.storage[i], other.storage[i])
+                            }
                         }
                     }
                     ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
