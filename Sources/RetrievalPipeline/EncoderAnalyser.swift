@@ -18,6 +18,11 @@ public final class EncoderAnalyser: TrackAnalysing {
     public var maxSegments = 240
     /// Segments per inference batch.
     public var batchSegments = 64
+    /// Whether `analyse` returns segment embeddings for identification too (`retrieve index --segments`): those
+    /// of `SegmentMatching.robustWindows` (band-limited, level-aligned log-mel, a second pass of the model),
+    /// as `identificationSegments(path:)` makes for a query. About 0.5 KB per segment (128 dimensions), one
+    /// segment per 1.5 s of audio with the default model.
+    public var keepSegments = false
 
     public init(encoder: SequenceEncoding.Encoder) throws {
         self.encoder = encoder
@@ -30,10 +35,10 @@ public final class EncoderAnalyser: TrackAnalysing {
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
-        let (embedding, segments) = try embed(url: url, expectedSeconds: info.duration)
+        let (embedding, segments, kept) = try embed(url: url, expectedSeconds: info.duration)
         return TrackAnalysis(format: info.format, sampleRate: info.sampleRate, channels: info.channels,
                              duration: info.duration, title: info.title, artist: info.artist, album: info.album,
-                             genre: info.genre, embedding: embedding, segmentCount: segments)
+                             genre: info.genre, embedding: embedding, segmentCount: segments, segments: kept)
     }
 
     /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).
@@ -45,22 +50,37 @@ public final class EncoderAnalyser: TrackAnalysing {
         return all
     }
 
-    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int) {
+    /// A query's segment embeddings for `QueryEngine.identify`: of the robust front end, as stored by
+    /// `keepSegments`.
+    public func identificationSegments(path: String) throws -> [Embedding] {
+        let url = URL(fileURLWithPath: path)
+        let info = try decoder.info(of: url)
+        var all: [Embedding] = []
+        _ = try streamSegments(url: url, expectedSeconds: info.duration, robust: true) { all.append(contentsOf: $0) }
+        return all
+    }
+
+    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding]) {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
-        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds) { batch in
+        var kept: [Embedding] = []
+        let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
+        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keep) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
             count += batch.count
         }
         guard count > 0 else { throw AnalysisError.noAudio(path: url.path) }
-        return (Embedding(normalising: sum), count)
+        return (Embedding(normalising: sum), count, kept)
     }
 
     /// Streams the file and hands batches of segment embeddings to `body`.
-    private func streamSegments(url: URL, expectedSeconds: Double, _ body: ([Embedding]) throws -> Void) throws
-        -> Int
+    /// With `robust`, `body` gets the embeddings of `SegmentMatching.robustWindows` instead; `alsoRobust`
+    /// gets those in addition.
+    private func streamSegments(url: URL, expectedSeconds: Double, robust: Bool = false,
+                                alsoRobust: (([Embedding]) throws -> Void)? = nil,
+                                _ body: ([Embedding]) throws -> Void) throws -> Int
     {
         let config = encoder.configuration
         let length = config.segmentFrames
@@ -95,7 +115,10 @@ public final class EncoderAnalyser: TrackAnalysing {
         func flush() throws {
             guard !batch.isEmpty else { return }
             made += batch.count
-            try body(encoder.embed(segments: batch))
+            let robustBatch = robust || alsoRobust != nil
+                ? SegmentMatching.robustWindows(batch, configuration: encoder.configuration) : []
+            try body(encoder.embed(segments: robust ? robustBatch : batch))
+            if let alsoRobust { try alsoRobust(encoder.embed(segments: robustBatch)) }
             batch.removeAll(keepingCapacity: true)
         }
         try decoder.stream(url) { block in try take(streaming.push(block)) }

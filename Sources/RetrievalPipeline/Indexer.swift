@@ -227,7 +227,8 @@ public final class Indexer {
                 batch.items.append(IndexBatch.Item(
                     track: record(for: action, analysis: analysis),
                     embeddings: [IndexBatch.ModelEmbedding(modelID: modelID, embedding: analysis.embedding,
-                                                           segmentCount: analysis.segmentCount)]))
+                                                           segmentCount: analysis.segmentCount,
+                                                           segments: analysis.segments)]))
                 summary.audioSeconds += analysis.duration
                 switch action {
                 case .add: summary.added += 1

@@ -15,6 +15,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case unreadableSeeds(path: String, reason: String)
     /// An output could not be written.
     case unwritableOutput(path: String, reason: String)
+    /// Identification needs segment embeddings, and the index holds none for this model.
+    case noSegments(database: String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,9 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             "\(path): cannot read the seeds list: \(reason)"
         case .unwritableOutput(let path, let reason):
             "\(path): cannot write: \(reason)"
+        case .noSegments(let db):
+            "the index \(db) keeps no segment embeddings for this model; index into a new database with "
+                + "`retrieve index --segments DIR` (tracks already indexed are not re-analysed)"
         }
     }
 }

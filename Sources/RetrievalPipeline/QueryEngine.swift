@@ -35,6 +35,9 @@ public final class QueryEngine {
     private let rowOfTrack: [TrackID: Int]
     private let store: IndexStore
     private let databasePath: String
+    private let modelID: Int64?
+    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification.
+    private var segmentCache: [Matrix]?
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
@@ -44,6 +47,7 @@ public final class QueryEngine {
         self.databasePath = databasePath
         let usage = try store.embeddingModels()
         let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
+        self.modelID = modelID
         var (ids, vectors) = try modelID.map { try store.loadVectors(model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
         let missing = try store.trackCount() - ids.count
         if missing > 0 {
@@ -70,6 +74,34 @@ public final class QueryEngine {
         tracks = ids.map { byID[$0]! }
         rowOfTrack = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         collection = VectorCollection(vectors: vectors)
+    }
+
+    /// The `k` tracks whose stored segment embeddings best match a query's, best first: identification of
+    /// a recording (an excerpt, a degraded copy) rather than similarity of style.
+    ///
+    /// Scores are `SegmentMatching` mean-of-best cosines: the mean, over the query's segments, of the best
+    /// cosine among the track's segments. Tracks indexed without `--segments` are never returned. The first
+    /// call reads every track's segments from the index.
+    ///
+    /// - Parameters:
+    ///   - segments: the query's segment embeddings (`EncoderAnalyser.segmentEmbeddings`).
+    ///   - excluding: rows never returned (the query itself, when it is indexed).
+    /// - Throws: `PipelineError.noSegments` when no track has stored segments.
+    public func identify(segments: [Embedding], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
+        if segmentCache == nil {
+            segmentCache = try tracks.map { track in
+                let rows = try modelID.map { try store.segments(track: track.id!, model: $0) } ?? []
+                return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+            }
+        }
+        let references = segmentCache!
+        guard references.contains(where: { $0.rows > 0 }) else {
+            throw PipelineError.noSegments(database: databasePath)
+        }
+        let query = Matrix(rows: segments.count, columns: model.dimensions, storage: segments.flatMap(\.values))
+        let scores = SegmentMatching.scores(queries: [query], references: references).row(0)
+        let ranked = RetrievalMetrics.ranking(scores: scores) { !excluding.contains($0) && scores[$0] > -.infinity }
+        return ranked.prefix(k).enumerated().map { SimilarTrack(rank: $0 + 1, score: scores[$1], track: tracks[$1]) }
     }
 
     /// The number of searchable tracks.

@@ -18,10 +18,13 @@ public struct TrackAnalysis: Sendable {
     public var embedding: Embedding
     /// How many segments were embedded to make `embedding`.
     public var segmentCount: Int
+    /// The segment embeddings themselves, in time order, when the analyser keeps them (for identification by
+    /// segment matching, `QueryEngine.identify`); empty otherwise.
+    public var segments: [Embedding]
 
     public init(format: String, sampleRate: Int, channels: Int, duration: Double, title: String? = nil,
                 artist: String? = nil, album: String? = nil, genre: String? = nil, embedding: Embedding,
-                segmentCount: Int) {
+                segmentCount: Int, segments: [Embedding] = []) {
         self.format = format
         self.sampleRate = sampleRate
         self.channels = channels
@@ -32,6 +35,7 @@ public struct TrackAnalysis: Sendable {
         self.genre = genre
         self.embedding = embedding
         self.segmentCount = segmentCount
+        self.segments = segments
     }
 }
 

@@ -17,7 +17,10 @@ struct EvaluateCommand: ParsableCommand {
             e.g. song__clip1.wav and song__clip2.wav) never count as answers for each other.
             Identification: --identification-excerpts 10-s excerpts per track, each degraded once (cycling \
             through 20 dB white noise, -9 dB gain, 128 kb/s MP3, 4 kHz low-pass, +3 % tempo, +1 semitone, \
-            16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR.
+            16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR. With a model, the rows \
+            model:NAME:segments, :segments-z, :segments-aligned, :segments-robust and :segments-robust-pitch \
+            identify by matching segment embeddings instead of one pooled vector (their style columns repeat the \
+            pooled model's).
             """)
 
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))
@@ -133,6 +136,14 @@ struct EvaluateCommand: ParsableCommand {
                                      p(s.identification.meanReciprocalRank)] : ["-", "-", "-"])
         }
         lines.append(Output.table(header, rows, rightAligned: Set(1..<header.count)))
+        if r.systems.contains(where: { $0.name.hasSuffix(":segments") }) {
+            lines.append("model:…:segments rows identify by matching segment embeddings (mean over the excerpt's "
+                + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at "
+                + "one "
+                + "time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; "
+                + "-robust-pitch: also trying the query shifted ±1 semitone); their style columns repeat the pooled "
+                + "model's.")
+        }
         if r.excerpts > 0 {
             lines.append("")
             lines.append("identification by degradation (\(r.excerpts) excerpts of \(Int(r.excerptSeconds)) s; "

@@ -45,6 +45,10 @@ struct IndexCommand: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Flag(help: ArgumentHelp(
+        "Also store every segment's embedding (about 0.5 KB per 1.5 s of audio), for `similar --identify`."))
+    var segments = false
+
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
@@ -69,7 +73,9 @@ struct IndexCommand: ParsableCommand {
         }
         let indexer = Indexer(store: store, options: options, progress: quiet ? .quiet : nil, interrupt: interrupt) {
             // One encoder per worker: its scratch buffers are not shared between threads.
-            try EncoderAnalyser(encoder: try location.loadModel())
+            let analyser = try EncoderAnalyser(encoder: try location.loadModel())
+            analyser.keepSegments = segments
+            return analyser
         }
         let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try indexer.run(roots: roots)

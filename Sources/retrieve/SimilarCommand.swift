@@ -13,6 +13,9 @@ struct SimilarCommand: ParsableCommand {
             A query is an audio file (indexed or not), an indexed path, or a track id from `retrieve list`. \
             Several queries ask for "more like these": their mean. The query's own track never appears in \
             its results, nor does a copy of it.
+            With --identify, the one query (an audio file: an excerpt, a degraded copy) is instead matched \
+            segment by segment against tracks indexed with `retrieve index --segments`, to find which recording \
+            it comes from; the score is the mean over its segments of the best cosine in the track.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv, m3u }
@@ -44,6 +47,10 @@ struct SimilarCommand: ParsableCommand {
     @Option(help: "Output format: table, json, csv or m3u.")
     var format: Format = .table
 
+    @Flag(help: ArgumentHelp(
+        "Find which indexed recording an audio file comes from, by matching segments (index with --segments)."))
+    var identify = false
+
     @Flag(help: "Shorthand for --format json.") var json = false
     @Flag(help: "Shorthand for --format csv.") var csv = false
     @Flag(help: "Shorthand for --format m3u.") var m3u = false
@@ -52,6 +59,15 @@ struct SimilarCommand: ParsableCommand {
         guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
         guard [json, csv, m3u].filter({ $0 }).count <= 1 else {
             throw ValidationError("choose one of --json, --csv, --m3u")
+        }
+        if identify {
+            guard queries.count == 1 else {
+                throw ValidationError("--identify takes one audio file, got \(queries.count) queries")
+            }
+            guard !excludeSameArtist && !excludeSameAlbum && under.isEmpty && !dedupe else {
+                throw ValidationError("--identify ranks every indexed track; it does not combine with "
+                    + "--exclude-same-artist, --exclude-same-album, --under or --dedupe")
+            }
         }
         guard (0...1).contains(dedupeThreshold) else {
             throw ValidationError("--dedupe-threshold must be between 0 and 1, got \(dedupeThreshold)")
@@ -65,6 +81,21 @@ struct SimilarCommand: ParsableCommand {
         let store = try location.openStore(create: false, readOnly: true)
         let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
         var analyser: EncoderAnalyser?
+        if identify {
+            let path = CollectionScanner.absolutePath(queries[0])
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIError("\(queries[0]): --identify takes an audio file that exists")
+            }
+            let segments: [Embedding]
+            do {
+                segments = try EncoderAnalyser(encoder: encoder).identificationSegments(path: path)
+            } catch {
+                throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
+            }
+            let results = try engine.identify(segments: segments, k: k)
+            print(render(results, seeds: []), terminator: "")
+            return
+        }
         var seeds: [Embedding] = []
         var seedRows: [Int] = []
         for query in queries {

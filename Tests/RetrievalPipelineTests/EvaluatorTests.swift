@@ -77,7 +77,11 @@ final class LabelledFixture {
         #expect(report.tracks == 6)
         #expect(report.failures.count == 1 && report.failures[0].path.hasSuffix("broken.wav"))
         #expect(report.excerpts == 12)
-        #expect(report.systems.map(\.name) == ["model:tiny", "mfcc-stats", "logmel-stats"])
+        #expect(report.systems.map(\.name)
+            == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
+               "model:tiny:segments-robust",
+               "model:tiny:segments-robust-pitch",
+               "mfcc-stats", "logmel-stats"])
         #expect(report.systems[0].dimensions == 8)
         for system in report.systems {
             #expect(system.perDegradation.map(\.degradation) == Degradation.standard.map(\.rawValue))

@@ -55,10 +55,12 @@ final class PipelineFixture {
     func store() throws -> IndexStore { try IndexStore(path: databasePath) }
 
     func indexer(_ options: Indexer.Options = Indexer.Options(), modelURL: URL? = nil,
-                 interrupt: InterruptFlag = InterruptFlag()) throws -> Indexer {
+                 interrupt: InterruptFlag = InterruptFlag(), keepSegments: Bool = false) throws -> Indexer {
         let url = modelURL ?? self.modelURL
         return Indexer(store: try store(), options: options, progress: .quiet, interrupt: interrupt) {
-            try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: url))
+            let analyser = try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: url))
+            analyser.keepSegments = keepSegments
+            return analyser
         }
     }
 }
