@@ -83,7 +83,10 @@ public final class IndexStore: Sendable {
                 path: path, found: "migrations \(unknown.sorted().joined(separator: ", "))",
                 known: Schema.migrations.last!.identifier)
         }
-        let tables = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")!
+        // GRDB creates its own `grdb_migrations` table before the first migration commits, so a reader that
+        // opens a brand-new index in that moment sees that table alone: it is not another application's data.
+        let tables = try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'grdb_migrations'")!
         if applied.isEmpty && tables > 0 { throw IndexError.notAnIndex(path: path, applicationID: 0) }
         return try migrator.hasCompletedMigrations(db)
     }
