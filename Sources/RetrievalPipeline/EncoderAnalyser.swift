@@ -36,9 +36,7 @@ public final class EncoderAnalyser: TrackAnalysing {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
         let (embedding, segments, kept) = try embed(url: url, expectedSeconds: info.duration)
-        return TrackAnalysis(format: info.format, sampleRate: info.sampleRate, channels: info.channels,
-                             duration: info.duration, title: info.title, artist: info.artist, album: info.album,
-                             genre: info.genre, embedding: embedding, segmentCount: segments, segments: kept)
+        return TrackAnalysis(info: info, embedding: embedding, segmentCount: segments, segments: kept)
     }
 
     /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).

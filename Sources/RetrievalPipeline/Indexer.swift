@@ -229,7 +229,7 @@ public final class Indexer {
                     embeddings: [IndexBatch.ModelEmbedding(modelID: modelID, embedding: analysis.embedding,
                                                            segmentCount: analysis.segmentCount,
                                                            segments: analysis.segments)]))
-                summary.audioSeconds += analysis.duration
+                summary.audioSeconds += analysis.info.duration
                 switch action {
                 case .add: summary.added += 1
                 case .analyse(_, _, .changed): summary.updated += 1
@@ -273,14 +273,14 @@ public final class Indexer {
         case .move(_, let existing):
             record = existing
         }
-        record.duration = analysis.duration
-        record.sampleRate = analysis.sampleRate
-        record.channels = analysis.channels
-        record.format = analysis.format
-        record.title = analysis.title
-        record.artist = analysis.artist
-        record.album = analysis.album
-        record.genre = analysis.genre
+        record.duration = analysis.info.duration
+        record.sampleRate = analysis.info.sampleRate
+        record.channels = analysis.info.channels
+        record.format = analysis.info.format
+        record.title = analysis.info.title
+        record.artist = analysis.info.artist
+        record.album = analysis.info.album
+        record.genre = analysis.info.genre
         return record
     }
 

@@ -1,19 +1,11 @@
+public import AudioDecoding
 public import RetrieveCore
 
-/// What analysing one audio file yields: its technical description, its tags and its embedding.
+/// What analysing one audio file yields: the decoder's description of the file (format, rates, tags) and
+/// its embedding.
 public struct TrackAnalysis: Sendable {
-    /// Container/codec name as the decoder reports it, e.g. "FLAC" or "OGG/Vorbis".
-    public var format: String
-    /// The file's own sample rate in Hz (before resampling).
-    public var sampleRate: Int
-    /// The file's channel count (before mixing to mono).
-    public var channels: Int
-    /// Duration in seconds.
-    public var duration: Double
-    public var title: String?
-    public var artist: String?
-    public var album: String?
-    public var genre: String?
+    /// The file as the decoder describes it: format, its own sample rate and channels, duration, tags.
+    public var info: AudioFileInfo
     /// The track embedding: the normalised mean of its segment embeddings.
     public var embedding: Embedding
     /// How many segments were embedded to make `embedding`.
@@ -22,17 +14,8 @@ public struct TrackAnalysis: Sendable {
     /// segment matching, `QueryEngine.identify`); empty otherwise.
     public var segments: [Embedding]
 
-    public init(format: String, sampleRate: Int, channels: Int, duration: Double, title: String? = nil,
-                artist: String? = nil, album: String? = nil, genre: String? = nil, embedding: Embedding,
-                segmentCount: Int, segments: [Embedding] = []) {
-        self.format = format
-        self.sampleRate = sampleRate
-        self.channels = channels
-        self.duration = duration
-        self.title = title
-        self.artist = artist
-        self.album = album
-        self.genre = genre
+    public init(info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = []) {
+        self.info = info
         self.embedding = embedding
         self.segmentCount = segmentCount
         self.segments = segments

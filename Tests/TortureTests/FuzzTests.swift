@@ -67,7 +67,7 @@ import TestSupport
         let logMel = extractor.logMel(Array(audio.samples.prefix(22_050 * 2)))
         guard logMel.storage.allSatisfy(\.isFinite) else { return false }
         let analysis = try analyser.analyse(path: url.path)
-        return analysis.embedding.values.allSatisfy(\.isFinite) && analysis.duration.isFinite && analysis.duration >= 0
+        return analysis.embedding.values.allSatisfy(\.isFinite) && analysis.info.duration.isFinite && analysis.info.duration >= 0
     }
 
     @Test func decoderAndFeaturesSurviveRandomAndMutatedFiles() throws {
