@@ -67,35 +67,45 @@ final class KillFixture: @unchecked Sendable {
     }
 
     static let shared: Result<KillFixture, any Error> = Result {
-        try KillFixture(tracks: TortureMode.isLong ? 60 : 40, seconds: TortureMode.isLong ? 3 : 1)
+        try KillFixture(tracks: TortureMode.isLong ? 60 : 48, seconds: TortureMode.isLong ? 3 : 2)
     }
 }
 
 @Suite(.serialized) struct InterruptedRunTests {
     /// SIGKILL at seeded random moments, again and again, then one run to the end.
+    ///
+    /// Kill moments are spread over start-up and the first part of the work still to do. How long that takes depends
+    /// on the machine and its load, so the window adapts: a run that ends before its kill shrinks it, and once an index
+    /// is complete the kills go on against a fresh one (a new round), so every kill hits a run with work left.
     @Test func killedRunsLoseNothingAndResume() throws {
         let fixture = try KillFixture.shared.get()
-        let db = fixture.folder.path("killed.sqlite").path
         let kills = TortureMode.isLong ? 100 : 20
         var rng = SeededGenerator(seed: 424_242)
-        // Each kill lands at a random moment in start-up plus the first ~15% of the analysis still to do, so kills
-        // hit start-up, planning, analysis and commits alike, and work remains for the final run.
         let perTrack = max(0.01, fixture.referenceSeconds - fixture.idleSeconds) / Double(fixture.trackCount)
+        var round = 0
+        var db = fixture.folder.path("killed-\(round).sqlite").path
         var previous = IndexSnapshot(tracks: [:], failures: [:])
         var landed = 0, finishedFirst = 0, attempts = 0, rowsLost = 0, rowsChanged = 0
+        var windowScale = 1.0
         var progress: [Int] = []
         while landed < kills && attempts < kills * 3 {
             attempts += 1
+            if previous.tracks.count == fixture.trackCount {
+                round += 1
+                db = fixture.folder.path("killed-\(round).sqlite").path
+                previous = IndexSnapshot(tracks: [:], failures: [:])
+            }
             let child = try Child(try RetrieveBinary.require(), fixture.arguments(db: db),
                                   output: fixture.folder.path("kill\(attempts)"))
             let remaining = Double(fixture.trackCount - previous.tracks.count) * perTrack
-            let window = fixture.idleSeconds + 0.15 * remaining + 0.05
-            Thread.sleep(forTimeInterval: Double.random(in: 0.01...window, using: &rng))
+            let window = windowScale * (fixture.idleSeconds + 0.15 * remaining + 0.05)
+            Thread.sleep(forTimeInterval: Double.random(in: 0.01...max(0.02, window), using: &rng))
             let ended = child.hasExited
             child.send(SIGKILL)
             let exit = child.wait()
             if ended || exit.signal == nil {
                 finishedFirst += 1
+                windowScale *= 0.7
                 #expect(exit.status == 0, "a run that was not killed failed: \(exit)\n\(child.standardError)")
             } else {
                 #expect(exit.signal == SIGKILL)
@@ -124,7 +134,7 @@ final class KillFixture: @unchecked Sendable {
         for (path, row) in previous.tracks where snapshot.tracks[path] != row { rowsLost += 1 }
         fixture.expectEqualsReference(snapshot)
         print("reference run \(fixture.referenceSeconds) s, idle run \(fixture.idleSeconds) s")
-        print("kills: \(landed) landed (of \(attempts) attempts, \(finishedFirst) runs finished first), "
+        print("kills: \(landed) landed (of \(attempts) attempts, \(finishedFirst) runs finished first, \(round + 1) rounds), "
               + "tracks after each: \(progress), rows lost: \(rowsLost)")
     }
 
