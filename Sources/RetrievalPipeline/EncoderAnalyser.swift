@@ -48,14 +48,24 @@ public final class EncoderAnalyser: TrackAnalysing {
         return all
     }
 
-    /// A query's segment embeddings for `QueryEngine.identify`: of the robust front end, as stored by
-    /// `keepSegments`.
-    public func identificationSegments(path: String) throws -> [Embedding] {
+    /// A query's segment embeddings for `QueryEngine.identify`, of the robust front end as stored by
+    /// `keepSegments`: first as recorded, then once per entry of `pitchOffsets`, heard varispeed-shifted by that
+    /// many semitones (`SegmentMatching.pitchOffsets`; the file is decoded once per offset).
+    public func identificationSegments(path: String, pitchOffsets: [Double] = SegmentMatching.pitchOffsets)
+        throws -> [[Embedding]]
+    {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
-        var all: [Embedding] = []
-        _ = try streamSegments(url: url, expectedSeconds: info.duration, robust: true) { all.append(contentsOf: $0) }
-        return all
+        let rate = encoder.configuration.features.sampleRate
+        return try ([0] + pitchOffsets).map { semitones in
+            // Decoding to the varispeed rate and reading the result as `rate` is the shift: no second resampling.
+            let shifted = semitones == 0
+                ? decoder : AudioDecoder(targetSampleRate: SegmentMatching.varispeedRate(rate, semitones: semitones))
+            var all: [Embedding] = []
+            _ = try streamSegments(url: url, decoder: shifted, expectedSeconds: info.duration * pow(2, -semitones / 12),
+                                   robust: true) { all.append(contentsOf: $0) }
+            return all
+        }
     }
 
     private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding]) {
@@ -76,7 +86,7 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// Streams the file and hands batches of segment embeddings to `body`.
     /// With `robust`, `body` gets the embeddings of `SegmentMatching.robustWindows` instead; `alsoRobust`
     /// gets those in addition.
-    private func streamSegments(url: URL, expectedSeconds: Double, robust: Bool = false,
+    private func streamSegments(url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
                                 alsoRobust: (([Embedding]) throws -> Void)? = nil,
                                 _ body: ([Embedding]) throws -> Void) throws -> Int
     {
@@ -119,7 +129,7 @@ public final class EncoderAnalyser: TrackAnalysing {
             if let alsoRobust { try alsoRobust(encoder.embed(segments: robustBatch)) }
             batch.removeAll(keepingCapacity: true)
         }
-        try decoder.stream(url) { block in try take(streaming.push(block)) }
+        try (decoder ?? self.decoder).stream(url) { block in try take(streaming.push(block)) }
         try take(streaming.finish())
         // A track shorter than one segment is embedded whole, as one shorter segment.
         if made == 0 && batch.isEmpty && pending.rows > 0 { batch.append(pending) }

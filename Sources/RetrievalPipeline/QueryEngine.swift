@@ -80,14 +80,15 @@ public final class QueryEngine {
     /// a recording (an excerpt, a degraded copy) rather than similarity of style.
     ///
     /// Scores are `SegmentMatching` mean-of-best cosines: the mean, over the query's segments, of the best
-    /// cosine among the track's segments. Tracks indexed without `--segments` are never returned. The first
-    /// call reads every track's segments from the index.
+    /// cosine among the track's segments; with several variants of the query (the pitch tries of
+    /// `EncoderAnalyser.identificationSegments`), a track's score is its best over the variants. Tracks indexed
+    /// without `--segments` are never returned. The first call reads every track's segments from the index.
     ///
     /// - Parameters:
-    ///   - segments: the query's segment embeddings (`EncoderAnalyser.segmentEmbeddings`).
+    ///   - variants: the query's segment embeddings, once per variant (at least one).
     ///   - excluding: rows never returned (the query itself, when it is indexed).
     /// - Throws: `PipelineError.noSegments` when no track has stored segments.
-    public func identify(segments: [Embedding], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
+    public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
         if segmentCache == nil {
             segmentCache = try tracks.map { track in
                 let rows = try modelID.map { try store.segments(track: track.id!, model: $0) } ?? []
@@ -98,10 +99,17 @@ public final class QueryEngine {
         guard references.contains(where: { $0.rows > 0 }) else {
             throw PipelineError.noSegments(database: databasePath)
         }
-        let query = Matrix(rows: segments.count, columns: model.dimensions, storage: segments.flatMap(\.values))
-        let scores = SegmentMatching.scores(queries: [query], references: references).row(0)
+        let queries = variants.map { segments in
+            [Matrix(rows: segments.count, columns: model.dimensions, storage: segments.flatMap(\.values))]
+        }
+        let scores = SegmentMatching.bestScores(variants: queries, references: references).row(0)
         let ranked = RetrievalMetrics.ranking(scores: scores) { !excluding.contains($0) && scores[$0] > -.infinity }
         return ranked.prefix(k).enumerated().map { SimilarTrack(rank: $0 + 1, score: scores[$1], track: tracks[$1]) }
+    }
+
+    /// `identify(variants:k:excluding:)` for a query tried one way only.
+    public func identify(segments: [Embedding], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
+        try identify(variants: [segments], k: k, excluding: excluding)
     }
 
     /// The number of searchable tracks.

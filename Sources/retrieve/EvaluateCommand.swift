@@ -139,10 +139,9 @@ struct EvaluateCommand: ParsableCommand {
         if r.systems.contains(where: { $0.name.hasSuffix(":segments") }) {
             lines.append("model:…:segments rows identify by matching segment embeddings (mean over the excerpt's "
                 + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at "
-                + "one "
-                + "time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; "
-                + "-robust-pitch: also trying the query shifted ±1 semitone); their style columns repeat the pooled "
-                + "model's.")
+                + "one time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; -robust-pitch: "
+                + "also trying the query varispeed-shifted ±0.5, ±1, ±1.5 semitones, as `similar --identify` does); "
+                + "their style columns repeat the pooled model's.")
         }
         if r.excerpts > 0 {
             lines.append("")

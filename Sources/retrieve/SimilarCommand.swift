@@ -15,7 +15,7 @@ struct SimilarCommand: ParsableCommand {
             its results, nor does a copy of it.
             With --identify, the one query (an audio file: an excerpt, a degraded copy) is instead matched \
             segment by segment against tracks indexed with `retrieve index --segments`, to find which recording \
-            it comes from; the score is the mean over its segments of the best cosine in the track.
+            it comes from; the score is the mean over its segments of the best cosine in the track. The query is             also tried varispeed-shifted by ±0.5, ±1 and ±1.5 semitones (a pitched-up or slowed-down copy), each             track keeping its best score; --exact-pitch skips those tries (7× less work).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv, m3u }
@@ -51,6 +51,9 @@ struct SimilarCommand: ParsableCommand {
         "Find which indexed recording an audio file comes from, by matching segments (index with --segments)."))
     var identify = false
 
+    @Flag(help: "With --identify: match the query only as recorded, not also pitch-shifted.")
+    var exactPitch = false
+
     @Flag(help: "Shorthand for --format json.") var json = false
     @Flag(help: "Shorthand for --format csv.") var csv = false
     @Flag(help: "Shorthand for --format m3u.") var m3u = false
@@ -69,6 +72,7 @@ struct SimilarCommand: ParsableCommand {
                     + "--exclude-same-artist, --exclude-same-album, --under or --dedupe")
             }
         }
+        guard identify || !exactPitch else { throw ValidationError("--exact-pitch only applies with --identify") }
         guard (0...1).contains(dedupeThreshold) else {
             throw ValidationError("--dedupe-threshold must be between 0 and 1, got \(dedupeThreshold)")
         }
@@ -86,13 +90,14 @@ struct SimilarCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw CLIError("\(queries[0]): --identify takes an audio file that exists")
             }
-            let segments: [Embedding]
+            let variants: [[Embedding]]
             do {
-                segments = try EncoderAnalyser(encoder: encoder).identificationSegments(path: path)
+                variants = try EncoderAnalyser(encoder: encoder).identificationSegments(
+                    path: path, pitchOffsets: exactPitch ? [] : SegmentMatching.pitchOffsets)
             } catch {
                 throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
             }
-            let results = try engine.identify(segments: segments, k: k)
+            let results = try engine.identify(variants: variants, k: k)
             print(render(results, seeds: []), terminator: "")
             return
         }

@@ -127,9 +127,10 @@ public final class Evaluator {
         /// The model's cosine on segments of a robust front end (`robustWindows`): log-mel above
         /// `robustCutoffHz` replaced by the model's band means, each window's level aligned.
         case segmentsRobust = "segments-robust"
-        /// As `segmentsRobust`, also trying the query pitch-shifted by `pitchShiftSemitones` (`DSP.pitchShift`),
-        /// the best score per track counting. (Shifting the log-mel by ±1, ±2 bands instead did less: test split
-        /// R@1 0.911, pitch+1st 0.46.)
+        /// As `segmentsRobust`, also trying the query varispeed-shifted by each of `SegmentMatching.pitchOffsets`,
+        /// the best score per track counting, as `retrieve similar --identify` does. (Earlier tries: shifting the
+        /// log-mel by ±1, ±2 bands did less, test split R@1 0.911 with pitch+1st at 0.46; `DSP.pitchShift` by ±1
+        /// reached 1.00 but inverts the degradation's own shifter exactly.)
         case segmentsRobustPitch = "segments-robust-pitch"
     }
 
@@ -149,9 +150,9 @@ public final class Evaluator {
         var references = [[[Float]]](repeating: [], count: systems)
         var queries = [[[Float]]](repeating: [], count: systems)
         // Per front end (plain, robust): each track's and each excerpt's segment embeddings.
-        // Queries also have one robust front end per pitch shift (`pitchShiftBands`).
+        // Queries also have one robust front end per pitch try (`SegmentMatching.pitchOffsets`).
         var referenceSegments: [[Matrix]] = [[], []]
-        var querySegments = [[Matrix]](repeating: [], count: 2 + Self.pitchShiftSemitones.count)
+        var querySegments = [[Matrix]](repeating: [], count: 2 + SegmentMatching.pitchOffsets.count)
         var kept: [LabelledTrack] = []
         var querySources: [Int] = []
         var queryDegradations: [Degradation] = []
@@ -234,17 +235,10 @@ public final class Evaluator {
                         refs = refs.map(z.apply)
                         qs = qs.map(z.apply)
                     }
-                    var scores = SegmentMatching.scores(
-                        queries: qs, references: refs,
+                    let variants = scoring == .segmentsRobustPitch ? [qs] + querySegments.dropFirst(2) : [qs]
+                    let scores = SegmentMatching.bestScores(
+                        variants: variants, references: refs,
                         scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest)
-                    if scoring == .segmentsRobustPitch {
-                        for shifted in querySegments.dropFirst(2) {
-                            let other = SegmentMatching.scores(queries: shifted, references: refs)
-                            for i in scores.storage.indices {
-                                scores.storage[i] = max(scores.storage[i], other.storage[i])
-                            }
-                        }
-                    }
                     ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
                 }
                 reports.append(report(name + ":" + scoring.rawValue, dimensions: raw.columns, style: style,
@@ -284,9 +278,12 @@ public final class Evaluator {
             let windows = Self.windows(logMel, frames: encoder.configuration.segmentFrames, hop: matchingHopFrames)
             var frontEnds = [windows, robustWindows(windows)]
             if query {
-                frontEnds += Self.pitchShiftSemitones.map { semitones in
-                    // A failed shift (resampler error) leaves the query unshifted for that try.
-                    let shifted = (try? DSP.pitchShift(samples, semitones: semitones, sampleRate: features.sampleRate))
+                let rate = features.sampleRate
+                frontEnds += SegmentMatching.pitchOffsets.map { semitones in
+                    // Varispeed, as `EncoderAnalyser.identificationSegments`; a failed resampling leaves the query
+                    // unshifted for that try.
+                    let shifted = (try? DSP.resample(samples, from: Double(rate),
+                                                     to: Double(SegmentMatching.varispeedRate(rate, semitones: semitones))))
                         .map { extractor.logMel($0) } ?? logMel
                     return robustWindows(Self.windows(shifted, frames: encoder.configuration.segmentFrames,
                                                       hop: matchingHopFrames))
@@ -304,11 +301,6 @@ public final class Evaluator {
         guard let encoder else { return windows }
         return SegmentMatching.robustWindows(windows, configuration: encoder.configuration)
     }
-
-    /// The pitch shifts, in semitones, tried for each query by `segments-robust-pitch`. Symmetric: the
-    /// direction of a real query's shift is unknown. Note that the +1 semitone degradation uses this same
-    /// `DSP.pitchShift`, so the −1 try undoes it more exactly than it would undo another pitch shifter.
-    static let pitchShiftSemitones = [-1.0, 1.0]
 
     /// `frames`-long windows every `hop` frames, the last one ending at the end (as `Encoder.segments`).
     static func windows(_ logMel: Matrix, frames w: Int, hop: Int) -> [Matrix] {
