@@ -32,6 +32,8 @@ public final class EncoderAnalyser: TrackAnalysing {
 
     public var modelVersion: ModelVersion { encoder.version }
 
+    public var keepsSegments: Bool { keepSegments }
+
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)

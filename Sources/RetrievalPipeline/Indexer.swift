@@ -53,7 +53,7 @@ public final class Indexer {
         case move(CandidateFile, existing: TrackRecord)
     }
 
-    enum AnalyseReason: Equatable { case changed, otherModel }
+    enum AnalyseReason: Equatable { case changed, otherModel, noSegments }
 
     private let store: IndexStore
     private let options: Options
@@ -88,7 +88,7 @@ public final class Indexer {
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
 
-        let (actions, unchanged, skipped) = try plan(scan.files, model: model)
+        let (actions, unchanged, skipped) = try plan(scan.files, model: model, segments: probe.keepsSegments)
         summary.unchanged = unchanged
         summary.skippedFailures = skipped
 
@@ -109,7 +109,7 @@ public final class Indexer {
                 switch action {
                 case .add: summary.added += 1
                 case .analyse(_, _, .changed): summary.updated += 1
-                case .analyse(_, _, .otherModel): summary.reembedded += 1
+                case .analyse(_, _, .otherModel), .analyse(_, _, .noSegments): summary.reembedded += 1
                 case .move: summary.moved += 1
                 }
             }
@@ -140,8 +140,11 @@ public final class Indexer {
         return summary
     }
 
-    /// Decides for each file whether to add, re-analyse, move or skip it.
-    func plan(_ files: [CandidateFile], model: ModelVersion) throws -> (actions: [Action], unchanged: Int, skipped: Int) {
+    /// Decides for each file whether to add, re-analyse, move or skip it. With `segments`, a track embedded by
+    /// this model but without stored segment embeddings is re-analysed too (reason `.noSegments`).
+    func plan(_ files: [CandidateFile], model: ModelVersion, segments: Bool = false) throws
+        -> (actions: [Action], unchanged: Int, skipped: Int)
+    {
         var actions: [Action] = []
         var unchanged = 0, skipped = 0
         // Tracks without this model's embedding; with the model not yet registered, that is every track.
@@ -149,6 +152,7 @@ public final class Indexer {
         let needing = try registered.map { Set(try store.tracksNeedingEmbedding(model: $0.model.id).compactMap(\.id)) }
         let allIDs = registered == nil ? Set(try store.allTracks().compactMap(\.id)) : []
         let embeddedByModel = { (id: TrackID) in registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id) }
+        let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []
         let failed = options.retryFailures
             ? [:] : Dictionary(try store.failures().map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var claimedForMove = Set<TrackID>()
@@ -158,6 +162,8 @@ public final class Indexer {
                     actions.append(.analyse(file, existing: existing, reason: .changed))
                 } else if let id = existing.id, !embeddedByModel(id) {
                     actions.append(.analyse(file, existing: existing, reason: .otherModel))
+                } else if segments, let id = existing.id, !withSegments.contains(id) {
+                    actions.append(.analyse(file, existing: existing, reason: .noSegments))
                 } else {
                     unchanged += 1
                 }
@@ -233,7 +239,7 @@ public final class Indexer {
                 switch action {
                 case .add: summary.added += 1
                 case .analyse(_, _, .changed): summary.updated += 1
-                case .analyse(_, _, .otherModel): summary.reembedded += 1
+                case .analyse(_, _, .otherModel), .analyse(_, _, .noSegments): summary.reembedded += 1
                 case .move: break
                 }
             case .failure(let failure):

@@ -29,5 +29,12 @@ public struct TrackAnalysis: Sendable {
 public protocol TrackAnalysing: AnyObject {
     /// The model whose embeddings this analyser produces.
     var modelVersion: ModelVersion { get }
+    /// Whether `analyse` returns segment embeddings to store; the indexer then also re-analyses unchanged tracks
+    /// that have none (indexed before without `--segments`).
+    var keepsSegments: Bool { get }
     func analyse(path: String) throws -> TrackAnalysis
+}
+
+extension TrackAnalysing {
+    public var keepsSegments: Bool { false }
 }

@@ -566,6 +566,14 @@ public final class IndexStore: Sendable {
         }
     }
 
+    /// The ids of the tracks that have stored segment embeddings by `model`.
+    public func tracksWithSegments(model: Int64) throws -> Set<TrackID> {
+        try read { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT track_id FROM segment_embeddings WHERE model_id = ?",
+                                   arguments: [model]).map(TrackID.init))
+        }
+    }
+
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
     public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
         try read { db in

@@ -46,7 +46,8 @@ struct IndexCommand: ParsableCommand {
     var json = false
 
     @Flag(help: ArgumentHelp(
-        "Also store every segment's embedding (about 0.5 KB per 1.5 s of audio), for `similar --identify`."))
+        "Also store every segment's embedding (about 0.5 KB per 1.5 s of audio), for `similar --identify`; "
+            + "tracks indexed before without it are analysed again once."))
     var segments = false
 
     @Flag(name: .shortAndLong, help: "No progress output.")
