@@ -111,6 +111,7 @@ let package = Package(
                 "RetrievalPipeline", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex",
                 "RetrieveCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            exclude: ["README.md"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,5 +1,5 @@
 import Foundation
-public import RetrieveCore
+import RetrieveCore
 public import VectorIndex
 import LinearAlgebra
 

@@ -48,8 +48,9 @@ public final class QueryEngine {
         let usage = try store.embeddingModels()
         let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
         self.modelID = modelID
-        var (ids, vectors) = try modelID.map { try store.loadVectors(model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
-        let missing = try store.trackCount() - ids.count
+        // One read transaction: vectors and tracks agree even while another process indexes.
+        var (ids, vectors, allTracks) = try store.searchSnapshot(model: modelID)
+        let missing = allTracks.count - ids.count
         if missing > 0 {
             let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
             if !others.isEmpty {
@@ -58,9 +59,8 @@ public final class QueryEngine {
             }
         }
         guard !ids.isEmpty else { throw PipelineError.emptyIndex(database: databasePath) }
-        let byID = Dictionary(try store.allTracks().map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
-        // Vectors and tracks are two reads; a track removed between them (`retrieve remove`, `index --prune` in
-        // another process) has a vector but no record. Drop such rows rather than trap on them.
+        let byID = Dictionary(allTracks.map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
+        // Embeddings cascade with their track, so every vector has a record; stay safe if one ever does not.
         let kept = ids.indices.filter { byID[ids[$0]] != nil }
         if kept.count < ids.count {
             let columns = vectors.columns

@@ -180,10 +180,13 @@ public final class IndexStore: Sendable {
     }
 
     private func fetchTracks(_ sql: String, _ arguments: StatementArguments = []) throws -> [TrackRecord] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.trackColumns) FROM tracks \(sql)", arguments: arguments).map(
-                Self.track)
-        }
+        try read { db in try Self.fetchTracks(db, sql, arguments) }
+    }
+
+    private static func fetchTracks(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws
+        -> [TrackRecord]
+    {
+        try Row.fetchAll(db, sql: "SELECT \(trackColumns) FROM tracks \(sql)", arguments: arguments).map(track)
     }
 
     /// The track stored under `path`, if any.
@@ -518,41 +521,53 @@ public final class IndexStore: Sendable {
     ///
     /// - Complexity: O(tracks × dimensions); memory 4 × dimensions bytes per track plus the ids.
     public func loadVectors(model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        try read { db in try Self.loadVectors(db, model: model) }
+    }
+
+    /// `model`'s vectors and every track, read in one transaction: a query engine compares the two (tracks
+    /// without a vector mean a model change in progress), which separate reads could see at different commits
+    /// while another process indexes.
+    public func searchSnapshot(model: Int64?) throws -> (ids: [TrackID], vectors: Matrix, tracks: [TrackRecord]) {
         try read { db in
-            guard
-                let dimensions = try Int.fetchOne(
-                    db, sql: "SELECT dimensions FROM models WHERE id = ?", arguments: [model])
-            else { throw IndexError.unknownModel(id: model) }
-            let count = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", arguments: [model])!
-            var ids = [TrackID]()
-            ids.reserveCapacity(count)
-            var storage = HugePages.zeroedFloats(count: count * dimensions)
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
-                arguments: [model])
-            try storage.withUnsafeMutableBufferPointer { out in
-                var r = 0
-                while let row = try rows.next() {
-                    let id: Int64 = row[0]
-                    try row.withUnsafeData(atIndex: 1) { data in
-                        let bytes = data?.count ?? 0
-                        guard let data, bytes == dimensions * 4 else {
-                            throw IndexError.corruptVector(trackID: id, bytes: bytes, expected: dimensions * 4)
-                        }
-                        data.withUnsafeBytes { raw in
-                            VectorCodec.decode(
-                                raw,
-                                into: UnsafeMutableBufferPointer(
-                                    rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
-                        }
-                    }
-                    ids.append(TrackID(id))
-                    r += 1
-                }
-            }
-            return (ids, Matrix(rows: count, columns: dimensions, storage: storage))
+            let (ids, vectors) = try model.map { try Self.loadVectors(db, model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
+            return (ids, vectors, try Self.fetchTracks(db, "ORDER BY id"))
         }
+    }
+
+    private static func loadVectors(_ db: Database, model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        guard
+            let dimensions = try Int.fetchOne(
+                db, sql: "SELECT dimensions FROM models WHERE id = ?", arguments: [model])
+        else { throw IndexError.unknownModel(id: model) }
+        let count = try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM embeddings WHERE model_id = ?", arguments: [model])!
+        var ids = [TrackID]()
+        ids.reserveCapacity(count)
+        var storage = HugePages.zeroedFloats(count: count * dimensions)
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
+            arguments: [model])
+        try storage.withUnsafeMutableBufferPointer { out in
+            var r = 0
+            while let row = try rows.next() {
+                let id: Int64 = row[0]
+                try row.withUnsafeData(atIndex: 1) { data in
+                    let bytes = data?.count ?? 0
+                    guard let data, bytes == dimensions * 4 else {
+                        throw IndexError.corruptVector(trackID: id, bytes: bytes, expected: dimensions * 4)
+                    }
+                    data.withUnsafeBytes { raw in
+                        VectorCodec.decode(
+                            raw,
+                            into: UnsafeMutableBufferPointer(
+                                rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
+                    }
+                }
+                ids.append(TrackID(id))
+                r += 1
+            }
+        }
+        return (ids, Matrix(rows: count, columns: dimensions, storage: storage))
     }
 
     /// The embedding of `track` by `model`, if stored.

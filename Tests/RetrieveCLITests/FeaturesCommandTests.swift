@@ -29,7 +29,7 @@ import Testing
                                   format: .wav16, to: wav)
         for (arguments, columns) in [(["--mels", "64"], 64), (["--mfcc", "13"], 13)] {
             let out = dir.path("out-\(columns).npy")
-            var command = try #require(
+            let command = try #require(
                 try Retrieve.parseAsRoot(["features", wav.path] + arguments + ["--out", out.path]) as? Features)
             try command.run()
             let array = try NumPyArray(contentsOf: out)

@@ -1,5 +1,5 @@
 import Foundation
-public import RetrieveCore
+import RetrieveCore
 import AudioDecoding
 import LinearAlgebra
 import SpectralFeatures
