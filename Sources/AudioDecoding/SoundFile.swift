@@ -7,6 +7,8 @@ final class SoundFile {
     let info: AudioFileInfo
     let path: String
 
+    private static let openLock = NSLock()
+
     init(reading path: String) throws(AudioDecodingError) {
         self.path = path
         var isDirectory: ObjCBool = false
@@ -17,10 +19,16 @@ final class SoundFile {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
         if size == 0 { throw .emptyFile(path: path) }
         var sfInfo = SF_INFO()
-        guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
-            // libsndfile's last-error string is process-wide; when its MP3 probe gives up it blames the file's
-            // existence, which we have just checked, so say what actually happened.
-            let message = String(cString: sf_strerror(nil))
+        // libsndfile's last-error string for a failed open is process-wide: opening under a lock, and reading
+        // the string before releasing it, keeps another thread's failure from being reported for this file.
+        let (opened, openError) = Self.openLock.withLock {
+            let handle = sf_open(path, Int32(SFM_READ), &sfInfo)
+            return (handle, handle == nil ? String(cString: sf_strerror(nil)) : "")
+        }
+        guard let handle = opened else {
+            // When its MP3 probe gives up, libsndfile blames the file's existence, which we have just checked,
+            // so say what actually happened.
+            let message = openError
             if message.lowercased().contains("channel count is zero") { throw .noChannels(path: path) }
             throw .notAudio(path: path, reason: message.contains("does not exist") ? "format not recognised" : message)
         }

@@ -1,6 +1,7 @@
 import AudioDecoding
 import Foundation
 import TestSupport
+import Synchronization
 import Testing
 
 /// Interleaves two equally long channels.
@@ -126,6 +127,44 @@ func rms(_ x: [Float]) -> Float {
             }
             #expect(path == url.path)
             #expect(error.description.hasPrefix(url.path))
+        }
+    }
+
+    /// libsndfile keeps the last open error in one process-wide string; decoding bad files on many threads at
+    /// once must still give each file its own reason, the one it gets alone.
+    @Test func parallelFailuresKeepTheirOwnReasons() throws {
+        let dir = try TemporaryDirectory()
+        let x = Signals.chirp(from: 100, to: 5_000, seconds: 1, sampleRate: 22_050)
+        let wav = dir.path("source.wav")
+        try AudioFileWriter.write(x, sampleRate: 22_050, format: .wav16, to: wav)
+        var files: [URL] = []
+        for i in 0..<8 {
+            let text = dir.path("text\(i).ogg"), header = dir.path("header\(i).wav"), garbage = dir.path("garbage\(i).flac")
+            try Data(String(repeating: "not audio ", count: 100).utf8).write(to: text)
+            try Data(contentsOf: wav).prefix(20).write(to: header)
+            try (Data("fLaC".utf8) + Data((0..<4_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) })).write(to: garbage)
+            files += [text, header, garbage]
+        }
+        @Sendable func reason(_ url: URL) -> String {
+            do {
+                _ = try AudioDecoder().decode(url)
+                return "decoded"
+            } catch {
+                return error.description
+            }
+        }
+        let alone = files.map(reason)
+        #expect(Set(alone.map { $0.replacingOccurrences(of: #"\d"#, with: "", options: .regularExpression) }).count >= 2,
+                "the bad files should fail in different ways: \(alone)")
+        let inputs = files
+        let together = Mutex([String](repeating: "", count: files.count * 10))
+        DispatchQueue.concurrentPerform(iterations: inputs.count * 10) { i in
+            let r = reason(inputs[i % inputs.count])
+            together.withLock { $0[i] = r }
+        }
+        let results = together.withLock { $0 }
+        for i in 0..<(files.count * 10) {
+            #expect(results[i] == alone[i % files.count])
         }
     }
 
