@@ -190,7 +190,7 @@ def report(directory):
                   f"{agreement(o['first_results'], f['first_results']):.3f} |")
     print()
     if bandwidth:
-        print(f"Measured read bandwidth (one core, one load per cache line, best CPU time of 5 passes over {max(int(n) for n in rows[0][1]['sizes']) * D * 4 / 2**20:.0f} MiB): "
+        print(f"Measured read bandwidth (sdot(x, x) with the run's threads, full-width vector loads, best CPU time of 5 passes over {max(int(n) for n in rows[0][1]['sizes']) * D * 4 / 2**20:.0f} MiB): "
               f"{bandwidth / 1e9:.1f} GB/s; the physical limit column is N·d·4 bytes / that bandwidth.")
     if sqlite["sizes"]:
         notes = ", ".join(f"N={int(n):,}: {v['single_queries']} queries (load {v['load_s']:.0f} s)" for n, v in sorted(sqlite["sizes"].items(), key=lambda kv: int(kv[0])))

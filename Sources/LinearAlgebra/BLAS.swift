@@ -46,6 +46,12 @@ public enum BLAS {
         cblas_sgemv(CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
 
+    /// Σ x_i · y_i over `count` floats (`sdot`).
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        guard count > 0 else { return 0 }
+        return cblas_sdot(Int32(count), x, 1, y, 1)
+    }
+
     /// A · B as a new matrix.
     public static func multiply(_ a: Matrix, _ b: Matrix) -> Matrix {
         multiply(a, .none, b, .none)
