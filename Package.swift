@@ -30,8 +30,10 @@ let package = Package(
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
+        // (libsndfile opens every file and decodes all but native FLAC, which libFLAC decodes directly.)
         .target(
-            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr"], swiftSettings: optimised),
+            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr"],
+            swiftSettings: optimised),
         // samples → STFT → mel → dB → MFCC.
         .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
         // The only place with raw BLAS pointers.
