@@ -132,6 +132,8 @@ extension FeatureExtractor {
         }
         values.append(contentsOf: streaming.finish().storage)
         var out = Matrix(rows: values.count / bands, columns: bands, storage: values)
+        // Drop the second reference, or the top-dB clamp would copy the whole matrix (copy on write).
+        values = []
         if let top = configuration.topDecibels { Self.applyTopDecibels(&out, top) }
         return out
     }
