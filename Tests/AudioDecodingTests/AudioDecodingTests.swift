@@ -261,7 +261,7 @@ func rms(_ x: [Float]) -> Float {
     }
 
     /// A FLAC cut short or damaged in the middle: whole frames that are a prefix of the intact decode, or a
-    /// `readFailed` naming the file; never made-up samples.
+    /// `readFailed` naming the file; never made-up samples. Random damage anywhere never crashes.
     @Test func damagedFilesFailOrGiveAPrefix() throws {
         let dir = try TemporaryDirectory(prefix: "retrieve-direct-flac-bad")
         let url = dir.path("full.flac")
@@ -293,6 +293,19 @@ func rms(_ x: [Float]) -> Float {
                 #expect(error.path == cut.path)
                 if case .readFailed = error {} else if trial % 2 == 1 { Issue.record("trial \(trial): \(error)") }
             }
+        }
+        // Bytes changed anywhere after the "fLaC" marker, STREAMINFO and frame headers included: an error or
+        // finite samples, never a crash, whole or streamed.
+        for trial in 0..<150 {
+            var damaged = bytes
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                let i = Int.random(in: 4..<min(bytes.count, trial % 3 == 0 ? 120 : bytes.count), using: &generator)
+                damaged[i] = UInt8.random(in: 0...255, using: &generator)
+            }
+            let url = dir.path("mutated.flac")
+            try damaged.write(to: url)
+            if let samples = try? direct.decode(url).samples { #expect(samples.allSatisfy { $0.isFinite }) }
+            try? direct.stream(url, blockFrames: 777) { block in #expect(block.allSatisfy { $0.isFinite }) }
         }
     }
 }
