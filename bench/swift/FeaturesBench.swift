@@ -9,7 +9,7 @@ import SpectralFeatures
 ///     retrieve-bench features generate DIR COUNT SECONDS   # stereo 44.1 kHz WAV/FLAC files, alternating
 ///     retrieve-bench features generate-long FILE SECONDS   # one long stereo 44.1 kHz file, written in blocks
 ///     retrieve-bench features run DIR [EXT]                # prints: ours AUDIO_SECONDS WALL DECODE_WALL FRAMES
-///                                                            #   CPU DECODE_CPU (whole-file batch mode: no CPU)
+///                                                            #   CPU DECODE_CPU
 ///     retrieve-bench features stream FILE                  # prints: stream FRAMES PEAK_DB VMHWM_KB
 enum FeaturesBench {
     static func run(_ arguments: [String]) throws {
@@ -81,16 +81,21 @@ enum FeaturesBench {
         var decodeTime = Duration.zero
         if ProcessInfo.processInfo.environment["FEATURES_BATCH"] != nil {
             // Whole-file path: decode into memory, then features; reports the decode share separately.
+            var cpuDecode = 0.0
+            let cpuStart = cpuSeconds()
             let total = try clock.measure {
                 for file in files {
                     var decoded: DecodedAudio?
+                    let c0 = cpuSeconds()
                     decodeTime += try clock.measure { decoded = try decoder.decode(file) }
+                    cpuDecode += cpuSeconds() - c0
                     let mfcc = extractor.mfcc(fromLogMel: extractor.logMel(decoded!.samples))
                     audioSeconds += decoded!.duration
                     frames += mfcc.rows
                 }
             }
-            print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames)")
+            let cpuTotal = cpuSeconds() - cpuStart
+            print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames) \(cpuTotal) \(cpuDecode)")
             return
         }
         // The pipeline's path (and `retrieve features`'): decoded blocks go straight into the streaming log-mel,
