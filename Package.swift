@@ -25,11 +25,15 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
 
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
-        .target(name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CSoxr"], swiftSettings: optimised),
+        // (libsndfile opens every file and decodes all but native FLAC, which libFLAC decodes directly.)
+        .target(
+            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr"],
+            swiftSettings: optimised),
         // samples → STFT → mel → dB → MFCC.
         .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
         // The only place with raw BLAS pointers.

@@ -19,13 +19,13 @@ compare() {  # compare LABEL [EXT]
     local ours theirs
     ours="$("$RETRIEVE_BENCH" features run "$dir" ${2:-})"
     theirs="$(.venv/bin/python bench/features.py "$dir" ${2:-})"
-    read -r _ audio wall decode frames <<<"$ours"
-    read -r _ laudio lwall ldecode lframes <<<"$theirs"
-    awk -v label="$1" -v a="$audio" -v w="$wall" -v d="$decode" -v f="$frames" \
-        -v la="$laudio" -v lw="$lwall" -v ld="$ldecode" -v lf="$lframes" 'BEGIN {
-        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames)\n", label, "retrieve", a, w, a / w, d, f
-        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames)\n", label, "librosa", la, lw, la / lw, ld, lf
-        printf "%-10s ratio %.2fx   (decode+resample only %.2fx, features only %.2fx)\n", label, (a / w) / (la / lw), ld / d, (lw - ld) / (w - d)
+    read -r _ audio wall decode frames cpu dcpu <<<"$ours"
+    read -r _ laudio lwall ldecode lframes lcpu ldcpu <<<"$theirs"
+    awk -v label="$1" -v a="$audio" -v w="$wall" -v d="$decode" -v f="$frames" -v c="$cpu" -v dc="$dcpu" \
+        -v la="$laudio" -v lw="$lwall" -v ld="$ldecode" -v lf="$lframes" -v lc="$lcpu" -v ldc="$ldcpu" 'BEGIN {
+        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames; CPU %.3f s, decode %.3f s)\n", label, "retrieve", a, w, a / w, d, f, c, dc
+        printf "%-10s %-8s %8.1f s audio  %8.3f s wall  %8.1f audio-s/s  (decode %.3f s, %d frames; CPU %.3f s, decode %.3f s)\n", label, "librosa", la, lw, la / lw, ld, lf, lc, ldc
+        printf "%-10s ratio %.2fx   (decode+resample only %.2fx, features only %.2fx)   CPU-time ratio %.2fx (decode %.2fx, features %.2fx)\n", label, (a / w) / (la / lw), ld / d, (lw - ld) / (w - d), (a / c) / (la / lc), ldc / dc, (lc - ldc) / (c - dc)
     }'
 }
 compare "all files"

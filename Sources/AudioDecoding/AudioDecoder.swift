@@ -64,6 +64,10 @@ public struct AudioDecoder: Sendable {
     /// The output rate in Hz.
     public let targetSampleRate: Int
 
+    /// Whether native FLAC is decoded by libFLAC directly (`FLACStream`) rather than through libsndfile; the
+    /// samples are the same either way, so only tests comparing the two paths turn it off.
+    var decodesFLACDirectly = true
+
     public init(targetSampleRate: Int = 22_050) {
         precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
         self.targetSampleRate = targetSampleRate
@@ -135,8 +139,12 @@ public struct AudioDecoder: Sendable {
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
         let channels = info.channels
-        var interleaved = [Float](repeating: 0, count: file.isSixteenBit ? 0 : blockFrames * channels)
-        var shorts = [Int16](repeating: 0, count: file.isSixteenBit ? blockFrames * channels : 0)
+        // Native FLAC goes to libFLAC directly (mono in one pass); everything else, and any FLAC that path
+        // does not cover, through libsndfile.
+        let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info) : nil
+        let viaSndFile = flac == nil
+        var interleaved = [Float](repeating: 0, count: viaSndFile && !file.isSixteenBit ? blockFrames * channels : 0)
+        var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
         var framesIn: Int64 = 0
         var samplesOut: Int64 = 0
@@ -154,17 +162,23 @@ public struct AudioDecoder: Sendable {
         while framesIn < limit && !stopped {
             let want = Int(min(Int64(blockFrames), limit - framesIn))
             let got: Int
-            if file.isSixteenBit {
+            if let flac {
+                got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
+                    try flac.read(into: y.baseAddress!, count: want, startFrame: framesIn)
+                }
+            } else if file.isSixteenBit {
                 got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
             } else {
                 got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
             }
-            if got < 0 || (got < want && file.hasError) {
+            if got < 0 || (got < want && viaSndFile && file.hasError) {
                 throw .readFailed(path: path, atSecond: Double(framesIn + Int64(max(got, 0))) / Double(info.sampleRate),
                                   reason: file.errorMessage)
             }
             if got == 0 { break }
-            if file.isSixteenBit {
+            if flac != nil {
+                // Already mono, and integer samples need no NaN scan.
+            } else if file.isSixteenBit {
                 // 16-bit sources: read integers and convert while mixing. libsndfile's own short → float
                 // conversion is its single most expensive step for WAV; this gives bit-identical samples
                 // (x / 32768 and the channel sum are exact in Float) at a fraction of the cost, and integer

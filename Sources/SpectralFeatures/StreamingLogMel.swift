@@ -124,11 +124,16 @@ extension FeatureExtractor {
         streamingFrom source: ((UnsafeBufferPointer<Float>) -> Void) throws -> Void
     ) rethrows -> Matrix {
         let streaming = StreamingLogMel(extractor: self)
-        var out = Matrix(rows: 0, columns: configuration.melBands)
+        let bands = configuration.melBands
+        // Rows are gathered in one flat array (amortised O(1) per value) and wrapped at the end.
+        var values: [Float] = []
         try source { block in
-            out.append(streaming.push(block))
+            values.append(contentsOf: streaming.push(block).storage)
         }
-        out.append(streaming.finish())
+        values.append(contentsOf: streaming.finish().storage)
+        var out = Matrix(rows: values.count / bands, columns: bands, storage: values)
+        // Drop the second reference, or the top-dB clamp would copy the whole matrix (copy on write).
+        values = []
         if let top = configuration.topDecibels { Self.applyTopDecibels(&out, top) }
         return out
     }

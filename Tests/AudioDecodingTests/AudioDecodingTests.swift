@@ -1,4 +1,4 @@
-import AudioDecoding
+@testable import AudioDecoding
 import Foundation
 import TestSupport
 import Synchronization
@@ -255,6 +255,96 @@ func rms(_ x: [Float]) -> Float {
         let dir = try TemporaryDirectory()
         #expect(throws: AudioDecodingError.self) {
             try AudioFileWriter.write([0], sampleRate: 44_100, format: .opus, to: dir.path("x.opus"))
+        }
+    }
+}
+
+/// FLAC decoded by libFLAC directly must give exactly what the libsndfile path gives.
+@Suite struct DirectFLACTests {
+    static func decoders(rate: Int) -> (direct: AudioDecoder, viaSndFile: AudioDecoder) {
+        var viaSndFile = AudioDecoder(targetSampleRate: rate)
+        viaSndFile.decodesFLACDirectly = false
+        return (AudioDecoder(targetSampleRate: rate), viaSndFile)
+    }
+
+    /// Every channel layout and both sample sizes, at the native rate (the mix itself) and resampled.
+    @Test(arguments: [(AudioFileFormat.flac16, 1), (.flac16, 2), (.flac16, 3), (.flac16, 6), (.flac24, 1),
+                      (.flac24, 2), (.flac24, 5)])
+    func sameSamplesAsLibsndfile(_ format: AudioFileFormat, _ channels: Int) throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-direct-flac")
+        let url = dir.path("x.flac")
+        let frames = 30_000
+        var samples = [Float](repeating: 0, count: frames * channels)
+        for c in 0..<channels {
+            let x = Signals.whiteNoise(seconds: Double(frames) / 44_100, sampleRate: 44_100, amplitude: 0.45,
+                                       seed: UInt64(c + 1))
+            let tone = Signals.sine(frequency: 220 * Double(c + 1), seconds: Double(frames) / 44_100,
+                                    sampleRate: 44_100, amplitude: 0.4)
+            for t in 0..<frames { samples[t * channels + c] = x[t] + tone[t] }
+        }
+        try AudioFileWriter.write(samples, channels: channels, sampleRate: 44_100, format: format, to: url)
+        // The direct path must really be taken, or this test would compare libsndfile with itself.
+        #expect(FLACStream.make(path: url.path, info: try AudioDecoder().info(of: url)) != nil)
+        for rate in [44_100, 22_050] {
+            let (direct, viaSndFile) = Self.decoders(rate: rate)
+            let ours = try direct.decode(url), reference = try viaSndFile.decode(url)
+            #expect(ours.info == reference.info)
+            #expect(ours.samples.count == reference.samples.count)
+            #expect(ours.samples == reference.samples, "\(format) \(channels) ch at \(rate) Hz")
+            // Small blocks and an early stop cross frame boundaries at odd places.
+            var streamed: [Float] = []
+            try direct.stream(url, blockFrames: 1_000, maxSeconds: 0.5) { streamed += $0 }
+            let expected = try viaSndFile.decode(url, maxSeconds: 0.5).samples
+            #expect(streamed == expected)
+        }
+    }
+
+    /// A FLAC cut short or damaged in the middle: whole frames that are a prefix of the intact decode, or a
+    /// `readFailed` naming the file; never made-up samples. Random damage anywhere never crashes.
+    @Test func damagedFilesFailOrGiveAPrefix() throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-direct-flac-bad")
+        let url = dir.path("full.flac")
+        try AudioFileWriter.write(Signals.chirp(from: 100, to: 8_000, seconds: 2, sampleRate: 44_100),
+                                  sampleRate: 44_100, format: .flac16, to: url)
+        let (direct, _) = Self.decoders(rate: 44_100)
+        let full = try direct.decode(url).samples
+        let bytes = try Data(contentsOf: url)
+        var generator = SeededGenerator(seed: 5)
+        for trial in 0..<12 {
+            var damaged = bytes
+            if trial % 2 == 0 {
+                damaged = damaged.prefix(Int.random(in: 200..<bytes.count, using: &generator))
+            } else {
+                for _ in 0..<4 {
+                    let i = Int.random(in: (bytes.count / 4)..<bytes.count, using: &generator)
+                    damaged[i] ^= UInt8.random(in: 1...255, using: &generator)
+                }
+            }
+            let cut = dir.path("damaged\(trial).flac")
+            try damaged.write(to: cut)
+            do {
+                let samples = try direct.decode(cut).samples
+                #expect(samples.count <= full.count)
+                #expect(Array(full.prefix(samples.count)) == samples || samples.count == full.count,
+                        "trial \(trial)")
+                #expect(samples.allSatisfy { $0.isFinite })
+            } catch {
+                #expect(error.path == cut.path)
+                if case .readFailed = error {} else if trial % 2 == 1 { Issue.record("trial \(trial): \(error)") }
+            }
+        }
+        // Bytes changed anywhere after the "fLaC" marker, STREAMINFO and frame headers included: an error or
+        // finite samples, never a crash, whole or streamed.
+        for trial in 0..<150 {
+            var damaged = bytes
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                let i = Int.random(in: 4..<min(bytes.count, trial % 3 == 0 ? 120 : bytes.count), using: &generator)
+                damaged[i] = UInt8.random(in: 0...255, using: &generator)
+            }
+            let url = dir.path("mutated.flac")
+            try damaged.write(to: url)
+            if let samples = try? direct.decode(url).samples { #expect(samples.allSatisfy { $0.isFinite }) }
+            try? direct.stream(url, blockFrames: 777) { block in #expect(block.allSatisfy { $0.isFinite }) }
         }
     }
 }

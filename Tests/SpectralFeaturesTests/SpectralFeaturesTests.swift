@@ -155,3 +155,63 @@ import Testing
         #expect(results.allSatisfy { $0 == expected })
     }
 }
+
+/// The speed work on the front end: the fixed FFT wisdom, the vectorised dB stage and the SIMD MFCC loop.
+@Suite struct FastFrontEndTests {
+    /// With AVX available (the machines the wisdom was recorded for), the 2048-point plan must be the recorded
+    /// one: every codelet the wisdom names appears in the plan. A wisdom string FFTW silently ignored (wrong
+    /// version, problem hash or alignment) would leave the slower heuristic plan and fail here.
+    @Test func standardPlanUsesTheFixedWisdom() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try #require(cpu.contains(" avx2 "), "no AVX2 here: the wisdom cannot apply")
+        let algorithm = FFTPlanCache.shared.plan(size: 2048).algorithm
+        let codelets = RealFFTPlan.wisdom.split(separator: "\n").compactMap { line -> String? in
+            guard let name = line.split(separator: " ").first, name.hasPrefix("(fftwf_codelet_") else { return nil }
+            return String(name.dropFirst("(fftwf_codelet_".count))
+        }
+        #expect(codelets.count >= 4)
+        for codelet in codelets { #expect(algorithm.contains("\"\(codelet)\""), "\(codelet) not in \(algorithm)") }
+    }
+
+    /// The vectorised dB conversion against `10 · log10` in Double, over 20 decades and the floor.
+    @Test func decibelsMatchLog10() {
+        var generator = SeededGenerator(seed: 11)
+        var values = (0..<4_000).map { _ in Float(pow(10, Double.random(in: -11...9, using: &generator))) }
+        values += [0, 1e-10, 1e-12, -3, .nan, 1, 2, 0.5, .greatestFiniteMagnitude, .leastNormalMagnitude]
+        var converted = values
+        converted.withUnsafeMutableBufferPointer {
+            FrameProcessor.decibels($0.baseAddress!, count: $0.count, amin: 1e-10)
+        }
+        var worst = 0.0
+        for (x, y) in zip(values, converted) {
+            let expected = 10 * log10(Double(x >= 1e-10 ? x : 1e-10))
+            worst = max(worst, abs(Double(y) - expected))
+        }
+        // Float carries about 7.6e-6 dB per ulp at 100 dB, so this is one or two ulps of the result.
+        #expect(worst <= 2e-5, "worst dB error \(worst)")
+        #expect(converted[4_001] == -100 && converted[4_004] == -100)
+    }
+
+    /// The SIMD MFCC loop (coefficients padded to whole lanes) against a Double-precision DCT-II, for
+    /// coefficient counts below, at and across multiples of eight.
+    @Test(arguments: [1, 8, 13, 20, 40])
+    func mfccMatchesNaiveDCT(_ count: Int) throws {
+        let bands = 40
+        let extractor = try FeatureExtractor(configuration: FeatureConfiguration(melBands: bands, mfccCount: count))
+        var generator = SeededGenerator(seed: UInt64(count))
+        let logMel = Matrix(rows: 7, columns: bands,
+                            storage: (0..<(7 * bands)).map { _ in Float.random(in: -100...20, using: &generator) })
+        let ours = extractor.mfcc(fromLogMel: logMel)
+        #expect(ours.rows == 7 && ours.columns == count)
+        for t in 0..<7 {
+            for k in 0..<count {
+                var sum = 0.0
+                for i in 0..<bands {
+                    sum += Double(logMel[t, i]) * cos(Double.pi * Double(k) * Double(2 * i + 1) / Double(2 * bands))
+                }
+                let expected = sum * (2.0 / Double(bands)).squareRoot() * (k == 0 ? 1 / 2.0.squareRoot() : 1)
+                #expect(abs(Double(ours[t, k]) - expected) <= 1e-3, "t \(t) k \(k): \(ours[t, k]) vs \(expected)")
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ import SpectralFeatures
 ///     retrieve-bench features generate DIR COUNT SECONDS   # stereo 44.1 kHz WAV/FLAC files, alternating
 ///     retrieve-bench features generate-long FILE SECONDS   # one long stereo 44.1 kHz file, written in blocks
 ///     retrieve-bench features run DIR [EXT]                # prints: ours AUDIO_SECONDS WALL DECODE_WALL FRAMES
+///                                                            #   CPU DECODE_CPU
 ///     retrieve-bench features stream FILE                  # prints: stream FRAMES PEAK_DB VMHWM_KB
 enum FeaturesBench {
     static func run(_ arguments: [String]) throws {
@@ -80,20 +81,26 @@ enum FeaturesBench {
         var decodeTime = Duration.zero
         if ProcessInfo.processInfo.environment["FEATURES_BATCH"] != nil {
             // Whole-file path: decode into memory, then features; reports the decode share separately.
+            var cpuDecode = 0.0
+            let cpuStart = cpuSeconds()
             let total = try clock.measure {
                 for file in files {
                     var decoded: DecodedAudio?
+                    let c0 = cpuSeconds()
                     decodeTime += try clock.measure { decoded = try decoder.decode(file) }
+                    cpuDecode += cpuSeconds() - c0
                     let mfcc = extractor.mfcc(fromLogMel: extractor.logMel(decoded!.samples))
                     audioSeconds += decoded!.duration
                     frames += mfcc.rows
                 }
             }
-            print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames)")
+            let cpuTotal = cpuSeconds() - cpuStart
+            print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames) \(cpuTotal) \(cpuDecode)")
             return
         }
         // The pipeline's path (and `retrieve features`'): decoded blocks go straight into the streaming log-mel,
         // so the signal never exists whole and stays in cache. Decode time is measured in a separate pass.
+        let cpuStart = cpuSeconds()
         let total = try clock.measure {
             for file in files {
                 var samples = 0
@@ -105,8 +112,11 @@ enum FeaturesBench {
                 frames += mfcc.rows
             }
         }
+        let cpuTotal = cpuSeconds() - cpuStart
+        let decodeCPUStart = cpuSeconds()
         for file in files { decodeTime += try clock.measure { try decoder.stream(file, blockFrames: 16_384) { _ in } } }
-        print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames)")
+        let cpuDecode = cpuSeconds() - decodeCPUStart
+        print("ours \(audioSeconds) \(seconds(total)) \(seconds(decodeTime)) \(frames) \(cpuTotal) \(cpuDecode)")
     }
 
     /// Where decoding time goes: libsndfile alone, plus channel mixing, plus resampling.
@@ -148,6 +158,14 @@ enum FeaturesBench {
         try AudioDecoder().stream(url) { consume(streaming.push($0)) }
         consume(streaming.finish())
         print("stream \(frames) \(peak) \(peakResidentKilobytes())")
+    }
+
+    /// CPU time of this process in seconds: on a shared machine it excludes the time other jobs held the core,
+    /// which wall time does not (CLOCK_PROCESS_CPUTIME_ID; the benchmark runs on one thread).
+    static func cpuSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     /// VmHWM (peak resident set size) from /proc/self/status, in kB.

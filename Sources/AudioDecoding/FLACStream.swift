@@ -1,0 +1,201 @@
+internal import CFLAC
+
+/// A native FLAC file decoded by libFLAC directly and mixed to mono `Float` in the same pass.
+///
+/// libsndfile decodes FLAC through libFLAC too, but then interleaves each frame's channel arrays into its own
+/// buffer and converts again on the way out; reading libFLAC's per-channel `Int32` arrays here saves those
+/// copies (about 15 % of FLAC decoding time). The samples are the ones libsndfile gives, bit for bit: each
+/// channel is exact in `Float` as x / 2^(bits − 1) for up to 24 bits, and the channel mean is computed as
+/// `AudioDecoder`'s libsndfile path computes it (integer sums for 16-bit, `Float` sums otherwise).
+///
+/// Only the decoding moves here: the file is first opened by libsndfile (`SoundFile`), which validates the
+/// header and supplies `AudioFileInfo`, so every open-time error stays what it was. `make` returns nil for
+/// anything this path does not cover (more than 24 bits, an unknown length, libFLAC refusing the file) and
+/// the caller keeps libsndfile. Decoding errors libsndfile would report at the end of the file (lost sync,
+/// bad frame header, CRC mismatch, …) are reported here when they happen, as `readFailed`.
+///
+/// Used by one thread at a time.
+final class FLACStream {
+    private let decoder: UnsafeMutablePointer<FLAC__StreamDecoder>
+    private let path: String
+    private let channels: Int
+    private let sampleRate: Int
+    /// Frames the header declares; libsndfile never reads past them, and neither do we.
+    private var remaining: Int64
+    /// STREAMINFO's sample size, once the metadata has been read.
+    private var bitsPerSample = 0
+    /// The current frame, already mono; `pending[pendingStart..<pendingEnd]` is not handed out yet.
+    private var pending: [Float] = []
+    private var pendingStart = 0
+    private var pendingEnd = 0
+    /// Why decoding cannot go on (libFLAC's error callback, or a frame that breaks the stream's parameters).
+    private var failure: String?
+
+    /// Opens `path` for direct decoding, or returns nil when libsndfile should decode it.
+    static func make(path: String, info: AudioFileInfo) -> FLACStream? {
+        guard info.format == "FLAC", info.frames > 0, (1...8).contains(info.channels) else { return nil }
+        guard let decoder = FLAC__stream_decoder_new() else { return nil }
+        let stream = FLACStream(decoder: decoder, path: path, info: info)
+        let status = FLAC__stream_decoder_init_file(
+            decoder, path, flacWrite, flacMetadata, flacError, Unmanaged.passUnretained(stream).toOpaque())
+        guard status == FLAC__STREAM_DECODER_INIT_STATUS_OK,
+            FLAC__stream_decoder_process_until_end_of_metadata(decoder) != 0,
+            stream.failure == nil, (1...24).contains(stream.bitsPerSample)
+        else { return nil }
+        return stream
+    }
+
+    private init(decoder: UnsafeMutablePointer<FLAC__StreamDecoder>, path: String, info: AudioFileInfo) {
+        self.decoder = decoder
+        self.path = path
+        channels = info.channels
+        sampleRate = info.sampleRate
+        remaining = info.frames
+    }
+
+    deinit {
+        FLAC__stream_decoder_finish(decoder)
+        FLAC__stream_decoder_delete(decoder)
+    }
+
+    /// Fills `output` with up to `count` mono samples; returns how many (fewer only at the end of the stream).
+    /// Throws `readFailed` with `atSecond` counted from `startFrame`, the frames already delivered.
+    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+        -> Int
+    {
+        var written = 0
+        while written < count {
+            if pendingStart < pendingEnd {
+                let n = min(count - written, pendingEnd - pendingStart)
+                pending.withUnsafeBufferPointer { p in
+                    (output + written).update(from: p.baseAddress! + pendingStart, count: n)
+                }
+                pendingStart += n
+                written += n
+                continue
+            }
+            if remaining <= 0 { break }
+            let ok = FLAC__stream_decoder_process_single(decoder) != 0
+            let state = FLAC__stream_decoder_get_state(decoder)
+            if failure == nil && (!ok || state.rawValue > FLAC__STREAM_DECODER_END_OF_STREAM.rawValue) {
+                failure = "decoder stopped in state \(String(cString: FLAC__stream_decoder_get_resolved_state_string(decoder)))"
+            }
+            if let failure {
+                throw .readFailed(path: path, atSecond: Double(startFrame + Int64(written)) / Double(sampleRate),
+                                  reason: "FLAC: \(failure)")
+            }
+            if pendingStart == pendingEnd && state == FLAC__STREAM_DECODER_END_OF_STREAM { break }
+        }
+        return written
+    }
+
+    fileprivate func metadata(_ block: UnsafePointer<FLAC__StreamMetadata>) {
+        guard block.pointee.type == FLAC__METADATA_TYPE_STREAMINFO else { return }
+        let streamInfo = block.pointee.data.stream_info
+        bitsPerSample = Int(streamInfo.bits_per_sample)
+        if Int(streamInfo.channels) != channels || Int(streamInfo.sample_rate) != sampleRate {
+            failure = "STREAMINFO disagrees with the header libsndfile read"
+        }
+    }
+
+    fileprivate func error(_ status: FLAC__StreamDecoderErrorStatus) {
+        guard failure == nil else { return }
+        switch status {
+        case FLAC__STREAM_DECODER_ERROR_STATUS_LOST_SYNC: failure = "lost sync"
+        case FLAC__STREAM_DECODER_ERROR_STATUS_BAD_HEADER: failure = "corrupt frame header"
+        case FLAC__STREAM_DECODER_ERROR_STATUS_FRAME_CRC_MISMATCH: failure = "frame CRC mismatch"
+        case FLAC__STREAM_DECODER_ERROR_STATUS_UNPARSEABLE_STREAM: failure = "reserved fields in use"
+        case FLAC__STREAM_DECODER_ERROR_STATUS_BAD_METADATA: failure = "corrupt metadata block"
+        default: failure = "decoder error \(status.rawValue)"
+        }
+    }
+
+    /// Mixes one decoded frame to mono into `pending`. Returns false to abort decoding.
+    fileprivate func write(_ header: FLAC__FrameHeader, _ buffer: UnsafePointer<UnsafePointer<FLAC__int32>?>) -> Bool {
+        guard failure == nil else { return false }
+        guard Int(header.channels) == channels, Int(header.bits_per_sample) == bitsPerSample,
+            Int(header.sample_rate) == sampleRate
+        else {
+            failure = "a frame changes the channels, sample size or rate of the stream"
+            return false
+        }
+        let frames = Int(min(Int64(header.blocksize), remaining))
+        remaining -= Int64(frames)
+        if pending.count < frames { pending = [Float](repeating: 0, count: max(frames, 4_608)) }
+        var planes: [UnsafePointer<FLAC__int32>] = []
+        for c in 0..<channels {
+            guard let plane = buffer[c] else {
+                failure = "libFLAC returned no samples for channel \(c)"
+                return false
+            }
+            planes.append(plane)
+        }
+        let unit = 1 / Float(1 << (bitsPerSample - 1))
+        pending.withUnsafeMutableBufferPointer { yb in
+            let y = yb.baseAddress!
+            switch channels {
+            case 1:
+                let a = planes[0]
+                for i in 0..<frames { y[i] = Float(a[i]) * unit }
+            case 2:
+                // Float(a) + Float(b), eight lanes at a time: both conversions are exact (≤ 24 bits), and an IEEE
+                // sum is the exact sum correctly rounded, so this equals both of libsndfile's paths (the 16-bit
+                // integer sum converted once, and the Float sum); unit · ½ is a power of two, hence exact.
+                // Float lanes also cannot overflow, whatever a corrupt stream decodes to.
+                let a = UnsafeRawPointer(planes[0]), b = UnsafeRawPointer(planes[1])
+                let half = unit * 0.5
+                let out = UnsafeMutableRawPointer(y)
+                var i = 0
+                while i + 8 <= frames {
+                    let l = SIMD8<Float>(a.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self))
+                    let r = SIMD8<Float>(b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self))
+                    out.storeBytes(of: (l + r) * half, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < frames {
+                    y[i] = (Float(planes[0][i]) + Float(planes[1][i])) * half
+                    i += 1
+                }
+            default:
+                let scale = 1 / Float(channels)
+                if bitsPerSample <= 16 {
+                    // As the libsndfile path's 16-bit mix: exact integer sum, one conversion.
+                    for i in 0..<frames {
+                        var s: Int64 = 0
+                        for c in 0..<channels { s += Int64(planes[c][i]) }
+                        y[i] = Float(s) * unit * scale
+                    }
+                } else {
+                    // As its float mix: channel by channel in Float, rounding after each addition.
+                    for i in 0..<frames {
+                        var s: Float = 0
+                        for c in 0..<channels { s += Float(planes[c][i]) * unit }
+                        y[i] = s * scale
+                    }
+                }
+            }
+        }
+        pendingStart = 0
+        pendingEnd = frames
+        return true
+    }
+}
+
+private func stream(_ clientData: UnsafeMutableRawPointer?) -> FLACStream {
+    Unmanaged<FLACStream>.fromOpaque(clientData!).takeUnretainedValue()
+}
+
+private let flacWrite: FLAC__StreamDecoderWriteCallback = { _, frame, buffer, clientData in
+    guard let frame, let buffer, stream(clientData).write(frame.pointee.header, buffer) else {
+        return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT
+    }
+    return FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE
+}
+
+private let flacMetadata: FLAC__StreamDecoderMetadataCallback = { _, block, clientData in
+    if let block { stream(clientData).metadata(block) }
+}
+
+private let flacError: FLAC__StreamDecoderErrorCallback = { _, status, clientData in
+    stream(clientData).error(status)
+}
