@@ -1,5 +1,5 @@
 import Foundation
-public import RetrieveCore
+import RetrieveCore
 
 /// What can go wrong in the pipeline's own logic, with what to do about it.
 public enum PipelineError: Error, CustomStringConvertible, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
 public import EncoderTraining
 import LinearAlgebra
-public import RetrieveCore
+import RetrieveCore
 public import SequenceEncoding
 import SpectralFeatures
 
