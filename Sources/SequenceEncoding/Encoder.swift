@@ -20,6 +20,10 @@ public final class Encoder: @unchecked Sendable {
     /// never share buffers and a sequential caller reuses the same one.
     private var workspaces: [ForwardCache] = []
     private var storedVersion: ModelVersion?
+    /// Bumped whenever the parameters change, so stale packed weights are never used.
+    private var parameterGeneration = 0
+    private var packed: PackedLSTMWeights?
+    private var kernelPath = LSTMKernelPath.best
     /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
     ///
     /// Threading: the encoder never changes OpenBLAS's thread count. Measured with `bench/run lstm`
@@ -68,7 +72,33 @@ public final class Encoder: @unchecked Sendable {
     }
 
     /// Forgets the stored version after the parameters changed (training does this).
-    package func parametersChanged() { lock.withLock { storedVersion = nil } }
+    package func parametersChanged() {
+        lock.withLock {
+            storedVersion = nil
+            parameterGeneration += 1
+        }
+    }
+
+    /// Which implementation runs the inference recurrence; `LSTMKernelPath.best` unless a test forces another.
+    package var inferenceKernel: LSTMKernelPath {
+        get { lock.withLock { kernelPath } }
+        set {
+            precondition(newValue.isSupported, "This CPU cannot run the \(newValue) LSTM kernel")
+            lock.withLock { kernelPath = newValue }
+        }
+    }
+
+    /// The LSTM weights packed for the inference kernel (nil on the BLAS path), packed on first use after each
+    /// parameter change (about a millisecond for 1.5 MB of weights) and shared by concurrent callers.
+    package func packedWeights() -> PackedLSTMWeights? {
+        lock.withLock {
+            if kernelPath == .blas { return nil }
+            if let p = packed, p.generation == parameterGeneration, p.path == kernelPath { return p }
+            let p = PackedLSTMWeights(self, path: kernelPath, generation: parameterGeneration)
+            packed = p
+            return p
+        }
+    }
 
     // MARK: Parameters
 
@@ -85,6 +115,7 @@ public final class Encoder: @unchecked Sendable {
         lock.withLock {
             (parameters.pointer + spec.offset).update(from: values, count: spec.count)
             storedVersion = nil
+            parameterGeneration += 1
         }
     }
 

@@ -36,7 +36,8 @@ package final class ForwardCache {
     package let embeddings = FloatBuffer()
     /// Scaled logits `[B][C]`.
     package let logits = FloatBuffer()
-    /// Inference only: the cell state and two hidden states, each `[H][B]`.
+    /// Inference only: the cell state and two hidden states, each `[H][B]` (BLAS path), or the fused kernel's
+    /// cell state, `[B][H padded to its block]`.
     package let recurrentState = FloatBuffer()
 
     package init() {}
@@ -68,7 +69,7 @@ package final class ForwardCache {
         norms.reserve(b)
         embeddings.reserve(b * c.embeddingSize)
         logits.reserve(b * c.classCount)
-        recurrentState.reserve(3 * b * h)
+        recurrentState.reserve(max(3 * b * h, b * (h + 16)))
     }
 }
 
@@ -110,6 +111,10 @@ extension Encoder {
         let p = parameters.pointer
         var layerInput = UnsafePointer(cache.input.pointer)
         var inSize = c.inputSize
+        let packed = training ? nil : packedWeights()
+        // The fused kernel uses as many threads as OpenBLAS may (see PackedLSTMWeights.runDirection for why it
+        // splits rows itself): callers that embed from several tasks at once set OpenBLAS to one thread.
+        let threads = packed == nil ? 1 : BLAS.threadCount
         for l in 0..<c.layers {
             let out = cache.outputs[l].pointer
             for dir in 0..<dirs {
@@ -119,6 +124,13 @@ extension Encoder {
                 let bih = p + layout.offset("lstm.bias_ih_l\(l)\(suffix)")
                 let bhh = p + layout.offset("lstm.bias_hh_l\(l)\(suffix)")
                 for i in 0..<(4 * h) { bias[i] = bih[i] + bhh[i] }
+                if let packed {
+                    packed.runDirection(
+                        slot: slot, input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
+                        reverse: dir == 1, cell: cache.recurrentState.pointer, output: out + dir * h, outputStride: d,
+                        threads: threads)
+                    continue
+                }
                 if !training {
                     LSTMKernels.inferenceDirection(
                         input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,

@@ -1,0 +1,119 @@
+internal import CLSTMKernels
+import Dispatch
+import LinearAlgebra
+
+/// Which implementation runs the LSTM recurrence at inference (training always uses the BLAS path, whose
+/// gates and cells the backward pass needs).
+///
+/// `avx512` and `avx2` are the fused C kernels of `CLSTMKernels`: one register-blocked pass per step computes
+/// the four gates of 16 (or 8) hidden units for up to 6 (or 3) batch rows from [x_t ‖ h_{t−1}] and the packed
+/// weights, and updates the cell in registers. `blas` is the portable path: one input GEMM per layer and
+/// direction, then per step a recurrent GEMM and the gate loop (`LSTMKernels.inferenceDirection`). Measured
+/// with `bench/run lstm` (input 128, hidden 256, 128 steps, batch 32, one core of the Zen 4 machine): the
+/// AVX-512 kernel runs the recurrence at about 90 % of the core's FMA peak, the AVX2 kernel at about 60 %,
+/// BLAS at 50–60 %. All paths agree to ~1e-6 (they sum in different orders).
+package enum LSTMKernelPath: String, Sendable, CaseIterable {
+    case avx512
+    case avx2
+    case blas
+
+    /// Whether this CPU can run the path (checked with cpuid once per process).
+    package var isSupported: Bool {
+        switch self {
+        case .avx512: Self.hasAVX512
+        case .avx2: Self.hasAVX2
+        case .blas: true
+        }
+    }
+
+    /// The fastest path this CPU supports: AVX-512F, else AVX2+FMA (faster than BLAS there too), else BLAS.
+    package static let best: LSTMKernelPath = hasAVX512 ? .avx512 : (hasAVX2 ? .avx2 : .blas)
+
+    private static let hasAVX512 = lstm_kernel_supported(LSTM_KERNEL_AVX512) != 0
+    private static let hasAVX2 = lstm_kernel_supported(LSTM_KERNEL_AVX2) != 0
+
+    fileprivate var cKernel: lstm_kernel? {
+        switch self {
+        case .avx512: LSTM_KERNEL_AVX512
+        case .avx2: LSTM_KERNEL_AVX2
+        case .blas: nil
+        }
+    }
+}
+
+/// The LSTM weights of every layer and direction repacked for one fused kernel, made once per parameter
+/// version and shared, read-only, by concurrent inference calls.
+package final class PackedLSTMWeights: @unchecked Sendable {
+    package let path: LSTMKernelPath
+    /// The encoder's parameter generation these were packed from.
+    package let generation: Int
+    /// Per layer and direction (index layer · dirs + dir), `lstm_packed_count` floats each.
+    private let slots: [FloatBuffer]
+    /// Hidden units per block of the kernel (16 or 8): the cell scratch is padded to a multiple of it.
+    package let lanes: Int
+
+    /// Packs `encoder`'s LSTM tensors for `path` (which must be a supported fused kernel).
+    package init(_ encoder: Encoder, path: LSTMKernelPath, generation: Int) {
+        let kernel = path.cKernel!
+        let c = encoder.configuration
+        let dirs = c.bidirectional ? 2 : 1
+        let p = encoder.parameters.pointer
+        var slots: [FloatBuffer] = []
+        for l in 0..<c.layers {
+            let inSize = l == 0 ? c.inputSize : c.outputSize
+            for dir in 0..<dirs {
+                let suffix = dir == 0 ? "" : "_reverse"
+                let buffer = FloatBuffer(count: lstm_packed_count(inSize, c.hiddenSize, kernel))
+                lstm_pack(p + encoder.layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
+                          p + encoder.layout.offset("lstm.weight_hh_l\(l)\(suffix)"),
+                          p + encoder.layout.offset("lstm.bias_ih_l\(l)\(suffix)"),
+                          p + encoder.layout.offset("lstm.bias_hh_l\(l)\(suffix)"),
+                          inSize, c.hiddenSize, kernel, buffer.pointer)
+                slots.append(buffer)
+            }
+        }
+        self.path = path
+        self.generation = generation
+        self.slots = slots
+        self.lanes = lstm_kernel_lanes(kernel)
+    }
+
+    /// Floats of cell scratch the kernel needs for `batch` rows.
+    package func cellCount(hidden: Int, batch: Int) -> Int { batch * ((hidden + lanes - 1) / lanes) * lanes }
+
+    /// Runs one direction of one layer (`slot` = layer · dirs + dir) over `[T][B][inputSize]`, writing h_t into
+    /// `output` with row stride `outputStride`.
+    ///
+    /// Threading: the batch's rows are split into `threads` contiguous ranges, each run through all T steps
+    /// on its own thread. LSTM rows are independent, so the threads never synchronise within the recurrence
+    /// (one join per layer and direction), and each core streams the packed weights from its own L2. That is
+    /// why this path does its own threading instead of OpenBLAS's: splitting each step's small product
+    /// (17 MFLOP for the benchmark shape) across threads would need a barrier every step, ~130 per batch,
+    /// and measured no gain. A row's arithmetic is the same on every thread and in every range, so results
+    /// do not depend on `threads`.
+    package func runDirection(
+        slot: Int, input: UnsafePointer<Float>, inputSize: Int, steps t: Int, batch b: Int, hidden h: Int,
+        reverse: Bool, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride d: Int,
+        threads: Int
+    ) {
+        let kernel = path.cKernel!
+        let packed = UnsafePointer(slots[slot].pointer)
+        let parts = max(1, min(threads, b))
+        if parts == 1 {
+            lstm_inference_direction(input, inputSize, t, b, 0, b, h, packed, reverse ? 1 : 0, cell, output, d, kernel)
+            return
+        }
+        // Pointers cross into the concurrent closure as bit patterns: the buffers outlive the call and each
+        // part touches only its own rows of `cell` and `output`.
+        let (inAddress, packedAddress) = (UInt(bitPattern: input), UInt(bitPattern: packed))
+        let (cellAddress, outAddress) = (UInt(bitPattern: cell), UInt(bitPattern: output))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let first = part * b / parts, end = (part + 1) * b / parts
+            lstm_inference_direction(
+                UnsafePointer(bitPattern: inAddress), inputSize, t, b, first, end - first, h,
+                UnsafePointer(bitPattern: packedAddress),
+                reverse ? 1 : 0, UnsafeMutablePointer(bitPattern: cellAddress), UnsafeMutablePointer(bitPattern: outAddress),
+                d, kernel)
+        }
+    }
+}
