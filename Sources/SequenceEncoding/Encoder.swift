@@ -26,12 +26,13 @@ public final class Encoder: @unchecked Sendable {
     private var kernelPath = LSTMKernelPath.best
     /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
     ///
-    /// Threading: the encoder never changes OpenBLAS's thread count. Measured with `bench/run lstm`
-    /// (B = 32, H = 256) on the 2-core machine, a second OpenBLAS thread gained nothing: the per-step
-    /// recurrent GEMM (32 × 256 · 256 × 1024, 17 MFLOP) is too small to split profitably, and the cores
-    /// are shared with decoding. So the caller decides: indexing should keep OpenBLAS at 1 thread and call
-    /// `embed` from several tasks at once (each call has its own workspace; whole batches are independent);
-    /// a lone training run may try `BLAS.setThreadCount(2)`.
+    /// Threading: the encoder never changes OpenBLAS's thread count; it reads it. The fused inference kernel
+    /// (`LSTMKernelPath`) splits a batch's rows over `BLAS.threadCount` threads, each running the whole
+    /// recurrence for its rows with no per-step synchronisation (OpenBLAS's own threads would split each
+    /// step's 17 MFLOP product and need a barrier per step; measured, a second OpenBLAS thread gained
+    /// nothing). So one setting governs both paths and the caller decides: indexing with several workers
+    /// keeps OpenBLAS at 1 thread and calls `embed` from several tasks at once (each call has its own
+    /// workspace; whole batches are independent); a lone caller leaves it at the core count.
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
