@@ -14,6 +14,12 @@
 #include <immintrin.h>
 #endif
 
+/// Where a training forward pass keeps the activations its backward pass needs (NULL members: inference).
+typedef struct {
+    float *gates, *cells, *tanh_cells;
+    size_t hidden;
+} kept_activations;
+
 size_t lstm_kernel_lanes(lstm_kernel kernel) { return kernel == LSTM_KERNEL_AVX2 ? 8 : 16; }
 
 static size_t unit_blocks(size_t hidden, size_t lanes) { return (hidden + lanes - 1) / lanes; }
@@ -103,8 +109,9 @@ T512 __m512 tanh512(__m512 x) {
 
 /// One tile: `rows` batch rows × 16 units × 4 gates, k over x (and h unless `first`), then the cell update.
 /// `rows` is a constant after inlining, so `acc` lives in (up to 24) zmm registers.
-T512 void tile512(const size_t rows, const float *const *x, size_t input, const float *const *h, size_t hidden,
-                  int first, const float *w, float *const *cell, float *const *out, __mmask16 mask) {
+T512 void tile512(const size_t rows, const int keep, const float *const *x, size_t input, const float *const *h,
+                  size_t hidden, int first, const float *w, float *const *cell, float *const *out, __mmask16 mask,
+                  const kept_activations *kept, size_t row0, size_t unit0) {
     __m512 acc[6][4];
     const float *bias = w + (input + hidden) * 64;
     _Pragma("clang loop unroll(full)") for (size_t r = 0; r < rows; r++)
@@ -139,16 +146,30 @@ T512 void tile512(const size_t rows, const float *const *x, size_t input, const 
     _Pragma("clang loop unroll(full)") for (size_t r = 0; r < rows; r++) {
         __m512 i = sigmoid512(acc[r][0]), g = tanh512(acc[r][2]), o = sigmoid512(acc[r][3]);
         __m512 c = _mm512_mul_ps(i, g);
-        if (!first) c = _mm512_fmadd_ps(sigmoid512(acc[r][1]), _mm512_loadu_ps(cell[r]), c);
+        __m512 f = _mm512_setzero_ps();
+        if (!first || keep) f = sigmoid512(acc[r][1]);
+        if (!first) c = _mm512_fmadd_ps(f, _mm512_loadu_ps(cell[r]), c);
         _mm512_storeu_ps(cell[r], c);
-        _mm512_mask_storeu_ps(out[r], mask, _mm512_mul_ps(o, tanh512(c)));
+        __m512 tc = tanh512(c);
+        _mm512_mask_storeu_ps(out[r], mask, _mm512_mul_ps(o, tc));
+        if (keep) {
+            const size_t hid = kept->hidden, row = row0 + r;
+            float *gates = kept->gates + row * 4 * hid + unit0;
+            _mm512_mask_storeu_ps(gates, mask, i);
+            _mm512_mask_storeu_ps(gates + hid, mask, f);
+            _mm512_mask_storeu_ps(gates + 2 * hid, mask, g);
+            _mm512_mask_storeu_ps(gates + 3 * hid, mask, o);
+            _mm512_mask_storeu_ps(kept->cells + row * hid + unit0, mask, c);
+            _mm512_mask_storeu_ps(kept->tanh_cells + row * hid + unit0, mask, tc);
+        }
     }
 }
 
 __attribute__((target("avx512f"))) static void direction512(const float *input, size_t input_size, size_t steps,
                                                             size_t batch, size_t first_row, size_t row_count,
                                                             size_t hidden, const float *packed, int reverse,
-                                                            float *cell, float *output, size_t stride) {
+                                                            float *cell, float *output, size_t stride,
+                                                            const kept_activations *kept) {
     const size_t lanes = 16, blocks = unit_blocks(hidden, lanes), padded = blocks * lanes, max_rows = 6;
     const size_t bstride = block_stride(input_size, hidden, lanes);
     const size_t row_blocks = (row_count + max_rows - 1) / max_rows;
@@ -173,13 +194,17 @@ __attribute__((target("avx512f"))) static void direction512(const float *input, 
                     o[r] = output + (t * batch + r0 + r) * stride + jb * lanes;
                 }
                 const float *w = packed + jb * bstride;
+                const size_t row0 = t * batch + r0, unit0 = jb * lanes;
+#define TILE512(n)                                                                                             \
+    (kept ? tile512(n, 1, x, input_size, h, hidden, first, w, c, o, mask, kept, row0, unit0)                   \
+          : tile512(n, 0, x, input_size, h, hidden, first, w, c, o, mask, kept, row0, unit0))
                 switch (rows) {
-                case 1: tile512(1, x, input_size, h, hidden, first, w, c, o, mask); break;
-                case 2: tile512(2, x, input_size, h, hidden, first, w, c, o, mask); break;
-                case 3: tile512(3, x, input_size, h, hidden, first, w, c, o, mask); break;
-                case 4: tile512(4, x, input_size, h, hidden, first, w, c, o, mask); break;
-                case 5: tile512(5, x, input_size, h, hidden, first, w, c, o, mask); break;
-                default: tile512(6, x, input_size, h, hidden, first, w, c, o, mask); break;
+                case 1: TILE512(1); break;
+                case 2: TILE512(2); break;
+                case 3: TILE512(3); break;
+                case 4: TILE512(4); break;
+                case 5: TILE512(5); break;
+                default: TILE512(6); break;
                 }
             }
         }
@@ -222,8 +247,9 @@ T256 __m256 tanh256(__m256 x) {
 static const int tail_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 /// As tile512 with 8 lanes and at most 3 rows (12 ymm accumulators of 16 registers).
-T256 void tile256(const size_t rows, const float *const *x, size_t input, const float *const *h, size_t hidden,
-                  int first, const float *w, float *const *cell, float *const *out, __m256i mask) {
+T256 void tile256(const size_t rows, const int keep, const float *const *x, size_t input, const float *const *h,
+                  size_t hidden, int first, const float *w, float *const *cell, float *const *out, __m256i mask,
+                  const kept_activations *kept, size_t row0, size_t unit0) {
     __m256 acc[3][4];
     const float *bias = w + (input + hidden) * 32;
     _Pragma("clang loop unroll(full)") for (size_t r = 0; r < rows; r++)
@@ -254,16 +280,30 @@ T256 void tile256(const size_t rows, const float *const *x, size_t input, const 
     _Pragma("clang loop unroll(full)") for (size_t r = 0; r < rows; r++) {
         __m256 i = sigmoid256(acc[r][0]), g = tanh256(acc[r][2]), o = sigmoid256(acc[r][3]);
         __m256 c = _mm256_mul_ps(i, g);
-        if (!first) c = _mm256_fmadd_ps(sigmoid256(acc[r][1]), _mm256_loadu_ps(cell[r]), c);
+        __m256 f = _mm256_setzero_ps();
+        if (!first || keep) f = sigmoid256(acc[r][1]);
+        if (!first) c = _mm256_fmadd_ps(f, _mm256_loadu_ps(cell[r]), c);
         _mm256_storeu_ps(cell[r], c);
-        _mm256_maskstore_ps(out[r], mask, _mm256_mul_ps(o, tanh256(c)));
+        __m256 tc = tanh256(c);
+        _mm256_maskstore_ps(out[r], mask, _mm256_mul_ps(o, tc));
+        if (keep) {
+            const size_t hid = kept->hidden, row = row0 + r;
+            float *gates = kept->gates + row * 4 * hid + unit0;
+            _mm256_maskstore_ps(gates, mask, i);
+            _mm256_maskstore_ps(gates + hid, mask, f);
+            _mm256_maskstore_ps(gates + 2 * hid, mask, g);
+            _mm256_maskstore_ps(gates + 3 * hid, mask, o);
+            _mm256_maskstore_ps(kept->cells + row * hid + unit0, mask, c);
+            _mm256_maskstore_ps(kept->tanh_cells + row * hid + unit0, mask, tc);
+        }
     }
 }
 
 __attribute__((target("avx2,fma"))) static void direction256(const float *input, size_t input_size, size_t steps,
                                                              size_t batch, size_t first_row, size_t row_count,
                                                              size_t hidden, const float *packed, int reverse,
-                                                             float *cell, float *output, size_t stride) {
+                                                             float *cell, float *output, size_t stride,
+                                                            const kept_activations *kept) {
     const size_t lanes = 8, blocks = unit_blocks(hidden, lanes), padded = blocks * lanes, max_rows = 3;
     const size_t bstride = block_stride(input_size, hidden, lanes);
     const size_t row_blocks = (row_count + max_rows - 1) / max_rows;
@@ -288,10 +328,14 @@ __attribute__((target("avx2,fma"))) static void direction256(const float *input,
                     o[r] = output + (t * batch + r0 + r) * stride + jb * lanes;
                 }
                 const float *w = packed + jb * bstride;
+                const size_t row0 = t * batch + r0, unit0 = jb * lanes;
+#define TILE256(n)                                                                                             \
+    (kept ? tile256(n, 1, x, input_size, h, hidden, first, w, c, o, mask, kept, row0, unit0)                   \
+          : tile256(n, 0, x, input_size, h, hidden, first, w, c, o, mask, kept, row0, unit0))
                 switch (rows) {
-                case 1: tile256(1, x, input_size, h, hidden, first, w, c, o, mask); break;
-                case 2: tile256(2, x, input_size, h, hidden, first, w, c, o, mask); break;
-                default: tile256(3, x, input_size, h, hidden, first, w, c, o, mask); break;
+                case 1: TILE256(1); break;
+                case 2: TILE256(2); break;
+                default: TILE256(3); break;
                 }
             }
         }
@@ -307,16 +351,19 @@ int lstm_kernel_supported(lstm_kernel kernel) {
     return 0;
 }
 
-void lstm_inference_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
-                              size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
-                              float *output, size_t output_stride, lstm_kernel kernel) {
+void lstm_forward_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
+                            size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
+                            float *output, size_t output_stride, float *gates, float *cells, float *tanh_cells,
+                            lstm_kernel kernel) {
     if (steps == 0 || row_count == 0 || hidden == 0) return;
+    const kept_activations keep = {gates, cells, tanh_cells, hidden};
+    const kept_activations *kept = gates ? &keep : NULL;
     if (kernel == LSTM_KERNEL_AVX512)
         direction512(input, input_size, steps, batch, first_row, row_count, hidden, packed, reverse, cell, output,
-                     output_stride);
+                     output_stride, kept);
     else
         direction256(input, input_size, steps, batch, first_row, row_count, hidden, packed, reverse, cell, output,
-                     output_stride);
+                     output_stride, kept);
 }
 
 #else
@@ -326,11 +373,12 @@ int lstm_kernel_supported(lstm_kernel kernel) {
     return 0;
 }
 
-void lstm_inference_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
-                              size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
-                              float *output, size_t output_stride, lstm_kernel kernel) {
+void lstm_forward_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
+                            size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
+                            float *output, size_t output_stride, float *gates, float *cells, float *tanh_cells,
+                            lstm_kernel kernel) {
     (void)input, (void)input_size, (void)steps, (void)batch, (void)first_row, (void)row_count, (void)hidden;
-    (void)packed, (void)reverse;
+    (void)packed, (void)reverse, (void)gates, (void)cells, (void)tanh_cells;
     (void)cell, (void)output, (void)output_stride, (void)kernel;
     __builtin_trap();  // callers check lstm_kernel_supported first
 }

@@ -80,13 +80,25 @@ public final class Encoder: @unchecked Sendable {
         }
     }
 
-    /// Which implementation runs the inference recurrence; `LSTMKernelPath.best` unless a test forces another.
-    package var inferenceKernel: LSTMKernelPath {
+    /// Which implementation runs the forward recurrence; `LSTMKernelPath.best` unless a test forces another.
+    package var lstmKernel: LSTMKernelPath {
         get { lock.withLock { kernelPath } }
         set {
             precondition(newValue.isSupported, "This CPU cannot run the \(newValue) LSTM kernel")
             lock.withLock { kernelPath = newValue }
         }
+    }
+
+    /// The training forward pass's packed weights: `reusing`'s buffers refilled from the current parameters,
+    /// or new ones; nil on the BLAS path.
+    package func freshlyPackedWeights(reusing old: PackedLSTMWeights?) -> PackedLSTMWeights? {
+        let path = lstmKernel
+        if path == .blas { return nil }
+        if let old, old.fits(self, path: path) {
+            old.pack(self)
+            return old
+        }
+        return PackedLSTMWeights(self, path: path, generation: -1)
     }
 
     /// The LSTM weights packed for the inference kernel (nil on the BLAS path), packed on first use after each

@@ -36,7 +36,9 @@ package final class ForwardCache {
     package let embeddings = FloatBuffer()
     /// Scaled logits `[B][C]`.
     package let logits = FloatBuffer()
-    /// Inference only: the cell state and two hidden states, each `[H][B]` (BLAS path), or the fused kernel's
+    /// The training forward pass's packed LSTM weights (refilled every call), nil until a fused kernel ran.
+    package var trainingWeights: PackedLSTMWeights?
+    /// The cell state and two hidden states, each `[H][B]` (BLAS inference path), or the fused kernel's
     /// cell state, `[B][H padded to its block]`.
     package let recurrentState = FloatBuffer()
 
@@ -75,8 +77,8 @@ package final class ForwardCache {
 
 extension Encoder {
     /// Runs the encoder over `segments` (all with the same number of frames, ≥ 1), leaving every
-    /// activation in `cache`; with `withLogits` also the classifier's logits. With `training` false the
-    /// faster inference recurrence runs, which keeps only the layer outputs (not the gates and cells).
+    /// activation in `cache`; with `withLogits` also the classifier's logits. With `training` false only the
+    /// layer outputs are kept (not the gates and cells), and the fused kernel reuses its packed weights.
     ///
     /// - Complexity: O(T · B · layers · dirs · 4H · (In + H)), as one input GEMM per layer and direction
     ///   plus one recurrent GEMM per step.
@@ -118,7 +120,13 @@ extension Encoder {
         let p = parameters.pointer
         var layerInput = UnsafePointer(cache.input.pointer)
         var inSize = c.inputSize
-        let packed = training ? nil : packedWeights()
+        let packed: PackedLSTMWeights?
+        if training {
+            packed = freshlyPackedWeights(reusing: cache.trainingWeights)
+            cache.trainingWeights = packed
+        } else {
+            packed = packedWeights()
+        }
         // The fused kernel uses as many threads as OpenBLAS may (see PackedLSTMWeights.runDirection for why it
         // splits rows itself): callers that embed from several tasks at once set OpenBLAS to one thread.
         let threads = packed == nil ? 1 : BLAS.threadCount
@@ -135,7 +143,8 @@ extension Encoder {
                     packed.runDirection(
                         slot: slot, input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
                         reverse: dir == 1, cell: cache.recurrentState.pointer, output: out + dir * h, outputStride: d,
-                        threads: threads)
+                        gates: training ? cache.gates[slot].pointer : nil, cells: training ? cache.cells[slot].pointer : nil,
+                        tanhCells: training ? cache.tanhCells[slot].pointer : nil, threads: threads)
                     continue
                 }
                 if !training {

@@ -80,7 +80,7 @@ import TestSupport
             let encoder = Encoder(
                 configuration: Self.configuration(input: input, hidden: hidden, layers: layers, bidirectional: bidirectional),
                 seed: UInt64(hidden))
-            encoder.inferenceKernel = path
+            encoder.lstmKernel = path
             var rng = SeededGenerator(seed: UInt64(batch))
             let segs = (0..<batch).map { _ in rng.matrix(rows: steps, columns: input, in: -3...3) }
             let cache = ForwardCache()
@@ -93,17 +93,28 @@ import TestSupport
         }
     }
 
-    /// Every path's embeddings agree with the training forward pass (the BLAS recurrence that keeps gates).
+    /// Every path's training forward pass (which also keeps the activated gates, cells and tanh(cells) for the
+    /// backward pass) and inference embeddings agree with the BLAS training forward.
     @Test(arguments: LSTMKernelPath.allCases)
-    func embeddingsMatchTrainingForward(path: LSTMKernelPath) {
+    func trainingForwardMatchesBLAS(path: LSTMKernelPath) {
         guard path.isSupported else { return }
         let encoder = Encoder(configuration: Self.configuration(input: 6, hidden: 21, layers: 2, bidirectional: true), seed: 3)
-        encoder.inferenceKernel = path
         var rng = SeededGenerator(seed: 4)
         let segs = (0..<9).map { _ in rng.matrix(rows: 8, columns: 6, in: -2...2) }
+        encoder.lstmKernel = .blas
+        let reference = ForwardCache()
+        encoder.forward(ArraySlice(segs), cache: reference, withLogits: false, training: true)
+        encoder.lstmKernel = path
         let cache = ForwardCache()
         encoder.forward(ArraySlice(segs), cache: cache, withLogits: false, training: true)
-        let expected = cache.embeddings.array(segs.count * 5)
+        let (t, b, h) = (8, 9, 21)
+        for slot in 0..<4 {
+            #expect(Approx.maxAbsDifference(cache.gates[slot].array(t * b * 4 * h), reference.gates[slot].array(t * b * 4 * h)) < 2e-6)
+            #expect(Approx.maxAbsDifference(cache.cells[slot].array(t * b * h), reference.cells[slot].array(t * b * h)) < 2e-6)
+            #expect(Approx.maxAbsDifference(cache.tanhCells[slot].array(t * b * h), reference.tanhCells[slot].array(t * b * h)) < 2e-6)
+        }
+        let expected = reference.embeddings.array(segs.count * 5)
+        #expect(Approx.maxAbsDifference(cache.embeddings.array(segs.count * 5), expected) < 2e-6)
         #expect(Approx.maxAbsDifference(encoder.embed(segments: segs).flatMap(\.values), expected) < 2e-6)
     }
 
@@ -116,7 +127,7 @@ import TestSupport
     func rowsDoNotDependOnTheirBatch(path: LSTMKernelPath) {
         guard path.isSupported else { return }
         let encoder = Encoder(configuration: Self.configuration(input: 8, hidden: 37, layers: 2, bidirectional: true), seed: 8)
-        encoder.inferenceKernel = path
+        encoder.lstmKernel = path
         var rng = SeededGenerator(seed: 9)
         let segs = (0..<17).map { _ in rng.matrix(rows: 6, columns: 8, in: -2...2) }
         let (t, d) = (6, encoder.configuration.outputSize)
@@ -159,7 +170,7 @@ import TestSupport
         guard path.isSupported, path != .blas else { return }
         let (input, hidden, batch, steps) = (5, 23, 11, 7)
         let encoder = Encoder(configuration: Self.configuration(input: input, hidden: hidden, layers: 1, bidirectional: false), seed: 5)
-        encoder.inferenceKernel = path
+        encoder.lstmKernel = path
         let packed = try #require(encoder.packedWeights())
         var rng = SeededGenerator(seed: 6)
         let x = (0..<(steps * batch * input)).map { _ in Float.random(in: -2...2, using: &rng) }
@@ -191,7 +202,7 @@ import TestSupport
         #expect(encoder.packedWeights() !== first)
         let after = encoder.embed(segments: segs)
         #expect(before != after)
-        encoder.inferenceKernel = .blas
+        encoder.lstmKernel = .blas
         #expect(Approx.maxAbsDifference(encoder.embed(segments: segs)[0].values, after[0].values) < 2e-6)
     }
 

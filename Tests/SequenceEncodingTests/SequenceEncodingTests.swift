@@ -37,7 +37,7 @@ import TestSupport
     func forwardMatchesPyTorch(pooling: String, path: LSTMKernelPath) throws {
         guard path.isSupported else { return }
         let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(pooling)_model.safetensors"))
-        encoder.inferenceKernel = path
+        encoder.lstmKernel = path
         #expect(encoder.configuration.pooling.rawValue == pooling)
         #expect(encoder.configuration.layers == 2 && encoder.configuration.bidirectional)
         let data = try Fixtures.safetensors("parity_\(pooling)_data.safetensors")

@@ -76,7 +76,7 @@ func lstmBenchmark(_ arguments: [String]) throws {
             throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "RETRIEVE_LSTM_KERNEL=\(name): "
                 + "not one of \(LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)) on this CPU"])
         }
-        encoder.inferenceKernel = path
+        encoder.lstmKernel = path
     }
     let trainer = EncoderTrainer(encoder: encoder, options: options)
     // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each; training ≈ 3× (forward + 2× backward).
@@ -86,7 +86,7 @@ func lstmBenchmark(_ arguments: [String]) throws {
         if tasks.contains("inference") {
             let inference = timeIt { _ = encoder.embed(segments: segments) }
             emit(["what": "inference", "side": "swift", "threads": t, "seq_per_s": Double(batch) / inference,
-                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9, "kernel": encoder.inferenceKernel.rawValue])
+                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9, "kernel": encoder.lstmKernel.rawValue])
         }
         if tasks.contains("training") {
             let training = timeIt { _ = trainer.step(segments: segments, labels: labels) }

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-/// Which kernel `lstm_inference_direction` runs. The packed weights depend on it (`lstm_kernel_lanes`).
+/// Which kernel `lstm_forward_direction` runs. The packed weights depend on it (`lstm_kernel_lanes`).
 typedef enum {
     /// 16 hidden units per block, 24 zmm accumulators (6 rows × 4 gates). Needs AVX-512F.
     LSTM_KERNEL_AVX512 = 1,
@@ -43,9 +43,13 @@ void lstm_pack(const float *weight_ih, const float *weight_hh, const float *bias
 /// on disjoint row ranges may run concurrently. Rows are independent and each row's sums run in one fixed
 /// order (bias, then k = 0 … input + hidden − 1) whatever the batch, the range or the row's place in it, so a
 /// row's result does not depend on the batch it is in.
-void lstm_inference_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
-                              size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
-                              float *output, size_t output_stride, lstm_kernel kernel);
+///
+/// For training, `gates` (`[steps][batch][4 · hidden]`, activated i, f, g, o), `cells` and `tanh_cells`
+/// (`[steps][batch][hidden]`) keep what the backward pass needs; for inference all three are NULL.
+void lstm_forward_direction(const float *input, size_t input_size, size_t steps, size_t batch, size_t first_row,
+                            size_t row_count, size_t hidden, const float *packed, int reverse, float *cell,
+                            float *output, size_t output_stride, float *gates, float *cells, float *tanh_cells,
+                            lstm_kernel kernel);
 
 #ifdef __cplusplus
 }
