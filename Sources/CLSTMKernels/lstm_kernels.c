@@ -25,7 +25,9 @@ size_t lstm_kernel_lanes(lstm_kernel kernel) { return kernel == LSTM_KERNEL_AVX2
 static size_t unit_blocks(size_t hidden, size_t lanes) { return (hidden + lanes - 1) / lanes; }
 
 /// Floats per unit block: the weights of every k, then the biases.
-static size_t block_stride(size_t input, size_t hidden, size_t lanes) { return (input + hidden) * 4 * lanes + 4 * lanes; }
+static size_t block_stride(size_t input, size_t hidden, size_t lanes) {
+    return (input + hidden) * 4 * lanes + 4 * lanes;
+}
 
 size_t lstm_packed_count(size_t input, size_t hidden, lstm_kernel kernel) {
     size_t lanes = lstm_kernel_lanes(kernel);

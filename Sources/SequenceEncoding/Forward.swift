@@ -143,7 +143,8 @@ extension Encoder {
                     packed.runDirection(
                         slot: slot, input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
                         reverse: dir == 1, cell: cache.recurrentState.pointer, output: out + dir * h, outputStride: d,
-                        gates: training ? cache.gates[slot].pointer : nil, cells: training ? cache.cells[slot].pointer : nil,
+                        gates: training ? cache.gates[slot].pointer : nil,
+                        cells: training ? cache.cells[slot].pointer : nil,
                         tanhCells: training ? cache.tanhCells[slot].pointer : nil, threads: threads)
                     continue
                 }

@@ -135,8 +135,9 @@ package final class PackedLSTMWeights: @unchecked Sendable {
             let first = part * b / parts, end = (part + 1) * b / parts
             lstm_forward_direction(
                 UnsafePointer(bitPattern: inAddress), inputSize, t, b, first, end - first, h,
-                UnsafePointer(bitPattern: packedAddress), reverse ? 1 : 0, UnsafeMutablePointer(bitPattern: cellAddress),
-                UnsafeMutablePointer(bitPattern: outAddress), d, UnsafeMutablePointer(bitPattern: gatesAddress),
+                UnsafePointer(bitPattern: packedAddress), reverse ? 1 : 0,
+                UnsafeMutablePointer(bitPattern: cellAddress), UnsafeMutablePointer(bitPattern: outAddress), d,
+                UnsafeMutablePointer(bitPattern: gatesAddress),
                 UnsafeMutablePointer(bitPattern: cellsAddress), UnsafeMutablePointer(bitPattern: tanhAddress), kernel)
         }
     }

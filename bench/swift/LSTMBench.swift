@@ -73,8 +73,9 @@ func lstmBenchmark(_ arguments: [String]) throws {
     // `RETRIEVE_LSTM_KERNEL=avx2|blas` measures another inference path than the CPU's best.
     if let name = ProcessInfo.processInfo.environment["RETRIEVE_LSTM_KERNEL"] {
         guard let path = LSTMKernelPath(rawValue: name), path.isSupported else {
-            throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "RETRIEVE_LSTM_KERNEL=\(name): "
-                + "not one of \(LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)) on this CPU"])
+            let supported = LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)
+            let message = "RETRIEVE_LSTM_KERNEL=\(name): not one of \(supported) on this CPU"
+            throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: message])
         }
         encoder.lstmKernel = path
     }
