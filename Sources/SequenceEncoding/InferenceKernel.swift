@@ -1,5 +1,6 @@
 internal import CLSTMKernels
 import Dispatch
+import Foundation
 import LinearAlgebra
 
 /// Which implementation runs the LSTM recurrence of the forward pass, at inference and in training.
@@ -103,13 +104,17 @@ package final class PackedLSTMWeights: @unchecked Sendable {
     /// `output` with row stride `outputStride`; for training also the activated gates `[T][B][4H]`, cells and
     /// tanh(cells) `[T][B][H]` (all three or none).
     ///
-    /// Threading: the batch's rows are split into `threads` contiguous ranges, each run through all T steps
-    /// on its own thread. LSTM rows are independent, so the threads never synchronise within the recurrence
-    /// (one join per layer and direction), and each core streams the packed weights from its own L2. That is
-    /// why this path does its own threading instead of OpenBLAS's: splitting each step's small product
-    /// (17 MFLOP for the benchmark shape) across threads would need a barrier every step, ~130 per batch,
-    /// and measured no gain. A row's arithmetic is the same on every thread and in every range, so results
-    /// do not depend on `threads`.
+    /// Threading: with `threads` > 1 the batch's rows are cut into parts of about one row block (6 rows),
+    /// each run through all T steps, and `threads` workers take parts from a shared counter until none are
+    /// left. LSTM rows are independent, so the workers never synchronise within the recurrence (one join
+    /// per layer and direction), and each core streams the packed weights from its own L2. That is why this
+    /// path does its own threading instead of OpenBLAS's: splitting each step's small product (17 MFLOP for
+    /// the benchmark shape) across threads would need a barrier every step, ~130 per batch, and measured no
+    /// gain. Small parts taken on demand keep a worker whose core is shared with another process from
+    /// holding up the rest (with one fixed half per thread, 2 threads ran no faster than 1 on the loaded
+    /// machine). Parts cost nothing extra: each row block streams the weights once per step either way.
+    /// A row's arithmetic is the same in every part and on every thread, so results do not depend on
+    /// `threads`.
     package func runDirection(
         slot: Int, input: UnsafePointer<Float>, inputSize: Int, steps t: Int, batch b: Int, hidden h: Int,
         reverse: Bool, cell: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, outputStride d: Int,
@@ -119,8 +124,9 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         precondition((gates == nil) == (cells == nil) && (cells == nil) == (tanhCells == nil))
         let kernel = path.cKernel!
         let packed = UnsafePointer(slots[slot].pointer)
-        let parts = max(1, min(threads, b))
-        if parts == 1 {
+        let parts = threads > 1 ? min(b, max(threads, (b + 5) / 6)) : 1
+        let workers = min(threads, parts)
+        if workers <= 1 {
             lstm_forward_direction(input, inputSize, t, b, 0, b, h, packed, reverse ? 1 : 0, cell, output, d, gates,
                                    cells, tanhCells, kernel)
             return
@@ -131,14 +137,34 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         let (cellAddress, outAddress) = (UInt(bitPattern: cell), UInt(bitPattern: output))
         let (gatesAddress, cellsAddress, tanhAddress) =
             (UInt(bitPattern: gates), UInt(bitPattern: cells), UInt(bitPattern: tanhCells))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let first = part * b / parts, end = (part + 1) * b / parts
-            lstm_forward_direction(
-                UnsafePointer(bitPattern: inAddress), inputSize, t, b, first, end - first, h,
-                UnsafePointer(bitPattern: packedAddress), reverse ? 1 : 0,
-                UnsafeMutablePointer(bitPattern: cellAddress), UnsafeMutablePointer(bitPattern: outAddress), d,
-                UnsafeMutablePointer(bitPattern: gatesAddress),
-                UnsafeMutablePointer(bitPattern: cellsAddress), UnsafeMutablePointer(bitPattern: tanhAddress), kernel)
+        let counter = PartCounter(parts)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let part = counter.next() {
+                let first = part * b / parts, end = (part + 1) * b / parts
+                lstm_forward_direction(
+                    UnsafePointer(bitPattern: inAddress), inputSize, t, b, first, end - first, h,
+                    UnsafePointer(bitPattern: packedAddress), reverse ? 1 : 0,
+                    UnsafeMutablePointer(bitPattern: cellAddress), UnsafeMutablePointer(bitPattern: outAddress), d,
+                    UnsafeMutablePointer(bitPattern: gatesAddress), UnsafeMutablePointer(bitPattern: cellsAddress),
+                    UnsafeMutablePointer(bitPattern: tanhAddress), kernel)
+            }
+        }
+    }
+}
+
+/// Hands out part indices 0 ..< count, each once, to concurrent workers.
+private final class PartCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = 0
+    private let count: Int
+
+    init(_ count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.withLock {
+            guard taken < count else { return nil }
+            taken += 1
+            return taken - 1
         }
     }
 }

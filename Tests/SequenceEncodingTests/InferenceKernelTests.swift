@@ -180,14 +180,15 @@ import TestSupport
     @Test(arguments: LSTMKernelPath.allCases)
     func threadsGiveIdenticalRows(path: LSTMKernelPath) throws {
         guard path.isSupported, path != .blas else { return }
-        let (input, hidden, batch, steps) = (5, 23, 11, 7)
+        // 29 rows: 5 parts of about 6, so 2 or 3 workers take several parts each from the counter.
+        let (input, hidden, batch, steps) = (5, 23, 29, 7)
         let encoder = Self.encoder(input: input, hidden: hidden, seed: 5)
         encoder.lstmKernel = path
         let packed = try #require(encoder.packedWeights())
         var rng = SeededGenerator(seed: 6)
         let x = (0..<(steps * batch * input)).map { _ in Float.random(in: -2...2, using: &rng) }
         var outputs: [[Float]] = []
-        for threads in [1, 2, 3] {
+        for threads in [1, 2, 3, 8] {
             let cell = FloatBuffer(count: packed.cellCount(hidden: hidden, batch: batch))
             let out = FloatBuffer(count: steps * batch * hidden)
             x.withUnsafeBufferPointer { px in
@@ -197,7 +198,7 @@ import TestSupport
             }
             outputs.append(out.array(steps * batch * hidden))
         }
-        #expect(outputs[0] == outputs[1] && outputs[0] == outputs[2])
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
     }
 
     /// Packed weights follow parameter changes.
