@@ -38,8 +38,13 @@ let package = Package(
         .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
         // The only place with raw BLAS pointers.
         .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS"], swiftSettings: optimised),
+        // The fused LSTM inference step (AVX-512F or AVX2+FMA chosen at run time); no global -m flags. Always
+        // optimised: at -O0 its register-blocked tiles spill, and debug test runs would crawl.
+        .target(name: "CLSTMKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // LSTM encoder forward pass and model loading (inference only).
-        .target(name: "SequenceEncoding", dependencies: ["RetrieveCore", "LinearAlgebra"], swiftSettings: optimised),
+        .target(
+            name: "SequenceEncoding", dependencies: ["RetrieveCore", "LinearAlgebra", "CLSTMKernels"],
+            swiftSettings: optimised),
         // Backward pass, losses, optimiser, sampling, checkpoints, reports.
         .target(
             name: "EncoderTraining",

@@ -80,6 +80,9 @@ def report(lines):
     rows = [json.loads(l) for l in lines if l.strip()]
     peak = next(r["gflops"] for r in rows if r["what"] == "sgemm_peak_1thread")
     print(f"single-thread sgemm peak (OpenBLAS, 1024^3): {peak:.1f} GFLOP/s")
+    kernel = next((r["kernel"] for r in rows if r.get("side") == "swift" and "kernel" in r), None)
+    if kernel:
+        print(f"swift inference kernel: {kernel}")
     print(f"{'task':<10} {'threads':>7} {'swift seq/s':>12} {'torch seq/s':>12} {'ratio':>6} "
           f"{'swift GF/s':>11} {'torch GF/s':>11} {'swift/peak':>10}")
     for what in ("inference", "training"):

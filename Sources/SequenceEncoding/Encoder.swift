@@ -20,14 +20,19 @@ public final class Encoder: @unchecked Sendable {
     /// never share buffers and a sequential caller reuses the same one.
     private var workspaces: [ForwardCache] = []
     private var storedVersion: ModelVersion?
+    /// Bumped whenever the parameters change, so stale packed weights are never used.
+    private var parameterGeneration = 0
+    private var packed: PackedLSTMWeights?
+    private var kernelPath = LSTMKernelPath.best
     /// Segments per inference batch: large enough for efficient GEMMs, small enough for cache-resident steps.
     ///
-    /// Threading: the encoder never changes OpenBLAS's thread count. Measured with `bench/run lstm`
-    /// (B = 32, H = 256) on the 2-core machine, a second OpenBLAS thread gained nothing: the per-step
-    /// recurrent GEMM (32 × 256 · 256 × 1024, 17 MFLOP) is too small to split profitably, and the cores
-    /// are shared with decoding. So the caller decides: indexing should keep OpenBLAS at 1 thread and call
-    /// `embed` from several tasks at once (each call has its own workspace; whole batches are independent);
-    /// a lone training run may try `BLAS.setThreadCount(2)`.
+    /// Threading: the encoder never changes OpenBLAS's thread count; it reads it. The fused inference kernel
+    /// (`LSTMKernelPath`) splits a batch's rows over `BLAS.threadCount` threads, each running the whole
+    /// recurrence for its rows with no per-step synchronisation (OpenBLAS's own threads would split each
+    /// step's 17 MFLOP product and need a barrier per step; measured, a second OpenBLAS thread gained
+    /// nothing). So one setting governs both paths and the caller decides: indexing with several workers
+    /// keeps OpenBLAS at 1 thread and calls `embed` from several tasks at once (each call has its own
+    /// workspace; whole batches are independent); a lone caller leaves it at the core count.
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
@@ -68,7 +73,45 @@ public final class Encoder: @unchecked Sendable {
     }
 
     /// Forgets the stored version after the parameters changed (training does this).
-    package func parametersChanged() { lock.withLock { storedVersion = nil } }
+    package func parametersChanged() {
+        lock.withLock {
+            storedVersion = nil
+            parameterGeneration += 1
+        }
+    }
+
+    /// Which implementation runs the forward recurrence; `LSTMKernelPath.best` unless a test forces another.
+    package var lstmKernel: LSTMKernelPath {
+        get { lock.withLock { kernelPath } }
+        set {
+            precondition(newValue.isSupported, "This CPU cannot run the \(newValue) LSTM kernel")
+            lock.withLock { kernelPath = newValue }
+        }
+    }
+
+    /// The training forward pass's packed weights: `reusing`'s buffers refilled from the current parameters,
+    /// or new ones; nil on the BLAS path.
+    package func freshlyPackedWeights(reusing old: PackedLSTMWeights?) -> PackedLSTMWeights? {
+        let path = lstmKernel
+        if path == .blas { return nil }
+        if let old, old.fits(self, path: path) {
+            old.pack(self)
+            return old
+        }
+        return PackedLSTMWeights(self, path: path, generation: -1)
+    }
+
+    /// The LSTM weights packed for the inference kernel (nil on the BLAS path), packed on first use after each
+    /// parameter change (about a millisecond for 1.5 MB of weights) and shared by concurrent callers.
+    package func packedWeights() -> PackedLSTMWeights? {
+        lock.withLock {
+            if kernelPath == .blas { return nil }
+            if let p = packed, p.generation == parameterGeneration, p.path == kernelPath { return p }
+            let p = PackedLSTMWeights(self, path: kernelPath, generation: parameterGeneration)
+            packed = p
+            return p
+        }
+    }
 
     // MARK: Parameters
 
@@ -85,6 +128,7 @@ public final class Encoder: @unchecked Sendable {
         lock.withLock {
             (parameters.pointer + spec.offset).update(from: values, count: spec.count)
             storedVersion = nil
+            parameterGeneration += 1
         }
     }
 

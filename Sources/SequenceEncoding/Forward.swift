@@ -36,7 +36,10 @@ package final class ForwardCache {
     package let embeddings = FloatBuffer()
     /// Scaled logits `[B][C]`.
     package let logits = FloatBuffer()
-    /// Inference only: the cell state and two hidden states, each `[H][B]`.
+    /// The training forward pass's packed LSTM weights (refilled every call), nil until a fused kernel ran.
+    package var trainingWeights: PackedLSTMWeights?
+    /// The cell state and two hidden states, each `[H][B]` (BLAS inference path), or the fused kernel's
+    /// cell state, `[B][H padded to its block]`.
     package let recurrentState = FloatBuffer()
 
     package init() {}
@@ -68,14 +71,14 @@ package final class ForwardCache {
         norms.reserve(b)
         embeddings.reserve(b * c.embeddingSize)
         logits.reserve(b * c.classCount)
-        recurrentState.reserve(3 * b * h)
+        recurrentState.reserve(max(3 * b * h, b * (h + 16)))
     }
 }
 
 extension Encoder {
     /// Runs the encoder over `segments` (all with the same number of frames, ≥ 1), leaving every
-    /// activation in `cache`; with `withLogits` also the classifier's logits. With `training` false the
-    /// faster inference recurrence runs, which keeps only the layer outputs (not the gates and cells).
+    /// activation in `cache`; with `withLogits` also the classifier's logits. With `training` false only the
+    /// layer outputs are kept (not the gates and cells), and the fused kernel reuses its packed weights.
     ///
     /// - Complexity: O(T · B · layers · dirs · 4H · (In + H)), as one input GEMM per layer and direction
     ///   plus one recurrent GEMM per step.
@@ -90,12 +93,19 @@ extension Encoder {
         // Normalise while transposing into time-major order.
         let x0 = cache.input.pointer
         let invStd = c.bandStd.map { 1 / $0 }
-        for (bi, seg) in segments.enumerated() {
-            seg.storage.withUnsafeBufferPointer { s in
-                for ti in 0..<t {
-                    let dst = x0 + (ti * b + bi) * inSize
-                    let src = s.baseAddress! + ti * inSize
-                    for k in 0..<inSize { dst[k] = (src[k] - c.bandMean[k]) * invStd[k] }
+        // Raw pointers throughout: with bounds-checked array subscripts this loop does not vectorise and cost
+        // a few per cent of a whole inference batch.
+        c.bandMean.withUnsafeBufferPointer { meanBuffer in
+            invStd.withUnsafeBufferPointer { invStdBuffer in
+                let mean = meanBuffer.baseAddress!, scale = invStdBuffer.baseAddress!
+                for (bi, seg) in segments.enumerated() {
+                    seg.storage.withUnsafeBufferPointer { s in
+                        for ti in 0..<t {
+                            let dst = x0 + (ti * b + bi) * inSize
+                            let src = s.baseAddress! + ti * inSize
+                            for k in 0..<inSize { dst[k] = (src[k] - mean[k]) * scale[k] }
+                        }
+                    }
                 }
             }
         }
@@ -110,6 +120,16 @@ extension Encoder {
         let p = parameters.pointer
         var layerInput = UnsafePointer(cache.input.pointer)
         var inSize = c.inputSize
+        let packed: PackedLSTMWeights?
+        if training {
+            packed = freshlyPackedWeights(reusing: cache.trainingWeights)
+            cache.trainingWeights = packed
+        } else {
+            packed = packedWeights()
+        }
+        // The fused kernel uses as many threads as OpenBLAS may (see PackedLSTMWeights.runDirection for why it
+        // splits rows itself): callers that embed from several tasks at once set OpenBLAS to one thread.
+        let threads = packed == nil ? 1 : BLAS.threadCount
         for l in 0..<c.layers {
             let out = cache.outputs[l].pointer
             for dir in 0..<dirs {
@@ -119,6 +139,15 @@ extension Encoder {
                 let bih = p + layout.offset("lstm.bias_ih_l\(l)\(suffix)")
                 let bhh = p + layout.offset("lstm.bias_hh_l\(l)\(suffix)")
                 for i in 0..<(4 * h) { bias[i] = bih[i] + bhh[i] }
+                if let packed {
+                    packed.runDirection(
+                        slot: slot, input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,
+                        reverse: dir == 1, cell: cache.recurrentState.pointer, output: out + dir * h, outputStride: d,
+                        gates: training ? cache.gates[slot].pointer : nil,
+                        cells: training ? cache.cells[slot].pointer : nil,
+                        tanhCells: training ? cache.tanhCells[slot].pointer : nil, threads: threads)
+                    continue
+                }
                 if !training {
                     LSTMKernels.inferenceDirection(
                         input: layerInput, inputSize: inSize, steps: t, batch: b, hidden: h,

@@ -20,10 +20,18 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
 @Suite struct GradientParityTests {
     /// Loss parts and every parameter gradient of scripts/fixtures/lstm_parity.py (2-layer bidirectional,
     /// CE + 0.5 · triplet; batch-hard with mean pooling, semi-hard with attention pooling).
+    /// Run on every forward kernel this CPU supports (the fused ones keep the gates in their epilogue).
     @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard)])
     func gradientsMatchPyTorch(pooling: String, mining: TripletMining) throws {
+        for path in LSTMKernelPath.allCases where path.isSupported {
+            try gradientsMatchPyTorch(pooling: pooling, mining: mining, path: path)
+        }
+    }
+
+    func gradientsMatchPyTorch(pooling: String, mining: TripletMining, path: LSTMKernelPath) throws {
         let modelFile = try fixture("parity_\(pooling)_model.safetensors")
         let (encoder, _) = try Encoder.decode(bytes: modelFile.serialized(), path: "fixture")
+        encoder.lstmKernel = path
         let data = try fixture("parity_\(pooling)_data.safetensors")
         #expect(data.metadata["mining"] == mining.rawValue)
         var options = TrainingOptions()
@@ -42,9 +50,9 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
             let reference = data.tensors["grad." + spec.name]!.values
             let err = Approx.relativeError(mine, reference)
             worst = max(worst, err)
-            #expect(err < 1e-4, "\(spec.name): relative error \(err)")
+            #expect(err < 1e-4, "\(path) \(spec.name): relative error \(err)")
         }
-        print("gradient parity (\(pooling)): worst per-tensor relative error \(worst)")
+        print("gradient parity (\(pooling), \(path)): worst per-tensor relative error \(worst)")
     }
 
     /// Two AdamW steps on the fixture batch (lr 1e-2, decay 1e-2 on matrices, no clipping) land on
@@ -89,9 +97,11 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
     /// (covering both LSTM directions and layers, pooling, projection + L2 norm, classifier + CE), against
     /// the analytic gradient; per-tensor relative error. CE alone is smooth; the triplet term is checked
     /// with its own test below, where kinks can be avoided.
-    @Test(arguments: [Pooling.mean, .attention])
-    func parameterGradients(pooling: Pooling) {
+    @Test(arguments: [Pooling.mean, .attention], LSTMKernelPath.allCases)
+    func parameterGradients(pooling: Pooling, path: LSTMKernelPath) {
+        guard path.isSupported else { return }
         let encoder = Encoder(configuration: Self.configuration(pooling: pooling), seed: 11)
+        encoder.lstmKernel = path
         var options = TrainingOptions()
         options.tripletWeight = 0
         let trainer = EncoderTrainer(encoder: encoder, options: options)
@@ -125,7 +135,7 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
             worst = max(worst, err)
             #expect(err < 2e-2, "\(spec.name): error \(diff) for gradients up to \(scale)")
         }
-        print("finite differences (\(pooling)): worst per-tensor relative error \(worst)")
+        print("finite differences (\(pooling), \(path)): worst per-tensor relative error \(worst)")
     }
 
     @Test func crossEntropyGradient() {

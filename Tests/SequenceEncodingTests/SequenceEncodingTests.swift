@@ -31,10 +31,13 @@ import TestSupport
 }
 
 @Suite struct ParityTests {
-    /// PyTorch's forward pass (scripts/fixtures/lstm_parity.py) of a 2-layer bidirectional model.
-    @Test(arguments: ["mean", "attention"])
-    func forwardMatchesPyTorch(pooling: String) throws {
+    /// PyTorch's forward pass (scripts/fixtures/lstm_parity.py) of a 2-layer bidirectional model, on every
+    /// inference kernel this CPU can run.
+    @Test(arguments: ["mean", "attention"], LSTMKernelPath.allCases)
+    func forwardMatchesPyTorch(pooling: String, path: LSTMKernelPath) throws {
+        guard path.isSupported else { return }
         let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(pooling)_model.safetensors"))
+        encoder.lstmKernel = path
         #expect(encoder.configuration.pooling.rawValue == pooling)
         #expect(encoder.configuration.layers == 2 && encoder.configuration.bidirectional)
         let data = try Fixtures.safetensors("parity_\(pooling)_data.safetensors")

@@ -70,6 +70,15 @@ func lstmBenchmark(_ arguments: [String]) throws {
     var options = TrainingOptions()
     options.tripletWeight = 0
     options.learningRate = 1e-4
+    // `RETRIEVE_LSTM_KERNEL=avx2|blas` measures another inference path than the CPU's best.
+    if let name = ProcessInfo.processInfo.environment["RETRIEVE_LSTM_KERNEL"] {
+        guard let path = LSTMKernelPath(rawValue: name), path.isSupported else {
+            let supported = LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)
+            let message = "RETRIEVE_LSTM_KERNEL=\(name): not one of \(supported) on this CPU"
+            throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: message])
+        }
+        encoder.lstmKernel = path
+    }
     let trainer = EncoderTrainer(encoder: encoder, options: options)
     // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each; training ≈ 3× (forward + 2× backward).
     let flopsPerSequence = 2 * Double(steps * 4 * hidden * (inputSize + hidden))
@@ -78,7 +87,7 @@ func lstmBenchmark(_ arguments: [String]) throws {
         if tasks.contains("inference") {
             let inference = timeIt { _ = encoder.embed(segments: segments) }
             emit(["what": "inference", "side": "swift", "threads": t, "seq_per_s": Double(batch) / inference,
-                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9])
+                  "gflops": flopsPerSequence * Double(batch) / inference / 1e9, "kernel": encoder.lstmKernel.rawValue])
         }
         if tasks.contains("training") {
             let training = timeIt { _ = trainer.step(segments: segments, labels: labels) }
