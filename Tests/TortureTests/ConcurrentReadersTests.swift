@@ -22,7 +22,7 @@ import Glibc
         for i in 0..<total {
             let sub = i < 4 ? "a" : "b"
             try FileManager.default.createDirectory(at: music.appendingPathComponent(sub), withIntermediateDirectories: true)
-            try AudioFileWriter.write(Torture.tone(i, seconds: 1), sampleRate: 22_050, format: i % 2 == 0 ? .wav16 : .flac16,
+            try AudioFileWriter.write(Torture.tone(i, seconds: 4), sampleRate: 22_050, format: i % 2 == 0 ? .wav16 : .flac16,
                                       to: music.appendingPathComponent(String(format: "%@/t%03d.%@", sub, i,
                                                                              i % 2 == 0 ? "wav" : "flac")))
         }
@@ -32,8 +32,6 @@ import Glibc
         let first = try runRetrieve(["index", music.appendingPathComponent("a").path, "-q"] + location, in: folder.url)
         try #require(first.exit.status == 0, "\(first.stderr)")
 
-        let writer = try Child(try RetrieveBinary.require(), ["index", music.path, "-q", "--batch-size", "1", "--jobs", "1"]
-                               + location, output: folder.path("writer"))
         let counts = Mutex<[Int]>([])
         let problems = Mutex<[String]>([])
         let queries = Mutex(0)
@@ -65,6 +63,15 @@ import Glibc
                 }
             }
         }
+        // The writer starts once both readers are querying: on a fast machine it indexes the collection in well
+        // under a second, which readers that were still starting up would miss entirely.
+        let readersReady = Date().addingTimeInterval(30)
+        while queries.withLock({ $0 }) < 2 && problems.withLock({ $0.isEmpty }) && Date() < readersReady {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let writer = try Child(try RetrieveBinary.require(), ["index", music.path, "-q", "--batch-size", "1", "--jobs", "1"]
+                               + location, output: folder.path("writer"))
+        let queriesBeforeWriter = queries.withLock { $0 }
         // Child-process readers.
         var childQueries = 0, lastStats = 0
         while !writer.hasExited {
@@ -93,7 +100,7 @@ import Glibc
         #expect(exit.status == 0, "writer: \(exit)\n\(writer.standardError)")
         let seen = counts.withLock { $0 }
         #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0 })")
-        #expect(queries.withLock { $0 } > 0 && childQueries > 0)
+        #expect(queries.withLock { $0 } > queriesBeforeWriter && childQueries > 0)
         #expect(Set(seen).count > 1, "readers never saw the index grow: \(Set(seen).sorted())")
         #expect(try IndexSnapshot.read(db).tracks.count == total)
         print("readers: \(queries.withLock { $0 }) in-process queries, \(childQueries) child-process queries, "
@@ -112,7 +119,7 @@ import Glibc
         try Torture.makeModel(at: model, seed: 22)
         try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
         for i in 0..<6 {
-            try AudioFileWriter.write(Torture.tone(i, seconds: 1), sampleRate: 22_050, format: .wav16,
+            try AudioFileWriter.write(Torture.tone(i, seconds: 4), sampleRate: 22_050, format: .wav16,
                                       to: music.appendingPathComponent("t\(i).wav"))
         }
         for attempt in 0..<(TortureMode.isLong ? 20 : 4) {
