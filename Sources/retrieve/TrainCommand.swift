@@ -48,6 +48,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Embedding size.") var embedding: Int = 128
     @Option(help: "Temporal pooling: mean or attention.") var pooling: Pooling = .mean
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
+    @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
     @Option(help: "λ in CE + λ·triplet.") var tripletWeight: Float = 1
     @Option(help: "Triplet margin on cosine distance.") var margin: Float = 0.2
     @Option(help: "Triplet mining: batchHard or semiHard.") var mining: TripletMining = .batchHard
@@ -81,6 +82,7 @@ struct TrainCommand: ParsableCommand {
         r.embeddingSize = embedding
         r.pooling = pooling
         r.learningRate = learningRate
+        r.weightDecay = weightDecay
         r.tripletWeight = tripletWeight
         r.tripletMargin = margin
         r.mining = mining
