@@ -48,8 +48,9 @@ public final class QueryEngine {
         let usage = try store.embeddingModels()
         let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
         self.modelID = modelID
-        // One read transaction: vectors and tracks agree even while another process indexes.
-        var (ids, vectors, allTracks) = try store.searchSnapshot(model: modelID)
+        // One read transaction: vectors and tracks agree even while another process indexes, and since an
+        // embedding cannot outlive its track (foreign key, ON DELETE CASCADE), every vector has its record.
+        let (ids, vectors, allTracks) = try store.searchSnapshot(model: modelID)
         let missing = allTracks.count - ids.count
         if missing > 0 {
             let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
@@ -60,17 +61,6 @@ public final class QueryEngine {
         }
         guard !ids.isEmpty else { throw PipelineError.emptyIndex(database: databasePath) }
         let byID = Dictionary(allTracks.map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
-        // Embeddings cascade with their track, so every vector has a record; stay safe if one ever does not.
-        let kept = ids.indices.filter { byID[ids[$0]] != nil }
-        if kept.count < ids.count {
-            let columns = vectors.columns
-            var storage: [Float] = []
-            storage.reserveCapacity(kept.count * columns)
-            for r in kept { storage.append(contentsOf: vectors.storage[(r * columns)..<((r + 1) * columns)]) }
-            ids = kept.map { ids[$0] }
-            vectors = Matrix(rows: kept.count, columns: columns, storage: storage)
-            guard !ids.isEmpty else { throw PipelineError.emptyIndex(database: databasePath) }
-        }
         tracks = ids.map { byID[$0]! }
         rowOfTrack = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         collection = VectorCollection(vectors: vectors)
