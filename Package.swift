@@ -27,12 +27,15 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
 
+        // Switches off libmpg123's stderr chatter for the handles libsndfile makes (see quiet_mpeg.c).
+        .target(name: "CQuietMPEG", linkerSettings: [.linkedLibrary("dl")]),
+
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
         // (libsndfile opens every file and decodes all but native FLAC, which libFLAC decodes directly.)
         .target(
-            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr"],
+            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr", "CQuietMPEG"],
             swiftSettings: optimised),
         // samples → STFT → mel → dB → MFCC.
         .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),

@@ -154,6 +154,9 @@ import Glibc
                                    "--batch-size", "4", "--jobs", "2"], in: folder.url)
         #expect(run.exit.signal == nil, "retrieve crashed: \(run.exit)\n\(run.stderr)")
         #expect(run.exit.status == 3, "partial failure must exit 3, got \(run.exit)\n\(run.stderr)")
+        // libmpg123 prints "Note: Illegal Audio-MPEG-Header …" for damaged MP3s unless told to be quiet
+        // (CQuietMPEG); the user must see our one-line reasons only.
+        #expect(!run.stderr.contains("Note: "), "decoder chatter on stderr:\n\(run.stderr)")
         let summary = try #require(
             try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "stdout: \(run.stdout)")
         let failures = try #require(summary["failures"] as? [[String: String]])
