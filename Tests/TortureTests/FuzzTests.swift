@@ -70,7 +70,19 @@ import TestSupport
         return analysis.embedding.values.allSatisfy(\.isFinite) && analysis.info.duration.isFinite && analysis.info.duration >= 0
     }
 
-    @Test func decoderAndFeaturesSurviveRandomAndMutatedFiles() throws {
+    /// The counts one fuzz run reports.
+    struct FuzzTally: Sendable {
+        var executions = 0, accepted = 0, nonFinite = 0
+        var rejected: [String: Int] = [:]
+    }
+
+    @Test func decoderAndFeaturesSurviveRandomAndMutatedFiles() async throws {
+        let tally = try await runOnOwnThread { try Self.fuzzDecoding() }
+        #expect(tally.nonFinite == 0, "\(tally.nonFinite) inputs decoded to non-finite values; kept in \(Self.workFolder.path)")
+        print("fuzz decode+features+encoder: \(tally.executions) executions, \(tally.accepted) accepted, rejected \(tally.rejected)")
+    }
+
+    static func fuzzDecoding() throws -> FuzzTally {
         let folder = try TemporaryDirectory(prefix: "retrieve-fuzz-seeds")
         let modelURL = folder.path("model.safetensors")
         try Torture.makeModel(at: modelURL, seed: 8)
@@ -94,8 +106,7 @@ import TestSupport
         }
         var rng = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["RETRIEVE_FUZZ_SEED"] ?? "") ?? 1)
         let deadline = Date().addingTimeInterval(TortureMode.fuzzSeconds)
-        var executions = 0, accepted = 0, nonFinite = 0
-        var rejected: [String: Int] = [:]
+        var tally = FuzzTally()
         var previous: URL?
         repeat {
             let seed = seeds.randomElement(using: &rng)!
@@ -109,19 +120,18 @@ import TestSupport
             try Data(bytes).write(to: url)
             do {
                 if try Self.decodeAndAnalyse(url, analyser: analyser, extractor: extractor) {
-                    accepted += 1
+                    tally.accepted += 1
                 } else {
-                    nonFinite += 1
-                    let keep = Self.workFolder.appendingPathComponent("nonfinite-\(executions).\(seed.ext)")
+                    tally.nonFinite += 1
+                    let keep = Self.workFolder.appendingPathComponent("nonfinite-\(tally.executions).\(seed.ext)")
                     try? FileManager.default.copyItem(at: url, to: keep)
                 }
             } catch {
-                rejected[String(describing: type(of: error)), default: 0] += 1
+                tally.rejected[String(describing: type(of: error)), default: 0] += 1
             }
-            executions += 1
+            tally.executions += 1
         } while Date() < deadline
-        #expect(nonFinite == 0, "\(nonFinite) inputs decoded to non-finite values; kept in \(Self.workFolder.path)")
-        print("fuzz decode+features+encoder: \(executions) executions, \(accepted) accepted, rejected \(rejected)")
+        return tally
     }
 
     /// Inputs that crashed the fuzzer once: each must now be an error or finite audio, through the decoder
@@ -142,7 +152,13 @@ import TestSupport
         }
     }
 
-    @Test func modelLoaderSurvivesMutatedFiles() throws {
+    @Test func modelLoaderSurvivesMutatedFiles() async throws {
+        let tally = try await runOnOwnThread { try Self.fuzzModelLoading() }
+        #expect(tally.nonFinite == 0)
+        print("fuzz model loader: \(tally.executions) executions, \(tally.accepted) loaded, rejected \(tally.rejected)")
+    }
+
+    static func fuzzModelLoading() throws -> FuzzTally {
         let folder = try TemporaryDirectory(prefix: "retrieve-fuzz-models")
         var seeds: [[UInt8]] = []
         for (i, size) in [4, 8].enumerated() {
@@ -155,8 +171,7 @@ import TestSupport
         }
         var rng = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["RETRIEVE_FUZZ_SEED"] ?? "") ?? 2)
         let deadline = Date().addingTimeInterval(TortureMode.fuzzSeconds)
-        var executions = 0, loaded = 0, nonFinite = 0
-        var rejected: [String: Int] = [:]
+        var tally = FuzzTally()
         let current = Self.workFolder.appendingPathComponent("current-model.safetensors")
         repeat {
             let seed = seeds.randomElement(using: &rng)!
@@ -169,20 +184,19 @@ import TestSupport
             try Data(bytes).write(to: current)
             do {
                 let (encoder, _) = try SequenceEncoding.Encoder.decode(bytes: bytes, path: current.path)
-                loaded += 1
+                tally.accepted += 1
                 // A model that loads must also run: one short segment in, a finite unit vector out.
                 let frames = Matrix(rows: encoder.configuration.segmentFrames, columns: encoder.configuration.inputSize,
                                     storage: (0..<(encoder.configuration.segmentFrames * encoder.configuration.inputSize))
                                         .map { Float($0 % 97) - 60 })
                 let embedding = encoder.embed(segments: [frames])
-                if !(embedding.first?.values.allSatisfy(\.isFinite) ?? false) { nonFinite += 1 }
+                if !(embedding.first?.values.allSatisfy(\.isFinite) ?? false) { tally.nonFinite += 1 }
             } catch {
-                rejected[Self.caseName(error), default: 0] += 1
+                tally.rejected[Self.caseName(error), default: 0] += 1
             }
-            executions += 1
+            tally.executions += 1
         } while Date() < deadline
-        #expect(nonFinite == 0)
-        print("fuzz model loader: \(executions) executions, \(loaded) loaded, rejected \(rejected)")
+        return tally
     }
 
     static func headerLength(_ bytes: [UInt8]) -> Int {

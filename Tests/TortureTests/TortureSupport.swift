@@ -295,3 +295,17 @@ extension Data {
         withUnsafeBytes { raw in (0..<(count / 4)).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) } }
     }
 }
+
+/// Runs `body` on a thread of its own and suspends until it returns.
+///
+/// Swift Testing runs tests on the cooperative pool, which has one thread per core. The ten-minute fuzz mode's
+/// synchronous loops held both pool threads of a 2-core machine for the whole ten minutes, so every other test
+/// of the run waited — and one with a one-minute time limit failed. On a thread of their own they only share
+/// the CPU.
+func runOnOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}
