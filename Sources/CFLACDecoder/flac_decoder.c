@@ -1,0 +1,737 @@
+// A FLAC frame decoder tuned for the analysis path. Design notes (the why; the what is the FLAC format):
+//
+// * Bits are read MSB-first through a 64-bit cache refilled branch-free from an 8-byte big-endian load
+//   ("variant 4" of the classic bit-reader designs): after a refill at least 56 bits are valid, so a rice code
+//   whose unary part and low bits fit (nearly all of them) costs one count-leading-zeros and two shifts, and
+//   no function call per residual, which is where libFLAC spends a fifth of its time.
+// * Every read is bounded: the input buffer carries FFD_PAD zero bytes past its data, the refill pointer is
+//   checked against that slack, unary runs are bounded, and every count taken from the stream (block size,
+//   partition sizes, predictor order, bits per sample) is checked before it sizes a loop. A frame that runs
+//   past the data read so far is retried with more data; past the end of the file it is an error.
+// * Only what this decoder can decode exactly as libFLAC does is accepted; anything else is an error, and the
+//   caller gives the file to libFLAC. In particular every decoded sample must fit its subframe's bits per
+//   sample: for such samples neither libFLAC's 32-bit nor its 64-bit LPC accumulation can overflow, so the
+//   choice between them cannot change a result, and ours is free (32-bit when bps + precision + ⌈log2 order⌉
+//   ≤ 32, 64-bit otherwise).
+// * Frame numbers must be exactly the next expected ones (samples decoded so far), so that where libFLAC
+//   would stop (at STREAMINFO's total_samples, counted from frame numbers) we stop too.
+#include "flac_decoder.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define FFD_PAD 64
+#define FFD_CHUNK (1u << 18)
+#define FFD_MAX_BUFFER (64u << 20)
+
+struct ffd_decoder {
+    ffd_stream_info info;
+    int fd;
+    int eof;
+    int error;
+    uint8_t *buf;
+    size_t cap;   // bytes of data buf can hold (plus FFD_PAD)
+    size_t pos;   // start of the next frame
+    size_t len;   // bytes of data in buf
+    uint64_t decoded;
+    uint32_t blocksize;  // of the last decoded frame
+    int32_t *channel[8];
+    size_t fail_start, fail_end;  // the bytes a failed CRC covered (and the CRC), for the fuzzer
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// CRC-8 (poly 0x07) for frame headers, CRC-16 (poly 0x8005, MSB first) slice-by-8 for whole frames.
+
+static uint8_t crc8_table[256];
+static uint16_t crc16_table[8][256];
+
+static void init_tables(void) {
+    for (int i = 0; i < 256; i++) {
+        uint8_t c = (uint8_t)i;
+        for (int b = 0; b < 8; b++) c = (uint8_t)((c & 0x80) ? (c << 1) ^ 0x07 : c << 1);
+        crc8_table[i] = c;
+        uint16_t d = (uint16_t)(i << 8);
+        for (int b = 0; b < 8; b++) d = (uint16_t)((d & 0x8000) ? (d << 1) ^ 0x8005 : d << 1);
+        crc16_table[0][i] = d;
+    }
+    for (int k = 1; k < 8; k++)
+        for (int i = 0; i < 256; i++) {
+            uint16_t prev = crc16_table[k - 1][i];
+            crc16_table[k][i] = (uint16_t)((prev << 8) ^ crc16_table[0][prev >> 8]);
+        }
+}
+
+
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static uint8_t crc8(const uint8_t *p, size_t n) {
+    uint8_t c = 0;
+    for (size_t i = 0; i < n; i++) c = crc8_table[c ^ p[i]];
+    return c;
+}
+
+static inline uint64_t load_be64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+static uint16_t crc16(const uint8_t *p, size_t n) {
+    uint32_t c = 0;
+    while (n >= 8) {
+        uint64_t v = load_be64(p) ^ ((uint64_t)c << 48);
+        c = crc16_table[7][v >> 56] ^ crc16_table[6][(v >> 48) & 255] ^ crc16_table[5][(v >> 40) & 255] ^
+            crc16_table[4][(v >> 32) & 255] ^ crc16_table[3][(v >> 24) & 255] ^ crc16_table[2][(v >> 16) & 255] ^
+            crc16_table[1][(v >> 8) & 255] ^ crc16_table[0][v & 255];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = ((c << 8) ^ crc16_table[0][((c >> 8) ^ *p++) & 255]) & 0xFFFF;
+    return (uint16_t)c;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bit reader. Invariant: cache bits [0, count) are the next unread bits (MSB first); any set bit below them
+// is the true stream bit at that place; stream bit `count` of the cache is the first bit of byte *p.
+
+typedef struct {
+    uint64_t cache;
+    uint32_t count;
+    int bad;  // read past the slack; results are garbage and the frame is rejected
+    const uint8_t *p;
+    const uint8_t *limit;  // p may not pass this (data end + 8): loads at p stay within the padding
+} bitreader;
+
+static inline void br_refill(bitreader *b) {
+    if (__builtin_expect(b->p > b->limit, 0)) {
+        b->bad = 1;
+        b->p = b->limit;
+    }
+    b->cache |= load_be64(b->p) >> b->count;
+    b->p += (63 - b->count) >> 3;
+    b->count |= 56;
+}
+
+// 1 ≤ n ≤ 32
+static inline uint32_t br_bits(bitreader *b, uint32_t n) {
+    if (b->count < n) br_refill(b);
+    uint32_t v = (uint32_t)(b->cache >> (64 - n));
+    b->cache <<= n;
+    b->count -= n;
+    return v;
+}
+
+static inline int32_t br_sbits(bitreader *b, uint32_t n) {
+    uint32_t v = br_bits(b, n);
+    return (int32_t)(v << (32 - n)) >> (32 - n);
+}
+
+// Zeros before the next 1 (the 1 is consumed); returns -1 past `max` zeros or past the data.
+static int64_t br_unary(bitreader *b, uint64_t max) {
+    uint64_t zeros = 0;
+    for (;;) {
+        if (b->count == 0) br_refill(b);
+        if (b->bad) return -1;
+        uint64_t valid = b->cache >> (64 - b->count);  // count ≥ 1
+        if (valid) {
+            uint32_t z = (uint32_t)__builtin_clzll(b->cache);
+            zeros += z;
+            if (zeros > max) return -1;
+            b->cache <<= z;
+            b->cache <<= 1;
+            b->count -= z + 1;
+            return (int64_t)zeros;
+        }
+        zeros += b->count;
+        if (zeros > max) return -1;
+        b->cache = 0;
+        b->count = 0;
+    }
+}
+
+// Bits consumed since `start`.
+static inline uint64_t br_position(const bitreader *b, const uint8_t *start) {
+    return (uint64_t)(b->p - start) * 8 - b->count;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Residuals
+
+// Rice codes, n of them with parameter k ≤ 30, into out. Returns 0 or FFD_ERR_RESIDUAL.
+// After each refill (≥ 56 valid bits) codes are decoded while they fit in the cached bits, so the load sits
+// off the per-code dependency chain (count leading zeros, two shifts); a code that does not fit after a
+// refill has a unary run of 25+ bits and takes the general path.
+static int rice_block(bitreader *br, int32_t *out, uint32_t n, uint32_t k) {
+    uint64_t cache = br->cache;
+    uint32_t count = br->count;
+    const uint8_t *p = br->p;
+    const uint8_t *limit = br->limit;
+    uint64_t wide = 0;  // OR of every code value: one above 32 bits is an error
+    uint32_t i = 0;
+    while (i < n) {
+        if (__builtin_expect(p > limit, 0)) goto bad;
+        cache |= load_be64(p) >> count;
+        p += (63 - count) >> 3;
+        count |= 56;
+        uint32_t z = (uint32_t)__builtin_clzll(cache | 1);  // cache = 0 reads as 63: then z + 1 + k > count
+        if (__builtin_expect(z + 1 + k > count, 0)) {
+            br->cache = cache;
+            br->count = count;
+            br->p = p;
+            int64_t zeros = br_unary(br, 0xFFFFFFFFu >> k);
+            if (zeros < 0) goto bad_synced;
+            uint32_t low = k ? br_bits(br, k) : 0;
+            if (br->bad) goto bad_synced;
+            uint32_t u = ((uint32_t)zeros << k) | low;
+            out[i++] = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
+            cache = br->cache;
+            count = br->count;
+            p = br->p;
+            continue;
+        }
+        do {
+            uint64_t t = cache << z;  // MSB: the unary terminator; then the k low bits
+            uint64_t u = (((uint64_t)z - 1) << k) + (t >> (63 - k));
+            cache = t << (k + 1);
+            count -= z + 1 + k;
+            wide |= u;
+            out[i] = (int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1);
+            if (++i == n) break;
+            z = (uint32_t)__builtin_clzll(cache | 1);
+        } while (z + 1 + k <= count);
+    }
+    br->cache = cache;
+    br->count = count;
+    br->p = p;
+    return (wide >> 32) ? FFD_ERR_RESIDUAL : 0;
+bad:
+    br->cache = cache;
+    br->count = count;
+    br->p = p;
+bad_synced:
+    br->bad |= br->p > br->limit;
+    return FFD_ERR_RESIDUAL;
+}
+
+static int read_residual(bitreader *br, int32_t *out, uint32_t blocksize, uint32_t order) {
+    uint32_t method = br_bits(br, 2);
+    if (method > 1) return FFD_ERR_RESIDUAL;
+    uint32_t param_bits = method ? 5 : 4, escape = method ? 31 : 15;
+    uint32_t partition_order = br_bits(br, 4);
+    uint32_t partitions = 1u << partition_order;
+    uint32_t size = blocksize >> partition_order;
+    if ((blocksize & (partitions - 1)) || size < order) return FFD_ERR_RESIDUAL;
+    int32_t *r = out + order;
+    for (uint32_t part = 0; part < partitions; part++) {
+        uint32_t n = part == 0 ? size - order : size;
+        uint32_t k = br_bits(br, param_bits);
+        if (k == escape) {
+            uint32_t raw = br_bits(br, 5);
+            if (raw == 0) {
+                memset(r, 0, sizeof(int32_t) * n);
+            } else {
+                for (uint32_t i = 0; i < n; i++) r[i] = br_sbits(br, raw);
+            }
+        } else {
+            int e = rice_block(br, r, n, k);
+            if (e) return e;
+        }
+        if (br->bad) return FFD_ERR_TRUNCATED;
+        r += n;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Prediction. x[0..<order] are warm-up samples, x[order..<n] hold residuals and become samples.
+
+#define U32(v) ((uint32_t)(v))
+
+static void restore_fixed(int32_t *x, uint32_t n, uint32_t order) {
+    switch (order) {
+    case 0: break;
+    case 1:
+        for (uint32_t i = 1; i < n; i++) x[i] = (int32_t)(U32(x[i]) + U32(x[i - 1]));
+        break;
+    case 2:
+        for (uint32_t i = 2; i < n; i++) x[i] = (int32_t)(U32(x[i]) + 2 * U32(x[i - 1]) - U32(x[i - 2]));
+        break;
+    case 3:
+        for (uint32_t i = 3; i < n; i++)
+            x[i] = (int32_t)(U32(x[i]) + 3 * (U32(x[i - 1]) - U32(x[i - 2])) + U32(x[i - 3]));
+        break;
+    case 4:
+        for (uint32_t i = 4; i < n; i++)
+            x[i] = (int32_t)(U32(x[i]) + 4 * (U32(x[i - 1]) + U32(x[i - 3])) - 6 * U32(x[i - 2]) - U32(x[i - 4]));
+        break;
+    }
+}
+
+// 32-bit accumulation (wrapping: only reached when in-range samples cannot overflow it).
+#define LPC32_ORDER(ORDER)                                                                                   \
+    static void lpc32_##ORDER(int32_t *x, uint32_t n, const int32_t *c, int shift) {                        \
+        for (uint32_t i = ORDER; i < n; i++) {                                                               \
+            uint32_t sum = 0;                                                                                \
+            for (int j = 0; j < ORDER; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);                            \
+            x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));                                        \
+        }                                                                                                    \
+    }
+LPC32_ORDER(1) LPC32_ORDER(2) LPC32_ORDER(3) LPC32_ORDER(4) LPC32_ORDER(5) LPC32_ORDER(6) LPC32_ORDER(7)
+LPC32_ORDER(8) LPC32_ORDER(9) LPC32_ORDER(10) LPC32_ORDER(11) LPC32_ORDER(12)
+
+static void lpc32_any(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
+    for (uint32_t i = order; i < n; i++) {
+        uint32_t sum = 0;
+        for (uint32_t j = 0; j < order; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc64(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
+    for (uint32_t i = order; i < n; i++) {
+        int64_t sum = 0;
+        for (uint32_t j = 0; j < order; j++) sum += (int64_t)c[j] * x[i - 1 - j];
+        x[i] = (int32_t)(U32(x[i]) + U32((uint64_t)(sum >> shift)));
+    }
+}
+
+static void restore_lpc(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift, int wide) {
+    if (wide) {
+        lpc64(x, n, c, order, shift);
+        return;
+    }
+    switch (order) {
+    case 1: lpc32_1(x, n, c, shift); break;
+    case 2: lpc32_2(x, n, c, shift); break;
+    case 3: lpc32_3(x, n, c, shift); break;
+    case 4: lpc32_4(x, n, c, shift); break;
+    case 5: lpc32_5(x, n, c, shift); break;
+    case 6: lpc32_6(x, n, c, shift); break;
+    case 7: lpc32_7(x, n, c, shift); break;
+    case 8: lpc32_8(x, n, c, shift); break;
+    case 9: lpc32_9(x, n, c, shift); break;
+    case 10: lpc32_10(x, n, c, shift); break;
+    case 11: lpc32_11(x, n, c, shift); break;
+    case 12: lpc32_12(x, n, c, shift); break;
+    default: lpc32_any(x, n, c, order, shift); break;
+    }
+}
+
+// 1 when every sample fits `bits` bits (two's complement).
+static int in_range(const int32_t *x, uint32_t n, uint32_t bits) {
+    uint32_t acc = 0;
+    for (uint32_t i = 0; i < n; i++) acc |= U32(x[i] ^ (x[i] >> 31));
+    return (acc >> (bits - 1)) == 0;
+}
+
+static uint32_t ceil_log2(uint32_t v) {
+    uint32_t l = 0;
+    while ((1u << l) < v) l++;
+    return l;
+}
+
+static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t bps) {
+    uint32_t head = br_bits(br, 8);
+    if (head & 0x80) return FFD_ERR_SUBFRAME;
+    uint32_t type = (head >> 1) & 0x3F;
+    uint32_t wasted = 0;
+    if (head & 1) {
+        int64_t u = br_unary(br, 32);
+        if (u < 0) return br->bad ? FFD_ERR_TRUNCATED : FFD_ERR_SUBFRAME;
+        wasted = (uint32_t)u + 1;
+        if (wasted >= bps) return FFD_ERR_SUBFRAME;
+        bps -= wasted;
+    }
+    if (type == 0) {
+        int32_t v = br_sbits(br, bps);
+        for (uint32_t i = 0; i < blocksize; i++) x[i] = v;
+    } else if (type == 1) {
+        for (uint32_t i = 0; i < blocksize; i++) x[i] = br_sbits(br, bps);
+    } else if (type >= 8 && type <= 12) {
+        uint32_t order = type - 8;
+        if (order > blocksize) return FFD_ERR_SUBFRAME;
+        for (uint32_t i = 0; i < order; i++) x[i] = br_sbits(br, bps);
+        int e = read_residual(br, x, blocksize, order);
+        if (e) return e;
+        restore_fixed(x, blocksize, order);
+        if (!in_range(x + order, blocksize - order, bps)) return FFD_ERR_RANGE;
+    } else if (type >= 32) {
+        uint32_t order = type - 31;
+        if (order > blocksize) return FFD_ERR_SUBFRAME;
+        for (uint32_t i = 0; i < order; i++) x[i] = br_sbits(br, bps);
+        uint32_t precision = br_bits(br, 4) + 1;
+        if (precision == 16) return FFD_ERR_SUBFRAME;
+        int32_t shift = br_sbits(br, 5);
+        if (shift < 0) return FFD_ERR_SUBFRAME;
+        int32_t coeff[32];
+        for (uint32_t i = 0; i < order; i++) coeff[i] = br_sbits(br, precision);
+        int e = read_residual(br, x, blocksize, order);
+        if (e) return e;
+        restore_lpc(x, blocksize, coeff, order, shift, bps + precision + ceil_log2(order) > 32);
+        if (!in_range(x + order, blocksize - order, bps)) return FFD_ERR_RANGE;
+    } else {
+        return FFD_ERR_SUBFRAME;
+    }
+    if (br->bad) return FFD_ERR_TRUNCATED;
+    if (wasted)
+        for (uint32_t i = 0; i < blocksize; i++) x[i] = (int32_t)(U32(x[i]) << wasted);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Frames
+
+// FLAC's UTF-8-like number coding, canonical lead bytes only (libFLAC's decoder reads the same values and
+// lengths for these; anything else is left to it). Returns bytes used, 0 if invalid, -1 if past `end`.
+static int read_utf8(const uint8_t *p, const uint8_t *end, int max_bytes, uint64_t *value) {
+    if (p >= end) return -1;
+    uint32_t b = p[0];
+    int extra;
+    uint64_t v;
+    if (b < 0x80) { v = b; extra = 0; }
+    else if ((b & 0xE0) == 0xC0) { v = b & 0x1F; extra = 1; }
+    else if ((b & 0xF0) == 0xE0) { v = b & 0x0F; extra = 2; }
+    else if ((b & 0xF8) == 0xF0) { v = b & 0x07; extra = 3; }
+    else if ((b & 0xFC) == 0xF8) { v = b & 0x03; extra = 4; }
+    else if ((b & 0xFE) == 0xFC) { v = b & 0x01; extra = 5; }
+    else if (b == 0xFE) { v = 0; extra = 6; }
+    else return 0;
+    if (extra + 1 > max_bytes) return 0;
+    for (int i = 1; i <= extra; i++) {
+        if (p + i >= end) return -1;
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    *value = v;
+    return extra + 1;
+}
+
+static const uint32_t rate_table[12] = {0, 88200, 176400, 192000, 8000, 16000, 22050, 24000, 32000, 44100, 48000, 96000};
+
+// Decodes the frame at buf + pos. Returns the block size, or an error; *next = offset after the frame.
+static int decode_at(ffd_decoder *d, size_t *next) {
+    const uint8_t *f = d->buf + d->pos;
+    const uint8_t *end = d->buf + d->len;
+    const ffd_stream_info *info = &d->info;
+    if (end - f < 2) return FFD_ERR_TRUNCATED;
+    if (f[0] != 0xFF || (f[1] & 0xFE) != 0xF8) return FFD_ERR_SYNC;
+    int variable = f[1] & 1;
+    if (end - f < 4) return FFD_ERR_TRUNCATED;
+    uint32_t bs_code = f[2] >> 4, sr_code = f[2] & 15, ch_code = f[3] >> 4, bps_code = (f[3] >> 1) & 7;
+    if (bs_code == 0 || sr_code == 15 || ch_code > 10 || bps_code == 3 || bps_code == 7 || (f[3] & 1))
+        return FFD_ERR_HEADER;
+    const uint8_t *h = f + 4;
+    uint64_t number;
+    int used = read_utf8(h, end, variable ? 7 : 6, &number);
+    if (used < 0) return FFD_ERR_TRUNCATED;
+    if (used == 0) return FFD_ERR_HEADER;
+    h += used;
+    uint32_t blocksize;
+    if (bs_code == 1) blocksize = 192;
+    else if (bs_code <= 5) blocksize = 576u << (bs_code - 2);
+    else if (bs_code == 6) {
+        if (h + 1 > end) return FFD_ERR_TRUNCATED;
+        blocksize = (uint32_t)h[0] + 1;
+        h += 1;
+    } else if (bs_code == 7) {
+        if (h + 2 > end) return FFD_ERR_TRUNCATED;
+        blocksize = ((uint32_t)h[0] << 8 | h[1]) + 1;
+        h += 2;
+    } else blocksize = 256u << (bs_code - 8);
+    uint32_t rate;
+    if (sr_code == 0) rate = info->sample_rate;
+    else if (sr_code <= 11) rate = rate_table[sr_code];
+    else {
+        uint32_t n = sr_code == 12 ? 1 : 2;
+        if (h + n > end) return FFD_ERR_TRUNCATED;
+        uint32_t v = n == 1 ? h[0] : ((uint32_t)h[0] << 8 | h[1]);
+        h += n;
+        rate = sr_code == 12 ? v * 1000 : sr_code == 13 ? v : v * 10;
+    }
+    if (h + 1 > end) return FFD_ERR_TRUNCATED;
+    if (crc8(f, (size_t)(h - f)) != *h) {
+        d->fail_start = d->pos;
+        d->fail_end = d->pos + (size_t)(h - f) + 1;
+        return FFD_ERR_HEADER_CRC;
+    }
+    h += 1;
+    static const uint32_t bps_table[8] = {0, 8, 12, 0, 16, 20, 24, 0};
+    uint32_t bps = bps_code == 0 ? info->bits_per_sample : bps_table[bps_code];
+    uint32_t channels = ch_code < 8 ? ch_code + 1 : 2;
+    if (rate != info->sample_rate || bps != info->bits_per_sample || channels != info->channels)
+        return FFD_ERR_HEADER;
+    if (blocksize > info->max_blocksize) return FFD_ERR_HEADER;
+    if (blocksize < info->min_blocksize && d->decoded + blocksize < info->total_samples) return FFD_ERR_HEADER;
+    if (variable) {
+        if (number != d->decoded) return FFD_ERR_NUMBERING;
+    } else {
+        // libFLAC counts samples from frame numbers × STREAMINFO's block size when min = max, and reads the
+        // number differently otherwise; only the first case is ours.
+        if (info->min_blocksize != info->max_blocksize) return FFD_ERR_UNSUPPORTED;
+        if (number * info->max_blocksize != d->decoded) return FFD_ERR_NUMBERING;
+    }
+
+    bitreader br = {0, 0, 0, h, end + 8};
+    for (uint32_t c = 0; c < channels; c++) {
+        uint32_t sbps = bps + ((ch_code == 8 && c == 1) || (ch_code == 9 && c == 0) || (ch_code == 10 && c == 1));
+        int e = read_subframe(&br, d->channel[c], blocksize, sbps);
+        // An error after reading past the data so far may only mean the rest of the frame is not read yet.
+        if (e) return br.bad || br_position(&br, f) > (uint64_t)(end - f) * 8 ? FFD_ERR_TRUNCATED : e;
+    }
+    // Zero padding to the byte boundary, then the CRC-16 of everything before it.
+    uint32_t pad = br.count & 7;
+    if (pad && br_bits(&br, pad) != 0)
+        return br.bad || br_position(&br, f) > (uint64_t)(end - f) * 8 ? FFD_ERR_TRUNCATED : FFD_ERR_PADDING;
+    uint32_t crc = br_bits(&br, 16);
+    uint64_t consumed = br_position(&br, f);
+    if (br.bad || consumed > (uint64_t)(end - f) * 8) return FFD_ERR_TRUNCATED;
+    size_t bytes = (size_t)(consumed / 8);
+    if (crc16(f, bytes - 2) != crc) {
+        d->fail_start = d->pos;
+        d->fail_end = d->pos + bytes;
+        return FFD_ERR_CRC;
+    }
+
+    int32_t *a = d->channel[0], *b = d->channel[1];
+    switch (ch_code) {
+    case 8:  // left, side
+        for (uint32_t i = 0; i < blocksize; i++) b[i] = (int32_t)(U32(a[i]) - U32(b[i]));
+        break;
+    case 9:  // side, right
+        for (uint32_t i = 0; i < blocksize; i++) a[i] = (int32_t)(U32(a[i]) + U32(b[i]));
+        break;
+    case 10:  // mid, side
+        for (uint32_t i = 0; i < blocksize; i++) {
+            int32_t side = b[i];
+            int32_t mid = (int32_t)((U32(a[i]) << 1) | (U32(side) & 1));
+            a[i] = (int32_t)(U32(mid) + U32(side)) >> 1;
+            b[i] = (int32_t)(U32(mid) - U32(side)) >> 1;
+        }
+        break;
+    }
+    *next = d->pos + bytes;
+    return (int)blocksize;
+}
+
+// Makes at least `want` bytes from pos available unless the file ends first. Returns 0 or an error.
+static int ensure(ffd_decoder *d, size_t want) {
+    if (d->len - d->pos >= want || d->eof) return 0;
+    if (d->pos > 0) {
+        memmove(d->buf, d->buf + d->pos, d->len - d->pos);
+        d->len -= d->pos;
+        d->pos = 0;
+    }
+    if (want > d->cap) {
+        if (want > FFD_MAX_BUFFER) return FFD_ERR_UNSUPPORTED;
+        size_t cap = d->cap;
+        while (cap < want) cap *= 2;
+        uint8_t *grown = realloc(d->buf, cap + FFD_PAD);
+        if (!grown) return FFD_ERR_MEMORY;
+        d->buf = grown;
+        d->cap = cap;
+    }
+    while (d->len < d->cap && d->len < want) {
+        ssize_t got = read(d->fd, d->buf + d->len, d->cap - d->len);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return FFD_ERR_IO;
+        }
+        if (got == 0) {
+            d->eof = 1;
+            break;
+        }
+        d->len += (size_t)got;
+    }
+    memset(d->buf + d->len, 0, FFD_PAD);
+    return 0;
+}
+
+int ffd_decode_frame(ffd_decoder *d) {
+    if (d->error) return d->error;
+    if (d->decoded >= d->info.total_samples) return 0;
+    int r = ensure(d, 1u << 16);
+    while (r == 0) {
+        size_t next = 0;
+        r = decode_at(d, &next);
+        if (r > 0) {
+            d->pos = next;
+            d->blocksize = (uint32_t)r;
+            d->decoded += (uint32_t)r;
+            return r;
+        }
+        if (r != FFD_ERR_TRUNCATED || d->eof) break;
+        // The frame runs past the data read so far: read more and try again.
+        r = ensure(d, (d->len - d->pos) * 2 + FFD_CHUNK);
+    }
+    d->error = r;
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Setup
+
+static ffd_decoder *make(const ffd_stream_info *info, size_t capacity, int *error) {
+    pthread_once(&tables_once, init_tables);
+    *error = FFD_ERR_UNSUPPORTED;
+    if (info->channels < 1 || info->channels > 8 || info->bits_per_sample < 4 || info->bits_per_sample > 24 ||
+        info->max_blocksize < 16 || info->max_blocksize > 65535 || info->min_blocksize > info->max_blocksize ||
+        info->total_samples == 0 || info->sample_rate == 0)
+        return NULL;
+    *error = FFD_ERR_MEMORY;
+    ffd_decoder *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->info = *info;
+    d->fd = -1;
+    d->cap = capacity;
+    d->buf = malloc(capacity + FFD_PAD);
+    int ok = d->buf != NULL;
+    for (uint32_t c = 0; c < info->channels && ok; c++) {
+        d->channel[c] = malloc(sizeof(int32_t) * info->max_blocksize);
+        ok = d->channel[c] != NULL;
+    }
+    if (!ok) {
+        ffd_close(d);
+        return NULL;
+    }
+    memset(d->buf, 0, FFD_PAD);
+    *error = FFD_OK;
+    return d;
+}
+
+ffd_decoder *ffd_open_file(const char *path, uint64_t first_frame_offset, const ffd_stream_info *info, int *error) {
+    ffd_decoder *d = make(info, 1u << 20, error);
+    if (!d) return NULL;
+    d->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (d->fd < 0 || lseek(d->fd, (off_t)first_frame_offset, SEEK_SET) < 0) {
+        *error = FFD_ERR_IO;
+        ffd_close(d);
+        return NULL;
+    }
+    return d;
+}
+
+ffd_decoder *ffd_open_memory(const uint8_t *data, size_t size, const ffd_stream_info *info, int *error) {
+    ffd_decoder *d = make(info, size > 0 ? size : 1, error);
+    if (!d) return NULL;
+    memcpy(d->buf, data, size);
+    d->len = size;
+    d->eof = 1;
+    memset(d->buf + size, 0, FFD_PAD);
+    return d;
+}
+
+void ffd_close(ffd_decoder *d) {
+    if (!d) return;
+    if (d->fd >= 0) close(d->fd);
+    for (int c = 0; c < 8; c++) free(d->channel[c]);
+    free(d->buf);
+    free(d);
+}
+
+int ffd_parse_metadata(const uint8_t *data, size_t size, ffd_stream_info *info, size_t *first_frame_offset) {
+    if (size < 8 || memcmp(data, "fLaC", 4) != 0) return FFD_ERR_HEADER;
+    size_t at = 4;
+    int first = 1;
+    for (;;) {
+        if (size - at < 4) return FFD_ERR_TRUNCATED;
+        uint32_t type = data[at] & 0x7F, last = data[at] >> 7;
+        size_t length = (size_t)data[at + 1] << 16 | (size_t)data[at + 2] << 8 | data[at + 3];
+        at += 4;
+        if (size - at < length) return FFD_ERR_TRUNCATED;
+        if (first) {
+            if (type != 0 || length != 34) return FFD_ERR_HEADER;
+            const uint8_t *s = data + at;
+            info->min_blocksize = (uint32_t)s[0] << 8 | s[1];
+            info->max_blocksize = (uint32_t)s[2] << 8 | s[3];
+            info->sample_rate = (uint32_t)s[10] << 12 | (uint32_t)s[11] << 4 | s[12] >> 4;
+            info->channels = ((s[12] >> 1) & 7) + 1;
+            info->bits_per_sample = (((uint32_t)s[12] & 1) << 4 | s[13] >> 4) + 1;
+            info->total_samples = ((uint64_t)s[13] & 15) << 32 | (uint64_t)s[14] << 24 | (uint64_t)s[15] << 16 |
+                                  (uint64_t)s[16] << 8 | s[17];
+            first = 0;
+        }
+        at += length;
+        if (last) break;
+    }
+    *first_frame_offset = at;
+    return FFD_OK;
+}
+
+const int32_t *ffd_channel(const ffd_decoder *d, uint32_t channel) {
+    return channel < d->info.channels ? d->channel[channel] : NULL;
+}
+
+uint64_t ffd_samples_decoded(const ffd_decoder *d) { return d->decoded; }
+
+void ffd_crc_failure(const ffd_decoder *d, size_t *start, size_t *end) {
+    *start = d->fail_start;
+    *end = d->fail_end;
+}
+
+uint16_t ffd_crc16(const uint8_t *data, size_t size) {
+    pthread_once(&tables_once, init_tables);
+    return crc16(data, size);
+}
+
+uint8_t ffd_crc8(const uint8_t *data, size_t size) {
+    pthread_once(&tables_once, init_tables);
+    return crc8(data, size);
+}
+
+void ffd_mix_mono(const ffd_decoder *d, float *y, size_t count) {
+    uint32_t channels = d->info.channels, bps = d->info.bits_per_sample;
+    if (count > d->blocksize) count = d->blocksize;
+    const float unit = 1.0f / (float)(1u << (bps - 1));
+    int32_t *const *x = d->channel;
+    if (channels == 1) {
+        const int32_t *a = x[0];
+        for (size_t i = 0; i < count; i++) y[i] = (float)a[i] * unit;
+    } else if (channels == 2) {
+        const int32_t *a = x[0], *b = x[1];
+        const float half = unit * 0.5f;
+        for (size_t i = 0; i < count; i++) y[i] = ((float)a[i] + (float)b[i]) * half;
+    } else {
+        const float scale = 1.0f / (float)channels;
+        if (bps <= 16) {
+            for (size_t i = 0; i < count; i++) {
+                int64_t s = 0;
+                for (uint32_t c = 0; c < channels; c++) s += x[c][i];
+                y[i] = (float)s * unit * scale;
+            }
+        } else {
+            for (size_t i = 0; i < count; i++) {
+                float s = 0;
+                for (uint32_t c = 0; c < channels; c++) s += (float)x[c][i] * unit;
+                y[i] = s * scale;
+            }
+        }
+    }
+}
+
+const char *ffd_error_string(int code) {
+    switch (code) {
+    case FFD_OK: return "ok";
+    case FFD_ERR_UNSUPPORTED: return "stream parameters outside the fast decoder's scope";
+    case FFD_ERR_IO: return "read error";
+    case FFD_ERR_TRUNCATED: return "stream ends inside a frame";
+    case FFD_ERR_SYNC: return "no frame sync code";
+    case FFD_ERR_HEADER: return "bad frame header";
+    case FFD_ERR_SUBFRAME: return "bad subframe";
+    case FFD_ERR_RESIDUAL: return "bad residual coding";
+    case FFD_ERR_RANGE: return "sample outside the bits per sample";
+    case FFD_ERR_PADDING: return "nonzero frame padding";
+    case FFD_ERR_CRC: return "frame CRC mismatch";
+    case FFD_ERR_NUMBERING: return "unexpected frame number";
+    case FFD_ERR_MEMORY: return "out of memory";
+    case FFD_ERR_HEADER_CRC: return "frame header CRC mismatch";
+    default: return "unknown error";
+    }
+}
