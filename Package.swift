@@ -98,7 +98,9 @@ let package = Package(
         // Seeded RNG, signal generators, temporary files and databases, approximate equality.
         .target(name: "TestSupport", dependencies: ["RetrieveCore"]),
         .testTarget(name: "RetrieveCoreTests", dependencies: ["RetrieveCore", "TestSupport"]),
-        .testTarget(name: "AudioDecodingTests", dependencies: ["AudioDecoding", "TestSupport", "CFLAC", "CFLACDecoder"]),
+        .testTarget(
+            name: "AudioDecodingTests", dependencies: ["AudioDecoding", "TestSupport", "CFLAC", "CFLACDecoder"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SpectralFeaturesTests", dependencies: ["SpectralFeatures", "AudioDecoding", "TestSupport"],
             resources: [.copy("Fixtures")]),

@@ -47,10 +47,10 @@ struct ffd_decoder {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// CRC-8 (poly 0x07) for frame headers, CRC-16 (poly 0x8005, MSB first) slice-by-8 for whole frames.
+// CRC-8 (poly 0x07) for frame headers, CRC-16 (poly 0x8005, MSB first) slice-by-16 for whole frames.
 
 static uint8_t crc8_table[256];
-static uint16_t crc16_table[8][256];
+static uint16_t crc16_table[16][256];
 
 static void init_tables(void) {
     for (int i = 0; i < 256; i++) {
@@ -61,7 +61,7 @@ static void init_tables(void) {
         for (int b = 0; b < 8; b++) d = (uint16_t)((d & 0x8000) ? (d << 1) ^ 0x8005 : d << 1);
         crc16_table[0][i] = d;
     }
-    for (int k = 1; k < 8; k++)
+    for (int k = 1; k < 16; k++)
         for (int i = 0; i < 256; i++) {
             uint16_t prev = crc16_table[k - 1][i];
             crc16_table[k][i] = (uint16_t)((prev << 8) ^ crc16_table[0][prev >> 8]);
@@ -84,8 +84,21 @@ static inline uint64_t load_be64(const uint8_t *p) {
     return __builtin_bswap64(v);
 }
 
+// Slice-by-16: the CRC state enters only the first two of 16 independent table lookups per 16 bytes, so the
+// loop-carried dependency (lookups → xor tree → next state) is paid once per 16 bytes.
 static uint16_t crc16(const uint8_t *p, size_t n) {
     uint32_t c = 0;
+    while (n >= 16) {
+        uint64_t v = load_be64(p) ^ ((uint64_t)c << 48), w = load_be64(p + 8);
+        c = crc16_table[15][v >> 56] ^ crc16_table[14][(v >> 48) & 255] ^ crc16_table[13][(v >> 40) & 255] ^
+            crc16_table[12][(v >> 32) & 255] ^ crc16_table[11][(v >> 24) & 255] ^ crc16_table[10][(v >> 16) & 255] ^
+            crc16_table[9][(v >> 8) & 255] ^ crc16_table[8][v & 255] ^ crc16_table[7][w >> 56] ^
+            crc16_table[6][(w >> 48) & 255] ^ crc16_table[5][(w >> 40) & 255] ^ crc16_table[4][(w >> 32) & 255] ^
+            crc16_table[3][(w >> 24) & 255] ^ crc16_table[2][(w >> 16) & 255] ^ crc16_table[1][(w >> 8) & 255] ^
+            crc16_table[0][w & 255];
+        p += 16;
+        n -= 16;
+    }
     while (n >= 8) {
         uint64_t v = load_be64(p) ^ ((uint64_t)c << 48);
         c = crc16_table[7][v >> 56] ^ crc16_table[6][(v >> 48) & 255] ^ crc16_table[5][(v >> 40) & 255] ^
@@ -166,47 +179,49 @@ static inline uint64_t br_position(const bitreader *b, const uint8_t *start) {
 // Residuals
 
 // Rice codes, n of them with parameter k ≤ 30, into out. Returns 0 or FFD_ERR_RESIDUAL.
-// After each refill (≥ 56 valid bits) codes are decoded while they fit in the cached bits, so the load sits
-// off the per-code dependency chain (count leading zeros, two shifts); a code that does not fit after a
-// refill has a unary run of 25+ bits and takes the general path.
+// After each refill (≥ 56 valid bits) a fixed number of codes is decoded, as many as typically fit (so the
+// only data-dependent branch, "this code does not fit", is almost never taken and the loop runs without
+// mispredictions); a code that does not fit takes the general path, which refills as often as it needs.
 static int rice_block(bitreader *br, int32_t *out, uint32_t n, uint32_t k) {
     uint64_t cache = br->cache;
     uint32_t count = br->count;
     const uint8_t *p = br->p;
     const uint8_t *limit = br->limit;
     uint64_t wide = 0;  // OR of every code value: one above 32 bits is an error
+    uint32_t per = 48 / (k + 4);
+    if (per > 8) per = 8;
+    if (per < 1) per = 1;
     uint32_t i = 0;
     while (i < n) {
         if (__builtin_expect(p > limit, 0)) goto bad;
         cache |= load_be64(p) >> count;
         p += (63 - count) >> 3;
         count |= 56;
-        uint32_t z = (uint32_t)__builtin_clzll(cache | 1);  // cache = 0 reads as 63: then z + 1 + k > count
-        if (__builtin_expect(z + 1 + k > count, 0)) {
-            br->cache = cache;
-            br->count = count;
-            br->p = p;
-            int64_t zeros = br_unary(br, 0xFFFFFFFFu >> k);
-            if (zeros < 0) goto bad_synced;
-            uint32_t low = k ? br_bits(br, k) : 0;
-            if (br->bad) goto bad_synced;
-            uint32_t u = ((uint32_t)zeros << k) | low;
-            out[i++] = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
-            cache = br->cache;
-            count = br->count;
-            p = br->p;
-            continue;
-        }
-        do {
+        uint32_t group = n - i < per ? n - i : per;
+        for (uint32_t m = 0; m < group; m++) {
+            uint32_t z = (uint32_t)__builtin_clzll(cache | 1);  // cache = 0 reads as 63: then z + 1 + k > count
+            if (__builtin_expect(z + 1 + k > count, 0)) {
+                br->cache = cache;
+                br->count = count;
+                br->p = p;
+                int64_t zeros = br_unary(br, 0xFFFFFFFFu >> k);
+                if (zeros < 0) goto bad_synced;
+                uint32_t low = k ? br_bits(br, k) : 0;
+                if (br->bad) goto bad_synced;
+                uint32_t u = ((uint32_t)zeros << k) | low;
+                out[i++] = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
+                cache = br->cache;
+                count = br->count;
+                p = br->p;
+                break;
+            }
             uint64_t t = cache << z;  // MSB: the unary terminator; then the k low bits
             uint64_t u = (((uint64_t)z - 1) << k) + (t >> (63 - k));
             cache = t << (k + 1);
             count -= z + 1 + k;
             wide |= u;
-            out[i] = (int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1);
-            if (++i == n) break;
-            z = (uint32_t)__builtin_clzll(cache | 1);
-        } while (z + 1 + k <= count);
+            out[i++] = (int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1);
+        }
     }
     br->cache = cache;
     br->count = count;
@@ -228,7 +243,8 @@ static int read_residual(bitreader *br, int32_t *out, uint32_t blocksize, uint32
     uint32_t partition_order = br_bits(br, 4);
     uint32_t partitions = 1u << partition_order;
     uint32_t size = blocksize >> partition_order;
-    if ((blocksize & (partitions - 1)) || size < order) return FFD_ERR_RESIDUAL;
+    // libFLAC 1.4 refuses an empty first partition (size = order), which its encoder never writes.
+    if ((blocksize & (partitions - 1)) || size <= order) return FFD_ERR_RESIDUAL;
     int32_t *r = out + order;
     for (uint32_t part = 0; part < partitions; part++) {
         uint32_t n = part == 0 ? size - order : size;
@@ -517,6 +533,9 @@ static int decode_at(ffd_decoder *d, size_t *next) {
         }
         break;
     }
+    // libFLAC 1.4 rejects a frame whose output samples do not fit the sample size (as a CRC error); for
+    // independent channels the subframe check above already ensured it.
+    if (ch_code >= 8 && !(in_range(a, blocksize, bps) && in_range(b, blocksize, bps))) return FFD_ERR_RANGE;
     *next = d->pos + bytes;
     return (int)blocksize;
 }

@@ -383,6 +383,31 @@ import Testing
 
     // MARK: - Damaged files: the same samples or the same error as libFLAC alone
 
+    /// Inputs on which the differential fuzzer (scripts/fuzz/flac_diff.c) caught our decoder accepting a frame
+    /// libFLAC 1.4 rejects: stereo output outside the sample size, an LPC order equal to the block size.
+    @Test func fuzzerRegressions() throws {
+        let dir = try #require(Bundle.module.url(forResource: "flac-regressions", withExtension: nil,
+                                                 subdirectory: "Fixtures"))
+        let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "flac" }
+        #expect(files.count >= 2)
+        for url in files {
+            let reference = try Self.libFLAC(url)
+            let mine = try Self.ours(url)
+            #expect(mine.status < 0, "\(url.lastPathComponent): ours must stop where libFLAC does")
+            // Every frame ours took is a frame libFLAC delivered, with the same samples.
+            #expect(mine.blockSizes.count <= reference.blockSizes.count)
+            let n = mine.channels.first?.count ?? 0
+            let samePrefix = zip(mine.channels, reference.channels).allSatisfy { Array($1.prefix(n)) == $0 }
+            #expect(samePrefix, "\(url.lastPathComponent)")
+            let frames = Int(reference.total)
+            let info = Self.streamInfo(url, rate: 44_100, channels: reference.channels.count, frames: frames)
+            let fast = Self.viaStream(url, info: info, fast: true), slow = Self.viaStream(url, info: info, fast: false)
+            let same = fast.samples == slow.samples && fast.error == slow.error
+            #expect(same, "\(url.lastPathComponent)")
+        }
+    }
+
     @Test func damagedFilesGiveWhatLibFLACGives() throws {
         let dir = try TemporaryDirectory(prefix: "retrieve-fast-flac-bad")
         let url = dir.path("full.flac")

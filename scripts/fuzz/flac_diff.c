@@ -21,6 +21,7 @@ typedef struct {
     unsigned channels, bps, rate, min_bs, max_bs;
     uint64_t total;
     int failed;
+    int status;                      // libFLAC's first error status, or -1
     size_t frames, samples;          // frames delivered, samples per channel
     int32_t *planes[8];              // concatenated frames per channel (when keep)
     uint32_t *sizes;                 // block size of each delivered frame
@@ -88,8 +89,9 @@ static void md(const FLAC__StreamDecoder *d, const FLAC__StreamMetadata *m, void
 
 static void er(const FLAC__StreamDecoder *d, FLAC__StreamDecoderErrorStatus s, void *cd) {
     (void)d;
-    (void)s;
-    ((lib_run *)cd)->failed = 1;
+    lib_run *r = cd;
+    if (!r->failed) r->status = (int)s;
+    r->failed = 1;
 }
 
 // Runs libFLAC as FLACStream does. Returns the offset of the first frame, or 0 if FLACStream would not use
@@ -99,6 +101,7 @@ static size_t run_libflac(lib_run *r, const uint8_t *data, size_t size, int keep
     r->data = data;
     r->size = size;
     r->keep = keep;
+    r->status = -1;
     FLAC__StreamDecoder *dec = FLAC__stream_decoder_new();
     size_t offset = 0;
     if (FLAC__stream_decoder_init_stream(dec, rd, NULL, tl, NULL, NULL, wr, md, er, r) ==
@@ -145,8 +148,8 @@ static long compare(uint8_t *data, size_t size, int repair, int *repaired, int v
             int r;
             while ((r = ffd_decode_frame(d)) > 0) {
                 if ((size_t)frames >= lib.frames || lib.sizes[frames] != (uint32_t)r) {
-                    fprintf(stderr, "frame %ld: ours decoded %d samples, libFLAC delivered %zu frames%s\n", frames, r,
-                            lib.frames, lib.failed ? " then failed" : "");
+                    fprintf(stderr, "frame %ld: ours decoded %d samples, libFLAC delivered %zu frames%s (status %d)\n",
+                            frames, r, lib.frames, lib.failed ? " then failed" : "", lib.status);
                     abort();
                 }
                 size_t n = (size_t)r < info.total_samples - sample ? (size_t)r : info.total_samples - sample;
@@ -222,9 +225,17 @@ int main(int argc, char **argv) {
         size_t size;
         uint8_t *data = load(argv[i], &size);
         if (!bench) {
-            int repaired;
-            printf("%s: ", argv[i]);
-            compare(data, size, 0, &repaired, 1);
+            int repaired = 1;
+            for (int round = 0; round < 16 && repaired; round++) {
+                if (strcmp(argv[1], "repair") == 0) {  // what the next round decodes
+                    FILE *out = fopen("repaired.flac", "wb");
+                    fwrite(data, 1, size, out);
+                    fclose(out);
+                }
+                printf("%s: ", argv[i]);
+                fflush(stdout);
+                compare(data, size, strcmp(argv[1], "repair") == 0, &repaired, 1);
+            }
             free(data);
             continue;
         }
