@@ -300,8 +300,401 @@ static void restore_fixed(int32_t *x, uint32_t n, uint32_t order) {
             x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));                                        \
         }                                                                                                    \
     }
-LPC32_ORDER(1) LPC32_ORDER(2) LPC32_ORDER(3) LPC32_ORDER(4) LPC32_ORDER(5) LPC32_ORDER(6) LPC32_ORDER(7)
-LPC32_ORDER(8) LPC32_ORDER(9) LPC32_ORDER(10) LPC32_ORDER(11) LPC32_ORDER(12)
+LPC32_ORDER(1) LPC32_ORDER(2)
+
+// Orders 3…12, two outputs per step: the terms of lags ≥ 3 are computed for outputs i and i + 1 at once, one
+// 64-bit multiply per coefficient on the packed pair (x[i−j], x[i+1−j]) = lo + hi·2³², whose sum is
+// A + B·2³² with A and B the two 32-bit sums (|A|, |B| < 2³¹ under the 32-bit rule, so A is the low half read
+// as signed and B what remains). One scalar multiply per cycle was the limit (order multiplies per sample);
+// this needs (order + 2) / 2. Lags 1 and 2 stay scalar so the newest samples never wait inside a packed
+// product, and the packed pairs rotate through registers (generated code: written as loops over arrays, the
+// compiler kept them in memory and lost the gain).
+static inline uint64_t pack2(uint32_t lo, uint32_t hi) { return (uint64_t)(int64_t)(int32_t)lo + ((uint64_t)hi << 32); }
+
+static void lpc32p_3(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[2]), prev2 = U32(x[1]);
+    uint32_t i = 3;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 3; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_4(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[1]), U32(x[2])),
+             q4 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[3]), prev2 = U32(x[2]);
+    uint32_t i = 4;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 4; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_5(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[2]), U32(x[3])),
+             q4 = pack2(U32(x[1]), U32(x[2])),
+             q5 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[4]), prev2 = U32(x[3]);
+    uint32_t i = 5;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 5; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_6(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[3]), U32(x[4])),
+             q4 = pack2(U32(x[2]), U32(x[3])),
+             q5 = pack2(U32(x[1]), U32(x[2])),
+             q6 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[5]), prev2 = U32(x[4]);
+    uint32_t i = 6;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 6; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_7(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[4]), U32(x[5])),
+             q4 = pack2(U32(x[3]), U32(x[4])),
+             q5 = pack2(U32(x[2]), U32(x[3])),
+             q6 = pack2(U32(x[1]), U32(x[2])),
+             q7 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[6]), prev2 = U32(x[5]);
+    uint32_t i = 7;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 7; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_8(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[5]), U32(x[6])),
+             q4 = pack2(U32(x[4]), U32(x[5])),
+             q5 = pack2(U32(x[3]), U32(x[4])),
+             q6 = pack2(U32(x[2]), U32(x[3])),
+             q7 = pack2(U32(x[1]), U32(x[2])),
+             q8 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[7]), prev2 = U32(x[6]);
+    uint32_t i = 8;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 8; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_9(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[6]), U32(x[7])),
+             q4 = pack2(U32(x[5]), U32(x[6])),
+             q5 = pack2(U32(x[4]), U32(x[5])),
+             q6 = pack2(U32(x[3]), U32(x[4])),
+             q7 = pack2(U32(x[2]), U32(x[3])),
+             q8 = pack2(U32(x[1]), U32(x[2])),
+             q9 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[8]), prev2 = U32(x[7]);
+    uint32_t i = 9;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 9; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_10(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[7]), U32(x[8])),
+             q4 = pack2(U32(x[6]), U32(x[7])),
+             q5 = pack2(U32(x[5]), U32(x[6])),
+             q6 = pack2(U32(x[4]), U32(x[5])),
+             q7 = pack2(U32(x[3]), U32(x[4])),
+             q8 = pack2(U32(x[2]), U32(x[3])),
+             q9 = pack2(U32(x[1]), U32(x[2])),
+             q10 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[9]), prev2 = U32(x[8]);
+    uint32_t i = 10;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 10; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_11(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[8]), U32(x[9])),
+             q4 = pack2(U32(x[7]), U32(x[8])),
+             q5 = pack2(U32(x[6]), U32(x[7])),
+             q6 = pack2(U32(x[5]), U32(x[6])),
+             q7 = pack2(U32(x[4]), U32(x[5])),
+             q8 = pack2(U32(x[3]), U32(x[4])),
+             q9 = pack2(U32(x[2]), U32(x[3])),
+             q10 = pack2(U32(x[1]), U32(x[2])),
+             q11 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[10]), prev2 = U32(x[9]);
+    uint32_t i = 11;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 11; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_12(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[9]), U32(x[10])),
+             q4 = pack2(U32(x[8]), U32(x[9])),
+             q5 = pack2(U32(x[7]), U32(x[8])),
+             q6 = pack2(U32(x[6]), U32(x[7])),
+             q7 = pack2(U32(x[5]), U32(x[6])),
+             q8 = pack2(U32(x[4]), U32(x[5])),
+             q9 = pack2(U32(x[3]), U32(x[4])),
+             q10 = pack2(U32(x[2]), U32(x[3])),
+             q11 = pack2(U32(x[1]), U32(x[2])),
+             q12 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[11]), prev2 = U32(x[10]);
+    uint32_t i = 12;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 12; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
 
 static void lpc32_any(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
     for (uint32_t i = order; i < n; i++) {
@@ -327,16 +720,16 @@ static void restore_lpc(int32_t *x, uint32_t n, const int32_t *c, uint32_t order
     switch (order) {
     case 1: lpc32_1(x, n, c, shift); break;
     case 2: lpc32_2(x, n, c, shift); break;
-    case 3: lpc32_3(x, n, c, shift); break;
-    case 4: lpc32_4(x, n, c, shift); break;
-    case 5: lpc32_5(x, n, c, shift); break;
-    case 6: lpc32_6(x, n, c, shift); break;
-    case 7: lpc32_7(x, n, c, shift); break;
-    case 8: lpc32_8(x, n, c, shift); break;
-    case 9: lpc32_9(x, n, c, shift); break;
-    case 10: lpc32_10(x, n, c, shift); break;
-    case 11: lpc32_11(x, n, c, shift); break;
-    case 12: lpc32_12(x, n, c, shift); break;
+    case 3: lpc32p_3(x, n, c, shift); break;
+    case 4: lpc32p_4(x, n, c, shift); break;
+    case 5: lpc32p_5(x, n, c, shift); break;
+    case 6: lpc32p_6(x, n, c, shift); break;
+    case 7: lpc32p_7(x, n, c, shift); break;
+    case 8: lpc32p_8(x, n, c, shift); break;
+    case 9: lpc32p_9(x, n, c, shift); break;
+    case 10: lpc32p_10(x, n, c, shift); break;
+    case 11: lpc32p_11(x, n, c, shift); break;
+    case 12: lpc32p_12(x, n, c, shift); break;
     default: lpc32_any(x, n, c, order, shift); break;
     }
 }
