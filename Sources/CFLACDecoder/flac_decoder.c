@@ -11,7 +11,7 @@
 // * Only what this decoder can decode exactly as libFLAC does is accepted; anything else is an error, and the
 //   caller gives the file to libFLAC. In particular every decoded sample must fit its subframe's bits per
 //   sample: for such samples neither libFLAC's 32-bit nor its 64-bit LPC accumulation can overflow, so the
-//   choice between them cannot change a result, and ours is free (32-bit when bps + precision + ⌈log2 order⌉
+//   choice between them cannot change a result, and ours is free (32-bit when bps + bit length of Σ|coeff|
 //   ≤ 32, 64-bit otherwise).
 // * Frame numbers must be exactly the next expected ones (samples decoded so far), so that where libFLAC
 //   would stop (at STREAMINFO's total_samples, counted from frame numbers) we stop too.
@@ -302,7 +302,7 @@ static void restore_fixed(int32_t *x, uint32_t n, uint32_t order) {
     }
 LPC32_ORDER(1) LPC32_ORDER(2)
 
-// Orders 3…12, two outputs per step: the terms of lags ≥ 3 are computed for outputs i and i + 1 at once, one
+// Orders 3…32, two outputs per step: the terms of lags ≥ 3 are computed for outputs i and i + 1 at once, one
 // 64-bit multiply per coefficient on the packed pair (x[i−j], x[i+1−j]) = lo + hi·2³², whose sum is
 // A + B·2³² with A and B the two 32-bit sums (|A|, |B| < 2³¹ under the 32-bit rule, so A is the low half read
 // as signed and B what remains). One scalar multiply per cycle was the limit (order multiplies per sample);
@@ -696,10 +696,1672 @@ static void lpc32p_12(int32_t *x, uint32_t n, const int32_t *c, int shift) {
     }
 }
 
-static void lpc32_any(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
-    for (uint32_t i = order; i < n; i++) {
+static void lpc32p_13(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[10]), U32(x[11])),
+             q4 = pack2(U32(x[9]), U32(x[10])),
+             q5 = pack2(U32(x[8]), U32(x[9])),
+             q6 = pack2(U32(x[7]), U32(x[8])),
+             q7 = pack2(U32(x[6]), U32(x[7])),
+             q8 = pack2(U32(x[5]), U32(x[6])),
+             q9 = pack2(U32(x[4]), U32(x[5])),
+             q10 = pack2(U32(x[3]), U32(x[4])),
+             q11 = pack2(U32(x[2]), U32(x[3])),
+             q12 = pack2(U32(x[1]), U32(x[2])),
+             q13 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[12]), prev2 = U32(x[11]);
+    uint32_t i = 13;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
         uint32_t sum = 0;
-        for (uint32_t j = 0; j < order; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        for (int j = 0; j < 13; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_14(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[11]), U32(x[12])),
+             q4 = pack2(U32(x[10]), U32(x[11])),
+             q5 = pack2(U32(x[9]), U32(x[10])),
+             q6 = pack2(U32(x[8]), U32(x[9])),
+             q7 = pack2(U32(x[7]), U32(x[8])),
+             q8 = pack2(U32(x[6]), U32(x[7])),
+             q9 = pack2(U32(x[5]), U32(x[6])),
+             q10 = pack2(U32(x[4]), U32(x[5])),
+             q11 = pack2(U32(x[3]), U32(x[4])),
+             q12 = pack2(U32(x[2]), U32(x[3])),
+             q13 = pack2(U32(x[1]), U32(x[2])),
+             q14 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[13]), prev2 = U32(x[12]);
+    uint32_t i = 14;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 14; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_15(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[12]), U32(x[13])),
+             q4 = pack2(U32(x[11]), U32(x[12])),
+             q5 = pack2(U32(x[10]), U32(x[11])),
+             q6 = pack2(U32(x[9]), U32(x[10])),
+             q7 = pack2(U32(x[8]), U32(x[9])),
+             q8 = pack2(U32(x[7]), U32(x[8])),
+             q9 = pack2(U32(x[6]), U32(x[7])),
+             q10 = pack2(U32(x[5]), U32(x[6])),
+             q11 = pack2(U32(x[4]), U32(x[5])),
+             q12 = pack2(U32(x[3]), U32(x[4])),
+             q13 = pack2(U32(x[2]), U32(x[3])),
+             q14 = pack2(U32(x[1]), U32(x[2])),
+             q15 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[14]), prev2 = U32(x[13]);
+    uint32_t i = 15;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 15; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_16(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[13]), U32(x[14])),
+             q4 = pack2(U32(x[12]), U32(x[13])),
+             q5 = pack2(U32(x[11]), U32(x[12])),
+             q6 = pack2(U32(x[10]), U32(x[11])),
+             q7 = pack2(U32(x[9]), U32(x[10])),
+             q8 = pack2(U32(x[8]), U32(x[9])),
+             q9 = pack2(U32(x[7]), U32(x[8])),
+             q10 = pack2(U32(x[6]), U32(x[7])),
+             q11 = pack2(U32(x[5]), U32(x[6])),
+             q12 = pack2(U32(x[4]), U32(x[5])),
+             q13 = pack2(U32(x[3]), U32(x[4])),
+             q14 = pack2(U32(x[2]), U32(x[3])),
+             q15 = pack2(U32(x[1]), U32(x[2])),
+             q16 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[15]), prev2 = U32(x[14]);
+    uint32_t i = 16;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 16; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_17(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[14]), U32(x[15])),
+             q4 = pack2(U32(x[13]), U32(x[14])),
+             q5 = pack2(U32(x[12]), U32(x[13])),
+             q6 = pack2(U32(x[11]), U32(x[12])),
+             q7 = pack2(U32(x[10]), U32(x[11])),
+             q8 = pack2(U32(x[9]), U32(x[10])),
+             q9 = pack2(U32(x[8]), U32(x[9])),
+             q10 = pack2(U32(x[7]), U32(x[8])),
+             q11 = pack2(U32(x[6]), U32(x[7])),
+             q12 = pack2(U32(x[5]), U32(x[6])),
+             q13 = pack2(U32(x[4]), U32(x[5])),
+             q14 = pack2(U32(x[3]), U32(x[4])),
+             q15 = pack2(U32(x[2]), U32(x[3])),
+             q16 = pack2(U32(x[1]), U32(x[2])),
+             q17 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[16]), prev2 = U32(x[15]);
+    uint32_t i = 17;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 17; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_18(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[15]), U32(x[16])),
+             q4 = pack2(U32(x[14]), U32(x[15])),
+             q5 = pack2(U32(x[13]), U32(x[14])),
+             q6 = pack2(U32(x[12]), U32(x[13])),
+             q7 = pack2(U32(x[11]), U32(x[12])),
+             q8 = pack2(U32(x[10]), U32(x[11])),
+             q9 = pack2(U32(x[9]), U32(x[10])),
+             q10 = pack2(U32(x[8]), U32(x[9])),
+             q11 = pack2(U32(x[7]), U32(x[8])),
+             q12 = pack2(U32(x[6]), U32(x[7])),
+             q13 = pack2(U32(x[5]), U32(x[6])),
+             q14 = pack2(U32(x[4]), U32(x[5])),
+             q15 = pack2(U32(x[3]), U32(x[4])),
+             q16 = pack2(U32(x[2]), U32(x[3])),
+             q17 = pack2(U32(x[1]), U32(x[2])),
+             q18 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[17]), prev2 = U32(x[16]);
+    uint32_t i = 18;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 18; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_19(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[16]), U32(x[17])),
+             q4 = pack2(U32(x[15]), U32(x[16])),
+             q5 = pack2(U32(x[14]), U32(x[15])),
+             q6 = pack2(U32(x[13]), U32(x[14])),
+             q7 = pack2(U32(x[12]), U32(x[13])),
+             q8 = pack2(U32(x[11]), U32(x[12])),
+             q9 = pack2(U32(x[10]), U32(x[11])),
+             q10 = pack2(U32(x[9]), U32(x[10])),
+             q11 = pack2(U32(x[8]), U32(x[9])),
+             q12 = pack2(U32(x[7]), U32(x[8])),
+             q13 = pack2(U32(x[6]), U32(x[7])),
+             q14 = pack2(U32(x[5]), U32(x[6])),
+             q15 = pack2(U32(x[4]), U32(x[5])),
+             q16 = pack2(U32(x[3]), U32(x[4])),
+             q17 = pack2(U32(x[2]), U32(x[3])),
+             q18 = pack2(U32(x[1]), U32(x[2])),
+             q19 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[18]), prev2 = U32(x[17]);
+    uint32_t i = 19;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 19; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_20(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[17]), U32(x[18])),
+             q4 = pack2(U32(x[16]), U32(x[17])),
+             q5 = pack2(U32(x[15]), U32(x[16])),
+             q6 = pack2(U32(x[14]), U32(x[15])),
+             q7 = pack2(U32(x[13]), U32(x[14])),
+             q8 = pack2(U32(x[12]), U32(x[13])),
+             q9 = pack2(U32(x[11]), U32(x[12])),
+             q10 = pack2(U32(x[10]), U32(x[11])),
+             q11 = pack2(U32(x[9]), U32(x[10])),
+             q12 = pack2(U32(x[8]), U32(x[9])),
+             q13 = pack2(U32(x[7]), U32(x[8])),
+             q14 = pack2(U32(x[6]), U32(x[7])),
+             q15 = pack2(U32(x[5]), U32(x[6])),
+             q16 = pack2(U32(x[4]), U32(x[5])),
+             q17 = pack2(U32(x[3]), U32(x[4])),
+             q18 = pack2(U32(x[2]), U32(x[3])),
+             q19 = pack2(U32(x[1]), U32(x[2])),
+             q20 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[19]), prev2 = U32(x[18]);
+    uint32_t i = 20;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 20; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_21(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[18]), U32(x[19])),
+             q4 = pack2(U32(x[17]), U32(x[18])),
+             q5 = pack2(U32(x[16]), U32(x[17])),
+             q6 = pack2(U32(x[15]), U32(x[16])),
+             q7 = pack2(U32(x[14]), U32(x[15])),
+             q8 = pack2(U32(x[13]), U32(x[14])),
+             q9 = pack2(U32(x[12]), U32(x[13])),
+             q10 = pack2(U32(x[11]), U32(x[12])),
+             q11 = pack2(U32(x[10]), U32(x[11])),
+             q12 = pack2(U32(x[9]), U32(x[10])),
+             q13 = pack2(U32(x[8]), U32(x[9])),
+             q14 = pack2(U32(x[7]), U32(x[8])),
+             q15 = pack2(U32(x[6]), U32(x[7])),
+             q16 = pack2(U32(x[5]), U32(x[6])),
+             q17 = pack2(U32(x[4]), U32(x[5])),
+             q18 = pack2(U32(x[3]), U32(x[4])),
+             q19 = pack2(U32(x[2]), U32(x[3])),
+             q20 = pack2(U32(x[1]), U32(x[2])),
+             q21 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[20]), prev2 = U32(x[19]);
+    uint32_t i = 21;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 21; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_22(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[19]), U32(x[20])),
+             q4 = pack2(U32(x[18]), U32(x[19])),
+             q5 = pack2(U32(x[17]), U32(x[18])),
+             q6 = pack2(U32(x[16]), U32(x[17])),
+             q7 = pack2(U32(x[15]), U32(x[16])),
+             q8 = pack2(U32(x[14]), U32(x[15])),
+             q9 = pack2(U32(x[13]), U32(x[14])),
+             q10 = pack2(U32(x[12]), U32(x[13])),
+             q11 = pack2(U32(x[11]), U32(x[12])),
+             q12 = pack2(U32(x[10]), U32(x[11])),
+             q13 = pack2(U32(x[9]), U32(x[10])),
+             q14 = pack2(U32(x[8]), U32(x[9])),
+             q15 = pack2(U32(x[7]), U32(x[8])),
+             q16 = pack2(U32(x[6]), U32(x[7])),
+             q17 = pack2(U32(x[5]), U32(x[6])),
+             q18 = pack2(U32(x[4]), U32(x[5])),
+             q19 = pack2(U32(x[3]), U32(x[4])),
+             q20 = pack2(U32(x[2]), U32(x[3])),
+             q21 = pack2(U32(x[1]), U32(x[2])),
+             q22 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[21]), prev2 = U32(x[20]);
+    uint32_t i = 22;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 22; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_23(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[20]), U32(x[21])),
+             q4 = pack2(U32(x[19]), U32(x[20])),
+             q5 = pack2(U32(x[18]), U32(x[19])),
+             q6 = pack2(U32(x[17]), U32(x[18])),
+             q7 = pack2(U32(x[16]), U32(x[17])),
+             q8 = pack2(U32(x[15]), U32(x[16])),
+             q9 = pack2(U32(x[14]), U32(x[15])),
+             q10 = pack2(U32(x[13]), U32(x[14])),
+             q11 = pack2(U32(x[12]), U32(x[13])),
+             q12 = pack2(U32(x[11]), U32(x[12])),
+             q13 = pack2(U32(x[10]), U32(x[11])),
+             q14 = pack2(U32(x[9]), U32(x[10])),
+             q15 = pack2(U32(x[8]), U32(x[9])),
+             q16 = pack2(U32(x[7]), U32(x[8])),
+             q17 = pack2(U32(x[6]), U32(x[7])),
+             q18 = pack2(U32(x[5]), U32(x[6])),
+             q19 = pack2(U32(x[4]), U32(x[5])),
+             q20 = pack2(U32(x[3]), U32(x[4])),
+             q21 = pack2(U32(x[2]), U32(x[3])),
+             q22 = pack2(U32(x[1]), U32(x[2])),
+             q23 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[22]), prev2 = U32(x[21]);
+    uint32_t i = 23;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 23; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_24(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[21]), U32(x[22])),
+             q4 = pack2(U32(x[20]), U32(x[21])),
+             q5 = pack2(U32(x[19]), U32(x[20])),
+             q6 = pack2(U32(x[18]), U32(x[19])),
+             q7 = pack2(U32(x[17]), U32(x[18])),
+             q8 = pack2(U32(x[16]), U32(x[17])),
+             q9 = pack2(U32(x[15]), U32(x[16])),
+             q10 = pack2(U32(x[14]), U32(x[15])),
+             q11 = pack2(U32(x[13]), U32(x[14])),
+             q12 = pack2(U32(x[12]), U32(x[13])),
+             q13 = pack2(U32(x[11]), U32(x[12])),
+             q14 = pack2(U32(x[10]), U32(x[11])),
+             q15 = pack2(U32(x[9]), U32(x[10])),
+             q16 = pack2(U32(x[8]), U32(x[9])),
+             q17 = pack2(U32(x[7]), U32(x[8])),
+             q18 = pack2(U32(x[6]), U32(x[7])),
+             q19 = pack2(U32(x[5]), U32(x[6])),
+             q20 = pack2(U32(x[4]), U32(x[5])),
+             q21 = pack2(U32(x[3]), U32(x[4])),
+             q22 = pack2(U32(x[2]), U32(x[3])),
+             q23 = pack2(U32(x[1]), U32(x[2])),
+             q24 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[23]), prev2 = U32(x[22]);
+    uint32_t i = 24;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 24; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_25(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[22]), U32(x[23])),
+             q4 = pack2(U32(x[21]), U32(x[22])),
+             q5 = pack2(U32(x[20]), U32(x[21])),
+             q6 = pack2(U32(x[19]), U32(x[20])),
+             q7 = pack2(U32(x[18]), U32(x[19])),
+             q8 = pack2(U32(x[17]), U32(x[18])),
+             q9 = pack2(U32(x[16]), U32(x[17])),
+             q10 = pack2(U32(x[15]), U32(x[16])),
+             q11 = pack2(U32(x[14]), U32(x[15])),
+             q12 = pack2(U32(x[13]), U32(x[14])),
+             q13 = pack2(U32(x[12]), U32(x[13])),
+             q14 = pack2(U32(x[11]), U32(x[12])),
+             q15 = pack2(U32(x[10]), U32(x[11])),
+             q16 = pack2(U32(x[9]), U32(x[10])),
+             q17 = pack2(U32(x[8]), U32(x[9])),
+             q18 = pack2(U32(x[7]), U32(x[8])),
+             q19 = pack2(U32(x[6]), U32(x[7])),
+             q20 = pack2(U32(x[5]), U32(x[6])),
+             q21 = pack2(U32(x[4]), U32(x[5])),
+             q22 = pack2(U32(x[3]), U32(x[4])),
+             q23 = pack2(U32(x[2]), U32(x[3])),
+             q24 = pack2(U32(x[1]), U32(x[2])),
+             q25 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[24]), prev2 = U32(x[23]);
+    uint32_t i = 25;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 25; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_26(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[23]), U32(x[24])),
+             q4 = pack2(U32(x[22]), U32(x[23])),
+             q5 = pack2(U32(x[21]), U32(x[22])),
+             q6 = pack2(U32(x[20]), U32(x[21])),
+             q7 = pack2(U32(x[19]), U32(x[20])),
+             q8 = pack2(U32(x[18]), U32(x[19])),
+             q9 = pack2(U32(x[17]), U32(x[18])),
+             q10 = pack2(U32(x[16]), U32(x[17])),
+             q11 = pack2(U32(x[15]), U32(x[16])),
+             q12 = pack2(U32(x[14]), U32(x[15])),
+             q13 = pack2(U32(x[13]), U32(x[14])),
+             q14 = pack2(U32(x[12]), U32(x[13])),
+             q15 = pack2(U32(x[11]), U32(x[12])),
+             q16 = pack2(U32(x[10]), U32(x[11])),
+             q17 = pack2(U32(x[9]), U32(x[10])),
+             q18 = pack2(U32(x[8]), U32(x[9])),
+             q19 = pack2(U32(x[7]), U32(x[8])),
+             q20 = pack2(U32(x[6]), U32(x[7])),
+             q21 = pack2(U32(x[5]), U32(x[6])),
+             q22 = pack2(U32(x[4]), U32(x[5])),
+             q23 = pack2(U32(x[3]), U32(x[4])),
+             q24 = pack2(U32(x[2]), U32(x[3])),
+             q25 = pack2(U32(x[1]), U32(x[2])),
+             q26 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[25]), prev2 = U32(x[24]);
+    uint32_t i = 26;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 26; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_27(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[24]), U32(x[25])),
+             q4 = pack2(U32(x[23]), U32(x[24])),
+             q5 = pack2(U32(x[22]), U32(x[23])),
+             q6 = pack2(U32(x[21]), U32(x[22])),
+             q7 = pack2(U32(x[20]), U32(x[21])),
+             q8 = pack2(U32(x[19]), U32(x[20])),
+             q9 = pack2(U32(x[18]), U32(x[19])),
+             q10 = pack2(U32(x[17]), U32(x[18])),
+             q11 = pack2(U32(x[16]), U32(x[17])),
+             q12 = pack2(U32(x[15]), U32(x[16])),
+             q13 = pack2(U32(x[14]), U32(x[15])),
+             q14 = pack2(U32(x[13]), U32(x[14])),
+             q15 = pack2(U32(x[12]), U32(x[13])),
+             q16 = pack2(U32(x[11]), U32(x[12])),
+             q17 = pack2(U32(x[10]), U32(x[11])),
+             q18 = pack2(U32(x[9]), U32(x[10])),
+             q19 = pack2(U32(x[8]), U32(x[9])),
+             q20 = pack2(U32(x[7]), U32(x[8])),
+             q21 = pack2(U32(x[6]), U32(x[7])),
+             q22 = pack2(U32(x[5]), U32(x[6])),
+             q23 = pack2(U32(x[4]), U32(x[5])),
+             q24 = pack2(U32(x[3]), U32(x[4])),
+             q25 = pack2(U32(x[2]), U32(x[3])),
+             q26 = pack2(U32(x[1]), U32(x[2])),
+             q27 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[26]), prev2 = U32(x[25]);
+    uint32_t i = 27;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 27; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_28(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[25]), U32(x[26])),
+             q4 = pack2(U32(x[24]), U32(x[25])),
+             q5 = pack2(U32(x[23]), U32(x[24])),
+             q6 = pack2(U32(x[22]), U32(x[23])),
+             q7 = pack2(U32(x[21]), U32(x[22])),
+             q8 = pack2(U32(x[20]), U32(x[21])),
+             q9 = pack2(U32(x[19]), U32(x[20])),
+             q10 = pack2(U32(x[18]), U32(x[19])),
+             q11 = pack2(U32(x[17]), U32(x[18])),
+             q12 = pack2(U32(x[16]), U32(x[17])),
+             q13 = pack2(U32(x[15]), U32(x[16])),
+             q14 = pack2(U32(x[14]), U32(x[15])),
+             q15 = pack2(U32(x[13]), U32(x[14])),
+             q16 = pack2(U32(x[12]), U32(x[13])),
+             q17 = pack2(U32(x[11]), U32(x[12])),
+             q18 = pack2(U32(x[10]), U32(x[11])),
+             q19 = pack2(U32(x[9]), U32(x[10])),
+             q20 = pack2(U32(x[8]), U32(x[9])),
+             q21 = pack2(U32(x[7]), U32(x[8])),
+             q22 = pack2(U32(x[6]), U32(x[7])),
+             q23 = pack2(U32(x[5]), U32(x[6])),
+             q24 = pack2(U32(x[4]), U32(x[5])),
+             q25 = pack2(U32(x[3]), U32(x[4])),
+             q26 = pack2(U32(x[2]), U32(x[3])),
+             q27 = pack2(U32(x[1]), U32(x[2])),
+             q28 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26],
+             k28 = (uint64_t)(int64_t)c[27];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[27]), prev2 = U32(x[26]);
+    uint32_t i = 28;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27 + k28 * q28;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q28 = q26;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 28; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_29(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[26]), U32(x[27])),
+             q4 = pack2(U32(x[25]), U32(x[26])),
+             q5 = pack2(U32(x[24]), U32(x[25])),
+             q6 = pack2(U32(x[23]), U32(x[24])),
+             q7 = pack2(U32(x[22]), U32(x[23])),
+             q8 = pack2(U32(x[21]), U32(x[22])),
+             q9 = pack2(U32(x[20]), U32(x[21])),
+             q10 = pack2(U32(x[19]), U32(x[20])),
+             q11 = pack2(U32(x[18]), U32(x[19])),
+             q12 = pack2(U32(x[17]), U32(x[18])),
+             q13 = pack2(U32(x[16]), U32(x[17])),
+             q14 = pack2(U32(x[15]), U32(x[16])),
+             q15 = pack2(U32(x[14]), U32(x[15])),
+             q16 = pack2(U32(x[13]), U32(x[14])),
+             q17 = pack2(U32(x[12]), U32(x[13])),
+             q18 = pack2(U32(x[11]), U32(x[12])),
+             q19 = pack2(U32(x[10]), U32(x[11])),
+             q20 = pack2(U32(x[9]), U32(x[10])),
+             q21 = pack2(U32(x[8]), U32(x[9])),
+             q22 = pack2(U32(x[7]), U32(x[8])),
+             q23 = pack2(U32(x[6]), U32(x[7])),
+             q24 = pack2(U32(x[5]), U32(x[6])),
+             q25 = pack2(U32(x[4]), U32(x[5])),
+             q26 = pack2(U32(x[3]), U32(x[4])),
+             q27 = pack2(U32(x[2]), U32(x[3])),
+             q28 = pack2(U32(x[1]), U32(x[2])),
+             q29 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26],
+             k28 = (uint64_t)(int64_t)c[27],
+             k29 = (uint64_t)(int64_t)c[28];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[28]), prev2 = U32(x[27]);
+    uint32_t i = 29;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27 + k28 * q28 + k29 * q29;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q29 = q27;
+        q28 = q26;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 29; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_30(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[27]), U32(x[28])),
+             q4 = pack2(U32(x[26]), U32(x[27])),
+             q5 = pack2(U32(x[25]), U32(x[26])),
+             q6 = pack2(U32(x[24]), U32(x[25])),
+             q7 = pack2(U32(x[23]), U32(x[24])),
+             q8 = pack2(U32(x[22]), U32(x[23])),
+             q9 = pack2(U32(x[21]), U32(x[22])),
+             q10 = pack2(U32(x[20]), U32(x[21])),
+             q11 = pack2(U32(x[19]), U32(x[20])),
+             q12 = pack2(U32(x[18]), U32(x[19])),
+             q13 = pack2(U32(x[17]), U32(x[18])),
+             q14 = pack2(U32(x[16]), U32(x[17])),
+             q15 = pack2(U32(x[15]), U32(x[16])),
+             q16 = pack2(U32(x[14]), U32(x[15])),
+             q17 = pack2(U32(x[13]), U32(x[14])),
+             q18 = pack2(U32(x[12]), U32(x[13])),
+             q19 = pack2(U32(x[11]), U32(x[12])),
+             q20 = pack2(U32(x[10]), U32(x[11])),
+             q21 = pack2(U32(x[9]), U32(x[10])),
+             q22 = pack2(U32(x[8]), U32(x[9])),
+             q23 = pack2(U32(x[7]), U32(x[8])),
+             q24 = pack2(U32(x[6]), U32(x[7])),
+             q25 = pack2(U32(x[5]), U32(x[6])),
+             q26 = pack2(U32(x[4]), U32(x[5])),
+             q27 = pack2(U32(x[3]), U32(x[4])),
+             q28 = pack2(U32(x[2]), U32(x[3])),
+             q29 = pack2(U32(x[1]), U32(x[2])),
+             q30 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26],
+             k28 = (uint64_t)(int64_t)c[27],
+             k29 = (uint64_t)(int64_t)c[28],
+             k30 = (uint64_t)(int64_t)c[29];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[29]), prev2 = U32(x[28]);
+    uint32_t i = 30;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27 + k28 * q28 + k29 * q29 + k30 * q30;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q30 = q28;
+        q29 = q27;
+        q28 = q26;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 30; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_31(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[28]), U32(x[29])),
+             q4 = pack2(U32(x[27]), U32(x[28])),
+             q5 = pack2(U32(x[26]), U32(x[27])),
+             q6 = pack2(U32(x[25]), U32(x[26])),
+             q7 = pack2(U32(x[24]), U32(x[25])),
+             q8 = pack2(U32(x[23]), U32(x[24])),
+             q9 = pack2(U32(x[22]), U32(x[23])),
+             q10 = pack2(U32(x[21]), U32(x[22])),
+             q11 = pack2(U32(x[20]), U32(x[21])),
+             q12 = pack2(U32(x[19]), U32(x[20])),
+             q13 = pack2(U32(x[18]), U32(x[19])),
+             q14 = pack2(U32(x[17]), U32(x[18])),
+             q15 = pack2(U32(x[16]), U32(x[17])),
+             q16 = pack2(U32(x[15]), U32(x[16])),
+             q17 = pack2(U32(x[14]), U32(x[15])),
+             q18 = pack2(U32(x[13]), U32(x[14])),
+             q19 = pack2(U32(x[12]), U32(x[13])),
+             q20 = pack2(U32(x[11]), U32(x[12])),
+             q21 = pack2(U32(x[10]), U32(x[11])),
+             q22 = pack2(U32(x[9]), U32(x[10])),
+             q23 = pack2(U32(x[8]), U32(x[9])),
+             q24 = pack2(U32(x[7]), U32(x[8])),
+             q25 = pack2(U32(x[6]), U32(x[7])),
+             q26 = pack2(U32(x[5]), U32(x[6])),
+             q27 = pack2(U32(x[4]), U32(x[5])),
+             q28 = pack2(U32(x[3]), U32(x[4])),
+             q29 = pack2(U32(x[2]), U32(x[3])),
+             q30 = pack2(U32(x[1]), U32(x[2])),
+             q31 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26],
+             k28 = (uint64_t)(int64_t)c[27],
+             k29 = (uint64_t)(int64_t)c[28],
+             k30 = (uint64_t)(int64_t)c[29],
+             k31 = (uint64_t)(int64_t)c[30];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[30]), prev2 = U32(x[29]);
+    uint32_t i = 31;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27 + k28 * q28 + k29 * q29 + k30 * q30 + k31 * q31;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q31 = q29;
+        q30 = q28;
+        q29 = q27;
+        q28 = q26;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 31; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
+        x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
+    }
+}
+
+static void lpc32p_32(int32_t *x, uint32_t n, const int32_t *c, int shift) {
+    uint64_t q3 = pack2(U32(x[29]), U32(x[30])),
+             q4 = pack2(U32(x[28]), U32(x[29])),
+             q5 = pack2(U32(x[27]), U32(x[28])),
+             q6 = pack2(U32(x[26]), U32(x[27])),
+             q7 = pack2(U32(x[25]), U32(x[26])),
+             q8 = pack2(U32(x[24]), U32(x[25])),
+             q9 = pack2(U32(x[23]), U32(x[24])),
+             q10 = pack2(U32(x[22]), U32(x[23])),
+             q11 = pack2(U32(x[21]), U32(x[22])),
+             q12 = pack2(U32(x[20]), U32(x[21])),
+             q13 = pack2(U32(x[19]), U32(x[20])),
+             q14 = pack2(U32(x[18]), U32(x[19])),
+             q15 = pack2(U32(x[17]), U32(x[18])),
+             q16 = pack2(U32(x[16]), U32(x[17])),
+             q17 = pack2(U32(x[15]), U32(x[16])),
+             q18 = pack2(U32(x[14]), U32(x[15])),
+             q19 = pack2(U32(x[13]), U32(x[14])),
+             q20 = pack2(U32(x[12]), U32(x[13])),
+             q21 = pack2(U32(x[11]), U32(x[12])),
+             q22 = pack2(U32(x[10]), U32(x[11])),
+             q23 = pack2(U32(x[9]), U32(x[10])),
+             q24 = pack2(U32(x[8]), U32(x[9])),
+             q25 = pack2(U32(x[7]), U32(x[8])),
+             q26 = pack2(U32(x[6]), U32(x[7])),
+             q27 = pack2(U32(x[5]), U32(x[6])),
+             q28 = pack2(U32(x[4]), U32(x[5])),
+             q29 = pack2(U32(x[3]), U32(x[4])),
+             q30 = pack2(U32(x[2]), U32(x[3])),
+             q31 = pack2(U32(x[1]), U32(x[2])),
+             q32 = pack2(U32(x[0]), U32(x[1]));
+    const uint64_t k3 = (uint64_t)(int64_t)c[2],
+             k4 = (uint64_t)(int64_t)c[3],
+             k5 = (uint64_t)(int64_t)c[4],
+             k6 = (uint64_t)(int64_t)c[5],
+             k7 = (uint64_t)(int64_t)c[6],
+             k8 = (uint64_t)(int64_t)c[7],
+             k9 = (uint64_t)(int64_t)c[8],
+             k10 = (uint64_t)(int64_t)c[9],
+             k11 = (uint64_t)(int64_t)c[10],
+             k12 = (uint64_t)(int64_t)c[11],
+             k13 = (uint64_t)(int64_t)c[12],
+             k14 = (uint64_t)(int64_t)c[13],
+             k15 = (uint64_t)(int64_t)c[14],
+             k16 = (uint64_t)(int64_t)c[15],
+             k17 = (uint64_t)(int64_t)c[16],
+             k18 = (uint64_t)(int64_t)c[17],
+             k19 = (uint64_t)(int64_t)c[18],
+             k20 = (uint64_t)(int64_t)c[19],
+             k21 = (uint64_t)(int64_t)c[20],
+             k22 = (uint64_t)(int64_t)c[21],
+             k23 = (uint64_t)(int64_t)c[22],
+             k24 = (uint64_t)(int64_t)c[23],
+             k25 = (uint64_t)(int64_t)c[24],
+             k26 = (uint64_t)(int64_t)c[25],
+             k27 = (uint64_t)(int64_t)c[26],
+             k28 = (uint64_t)(int64_t)c[27],
+             k29 = (uint64_t)(int64_t)c[28],
+             k30 = (uint64_t)(int64_t)c[29],
+             k31 = (uint64_t)(int64_t)c[30],
+             k32 = (uint64_t)(int64_t)c[31];
+    const uint32_t c0 = U32(c[0]), c1 = U32(c[1]);
+    uint32_t prev = U32(x[31]), prev2 = U32(x[30]);
+    uint32_t i = 32;
+    for (; i + 1 < n; i += 2) {
+        uint64_t sum = k3 * q3 + k4 * q4 + k5 * q5 + k6 * q6 + k7 * q7 + k8 * q8 + k9 * q9 + k10 * q10 + k11 * q11 + k12 * q12 + k13 * q13 + k14 * q14 + k15 * q15 + k16 * q16 + k17 * q17 + k18 * q18 + k19 * q19 + k20 * q20 + k21 * q21 + k22 * q22 + k23 * q23 + k24 * q24 + k25 * q25 + k26 * q26 + k27 * q27 + k28 * q28 + k29 * q29 + k30 * q30 + k31 * q31 + k32 * q32;
+        uint32_t a = (uint32_t)sum;
+        uint32_t b = (uint32_t)((sum - (uint64_t)(int64_t)(int32_t)a) >> 32);
+        uint32_t y0 = U32(x[i]) + U32((int32_t)(a + c1 * prev2 + c0 * prev) >> shift);
+        uint32_t y1 = U32(x[i + 1]) + U32((int32_t)(b + c1 * prev + c0 * y0) >> shift);
+        x[i] = (int32_t)y0;
+        x[i + 1] = (int32_t)y1;
+        q32 = q30;
+        q31 = q29;
+        q30 = q28;
+        q29 = q27;
+        q28 = q26;
+        q27 = q25;
+        q26 = q24;
+        q25 = q23;
+        q24 = q22;
+        q23 = q21;
+        q22 = q20;
+        q21 = q19;
+        q20 = q18;
+        q19 = q17;
+        q18 = q16;
+        q17 = q15;
+        q16 = q14;
+        q15 = q13;
+        q14 = q12;
+        q13 = q11;
+        q12 = q10;
+        q11 = q9;
+        q10 = q8;
+        q9 = q7;
+        q8 = q6;
+        q7 = q5;
+        q6 = q4;
+        q5 = q3;
+        q4 = pack2(prev2, prev);
+        q3 = pack2(prev, y0);
+        prev2 = y0;
+        prev = y1;
+    }
+    if (i < n) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += U32(c[j]) * U32(x[i - 1 - j]);
         x[i] = (int32_t)(U32(x[i]) + U32((int32_t)sum >> shift));
     }
 }
@@ -717,21 +2379,9 @@ static void restore_lpc(int32_t *x, uint32_t n, const int32_t *c, uint32_t order
         lpc64(x, n, c, order, shift);
         return;
     }
-    switch (order) {
-    case 1: lpc32_1(x, n, c, shift); break;
-    case 2: lpc32_2(x, n, c, shift); break;
-    case 3: lpc32p_3(x, n, c, shift); break;
-    case 4: lpc32p_4(x, n, c, shift); break;
-    case 5: lpc32p_5(x, n, c, shift); break;
-    case 6: lpc32p_6(x, n, c, shift); break;
-    case 7: lpc32p_7(x, n, c, shift); break;
-    case 8: lpc32p_8(x, n, c, shift); break;
-    case 9: lpc32p_9(x, n, c, shift); break;
-    case 10: lpc32p_10(x, n, c, shift); break;
-    case 11: lpc32p_11(x, n, c, shift); break;
-    case 12: lpc32p_12(x, n, c, shift); break;
-    default: lpc32_any(x, n, c, order, shift); break;
-    }
+    typedef void (*lpc32_fn)(int32_t *, uint32_t, const int32_t *, int);
+    static const lpc32_fn paired[33] = {NULL, lpc32_1, lpc32_2, lpc32p_3, lpc32p_4, lpc32p_5, lpc32p_6, lpc32p_7, lpc32p_8, lpc32p_9, lpc32p_10, lpc32p_11, lpc32p_12, lpc32p_13, lpc32p_14, lpc32p_15, lpc32p_16, lpc32p_17, lpc32p_18, lpc32p_19, lpc32p_20, lpc32p_21, lpc32p_22, lpc32p_23, lpc32p_24, lpc32p_25, lpc32p_26, lpc32p_27, lpc32p_28, lpc32p_29, lpc32p_30, lpc32p_31, lpc32p_32};
+    paired[order](x, n, c, shift);
 }
 
 // 1 when every sample fits `bits` bits (two's complement).
@@ -741,11 +2391,6 @@ static int in_range(const int32_t *x, uint32_t n, uint32_t bits) {
     return (acc >> (bits - 1)) == 0;
 }
 
-static uint32_t ceil_log2(uint32_t v) {
-    uint32_t l = 0;
-    while ((1u << l) < v) l++;
-    return l;
-}
 
 static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t bps) {
     uint32_t head = br_bits(br, 8);
@@ -784,7 +2429,12 @@ static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t
         for (uint32_t i = 0; i < order; i++) coeff[i] = br_sbits(br, precision);
         int e = read_residual(br, x, blocksize, order);
         if (e) return e;
-        restore_lpc(x, blocksize, coeff, order, shift, bps + precision + ceil_log2(order) > 32);
+        // 32-bit sums cannot overflow when |Σ c·x| ≤ Σ|c| · 2^(bps−1) < 2^31: bps + bit length of Σ|c| ≤ 32
+        // (libFLAC 1.4's own test; looser than bps + precision + ⌈log2 order⌉ ≤ 32, which order-32 files fail).
+        uint64_t magnitude = 0;
+        for (uint32_t i = 0; i < order; i++) magnitude += coeff[i] < 0 ? -(int64_t)coeff[i] : coeff[i];
+        uint32_t width = magnitude ? 64 - (uint32_t)__builtin_clzll(magnitude) : 0;
+        restore_lpc(x, blocksize, coeff, order, shift, bps + width > 32);
         if (!in_range(x + order, blocksize - order, bps)) return FFD_ERR_RANGE;
     } else {
         return FFD_ERR_SUBFRAME;
@@ -1019,7 +2669,7 @@ static ffd_decoder *make(const ffd_stream_info *info, size_t capacity, int *erro
 }
 
 ffd_decoder *ffd_open_file(const char *path, uint64_t first_frame_offset, const ffd_stream_info *info, int *error) {
-    ffd_decoder *d = make(info, 1u << 20, error);
+    ffd_decoder *d = make(info, FFD_CHUNK, error);
     if (!d) return NULL;
     d->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (d->fd < 0 || lseek(d->fd, (off_t)first_frame_offset, SEEK_SET) < 0) {
