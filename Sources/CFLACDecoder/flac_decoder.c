@@ -52,6 +52,12 @@ struct ffd_decoder {
 static uint8_t crc8_table[256];
 static uint16_t crc16_table[16][256];
 
+#if defined(__x86_64__)
+static int have_clmul;
+static uint64_t fold_hi, fold_lo;
+static uint32_t x_pow_mod(int n);
+#endif
+
 static void init_tables(void) {
     for (int i = 0; i < 256; i++) {
         uint8_t c = (uint8_t)i;
@@ -61,6 +67,11 @@ static void init_tables(void) {
         for (int b = 0; b < 8; b++) d = (uint16_t)((d & 0x8000) ? (d << 1) ^ 0x8005 : d << 1);
         crc16_table[0][i] = d;
     }
+#if defined(__x86_64__)
+    have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3");
+    fold_hi = x_pow_mod(192);
+    fold_lo = x_pow_mod(128);
+#endif
     for (int k = 1; k < 16; k++)
         for (int i = 0; i < 256; i++) {
             uint16_t prev = crc16_table[k - 1][i];
@@ -71,6 +82,45 @@ static void init_tables(void) {
 
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+// CRC-16 by carry-less multiplication (PCLMULQDQ, chosen at run time): 16-byte blocks are folded into a
+// 128-bit remainder R ≡ the bytes so far (mod P), R·x¹²⁸ ≡ hi(R)·(x¹⁹² mod P) + lo(R)·(x¹²⁸ mod P); at the end
+// the table CRC of R's own 16 bytes is the CRC of everything folded (the two are congruent mod P), and the
+// table goes on over the tail. A fraction of a cycle per byte against slice-by-16's ~1.
+#if defined(__x86_64__)
+#include <immintrin.h>
+// fold_hi = x^192 mod P, fold_lo = x^128 mod P (set with have_clmul in init_tables)
+
+static uint32_t x_pow_mod(int n) {
+    uint32_t r = 1;
+    while (n--) {
+        r <<= 1;
+        if (r & 0x10000) r ^= 0x18005;
+    }
+    return r;
+}
+
+static uint16_t crc16_tail(uint32_t c, const uint8_t *p, size_t n);
+
+__attribute__((target("pclmul,ssse3")))
+static uint16_t crc16_clmul(const uint8_t *p, size_t n) {
+    const __m128i reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i k = _mm_set_epi64x((long long)fold_hi, (long long)fold_lo);
+    __m128i r = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), reverse);
+    p += 16;
+    n -= 16;
+    while (n >= 16) {
+        __m128i next = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), reverse);
+        r = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x11), _mm_clmulepi64_si128(r, k, 0x00)), next);
+        p += 16;
+        n -= 16;
+    }
+    uint8_t bytes[16];
+    _mm_storeu_si128((__m128i *)bytes, _mm_shuffle_epi8(r, reverse));
+    uint32_t c = crc16_tail(0, bytes, 16);
+    return crc16_tail(c, p, n);
+}
+#endif
 
 static uint8_t crc8(const uint8_t *p, size_t n) {
     uint8_t c = 0;
@@ -86,8 +136,7 @@ static inline uint64_t load_be64(const uint8_t *p) {
 
 // Slice-by-16: the CRC state enters only the first two of 16 independent table lookups per 16 bytes, so the
 // loop-carried dependency (lookups → xor tree → next state) is paid once per 16 bytes.
-static uint16_t crc16(const uint8_t *p, size_t n) {
-    uint32_t c = 0;
+static uint16_t crc16_tail(uint32_t c, const uint8_t *p, size_t n) {
     while (n >= 16) {
         uint64_t v = load_be64(p) ^ ((uint64_t)c << 48), w = load_be64(p + 8);
         c = crc16_table[15][v >> 56] ^ crc16_table[14][(v >> 48) & 255] ^ crc16_table[13][(v >> 40) & 255] ^
@@ -109,6 +158,13 @@ static uint16_t crc16(const uint8_t *p, size_t n) {
     }
     while (n--) c = ((c << 8) ^ crc16_table[0][((c >> 8) ^ *p++) & 255]) & 0xFFFF;
     return (uint16_t)c;
+}
+
+static uint16_t crc16(const uint8_t *p, size_t n) {
+#if defined(__x86_64__)
+    if (have_clmul && n >= 64) return crc16_clmul(p, n);
+#endif
+    return crc16_tail(0, p, n);
 }
 
 // ---------------------------------------------------------------------------------------------------------
