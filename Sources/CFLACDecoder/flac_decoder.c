@@ -238,9 +238,11 @@ static inline uint64_t br_position(const bitreader *b, const uint8_t *start) {
 // After each refill (≥ 56 valid bits) a fixed number of codes is decoded, as many as typically fit (so the
 // only data-dependent branch, "this code does not fit", is almost never taken and the loop runs without
 // mispredictions); a code that does not fit takes the general path, which refills as often as it needs.
-// Cloned for x86-64-v3 (chosen at load time by an ifunc): LZCNT and BMI2's flag-free shifts shorten the
+// Cloned for x86-64-v3 on Linux (chosen at load time by an ifunc): LZCNT and BMI2's flag-free shifts shorten the
 // per-code dependency chain; the portable clone stays for older CPUs.
+#if defined(__x86_64__) && defined(__linux__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 static int rice_block(bitreader *br, int32_t *out, uint32_t n, uint32_t k) {
     uint64_t cache = br->cache;
     uint32_t count = br->count;
