@@ -2427,12 +2427,22 @@ static void lpc32p_32(int32_t *x, uint32_t n, const int32_t *c, int shift) {
     }
 }
 
-static void lpc64(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
-    for (uint32_t i = order; i < n; i++) {
-        int64_t sum = 0;
-        for (uint32_t j = 0; j < order; j++) sum += (int64_t)c[j] * x[i - 1 - j];
-        x[i] = (int32_t)(U32(x[i]) + U32((uint64_t)(sum >> shift)));
+// 64-bit sums (24-bit audio with fine coefficients), one function per order so that the loop over the
+// coefficients unrolls with them in registers: the generic loop was slower than libFLAC on 24-bit files.
+#define LPC64_ORDER(ORDER)                                                                                   \
+    static void lpc64_##ORDER(int32_t *x, uint32_t n, const int32_t *c, int shift) {                        \
+        for (uint32_t i = ORDER; i < n; i++) {                                                               \
+            int64_t sum = 0;                                                                                 \
+            for (int j = 0; j < ORDER; j++) sum += (int64_t)c[j] * x[i - 1 - j];                             \
+            x[i] = (int32_t)(U32(x[i]) + U32((uint64_t)(sum >> shift)));                                     \
+        }                                                                                                    \
     }
+LPC64_ORDER(1) LPC64_ORDER(2) LPC64_ORDER(3) LPC64_ORDER(4) LPC64_ORDER(5) LPC64_ORDER(6) LPC64_ORDER(7) LPC64_ORDER(8) LPC64_ORDER(9) LPC64_ORDER(10) LPC64_ORDER(11) LPC64_ORDER(12) LPC64_ORDER(13) LPC64_ORDER(14) LPC64_ORDER(15) LPC64_ORDER(16) LPC64_ORDER(17) LPC64_ORDER(18) LPC64_ORDER(19) LPC64_ORDER(20) LPC64_ORDER(21) LPC64_ORDER(22) LPC64_ORDER(23) LPC64_ORDER(24) LPC64_ORDER(25) LPC64_ORDER(26) LPC64_ORDER(27) LPC64_ORDER(28) LPC64_ORDER(29) LPC64_ORDER(30) LPC64_ORDER(31) LPC64_ORDER(32)
+
+static void lpc64(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift) {
+    typedef void (*lpc64_fn)(int32_t *, uint32_t, const int32_t *, int);
+    static const lpc64_fn by_order[33] = {NULL, lpc64_1, lpc64_2, lpc64_3, lpc64_4, lpc64_5, lpc64_6, lpc64_7, lpc64_8, lpc64_9, lpc64_10, lpc64_11, lpc64_12, lpc64_13, lpc64_14, lpc64_15, lpc64_16, lpc64_17, lpc64_18, lpc64_19, lpc64_20, lpc64_21, lpc64_22, lpc64_23, lpc64_24, lpc64_25, lpc64_26, lpc64_27, lpc64_28, lpc64_29, lpc64_30, lpc64_31, lpc64_32};
+    by_order[order](x, n, c, shift);
 }
 
 static void restore_lpc(int32_t *x, uint32_t n, const int32_t *c, uint32_t order, int shift, int wide) {
