@@ -35,8 +35,11 @@ let package = Package(
         // file → mono Float samples at the analysis rate, streamed.
         // (libsndfile opens every file and decodes all but native FLAC, which libFLAC decodes directly.)
         .target(
-            name: "AudioDecoding", dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CSoxr", "CQuietMPEG"],
+            name: "AudioDecoding",
+            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CSoxr", "CQuietMPEG"],
             swiftSettings: optimised),
+        // Our FLAC frame decoder (C), which AudioDecoding tries before libFLAC. Always optimised, like the kernels.
+        .target(name: "CFLACDecoder", cSettings: [.unsafeFlags(["-O3"])]),
         // samples → STFT → mel → dB → MFCC.
         .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
         // The only place with raw BLAS pointers.
@@ -99,7 +102,9 @@ let package = Package(
         // Seeded RNG, signal generators, temporary files and databases, approximate equality.
         .target(name: "TestSupport", dependencies: ["RetrieveCore"]),
         .testTarget(name: "RetrieveCoreTests", dependencies: ["RetrieveCore", "TestSupport"]),
-        .testTarget(name: "AudioDecodingTests", dependencies: ["AudioDecoding", "TestSupport"]),
+        .testTarget(
+            name: "AudioDecodingTests", dependencies: ["AudioDecoding", "TestSupport", "CFLAC", "CFLACDecoder"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SpectralFeaturesTests", dependencies: ["SpectralFeatures", "AudioDecoding", "TestSupport"],
             resources: [.copy("Fixtures")]),

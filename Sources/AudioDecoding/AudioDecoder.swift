@@ -68,6 +68,10 @@ public struct AudioDecoder: Sendable {
     /// samples are the same either way, so only tests comparing the two paths turn it off.
     var decodesFLACDirectly = true
 
+    /// Whether that direct path starts with our own frame decoder (`CFLACDecoder`) rather than libFLAC's; again
+    /// the samples are the same, and only tests turn it off.
+    var decodesFLACFast = true
+
     public init(targetSampleRate: Int = 22_050) {
         precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
         self.targetSampleRate = targetSampleRate
@@ -141,7 +145,7 @@ public struct AudioDecoder: Sendable {
         let channels = info.channels
         // Native FLAC goes to libFLAC directly (mono in one pass); everything else, and any FLAC that path
         // does not cover, through libsndfile.
-        let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info) : nil
+        let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
         let viaSndFile = flac == nil
         var interleaved = [Float](repeating: 0, count: viaSndFile && !file.isSixteenBit ? blockFrames * channels : 0)
         var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)

@@ -56,9 +56,11 @@ public final class AudioFileWriter {
             throw .cannotWrite(path: url.path,
                                reason: "libsndfile cannot write \(format) at \(sampleRate) Hz with \(channels) channels")
         }
-        guard let h = sf_open(url.path, Int32(SFM_WRITE), &info) else {
-            throw .cannotWrite(path: url.path, reason: String(cString: sf_strerror(nil)))
+        let (opened, openError) = SoundFile.openLock.withLock {
+            let h = sf_open(url.path, Int32(SFM_WRITE), &info)
+            return (h, h == nil ? String(cString: sf_strerror(nil)) : "")
         }
+        guard let h = opened else { throw .cannotWrite(path: url.path, reason: openError) }
         handle = h
         sf_command(h, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
         let kinds = ["title": SF_STR_TITLE, "artist": SF_STR_ARTIST, "album": SF_STR_ALBUM, "genre": SF_STR_GENRE]

@@ -7,7 +7,9 @@ final class SoundFile {
     let info: AudioFileInfo
     let path: String
 
-    private static let openLock = NSLock()
+    /// Held around every `sf_open` (reading here, writing in `AudioFileWriter`): each open first clears
+    /// libsndfile's process-wide error, so an unlocked open elsewhere could blank a failure's reason.
+    static let openLock = NSLock()
 
     init(reading path: String) throws(AudioDecodingError) {
         self.path = path
