@@ -33,7 +33,7 @@ let package = Package(
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
-        // (libsndfile opens every file and decodes all but native FLAC, which libFLAC decodes directly.)
+        // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback.)
         .target(
             name: "AudioDecoding",
             dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CSoxr", "CQuietMPEG"],
