@@ -76,7 +76,15 @@ public final class IndexStore: Sendable {
     private static func checkSchema(_ db: Database) throws -> Bool {
         let migrator = Schema.migrator
         let path = db.configuration.label ?? ""
-        let applied = try migrator.appliedIdentifiers(db)
+        let applied: Set<String>
+        do {
+            applied = try migrator.appliedIdentifiers(db)
+        } catch let error as DatabaseError where error.message?.contains("no such table: grdb_migrations") == true {
+            // Another process is creating this index right now: it added GRDB's table after this connection
+            // read the schema, so SQLite lists the table but the statement was compiled without it. Nothing is
+            // complete yet.
+            return false
+        }
         let unknown = applied.subtracting(Schema.migrations.map(\.identifier))
         if !unknown.isEmpty {
             throw IndexError.newerSchema(
