@@ -76,8 +76,8 @@ let package = Package(
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
                 "EncoderTraining", "VectorIndex", "SimilaritySearch",
-                // The evaluator's degradations: a CBR MP3 round trip (libsndfile's bitrate commands) and resampling.
-                "CSndFile", "CSoxr",
+                // The evaluator's degradations resample with libsoxr directly.
+                "CSoxr",
             ],
             swiftSettings: optimised),
         // Argument parsing and output formatting only.

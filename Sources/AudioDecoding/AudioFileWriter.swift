@@ -67,6 +67,17 @@ public final class AudioFileWriter {
         for (key, value) in tags { if let kind = kinds[key] { sf_set_string(h, Int32(kind), value) } }
     }
 
+    /// Switches a lossy encoder (MP3, Vorbis, Opus) to constant bitrate at `compressionLevel` in [0, 1]
+    /// (libsndfile's scale: 0 = highest bitrate, 1 = lowest). Call before the first `write`; returns false
+    /// when libsndfile refuses the level for this format.
+    public func setConstantBitrate(compressionLevel: Double) throws(AudioDecodingError) -> Bool {
+        guard let handle else { throw .cannotWrite(path: url.path, reason: "the writer is closed") }
+        var mode = Int32(SF_BITRATE_MODE_CONSTANT)
+        var level = compressionLevel
+        sf_command(handle, Int32(SFC_SET_BITRATE_MODE), &mode, Int32(MemoryLayout<Int32>.size))
+        return sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &level, Int32(MemoryLayout<Double>.size)) == SF_TRUE
+    }
+
     /// Appends interleaved frames (`samples.count` must be a multiple of `channels`).
     public func write(_ samples: UnsafeBufferPointer<Float>) throws(AudioDecodingError) {
         guard let handle else { throw .cannotWrite(path: url.path, reason: "the writer is closed") }

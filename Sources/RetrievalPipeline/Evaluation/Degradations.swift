@@ -1,6 +1,5 @@
 import Foundation
 import RetrieveCore
-internal import CSndFile
 internal import CSoxr
 import AudioDecoding
 import LinearAlgebra
@@ -248,24 +247,18 @@ public enum DSP {
     {
         let range = mp3BitrateRange(sampleRate: sampleRate)
         let kbps = min(range.upperBound, max(range.lowerBound, Double(kilobitsPerSecond)))
-        var info = SF_INFO()
-        info.samplerate = Int32(sampleRate)
-        info.channels = 1
-        info.format = Int32(Int(SF_FORMAT_MPEG) | Int(SF_FORMAT_MPEG_LAYER_III))
-        guard let handle = sf_open(file.path, Int32(SFM_WRITE), &info) else {
-            throw DegradationError(description: "\(file.path): cannot write an MP3: \(String(cString: sf_strerror(nil)))")
-        }
-        var mode = Int32(SF_BITRATE_MODE_CONSTANT)
         var level = (range.upperBound - kbps - 0.25) / (range.upperBound - range.lowerBound)
         level = min(1, max(0, level))
-        sf_command(handle, Int32(SFC_SET_BITRATE_MODE), &mode, Int32(MemoryLayout<Int32>.size))
-        let accepted = sf_command(handle, Int32(SFC_SET_COMPRESSION_LEVEL), &level, Int32(MemoryLayout<Double>.size))
-        sf_command(handle, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
-        let written = x.withUnsafeBufferPointer { sf_writef_float(handle, $0.baseAddress!, sf_count_t($0.count)) }
-        let problem = written == x.count ? nil : String(cString: sf_strerror(handle))
-        sf_close(handle)
-        if let problem { throw DegradationError(description: "\(file.path): MP3 encoding failed: \(problem)") }
-        guard accepted == SF_TRUE else {
+        let accepted: Bool
+        do {
+            let writer = try AudioFileWriter(url: file, format: .mp3, sampleRate: sampleRate)
+            accepted = try writer.setConstantBitrate(compressionLevel: level)
+            try writer.write(x)
+            writer.close()
+        } catch {
+            throw DegradationError(description: "MP3 encoding failed: \(error)")
+        }
+        guard accepted else {
             throw DegradationError(description: "libsndfile refused MP3 compression level \(level) (\(Int(kbps)) kb/s)")
         }
         var y = try AudioDecoder(targetSampleRate: sampleRate).decode(file).samples
