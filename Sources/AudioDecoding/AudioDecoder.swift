@@ -143,8 +143,8 @@ public struct AudioDecoder: Sendable {
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
         let channels = info.channels
-        // Native FLAC goes to libFLAC directly (mono in one pass); everything else, and any FLAC that path
-        // does not cover, through libsndfile.
+        // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
+        // everything else, and any FLAC it does not cover, through libsndfile.
         let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
         let viaSndFile = flac == nil
         var interleaved = [Float](repeating: 0, count: viaSndFile && !file.isSixteenBit ? blockFrames * channels : 0)

@@ -8,7 +8,7 @@ internal import CFLACDecoder
 /// buffer and converts again on the way out; reading libFLAC's per-channel `Int32` arrays here saves those
 /// copies (about 15 % of FLAC decoding time). The samples are the ones libsndfile gives, bit for bit: each
 /// channel is exact in `Float` as x / 2^(bits − 1) for up to 24 bits, and the channel mean is computed as
-/// `AudioDecoder`'s libsndfile path computes it (integer sums for 16-bit, `Float` sums otherwise).
+/// `AudioDecoder`'s libsndfile path computes it (`ffd_mix_planes`, shared by both FLAC paths).
 ///
 /// Only the decoding moves here: the file is first opened by libsndfile (`SoundFile`), which validates the
 /// header and supplies `AudioFileInfo`, so every open-time error stays what it was. `make` returns nil for
@@ -185,7 +185,7 @@ final class FLACStream {
         let frames = Int(min(Int64(header.blocksize), remaining))
         remaining -= Int64(frames)
         if pending.count < frames { pending = [Float](repeating: 0, count: max(frames, 4_608)) }
-        var planes: [UnsafePointer<FLAC__int32>] = []
+        var planes: [UnsafePointer<FLAC__int32>?] = []
         for c in 0..<channels {
             guard let plane = buffer[c] else {
                 failure = "libFLAC returned no samples for channel \(c)"
@@ -193,49 +193,9 @@ final class FLACStream {
             }
             planes.append(plane)
         }
-        let unit = 1 / Float(1 << (bitsPerSample - 1))
-        pending.withUnsafeMutableBufferPointer { yb in
-            let y = yb.baseAddress!
-            switch channels {
-            case 1:
-                let a = planes[0]
-                for i in 0..<frames { y[i] = Float(a[i]) * unit }
-            case 2:
-                // Float(a) + Float(b), eight lanes at a time: both conversions are exact (≤ 24 bits), and an IEEE
-                // sum is the exact sum correctly rounded, so this equals both of libsndfile's paths (the 16-bit
-                // integer sum converted once, and the Float sum); unit · ½ is a power of two, hence exact.
-                // Float lanes also cannot overflow, whatever a corrupt stream decodes to.
-                let a = UnsafeRawPointer(planes[0]), b = UnsafeRawPointer(planes[1])
-                let half = unit * 0.5
-                let out = UnsafeMutableRawPointer(y)
-                var i = 0
-                while i + 8 <= frames {
-                    let l = SIMD8<Float>(a.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self))
-                    let r = SIMD8<Float>(b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self))
-                    out.storeBytes(of: (l + r) * half, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < frames {
-                    y[i] = (Float(planes[0][i]) + Float(planes[1][i])) * half
-                    i += 1
-                }
-            default:
-                let scale = 1 / Float(channels)
-                if bitsPerSample <= 16 {
-                    // As the libsndfile path's 16-bit mix: exact integer sum, one conversion.
-                    for i in 0..<frames {
-                        var s: Int64 = 0
-                        for c in 0..<channels { s += Int64(planes[c][i]) }
-                        y[i] = Float(s) * unit * scale
-                    }
-                } else {
-                    // As its float mix: channel by channel in Float, rounding after each addition.
-                    for i in 0..<frames {
-                        var s: Float = 0
-                        for c in 0..<channels { s += Float(planes[c][i]) * unit }
-                        y[i] = s * scale
-                    }
-                }
+        planes.withUnsafeBufferPointer { planes in
+            pending.withUnsafeMutableBufferPointer { y in
+                ffd_mix_planes(planes.baseAddress, UInt32(channels), UInt32(bitsPerSample), y.baseAddress, frames)
             }
         }
         // After a hand-over, drop what our decoder already handed out: whole frames, so this ends on a boundary.

@@ -766,27 +766,29 @@ uint8_t ffd_crc8(const uint8_t *data, size_t size) {
     return crc8(data, size);
 }
 
-void ffd_mix_mono(const ffd_decoder *d, float *y, size_t count) {
-    uint32_t channels = d->info.channels, bps = d->info.bits_per_sample;
-    if (count > d->blocksize) count = d->blocksize;
+void ffd_mix_planes(const int32_t *const *x, uint32_t channels, uint32_t bps, float *y, size_t count) {
     const float unit = 1.0f / (float)(1u << (bps - 1));
-    int32_t *const *x = d->channel;
     if (channels == 1) {
         const int32_t *a = x[0];
         for (size_t i = 0; i < count; i++) y[i] = (float)a[i] * unit;
     } else if (channels == 2) {
+        // Both conversions are exact (≤ 24 bits) and an IEEE sum is the exact sum correctly rounded, so this
+        // equals both of libsndfile's mixes (the 16-bit integer sum converted once, and the Float sum); unit · ½
+        // is a power of two, hence exact. Float lanes cannot overflow, whatever a corrupt stream decodes to.
         const int32_t *a = x[0], *b = x[1];
         const float half = unit * 0.5f;
         for (size_t i = 0; i < count; i++) y[i] = ((float)a[i] + (float)b[i]) * half;
     } else {
         const float scale = 1.0f / (float)channels;
         if (bps <= 16) {
+            // As the libsndfile path's 16-bit mix: exact integer sum, one conversion.
             for (size_t i = 0; i < count; i++) {
                 int64_t s = 0;
                 for (uint32_t c = 0; c < channels; c++) s += x[c][i];
                 y[i] = (float)s * unit * scale;
             }
         } else {
+            // As its float mix: channel by channel in Float, rounding after each addition.
             for (size_t i = 0; i < count; i++) {
                 float s = 0;
                 for (uint32_t c = 0; c < channels; c++) s += (float)x[c][i] * unit;
@@ -794,6 +796,11 @@ void ffd_mix_mono(const ffd_decoder *d, float *y, size_t count) {
             }
         }
     }
+}
+
+void ffd_mix_mono(const ffd_decoder *d, float *y, size_t count) {
+    if (count > d->blocksize) count = d->blocksize;
+    ffd_mix_planes((const int32_t *const *)d->channel, d->info.channels, d->info.bits_per_sample, y, count);
 }
 
 const char *ffd_error_string(int code) {

@@ -62,8 +62,13 @@ int ffd_decode_frame(ffd_decoder *decoder);
 /// Channel `channel` of the last decoded frame (block-size samples), after inter-channel decorrelation.
 const int32_t *ffd_channel(const ffd_decoder *decoder, uint32_t channel);
 
-/// Writes the channel mean of the first `count` samples of the last frame as Float, bit for bit as
-/// FLACStream's libFLAC write callback does: x / 2^(bps − 1), channel sums as described there.
+/// Writes the channel mean of `count` samples of `channels` planes as Float: x / 2^(bps − 1), summed as
+/// libsndfile's own mono mixes sum (see the definition). Both FLAC paths mix through this one function (our
+/// frames in `ffd_mix_mono`, libFLAC's in FLACStream's write callback), so their samples cannot drift apart.
+void ffd_mix_planes(const int32_t *const *planes, uint32_t channels, uint32_t bits_per_sample, float *out,
+                    size_t count);
+
+/// `ffd_mix_planes` over the first `count` samples of the last decoded frame.
 void ffd_mix_mono(const ffd_decoder *decoder, float *out, size_t count);
 
 /// Samples per channel decoded so far (whole frames).
