@@ -267,6 +267,12 @@ struct IndexSnapshot: Equatable {
             guard integrity == ["ok"] else { throw TortureFailure("integrity_check of \(path): \(integrity)") }
             let foreign = try GRDB.Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
             guard foreign.isEmpty else { throw TortureFailure("foreign_key_check of \(path): \(foreign.count) rows") }
+            // A kill between SQLite creating the file and the schema's transaction committing leaves a database
+            // with no tables at all, which the next run migrates: an empty index. Some tables but not all would
+            // mean a half-applied migration, which must never happen.
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+            if tables.isEmpty { return IndexSnapshot(tracks: [:], failures: [:]) }
+            guard tables.contains("tracks") else { throw TortureFailure("\(path) has tables \(tables) but no tracks") }
             var tracks: [String: IndexSnapshot.Row] = [:]
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT id, path FROM tracks") {
                 let path: String = row[1]
