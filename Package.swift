@@ -41,7 +41,12 @@ let package = Package(
         // Our FLAC frame decoder (C), which AudioDecoding tries before libFLAC. Always optimised, like the kernels.
         .target(name: "CFLACDecoder", cSettings: [.unsafeFlags(["-O3"])]),
         // samples → STFT → mel → dB → MFCC.
-        .target(name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW"], swiftSettings: optimised),
+        .target(
+            name: "SpectralFeatures", dependencies: ["RetrieveCore", "CFFTW", "CSpectralKernels"],
+            swiftSettings: optimised),
+        // Per-frame window and real-FFT finish (AVX-512, AVX2 or baseline, chosen at load time, same bits in
+        // each: no FMA contraction). Always optimised, like the other kernels.
+        .target(name: "CSpectralKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         // The only place with raw BLAS pointers.
         .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS"], swiftSettings: optimised),
         // The fused LSTM inference step (AVX-512F or AVX2+FMA chosen at run time); no global -m flags. Always

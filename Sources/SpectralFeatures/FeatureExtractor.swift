@@ -1,5 +1,6 @@
 import Foundation
 public import RetrieveCore
+internal import CSpectralKernels
 
 /// How the signal is extended by `fftSize / 2` samples at each end so that frame t is centred on sample t · hop.
 ///
@@ -57,7 +58,11 @@ public final class FeatureExtractor: @unchecked Sendable {
             FeatureConfigurationError(parameter: p, value: "\(v)", requirement: r)
         }
         guard c.sampleRate > 0 else { throw bad("sampleRate", c.sampleRate, "must be a positive number of Hz") }
-        guard c.fftSize >= 2 else { throw bad("fftSize", c.fftSize, "must be at least 2 samples") }
+        // Odd sizes are refused: librosa centres them with ⌊n/2⌋ samples of padding and so makes one frame fewer
+        // than `1 + samples / hop` for some lengths; every frame size in use is even (default 2048).
+        guard c.fftSize >= 2, c.fftSize % 2 == 0 else {
+            throw bad("fftSize", c.fftSize, "must be an even number of samples, at least 2 (e.g. 2048)")
+        }
         guard c.hopLength > 0 else { throw bad("hopLength", c.hopLength, "must be a positive number of samples") }
         guard c.melBands > 0 else { throw bad("melBands", c.melBands, "must be at least 1") }
         guard c.mfccCount > 0, c.mfccCount <= c.melBands else {
@@ -233,7 +238,10 @@ final class FrameProcessor {
         self.extractor = extractor
         fftSize = extractor.configuration.fftSize
         buffers = RealFFTBuffers(size: fftSize)
-        power = .allocate(capacity: buffers.bins)
+        // Zeroed past the last bin: the mel kernel reads that far (see `MelFilterbank.paddedBins`).
+        let capacity = max(buffers.bins, extractor.filterbank.paddedBins)
+        power = .allocate(capacity: capacity)
+        power.initialize(repeating: 0, count: capacity)
     }
 
     deinit { power.deallocate() }
@@ -241,39 +249,10 @@ final class FrameProcessor {
     /// |FFT(window · frame)|² into `output` (`fftSize / 2 + 1` values).
     @inline(__always)
     func powerSpectrum(_ frame: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
-        let input = buffers.input
         extractor.window.withUnsafeBufferPointer { w in
-            let src = UnsafeRawPointer(frame), win = UnsafeRawPointer(w.baseAddress!)
-            let dst = UnsafeMutableRawPointer(input)
-            var i = 0
-            while i + 8 <= fftSize {
-                let v = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    * win.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-                dst.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < fftSize {
-                input[i] = frame[i] * w[i]
-                i += 1
-            }
+            spk_window(frame, w.baseAddress!, fftSize, buffers.input)
         }
-        extractor.plan.execute(input, buffers.output)
-        let s = UnsafeRawPointer(buffers.spectrum)
-        let bins = buffers.bins
-        var k = 0
-        // Eight complex bins at a time: square, then add the even (re²) and odd (im²) lanes.
-        while k + 8 <= bins {
-            let v = s.loadUnaligned(fromByteOffset: 8 * k, as: SIMD16<Float>.self)
-            let sq = v * v
-            UnsafeMutableRawPointer(output + k).storeBytes(of: sq.evenHalf + sq.oddHalf, as: SIMD8<Float>.self)
-            k += 8
-        }
-        let f = buffers.spectrum
-        while k < bins {
-            let re = f[2 * k], im = f[2 * k + 1]
-            output[k] = re * re + im * im
-            k += 1
-        }
+        extractor.plan.powerSpectrum(buffers, output)
     }
 
     /// Mel power (or its dB value, without top-dB clamping) of one frame into `output` (`melBands` values).

@@ -1,4 +1,5 @@
 import Foundation
+internal import CSpectralKernels
 
 /// librosa's Slaney mel scale and filterbank (`librosa.filters.mel(htk=False, norm='slaney')`), stored sparsely.
 ///
@@ -6,14 +7,23 @@ import Foundation
 /// its run of weights: applying the bank costs about 2 multiply-adds per FFT bin instead of `melBands` of them.
 /// Weights are computed in `Double`, exactly as librosa does, and rounded to `Float` at the end (librosa's
 /// default `dtype=float32`).
+///
+/// Each run is stored zero-padded to a multiple of `MelFilterbank.lanes` weights, so `spk_mel` works on whole
+/// 8-lane vectors; the padding reads up to `lanes − 1` values past the last bin, which is why `apply` wants a
+/// power buffer of `paddedBins` finite values.
 struct MelFilterbank: Sendable {
+    static let lanes = 8
     let bands: Int
     let bins: Int
     /// First non-zero bin of each band.
-    let starts: [Int]
-    /// Offset of each band's run in `weights`; band m's run is `weights[offsets[m]..<offsets[m + 1]]`.
-    let offsets: [Int]
+    let starts: [Int32]
+    /// Offset of each band's padded run in `weights`: `weights[offsets[m]..<offsets[m + 1]]`.
+    let offsets: [Int32]
+    /// Each band's number of real weights (the rest of its run is zero padding).
+    let counts: [Int]
     let weights: [Float]
+    /// How many power values `apply` may read: `bins` plus room for the last run's padding.
+    var paddedBins: Int { bins + Self.lanes }
 
     init(sampleRate: Int, fftSize: Int, bands: Int, minFrequency: Double, maxFrequency: Double) {
         self.bands = bands
@@ -25,7 +35,7 @@ struct MelFilterbank: Sendable {
             let step = (maxMel - minMel) / Double(bands + 1)
             return Self.melToHz(i == bands + 1 ? maxMel : minMel + Double(i) * step)
         }
-        var starts: [Int] = [], offsets: [Int] = [0], weights: [Float] = []
+        var starts: [Int32] = [], offsets: [Int32] = [0], counts: [Int] = [], weights: [Float] = []
         for m in 0..<bands {
             let lowerWidth = edges[m + 1] - edges[m], upperWidth = edges[m + 2] - edges[m + 1]
             let norm = 2.0 / (edges[m + 2] - edges[m])
@@ -42,12 +52,15 @@ struct MelFilterbank: Sendable {
                     run.append(Float(w))
                 }
             }
-            starts.append(max(first, 0))
+            starts.append(Int32(max(first, 0)))
+            counts.append(run.count)
             weights.append(contentsOf: run)
-            offsets.append(weights.count)
+            while weights.count % Self.lanes != 0 { weights.append(0) }
+            offsets.append(Int32(weights.count))
         }
         self.starts = starts
         self.offsets = offsets
+        self.counts = counts
         self.weights = weights
     }
 
@@ -67,47 +80,20 @@ struct MelFilterbank: Sendable {
     var dense: [[Float]] {
         (0..<bands).map { m in
             var row = [Float](repeating: 0, count: bins)
-            for j in offsets[m]..<offsets[m + 1] { row[starts[m] + j - offsets[m]] = weights[j] }
+            for j in 0..<counts[m] { row[Int(starts[m]) + j] = weights[Int(offsets[m]) + j] }
             return row
         }
     }
 
-    /// `output[m] = Σ_k weights[m, k] · power[k]` for every band.
-    ///
-    /// Eight SIMD lanes on long runs, four partial sums on short ones: a single running sum would be one long
-    /// floating-point dependency chain.
+    /// `output[m] = Σ_k weights[m, k] · power[k]` for every band; `power` holds `paddedBins` finite values (the
+    /// ones past `bins` are multiplied by the zero padding). Eight partial sums per band, added in a fixed order.
     @inline(__always)
     func apply(_ power: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
-        weights.withUnsafeBufferPointer { wb in
-            let w = wb.baseAddress!
-            for m in 0..<bands {
-                let lo = offsets[m], count = offsets[m + 1] - lo
-                let p = power + starts[m], wm = w + lo
-                var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
-                var j = 0
-                // The upper bands span dozens of bins: eight lanes at a time there.
-                if count >= 16 {
-                    var acc = SIMD8<Float>()
-                    let wr = UnsafeRawPointer(wm), pr = UnsafeRawPointer(p)
-                    while j + 8 <= count {
-                        acc += wr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-                            * pr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-                        j += 8
-                    }
-                    a0 = acc.sum()
+        starts.withUnsafeBufferPointer { s in
+            offsets.withUnsafeBufferPointer { o in
+                weights.withUnsafeBufferPointer { w in
+                    spk_mel(power, s.baseAddress!, o.baseAddress!, w.baseAddress!, bands, output)
                 }
-                while j + 4 <= count {
-                    a0 += wm[j] * p[j]
-                    a1 += wm[j + 1] * p[j + 1]
-                    a2 += wm[j + 2] * p[j + 2]
-                    a3 += wm[j + 3] * p[j + 3]
-                    j += 4
-                }
-                while j < count {
-                    a0 += wm[j] * p[j]
-                    j += 1
-                }
-                output[m] = (a0 + a1) + (a2 + a3)
             }
         }
     }
