@@ -260,7 +260,8 @@ static int rice_block(bitreader *br, int32_t *out, uint32_t n, uint32_t k) {
         count |= 56;
         uint32_t group = n - i < per ? n - i : per;
         for (uint32_t m = 0; m < group; m++) {
-            uint32_t z = (uint32_t)__builtin_clzll(cache | 1);  // cache = 0 reads as 63: then z + 1 + k > count
+            // LZCNT on the v3 clone (64 for an empty cache, which then does not fit); BSR + CMOV elsewhere.
+            uint32_t z = (uint32_t)__builtin_clzg(cache, 64);
             if (__builtin_expect(z + 1 + k > count, 0)) {
                 br->cache = cache;
                 br->count = count;
@@ -269,24 +270,31 @@ static int rice_block(bitreader *br, int32_t *out, uint32_t n, uint32_t k) {
                 if (zeros < 0) goto bad_synced;
                 uint32_t low = k ? br_bits(br, k) : 0;
                 if (br->bad) goto bad_synced;
-                uint32_t u = ((uint32_t)zeros << k) | low;
-                out[i++] = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
+                out[i++] = (int32_t)(((uint32_t)zeros << k) | low);  // folded to signed below
                 cache = br->cache;
                 count = br->count;
                 p = br->p;
                 break;
             }
+            // The loop-carried chain is LZCNT → add → shift (3 cycles); the value comes off it. The shift is
+            // below 64: the code fits, so z + 1 + k ≤ count ≤ 63.
             uint64_t t = cache << z;  // MSB: the unary terminator; then the k low bits
             uint64_t u = (((uint64_t)z - 1) << k) + (t >> (63 - k));
-            cache = t << (k + 1);
-            count -= z + 1 + k;
+            uint32_t used = z + 1 + k;
+            cache <<= used & 63;
+            count -= used;
             wide |= u;
-            out[i++] = (int32_t)((uint32_t)u >> 1) ^ -(int32_t)(u & 1);
+            out[i++] = (int32_t)(uint32_t)u;
         }
     }
     br->cache = cache;
     br->count = count;
     br->p = p;
+    // Zigzag to signed in one vectorised pass, off the decoding chain.
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t u = (uint32_t)out[j];
+        out[j] = (int32_t)(u >> 1) ^ -(int32_t)(u & 1);
+    }
     return (wide >> 32) ? FFD_ERR_RESIDUAL : 0;
 bad:
     br->cache = cache;
