@@ -48,3 +48,92 @@ CLONES void spk_mel(const float *restrict power, const int32_t *restrict starts,
         out[m] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
     }
 }
+
+static inline float fast_ln(float x) {
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    const int32_t shifted = bits + 0x004AFB0D;
+    const float e = (float)((shifted >> 23) - 127);
+    const uint32_t mantissa = (uint32_t)((shifted & 0x007FFFFF) + 0x3F3504F3);
+    float m;
+    memcpy(&m, &mantissa, sizeof m);
+    const float f = m - 1, z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    y += e * -2.12194440e-4f;
+    y -= z * 0.5f;
+    return f + y + e * 0.693359375f;
+}
+
+CLONES void spk_decibels(float *restrict x, size_t n, float amin, float floor_db) {
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        const int above = v > amin;
+        const float decibels = fast_ln(above ? v : amin) * 4.342944819032518f;
+        x[i] = above ? decibels : floor_db;
+    }
+}
+
+// One row, CHUNKS × 8 coefficients from `basis + k0` held in registers across the whole i loop.
+#define DCT_CHUNKS(CHUNKS)                                                                                    \
+    static inline __attribute__((always_inline)) void dct_chunks_##CHUNKS(                                   \
+        const float *restrict row, size_t bands, const float *restrict basis, size_t stride, v8f *out) {    \
+        v8f acc[CHUNKS];                                                                                     \
+        for (int c = 0; c < CHUNKS; c++) acc[c] = (v8f){0};                                                  \
+        for (size_t i = 0; i < bands; i++) {                                                                 \
+            const v8f xi = (v8f){0} + row[i];                                                                \
+            for (int c = 0; c < CHUNKS; c++) {                                                               \
+                v8f b;                                                                                       \
+                memcpy(&b, basis + i * stride + 8 * c, sizeof b);                                            \
+                acc[c] += b * xi;                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int c = 0; c < CHUNKS; c++) out[c] = acc[c];                                                    \
+    }
+DCT_CHUNKS(1) DCT_CHUNKS(2) DCT_CHUNKS(3) DCT_CHUNKS(4)
+
+CLONES void spk_dct_rows(const float *restrict x, size_t rows, size_t bands, const float *restrict basis,
+                         size_t stride, size_t count, float *restrict y) {
+    for (size_t t = 0; t < rows; t++) {
+        const float *row = x + t * bands;
+        float *target = y + t * count;
+        for (size_t k0 = 0; k0 < count; k0 += 32) {
+            v8f acc[4];
+            const size_t chunks = (stride - k0) / 8 < 4 ? (stride - k0) / 8 : 4;
+            switch (chunks) {
+            case 1: dct_chunks_1(row, bands, basis + k0, stride, acc); break;
+            case 2: dct_chunks_2(row, bands, basis + k0, stride, acc); break;
+            case 3: dct_chunks_3(row, bands, basis + k0, stride, acc); break;
+            default: dct_chunks_4(row, bands, basis + k0, stride, acc); break;
+            }
+            for (size_t k = k0; k < count && k < k0 + 32; k++) target[k] = acc[(k - k0) / 8][(k - k0) % 8];
+        }
+    }
+}
+
+CLONES float spk_max(const float *restrict x, size_t n) {
+    // Eight running maxima, then one: exact in any order for non-NaN values.
+    v8f lanes = (v8f){0} + x[0];
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        lanes = __builtin_elementwise_max(v, lanes);
+    }
+    float m = lanes[0];
+    for (int j = 1; j < 8; j++) m = lanes[j] > m ? lanes[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+CLONES void spk_clamp_below(float *restrict x, size_t n, float floor) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < floor ? floor : x[i];
+}

@@ -28,6 +28,28 @@ void spk_power_from_half_spectrum(const float *z, const float *twiddles, size_t 
 void spk_mel(const float *power, const int32_t *starts, const int32_t *offsets, const float *weights, size_t bands,
              float *out);
 
+/// x[i] ← 10 · log10(max(amin, x[i])) for i in [0, n), with values not above `amin` (and NaN) set to
+/// `floor_db` (what the formula gives at `amin`, computed once by the caller).
+///
+/// The logarithm is Cephes' `logf` scheme: x = m · 2ᵉ with m ∈ [√½, √2), ln(1 + f) for f = m − 1 by a degree-9
+/// polynomial, e · ln 2 added in two parts. Relative error about 1e-7 (a few ulps), at most 2e-5 dB at ±100 dB.
+/// The split uses integer arithmetic only: adding 0x3F80_0000 − bits(√½) to x's bits carries into the exponent
+/// exactly when the mantissa is at least √½'s, which yields Cephes' m and e without its branch. Valid for
+/// positive, finite, normal inputs, which the clamp to `amin` guarantees.
+void spk_decibels(float *x, size_t n, float amin, float floor_db);
+
+/// Row-wise DCT: y[t·count + k] = Σ_i x[t·bands + i] · basis[i·stride + k] for k in [0, count), every row t in
+/// [0, rows). `stride` is a multiple of 8 and at least `count` (the basis is zero-padded); each y[k] is summed
+/// in the order i = 0, 1, … (one product, then one add: the same bits on every instruction set).
+void spk_dct_rows(const float *x, size_t rows, size_t bands, const float *basis, size_t stride, size_t count,
+                  float *y);
+
+/// The largest of x[0..<n) (n ≥ 1; values must not be NaN).
+float spk_max(const float *x, size_t n);
+
+/// x[i] ← max(x[i], floor) for i in [0, n).
+void spk_clamp_below(float *x, size_t n, float floor);
+
 #ifdef __cplusplus
 }
 #endif
