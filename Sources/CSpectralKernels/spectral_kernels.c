@@ -13,24 +13,39 @@ CLONES void spk_window(const float *restrict frame, const float *restrict window
     for (size_t i = 0; i < n; i++) out[i] = frame[i] * window[i];
 }
 
-CLONES void spk_power_from_half_spectrum(const float *restrict z, const float *restrict twiddles, size_t m,
-                                         float *restrict power) {
-    // k = 0 and k = m: E = Re Z[0], O = Im Z[0], twiddle 1 and −1.
-    const float r0 = z[0], i0 = z[1];
-    power[0] = (r0 + i0) * (r0 + i0);
-    power[m] = (r0 - i0) * (r0 - i0);
-    for (size_t k = 1; k < m; k++) {
+// X[k] = E + P and X[m − k] = conj(E − P) for k in [1, m/2], P = e^{-iπk/m}·O[k] (see the caller). Written to
+// `low[k]` and `high[m − k]`: two names for one buffer whose halves never meet (k < m − k), so that the
+// compiler vectorises the reversed stores.
+static inline __attribute__((always_inline)) void power_pairs(const float *restrict z, const float *restrict twiddles,
+                                                              size_t m, size_t from, size_t to, float *restrict low,
+                                                              float *restrict high) {
+    for (size_t k = from; k < to; k++) {
         const float ar = z[2 * k], ai = z[2 * k + 1];
         const float br = z[2 * (m - k)], bi = -z[2 * (m - k) + 1];  // conj Z[m − k]
         const float er = 0.5f * (ar + br), ei = 0.5f * (ai + bi);
         const float dr = 0.5f * (ar - br), di = 0.5f * (ai - bi);
         const float orr = di, oi = -dr;  // O = D / i
         const float c = twiddles[2 * k], s = twiddles[2 * k + 1];
-        // X = E + (c − i s) · O
-        const float xr = er + (c * orr + s * oi);
-        const float xi = ei + (c * oi - s * orr);
-        power[k] = xr * xr + xi * xi;
+        const float pr = c * orr + s * oi, pi = c * oi - s * orr;  // P = (c − i s) · O
+        const float xr = er + pr, xi = ei + pi;
+        const float yr = er - pr, yi = ei - pi;
+        low[k] = xr * xr + xi * xi;
+        high[m - k] = yr * yr + yi * yi;
     }
+}
+
+CLONES void spk_power_from_half_spectrum(const float *restrict z, const float *restrict twiddles, size_t m,
+                                         float *restrict power) {
+    // k = 0 and k = m: E = Re Z[0], O = Im Z[0], twiddle 1 and −1.
+    const float r0 = z[0], i0 = z[1];
+    power[0] = (r0 + i0) * (r0 + i0);
+    power[m] = (r0 - i0) * (r0 - i0);
+    // Bins k and m − k share their inputs: with P = e^{-iπk/m}·O[k], X[k] = E[k] + P and X[m − k] = conj(E[k] − P)
+    // (E[m − k] = conj E[k], and the twiddle of m − k is −conj of k's), so one pass over k ≤ m/2 reads each Z
+    // once and needs half the twiddles.
+    power_pairs(z, twiddles, m, 1, (m + 1) / 2, power, power);  // k < m − k throughout
+    // For even m, bin m/2 is its own partner: E = Re Z, O = Im Z, twiddle −i, so X[m/2] = conj Z[m/2].
+    if (m % 2 == 0 && m >= 2) power[m / 2] = z[m] * z[m] + z[m + 1] * z[m + 1];
 }
 
 CLONES void spk_mel(const float *restrict power, const int32_t *restrict starts, const int32_t *restrict offsets,

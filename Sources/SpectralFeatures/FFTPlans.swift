@@ -19,7 +19,7 @@ import Synchronization
 final class RealFFTPlan: @unchecked Sendable {
     let size: Int
     private let plan: fftwf_plan
-    /// (cos 2πk/size, sin 2πk/size) for k in 0..<size/2, interleaved; computed in Double, rounded once.
+    /// (cos 2πk/size, sin 2πk/size) for k in 0...size/4, interleaved; computed in Double, rounded once.
     private let twiddles: [Float]
 
     fileprivate init(size: Int) {
@@ -40,7 +40,7 @@ final class RealFFTPlan: @unchecked Sendable {
         let m = size / 2
         let complexInput = UnsafeMutableRawPointer(input).assumingMemoryBound(to: fftwf_complex.self)
         plan = fftwf_plan_dft_1d(Int32(m), complexInput, output, FFTW_FORWARD, FFTW_ESTIMATE)!
-        twiddles = (0..<m).flatMap { k -> [Float] in
+        twiddles = (0...(m / 2)).flatMap { k -> [Float] in
             let angle = 2 * Double.pi * Double(k) / Double(size)
             return [Float(cos(angle)), Float(sin(angle))]
         }

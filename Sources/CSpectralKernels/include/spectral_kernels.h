@@ -18,7 +18,7 @@ void spk_window(const float *frame, const float *window, size_t n, float *out);
 /// length m (FFTW's forward c2c, unnormalised) of x read as m complex numbers x[2j] + i·x[2j+1].
 ///
 /// Uses X[k] = E[k] + e^{-2πik/n}·O[k] with E[k] = (Z[k] + conj Z[m−k]) / 2 and O[k] = (Z[k] − conj Z[m−k]) / 2i,
-/// the DFTs of the even and odd samples. `twiddles` holds (cos 2πk/n, sin 2πk/n) for k in [0, m), interleaved.
+/// the DFTs of the even and odd samples. `twiddles` holds (cos 2πk/n, sin 2πk/n) for k in [0, m/2], interleaved.
 /// `z` holds 2m floats (re, im interleaved); `power` receives m + 1 values. m ≥ 1.
 void spk_power_from_half_spectrum(const float *z, const float *twiddles, size_t m, float *power);
 
