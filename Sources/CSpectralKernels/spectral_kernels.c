@@ -7,7 +7,11 @@
 /// Eight floats; on baseline x86-64 two SSE registers, with AVX one: the same lane arithmetic either way.
 typedef float v8f __attribute__((vector_size(32)));
 
+#if defined(__x86_64__) && defined(__linux__)
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
 
 CLONES void spk_window(const float *restrict frame, const float *restrict window, size_t n, float *restrict out) {
     for (size_t i = 0; i < n; i++) out[i] = frame[i] * window[i];
