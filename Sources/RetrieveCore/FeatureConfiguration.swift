@@ -7,7 +7,7 @@
 public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
     /// Analysis sample rate in Hz; every file is resampled to it.
     public var sampleRate: Int
-    /// FFT size in samples (also the window length).
+    /// FFT size in samples (also the window length); even (`FeatureExtractor` refuses odd sizes).
     public var fftSize: Int
     /// Hop between frames in samples.
     public var hopLength: Int

@@ -31,8 +31,9 @@ public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertib
 /// of librosa's `(n_mels, t)` — with `frames = 1 + samples.count / hopLength` (0 for no samples; librosa gives
 /// one frame for any signal shorter than a hop, and so do we).
 ///
-/// Precision: single-precision FFT (FFTW `r2c`) and accumulation, as librosa on `float32` input; against
-/// librosa the log-mel agrees to a few hundredths of a dB on bins within 60 dB of the peak. Input must be
+/// Precision: single-precision FFT (FFTW's complex DFT of half the frame, finished as a real FFT; see
+/// `RealFFTPlan`) and accumulation, as librosa on `float32` input; against librosa the log-mel agrees to a few
+/// hundredths of a dB on bins within 60 dB of the peak (1.4e-4 dB on the fixtures). Input must be
 /// finite (`AudioDecoder` guarantees it); a NaN in the input makes NaN features.
 ///
 /// Thread safety: an extractor is immutable after `init` and may be shared; each call allocates its own
