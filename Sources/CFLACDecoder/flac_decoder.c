@@ -54,7 +54,7 @@ static uint16_t crc16_table[16][256];
 
 #if defined(__x86_64__)
 static int have_clmul;
-static uint64_t fold_hi, fold_lo;
+static uint64_t fold_hi, fold_lo, fold4_hi, fold4_lo;
 static uint32_t x_pow_mod(int n);
 #endif
 
@@ -71,6 +71,8 @@ static void init_tables(void) {
     have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3");
     fold_hi = x_pow_mod(192);
     fold_lo = x_pow_mod(128);
+    fold4_hi = x_pow_mod(576);
+    fold4_lo = x_pow_mod(512);
 #endif
     for (int k = 1; k < 16; k++)
         for (int i = 0; i < 256; i++) {
@@ -87,9 +89,13 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 // 128-bit remainder R ≡ the bytes so far (mod P), R·x¹²⁸ ≡ hi(R)·(x¹⁹² mod P) + lo(R)·(x¹²⁸ mod P); at the end
 // the table CRC of R's own 16 bytes is the CRC of everything folded (the two are congruent mod P), and the
 // table goes on over the tail. A fraction of a cycle per byte against slice-by-16's ~1.
+// Four remainders fold 64-byte blocks side by side (each by x⁵¹², constants x⁵⁷⁶ and x⁵¹² mod P): one chain of
+// multiply + xor per 16 bytes was the limit (about 6 cycles, 2.7 bytes a cycle); four chains overlap. They are
+// combined at the end as ((R₀·x¹²⁸ + R₁)·x¹²⁸ + R₂)·x¹²⁸ + R₃.
 #if defined(__x86_64__)
 #include <immintrin.h>
-// fold_hi = x^192 mod P, fold_lo = x^128 mod P (set with have_clmul in init_tables)
+// fold_hi = x^192 mod P, fold_lo = x^128 mod P, fold4_hi = x^576 mod P, fold4_lo = x^512 mod P (set with
+// have_clmul in init_tables)
 
 static uint32_t x_pow_mod(int n) {
     uint32_t r = 1;
@@ -102,19 +108,35 @@ static uint32_t x_pow_mod(int n) {
 
 static uint16_t crc16_tail(uint32_t c, const uint8_t *p, size_t n);
 
+__attribute__((target("pclmul,ssse3"))) static inline __m128i fold(__m128i r, __m128i k, __m128i next) {
+    return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x11), _mm_clmulepi64_si128(r, k, 0x00)), next);
+}
+
+// n ≥ 64.
 __attribute__((target("pclmul,ssse3")))
 static uint16_t crc16_clmul(const uint8_t *p, size_t n) {
     const __m128i reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m128i k = _mm_set_epi64x((long long)fold_hi, (long long)fold_lo);
-    __m128i r = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), reverse);
-    p += 16;
-    n -= 16;
+#define LOAD(q) _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q)), reverse)
+    __m128i r0 = LOAD(p), r1 = LOAD(p + 16), r2 = LOAD(p + 32), r3 = LOAD(p + 48);
+    p += 64;
+    n -= 64;
+    const __m128i k4 = _mm_set_epi64x((long long)fold4_hi, (long long)fold4_lo);
+    while (n >= 64) {
+        r0 = fold(r0, k4, LOAD(p));
+        r1 = fold(r1, k4, LOAD(p + 16));
+        r2 = fold(r2, k4, LOAD(p + 32));
+        r3 = fold(r3, k4, LOAD(p + 48));
+        p += 64;
+        n -= 64;
+    }
+    __m128i r = fold(fold(fold(r0, k, r1), k, r2), k, r3);
     while (n >= 16) {
-        __m128i next = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), reverse);
-        r = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(r, k, 0x11), _mm_clmulepi64_si128(r, k, 0x00)), next);
+        r = fold(r, k, LOAD(p));
         p += 16;
         n -= 16;
     }
+#undef LOAD
     uint8_t bytes[16];
     _mm_storeu_si128((__m128i *)bytes, _mm_shuffle_epi8(r, reverse));
     uint32_t c = crc16_tail(0, bytes, 16);

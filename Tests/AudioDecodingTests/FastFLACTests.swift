@@ -235,6 +235,26 @@ import Testing
 
     /// Full-scale noise (verbatim subframes), silence (constant), wasted low bits, and a channel that is zero or
     /// the negation of the other (left-/right-side and mid-side coding at their extremes).
+    /// The frame CRC-16 (four-way PCLMULQDQ folding for long frames, tables for the rest) against the bitwise
+    /// definition (polynomial 0x8005, MSB first), for every length across the fold boundaries and odd offsets.
+    @Test func crc16MatchesItsDefinition() {
+        var generator = SeededGenerator(seed: 17)
+        let bytes = (0..<16_400).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        func reference(_ slice: ArraySlice<UInt8>) -> UInt16 {
+            var c: UInt16 = 0
+            for byte in slice {
+                c ^= UInt16(byte) << 8
+                for _ in 0..<8 { c = c & 0x8000 != 0 ? (c << 1) ^ 0x8005 : c << 1 }
+            }
+            return c
+        }
+        let cases = (0..<300).flatMap { n in [(0, n), (3, n)] } + [(1, 4_095), (0, 4_096), (7, 16_385)]
+        for (offset, count) in cases {
+            let ours = bytes.withUnsafeBufferPointer { ffd_crc16($0.baseAddress! + offset, count) }
+            #expect(ours == reference(bytes[offset..<(offset + count)]), "offset \(offset), \(count) bytes")
+        }
+    }
+
     @Test func extremeSignals() throws {
         let dir = try TemporaryDirectory(prefix: "retrieve-fast-flac")
         var generator = SeededGenerator(seed: 3)
