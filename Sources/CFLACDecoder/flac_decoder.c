@@ -53,7 +53,7 @@ static uint8_t crc8_table[256];
 static uint16_t crc16_table[16][256];
 
 #if defined(__x86_64__)
-static int have_clmul;
+static int have_clmul, have_avx512dq;
 static uint64_t fold_hi, fold_lo, fold4_hi, fold4_lo;
 static uint32_t x_pow_mod(int n);
 #endif
@@ -69,6 +69,7 @@ static void init_tables(void) {
     }
 #if defined(__x86_64__)
     have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3");
+    have_avx512dq = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     fold_hi = x_pow_mod(192);
     fold_lo = x_pow_mod(128);
     fold4_hi = x_pow_mod(576);
@@ -432,6 +433,98 @@ static void restore_lpc(int32_t *x, uint32_t n, const int32_t *c, uint32_t order
     paired[order](x, n, c, shift);
 }
 
+// Two channels' LPC restore in one loop (orders 1…12, 32-bit sums, AVX-512F+DQ). One channel's loop is bound
+// by its own chain (multiply → add → shift → add per sample) and, next to it, by the one scalar multiplier;
+// two independent chains side by side only pay if the multiplier has room, so the lags 5…12 of each pair of
+// outputs go to the vector unit: eight packed pairs (x[i−j], x[i+1−j]) in one register, one VPMULLQ by the
+// sign-extended coefficients and a lane sum give the same 64-bit sum the scalar packed products give (all
+// arithmetic mod 2⁶⁴, see pack2). Lags 1…4 stay scalar, so the vector work only ever waits on samples at least
+// one step old. A channel of lower order has zero coefficients in the lags it lacks and first computes its
+// samples up to the common order on its own.
+typedef struct {
+    int32_t *x;
+    const int32_t *c;  // `order` coefficients
+    uint32_t order;
+    int shift;
+} lpc_job;
+
+#if defined(__x86_64__)
+// BMI2 (every AVX-512 CPU has it) for shifts by a register other than CL: two channels, two shift counts.
+__attribute__((target("avx512f,avx512dq,bmi2"))) static void lpc32_two(lpc_job a, lpc_job b, uint32_t n) {
+    // The common start: both orders (1…12), and at least 5 so that lags 1…4 have samples.
+    uint32_t p = a.order > b.order ? a.order : b.order;
+    if (p < 5) p = 5;  // p + 2 ≤ n (blocksize ≥ 16)
+    lpc_job jobs[2] = {a, b};
+    for (int ch = 0; ch < 2; ch++)  // samples before the common start, each channel with its own order
+        for (uint32_t i = jobs[ch].order; i < p; i++) {
+            uint32_t sum = 0;
+            for (uint32_t j = 0; j < jobs[ch].order; j++) sum += U32(jobs[ch].c[j]) * U32(jobs[ch].x[i - 1 - j]);
+            jobs[ch].x[i] = (int32_t)(U32(jobs[ch].x[i]) + U32((int32_t)sum >> jobs[ch].shift));
+        }
+    int64_t ka[8], kb[8], fa[8], fb[8];
+    for (int l = 0; l < 8; l++) {
+        const uint32_t lag = 5 + (uint32_t)l;
+        ka[l] = lag <= a.order ? a.c[lag - 1] : 0;
+        kb[l] = lag <= b.order ? b.c[lag - 1] : 0;
+        // The packed pair for lag `lag` at i = p; samples before the block never meet a non-zero coefficient.
+        fa[l] = lag <= p ? (int64_t)pack2(U32(a.x[p - lag]), U32(a.x[p + 1 - lag])) : 0;
+        fb[l] = lag <= p ? (int64_t)pack2(U32(b.x[p - lag]), U32(b.x[p + 1 - lag])) : 0;
+    }
+    const __m512i Ka = _mm512_loadu_si512(ka), Kb = _mm512_loadu_si512(kb);
+    __m512i Fa = _mm512_loadu_si512(fa), Fb = _mm512_loadu_si512(fb);
+    // Lanes 0, 1 of the first operand, then lanes 0…5 of the second: this step's lags 3, 4 become the next's 5, 6.
+    const __m512i shift_in = _mm512_set_epi64(13, 12, 11, 10, 9, 8, 1, 0);
+    int32_t *xa = a.x, *xb = b.x;
+#define COEFF(job, lag) ((job).order >= (lag) ? (job).c[(lag) - 1] : 0)  // zero past the channel's order
+    const uint64_t k3a = (uint64_t)(int64_t)COEFF(a, 3), k4a = (uint64_t)(int64_t)COEFF(a, 4);
+    const uint64_t k3b = (uint64_t)(int64_t)COEFF(b, 3), k4b = (uint64_t)(int64_t)COEFF(b, 4);
+    const uint32_t c0a = U32(a.c[0]), c1a = U32(COEFF(a, 2)), c0b = U32(b.c[0]), c1b = U32(COEFF(b, 2));
+#undef COEFF
+    const int sa = a.shift, sb = b.shift;
+    uint64_t q3a = pack2(U32(xa[p - 3]), U32(xa[p - 2])), q4a = pack2(U32(xa[p - 4]), U32(xa[p - 3]));
+    uint64_t q3b = pack2(U32(xb[p - 3]), U32(xb[p - 2])), q4b = pack2(U32(xb[p - 4]), U32(xb[p - 3]));
+    uint32_t preva = U32(xa[p - 1]), prev2a = U32(xa[p - 2]), prevb = U32(xb[p - 1]), prev2b = U32(xb[p - 2]);
+    uint32_t i = p;
+    for (; i + 1 < n; i += 2) {
+        // Both channels' eight products summed together: halves, then quarters, then the two words of each.
+        const __m512i pa = _mm512_mullo_epi64(Fa, Ka), pb = _mm512_mullo_epi64(Fb, Kb);
+        __m512i t = _mm512_add_epi64(_mm512_shuffle_i64x2(pa, pb, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_i64x2(pa, pb, _MM_SHUFFLE(3, 2, 3, 2)));
+        t = _mm512_add_epi64(t, _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+        t = _mm512_add_epi64(t, _mm512_shuffle_epi32(t, (_MM_PERM_ENUM)0x4E));
+        const uint64_t suma = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(t)) + k3a * q3a + k4a * q4a;
+        const uint64_t sumb = (uint64_t)_mm_cvtsi128_si64(_mm512_extracti64x2_epi64(t, 2)) + k3b * q3b + k4b * q4b;
+        // Next step's lags 5 and 6 are this step's 3 and 4: shift them in.
+        Fa = _mm512_permutex2var_epi64(_mm512_castsi128_si512(_mm_set_epi64x((long long)q4a, (long long)q3a)), shift_in, Fa);
+        Fb = _mm512_permutex2var_epi64(_mm512_castsi128_si512(_mm_set_epi64x((long long)q4b, (long long)q3b)), shift_in, Fb);
+        const uint32_t aa = (uint32_t)suma, ab = (uint32_t)sumb;
+        const uint32_t ba = (uint32_t)((suma - (uint64_t)(int64_t)(int32_t)aa) >> 32);
+        const uint32_t bb = (uint32_t)((sumb - (uint64_t)(int64_t)(int32_t)ab) >> 32);
+        const uint32_t y0a = U32(xa[i]) + U32((int32_t)(aa + c1a * prev2a + c0a * preva) >> sa);
+        const uint32_t y0b = U32(xb[i]) + U32((int32_t)(ab + c1b * prev2b + c0b * prevb) >> sb);
+        const uint32_t y1a = U32(xa[i + 1]) + U32((int32_t)(ba + c1a * preva + c0a * y0a) >> sa);
+        const uint32_t y1b = U32(xb[i + 1]) + U32((int32_t)(bb + c1b * prevb + c0b * y0b) >> sb);
+        xa[i] = (int32_t)y0a;
+        xa[i + 1] = (int32_t)y1a;
+        xb[i] = (int32_t)y0b;
+        xb[i + 1] = (int32_t)y1b;
+        q4a = pack2(prev2a, preva);
+        q3a = pack2(preva, y0a);
+        q4b = pack2(prev2b, prevb);
+        q3b = pack2(prevb, y0b);
+        prev2a = y0a;
+        preva = y1a;
+        prev2b = y0b;
+        prevb = y1b;
+    }
+    for (int ch = 0; ch < 2 && i < n; ch++) {  // an odd last sample
+        uint32_t sum = 0;
+        for (uint32_t j = 0; j < jobs[ch].order; j++) sum += U32(jobs[ch].c[j]) * U32(jobs[ch].x[i - 1 - j]);
+        jobs[ch].x[i] = (int32_t)(U32(jobs[ch].x[i]) + U32((int32_t)sum >> jobs[ch].shift));
+    }
+}
+#endif
+
 // 1 when every sample fits `bits` bits (two's complement).
 static int in_range(const int32_t *x, uint32_t n, uint32_t bits) {
     uint32_t acc = 0;
@@ -440,7 +533,17 @@ static int in_range(const int32_t *x, uint32_t n, uint32_t bits) {
 }
 
 
-static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t bps) {
+// An LPC subframe read but not yet restored, for the two-channel kernel (see lpc32_two).
+typedef struct {
+    int active;
+    uint32_t order, bps, wasted;
+    int shift;
+    int32_t coeff[32];
+} deferred_lpc;
+
+// Reads one subframe into x. With `defer` (AVX-512DQ present), an LPC subframe of order ≤ 12 on 32-bit sums is
+// left unrestored and described in *defer; finish_deferred completes it.
+static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t bps, deferred_lpc *defer) {
     uint32_t head = br_bits(br, 8);
     if (head & 0x80) return FFD_ERR_SUBFRAME;
     uint32_t type = (head >> 1) & 0x3F;
@@ -482,6 +585,15 @@ static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t
         uint64_t magnitude = 0;
         for (uint32_t i = 0; i < order; i++) magnitude += coeff[i] < 0 ? -(int64_t)coeff[i] : coeff[i];
         uint32_t width = magnitude ? 64 - (uint32_t)__builtin_clzll(magnitude) : 0;
+        if (defer && bps + width <= 32 && order <= 12 && blocksize >= 16) {
+            defer->active = 1;
+            defer->order = order;
+            defer->shift = shift;
+            defer->bps = bps;
+            defer->wasted = wasted;
+            memcpy(defer->coeff, coeff, sizeof(int32_t) * order);
+            return br->bad ? FFD_ERR_TRUNCATED : 0;
+        }
         restore_lpc(x, blocksize, coeff, order, shift, bps + width > 32);
         if (!in_range(x + order, blocksize - order, bps)) return FFD_ERR_RANGE;
     } else {
@@ -490,6 +602,14 @@ static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t
     if (br->bad) return FFD_ERR_TRUNCATED;
     if (wasted)
         for (uint32_t i = 0; i < blocksize; i++) x[i] = (int32_t)(U32(x[i]) << wasted);
+    return 0;
+}
+
+// The checks read_subframe makes after restoring, for a deferred subframe whose samples are now restored.
+static int finish_deferred(int32_t *x, uint32_t blocksize, const deferred_lpc *d) {
+    if (!in_range(x + d->order, blocksize - d->order, d->bps)) return FFD_ERR_RANGE;
+    if (d->wasted)
+        for (uint32_t i = 0; i < blocksize; i++) x[i] = (int32_t)(U32(x[i]) << d->wasted);
     return 0;
 }
 
@@ -587,10 +707,30 @@ static int decode_at(ffd_decoder *d, size_t *next) {
     }
 
     bitreader br = {0, 0, 0, h, end + 8};
+    // Stereo LPC subframes are restored together (lpc32_two) once both are read; the bitstream of the second
+    // does not depend on the first's samples, and any error, whichever is found first, hands the frame over.
+    deferred_lpc deferred[2] = {{0}, {0}};
+    const int pair = channels == 2 && have_avx512dq;
     for (uint32_t c = 0; c < channels; c++) {
         uint32_t sbps = bps + ((ch_code == 8 && c == 1) || (ch_code == 9 && c == 0) || (ch_code == 10 && c == 1));
-        int e = read_subframe(&br, d->channel[c], blocksize, sbps);
+        int e = read_subframe(&br, d->channel[c], blocksize, sbps, pair ? &deferred[c] : NULL);
         // An error after reading past the data so far may only mean the rest of the frame is not read yet.
+        if (e) return br.bad || br_position(&br, f) > (uint64_t)(end - f) * 8 ? FFD_ERR_TRUNCATED : e;
+    }
+#if defined(__x86_64__)
+    if (deferred[0].active && deferred[1].active) {
+        lpc32_two((lpc_job){d->channel[0], deferred[0].coeff, deferred[0].order, deferred[0].shift},
+                  (lpc_job){d->channel[1], deferred[1].coeff, deferred[1].order, deferred[1].shift}, blocksize);
+    } else
+#endif
+    {
+        for (uint32_t c = 0; c < 2; c++)
+            if (deferred[c].active)
+                restore_lpc(d->channel[c], blocksize, deferred[c].coeff, deferred[c].order, deferred[c].shift, 0);
+    }
+    for (uint32_t c = 0; c < 2; c++) {
+        if (!deferred[c].active) continue;
+        int e = finish_deferred(d->channel[c], blocksize, &deferred[c]);
         if (e) return br.bad || br_position(&br, f) > (uint64_t)(end - f) * 8 ? FFD_ERR_TRUNCATED : e;
     }
     // Zero padding to the byte boundary, then the CRC-16 of everything before it.
