@@ -710,7 +710,11 @@ static int decode_at(ffd_decoder *d, size_t *next) {
     // Stereo LPC subframes are restored together (lpc32_two) once both are read; the bitstream of the second
     // does not depend on the first's samples, and any error, whichever is found first, hands the frame over.
     deferred_lpc deferred[2] = {{0}, {0}};
+#if defined(__x86_64__)
     const int pair = channels == 2 && have_avx512dq;
+#else
+    const int pair = 0;
+#endif
     for (uint32_t c = 0; c < channels; c++) {
         uint32_t sbps = bps + ((ch_code == 8 && c == 1) || (ch_code == 9 && c == 0) || (ch_code == 10 && c == 1));
         int e = read_subframe(&br, d->channel[c], blocksize, sbps, pair ? &deferred[c] : NULL);
