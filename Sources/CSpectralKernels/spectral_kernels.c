@@ -52,21 +52,55 @@ CLONES void spk_power_from_half_spectrum(const float *restrict z, const float *r
     if (m % 2 == 0 && m >= 2) power[m / 2] = z[m] * z[m] + z[m + 1] * z[m + 1];
 }
 
+// One band's eight partial sums over its zero-padded run, into the v8f `ACC`.
+#define BAND_LANES(ACC, M)                                                                                   \
+    do {                                                                                                     \
+        const float *p_ = power + starts[M], *w_ = weights + offsets[M];                                     \
+        const size_t count_ = (size_t)(offsets[(M) + 1] - offsets[M]);                                       \
+        ACC = (v8f){0};                                                                                      \
+        for (size_t j = 0; j < count_; j += 8) {                                                             \
+            v8f pv, wv;                                                                                      \
+            memcpy(&pv, p_ + j, sizeof pv); /* unaligned loads */                                           \
+            memcpy(&wv, w_ + j, sizeof wv);                                                                  \
+            ACC += pv * wv;                                                                                  \
+        }                                                                                                    \
+    } while (0)
+
 CLONES void spk_mel(const float *restrict power, const int32_t *restrict starts, const int32_t *restrict offsets,
                     const float *restrict weights, size_t bands, float *restrict out) {
-    for (size_t m = 0; m < bands; m++) {
-        const float *p = power + starts[m], *w = weights + offsets[m];
-        const size_t count = (size_t)(offsets[m + 1] - offsets[m]);
-        v8f acc = {0};
-        for (size_t j = 0; j < count; j += 8) {
-            v8f pv, wv;
-            memcpy(&pv, p + j, sizeof pv);  // unaligned loads
-            memcpy(&wv, w + j, sizeof wv);
-            acc += pv * wv;
-        }
-        out[m] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    // Eight bands at a time, their lane sums transposed into one vector in three rounds of "pair up and add"
+    // (12 shuffles and 7 adds per 8 bands, where summing each band's lanes on its own took about 10 operations).
+#define PAIR(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#define EVEN 0, 8, 2, 10, 4, 12, 6, 14
+#define ODD 1, 9, 3, 11, 5, 13, 7, 15
+    size_t m = 0;
+    for (; m + 8 <= bands; m += 8) {
+        v8f a0, a1, a2, a3, a4, a5, a6, a7;
+        BAND_LANES(a0, m);
+        BAND_LANES(a1, m + 1);
+        BAND_LANES(a2, m + 2);
+        BAND_LANES(a3, m + 3);
+        BAND_LANES(a4, m + 4);
+        BAND_LANES(a5, m + 5);
+        BAND_LANES(a6, m + 6);
+        BAND_LANES(a7, m + 7);
+        const v8f b01 = PAIR(a0, a1, EVEN) + PAIR(a0, a1, ODD), b23 = PAIR(a2, a3, EVEN) + PAIR(a2, a3, ODD);
+        const v8f b45 = PAIR(a4, a5, EVEN) + PAIR(a4, a5, ODD), b67 = PAIR(a6, a7, EVEN) + PAIR(a6, a7, ODD);
+        const v8f c03 = PAIR(b01, b23, 0, 1, 8, 9, 4, 5, 12, 13) + PAIR(b01, b23, 2, 3, 10, 11, 6, 7, 14, 15);
+        const v8f c47 = PAIR(b45, b67, 0, 1, 8, 9, 4, 5, 12, 13) + PAIR(b45, b67, 2, 3, 10, 11, 6, 7, 14, 15);
+        const v8f sums = PAIR(c03, c47, 0, 1, 2, 3, 8, 9, 10, 11) + PAIR(c03, c47, 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(out + m, &sums, sizeof sums);  // lane i is band m + i
     }
+    for (; m < bands; m++) {  // the same pairing order for a band on its own
+        v8f a;
+        BAND_LANES(a, m);
+        out[m] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+#undef EVEN
+#undef ODD
+#undef PAIR
 }
+#undef BAND_LANES
 
 static inline float fast_ln(float x) {
     int32_t bits;
