@@ -448,19 +448,22 @@ typedef struct {
     int shift;
 } lpc_job;
 
+// Sample i of one job, on its own (32-bit sums, like lpc32_*): the samples before the common start and an odd
+// last one.
+static inline void lpc32_sample(lpc_job job, uint32_t i) {
+    uint32_t sum = 0;
+    for (uint32_t j = 0; j < job.order; j++) sum += U32(job.c[j]) * U32(job.x[i - 1 - j]);
+    job.x[i] = (int32_t)(U32(job.x[i]) + U32((int32_t)sum >> job.shift));
+}
+
 #if defined(__x86_64__)
 // BMI2 (every AVX-512 CPU has it) for shifts by a register other than CL: two channels, two shift counts.
 __attribute__((target("avx512f,avx512dq,bmi2"))) static void lpc32_two(lpc_job a, lpc_job b, uint32_t n) {
     // The common start: both orders (1…12), and at least 5 so that lags 1…4 have samples.
     uint32_t p = a.order > b.order ? a.order : b.order;
     if (p < 5) p = 5;  // p + 2 ≤ n (blocksize ≥ 16)
-    lpc_job jobs[2] = {a, b};
-    for (int ch = 0; ch < 2; ch++)  // samples before the common start, each channel with its own order
-        for (uint32_t i = jobs[ch].order; i < p; i++) {
-            uint32_t sum = 0;
-            for (uint32_t j = 0; j < jobs[ch].order; j++) sum += U32(jobs[ch].c[j]) * U32(jobs[ch].x[i - 1 - j]);
-            jobs[ch].x[i] = (int32_t)(U32(jobs[ch].x[i]) + U32((int32_t)sum >> jobs[ch].shift));
-        }
+    for (uint32_t i = a.order; i < p; i++) lpc32_sample(a, i);  // before the common start, each on its own
+    for (uint32_t i = b.order; i < p; i++) lpc32_sample(b, i);
     int64_t ka[8], kb[8], fa[8], fb[8];
     for (int l = 0; l < 8; l++) {
         const uint32_t lag = 5 + (uint32_t)l;
@@ -517,13 +520,18 @@ __attribute__((target("avx512f,avx512dq,bmi2"))) static void lpc32_two(lpc_job a
         prev2b = y0b;
         prevb = y1b;
     }
-    for (int ch = 0; ch < 2 && i < n; ch++) {  // an odd last sample
-        uint32_t sum = 0;
-        for (uint32_t j = 0; j < jobs[ch].order; j++) sum += U32(jobs[ch].c[j]) * U32(jobs[ch].x[i - 1 - j]);
-        jobs[ch].x[i] = (int32_t)(U32(jobs[ch].x[i]) + U32((int32_t)sum >> jobs[ch].shift));
+    if (i < n) {  // an odd last sample
+        lpc32_sample(a, i);
+        lpc32_sample(b, i);
     }
 }
 #endif
+
+// Puts back the `wasted` low zero bits a subframe was coded without.
+static void restore_wasted_bits(int32_t *x, uint32_t n, uint32_t wasted) {
+    if (wasted)
+        for (uint32_t i = 0; i < n; i++) x[i] = (int32_t)(U32(x[i]) << wasted);
+}
 
 // 1 when every sample fits `bits` bits (two's complement).
 static int in_range(const int32_t *x, uint32_t n, uint32_t bits) {
@@ -600,16 +608,14 @@ static int read_subframe(bitreader *br, int32_t *x, uint32_t blocksize, uint32_t
         return FFD_ERR_SUBFRAME;
     }
     if (br->bad) return FFD_ERR_TRUNCATED;
-    if (wasted)
-        for (uint32_t i = 0; i < blocksize; i++) x[i] = (int32_t)(U32(x[i]) << wasted);
+    restore_wasted_bits(x, blocksize, wasted);
     return 0;
 }
 
 // The checks read_subframe makes after restoring, for a deferred subframe whose samples are now restored.
 static int finish_deferred(int32_t *x, uint32_t blocksize, const deferred_lpc *d) {
     if (!in_range(x + d->order, blocksize - d->order, d->bps)) return FFD_ERR_RANGE;
-    if (d->wasted)
-        for (uint32_t i = 0; i < blocksize; i++) x[i] = (int32_t)(U32(x[i]) << d->wasted);
+    restore_wasted_bits(x, blocksize, d->wasted);
     return 0;
 }
 

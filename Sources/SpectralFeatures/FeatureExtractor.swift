@@ -158,7 +158,11 @@ public final class FeatureExtractor: @unchecked Sendable {
     /// is raised to at least `max − topDecibels`.
     public static func powerToDecibels(_ power: Matrix, amin: Float = 1e-10, topDecibels: Float? = 80) -> Matrix {
         var m = power
-        for i in 0..<m.storage.count { m.storage[i] = 10 * log10(max(amin, m.storage[i])) }
+        // The same conversion the log-mel path makes per frame, so that `powerToDecibels(powerMel(x))` is
+        // `logMel(x)` bit for bit.
+        m.storage.withUnsafeMutableBufferPointer { x in
+            if let base = x.baseAddress { FrameProcessor.decibels(base, count: x.count, amin: amin) }
+        }
         if let top = topDecibels { applyTopDecibels(&m, top) }
         return m
     }
@@ -229,9 +233,8 @@ final class FrameProcessor {
         fftSize = extractor.configuration.fftSize
         buffers = RealFFTBuffers(size: fftSize)
         // Zeroed past the last bin: the mel kernel reads that far (see `MelFilterbank.paddedBins`).
-        let capacity = max(buffers.bins, extractor.filterbank.paddedBins)
-        power = .allocate(capacity: capacity)
-        power.initialize(repeating: 0, count: capacity)
+        power = .allocate(capacity: extractor.filterbank.paddedBins)
+        power.initialize(repeating: 0, count: extractor.filterbank.paddedBins)
     }
 
     deinit { power.deallocate() }

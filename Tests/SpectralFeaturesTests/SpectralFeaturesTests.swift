@@ -179,6 +179,14 @@ import Testing
         for codelet in codelets { #expect(algorithm.contains("\"\(codelet)\""), "\(codelet) not in \(algorithm)") }
     }
 
+    /// The composable stages agree with the fused path exactly: one dB conversion serves both.
+    @Test func powerToDecibelsOfPowerMelIsLogMel() throws {
+        let extractor = try FeatureExtractor()
+        let x = Signals.whiteNoise(seconds: 0.5, sampleRate: 22_050, seed: 5)
+        #expect(FeatureExtractor.powerToDecibels(extractor.powerMel(x)) == extractor.logMel(x))
+        #expect(FeatureExtractor.powerToDecibels(Matrix(rows: 0, columns: 128)).rows == 0)
+    }
+
     /// The vectorised dB conversion against `10 · log10` in Double, over 20 decades and the floor.
     @Test func decibelsMatchLog10() {
         var generator = SeededGenerator(seed: 11)
