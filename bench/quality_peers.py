@@ -41,6 +41,7 @@ MUSLY_STYLE_SEED = 0
 MUSICNN_MODEL = "MSD_musicnn"
 MUSICNN_FEATURE = "mean_pool"
 MUSICNN_DIM = 753
+MUSICNN_PATCH_FRAMES = 187  # extractor()'s input_length 3 s: librosa.time_to_frames(3, 16000, hop 256, n_fft 512) + 1
 
 
 class ClipSetError(Exception):
@@ -156,13 +157,32 @@ def one_line(error):
 # ----------------------------------------------------------------------------------------------- Musly
 
 
+def musly_decode(path):
+    """The whole clip as 22 050 Hz mono float32 samples, decoded by the ffmpeg CLI as pymusly does.
+
+    pymusly's track_from_audiofile(path, length=0) (0 = the whole file; Musly's own default excerpt is 30 s
+    from the middle, starting by 48 s) passes the excerpt to ffmpeg as -ss/-to cut to whole seconds, so a
+    29.99-s clip loses its last 0.99 s; this decodes the same way without the cut. For a clip of whole seconds
+    both give the identical Musly model.
+    """
+    result = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-ac", "1",
+                             "-ar", "22050", "-"], capture_output=True)
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()
+        raise ValueError(f"ffmpeg exit {result.returncode}: {message[-1] if message else 'no message'}")
+    samples = np.frombuffer(result.stdout, dtype="<f4")
+    if samples.size == 0:
+        raise ValueError("ffmpeg decoded no samples")
+    return samples
+
+
 def run_musly(clips, cache_root):
     """N x N float32 similarity (minus the mutual-proximity distance) and the manifest entry."""
     import pymusly
 
     method = "timbre"
-    jukebox = pymusly.MuslyJukebox(method=method)  # decoder "none": pymusly decodes with the ffmpeg CLI
-    cache = cache_root / f"musly-{pymusly.get_musly_version()}-{method}-wholefile"
+    jukebox = pymusly.MuslyJukebox(method=method)
+    cache = cache_root / f"musly-{pymusly.get_musly_version()}-{method}-ffmpeg-wholeclip"
     cache.mkdir(parents=True, exist_ok=True)
     n = len(clips)
     tracks, failed = [None] * n, {}
@@ -176,11 +196,11 @@ def run_musly(clips, cache_root):
         else:
             from_cache = False
             try:
-                # length 0 = the whole file (Musly's default excerpt is 30 s from the middle, starting by 48 s).
-                track = jukebox.track_from_audiofile(str(clip.path), 0.0, 0.0)
+                track = jukebox.track_from_audiodata(musly_decode(clip.path))
                 blob = jukebox.serialize_track(track)
             except Exception as error:  # undecodable or too short: a NaN row, the run goes on
-                failed[clip.index] = f"Musly could not analyse {clip.path} ({one_line(error)})"
+                failed[clip.index] = (f"Musly could not analyse {clip.path}, which is not decodable or too "
+                                      f"short ({one_line(error)})")
                 log(f"musly: {failed[clip.index]}")
                 progress.step(False, time.perf_counter() - started)
                 continue
@@ -227,9 +247,9 @@ def run_musly(clips, cache_root):
                   "similar",
         "settings": {
             "method": method,
-            "decoder": "pymusly's ffmpeg CLI path (jukebox decoder 'none'), 22050 Hz mono float",
-            "track_from_audiofile": "length=0, start=0: the whole clip (pymusly cuts the decode at whole "
-                                    "seconds; Musly's timbre model uses at most the central 60 s)",
+            "analysis": "track_from_audiodata(whole clip decoded by `ffmpeg -f f32le -ac 1 -ar 22050`): "
+                        "the whole clip, as track_from_audiofile(length=0) would give without pymusly's cut of "
+                        "the decode to whole seconds; the timbre model uses at most the central 60 s",
             "set_style": f"all clips with a finite model, or a random sample of {MUSLY_MAX_STYLE_TRACKS} "
                          f"(numpy default_rng({MUSLY_STYLE_SEED})) when there are more, as Musly's CLI does",
             "style_clips": len(style),
@@ -260,7 +280,10 @@ def musicnn_batch_data_float32(audio_file, n_frames, overlap):
     import librosa
     from musicnn import configuration as config
 
-    audio, sr = librosa.load(audio_file, sr=config.SR)
+    try:
+        audio, sr = librosa.load(audio_file, sr=config.SR)
+    except Exception as error:
+        raise ValueError(f"{audio_file} could not be decoded as audio ({one_line(error)})") from error
     audio_rep = librosa.feature.melspectrogram(y=audio, sr=sr, hop_length=config.FFT_HOP,
                                                n_fft=config.FFT_SIZE, n_mels=config.N_MELS).T
     audio_rep = np.log10(10000 * audio_rep.astype(np.float32) + 1)
@@ -281,6 +304,7 @@ class MusicnnEmbedder:
 
         warnings.filterwarnings("ignore", module="musicnn")
         warnings.filterwarnings("ignore", message=".*tf.compat.v1.layers.*|.*is deprecated.*")
+        warnings.filterwarnings("ignore", category=FutureWarning, module="librosa")  # its audioread fallback
         import librosa
         import tensorflow as tf
         import musicnn
@@ -288,12 +312,10 @@ class MusicnnEmbedder:
         from musicnn import configuration as config
 
         self.tf, self.config, self.extractor_module = tf, config, extractor
-        self.versions = {"musicnn": _dist_version("musicnn"), "tensorflow": tf.__version__,
-                         "tf_keras": _dist_version("tf-keras"), "librosa": librosa.__version__,
-                         "numpy": np.__version__}
         # As extractor(): input_length 3 s, no overlap → patches of n_frames frames, one after the other.
         self.n_frames = librosa.time_to_frames(3, sr=config.SR, n_fft=config.FFT_SIZE, hop_length=config.FFT_HOP) + 1
         self.overlap = self.n_frames
+        assert self.n_frames == MUSICNN_PATCH_FRAMES, self.n_frames
         self.graph = tf.Graph()
         with self.graph.as_default():
             with tf.name_scope("model"):
@@ -338,12 +360,17 @@ def _dist_version(name):
         return None
 
 
+def musicnn_versions():
+    """Versions of what computes the embedding, read without importing TensorFlow (slow to load)."""
+    return {name: _dist_version(name) for name in ("musicnn", "tensorflow", "tensorflow-cpu", "tf-keras",
+                                                   "librosa", "soxr", "numpy")}
+
+
 def run_musicnn(clips, cache_root, threads):
-    """N x 753 float32 embeddings and the manifest entry."""
-    started = time.perf_counter()
-    model = MusicnnEmbedder(threads)
-    load_seconds = time.perf_counter() - started
-    cache = cache_root / f"musicnn-{model.versions['musicnn']}-{MUSICNN_MODEL}-{MUSICNN_FEATURE}-float32log"
+    """N x 753 float32 embeddings and the manifest entry; TensorFlow is loaded only if a clip is not cached."""
+    versions = musicnn_versions()
+    model, load_seconds = None, 0.0
+    cache = cache_root / f"musicnn-{versions['musicnn']}-{MUSICNN_MODEL}-{MUSICNN_FEATURE}-float32log"
     cache.mkdir(parents=True, exist_ok=True)
     n = len(clips)
     embeddings = np.full((n, MUSICNN_DIM), np.nan, dtype=np.float32)
@@ -355,6 +382,11 @@ def run_musicnn(clips, cache_root, threads):
             embeddings[clip.index] = np.load(cached_file)
             progress.step(True)
             continue
+        if model is None:
+            t0 = time.perf_counter()
+            model = MusicnnEmbedder(threads)
+            load_seconds = time.perf_counter() - t0
+            log(f"musicnn: model loaded in {load_seconds:.1f} s")
         t0 = time.perf_counter()
         try:
             vector, _ = model.embed(clip.path)
@@ -379,7 +411,7 @@ def run_musicnn(clips, cache_root, threads):
     checks = musicnn_checks(model, clips, embeddings, failed, computed)
     entry = {
         "tool": "MusiCNN (musicnn package, TensorFlow 2 through tf.compat.v1)",
-        "version": model.versions,
+        "version": versions,
         "output": "musicnn.npy",
         "shape": [n, MUSICNN_DIM],
         "values": f"the {MUSICNN_MODEL} model's '{MUSICNN_FEATURE}' layer (mean over time of the mid-end feature "
@@ -388,8 +420,8 @@ def run_musicnn(clips, cache_root, threads):
             "model": MUSICNN_MODEL,
             "feature": MUSICNN_FEATURE,
             "input_length_s": 3,
-            "patch_frames": int(model.n_frames),
-            "patch_hop_frames": int(model.overlap),
+            "patch_frames": MUSICNN_PATCH_FRAMES,
+            "patch_hop_frames": MUSICNN_PATCH_FRAMES,
             "front_end": "librosa.load(sr=16000), melspectrogram(n_fft=512, hop=256, n_mels=96), "
                          "log10(10000 * power + 1) in float32 (musicnn 0.1.0 casts to float16 first, which "
                          "overflows)",
@@ -424,7 +456,7 @@ def musicnn_checks(model, clips, embeddings, failed, computed):
         if unique_rows < len(rows) or spread < 1e-4:
             raise RuntimeError(f"MusiCNN gave {unique_rows} distinct embeddings for {len(rows)} distinct clips "
                                "(the float16 front-end bug?); refusing to write them")
-    if computed:
+    if computed and model is not None:
         i = computed[0]
         reference = model.reference_embedding(clips[i].path)
         difference = float(np.max(np.abs(reference - embeddings[i])))
