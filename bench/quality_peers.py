@@ -240,6 +240,7 @@ def run_musly(clips, cache_root):
         "tool": "Musly via pymusly",
         "version": {"pymusly": pymusly.__version__, "libmusly": pymusly.get_musly_version()},
         "output": "musly.npy",
+        "kind": "similarity",
         "shape": [n, n],
         "values": "similarity = -(Musly distance): the timbre method's Jensen-Shannon divergence of single "
                   "Gaussians over 25 MFCCs, normalised by mutual proximity (1 - P1*P2, in [0, 1]) as "
@@ -413,6 +414,7 @@ def run_musicnn(clips, cache_root, threads):
         "tool": "MusiCNN (musicnn package, TensorFlow 2 through tf.compat.v1)",
         "version": versions,
         "output": "musicnn.npy",
+        "kind": "embedding",
         "shape": [n, MUSICNN_DIM],
         "values": f"the {MUSICNN_MODEL} model's '{MUSICNN_FEATURE}' layer (mean over time of the mid-end feature "
                   "maps, 753-d), averaged over the clip's non-overlapping 3-s patches",

@@ -23,6 +23,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var tripletWeight: Float = 1
     public var tripletMargin: Float = 0.2
     public var mining: TripletMining = .batchHard
+    /// μ in total = CE + λ · triplet + μ · contrastive, where the contrastive loss (`Losses.contrastive`) takes
+    /// crops of one track as positives; 0 leaves it out (and the step's `groups` are then not needed).
+    public var contrastiveWeight: Float = 0
+    /// The contrastive loss's temperature τ.
+    public var contrastiveTemperature: Float = 0.1
 
     public init() {}
 
@@ -37,6 +42,8 @@ public struct StepResult: Sendable, Equatable {
     public var crossEntropy: Float
     /// Triplet loss (before weighting by λ).
     public var triplet: Float
+    /// Contrastive loss over track groups (before weighting by μ; 0 when μ = 0).
+    public var contrastive: Float = 0
     /// CE + λ · triplet.
     public var total: Float
     /// Fraction of the batch whose argmax logit is its label.
@@ -83,9 +90,10 @@ public final class EncoderTrainer {
         self.decayed = encoder.layout.specs.filter(\.isDecayed).map { $0.offset..<($0.offset + $0.count) }
     }
 
-    /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`.
-    public func step(segments: [Matrix], labels: [Int]) -> StepResult {
-        var result = computeGradients(segments: segments, labels: labels)
+    /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`, and
+    /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
+    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil) -> StepResult {
+        var result = computeGradients(segments: segments, labels: labels, groups: groups)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
@@ -104,13 +112,16 @@ public final class EncoderTrainer {
     }
 
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
-    public func lossAndGradient(segments: [Matrix], labels: [Int]) -> (result: StepResult, gradient: [Float]) {
-        let r = computeGradients(segments: segments, labels: labels)
+    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil)
+        -> (result: StepResult, gradient: [Float])
+    {
+        let r = computeGradients(segments: segments, labels: labels, groups: groups)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
-    private func computeGradients(segments: [Matrix], labels: [Int]) -> StepResult {
+    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?) -> StepResult {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
+        precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
         let c = encoder.configuration
         let e = c.embeddingSize, k = c.classCount
         // Forward every length group, gathering embeddings and logits in the batch's order.
@@ -139,6 +150,13 @@ public final class EncoderTrainer {
         for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s }
         var dEmbeddings = tri.gradient
         for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
+        let mu = options.contrastiveWeight
+        var contrastive: Float = 0
+        if mu != 0, let trackGroups {
+            let c = Losses.contrastive(embeddings: embeddings, groups: trackGroups, temperature: options.contrastiveTemperature)
+            contrastive = c.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += mu * c.gradient.storage[i] }
+        }
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -161,7 +179,8 @@ public final class EncoderTrainer {
         var sumSquares: Double = 0
         for i in 0..<layout.count { sumSquares += Double(grads[i]) * Double(grads[i]) }
         return StepResult(
-            crossEntropy: ce.loss, triplet: tri.loss, total: ce.loss + lambda * tri.loss,
+            crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive,
+            total: ce.loss + lambda * tri.loss + mu * contrastive,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }

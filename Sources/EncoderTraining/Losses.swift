@@ -86,4 +86,54 @@ public enum Losses {
         }
         return (loss * scale, gradient)
     }
+
+    /// Contrastive (NT-Xent / InfoNCE) loss over groups of unit-length embeddings (`N × E`): every item is an
+    /// anchor whose positives are the other items of its group (crops of one track), all other items are its
+    /// negatives, at temperature τ:
+    ///
+    ///     loss = −(1/|A|) Σ_a (1/|P_a|) Σ_{p∈P_a} log( exp(s_ap/τ) / Σ_{j≠a} exp(s_aj/τ) ),  s = eᵀe'
+    ///
+    /// (the SupCon "outside" form; with two crops per group it is NT-Xent). Anchors without a positive
+    /// contribute nothing; with none usable the loss is 0. Returns the loss and ∂loss/∂embeddings.
+    /// - Complexity: O(N² E).
+    public static func contrastive(embeddings: Matrix, groups: [Int], temperature: Float = 0.1)
+        -> (loss: Float, gradient: Matrix)
+    {
+        let n = embeddings.rows, e = embeddings.columns
+        precondition(groups.count == n, "\(groups.count) groups for \(n) embeddings")
+        precondition(temperature > 0, "temperature must be positive, got \(temperature)")
+        var gradient = Matrix(rows: n, columns: e)
+        guard n > 1 else { return (0, gradient) }
+        let similarity = BLAS.multiply(embeddings, .none, embeddings, .transposed)
+        // dS[a, j]: ∂loss/∂s_aj, accumulated per anchor; then ∂/∂e_a += Σ_j dS[a,j] e_j, ∂/∂e_j += dS[a,j] e_a.
+        var dS = Matrix(rows: n, columns: n)
+        var loss = 0.0
+        var anchors = 0
+        for a in 0..<n {
+            let positives = (0..<n).filter { $0 != a && groups[$0] == groups[a] }
+            if positives.isEmpty { continue }
+            anchors += 1
+            var m = -Float.infinity
+            for j in 0..<n where j != a { m = max(m, similarity[a, j] / temperature) }
+            var sum = 0.0
+            for j in 0..<n where j != a { sum += Foundation.exp(Double(similarity[a, j] / temperature - m)) }
+            let logSum = Double(m) + Foundation.log(sum)
+            let share = 1 / Double(positives.count)
+            for p in positives { loss -= share * (Double(similarity[a, p] / temperature) - logSum) }
+            for j in 0..<n where j != a {
+                let softmax = Foundation.exp(Double(similarity[a, j] / temperature) - logSum)
+                dS[a, j] += Float(softmax) / temperature
+            }
+            for p in positives { dS[a, p] -= Float(share) / temperature }
+        }
+        guard anchors > 0 else { return (0, gradient) }
+        let scale = 1 / Float(anchors)
+        for i in 0..<dS.storage.count { dS.storage[i] *= scale }
+        // ∂loss/∂E = (dS + dSᵀ) E.
+        var symmetric = dS
+        for a in 0..<n { for j in 0..<n { symmetric[a, j] = dS[a, j] + dS[j, a] } }
+        gradient = BLAS.multiply(symmetric, .none, embeddings, .none)
+        return (Float(loss) * scale, gradient)
+    }
 }
+

@@ -145,7 +145,11 @@ public final class Encoder: @unchecked Sendable {
                            extraMetadata: [String: String] = [:]) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try! encoder.encode(configuration), as: UTF8.self)
+        // A model without level normalisation stays a version-1 file, which older builds still read; one with it
+        // is version 2, which they refuse rather than embed without the normalisation.
+        var stored = configuration
+        stored.formatVersion = configuration.levelRange == nil ? 1 : EncoderConfiguration.currentFormatVersion
+        let json = String(decoding: try! encoder.encode(stored), as: UTF8.self)
         var tensors = layout.specs.map { spec in
             (spec.name, SafeTensorsFile.Tensor(
                 shape: spec.shape, values: Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count))))
@@ -185,7 +189,7 @@ public final class Encoder: @unchecked Sendable {
             throw .badMetadata(path: path, reason: "no '\(configurationKey)' entry in __metadata__")
         }
         if let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let version = object["formatVersion"] as? Int, version != EncoderConfiguration.currentFormatVersion
+            let version = object["formatVersion"] as? Int, !EncoderConfiguration.readableFormatVersions.contains(version)
         {
             throw .unsupportedFormatVersion(path: path, found: version, supported: EncoderConfiguration.currentFormatVersion)
         }

@@ -16,8 +16,11 @@ public enum Pooling: String, Codable, Sendable, Equatable {
 /// logits for the cross-entropy loss: since ‖e‖ = 1 the raw products are small, and a fixed temperature
 /// (rather than a learned one) keeps the loss well conditioned without another parameter to tune.
 public struct EncoderConfiguration: Codable, Sendable, Equatable {
-    /// The format version this build writes and reads.
-    public static let currentFormatVersion = 1
+    /// The format version this build writes. Version 2 added `levelRange`; version 1 files (no level
+    /// normalisation) still load.
+    public static let currentFormatVersion = 2
+    /// The format versions this build reads.
+    public static let readableFormatVersions = 1...2
 
     /// Input features per frame (mel bands).
     public var inputSize: Int
@@ -45,6 +48,15 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
     public var bandMean: [Float]
     /// Per-band standard deviation of the training features, `inputSize` positive values.
     public var bandStd: [Float]
+    /// Segment level normalisation, in dB, or nil for none (models before format version 2).
+    ///
+    /// With a range R, each segment's log-mel values x (dB) are first clamped from below at `max(x) − R` and
+    /// then shifted by the mean of the clamped values: `x̂ = max(x, max(x) − R) − mean(max(x, max(x) − R))`,
+    /// before the per-band normalisation. A gain change of g dB shifts every value of a segment by g, its maximum
+    /// too, so x̂ — and the embedding — does not change, as long as the front end's own floor (`amin`, −100 dB)
+    /// stays below `max(x) − R`: exactly invariant for any segment whose loudest bin is above R − 100 dB after
+    /// the gain. The spectral shape and the loudness contour within a segment are kept; only the level goes.
+    public var levelRange: Float?
     /// The model file format version.
     public var formatVersion: Int
 
@@ -53,7 +65,7 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         pooling: Pooling = .mean, embeddingSize: Int = 128, classNames: [String] = [], logitScale: Float = 16,
         segmentFrames: Int = 130, segmentHopFrames: Int = 65,
         features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil),
-        bandMean: [Float]? = nil, bandStd: [Float]? = nil, formatVersion: Int = EncoderConfiguration.currentFormatVersion
+        bandMean: [Float]? = nil, bandStd: [Float]? = nil, levelRange: Float? = nil, formatVersion: Int? = nil
     ) {
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
@@ -68,7 +80,9 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         self.features = features
         self.bandMean = bandMean ?? [Float](repeating: 0, count: inputSize)
         self.bandStd = bandStd ?? [Float](repeating: 1, count: inputSize)
-        self.formatVersion = formatVersion
+        self.levelRange = levelRange
+        // The version a file of this configuration is written as (see `Encoder.serialized`).
+        self.formatVersion = formatVersion ?? (levelRange == nil ? 1 : Self.currentFormatVersion)
     }
 
     /// Outputs per time step of each LSTM layer: `hiddenSize`, doubled when bidirectional.
@@ -102,6 +116,7 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
             return "bandStd must be positive and finite, bandMean finite"
         }
         if !(logitScale > 0) { return "logitScale \(logitScale) must be positive" }
+        if let r = levelRange, !(r >= 1 && r <= 200) { return "levelRange \(r) must be between 1 and 200 dB" }
         return nil
     }
 }
@@ -172,17 +187,33 @@ extension EncoderConfiguration {
     /// Per-band mean and standard deviation over every frame (row) of `features`, for `bandMean` and
     /// `bandStd`. Accumulates in Double; a band with (near) zero spread gets std 1e-3 so that
     /// normalisation stays finite.
-    public static func bandStatistics(of features: [Matrix]) -> (mean: [Float], std: [Float]) {
+    ///
+    /// With `levelRange`, the statistics are those of the input the model sees: each matrix is cut into
+    /// non-overlapping `windowFrames`-long windows (the last, shorter one included) and each window is
+    /// level-normalised (`LevelNormalisation`) before it is counted; nothing is copied.
+    public static func bandStatistics(of features: [Matrix], levelRange: Float? = nil, windowFrames: Int = 130)
+        -> (mean: [Float], std: [Float])
+    {
+        precondition(windowFrames >= 1, "windowFrames must be positive")
         let bands = features.first?.columns ?? 0
         var sum = [Double](repeating: 0, count: bands), sumSquares = [Double](repeating: 0, count: bands)
         var frames = 0
         for m in features {
             precondition(m.columns == bands, "Feature matrices have \(bands) and \(m.columns) bands")
-            for r in 0..<m.rows {
-                for k in 0..<bands {
-                    let v = Double(m.storage[r * bands + k])
-                    sum[k] += v
-                    sumSquares[k] += v * v
+            let window = levelRange == nil ? max(m.rows, 1) : windowFrames
+            m.storage.withUnsafeBufferPointer { all in
+                for start in stride(from: 0, to: m.rows, by: window) {
+                    let rows = min(window, m.rows - start)
+                    let values = UnsafeBufferPointer(rebasing: all[(start * bands)..<((start + rows) * bands)])
+                    let (floor, shift) = levelRange.map { LevelNormalisation.floorAndMean(values, range: $0) }
+                        ?? (-.infinity, 0)
+                    for r in 0..<rows {
+                        for k in 0..<bands {
+                            let v = Double(max(values[r * bands + k], floor) - shift)
+                            sum[k] += v
+                            sumSquares[k] += v * v
+                        }
+                    }
                 }
             }
             frames += m.rows

@@ -90,7 +90,7 @@ extension Encoder {
                      "forward needs segments of equal length ≥ 1 with \(c.inputSize) columns")
         cache.prepare(c, steps: t, batch: b)
         let inSize = c.inputSize
-        // Normalise while transposing into time-major order.
+        // Normalise (segment level, then per band) while transposing into time-major order.
         let x0 = cache.input.pointer
         let invStd = c.bandStd.map { 1 / $0 }
         // Raw pointers throughout: with bounds-checked array subscripts this loop does not vectorise and cost
@@ -100,10 +100,12 @@ extension Encoder {
                 let mean = meanBuffer.baseAddress!, scale = invStdBuffer.baseAddress!
                 for (bi, seg) in segments.enumerated() {
                     seg.storage.withUnsafeBufferPointer { s in
+                        let level = c.levelRange.map { LevelNormalisation.floorAndMean(s, range: $0) }
+                        let floor = level?.floor ?? -.infinity, shift = level?.mean ?? 0
                         for ti in 0..<t {
                             let dst = x0 + (ti * b + bi) * inSize
                             let src = s.baseAddress! + ti * inSize
-                            for k in 0..<inSize { dst[k] = (src[k] - mean[k]) * scale[k] }
+                            for k in 0..<inSize { dst[k] = (max(src[k], floor) - shift - mean[k]) * scale[k] }
                         }
                     }
                 }

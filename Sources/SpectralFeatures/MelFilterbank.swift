@@ -1,5 +1,6 @@
 import Foundation
 internal import CSpectralKernels
+public import RetrieveCore
 
 /// librosa's Slaney mel scale and filterbank (`librosa.filters.mel(htk=False, norm='slaney')`), stored sparsely.
 ///
@@ -96,5 +97,14 @@ struct MelFilterbank: Sendable {
                 }
             }
         }
+    }
+}
+
+extension FeatureConfiguration {
+    /// The centre frequency in Hz of each mel band (the peak of its triangle), `melBands` values, ascending.
+    public var melCentreFrequencies: [Double] {
+        let low = MelFilterbank.hzToMel(minFrequency)
+        let high = MelFilterbank.hzToMel(maxFrequency ?? Double(sampleRate) / 2)
+        return (0..<melBands).map { MelFilterbank.melToHz(low + Double($0 + 1) * (high - low) / Double(melBands + 1)) }
     }
 }

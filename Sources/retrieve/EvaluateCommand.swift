@@ -57,6 +57,44 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    @Option(help: ArgumentHelp(
+        "Write the collection as clips (WAV, 22 050 Hz mono) with a clips.csv into this folder, and stop.",
+        valueName: "dir"))
+    var exportClips: String?
+
+    @Option(help: "With --export-clips: clips cut from each track, evenly spaced.")
+    var clipsPerTrack: Int = 2
+
+    @Option(help: "With --export-clips: the length of a clip in seconds.")
+    var clipSeconds: Double = 30
+
+    @Option(help: ArgumentHelp(
+        "Leave-labels-out: deal the labels into K folds; train a model on the other labels for each and score "
+            + "style retrieval on the fold's unseen labels (see the training options).",
+        valueName: "K"))
+    var leaveLabelsOut: Int?
+
+    @Option(help: ArgumentHelp(
+        "With --leave-labels-out: the collection the fold models train on (a folder, with labels.csv or class "
+            + "sub-folders, or a CSV); default: the evaluated collection itself.",
+        valueName: "data"))
+    var trainData: String?
+
+    @Option(help: ArgumentHelp(
+        "With --leave-labels-out: a folder of peer descriptors (NAME.npy and manifest.json from bench/quality) "
+            + "of the --labels CSV's items, scored beside the model.",
+        valueName: "dir"))
+    var peers: String?
+
+    @Option(help: ArgumentHelp(
+        "With --leave-labels-out: keep the fold models here (fold-1.safetensors …) and reuse those trained by "
+            + "the same recipe on the same labels; default: a temporary folder.",
+        valueName: "dir"))
+    var foldModels: String?
+
+    @OptionGroup(title: "Training (with --leave-labels-out)")
+    var training: RecipeOptions
+
     func validate() throws {
         guard data != nil || labels != nil else {
             throw ValidationError("give a labelled collection folder, or --labels CSV")
@@ -66,6 +104,21 @@ struct EvaluateCommand: ParsableCommand {
         }
         if baselinesOnly && model != nil { throw ValidationError("--baselines-only and --model exclude each other") }
         _ = try degradationList()
+        guard clipsPerTrack >= 1, clipsPerTrack <= 1000, clipSeconds > 0.5, clipSeconds <= 3600 else {
+            throw ValidationError("--clips-per-track must be 1…1000 and --clip-seconds 0.5…3600")
+        }
+        if let k = leaveLabelsOut {
+            guard k >= 2, k <= 1000 else { throw ValidationError("--leave-labels-out needs 2 folds or more, got \(k)") }
+            if model != nil || baselinesOnly {
+                throw ValidationError("--leave-labels-out trains its own fold models: drop --model/--baselines-only")
+            }
+            if exportClips != nil { throw ValidationError("--export-clips and --leave-labels-out are separate steps") }
+        } else if trainData != nil || peers != nil || foldModels != nil {
+            throw ValidationError("--train-data, --peers and --fold-models go with --leave-labels-out K")
+        }
+        if peers != nil && labels == nil {
+            throw ValidationError("--peers needs --labels CSV: the clips.csv the peer descriptors were made for")
+        }
     }
 
     func degradationList() throws -> [Degradation] {
@@ -93,6 +146,8 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let folder = exportClips { return try runExport(folder) }
+        if let folds = leaveLabelsOut { return try runLeaveLabelsOut(folds) }
         var encoder: SequenceEncoding.Encoder?
         if !baselinesOnly {
             let path = DefaultLocations.modelPath(option: model)
@@ -112,6 +167,109 @@ struct EvaluateCommand: ParsableCommand {
         progress.finish()
         guard report.tracks > 0 else { throw CLIError("none of the \(tracks.count) files could be decoded") }
         print(json ? Self.json(report) : Self.text(report))
+    }
+
+    func runExport(_ folder: String) throws {
+        let tracks = try collection()
+        let progress = ProgressReporter(total: tracks.count, label: "cutting clips", mode: quiet ? .quiet : nil)
+        let summary = try ClipExport.export(
+            tracks, to: URL(fileURLWithPath: CollectionScanner.absolutePath(folder)), clipsPerTrack: clipsPerTrack,
+            clipSeconds: clipSeconds, progress: progress)
+        progress.finish()
+        print("\(summary.clips) clips of \(summary.tracks) tracks: \(summary.csv.path)")
+        if !summary.failures.isEmpty {
+            print("\(summary.failures.count) file(s) could not be decoded and were left out")
+            throw ExitStatus.partialFailure
+        }
+    }
+
+    func runLeaveLabelsOut(_ folds: Int) throws {
+        let evaluation = try collection()
+        let trainingCollection: [LabelledTrack]
+        if let trainData {
+            trainingCollection = trainData.lowercased().hasSuffix(".csv")
+                ? try LabelledCollection.csv(trainData) : try LabelledCollection.load(folder: trainData, labels: nil)
+        } else {
+            trainingCollection = evaluation
+        }
+        let peerDescriptors = try peers.map { folder in
+            try PeerDescriptors(folder: URL(fileURLWithPath: CollectionScanner.absolutePath(folder)),
+                                csv: URL(fileURLWithPath: CollectionScanner.absolutePath(labels!)),
+                                items: evaluation.count)
+        }
+        var options = LeaveLabelsOut.Options(cacheDirectory: training.cacheDirectory)
+        options.folds = folds
+        options.recipe = training.recipe(seed: seed == 0 ? 1 : seed)
+        options.modelsDirectory = foldModels.map { URL(fileURLWithPath: CollectionScanner.absolutePath($0)) }
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data("\nretrieve: stopping after this step (Ctrl-C again to stop at once)\n".utf8))
+        }
+        let runner = LeaveLabelsOut(options: options) { line in
+            if !quiet || json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        let report = try runner.run(evaluation: evaluation, training: trainingCollection, peers: peerDescriptors,
+                                    progressMode: quiet ? .quiet : nil, interrupt: interrupt)
+        if report.folds.isEmpty { throw ExitStatus.interrupted }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(Self.text(report))
+        }
+        if interrupt.isRaised { throw ExitStatus.interrupted }
+    }
+
+    static func text(_ r: LeaveLabelsOut.Report) -> String {
+        func p(_ v: Double) -> String { String(format: "%.3f", v) }
+        func pm(_ s: LeaveLabelsOut.Spread) -> String { "\(p(s.mean)) ± \(p(s.std))" }
+        var lines: [String] = []
+        let items = r.folds.map(\.items).reduce(0, +)
+        lines.append("leave-labels-out: \(r.folds.count) folds, \(items) items of "
+            + "\(r.folds.map(\.labels.count).reduce(0, +)) labels, each fold scored by a model that never heard its labels")
+        for f in r.folds {
+            lines.append("  fold \(f.fold): \(f.labels.joined(separator: ", ")) (\(f.items) items, chance P@10 ≈ "
+                + "\(p(f.chancePrecision)); model trained on \(f.trainingTracks) tracks in "
+                + String(format: "%.0f s", f.trainingSeconds) + (f.bestEpoch.map { ", best epoch \($0)" } ?? "") + ")")
+        }
+        lines.append("")
+        let header = ["system", "P@10", "mAP", "macro P@10", "P@5", "5-NN acc", "worst fold P@10"]
+        lines.append(Output.table(header, r.summaries.map { s in
+            [s.name, pm(s.precisionAt10), pm(s.meanAveragePrecision), pm(s.macroPrecisionAt10), pm(s.precisionAt5),
+             pm(s.knnAccuracy), p(s.precisionAt10.minimum)]
+        }, rightAligned: Set(1..<header.count)))
+        if let model = r.summaries.first(where: { $0.name == r.model }) {
+            lines.append("")
+            lines.append("ratios, model / system (mean over folds): P@10, mAP, macro P@10")
+            for s in r.summaries where s.name != r.model {
+                func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f×", a / b) : "-" }
+                lines.append("  / \(s.name): " + [
+                    ratio(model.precisionAt10.mean, s.precisionAt10.mean),
+                    ratio(model.meanAveragePrecision.mean, s.meanAveragePrecision.mean),
+                    ratio(model.macroPrecisionAt10.mean, s.macroPrecisionAt10.mean),
+                ].joined(separator: ", "))
+            }
+            let below = r.folds.filter { f in
+                guard let m = f.systems.first(where: { $0.name == r.model }),
+                      let b = f.systems.first(where: { $0.name == BaselineDescriptors.Kind.mfcc.rawValue }) else { return false }
+                return m.style.precisionAt10 < b.style.precisionAt10
+            }
+            lines.append(below.isEmpty ? "no fold has the model's P@10 below the MFCC baseline's"
+                : "folds with the model's P@10 below the MFCC baseline's: " + below.map { String($0.fold) }.joined(separator: ", "))
+        }
+        lines.append("")
+        let names = r.summaries.map(\.name)
+        lines.append("P@10 per fold")
+        lines.append(Output.table(["fold"] + names, r.folds.map { f in
+            [String(f.fold)] + names.map { n in f.systems.first { $0.name == n }.map { p($0.style.precisionAt10) } ?? "-" }
+        }, rightAligned: Set(0...names.count)))
+        for note in r.peers where note.undescribed > 0 {
+            lines.append("\(note.name): \(note.undescribed) item(s) it could not describe are left out of its scores")
+        }
+        lines.append("")
+        lines.append(String(format: "%.0f s", r.elapsedSeconds))
+        return lines.joined(separator: "\n")
     }
 
     static func json(_ report: Evaluator.Report) -> String {

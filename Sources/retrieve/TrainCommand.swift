@@ -31,11 +31,43 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The model's name, stored in the file and the index.")
     var name: String?
 
+    @Flag(help: "Continue from the checkpoint beside --out.") var resume = false
+    @OptionGroup(title: "Training") var training: RecipeOptions
+    @Option(help: "Random seed (the same seed and data give the same model).") var seed: UInt64 = 1
+    @Flag(name: .shortAndLong, help: "No progress bars.") var quiet = false
+
+    func validate() throws {
+        guard data != nil || labels != nil else { throw ValidationError("give a DATA folder or --labels FILE.csv") }
+    }
+
+    var recipe: TrainingRecipe { training.recipe(seed: seed) }
+
+    func run() throws {
+        let collection = try LabelledCollection.load(folder: data, labels: labels)
+        let output = URL(fileURLWithPath: CollectionScanner.absolutePath(out))
+        let cacheDirectory = training.cacheDirectory
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data("\nretrieve: stopping after this step (Ctrl-C again to stop at once)\n".utf8))
+        }
+        let session = try TrainingSession(
+            recipe: recipe, modelName: name ?? output.deletingPathExtension().lastPathComponent, output: output,
+            cacheDirectory: cacheDirectory, progress: quiet ? .quiet : nil, interrupt: interrupt) { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        let report = try session.run(collection: collection, resume: resume)
+        let best = report.epochs.first { $0.epoch == report.bestEpoch }
+        print("model: \(output.path)" + (best.map { String(format: " (epoch %d, validation P@10 %.3f)", $0.epoch, $0.validationPrecisionAt10) } ?? ""))
+        print("report: \(session.reportURL.path), plot: \(session.plotURL.path)")
+        if interrupt.isRaised { throw ExitStatus.interrupted }
+    }
+}
+
+/// The training recipe's options, shared by `retrieve train` and `retrieve evaluate --leave-labels-out`.
+struct RecipeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Feature cache folder (default: $XDG_CACHE_HOME/retrieve or ~/.cache/retrieve).",
                                valueName: "dir"))
     var cache: String?
-
-    @Flag(help: "Continue from the checkpoint beside --out.") var resume = false
     @Option(help: "Epochs at most.") var epochs: Int = 40
     @Option(help: "Steps per epoch (default: about one pass over the training segments, 20–200).") var stepsPerEpoch: Int?
     @Option(name: .customLong("classes-per-batch"), help: "P: classes per batch.") var p: Int = 8
@@ -49,26 +81,46 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Temporal pooling: mean or attention.") var pooling: Pooling = .mean
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
-    @Option(help: "λ in CE + λ·triplet.") var tripletWeight: Float = 1
+    @Option(help: "λ in CE + λ·triplet + μ·contrastive.") var tripletWeight: Float = 1
     @Option(help: "Triplet margin on cosine distance.") var margin: Float = 0.2
     @Option(help: "Triplet mining: batchHard or semiHard.") var mining: TripletMining = .batchHard
-    @Flag(help: "No gain/noise augmentation.") var noAugment = false
+    @Option(help: "μ: weight of the contrastive loss whose positives are two crops of one track (0: off).")
+    var contrastiveWeight: Float = 0
+    @Option(help: "Temperature of the contrastive loss.") var temperature: Float = 0.1
+    @Option(help: ArgumentHelp(
+        "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
+        valueName: "dB"))
+    var levelRange: Float = 80
+    @Flag(help: "No augmentation (gain, noise, EQ, band limits, tempo).") var noAugment = false
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
-    @Option(help: "Random seed (the same seed and data give the same model).") var seed: UInt64 = 1
-    @Flag(name: .shortAndLong, help: "No progress bars.") var quiet = false
 
     func validate() throws {
-        guard data != nil || labels != nil else { throw ValidationError("give a DATA folder or --labels FILE.csv") }
         guard epochs >= 1, p >= 2, k >= 2 else {
             throw ValidationError("need --epochs ≥ 1, --classes-per-batch ≥ 2 and --segments-per-class ≥ 2")
         }
-        guard segmentSeconds > 0.2, mels >= 8, hidden >= 1, layers >= 1, embedding >= 2 else {
-            throw ValidationError("need --segment-seconds > 0.2, --mels ≥ 8, --hidden ≥ 1, --layers ≥ 1, --embedding ≥ 2")
+        guard segmentSeconds > 0.2, segmentSeconds <= 60, mels >= 8, mels <= 512, hidden >= 1, hidden <= 4096,
+              layers >= 1, layers <= 8, embedding >= 2, embedding <= 4096 else {
+            throw ValidationError("need --segment-seconds in (0.2, 60], --mels in 8…512, --hidden in 1…4096, "
+                + "--layers in 1…8, --embedding in 2…4096")
         }
+        if let s = stepsPerEpoch, s < 1 { throw ValidationError("--steps-per-epoch must be at least 1, got \(s)") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
+        }
+        guard temperature > 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be positive, got \(temperature)")
+        }
+        guard contrastiveWeight >= 0, tripletWeight >= 0, contrastiveWeight.isFinite, tripletWeight.isFinite else {
+            throw ValidationError("--triplet-weight and --contrastive-weight must be 0 or more")
+        }
+        guard levelRange == 0 || (levelRange >= 1 && levelRange <= 200) else {
+            throw ValidationError("--level-range must be 0 (off) or 1…200 dB, got \(levelRange)")
+        }
+        guard patience >= 1, maxSeconds > 0 else { throw ValidationError("--patience must be ≥ 1 and --max-seconds > 0") }
     }
 
-    var recipe: TrainingRecipe {
+    func recipe(seed: UInt64) -> TrainingRecipe {
         var r = TrainingRecipe()
         r.epochs = epochs
         r.stepsPerEpoch = stepsPerEpoch
@@ -86,6 +138,9 @@ struct TrainCommand: ParsableCommand {
         r.tripletWeight = tripletWeight
         r.tripletMargin = margin
         r.mining = mining
+        r.contrastiveWeight = contrastiveWeight
+        r.contrastiveTemperature = temperature
+        r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.patience = patience
         r.maxTrackSeconds = maxSeconds
@@ -93,27 +148,11 @@ struct TrainCommand: ParsableCommand {
         return r
     }
 
-    func run() throws {
-        let collection = try LabelledCollection.load(folder: data, labels: labels)
-        let output = URL(fileURLWithPath: CollectionScanner.absolutePath(out))
-        let cacheDirectory = cache ?? {
+    var cacheDirectory: String {
+        cache ?? {
             let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? (NSHomeDirectory() + "/.cache")
             return base + "/retrieve/features"
         }()
-        let interrupt = InterruptFlag()
-        interrupt.catchInterrupts {
-            FileHandle.standardError.write(Data("\nretrieve: stopping after this step (Ctrl-C again to stop at once)\n".utf8))
-        }
-        let session = try TrainingSession(
-            recipe: recipe, modelName: name ?? output.deletingPathExtension().lastPathComponent, output: output,
-            cacheDirectory: cacheDirectory, progress: quiet ? .quiet : nil, interrupt: interrupt) { line in
-                FileHandle.standardOutput.write(Data((line + "\n").utf8))
-            }
-        let report = try session.run(collection: collection, resume: resume)
-        let best = report.epochs.first { $0.epoch == report.bestEpoch }
-        print("model: \(output.path)" + (best.map { String(format: " (epoch %d, validation P@10 %.3f)", $0.epoch, $0.validationPrecisionAt10) } ?? ""))
-        print("report: \(session.reportURL.path), plot: \(session.plotURL.path)")
-        if interrupt.isRaised { throw ExitStatus.interrupted }
     }
 }

