@@ -1,6 +1,7 @@
 import Foundation
 public import RetrieveCore
 import LinearAlgebra
+import SpectralFeatures
 public import SequenceEncoding
 
 /// Scores a query against reference tracks by matching their segment embeddings one by one, for identifying
@@ -164,10 +165,8 @@ public enum SegmentMatching {
     public static func robustWindows(_ windows: [Matrix], configuration: EncoderConfiguration) -> [Matrix] {
         let features = configuration.features
         let bandMean = configuration.bandMean, bands = features.melBands
-        // Slaney mel scale (as the filterbank): linear below 1 kHz, logarithmic above.
-        func mel(_ hz: Double) -> Double { hz >= 1000 ? 15 + log(hz / 1000) / (log(6.4) / 27) : hz * 3 / 200 }
-        let low = mel(features.minFrequency), high = mel(features.maxFrequency ?? Double(features.sampleRate) / 2)
-        let kept = (0..<bands).filter { low + Double($0 + 1) * (high - low) / Double(bands + 1) <= mel(robustCutoffHz) }
+        let centres = features.melCentreFrequencies
+        let kept = (0..<bands).filter { centres[$0] <= robustCutoffHz }
         guard !kept.isEmpty, bandMean.count == bands else { return windows }
         let target = kept.reduce(Float(0)) { $0 + bandMean[$1] } / Float(kept.count)
         return windows.map { w in
