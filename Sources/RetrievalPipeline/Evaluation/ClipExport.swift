@@ -10,8 +10,8 @@ import RetrieveCore
 /// spaced positions: clip i of c starts at `(n − L) · (i + 1) / (c + 1)` samples, n the decoded length, L the clip
 /// length, so the clips avoid the very start and end of a track. A track no longer than one clip gives one clip,
 /// the whole track. Clips are 16-bit WAV files named `<label>/<track>__clip<i>.wav`; `clips.csv` has the columns
-/// `index,path,label,group,split` (path relative to the folder, group = the source track, so clips of one track
-/// never count as answers for each other; split copied from the source).
+/// `index,path,label,group,split` (path relative to the folder; group `<label>/<track>`, the source track, so clips of
+/// one track never count as answers for each other; split copied from the source).
 public enum ClipExport {
     /// What an export wrote.
     public struct Summary: Sendable {
@@ -68,7 +68,8 @@ public enum ClipExport {
                 let clip = Array(samples[start..<min(samples.count, start + length)])
                 try AudioFileWriter.write(clip, sampleRate: sampleRate, format: .wav16,
                                           to: folder.appendingPathComponent(relative))
-                rows.append([String(written), relative, track.label, track.group, track.split?.rawValue ?? ""]
+                // The group is the track's name in this folder: unique per track, and the same on every machine.
+                rows.append([String(written), relative, track.label, "\(label)/\(stem)", track.split?.rawValue ?? ""]
                     .map(Exporter.csvField).joined(separator: ","))
                 written += 1
             }
