@@ -91,19 +91,19 @@ public enum BLASCore {
     /// Does nothing off Linux x86-64.
     public static func ensureBestCore() {
         #if os(Linux) && arch(x86_64)
-        guard getenv(ownChoiceVariable) == nil, let cpu = CPUIdentity.current else { return }
-        let userSetting = getenv(coreTypeVariable).map { String(cString: $0) }
-        let ownChoice = BLAS.coreName
-        guard let core = replacement(for: cpu, openBLASChoice: ownChoice, userSetting: userSetting) else { return }
-        setenv(ownChoiceVariable, ownChoice, 1)
-        setenv(coreTypeVariable, core, 1)
-        // argv exactly as the kernel passed it (no UTF-8 repair), terminated by a null pointer.
-        let argc = Int(CommandLine.argc)
-        var argv = (0..<argc).map { CommandLine.unsafeArgv[$0] }
-        argv.append(nil)
-        execv("/proc/self/exe", &argv)
-        unsetenv(coreTypeVariable)
-        unsetenv(ownChoiceVariable)
+            guard getenv(ownChoiceVariable) == nil, let cpu = CPUIdentity.current else { return }
+            let userSetting = getenv(coreTypeVariable).map { String(cString: $0) }
+            let ownChoice = BLAS.coreName
+            guard let core = replacement(for: cpu, openBLASChoice: ownChoice, userSetting: userSetting) else { return }
+            setenv(ownChoiceVariable, ownChoice, 1)
+            setenv(coreTypeVariable, core, 1)
+            // argv exactly as the kernel passed it (no UTF-8 repair), terminated by a null pointer.
+            let argc = Int(CommandLine.argc)
+            var argv = (0..<argc).map { CommandLine.unsafeArgv[$0] }
+            argv.append(nil)
+            execv("/proc/self/exe", &argv)
+            unsetenv(coreTypeVariable)
+            unsetenv(ownChoiceVariable)
         #endif
     }
 

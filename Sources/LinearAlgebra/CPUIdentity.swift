@@ -22,6 +22,7 @@ public struct CPUFeatures: OptionSet, Sendable, Hashable, CustomStringConvertibl
     public static let avx512bw = CPUFeatures(rawValue: 1 << 5)
     public static let avx512vl = CPUFeatures(rawValue: 1 << 6)
     public static let avx512bf16 = CPUFeatures(rawValue: 1 << 7)
+    /// Announced only: usable AMX also needs XCR0 bits 17–18 and Linux's per-process permission; informational.
     public static let amxTile = CPUFeatures(rawValue: 1 << 8)
 
     /// The AVX-512 subsets OpenBLAS's SkylakeX kernels are written for (Skylake-SP's set).
@@ -75,11 +76,15 @@ public struct CPUIdentity: Sendable, Hashable, CustomStringConvertible {
         leaf0: CPUIDRegisters, leaf1: CPUIDRegisters, leaf7: CPUIDRegisters, leaf7Subleaf1: CPUIDRegisters,
         xcr0: UInt64
     ) {
-        var bytes: [UInt8] = []
-        for word in [leaf0.ebx, leaf0.edx, leaf0.ecx] { for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) } }
+        // The vendor string is EBX, EDX, ECX of leaf 0, four little-endian ASCII bytes each.
+        let bytes = [leaf0.ebx, leaf0.edx, leaf0.ecx].flatMap { word in
+            [0, 8, 16, 24].map { UInt8(truncatingIfNeeded: word >> UInt32($0)) }
+        }
         let signature = leaf1.eax
-        let baseFamily = Int(signature >> 8 & 0xF), baseModel = Int(signature >> 4 & 0xF)
-        let extendedFamily = Int(signature >> 20 & 0xFF), extendedModel = Int(signature >> 16 & 0xF)
+        let baseFamily = Int(signature >> 8 & 0xF)
+        let baseModel = Int(signature >> 4 & 0xF)
+        let extendedFamily = Int(signature >> 20 & 0xFF)
+        let extendedModel = Int(signature >> 16 & 0xF)
         var features: CPUFeatures = []
         func bit(_ register: UInt32, _ index: UInt32) -> Bool { register >> index & 1 == 1 }
         if bit(leaf1.ecx, 28) { features.insert(.avx) }
