@@ -47,8 +47,10 @@ let package = Package(
         // Per-frame window and real-FFT finish (AVX-512, AVX2 or baseline, chosen at load time, same bits in
         // each: no FMA contraction). Always optimised, like the other kernels.
         .target(name: "CSpectralKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-        // The only place with raw BLAS pointers.
-        .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS"], swiftSettings: optimised),
+        // Raw CPUID and XGETBV (nothing else): LinearAlgebra decodes them to pick OpenBLAS's core type.
+        .target(name: "CCPUID"),
+        // The only place with raw BLAS pointers; also chooses OpenBLAS's core type at process start.
+        .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS", "CCPUID"], swiftSettings: optimised),
         // The fused LSTM inference step (AVX-512F or AVX2+FMA chosen at run time); no global -m flags. Always
         // optimised: at -O0 its register-blocked tiles spill, and debug test runs would crawl.
         .target(name: "CLSTMKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -90,7 +92,7 @@ let package = Package(
             name: "retrieve",
             dependencies: [
                 "RetrieveCore", "RetrievalPipeline", "EncoderTraining", "SequenceEncoding", "VectorIndex",
-                "AudioDecoding", "SpectralFeatures",
+                "AudioDecoding", "SpectralFeatures", "LinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),

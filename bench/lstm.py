@@ -40,7 +40,23 @@ def time_it(fn, seconds):
             return elapsed / runs
 
 
+def blas_cores():
+    """The BLAS libraries loaded in this process (numpy's OpenBLAS, PyTorch's MKL if any) as threadpoolctl
+    names them, with OpenBLAS's core type ("architecture"); nothing when threadpoolctl is not installed."""
+    try:
+        import numpy  # noqa: F401 (loads numpy's OpenBLAS so threadpoolctl sees it)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            print(json.dumps({"what": "blas_core", "side": "python", "library": lib.get("internal_api"),
+                              "version": lib.get("version"), "core": lib.get("architecture"),
+                              "file": lib.get("filepath", "").rsplit("/", 1)[-1]}))
+
+
 def main():
+    blas_cores()
     threads = [int(t) for t in (sys.argv[1] if len(sys.argv) > 1 else "1,2").split(",")]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
     torch.manual_seed(0)
@@ -78,6 +94,12 @@ def main():
 def report(lines):
     """Prints the side-by-side table from both sides' JSON lines."""
     rows = [json.loads(l) for l in lines if l.strip()]
+    for r in rows:
+        if r["what"] == "blas_core" and r["side"] == "swift":
+            print(f"OpenBLAS core (ours): {r['summary']}")
+        elif r["what"] == "blas_core":
+            core = f" core {r['core']}" if r.get("core") else ""
+            print(f"peer BLAS (threadpoolctl): {r['library']} {r['version']}{core} ({r['file']})")
     peak = next(r["gflops"] for r in rows if r["what"] == "sgemm_peak_1thread")
     print(f"single-thread sgemm peak (OpenBLAS, 1024^3): {peak:.1f} GFLOP/s")
     kernel = next((r["kernel"] for r in rows if r.get("side") == "swift" and "kernel" in r), None)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LinearAlgebra
 
 /// The `retrieve` command: argument parsing and output formatting only; the work is in RetrievalPipeline.
 @main
@@ -17,6 +18,8 @@ struct Retrieve: ParsableCommand {
     /// Prints our errors as one line, `retrieve: …` (they already name the file and the remedy), and leaves
     /// usage errors, help and exit codes to ArgumentParser.
     static func main() {
+        // Before anything runs: may re-run this program with OPENBLAS_CORETYPE set (see BLASCore).
+        BLASCore.ensureBestCore()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

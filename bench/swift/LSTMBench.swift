@@ -7,7 +7,7 @@ import SequenceEncoding
 /// `retrieve-bench lstm [--threads 1,2] [--seconds S]`: sequences/s of inference and of a training step
 /// (forward + backward + AdamW) for the benchmark shape (input 128, hidden 256, 128 steps, batch 32,
 /// 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only), plus the machine's
-/// single-thread sgemm peak. Prints one JSON object per line for bench/lstm.sh.
+/// single-thread sgemm peak, after the OpenBLAS core type in use. Prints one JSON object per line for bench/lstm.sh.
 func lstmBenchmark(_ arguments: [String]) throws {
     var threads = [1, 2]
     var seconds = 3.0
@@ -38,6 +38,9 @@ func lstmBenchmark(_ arguments: [String]) throws {
         } while elapsed < seconds
         return elapsed / Double(runs)
     }
+
+    // Which OpenBLAS kernels ran, and how they were chosen (see BLASCore): first line of the report.
+    emit(["what": "blas_core", "side": "swift", "core": BLAS.coreName, "summary": BLASCore.summary])
 
     // Single-thread sgemm peak: one large square product.
     BLAS.setThreadCount(1)

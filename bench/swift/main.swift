@@ -1,4 +1,8 @@
 import Foundation
+import LinearAlgebra
+
+// Before anything runs: may re-run this program with OPENBLAS_CORETYPE set (see BLASCore), as `retrieve` does.
+BLASCore.ensureBestCore()
 
 /// Our side of each benchmark; `bench/run NAME` runs it beside the peer and prints the ratio.
 /// Each benchmark registers one entry here and lives in its own file.
