@@ -264,6 +264,25 @@ struct EvaluateCommand: ParsableCommand {
         lines.append(Output.table(["fold"] + names, r.folds.map { f in
             [String(f.fold)] + names.map { n in f.systems.first { $0.name == n }.map { p($0.style.precisionAt10) } ?? "-" }
         }, rightAligned: Set(0...names.count)))
+        let degradations = r.folds.first?.invariance.map(\.degradation) ?? []
+        if !degradations.isEmpty {
+            lines.append("")
+            lines.append("invariance of the model's pooled embedding, whole degraded copies of the unseen items, over all folds:")
+            let rows = degradations.enumerated().map { i, d -> [String] in
+                let scores = r.folds.compactMap { $0.invariance.count > i ? $0.invariance[i] : nil }
+                let n = scores.map(\.scores.queries).reduce(0, +)
+                func weighted(_ f: (Evaluator.DegradationScores) -> Double?) -> String {
+                    let pairs = scores.compactMap { s in f(s).map { ($0, Double(s.scores.queries)) } }
+                    let w = pairs.map(\.1).reduce(0, +)
+                    return w > 0 ? p(pairs.map { $0.0 * $0.1 }.reduce(0, +) / w) : "-"
+                }
+                let minimum = scores.compactMap { $0.selfCosine?.minimum }.min().map(p) ?? "-"
+                return [d, String(n), weighted { $0.scores.recallAt1 }, weighted { $0.selfCosine?.mean }, minimum,
+                        weighted { $0.selfCosine?.atLeast099 }]
+            }
+            lines.append(Output.table(["copy", "n", "finds itself (R@1)", "cosine mean", "min", "share ≥ 0.99"], rows,
+                                      rightAligned: Set(1..<6)))
+        }
         for note in r.peers where note.undescribed > 0 {
             lines.append("\(note.name): \(note.undescribed) item(s) it could not describe are left out of its scores")
         }

@@ -78,11 +78,16 @@ final class LabelledFixture {
         #expect(report.failures.count == 1 && report.failures[0].path.hasSuffix("broken.wav"))
         #expect(report.excerpts == 12)
         #expect(report.systems.map(\.name)
-            == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
+            == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
                "model:tiny:segments-robust-pitch",
                "mfcc-stats", "logmel-stats"])
         #expect(report.systems[0].dimensions == 8)
+        #expect(report.systems.map(\.name) == (try Evaluator(encoder: encoder, options: options)).systemNames)
+        // The model row (raw cosine, as the index) reports how close each degradation's queries stay to their
+        // tracks; the other rows do not.
+        #expect(report.systems[0].perDegradation.allSatisfy { ($0.selfCosine?.minimum ?? -2) >= -1 })
+        #expect(report.systems[1].perDegradation.allSatisfy { $0.selfCosine == nil })
         for system in report.systems {
             #expect(system.perDegradation.map(\.degradation) == Degradation.standard.map(\.rawValue))
             // 12 excerpts cycle through 7 degradations.

@@ -26,6 +26,10 @@ public enum Degradation: String, CaseIterable, Sendable, Codable, CustomStringCo
     case pitchShift = "pitch+1st"
     /// Down to 16 kHz and back (libsoxr HQ both ways): everything above 8 kHz is lost.
     case resample16k = "resample-16kHz"
+    /// A gain of −20 dB: a quietly mastered copy (not among `standard`; one of `invariance`).
+    case quiet = "gain-20dB"
+    /// A gain of +6 dB, clipped to ±1 as a 16-bit or float file would store it (not among `standard`).
+    case loud = "gain+6dB"
 
     public var description: String { rawValue }
 
@@ -34,12 +38,18 @@ public enum Degradation: String, CaseIterable, Sendable, Codable, CustomStringCo
         .whiteNoise, .gain, .mp3, .lowPass, .timeStretch, .pitchShift, .resample16k,
     ]
 
+    /// The copies of a whole track whose pooled embedding must stay with the original: level changes, a lossy
+    /// re-encode, band limits (`retrieve evaluate --leave-labels-out` checks them on the unseen labels).
+    public static let invariance: [Degradation] = [.quiet, .loud, .mp3, .lowPass, .resample16k]
+
     /// The degraded signal, at the same sample rate. `scratch` is a folder for the MP3 round trip's file.
     public func apply(_ samples: [Float], sampleRate: Int, seed: UInt64, scratch: URL) throws -> [Float] {
         switch self {
         case .clean: return samples
         case .whiteNoise: return DSP.addWhiteNoise(samples, snrDecibels: 20, seed: seed)
         case .gain: return DSP.gain(samples, decibels: -9)
+        case .quiet: return DSP.gain(samples, decibels: -20)
+        case .loud: return DSP.gain(samples, decibels: 6).map { min(1, max(-1, $0)) }
         case .mp3:
             let url = scratch.appendingPathComponent("degradation-\(seed).mp3")
             defer { try? FileManager.default.removeItem(at: url) }

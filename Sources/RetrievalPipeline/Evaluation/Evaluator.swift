@@ -13,7 +13,11 @@ public import SequenceEncoding
 /// In the same pass, `excerptsPerTrack` excerpts of `excerptSeconds` are cut at seeded random positions and
 /// each goes through one degradation, cycling through `degradations` in order over all excerpts, and is
 /// described the same three ways. Then, per system, every descriptor is z-scored per dimension over the
-/// collection's full tracks (queries with the same statistics) and L2-normalised, so scores are cosines.
+/// collection's full tracks (queries with the same statistics) and L2-normalised, so scores are cosines. The
+/// model is scored twice: as the index uses it (row `model:NAME`, its own unit vectors and their cosine, which
+/// is what a user gets) and z-scored like the baselines (row `model:NAME:z`). For the model row each
+/// degradation also reports how close the degraded queries stay to their tracks (`CosineSummary`); with
+/// `wholeTrackQueries` the queries are whole degraded copies, an invariance check.
 ///
 /// The model's embedding here differs from the index's (`EncoderAnalyser`) in two small ways: the last
 /// segment window is aligned to the track's end, and long tracks are not thinned to 240 segments. Both make
@@ -39,6 +43,11 @@ public final class Evaluator {
         public var seed: UInt64 = 0
         /// The degradations, applied in turn.
         public var degradations = Degradation.standard
+        /// Whether each query is the whole track, degraded (`excerptSeconds` is then ignored): for invariance.
+        public var wholeTrackQueries = false
+        /// Whether the model's segment-matching rows (`SegmentScoring`) are computed; they cost a model pass per
+        /// quarter segment and seven per query.
+        public var segmentMatching = true
         public init() {}
     }
 
@@ -52,6 +61,22 @@ public final class Evaluator {
     public struct DegradationScores: Sendable, Codable, Equatable {
         public var degradation: String
         public var scores: IdentificationScores
+        /// The model's own cosine between each degraded query and the track it came from (model row only).
+        public var selfCosine: CosineSummary?
+    }
+
+    /// How close degraded copies stay to their originals in the model's own space.
+    public struct CosineSummary: Sendable, Codable, Equatable {
+        public var mean: Double
+        public var minimum: Double
+        /// The share of queries with cosine ≥ 0.99.
+        public var atLeast099: Double
+        init?(_ values: [Float]) {
+            guard !values.isEmpty else { return nil }
+            mean = values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+            minimum = Double(values.min()!)
+            atLeast099 = Double(values.filter { $0 >= 0.99 }.count) / Double(values.count)
+        }
     }
 
     /// All scores of one system (the model or a baseline).
@@ -106,7 +131,8 @@ public final class Evaluator {
         var names: [String] = []
         if let encoder {
             let model = "model:" + encoder.version.name
-            names = [model] + SegmentScoring.allCases.map { model + ":" + $0.rawValue }
+            names = [model, model + ":z"]
+                + (options.segmentMatching ? SegmentScoring.allCases.map { model + ":" + $0.rawValue } : [])
         }
         return names + BaselineDescriptors.Kind.allCases.map(\.rawValue)
     }
@@ -172,7 +198,7 @@ public final class Evaluator {
                 progress?.message("retrieve: " + (reason.contains(track.path) ? reason : "\(track.path): \(reason)"))
                 continue
             }
-            let (reference, segments) = describe(samples)
+            let (reference, segments) = describe(samples, matching: options.segmentMatching)
             let source = kept.count
             kept.append(track)
             for s in 0..<systems { references[s].append(reference[s]) }
@@ -180,7 +206,7 @@ public final class Evaluator {
 
             var rng = NoiseGenerator(seed: options.seed &+ 0x5EED &* UInt64(trackIndex + 1))
             for _ in 0..<options.excerptsPerTrack {
-                let length = min(excerptLength, samples.count)
+                let length = options.wholeTrackQueries ? samples.count : min(excerptLength, samples.count)
                 let start = Int.random(in: 0...(samples.count - length), using: &rng)
                 let excerpt = Array(samples[start..<(start + length)])
                 let degradation = options.degradations[querySources.count % options.degradations.count]
@@ -192,7 +218,7 @@ public final class Evaluator {
                     continue
                 }
                 guard !degraded.isEmpty else { continue }
-                let (query, segments) = describe(degraded, query: true)
+                let (query, segments) = describe(degraded, query: true, matching: options.segmentMatching)
                 for s in 0..<systems { queries[s].append(query[s]) }
                 for (f, m) in segments.enumerated() { querySegments[f].append(m) }
                 querySources.append(source)
@@ -202,16 +228,33 @@ public final class Evaluator {
 
         var reports: [SystemReport] = []
         let labels = kept.map(\.label), groups = kept.map(\.group)
-        func report(_ name: String, dimensions: Int, style: StyleScores, ranks: [Int]) -> SystemReport {
+        func report(_ name: String, dimensions: Int, style: StyleScores, ranks: [Int], selfCosines: [Float] = [])
+            -> SystemReport
+        {
             let perDegradation = options.degradations.map { d in
                 DegradationScores(degradation: d.rawValue, scores: IdentificationScores(
-                    ranks: zip(ranks, queryDegradations).filter { $0.1 == d }.map(\.0)))
+                    ranks: zip(ranks, queryDegradations).filter { $0.1 == d }.map(\.0)),
+                    selfCosine: CosineSummary(zip(selfCosines, queryDegradations).filter { $0.1 == d }.map(\.0)))
             }
             return SystemReport(name: name, dimensions: dimensions, style: style,
                                 identification: IdentificationScores(ranks: ranks), perDegradation: perDegradation)
         }
         for (s, name) in pooledSystemNames.enumerated() where !kept.isEmpty {
             let raw = Matrix(rowArrays: references[s])
+            if s == 0, encoder != nil {
+                // The model as the index uses it: its own unit vectors, cosine. (Its z-scored row follows.)
+                let style = RetrievalMetrics.styleRetrieval(
+                    scores: BLAS.multiply(raw, .none, raw, .transposed), labels: labels, groups: groups)
+                var ranks: [Int] = [], selfCosines: [Float] = []
+                if !querySources.isEmpty {
+                    let q = Matrix(rowArrays: queries[s])
+                    let scores = BLAS.multiply(q, .none, raw, .transposed)
+                    ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
+                    selfCosines = querySources.enumerated().map { scores[$0, $1] }
+                }
+                reports.append(report(name, dimensions: raw.columns, style: style, ranks: ranks,
+                                      selfCosines: selfCosines))
+            }
             let standardiser = Standardiser(fitting: raw)
             let refs = standardiser.apply(raw)
             let style = RetrievalMetrics.styleRetrieval(
@@ -222,8 +265,9 @@ public final class Evaluator {
                 ranks = RetrievalMetrics.identificationRanks(
                     scores: BLAS.multiply(q, .none, refs, .transposed), sources: querySources, groups: groups)
             }
-            reports.append(report(name, dimensions: raw.columns, style: style, ranks: ranks))
-            guard s == 0, encoder != nil else { continue }
+            reports.append(report(s == 0 && encoder != nil ? name + ":z" : name, dimensions: raw.columns,
+                                  style: style, ranks: ranks))
+            guard s == 0, encoder != nil, options.segmentMatching else { continue }
             // Segment matching: identification only; the style columns repeat the pooled model's.
             for scoring in SegmentScoring.allCases {
                 var ranks: [Int] = []
@@ -268,13 +312,16 @@ public final class Evaluator {
 
     /// Every pooled system's descriptor of one signal, in `pooledSystemNames` order (unnormalised; z-scoring
     /// comes later), and the model's segment embeddings at `matchingHopFrames` (one unit row per segment).
-    func describe(_ samples: [Float], query: Bool = false) -> (descriptors: [[Float]], segments: [Matrix]) {
+    func describe(_ samples: [Float], query: Bool = false, matching: Bool = true)
+        -> (descriptors: [[Float]], segments: [Matrix])
+    {
         let logMel = extractor.logMel(samples)
         var out: [[Float]] = []
         var segments: [Matrix] = []
         if let encoder {
             out.append(encoder.embedTrack(logMel: logMel)?.values
                 ?? [Float](repeating: 0, count: encoder.configuration.embeddingSize))
+            guard matching else { return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), []) }
             let windows = Self.windows(logMel, frames: encoder.configuration.segmentFrames, hop: matchingHopFrames)
             var frontEnds = [windows, robustWindows(windows)]
             if query {

@@ -28,6 +28,9 @@ public final class LeaveLabelsOut {
         /// Reuse a fold model already in `modelsDirectory` when its report says it was trained by this recipe on
         /// these labels, instead of training it again.
         public var reuseModels = true
+        /// Degraded whole copies of every held-out item checked against the fold's model (`Degradation.invariance`
+        /// by default; empty skips the check): its cosine with the original and whether it still finds its item.
+        public var invariance = Degradation.invariance
         public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
     }
 
@@ -49,6 +52,9 @@ public final class LeaveLabelsOut {
         public var trainingSeconds: Double
         public var bestEpoch: Int?
         public var systems: [SystemScores]
+        /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
+        /// cosine with the original (`Evaluator.DegradationScores`).
+        public var invariance: [Evaluator.DegradationScores]
         public var failures: [Evaluator.Failure]
     }
 
@@ -163,14 +169,18 @@ public final class LeaveLabelsOut {
 
             let indices = evaluation.indices.filter { held.contains(evaluation[$0].label) }
             var evaluatorOptions = Evaluator.Options()
-            evaluatorOptions.excerptsPerTrack = 0
+            evaluatorOptions.excerptsPerTrack = options.invariance.count
+            evaluatorOptions.wholeTrackQueries = true
+            evaluatorOptions.segmentMatching = false
+            if !options.invariance.isEmpty { evaluatorOptions.degradations = options.invariance }
             let evaluator = try Evaluator(encoder: encoder, options: evaluatorOptions)
             let progress = ProgressReporter(total: indices.count, label: "fold \(f + 1) evaluating", mode: progressMode)
             let report = try evaluator.run(indices.map { evaluation[$0] }, progress: progress)
             progress.finish()
-            var systems = report.systems.filter { !$0.name.contains(":segments") }.map { s in
-                SystemScores(name: s.name.hasPrefix("model:") ? Self.modelRow : s.name, style: s.style,
-                             items: report.tracks)
+            let modelName = "model:" + encoder.version.name
+            var systems = report.systems.map { s in
+                SystemScores(name: s.name == modelName ? Self.modelRow : s.name == modelName + ":z" ? "model-z" : s.name,
+                             style: s.style, items: report.tracks)
             }
             if let peers {
                 let failed = Set(report.failures.map(\.path))
@@ -184,7 +194,10 @@ public final class LeaveLabelsOut {
             }
             let fold = Fold(fold: f + 1, labels: labels, trainingTracks: trainTracks.count, items: report.tracks,
                             chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
-                            bestEpoch: bestEpoch, systems: systems, failures: report.failures)
+                            bestEpoch: bestEpoch, systems: systems,
+                            invariance: options.invariance.isEmpty ? []
+                                : report.systems.first { $0.name == modelName }?.perDegradation ?? [],
+                            failures: report.failures)
             log("fold \(f + 1): " + systems.map { String(format: "%@ P@10 %.3f", $0.name, $0.style.precisionAt10) }
                 .joined(separator: ", "))
             results.append(fold)
