@@ -12,7 +12,11 @@ import time
 import torch
 from torch import nn
 
-T, B, IN, H, E, C = 128, 32, 128, 256, 128, 10
+import os
+
+# The shape; bench/lstm.sh sets LSTM_HIDDEN, LSTM_STEPS and LSTM_CLASSES for the shipped model's shape.
+T, B, IN, H, E, C = (int(os.environ.get("LSTM_STEPS", 128)), 32, 128, int(os.environ.get("LSTM_HIDDEN", 256)), 128,
+                     int(os.environ.get("LSTM_CLASSES", 10)))
 
 
 class Encoder(nn.Module):

@@ -78,7 +78,8 @@ def read_clips(root):
                            "(header index,path,label,group) beside its WAV files")
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or [h.strip() for h in reader.fieldnames] != ["index", "path", "label", "group"]:
+        # Further columns (retrieve writes a split column) are allowed after the four this script reads.
+        if reader.fieldnames is None or [h.strip() for h in reader.fieldnames][:4] != ["index", "path", "label", "group"]:
             raise ClipSetError(f"{csv_path} must start with the header index,path,label,group "
                                f"(found {','.join(reader.fieldnames or [])!r})")
         clips = []

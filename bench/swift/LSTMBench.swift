@@ -4,24 +4,29 @@ import LinearAlgebra
 import RetrieveCore
 import SequenceEncoding
 
-/// `retrieve-bench lstm [--threads 1,2] [--seconds S]`: sequences/s of inference and of a training step
-/// (forward + backward + AdamW) for the benchmark shape (input 128, hidden 256, 128 steps, batch 32,
-/// 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only), plus the machine's
+/// `retrieve-bench lstm [--threads 1,2] [--seconds S] [--hidden H] [--steps T] [--classes C]`: sequences/s of
+/// inference and of a training step (forward + backward + AdamW) for the benchmark shape (input 128, hidden 256,
+/// 128 steps, batch 32, 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only; `bench/run
+/// lstm` also runs the shipped model's hidden size, steps and classes), plus the machine's
 /// single-thread sgemm peak, after the OpenBLAS core type in use. Prints one JSON object per line for bench/lstm.sh.
 func lstmBenchmark(_ arguments: [String]) throws {
     var threads = [1, 2]
     var seconds = 3.0
     var tasks: Set<String> = ["inference", "training"]
+    var (hidden, steps, classes) = (256, 128, 10)
     var i = 0
     while i < arguments.count {
         switch arguments[i] {
         case "--threads": threads = arguments[i + 1].split(separator: ",").compactMap { Int($0) }; i += 2
         case "--seconds": seconds = Double(arguments[i + 1]) ?? seconds; i += 2
         case "--only": tasks = [arguments[i + 1]]; i += 2
+        case "--hidden": hidden = Int(arguments[i + 1]) ?? hidden; i += 2
+        case "--steps": steps = Int(arguments[i + 1]) ?? steps; i += 2
+        case "--classes": classes = Int(arguments[i + 1]) ?? classes; i += 2
         default: throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "unknown argument \(arguments[i])"])
         }
     }
-    let (inputSize, hidden, steps, batch) = (128, 256, 128, 32)
+    let (inputSize, batch) = (128, 32)
     func emit(_ fields: [String: Any]) {
         let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -62,7 +67,7 @@ func lstmBenchmark(_ arguments: [String]) throws {
 
     let config = EncoderConfiguration(
         inputSize: inputSize, hiddenSize: hidden, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 128,
-        classNames: (0..<10).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
+        classNames: (0..<classes).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
     let encoder = Encoder(configuration: config, seed: 1)
     encoder.inferenceBatchSize = batch
     var rng = SplitMix64(seed: 2)
