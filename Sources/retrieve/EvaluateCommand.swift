@@ -92,6 +92,12 @@ struct EvaluateCommand: ParsableCommand {
         valueName: "dir"))
     var foldModels: String?
 
+    @Option(help: ArgumentHelp(
+        "With --leave-labels-out: the whole-copy degradations checked against each fold's model (comma-separated, "
+            + "or 'none'); default: gain-20dB,gain+6dB,mp3-128k,lowpass-4kHz,resample-16kHz.",
+        valueName: "list"))
+    var invariance: String?
+
     @OptionGroup(title: "Training (with --leave-labels-out)")
     var training: RecipeOptions
 
@@ -104,6 +110,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         if baselinesOnly && model != nil { throw ValidationError("--baselines-only and --model exclude each other") }
         _ = try degradationList()
+        _ = try invarianceList()
         guard clipsPerTrack >= 1, clipsPerTrack <= 1000, clipSeconds > 0.5, clipSeconds <= 3600 else {
             throw ValidationError("--clips-per-track must be 1…1000 and --clip-seconds 0.5…3600")
         }
@@ -113,8 +120,8 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("--leave-labels-out trains its own fold models: drop --model/--baselines-only")
             }
             if exportClips != nil { throw ValidationError("--export-clips and --leave-labels-out are separate steps") }
-        } else if trainData != nil || peers != nil || foldModels != nil {
-            throw ValidationError("--train-data, --peers and --fold-models go with --leave-labels-out K")
+        } else if trainData != nil || peers != nil || foldModels != nil || invariance != nil {
+            throw ValidationError("--train-data, --peers, --fold-models and --invariance go with --leave-labels-out K")
         }
         if peers != nil && labels == nil {
             throw ValidationError("--peers needs --labels CSV: the clips.csv the peer descriptors were made for")
@@ -123,11 +130,21 @@ struct EvaluateCommand: ParsableCommand {
 
     func degradationList() throws -> [Degradation] {
         guard let degradations else { return Degradation.standard }
-        let names = degradations.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return try Self.parseDegradations(degradations, option: "--degradations")
+    }
+
+    func invarianceList() throws -> [Degradation] {
+        guard let invariance else { return Degradation.invariance }
+        if invariance == "none" { return [] }
+        return try Self.parseDegradations(invariance, option: "--invariance")
+    }
+
+    static func parseDegradations(_ text: String, option: String) throws -> [Degradation] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let list = names.compactMap(Degradation.init(rawValue:))
         guard list.count == names.count, !list.isEmpty else {
-            throw ValidationError("--degradations takes a comma-separated list of "
-                + Degradation.allCases.map(\.rawValue).joined(separator: ", ") + "; got '\(degradations)'")
+            throw ValidationError("\(option) takes a comma-separated list of "
+                + Degradation.allCases.map(\.rawValue).joined(separator: ", ") + "; got '\(text)'")
         }
         return list
     }
@@ -200,6 +217,7 @@ struct EvaluateCommand: ParsableCommand {
         var options = LeaveLabelsOut.Options(cacheDirectory: training.cacheDirectory)
         options.folds = folds
         options.recipe = training.recipe(seed: seed == 0 ? 1 : seed)
+        options.invariance = try invarianceList()
         options.modelsDirectory = foldModels.map { URL(fileURLWithPath: CollectionScanner.absolutePath($0)) }
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {

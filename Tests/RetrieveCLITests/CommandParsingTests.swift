@@ -51,6 +51,30 @@ import Testing
         #expect(throws: (any Error).self) { try Retrieve.parseAsRoot(["train"]) }
     }
 
+    @Test func trainTakesTheNewObjectivesAndRejectsBadValues() throws {
+        let c = try #require(try Retrieve.parseAsRoot(
+            ["train", "data", "--contrastive-weight", "0.5", "--temperature", "0.2", "--level-range", "0"]) as? TrainCommand)
+        #expect(c.recipe.contrastiveWeight == 0.5 && c.recipe.contrastiveTemperature == 0.2 && c.recipe.levelRange == nil)
+        #expect(try #require(try Retrieve.parseAsRoot(["train", "data"]) as? TrainCommand).recipe.levelRange == 80)
+        for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
+                    ["--steps-per-epoch", "0"], ["--layers", "100"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
+        }
+    }
+
+    @Test func evaluateLeaveLabelsOutOptions() throws {
+        let c = try #require(try Retrieve.parseAsRoot(
+            ["evaluate", "--labels", "clips.csv", "--leave-labels-out", "5", "--train-data", "corpus", "--peers", "p",
+             "--invariance", "gain-20dB,mp3-128k", "--epochs", "3", "--contrastive-weight", "1"]) as? EvaluateCommand)
+        #expect(c.leaveLabelsOut == 5 && c.training.recipe(seed: 1).epochs == 3)
+        #expect(try c.invarianceList() == [.quiet, .mp3])
+        for bad in [["data", "--leave-labels-out", "1"], ["data", "--train-data", "x"],
+                    ["data", "--leave-labels-out", "3", "--peers", "p"], ["data", "--leave-labels-out", "3", "--model", "m"],
+                    ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--clip-seconds", "0"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["evaluate"] + bad) }
+        }
+    }
+
     @Test func similarHelpNamesEveryOption() {
         let help = Retrieve.helpMessage(for: SimilarCommand.self)
         for option in ["--k", "--exclude-same-artist", "--exclude-same-album", "--under", "--dedupe", "--json",

@@ -44,14 +44,7 @@ public enum ClipExport {
         var written = 0, tracksWritten = 0
         for track in tracks {
             defer { progress?.advance(detail: (track.path as NSString).lastPathComponent) }
-            let samples: [Float]
-            do {
-                samples = try decoder.decode(URL(fileURLWithPath: track.path)).samples
-                guard !samples.isEmpty else { throw AnalysisError.noAudio(path: track.path) }
-            } catch {
-                let reason = Indexer.reason(for: error)
-                failures.append(Evaluator.Failure(path: track.path, reason: reason))
-                progress?.message("retrieve: " + (reason.contains(track.path) ? reason : "\(track.path): \(reason)"))
+            guard let samples = Evaluator.decode(track, with: decoder, failures: &failures, progress: progress) else {
                 continue
             }
             let label = safeName(track.label)

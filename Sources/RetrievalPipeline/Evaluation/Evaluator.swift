@@ -188,16 +188,7 @@ public final class Evaluator {
 
         for (trackIndex, track) in tracks.enumerated() {
             defer { progress?.advance(detail: (track.path as NSString).lastPathComponent) }
-            let samples: [Float]
-            do {
-                samples = try decoder.decode(URL(fileURLWithPath: track.path)).samples
-                guard !samples.isEmpty else { throw AnalysisError.noAudio(path: track.path) }
-            } catch {
-                let reason = Indexer.reason(for: error)
-                failures.append(Failure(path: track.path, reason: reason))
-                progress?.message("retrieve: " + (reason.contains(track.path) ? reason : "\(track.path): \(reason)"))
-                continue
-            }
+            guard let samples = Self.decode(track, with: decoder, failures: &failures, progress: progress) else { continue }
             let (reference, segments) = describe(samples, matching: options.segmentMatching)
             let source = kept.count
             kept.append(track)
@@ -296,6 +287,22 @@ public final class Evaluator {
             excerptSeconds: options.excerptSeconds, seed: options.seed,
             mp3KilobitsPerSecond: Int(min(128, DSP.mp3BitrateRange(sampleRate: rate).upperBound)),
             systems: reports, failures: failures, elapsedSeconds: Date().timeIntervalSince(started))
+    }
+
+    /// A labelled file's samples, or nil after recording why it could not be decoded (or held no audio) in
+    /// `failures` and saying so through `progress`.
+    static func decode(_ track: LabelledTrack, with decoder: AudioDecoder, failures: inout [Failure],
+                       progress: ProgressReporter?) -> [Float]? {
+        do {
+            let samples = try decoder.decode(URL(fileURLWithPath: track.path)).samples
+            guard !samples.isEmpty else { throw AnalysisError.noAudio(path: track.path) }
+            return samples
+        } catch {
+            let reason = Indexer.reason(for: error)
+            failures.append(Failure(path: track.path, reason: reason))
+            progress?.message("retrieve: " + (reason.contains(track.path) ? reason : "\(track.path): \(reason)"))
+            return nil
+        }
     }
 
     static func chancePrecision(labels: [String], groups: [String]) -> Double {
