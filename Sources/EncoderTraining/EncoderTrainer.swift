@@ -28,6 +28,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var contrastiveWeight: Float = 0
     /// The contrastive loss's temperature τ.
     public var contrastiveTemperature: Float = 0.1
+    /// ν in total = … + ν · relational, the distillation loss towards a teacher's pairwise cosines
+    /// (`Losses.relational`); 0 leaves it out (and the step's `targets` are then not needed).
+    public var relationalWeight: Float = 0
 
     public init() {}
 
@@ -44,6 +47,8 @@ public struct StepResult: Sendable, Equatable {
     public var triplet: Float
     /// Contrastive loss over track groups (before weighting by μ; 0 when μ = 0).
     public var contrastive: Float = 0
+    /// Relational distillation loss (before weighting by ν; 0 when ν = 0).
+    public var relational: Float = 0
     /// CE + λ · triplet.
     public var total: Float
     /// Fraction of the batch whose argmax logit is its label.
@@ -92,8 +97,9 @@ public final class EncoderTrainer {
 
     /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`, and
     /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
-    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil) -> StepResult {
-        var result = computeGradients(segments: segments, labels: labels, groups: groups)
+    /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss.
+    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil) -> StepResult {
+        var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
@@ -112,14 +118,16 @@ public final class EncoderTrainer {
     }
 
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
-    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil)
+    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil)
         -> (result: StepResult, gradient: [Float])
     {
-        let r = computeGradients(segments: segments, labels: labels, groups: groups)
+        let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
-    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?) -> StepResult {
+    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?)
+        -> StepResult
+    {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
         precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
         let c = encoder.configuration
@@ -157,6 +165,14 @@ public final class EncoderTrainer {
             contrastive = c.loss
             for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += mu * c.gradient.storage[i] }
         }
+        let nu = options.relationalWeight
+        var relational: Float = 0
+        if nu != 0, let targets {
+            precondition(targets.rows == segments.count, "A step needs one target row per segment")
+            let r = Losses.relational(embeddings: embeddings, targets: targets)
+            relational = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nu * r.gradient.storage[i] }
+        }
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -179,8 +195,8 @@ public final class EncoderTrainer {
         var sumSquares: Double = 0
         for i in 0..<layout.count { sumSquares += Double(grads[i]) * Double(grads[i]) }
         return StepResult(
-            crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive,
-            total: ce.loss + lambda * tri.loss + mu * contrastive,
+            crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive, relational: relational,
+            total: ce.loss + lambda * tri.loss + mu * contrastive + nu * relational,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }

@@ -135,5 +135,38 @@ public enum Losses {
         gradient = BLAS.multiply(symmetric, .none, embeddings, .none)
         return (Float(loss) * scale, gradient)
     }
-}
 
+    /// Relational distillation: the mean squared difference between the batch's pairwise cosines and a
+    /// teacher's, over the pairs i ≠ j that both have a target:
+    ///
+    ///     loss = (1/|P|) Σ_{(i,j)∈P} (eᵢ·eⱼ − tᵢ·tⱼ)²
+    ///
+    /// `embeddings` (`N × E`) and `targets` (`N × D`) hold unit rows; a target row of zeros marks a segment
+    /// without a teacher target (it takes part in no pair). The teacher's dimension D need not be E: only its
+    /// similarity structure is learned. With fewer than two targets the loss is 0.
+    /// - Complexity: O(N² (E + D)).
+    public static func relational(embeddings: Matrix, targets: Matrix) -> (loss: Float, gradient: Matrix) {
+        let n = embeddings.rows
+        precondition(targets.rows == n, "\(targets.rows) targets for \(n) embeddings")
+        var gradient = Matrix(rows: n, columns: embeddings.columns)
+        let has = (0..<n).map { r in (0..<targets.columns).contains { targets[r, $0] != 0 } }
+        let count = has.filter { $0 }.count
+        guard count >= 2 else { return (0, gradient) }
+        let s = BLAS.multiply(embeddings, .none, embeddings, .transposed)
+        let t = BLAS.multiply(targets, .none, targets, .transposed)
+        let pairs = Float(count * (count - 1))
+        var dS = Matrix(rows: n, columns: n)
+        var loss = 0.0
+        for i in 0..<n where has[i] {
+            for j in 0..<n where j != i && has[j] {
+                let d = s[i, j] - t[i, j]
+                loss += Double(d * d)
+                dS[i, j] = 2 * d / pairs
+            }
+        }
+        // ∂loss/∂E = (dS + dSᵀ) E; dS is symmetric here.
+        for i in 0..<dS.storage.count { dS.storage[i] *= 2 }
+        gradient = BLAS.multiply(dS, .none, embeddings, .none)
+        return (Float(loss) / pairs, gradient)
+    }
+}

@@ -88,6 +88,12 @@ struct RecipeOptions: ParsableArguments {
     var contrastiveWeight: Float = 0
     @Option(help: "Temperature of the contrastive loss.") var temperature: Float = 0.1
     @Option(help: ArgumentHelp(
+        "A folder of teacher targets (scripts/teacher-targets) to distil: the model learns the teacher's pairwise "
+            + "similarities of the training crops (used only for training, never at run time).",
+        valueName: "dir"))
+    var teacher: String?
+    @Option(help: "ν: weight of the distillation loss (with --teacher).") var teacherWeight: Float = 1
+    @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
     var levelRange: Float = 80
@@ -117,6 +123,9 @@ struct RecipeOptions: ParsableArguments {
         guard levelRange == 0 || (levelRange >= 1 && levelRange <= 200) else {
             throw ValidationError("--level-range must be 0 (off) or 1…200 dB, got \(levelRange)")
         }
+        guard teacherWeight >= 0, teacherWeight.isFinite else {
+            throw ValidationError("--teacher-weight must be 0 or more, got \(teacherWeight)")
+        }
         guard patience >= 1, maxSeconds > 0 else { throw ValidationError("--patience must be ≥ 1 and --max-seconds > 0") }
     }
 
@@ -140,6 +149,8 @@ struct RecipeOptions: ParsableArguments {
         r.mining = mining
         r.contrastiveWeight = contrastiveWeight
         r.contrastiveTemperature = temperature
+        r.teacherDirectory = teacher.map(CollectionScanner.absolutePath)
+        r.teacherWeight = teacherWeight
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.patience = patience

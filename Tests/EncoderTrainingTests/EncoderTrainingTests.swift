@@ -219,6 +219,41 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         print("contrastive finite differences: worst relative error \(worst)")
     }
 
+    @Test func relationalGradientAndDefinition() {
+        var rng = SeededGenerator(seed: 41)
+        var worst: Float = 0
+        for _ in 0..<5 {
+            let raw = rng.matrix(rows: 6, columns: 4, in: -1...1)
+            let embeddings = Matrix(rowArrays: (0..<6).map { Embedding(normalising: raw.row($0)).values })
+            let teacherRaw = rng.matrix(rows: 6, columns: 7, in: -1...1)
+            // Row 4 has no target: it takes part in no pair.
+            let targets = Matrix(rowArrays: (0..<6).map { $0 == 4 ? [Float](repeating: 0, count: 7)
+                : Embedding(normalising: teacherRaw.row($0)).values })
+            let (loss, analytic) = Losses.relational(embeddings: embeddings, targets: targets)
+            var expected = 0.0
+            for i in 0..<6 where i != 4 {
+                for j in 0..<6 where j != i && j != 4 {
+                    let s = (0..<4).reduce(Float(0)) { $0 + embeddings[i, $1] * embeddings[j, $1] }
+                    let t = (0..<7).reduce(Float(0)) { $0 + targets[i, $1] * targets[j, $1] }
+                    expected += Double((s - t) * (s - t))
+                }
+            }
+            #expect(abs(Double(loss) - expected / 20) < 1e-5)
+            #expect(analytic.row(4).allSatisfy { $0 == 0 })
+            var numeric = [Float](repeating: 0, count: 24)
+            let eps: Float = 1e-3
+            for i in 0..<24 {
+                var a = embeddings, b = embeddings
+                a.storage[i] += eps; b.storage[i] -= eps
+                numeric[i] = (Losses.relational(embeddings: a, targets: targets).loss
+                    - Losses.relational(embeddings: b, targets: targets).loss) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(analytic.storage, numeric))
+        }
+        #expect(worst < 1e-2)
+        print("relational finite differences: worst relative error \(worst)")
+    }
+
     @Test func contrastiveByTheDefinition() {
         // Three items, groups [0, 0, 1]: anchor 0's positive is 1, anchor 1's is 0, item 2 has none.
         let e = Matrix(rowArrays: [[1, 0], [0.6, 0.8], [0, 1]])

@@ -63,6 +63,69 @@ import TestSupport
             .epochs.count == 4)
     }
 
+    /// Distillation: teacher targets for some training tracks (matched by path, z-scored, one per 1-s patch);
+    /// tracks without a row train without them; the relational loss is reported and falls.
+    @Test func teacherTargetsDistil() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-teacher")
+        let data = folder.path("data")
+        var rows = ["path,label,split"]
+        var index = ["path,sha256,patches,patch_seconds,model"]
+        let teacher = folder.path("teacher")
+        try FileManager.default.createDirectory(at: teacher, withIntermediateDirectories: true)
+        for i in 0..<4 {
+            let signals: [(String, [Float])] = [
+                ("tones", Signals.chord([110 + 30 * Double(i), 330], seconds: 3, sampleRate: 22_050)),
+                ("noise", Signals.whiteNoise(seconds: 3, sampleRate: 22_050, amplitude: 0.2, seed: UInt64(i + 1))),
+            ]
+            for (c, (label, samples)) in signals.enumerated() {
+                let dir = data.appendingPathComponent(label)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16,
+                                          to: dir.appendingPathComponent("\(i).wav"))
+                rows.append("\(label)/\(i).wav,\(label),\(i < 3 ? "train" : "validation")")
+                guard i != 2 else { continue }  // no targets for the third tracks
+                // A 5-d teacher that separates the classes, 3 patches of 1 s each.
+                let sha = "t\(c)\(i)"
+                let m = Matrix(rowArrays: (0..<3).map { p in (0..<5).map { Float($0 == c ? 3 : 0) + 0.1 * Float(p + $0) } })
+                try NumPyArray(m).write(to: teacher.appendingPathComponent(sha + ".npy"))
+                index.append("\(label)/\(i).wav,\(sha),3,1,toy")
+            }
+        }
+        try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
+        try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
+                                                encoding: .utf8)
+        var recipe = TrainingRecipe()
+        recipe.epochs = 3
+        recipe.stepsPerEpoch = 5
+        recipe.classesPerBatch = 2
+        recipe.segmentsPerClass = 4
+        recipe.segmentSeconds = 0.5
+        recipe.melBands = 32
+        recipe.hiddenSize = 8
+        recipe.embeddingSize = 8
+        recipe.warmupSteps = 1
+        recipe.learningRate = 1e-2
+        recipe.teacherDirectory = teacher.path
+        var lines: [String] = []
+        let session = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("m.safetensors"),
+                                          cacheDirectory: folder.path("cache").path, progress: .quiet) { lines.append($0) }
+        _ = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(lines.contains { $0.contains("teacher targets: 4 of 6 training tracks, 5-d, one per 1.0 s") }, "\(lines)")
+        let relational = lines.compactMap { line -> Double? in
+            guard let r = line.range(of: "relational ") else { return nil }
+            return Double(line[r.upperBound...].prefix(6))
+        }
+        #expect(relational.count == 3 && relational.allSatisfy { $0 > 0 } && relational.last! < relational.first!,
+                "\(lines)")
+        // A teacher folder without an index is refused with the command that makes one.
+        recipe.teacherDirectory = folder.path("nowhere").path
+        let broken = try TrainingSession(recipe: recipe, modelName: "s", output: folder.path("n.safetensors"),
+                                         cacheDirectory: folder.path("cache").path, progress: .quiet) { _ in }
+        #expect(throws: TrainingError.self) {
+            _ = try broken.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        }
+    }
+
     @Test func labelsCSVWithQuotesAndSplits() throws {
         let folder = try TemporaryDirectory()
         let csv = folder.path("l.csv")

@@ -25,6 +25,13 @@ public struct TrainingAugmentation: Sendable {
 
     /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set.
     public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G) -> Matrix {
+        cropWithPosition(logMel, frames: frames, augment: augment, rng: &rng).segment
+    }
+
+    /// `crop`, and the frame at the centre of the source frames it was cut from (for time-aligned targets).
+    public func cropWithPosition<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G)
+        -> (segment: Matrix, centreFrame: Double)
+    {
         let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5
             ? Double.random(in: 0.92...1.08, using: &rng) : 1
         // A crop of `frames · stretch` source frames becomes `frames` frames.
@@ -32,7 +39,8 @@ public struct TrainingAugmentation: Sendable {
         let take = min(source, logMel.rows)
         let start = logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0
         var segment = logMel.rows(start..<(start + take))
-        guard augment else { return segment }
+        let centre = Double(start) + Double(take) / 2
+        guard augment else { return (segment, centre) }
         if take == source && source != frames { segment = Self.resampleFrames(segment, to: frames) }
         let bands = segment.columns
         var curve = [Float](repeating: Float.random(in: -6...6, using: &rng), count: bands)  // gain
@@ -71,7 +79,7 @@ public struct TrainingAugmentation: Sendable {
                 segment.storage[r * bands + k] = v
             }
         }
-        return segment
+        return (segment, centre)
     }
 
     /// `m`'s rows linearly interpolated to `rows` rows spanning the same time (first and last rows kept).

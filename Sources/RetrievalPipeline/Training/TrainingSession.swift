@@ -39,6 +39,10 @@ public struct TrainingRecipe: Codable, Sendable {
     public var contrastiveWeight: Float = 0
     /// τ of the contrastive loss.
     public var contrastiveTemperature: Float = 0.1
+    /// A folder of teacher targets (`scripts/teacher-targets`) for relational distillation; nil for none.
+    public var teacherDirectory: String? = nil
+    /// ν: weight of the relational distillation loss (used with `teacherDirectory`).
+    public var teacherWeight: Float = 1
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -147,6 +151,14 @@ public final class TrainingSession {
         }
         let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
         let augmentation = TrainingAugmentation(configuration: cache.configuration)
+        let teacher = try recipe.teacherDirectory.map { directory in
+            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
+        }
+        if let teacher {
+            log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
+                + "one per \(teacher.patchSeconds) s")
+        }
+        let secondsPerFrame = cache.configuration.secondsPerFrame
         var rng = SplitMix64(seed: recipe.seed &+ UInt64(report.epochs.count) &* 0x9E37)
         var sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
                                      itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(report.epochs.count))
@@ -163,7 +175,7 @@ public final class TrainingSession {
             if interrupt.isRaised || epoch > recipe.epochs { break }
             let started = Date()
             let progress = ProgressReporter(total: steps, label: "epoch \(epoch)", mode: progressMode)
-            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, accuracy: 0.0), lastRate: Float = 0
+            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, accuracy: 0.0), lastRate: Float = 0
             for _ in 0..<steps {
                 if interrupt.isRaised { break }
                 var picks = sampler.next()
@@ -171,14 +183,19 @@ public final class TrainingSession {
                     // Pairs: the second crop of every two comes from the first one's track.
                     for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
                 }
-                let segments = picks.map {
-                    augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+                let crops = picks.map {
+                    augmentation.cropWithPosition(train[$0].logMel, frames: segmentFrames, augment: recipe.augment,
+                                                  rng: &rng)
                 }
-                let result = trainer.step(segments: segments, labels: picks.map { train[$0].label },
-                                          groups: recipe.contrastiveWeight != 0 ? picks : nil)
+                let targets = teacher.map { t in
+                    Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
+                }
+                let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
+                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets)
                 sums.ce += Double(result.crossEntropy)
                 sums.triplet += Double(result.triplet)
                 sums.contrastive += Double(result.contrastive)
+                sums.relational += Double(result.relational)
                 sums.accuracy += Double(result.accuracy)
                 lastRate = result.learningRate
                 progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -204,8 +221,9 @@ public final class TrainingSession {
             } else {
                 sinceBest += 1
             }
-            let contrastive = recipe.contrastiveWeight != 0
-                ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : ""
+            let contrastive = (recipe.contrastiveWeight != 0
+                ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : "")
+                + (teacher != nil ? String(format: "  relational %.4f", sums.relational / Double(steps)) : "")
             log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                        epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
                        record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
@@ -249,6 +267,7 @@ public final class TrainingSession {
         o.mining = recipe.mining
         o.contrastiveWeight = recipe.contrastiveWeight
         o.contrastiveTemperature = recipe.contrastiveTemperature
+        o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
         return o
     }
 
