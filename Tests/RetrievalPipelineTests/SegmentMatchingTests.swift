@@ -138,7 +138,7 @@ import TestSupport
         let report = try Evaluator(encoder: try SequenceEncoding.Encoder.load(contentsOf: url), options: options)
             .run(try LabelledCollection.folder(root.path))
         let names = report.systems.map(\.name)
-        #expect(names == ["model:tiny", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
+        #expect(names == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
                "model:tiny:segments-robust-pitch",
                "mfcc-stats", "logmel-stats"])
