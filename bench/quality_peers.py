@@ -270,6 +270,29 @@ def run_musly(clips, cache_root):
 # --------------------------------------------------------------------------------------------- MusiCNN
 
 
+def musicnn_load(audio_file):
+    """The file as musicnn reads it: librosa.load at 16 kHz mono (float32); ValueError if it cannot be decoded."""
+    import librosa
+    from musicnn import configuration as config
+
+    try:
+        audio, _ = librosa.load(audio_file, sr=config.SR)
+    except Exception as error:
+        raise ValueError(f"{audio_file} could not be decoded as audio ({one_line(error)})") from error
+    return audio
+
+
+def musicnn_log_mel(audio):
+    """musicnn's front end on 16 kHz samples [..., n]: librosa mel power (n_fft 512, hop 256, 96 bands),
+    log10(10000 * x + 1) in float32 → [..., frames, 96]. Leading axes are independent signals."""
+    import librosa
+    from musicnn import configuration as config
+
+    audio_rep = librosa.feature.melspectrogram(y=audio, sr=config.SR, hop_length=config.FFT_HOP,
+                                               n_fft=config.FFT_SIZE, n_mels=config.N_MELS)
+    return np.log10(10000 * np.swapaxes(audio_rep, -1, -2).astype(np.float32) + 1)
+
+
 def musicnn_batch_data_float32(audio_file, n_frames, overlap):
     """musicnn 0.1.0's extractor.batch_data with the log compression computed in float32.
 
@@ -279,16 +302,7 @@ def musicnn_batch_data_float32(audio_file, n_frames, overlap):
     starting every `overlap` frames, the last partial patch dropped. Returns (batch [patches, n_frames, 96],
     spectrogram [frames, 96]); raises ValueError when the audio is shorter than one patch.
     """
-    import librosa
-    from musicnn import configuration as config
-
-    try:
-        audio, sr = librosa.load(audio_file, sr=config.SR)
-    except Exception as error:
-        raise ValueError(f"{audio_file} could not be decoded as audio ({one_line(error)})") from error
-    audio_rep = librosa.feature.melspectrogram(y=audio, sr=sr, hop_length=config.FFT_HOP,
-                                               n_fft=config.FFT_SIZE, n_mels=config.N_MELS).T
-    audio_rep = np.log10(10000 * audio_rep.astype(np.float32) + 1)
+    audio_rep = musicnn_log_mel(musicnn_load(audio_file))
     starts = range(0, audio_rep.shape[0] - n_frames + 1, overlap)
     if len(starts) == 0:
         raise ValueError(f"{audio_file} is shorter than one {n_frames}-frame MusiCNN patch (about 3 s)")
@@ -336,12 +350,20 @@ class MusicnnEmbedder:
     def embed(self, path):
         """The clip's 753-d mean_pool embedding: the layer's per-patch output averaged over all patches."""
         batch, _ = musicnn_batch_data_float32(str(path), self.n_frames, self.overlap)
+        return self.patch_features(batch).mean(axis=0), batch.shape[0]
+
+    def patch_features(self, batch):
+        """mean_pool of each patch of batch [patches, n_frames, 96] → float32 [patches, 753]."""
         # All patches in one run: batch normalisation is in inference mode, so patches do not interact.
         features = self.session.run(self.mean_pool, feed_dict={self.x: batch, self.is_training: False})
-        return np.asarray(features, dtype=np.float32).mean(axis=0), batch.shape[0]
+        return np.asarray(features, dtype=np.float32)
 
     def reference_embedding(self, path):
         """The same embedding through musicnn's own extractor() (its batch_data patched to float32)."""
+        return self.reference_patch_features(path).mean(axis=0)
+
+    def reference_patch_features(self, path):
+        """mean_pool per 3-s patch [patches, 753] through musicnn's own extractor() (batch_data in float32)."""
         module = self.extractor_module
         original = module.batch_data
         module.batch_data = musicnn_batch_data_float32
@@ -350,7 +372,7 @@ class MusicnnEmbedder:
                 _, _, features = module.extractor(str(path), model=MUSICNN_MODEL, extract_features=True)
         finally:
             module.batch_data = original
-        return np.asarray(features[MUSICNN_FEATURE], dtype=np.float32).mean(axis=0)
+        return np.asarray(features[MUSICNN_FEATURE], dtype=np.float32)
 
 
 def _dist_version(name):
