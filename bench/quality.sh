@@ -23,7 +23,13 @@ if [ ! -f "$clips/clips.csv" ] || [ "$corpus/labels.csv" -nt "$clips/clips.csv" 
     "$retrieve" evaluate "$corpus" --export-clips "$clips" --clips-per-track "${CLIPS_PER_TRACK:-2}" --clip-seconds 30 >&2
 fi
 .venv/bin/python bench/quality_peers.py "$clips" >&2
-mapfile -t recipe < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/default-recipe | tr -s ' ' '\n')
+# The recipe's {corpus} stands for the corpus folder; a recipe that distils (--teacher) needs the teacher's
+# targets first (scripts/teacher-targets: MusiCNN in the reference venv, used for training only).
+mapfile -t recipe < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|{corpus}|$corpus|g" scripts/default-recipe | tr -s ' ' '\n')
+if grep -q -- '^--teacher' scripts/default-recipe; then
+    [ -x .venv/bin/python ] || scripts/reference-env
+    scripts/teacher-targets "$corpus" --out "$corpus/.teacher" >&2
+fi
 "$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
     --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --json > "$out/report.json"
 "$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
