@@ -19,6 +19,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var epsilon: Float = 1e-8
     /// Gradients whose global L2 norm exceeds this are scaled down to it; nil disables clipping.
     public var gradientClipNorm: Float? = 5
+    /// κ in total = κ · CE + λ · triplet + …: the weight of the classification loss (1 as before; less lets
+    /// the label-free losses lead).
+    public var classificationWeight: Float = 1
     /// λ in total = CE + λ · triplet; 0 trains on cross-entropy alone.
     public var tripletWeight: Float = 1
     public var tripletMargin: Float = 0.2
@@ -155,7 +158,8 @@ public final class EncoderTrainer {
         let layout = encoder.layout
         let s = c.logitScale
         var dLogits = ce.gradient
-        for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s }
+        let kappa = options.classificationWeight
+        for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s * kappa }
         var dEmbeddings = tri.gradient
         for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
         let mu = options.contrastiveWeight
@@ -196,7 +200,7 @@ public final class EncoderTrainer {
         for i in 0..<layout.count { sumSquares += Double(grads[i]) * Double(grads[i]) }
         return StepResult(
             crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive, relational: relational,
-            total: ce.loss + lambda * tri.loss + mu * contrastive + nu * relational,
+            total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }

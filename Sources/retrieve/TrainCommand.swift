@@ -81,7 +81,9 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "Temporal pooling: mean or attention.") var pooling: Pooling = .mean
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
-    @Option(help: "λ in CE + λ·triplet + μ·contrastive.") var tripletWeight: Float = 1
+    @Option(help: "κ: weight of the classification loss (cross-entropy over the labels).")
+    var classificationWeight: Float = 1
+    @Option(help: "λ in κ·CE + λ·triplet + μ·contrastive + ν·distillation.") var tripletWeight: Float = 1
     @Option(help: "Triplet margin on cosine distance.") var margin: Float = 0.2
     @Option(help: "Triplet mining: batchHard or semiHard.") var mining: TripletMining = .batchHard
     @Option(help: "μ: weight of the contrastive loss whose positives are two crops of one track (0: off).")
@@ -117,8 +119,9 @@ struct RecipeOptions: ParsableArguments {
         guard temperature > 0, temperature.isFinite else {
             throw ValidationError("--temperature must be positive, got \(temperature)")
         }
-        guard contrastiveWeight >= 0, tripletWeight >= 0, contrastiveWeight.isFinite, tripletWeight.isFinite else {
-            throw ValidationError("--triplet-weight and --contrastive-weight must be 0 or more")
+        guard contrastiveWeight >= 0, tripletWeight >= 0, classificationWeight >= 0, contrastiveWeight.isFinite,
+              tripletWeight.isFinite, classificationWeight.isFinite else {
+            throw ValidationError("--classification-weight, --triplet-weight and --contrastive-weight must be 0 or more")
         }
         guard levelRange == 0 || (levelRange >= 1 && levelRange <= 200) else {
             throw ValidationError("--level-range must be 0 (off) or 1…200 dB, got \(levelRange)")
@@ -145,6 +148,7 @@ struct RecipeOptions: ParsableArguments {
         r.learningRate = learningRate
         r.weightDecay = weightDecay
         r.tripletWeight = tripletWeight
+        r.classificationWeight = classificationWeight
         r.tripletMargin = margin
         r.mining = mining
         r.contrastiveWeight = contrastiveWeight

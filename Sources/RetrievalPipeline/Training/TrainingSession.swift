@@ -26,7 +26,9 @@ public struct TrainingRecipe: Codable, Sendable {
     public var learningRate: Float = 2e-3
     public var weightDecay: Float = 1e-4
     public var warmupSteps = 100
-    /// λ in CE + λ·triplet.
+    /// κ: weight of the classification loss.
+    public var classificationWeight: Float = 1
+    /// λ in κ·CE + λ·triplet + ….
     public var tripletWeight: Float = 1
     public var tripletMargin: Float = 0.2
     public var mining: TripletMining = .batchHard
@@ -263,6 +265,7 @@ public final class TrainingSession {
         o.totalSteps = max(totalSteps, recipe.warmupSteps + 1)
         o.weightDecay = recipe.weightDecay
         o.tripletWeight = recipe.tripletWeight
+        o.classificationWeight = recipe.classificationWeight
         o.tripletMargin = recipe.tripletMargin
         o.mining = recipe.mining
         o.contrastiveWeight = recipe.contrastiveWeight
