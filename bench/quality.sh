@@ -31,6 +31,5 @@ if grep -q -- '^--teacher' scripts/default-recipe; then
     scripts/teacher-targets "$corpus" --out "$corpus/.teacher" >&2
 fi
 "$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
-    --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --json > "$out/report.json"
-"$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
-    --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --quiet | tee "$out/report.txt"
+    --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --json-out "$out/report.json" \
+    | tee "$out/report.txt"

@@ -54,6 +54,9 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the report as JSON to this file.", valueName: "path"))
+    var jsonOut: String?
+
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
@@ -183,6 +186,10 @@ struct EvaluateCommand: ParsableCommand {
         let report = try evaluator.run(tracks, progress: progress)
         progress.finish()
         guard report.tracks > 0 else { throw CLIError("none of the \(tracks.count) files could be decoded") }
+        if let jsonOut {
+            try Data(Self.json(report).utf8).write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)),
+                                                   options: .atomic)
+        }
         print(json ? Self.json(report) : Self.text(report))
     }
 
@@ -229,13 +236,11 @@ struct EvaluateCommand: ParsableCommand {
         let report = try runner.run(evaluation: evaluation, training: trainingCollection, peers: peerDescriptors,
                                     progressMode: quiet ? .quiet : nil, interrupt: interrupt)
         if report.folds.isEmpty { throw ExitStatus.interrupted }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(Self.text(report))
-        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(report)
+        if let jsonOut { try data.write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)), options: .atomic) }
+        print(json ? String(decoding: data, as: UTF8.self) : Self.text(report))
         if interrupt.isRaised { throw ExitStatus.interrupted }
     }
 
@@ -248,8 +253,9 @@ struct EvaluateCommand: ParsableCommand {
             + "\(r.folds.map(\.labels.count).reduce(0, +)) labels, each fold scored by a model that never heard its labels")
         for f in r.folds {
             lines.append("  fold \(f.fold): \(f.labels.joined(separator: ", ")) (\(f.items) items, chance P@10 ≈ "
-                + "\(p(f.chancePrecision)); model trained on \(f.trainingTracks) tracks in "
-                + String(format: "%.0f s", f.trainingSeconds) + (f.bestEpoch.map { ", best epoch \($0)" } ?? "") + ")")
+                + "\(p(f.chancePrecision)); model trained on \(f.trainingTracks) tracks"
+                + (f.reused ? " (reused)" : String(format: " in %.0f s", f.trainingSeconds))
+                + (f.bestEpoch.map { ", best epoch \($0)" } ?? "") + ")")
         }
         lines.append("")
         let header = ["system", "P@10", "mAP", "macro P@10", "P@5", "5-NN acc", "worst fold P@10"]

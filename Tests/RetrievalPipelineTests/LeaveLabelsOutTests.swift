@@ -134,6 +134,7 @@ import TestSupport
         let again = try LeaveLabelsOut(options: options) { lines.append($0) }
             .run(evaluation: evaluation, training: training, peers: nil, progressMode: .quiet, interrupt: InterruptFlag())
         #expect(lines.filter { $0.contains("reusing") }.count == 2, "\(lines)")
+        #expect(again.folds.allSatisfy(\.reused) && !report.folds.contains(where: \.reused))
         #expect(again.summaries.first?.precisionAt10 == report.summaries.first?.precisionAt10)
 
         // Too few labels for the folds, and peers made for another clip set, are refused with a reason.

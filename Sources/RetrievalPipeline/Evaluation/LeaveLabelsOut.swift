@@ -50,6 +50,8 @@ public final class LeaveLabelsOut {
         public var items: Int
         public var chancePrecision: Double
         public var trainingSeconds: Double
+        /// Whether the fold's model was reused from `modelsDirectory` rather than trained in this run.
+        public var reused: Bool
         public var bestEpoch: Int?
         public var systems: [SystemScores]
         /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
@@ -161,7 +163,7 @@ public final class LeaveLabelsOut {
                 + "\(trainTracks.count) tracks of \(trainLabels.count) labels")
             let output = modelsDirectory.appendingPathComponent("fold-\(f + 1).safetensors")
             let trainingStarted = Date()
-            let bestEpoch = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
+            let (bestEpoch, reused) = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
                                              progressMode: progressMode, interrupt: interrupt)
             let trainingSeconds = Date().timeIntervalSince(trainingStarted)
             if interrupt.isRaised { break }
@@ -194,7 +196,7 @@ public final class LeaveLabelsOut {
             }
             let fold = Fold(fold: f + 1, labels: labels, trainingTracks: trainTracks.count, items: report.tracks,
                             chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
-                            bestEpoch: bestEpoch, systems: systems,
+                            reused: reused, bestEpoch: bestEpoch, systems: systems,
                             invariance: options.invariance.isEmpty ? []
                                 : report.systems.first { $0.name == modelName }?.perDegradation ?? [],
                             failures: report.failures)
@@ -217,9 +219,9 @@ public final class LeaveLabelsOut {
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
-    /// training labels; returns the best epoch.
+    /// training labels; returns the best epoch and whether the model was reused.
     private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], progressMode: ProgressReporter.Mode?,
-                              interrupt: InterruptFlag) throws -> Int? {
+                              interrupt: InterruptFlag) throws -> (bestEpoch: Int?, reused: Bool) {
         let session = try TrainingSession(recipe: options.recipe, modelName: "fold-\(fold)", output: output,
                                           cacheDirectory: options.cacheDirectory, progress: progressMode,
                                           interrupt: interrupt) { [log] line in log("  " + line) }
@@ -227,16 +229,18 @@ public final class LeaveLabelsOut {
         if options.reuseModels, FileManager.default.fileExists(atPath: output.path),
            let data = try? Data(contentsOf: session.reportURL),
            let previous = try? JSONDecoder().decode(TrainingReport.self, from: data),
-           previous.recipe == options.recipe.dictionary, previous.classNames == classes,
+           // A recipe field added since that model was trained is taken at its default, which is how it trained.
+           TrainingRecipe().dictionary.merging(previous.recipe) { $1 } == options.recipe.dictionary,
+           previous.classNames == classes,
            previous.trainTracks == LabelledCollection.tracks(tracks, in: .train).count
         {
             log("  reusing \(output.path) (same recipe and labels)")
-            return previous.bestEpoch
+            return (previous.bestEpoch, true)
         }
         // A fresh model: no checkpoint of another recipe may be resumed.
         try? FileManager.default.removeItem(at: session.checkpointURL)
         try? FileManager.default.removeItem(at: output)
-        return try session.run(collection: tracks).bestEpoch
+        return (try session.run(collection: tracks).bestEpoch, false)
     }
 }
 
