@@ -97,17 +97,10 @@ import TestSupport
         var options = LeaveLabelsOut.Options(cacheDirectory: folder.path("cache").path)
         options.folds = 2
         options.modelsDirectory = folder.path("models")
-        options.recipe.epochs = 2
-        options.recipe.stepsPerEpoch = 3
-        options.recipe.classesPerBatch = 2
-        options.recipe.segmentsPerClass = 4
-        options.recipe.segmentSeconds = 0.5
-        options.recipe.melBands = 32
-        options.recipe.hiddenSize = 8
-        options.recipe.embeddingSize = 8
+        options.recipe = TrainingRecipe.tiny(epochs: 2, steps: 3, classes: 2, segments: 4, seconds: 0.5, hidden: 8)
+        options.recipe.learningRate = 2e-3
         options.recipe.warmupSteps = 1
         options.recipe.contrastiveWeight = 0.5
-        options.recipe.validationSegmentsPerTrack = 2
         var lines: [String] = []
         let report = try LeaveLabelsOut(options: options) { lines.append($0) }
             .run(evaluation: evaluation, training: training, peers: descriptors, progressMode: .quiet,

@@ -64,3 +64,22 @@ final class PipelineFixture {
         }
     }
 }
+
+extension TrainingRecipe {
+    /// A recipe small enough for tests: 32 mel bands, a tiny LSTM, a few short steps, learning rate 1e-2.
+    static func tiny(epochs: Int, steps: Int, classes: Int, segments: Int, seconds: Double, hidden: Int) -> TrainingRecipe {
+        var recipe = TrainingRecipe()
+        recipe.epochs = epochs
+        recipe.stepsPerEpoch = steps
+        recipe.classesPerBatch = classes
+        recipe.segmentsPerClass = segments
+        recipe.segmentSeconds = seconds
+        recipe.melBands = 32
+        recipe.hiddenSize = hidden
+        recipe.embeddingSize = 8
+        recipe.learningRate = 1e-2
+        recipe.validationSegmentsPerTrack = 2
+        return recipe
+    }
+}
+

@@ -30,18 +30,8 @@ import TestSupport
         let labels = data.appendingPathComponent("labels.csv")
         try rows.joined(separator: "\n").write(to: labels, atomically: true, encoding: .utf8)
 
-        var recipe = TrainingRecipe()
-        recipe.epochs = 4
-        recipe.stepsPerEpoch = 6
-        recipe.classesPerBatch = 3
-        recipe.segmentsPerClass = 3
-        recipe.segmentSeconds = 0.75
-        recipe.melBands = 32
-        recipe.hiddenSize = 16
-        recipe.embeddingSize = 8
-        recipe.learningRate = 1e-2
+        var recipe = TrainingRecipe.tiny(epochs: 4, steps: 6, classes: 3, segments: 3, seconds: 0.75, hidden: 16)
         recipe.warmupSteps = 2
-        recipe.validationSegmentsPerTrack = 2
         let output = folder.path("model.safetensors")
         var lines: [String] = []
         let session = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
@@ -94,17 +84,8 @@ import TestSupport
         try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
         try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
                                                 encoding: .utf8)
-        var recipe = TrainingRecipe()
-        recipe.epochs = 3
-        recipe.stepsPerEpoch = 5
-        recipe.classesPerBatch = 2
-        recipe.segmentsPerClass = 4
-        recipe.segmentSeconds = 0.5
-        recipe.melBands = 32
-        recipe.hiddenSize = 8
-        recipe.embeddingSize = 8
+        var recipe = TrainingRecipe.tiny(epochs: 3, steps: 5, classes: 2, segments: 4, seconds: 0.5, hidden: 8)
         recipe.warmupSteps = 1
-        recipe.learningRate = 1e-2
         recipe.teacherDirectory = teacher.path
         var lines: [String] = []
         let session = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("m.safetensors"),
