@@ -55,11 +55,25 @@ public struct TrainingReport: Codable, Sendable {
         self.stoppedEarly = stoppedEarly
     }
 
+    /// The report as JSON. A score that is undefined (NaN: P@10 with a single validation track, a split with no
+    /// tracks) is written as the string "nan", which `decode` reads back.
     public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = Self.nonFinite
         return try encoder.encode(self)
     }
+
+    /// Reads what `json()` wrote.
+    public static func decode(_ data: Data) throws -> TrainingReport {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(TrainingReport.self, from: data)
+    }
+
+    private static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
 
     /// Two panels: losses (train CE, train triplet, validation CE) and scores (train/validation accuracy,
     /// validation P@10), both against the epoch, with the best epoch marked.

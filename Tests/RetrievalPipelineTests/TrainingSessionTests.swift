@@ -107,6 +107,38 @@ import TestSupport
         }
     }
 
+    /// Bad training collections go on with a message: a silent file is left out, a class with one training
+    /// track is named (its crops all come from it), and a class whose tracks are all in validation too.
+    @Test func silentFilesAndThinClassesAreNamed() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-thin")
+        let data = folder.path("data")
+        var rows = ["path,label,split"]
+        func add(_ label: String, _ name: String, _ samples: [Float], _ split: String) throws {
+            let dir = data.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16, to: dir.appendingPathComponent(name))
+            rows.append("\(label)/\(name),\(label),\(split)")
+        }
+        for i in 0..<3 {
+            try add("tones", "\(i).wav", Signals.chord([110 + 40 * Double(i), 440], seconds: 2, sampleRate: 22_050), "train")
+        }
+        try add("tones", "silent.wav", Signals.silence(seconds: 2, sampleRate: 22_050), "train")
+        try add("noise", "only.wav", Signals.whiteNoise(seconds: 2, sampleRate: 22_050, amplitude: 0.2), "train")
+        try add("clicks", "held.wav", Signals.clicks(every: 0.1, seconds: 2, sampleRate: 22_050), "validation")
+        try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true,
+                                               encoding: .utf8)
+        var lines: [String] = []
+        let session = try TrainingSession(
+            recipe: .tiny(epochs: 1, steps: 2, classes: 2, segments: 2, seconds: 0.5, hidden: 8),
+            modelName: "thin", output: folder.path("m.safetensors"), cacheDirectory: folder.path("cache").path,
+            progress: .quiet) { lines.append($0) }
+        let report = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(report.trainTracks == 4 && report.epochs.count == 1)
+        #expect(lines.contains { $0.contains("silent.wav: silent") && $0.contains("left out") }, "\(lines)")
+        #expect(lines.contains { $0.contains("class noise has one training track") }, "\(lines)")
+        #expect(lines.contains { $0.contains("class clicks has no training tracks") }, "\(lines)")
+    }
+
     @Test func labelsCSVWithQuotesAndSplits() throws {
         let folder = try TemporaryDirectory()
         let csv = folder.path("l.csv")

@@ -228,7 +228,7 @@ public final class LeaveLabelsOut {
         let classes = Array(Set(tracks.map(\.label))).sorted()
         if options.reuseModels, FileManager.default.fileExists(atPath: output.path),
            let data = try? Data(contentsOf: session.reportURL),
-           let previous = try? JSONDecoder().decode(TrainingReport.self, from: data),
+           let previous = try? TrainingReport.decode(data),
            // A recipe field added since that model was trained is taken at its default, which is how it trained.
            TrainingRecipe().dictionary.merging(previous.recipe) { $1 } == options.recipe.dictionary,
            previous.classNames == classes,

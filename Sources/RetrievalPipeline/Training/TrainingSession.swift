@@ -133,7 +133,7 @@ public final class TrainingSession {
         let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
         if resume, FileManager.default.fileExists(atPath: checkpointURL.path) {
             trainer = try EncoderTrainer.resume(from: checkpointURL, options: options)
-            report = (try? JSONDecoder().decode(TrainingReport.self, from: Data(contentsOf: reportURL)))
+            report = (try? TrainingReport.decode(Data(contentsOf: reportURL)))
                 ?? newReport(classNames, train, validation)
             guard trainer.encoder.configuration.classNames == classNames else {
                 throw TrainingError.resumeMismatch(checkpointURL.path)
