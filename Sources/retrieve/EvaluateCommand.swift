@@ -186,11 +186,7 @@ struct EvaluateCommand: ParsableCommand {
         let report = try evaluator.run(tracks, progress: progress)
         progress.finish()
         guard report.tracks > 0 else { throw CLIError("none of the \(tracks.count) files could be decoded") }
-        if let jsonOut {
-            try Data(Self.json(report).utf8).write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)),
-                                                   options: .atomic)
-        }
-        print(json ? Self.json(report) : Self.text(report))
+        try emit(report, text: Self.text(report))
     }
 
     func runExport(_ folder: String) throws {
@@ -236,11 +232,7 @@ struct EvaluateCommand: ParsableCommand {
         let report = try runner.run(evaluation: evaluation, training: trainingCollection, peers: peerDescriptors,
                                     progressMode: quiet ? .quiet : nil, interrupt: interrupt)
         if report.folds.isEmpty { throw ExitStatus.interrupted }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(report)
-        if let jsonOut { try data.write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)), options: .atomic) }
-        print(json ? String(decoding: data, as: UTF8.self) : Self.text(report))
+        try emit(report, text: Self.text(report))
         if interrupt.isRaised { throw ExitStatus.interrupted }
     }
 
@@ -315,10 +307,19 @@ struct EvaluateCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ report: Evaluator.Report) -> String {
+    static func json<Report: Encodable>(_ report: Report) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try! encoder.encode(report), as: UTF8.self)
+    }
+
+    /// Writes the report as JSON to `--json-out` if given, and prints it as JSON (`--json`) or as `text`.
+    func emit<Report: Encodable>(_ report: Report, text: String) throws {
+        let json = Self.json(report)
+        if let jsonOut {
+            try Data(json.utf8).write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)), options: .atomic)
+        }
+        print(self.json ? json : text)
     }
 
     static func text(_ r: Evaluator.Report) -> String {

@@ -23,13 +23,9 @@ public struct TrainingAugmentation: Sendable {
         centres = configuration.melCentreFrequencies
     }
 
-    /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set.
-    public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G) -> Matrix {
-        cropWithPosition(logMel, frames: frames, augment: augment, rng: &rng).segment
-    }
-
-    /// `crop`, and the frame at the centre of the source frames it was cut from (for time-aligned targets).
-    public func cropWithPosition<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G)
+    /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set, and
+    /// the frame at the centre of the source frames it was cut from (for time-aligned teacher targets).
+    public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G)
         -> (segment: Matrix, centreFrame: Double)
     {
         let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5

@@ -186,8 +186,7 @@ public final class TrainingSession {
                     for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
                 }
                 let crops = picks.map {
-                    augmentation.cropWithPosition(train[$0].logMel, frames: segmentFrames, augment: recipe.augment,
-                                                  rng: &rng)
+                    augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
                 }
                 let targets = teacher.map { t in
                     Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
