@@ -9,7 +9,7 @@ let optimised: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .w
 
 let package = Package(
     name: "retrieve",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "retrieve", targets: ["retrieve"]),
         .executable(name: "retrieve-bench", targets: ["retrieve-bench"]),
@@ -77,22 +77,44 @@ let package = Package(
                 "RetrieveCore", "LinearAlgebra", "CScanKernels", .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: optimised),
-        // Indexer, query engine, exporter, evaluator: the orchestration.
+        // Audio files → embeddings (pooled, segments, the robust identification front end): the same path for
+        // the index, a query and evaluation; and the walk that finds a collection's audio files.
         .target(
-            name: "RetrievalPipeline",
+            name: "Analysis",
+            dependencies: ["RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding"],
+            swiftSettings: optimised),
+        // The library a user keeps: scanner, indexer, query engine, exporter, default locations.
+        .target(
+            name: "Library",
             dependencies: [
-                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
-                "EncoderTraining", "VectorIndex", "SimilaritySearch",
-                // The evaluator's degradations resample with libsoxr directly.
-                "CSoxr",
+                "RetrieveCore", "AudioDecoding", "SequenceEncoding", "LinearAlgebra", "VectorIndex", "SimilaritySearch",
+                "Analysis", "Plots",
             ],
             swiftSettings: optimised),
+        // Training sessions over a labelled collection: recipes, feature cache, augmentation, teacher targets.
+        .target(
+            name: "Training",
+            dependencies: [
+                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "EncoderTraining",
+                "SimilaritySearch", "Analysis", "Plots",
+            ],
+            swiftSettings: optimised),
+        // Measuring embeddings: degradations, baselines, the evaluator, leave-labels-out, peers, the 2-D map.
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
+                "SimilaritySearch", "Analysis", "Training", "Plots",
+            ],
+            swiftSettings: optimised),
+        // SVG drawings (scatter plot, line chart) with one writer and one XML escape; knows nothing of audio.
+        .target(name: "Plots", dependencies: ["RetrieveCore"]),
         // Argument parsing and output formatting only.
         .executableTarget(
             name: "retrieve",
             dependencies: [
-                "RetrieveCore", "RetrievalPipeline", "EncoderTraining", "SequenceEncoding", "VectorIndex",
-                "AudioDecoding", "SpectralFeatures", "LinearAlgebra",
+                "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "Plots", "EncoderTraining",
+                "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -101,7 +123,7 @@ let package = Package(
             name: "retrieve-bench",
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
-                "EncoderTraining", "SimilaritySearch", "RetrievalPipeline",
+                "EncoderTraining", "SimilaritySearch", "Analysis", "Library", "VectorIndex",
             ],
             path: "bench/swift",
             swiftSettings: optimised),
@@ -124,16 +146,36 @@ let package = Package(
             name: "VectorIndexTests",
             dependencies: ["VectorIndex", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
+        // The pipeline tests' fixture: a generated collection, a tiny random model, a temporary index.
+        .target(
+            name: "PipelineTestSupport",
+            dependencies: [
+                "TestSupport", "RetrieveCore", "AudioDecoding", "SequenceEncoding", "VectorIndex", "Analysis", "Library",
+                "Training",
+            ]),
         .testTarget(
-            name: "RetrievalPipelineTests",
-            dependencies: ["RetrievalPipeline", "AudioDecoding", "SequenceEncoding", "VectorIndex", "TestSupport"]),
+            name: "LibraryTests",
+            dependencies: [
+                "Library", "Analysis", "SimilaritySearch", "Plots", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
+                "VectorIndex",
+                "TestSupport", "PipelineTestSupport",
+            ]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "EncoderTraining", "AudioDecoding", "SequenceEncoding", "TestSupport",
+                           "PipelineTestSupport"]),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation", "Training", "Analysis", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
+                           "SimilaritySearch", "TestSupport", "PipelineTestSupport"]),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),
         // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.
         .testTarget(
             name: "TortureTests",
             dependencies: [
-                "RetrievalPipeline", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex",
-                "RetrieveCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                "Analysis", "Library", "Training", "Evaluation", "SimilaritySearch", "AudioDecoding", "SpectralFeatures",
+                "SequenceEncoding", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             exclude: ["README.md"],
             resources: [.copy("Fixtures")]),

@@ -226,12 +226,7 @@ public final class Encoder: @unchecked Sendable {
     /// `segmentHopFrames`; the last window ends at the track's end so no frames are dropped. A track
     /// shorter than one segment gives one shorter segment; an empty track gives none.
     public func segments(of logMel: Matrix) -> [Matrix] {
-        let n = logMel.rows, w = configuration.segmentFrames, hop = configuration.segmentHopFrames
-        if n == 0 { return [] }
-        if n <= w { return [logMel] }
-        var starts = Array(stride(from: 0, through: n - w, by: hop))
-        if starts.last! != n - w { starts.append(n - w) }
-        return starts.map { logMel.rows($0..<($0 + w)) }
+        SegmentCutter.windows(of: logMel, length: configuration.segmentFrames, hop: configuration.segmentHopFrames)
     }
 
     /// Embeds segments (each `frames × inputSize` raw log-mel, frames ≥ 1), batching equal lengths together.

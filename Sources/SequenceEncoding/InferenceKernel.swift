@@ -2,6 +2,7 @@ internal import CLSTMKernels
 import Dispatch
 import Foundation
 import LinearAlgebra
+import RetrieveCore
 
 /// Which implementation runs the LSTM recurrence of the forward pass, at inference and in training.
 ///
@@ -137,7 +138,7 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         let (cellAddress, outAddress) = (UInt(bitPattern: cell), UInt(bitPattern: output))
         let (gatesAddress, cellsAddress, tanhAddress) =
             (UInt(bitPattern: gates), UInt(bitPattern: cells), UInt(bitPattern: tanhCells))
-        let counter = PartCounter(parts)
+        let counter = WorkDispenser(count: parts)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let part = counter.next() {
                 let first = part * b / parts, end = (part + 1) * b / parts
@@ -148,23 +149,6 @@ package final class PackedLSTMWeights: @unchecked Sendable {
                     UnsafeMutablePointer(bitPattern: gatesAddress), UnsafeMutablePointer(bitPattern: cellsAddress),
                     UnsafeMutablePointer(bitPattern: tanhAddress), kernel)
             }
-        }
-    }
-}
-
-/// Hands out part indices 0 ..< count, each once, to concurrent workers.
-private final class PartCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var taken = 0
-    private let count: Int
-
-    init(_ count: Int) { self.count = count }
-
-    func next() -> Int? {
-        lock.withLock {
-            guard taken < count else { return nil }
-            taken += 1
-            return taken - 1
         }
     }
 }

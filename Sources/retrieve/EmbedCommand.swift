@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import RetrieveCore
 
 /// `retrieve embed FILE…`: embeddings as a NumPy matrix, for people's own pipelines.
@@ -29,7 +33,7 @@ struct EmbedCommand: ParsableCommand {
         let analyser = try EncoderAnalyser(encoder: try location.loadModel())
         var matrix = Matrix(rows: 0, columns: analyser.encoder.configuration.embeddingSize)
         for file in files {
-            let path = CollectionScanner.absolutePath(file)
+            let path = Paths.absolute(file)
             if segments {
                 let rows = try analyser.segmentEmbeddings(path: path)
                 for e in rows { matrix.appendRow(e.values) }

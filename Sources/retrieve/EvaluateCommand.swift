@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import RetrieveCore
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import SequenceEncoding
 
 /// `retrieve evaluate DATA`: style retrieval and identification scores of the model and two baselines.
@@ -193,7 +198,7 @@ struct EvaluateCommand: ParsableCommand {
         let tracks = try collection()
         let progress = ProgressReporter(total: tracks.count, label: "cutting clips", mode: quiet ? .quiet : nil)
         let summary = try ClipExport.export(
-            tracks, to: URL(fileURLWithPath: CollectionScanner.absolutePath(folder)), clipsPerTrack: clipsPerTrack,
+            tracks, to: URL(fileURLWithPath: Paths.absolute(folder)), clipsPerTrack: clipsPerTrack,
             clipSeconds: clipSeconds, progress: progress)
         progress.finish()
         print("\(summary.clips) clips of \(summary.tracks) tracks: \(summary.csv.path)")
@@ -213,15 +218,15 @@ struct EvaluateCommand: ParsableCommand {
             trainingCollection = evaluation
         }
         let peerDescriptors = try peers.map { folder in
-            try PeerDescriptors(folder: URL(fileURLWithPath: CollectionScanner.absolutePath(folder)),
-                                csv: URL(fileURLWithPath: CollectionScanner.absolutePath(labels!)),
+            try PeerDescriptors(folder: URL(fileURLWithPath: Paths.absolute(folder)),
+                                csv: URL(fileURLWithPath: Paths.absolute(labels!)),
                                 items: evaluation.count)
         }
         var options = LeaveLabelsOut.Options(cacheDirectory: training.cacheDirectory)
         options.folds = folds
         options.recipe = training.recipe(seed: seed == 0 ? 1 : seed)
         options.invariance = try invarianceList()
-        options.modelsDirectory = foldModels.map { URL(fileURLWithPath: CollectionScanner.absolutePath($0)) }
+        options.modelsDirectory = foldModels.map { URL(fileURLWithPath: Paths.absolute($0)) }
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {
             FileHandle.standardError.write(Data("\nretrieve: stopping after this step (Ctrl-C again to stop at once)\n".utf8))
@@ -230,7 +235,7 @@ struct EvaluateCommand: ParsableCommand {
             if !quiet || json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         let report = try runner.run(evaluation: evaluation, training: trainingCollection, peers: peerDescriptors,
-                                    progressMode: quiet ? .quiet : nil, interrupt: interrupt)
+                                    progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop)
         if report.folds.isEmpty { throw ExitStatus.interrupted }
         try emit(report, text: Self.text(report))
         if interrupt.isRaised { throw ExitStatus.interrupted }
@@ -317,7 +322,7 @@ struct EvaluateCommand: ParsableCommand {
     func emit<Report: Encodable>(_ report: Report, text: String) throws {
         let json = Self.json(report)
         if let jsonOut {
-            try Data(json.utf8).write(to: URL(fileURLWithPath: CollectionScanner.absolutePath(jsonOut)), options: .atomic)
+            try Data(json.utf8).write(to: URL(fileURLWithPath: Paths.absolute(jsonOut)), options: .atomic)
         }
         print(self.json ? json : text)
     }

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import RetrieveCore
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import VectorIndex
 
 /// `retrieve export`: recommendations for every track, or for listed seeds, to files.
@@ -48,7 +53,7 @@ struct ExportCommand: ParsableCommand {
         if let seeds {
             let text: String
             do { text = try String(contentsOfFile: seeds, encoding: .utf8) } catch {
-                throw PipelineError.unreadableSeeds(path: seeds, reason: error.localizedDescription)
+                throw LibraryError.unreadableSeeds(path: seeds, reason: error.localizedDescription)
             }
             rows = []
             for line in text.split(whereSeparator: \.isNewline) {

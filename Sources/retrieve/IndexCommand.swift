@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import RetrieveCore
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import VectorIndex
 
 /// `retrieve index DIR…`: bring the index up to date with folders of audio.
@@ -72,7 +77,7 @@ struct IndexCommand: ParsableCommand {
             FileHandle.standardError.write(Data(
                 "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
         }
-        let indexer = Indexer(store: store, options: options, progress: quiet ? .quiet : nil, interrupt: interrupt) {
+        let indexer = Indexer(store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop) {
             // One encoder per worker: its scratch buffers are not shared between threads.
             let analyser = try EncoderAnalyser(encoder: try location.loadModel())
             analyser.keepSegments = segments

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import RetrieveCore
 import VectorIndex
 
@@ -76,7 +80,7 @@ struct RemoveCommand: ParsableCommand {
                 removed += try store.removeTracks(ids: [TrackID(id)])
                 continue
             }
-            let path = CollectionScanner.absolutePath(target)
+            let path = Paths.absolute(target)
             if let track = try store.track(path: path) {
                 removed += try store.removeTracks(ids: [track.id!])
             } else {

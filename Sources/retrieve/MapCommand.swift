@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import RetrieveCore
 
 extension EmbeddingMap.Colouring: ExpressibleByArgument {}
@@ -36,7 +40,7 @@ struct MapCommand: ParsableCommand {
         do {
             try Data(plot.svg().utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         } catch {
-            throw PipelineError.unwritableOutput(path: out, reason: error.localizedDescription)
+            throw LibraryError.unwritableOutput(path: out, reason: error.localizedDescription)
         }
         let legend = plot.legend()
         FileHandle.standardError.write(Data(

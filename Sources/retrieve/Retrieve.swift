@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import RetrieveCore
 import LinearAlgebra
 
-/// The `retrieve` command: argument parsing and output formatting only; the work is in RetrievalPipeline.
+/// The `retrieve` command: argument parsing and output formatting only; the work is in the Library, Training and Evaluation modules.
 @main
 struct Retrieve: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import RetrieveCore
 import VectorIndex
 
@@ -86,16 +90,16 @@ struct SimilarCommand: ParsableCommand {
         let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
         var analyser: EncoderAnalyser?
         if identify {
-            let path = CollectionScanner.absolutePath(queries[0])
+            let path = Paths.absolute(queries[0])
             guard FileManager.default.fileExists(atPath: path) else {
                 throw CLIError("\(queries[0]): --identify takes an audio file that exists")
             }
             let variants: [[Embedding]]
             do {
                 variants = try EncoderAnalyser(encoder: encoder).identificationSegments(
-                    path: path, pitchOffsets: exactPitch ? [] : SegmentMatching.pitchOffsets)
+                    path: path, pitchOffsets: exactPitch ? [] : RobustFrontEnd.pitchOffsets)
             } catch {
-                throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
+                throw LibraryError.queryNotAnalysable(path: path, reason: String(describing: error))
             }
             let results = try engine.identify(variants: variants, k: k)
             print(render(results, seeds: []), terminator: "")
@@ -113,7 +117,7 @@ struct SimilarCommand: ParsableCommand {
                 do {
                     seeds.append(try analyser!.analyse(path: path).embedding)
                 } catch {
-                    throw PipelineError.queryNotAnalysable(path: path, reason: String(describing: error))
+                    throw LibraryError.queryNotAnalysable(path: path, reason: String(describing: error))
                 }
                 if let row = engine.row(matchingContentOf: path) { seedRows.append(row) }
             }
@@ -121,7 +125,7 @@ struct SimilarCommand: ParsableCommand {
         var filters = QueryFilters()
         filters.excludeSameArtist = excludeSameArtist
         filters.excludeSameAlbum = excludeSameAlbum
-        filters.pathPrefixes = under.map(CollectionScanner.absolutePath)
+        filters.pathPrefixes = under.map(Paths.absolute)
         filters.dedupeThreshold = dedupe ? dedupeThreshold : nil
         let results = engine.similar(to: seeds, seedRows: seedRows, k: k, filters: filters)
         print(render(results, seeds: seedRows.map { engine.tracks[$0] }), terminator: "")
@@ -149,8 +153,8 @@ struct SimilarCommand: ParsableCommand {
         case .csv:
             return "rank,score,id,path,artist,title,duration\n" + results.map {
                 "\($0.rank),\(String(format: "%.6f", $0.score)),\($0.track.id!.rawValue),"
-                    + "\(Exporter.csvField($0.track.path)),\(Exporter.csvField($0.track.artist ?? "")),"
-                    + "\(Exporter.csvField($0.track.title ?? "")),\(String(format: "%.2f", $0.track.duration))\n"
+                    + "\(CSV.field($0.track.path)),\(CSV.field($0.track.artist ?? "")),"
+                    + "\(CSV.field($0.track.title ?? "")),\(String(format: "%.2f", $0.track.duration))\n"
             }.joined()
         case .m3u:
             return Exporter.m3u(seed: seeds.count == 1 ? seeds[0] : nil, results: results)

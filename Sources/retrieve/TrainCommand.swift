@@ -1,7 +1,12 @@
 import ArgumentParser
 import EncoderTraining
 import Foundation
-import RetrievalPipeline
+import RetrieveCore
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import SequenceEncoding
 
 extension Pooling: ExpressibleByArgument {}
@@ -44,7 +49,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let collection = try LabelledCollection.load(folder: data, labels: labels)
-        let output = URL(fileURLWithPath: CollectionScanner.absolutePath(out))
+        let output = URL(fileURLWithPath: Paths.absolute(out))
         let cacheDirectory = training.cacheDirectory
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {
@@ -52,7 +57,7 @@ struct TrainCommand: ParsableCommand {
         }
         let session = try TrainingSession(
             recipe: recipe, modelName: name ?? output.deletingPathExtension().lastPathComponent, output: output,
-            cacheDirectory: cacheDirectory, progress: quiet ? .quiet : nil, interrupt: interrupt) { line in
+            cacheDirectory: cacheDirectory, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
         let report = try session.run(collection: collection, resume: resume)
@@ -153,7 +158,7 @@ struct RecipeOptions: ParsableArguments {
         r.mining = mining
         r.contrastiveWeight = contrastiveWeight
         r.contrastiveTemperature = temperature
-        r.teacherDirectory = teacher.map(CollectionScanner.absolutePath)
+        r.teacherDirectory = teacher.map(Paths.absolute)
         r.teacherWeight = teacherWeight
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment

@@ -1,7 +1,11 @@
 import ArgumentParser
 import AudioDecoding
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import Testing
 import TestSupport
 

@@ -1,7 +1,11 @@
 import AudioDecoding
 import GRDB
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import SequenceEncoding
 import Testing
 import TestSupport

@@ -1,6 +1,10 @@
 import AudioDecoding
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import SequenceEncoding
 import Testing
 import TestSupport
@@ -180,7 +184,7 @@ import Glibc
                     last = engine.count
                     _ = engine.similar(to: [engine.embedding(row: 0)], seedRows: [0], k: 3)
                     queries.withLock { $0 += 1 }
-                } catch PipelineError.emptyIndex {
+                } catch LibraryError.emptyIndex {
                     break
                 } catch {
                     problems.withLock { $0.append("reader \(reader): \(error)") }

@@ -1,6 +1,10 @@
 import AudioDecoding
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
 import RetrieveCore
 import SequenceEncoding
 import SpectralFeatures

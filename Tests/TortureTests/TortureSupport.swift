@@ -4,6 +4,7 @@ import GRDB
 import RetrieveCore
 import SequenceEncoding
 import TestSupport
+import PipelineTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,8 @@
 import AudioDecoding
 import Foundation
-import RetrievalPipeline
+import Analysis
+import Library
+import SimilaritySearch
 import RetrieveCore
 import SequenceEncoding
 import SpectralFeatures
@@ -76,7 +78,7 @@ func indexBenchmark(_ arguments: [String]) throws {
     var options = Indexer.Options()
     options.workers = jobs
     let indexer = Indexer(store: try IndexStore(path: scratch.appendingPathComponent("index.sqlite").path),
-                          options: options, progress: .quiet) { try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: modelURL)) }
+                          options: options) { try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: modelURL)) }
     t = now()
     let summary = try indexer.run(roots: [arguments[0]])
     let wall = now() - t

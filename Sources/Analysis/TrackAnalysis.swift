@@ -1,0 +1,55 @@
+public import AudioDecoding
+public import RetrieveCore
+
+/// What analysing one audio file yields: the decoder's description of the file (format, rates, tags) and
+/// its embedding.
+public struct TrackAnalysis: Sendable {
+    /// The file as the decoder describes it: format, its own sample rate and channels, duration, tags.
+    public var info: AudioFileInfo
+    /// The track embedding: the normalised mean of its segment embeddings.
+    public var embedding: Embedding
+    /// How many segments were embedded to make `embedding`.
+    public var segmentCount: Int
+    /// The segment embeddings themselves, in time order, when the analyser keeps them (for identification by
+    /// segment matching, `QueryEngine.identify`); empty otherwise.
+    public var segments: [Embedding]
+
+    public init(info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = []) {
+        self.info = info
+        self.embedding = embedding
+        self.segmentCount = segmentCount
+        self.segments = segments
+    }
+}
+
+/// Something that turns an audio file into a `TrackAnalysis`.
+///
+/// An analyser owns per-thread state (FFT buffers, LSTM scratch space), so the indexer makes one per worker
+/// and never shares one between threads. The error it throws becomes the file's one-line failure reason.
+public protocol TrackAnalysing: AnyObject {
+    /// The model whose embeddings this analyser produces.
+    var modelVersion: ModelVersion { get }
+    /// Whether `analyse` returns segment embeddings to store; the indexer then also re-analyses unchanged tracks
+    /// that have none (indexed before without `--segments`).
+    var keepsSegments: Bool { get }
+    func analyse(path: String) throws -> TrackAnalysis
+}
+
+extension TrackAnalysing {
+    public var keepsSegments: Bool { false }
+}
+
+/// Why a file could not be analysed, as the index's failures table records it and evaluation reports it.
+public struct AnalysisFailure: Error, Sendable {
+    /// A short category for grouping failures: the error type's name without its module, e.g.
+    /// "AudioDecodingError".
+    public let kind: String
+    /// The error's first line (decoder errors start with the path).
+    public let reason: String
+
+    public init(_ error: any Error) {
+        kind = String(describing: type(of: error))
+        let text = String(describing: error)
+        reason = text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}

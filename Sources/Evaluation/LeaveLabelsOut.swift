@@ -1,0 +1,267 @@
+import Foundation
+import EncoderTraining
+import LinearAlgebra
+import RetrieveCore
+public import SequenceEncoding
+public import Training
+import SimilaritySearch
+
+/// Leave-labels-out evaluation: how well a training recipe's model retrieves by style on music of labels
+/// (soundtracks, genres) it never heard, which is what a user's library is.
+///
+/// The labels are dealt into k folds (`assign`). For each fold a model is trained by the recipe on the training
+/// collection's tracks of the *other* labels (their train and validation splits, as `retrieve train` uses
+/// them), and style retrieval is scored on the evaluation collection's items of the fold's labels only: every
+/// item queries the others of its fold, relevant = same label, items of the query's own track group never
+/// counted (`RetrievalMetrics.styleRetrieval`). The baselines (`BaselineDescriptors`) and any peer systems
+/// (`PeerDescriptors`, e.g. Musly and MusiCNN from `bench/quality`) are scored on the same items of the same
+/// fold, so every row of the report answers the same queries. Scores are reported per fold and as mean ± sample
+/// standard deviation over the folds.
+public final class LeaveLabelsOut {
+    /// What to run.
+    public struct Options: Sendable {
+        public var folds = 5
+        /// The training recipe of every fold's model (its `seed` also deals the folds).
+        public var recipe = TrainingRecipe()
+        /// The feature cache of training.
+        public var cacheDirectory: String
+        /// Where the fold models are kept (`fold-1.safetensors` …); nil: a temporary folder, removed afterwards.
+        public var modelsDirectory: URL?
+        /// Reuse a fold model already in `modelsDirectory` when its report says it was trained by this recipe on
+        /// these labels, instead of training it again.
+        public var reuseModels = true
+        /// Degraded whole copies of every held-out item checked against the fold's model (`Degradation.invariance`
+        /// by default; empty skips the check): its cosine with the original and whether it still finds its item.
+        public var invariance = Degradation.invariance
+        public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
+    }
+
+    /// One system's style scores on one fold.
+    public struct SystemScores: Sendable, Codable, Equatable {
+        public var name: String
+        public var style: StyleScores
+        /// Items of the fold this system described (a peer may have failed on some).
+        public var items: Int
+    }
+
+    /// One fold: its labels, its model's training, and every system's scores on its items.
+    public struct Fold: Sendable, Codable {
+        public var fold: Int
+        public var labels: [String]
+        public var trainingTracks: Int
+        public var items: Int
+        public var chancePrecision: Double
+        public var trainingSeconds: Double
+        /// Whether the fold's model was reused from `modelsDirectory` rather than trained in this run.
+        public var reused: Bool
+        public var bestEpoch: Int?
+        public var systems: [SystemScores]
+        /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
+        /// cosine with the original (`Evaluator.DegradationScores`).
+        public var invariance: [Evaluator.DegradationScores]
+        public var failures: [Evaluator.Failure]
+    }
+
+    /// A metric's mean and sample standard deviation over the folds, and its worst fold.
+    public struct Spread: Sendable, Codable, Equatable {
+        public var mean: Double
+        public var std: Double
+        public var minimum: Double
+        init(_ values: [Double]) {
+            let n = Double(max(1, values.count))
+            let m = values.reduce(0, +) / n
+            mean = m
+            std = values.count > 1
+                ? (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+            minimum = values.min() ?? 0
+        }
+    }
+
+    /// A system's scores over all folds.
+    public struct Summary: Sendable, Codable, Equatable {
+        public var name: String
+        public var precisionAt10: Spread
+        public var meanAveragePrecision: Spread
+        public var macroPrecisionAt10: Spread
+        public var precisionAt5: Spread
+        public var knnAccuracy: Spread
+    }
+
+    /// The whole evaluation.
+    public struct Report: Sendable, Codable {
+        public var folds: [Fold]
+        public var summaries: [Summary]
+        /// The system the ratios are taken of (the model), and the recipe that trained it.
+        public var model: String
+        public var recipe: [String: String]
+        public var peers: [PeerDescriptors.Note]
+        public var elapsedSeconds: Double
+    }
+
+    /// The name of the model's row in the report.
+    public static let modelRow = "model"
+
+    private let options: Options
+    private let log: (String) -> Void
+
+    public init(options: Options, log: @escaping (String) -> Void) {
+        precondition(options.folds >= 2, "leave-labels-out needs at least 2 folds")
+        self.options = options
+        self.log = log
+    }
+
+    /// The labels dealt into `folds` folds: ordered by a seeded hash of their names (FNV-1a of seed and name),
+    /// then label i goes to fold i mod k, so folds differ in size by at most one label and do not depend on the
+    /// order labels were listed in.
+    public static func assign(labels: [String], folds: Int, seed: UInt64) -> [[String]] {
+        func hash(_ s: String) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return h
+        }
+        let ordered = Array(Set(labels)).sorted { (hash($0), $0) < (hash($1), $1) }
+        var out = [[String]](repeating: [], count: folds)
+        for (i, label) in ordered.enumerated() { out[i % folds].append(label) }
+        return out.map { $0.sorted() }
+    }
+
+    /// Runs every fold: trains on `training` without the fold's labels, scores on `evaluation`'s items of them.
+    /// `peers` (optional) describe `evaluation`'s items in its order.
+    public func run(evaluation: [LabelledTrack], training: [LabelledTrack], peers: PeerDescriptors?,
+                    progress: @escaping ProgressFactory, stop: StopRequest) throws -> Report {
+        let started = Date()
+        let evaluationLabels = Set(evaluation.map(\.label))
+        let trainingLabels = Set(training.map(\.label))
+        guard evaluationLabels.count >= options.folds else {
+            throw LeaveLabelsOutError.fewerLabelsThanFolds(labels: evaluationLabels.count, folds: options.folds)
+        }
+        let missing = evaluationLabels.subtracting(trainingLabels)
+        if !missing.isEmpty {
+            log("note: the training collection has no tracks of \(missing.sorted().joined(separator: ", ")); "
+                + "those labels are only evaluated")
+        }
+        if let peers, peers.items != evaluation.count {
+            throw LeaveLabelsOutError.peersMismatch(
+                "the peers describe \(peers.items) items, the evaluation collection has \(evaluation.count)")
+        }
+        let folds = Self.assign(labels: Array(evaluationLabels), folds: options.folds, seed: options.recipe.seed)
+        let fm = FileManager.default
+        let temporary = options.modelsDirectory == nil
+        let modelsDirectory = options.modelsDirectory ?? fm.temporaryDirectory
+            .appendingPathComponent("retrieve-folds-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)")
+        try fm.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
+        defer { if temporary { try? fm.removeItem(at: modelsDirectory) } }
+
+        var results: [Fold] = []
+        for (f, labels) in folds.enumerated() {
+            if stop.isRaised { break }
+            let held = Set(labels)
+            let trainTracks = training.filter { !held.contains($0.label) }
+            let trainLabels = Set(trainTracks.map(\.label))
+            guard trainLabels.count >= 2 else {
+                throw LeaveLabelsOutError.tooFewTrainingLabels(fold: f + 1, labels: trainLabels.sorted())
+            }
+            log("fold \(f + 1)/\(folds.count): held out \(labels.joined(separator: ", ")); training on "
+                + "\(trainTracks.count) tracks of \(trainLabels.count) labels")
+            let output = modelsDirectory.appendingPathComponent("fold-\(f + 1).safetensors")
+            let trainingStarted = Date()
+            let (bestEpoch, reused) = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
+                                             progress: progress, stop: stop)
+            let trainingSeconds = Date().timeIntervalSince(trainingStarted)
+            if stop.isRaised { break }
+            let encoder = try SequenceEncoding.Encoder.load(contentsOf: output)
+
+            let indices = evaluation.indices.filter { held.contains(evaluation[$0].label) }
+            var evaluatorOptions = Evaluator.Options()
+            evaluatorOptions.excerptsPerTrack = options.invariance.count
+            evaluatorOptions.wholeTrackQueries = true
+            evaluatorOptions.segmentMatching = false
+            if !options.invariance.isEmpty { evaluatorOptions.degradations = options.invariance }
+            let evaluator = try Evaluator(encoder: encoder, options: evaluatorOptions)
+            let sink = progress(indices.count, "fold \(f + 1) evaluating")
+            let report = try evaluator.run(indices.map { evaluation[$0] }, progress: sink)
+            sink.finish()
+            let modelName = "model:" + encoder.version.name
+            var systems = report.systems.map { s in
+                SystemScores(name: s.name == modelName ? Self.modelRow : s.name == modelName + ":z" ? "model-z" : s.name,
+                             style: s.style, items: report.tracks)
+            }
+            if let peers {
+                let failed = Set(report.failures.map(\.path))
+                let kept = indices.filter { !failed.contains(evaluation[$0].path) }
+                for name in peers.names {
+                    if let scored = peers.styleScores(name, items: kept, labels: kept.map { evaluation[$0].label },
+                                                      groups: kept.map { evaluation[$0].group }) {
+                        systems.append(SystemScores(name: name, style: scored.style, items: scored.items))
+                    }
+                }
+            }
+            let fold = Fold(fold: f + 1, labels: labels, trainingTracks: trainTracks.count, items: report.tracks,
+                            chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
+                            reused: reused, bestEpoch: bestEpoch, systems: systems,
+                            invariance: options.invariance.isEmpty ? []
+                                : report.systems.first { $0.name == modelName }?.perDegradation ?? [],
+                            failures: report.failures)
+            log("fold \(f + 1): " + systems.map { String(format: "%@ P@10 %.3f", $0.name, $0.style.precisionAt10) }
+                .joined(separator: ", "))
+            results.append(fold)
+        }
+        let names = results.first?.systems.map(\.name) ?? []
+        let summaries = names.map { name in
+            let scores = results.compactMap { $0.systems.first { $0.name == name }?.style }
+            return Summary(name: name, precisionAt10: Spread(scores.map(\.precisionAt10)),
+                           meanAveragePrecision: Spread(scores.map(\.meanAveragePrecision)),
+                           macroPrecisionAt10: Spread(scores.map(\.macroPrecisionAt10)),
+                           precisionAt5: Spread(scores.map(\.precisionAt5)),
+                           knnAccuracy: Spread(scores.map(\.knnAccuracy)))
+        }
+        return Report(folds: results, summaries: summaries, model: Self.modelRow,
+                      recipe: options.recipe.dictionary, peers: peers?.notes ?? [],
+                      elapsedSeconds: Date().timeIntervalSince(started))
+    }
+
+    /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
+    /// training labels; returns the best epoch and whether the model was reused.
+    private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], progress: @escaping ProgressFactory,
+                              stop: StopRequest) throws -> (bestEpoch: Int?, reused: Bool) {
+        let session = try TrainingSession(recipe: options.recipe, modelName: "fold-\(fold)", output: output,
+                                          cacheDirectory: options.cacheDirectory, progress: progress,
+                                          stop: stop) { [log] line in log("  " + line) }
+        let classes = Array(Set(tracks.map(\.label))).sorted()
+        if options.reuseModels, FileManager.default.fileExists(atPath: output.path),
+           let data = try? Data(contentsOf: session.reportURL),
+           let previous = try? TrainingReport.decode(data),
+           // A recipe field added since that model was trained is taken at its default, which is how it trained.
+           TrainingRecipe().dictionary.merging(previous.recipe) { $1 } == options.recipe.dictionary,
+           previous.classNames == classes,
+           previous.trainTracks == LabelledCollection.tracks(tracks, in: .train).count
+        {
+            log("  reusing \(output.path) (same recipe and labels)")
+            return (previous.bestEpoch, true)
+        }
+        // A fresh model: no checkpoint of another recipe may be resumed.
+        try? FileManager.default.removeItem(at: session.checkpointURL)
+        try? FileManager.default.removeItem(at: output)
+        return (try session.run(collection: tracks).bestEpoch, false)
+    }
+}
+
+/// Why a leave-labels-out evaluation cannot run.
+public enum LeaveLabelsOutError: Error, CustomStringConvertible {
+    case fewerLabelsThanFolds(labels: Int, folds: Int)
+    case tooFewTrainingLabels(fold: Int, labels: [String])
+    case peersMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .fewerLabelsThanFolds(let labels, let folds):
+            "the evaluation collection has \(labels) label(s), fewer than the \(folds) folds asked for; "
+                + "use --leave-labels-out \(max(2, labels)) or fewer, or add labels"
+        case .tooFewTrainingLabels(let fold, let labels):
+            "fold \(fold) leaves \(labels.count) label(s) to train on (\(labels.joined(separator: ", "))); "
+                + "training needs at least 2: use fewer folds or a training collection with more labels"
+        case .peersMismatch(let reason):
+            "the peer descriptors do not fit this evaluation collection: \(reason); re-run bench/quality"
+        }
+    }
+}

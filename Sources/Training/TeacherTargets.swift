@@ -1,0 +1,74 @@
+import Foundation
+import RetrieveCore
+
+/// A teacher's per-patch embeddings of training tracks (`scripts/teacher-targets`: MusiCNN's 753-d mean-pool
+/// layer of every non-overlapping 3-s patch), as distillation targets for `Losses.relational`.
+///
+/// The folder holds `index.csv` (`path,sha256,patches,patch_seconds,model`; paths relative to the corpus, as in
+/// its labels.csv) and one `<sha256>.npy` (`patches × D` float32) per track. A training track is matched to its
+/// row by path: the row whose path is the track path's trailing components. Every loaded patch vector is
+/// z-scored per dimension over all loaded patches (the teacher's own scale would otherwise let a few loud
+/// dimensions decide every cosine) and L2-normalised, so target · target is a cosine. A track without a row,
+/// or with a damaged file, has no targets; its crops take part in no relational pair.
+struct TeacherTargets {
+    /// Unit target rows per training track (nil: none), in the order of the tracks given.
+    let perTrack: [Matrix?]
+    let patchSeconds: Double
+    let dimensions: Int
+    /// Tracks that found targets.
+    var covered: Int { perTrack.filter { $0 != nil }.count }
+
+    init(directory: String, trackPaths: [String], log: (String) -> Void) throws {
+        let folder = URL(fileURLWithPath: directory)
+        let indexURL = folder.appendingPathComponent("index.csv")
+        guard let text = try? String(contentsOf: indexURL, encoding: .utf8) else {
+            throw TrainingError.badRecipe("\(indexURL.path) cannot be read; make the teacher targets with "
+                + "scripts/teacher-targets CORPUS --out \(directory)")
+        }
+        var rows = CSV.rows(text).filter { $0.count >= 4 }
+        guard let header = rows.first, header.prefix(4) == ["path", "sha256", "patches", "patch_seconds"] else {
+            throw TrainingError.badRecipe("\(indexURL.path) does not start with path,sha256,patches,patch_seconds")
+        }
+        rows.removeFirst()
+        var byPath: [String: (sha: String, seconds: Double)] = [:]
+        for row in rows { byPath[row[0]] = (row[1], Double(row[3]) ?? 3) }
+        var raw: [Matrix?] = []
+        var seconds: Double?
+        for path in trackPaths {
+            let parts = path.split(separator: "/").map(String.init)
+            let match = (1...min(4, parts.count)).lazy.compactMap { byPath[parts.suffix($0).joined(separator: "/")] }.first
+            guard let match else { raw.append(nil); continue }
+            let file = folder.appendingPathComponent(match.sha + ".npy")
+            guard let array = try? NumPyArray(contentsOf: file), array.shape.count == 2, array.shape[0] > 0,
+                  let m = array.matrix, m.storage.allSatisfy(\.isFinite)
+            else {
+                log("note: \(file.path): teacher targets missing or damaged; \(path) trains without them")
+                raw.append(nil)
+                continue
+            }
+            if let s = seconds, s != match.seconds {
+                throw TrainingError.badRecipe("\(indexURL.path) mixes patch lengths \(s) and \(match.seconds) s")
+            }
+            seconds = match.seconds
+            raw.append(m)
+        }
+        let dimensions = raw.compactMap { $0?.columns }.first ?? 0
+        guard dimensions > 0, raw.allSatisfy({ $0 == nil || $0!.columns == dimensions }) else {
+            throw TrainingError.badRecipe("\(directory): no usable teacher targets for these tracks, or mixed sizes")
+        }
+        let all = raw.compactMap { $0 }
+        let z = Standardiser(fitting: Matrix(rows: all.reduce(0) { $0 + $1.rows }, columns: dimensions,
+                                             storage: all.flatMap(\.storage)))
+        perTrack = raw.map { $0.map(z.apply) }  // z-scored and L2-normalised rows
+        patchSeconds = seconds ?? 3
+        self.dimensions = dimensions
+    }
+
+    /// The target row of a crop of track `track` centred at `seconds`: the patch it falls in (clamped to the
+    /// track's patches), or zeros when the track has none.
+    func target(track: Int, seconds: Double) -> [Float] {
+        guard let m = perTrack[track] else { return [Float](repeating: 0, count: dimensions) }
+        let patch = min(m.rows - 1, max(0, Int(seconds / patchSeconds)))
+        return m.row(patch)
+    }
+}

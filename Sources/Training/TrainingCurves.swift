@@ -1,0 +1,30 @@
+public import EncoderTraining
+public import Plots
+
+extension TrainingReport {
+    /// The curves as a two-panel chart: losses (train cross-entropy, train triplet, validation cross-entropy)
+    /// and scores (train/validation accuracy, validation P@10), against the epoch, the best epoch marked.
+    public func curves() -> LineChart {
+        func series(_ name: String, _ colour: String, _ value: (EpochRecord) -> Float) -> LineChart.Series {
+            LineChart.Series(name: name, colour: colour, values: epochs.map { Double(value($0)) })
+        }
+        let losses = [
+            series("train cross-entropy", "#1f77b4", \.trainCrossEntropy),
+            series("train triplet", "#ff7f0e", \.trainTriplet),
+            series("validation cross-entropy", "#2ca02c", \.validationCrossEntropy),
+        ]
+        let scores = [
+            series("train accuracy", "#1f77b4", \.trainAccuracy),
+            series("validation accuracy", "#2ca02c", \.validationAccuracy),
+            series("validation P@10", "#d62728", \.validationPrecisionAt10),
+        ]
+        let lossMax = max(1e-6, losses.flatMap(\.values).filter(\.isFinite).max() ?? 1)
+        return LineChart(
+            title: "Training of \(modelName) (\(trainTracks) train / \(validationTracks) validation tracks, "
+                + "\(classNames.count) classes)",
+            xTitle: "epoch", xs: epochs.map { Double($0.epoch) },
+            panels: [LineChart.Panel(title: "losses", series: losses, yMax: lossMax * 1.05),
+                     LineChart.Panel(title: "accuracy and P@10", series: scores, yMax: 1)],
+            marker: bestEpoch.map(Double.init))
+    }
+}

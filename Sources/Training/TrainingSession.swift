@@ -1,0 +1,394 @@
+import Foundation
+import Synchronization
+public import EncoderTraining
+import LinearAlgebra
+import RetrieveCore
+public import SequenceEncoding
+import SpectralFeatures
+import SimilaritySearch
+import AudioDecoding
+
+/// How to train an encoder: model size, batches, optimisation, augmentation and stopping.
+///
+/// Every field is recorded in the training report, and `seed` makes a run repeatable on the same data.
+public struct TrainingRecipe: Codable, Sendable {
+    public var epochs = 40
+    /// Steps per epoch; nil chooses about one pass over the training audio's segments, within 20...200.
+    public var stepsPerEpoch: Int? = nil
+    /// P: classes per batch.
+    public var classesPerBatch = 8
+    /// K: segments per class per batch.
+    public var segmentsPerClass = 4
+    public var segmentSeconds = 3.0
+    public var melBands = 128
+    public var hiddenSize = 128
+    public var layers = 1
+    public var bidirectional = false
+    public var embeddingSize = 128
+    public var pooling: Pooling = .mean
+    public var learningRate: Float = 2e-3
+    public var weightDecay: Float = 1e-4
+    public var warmupSteps = 100
+    /// κ: weight of the classification loss.
+    public var classificationWeight: Float = 1
+    /// λ in κ·CE + λ·triplet + ….
+    public var tripletWeight: Float = 1
+    public var tripletMargin: Float = 0.2
+    public var mining: TripletMining = .batchHard
+    /// Augmentation of the training crops (`TrainingAugmentation`): gain, noise, EQ, band limits, tempo.
+    public var augment = true
+    /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
+    public var levelRange: Float? = 80
+    /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
+    /// holds K crops of K random tracks per class, otherwise K/2 tracks with two crops each).
+    public var contrastiveWeight: Float = 0
+    /// τ of the contrastive loss.
+    public var contrastiveTemperature: Float = 0.1
+    /// A folder of teacher targets (`scripts/teacher-targets`) for relational distillation; nil for none.
+    public var teacherDirectory: String? = nil
+    /// ν: weight of the relational distillation loss (used with `teacherDirectory`).
+    public var teacherWeight: Float = 1
+    /// Stop after this many epochs without a better validation P@10.
+    public var patience = 8
+    public var seed: UInt64 = 1
+    /// At most this many seconds of each file are used.
+    public var maxTrackSeconds = 360.0
+    /// Evenly spaced segments per validation track.
+    public var validationSegmentsPerTrack = 8
+
+    public init() {}
+
+    public var dictionary: [String: String] {
+        guard let data = try? JSONEncoder().encode(self),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object.mapValues { "\($0)" }
+    }
+}
+
+/// A labelled track's features, ready for training.
+struct TrainingTrack {
+    let path: String
+    let label: Int
+    let logMel: Matrix
+}
+
+/// Trains an encoder on a labelled collection: features cached once, P×K batches of random segment crops,
+/// light augmentation, validation by track every epoch, checkpoints, early stopping, and a report.
+public final class TrainingSession {
+    public let recipe: TrainingRecipe
+    public let modelName: String
+    private let output: URL
+    private let cache: FeatureCache
+    private let log: (String) -> Void
+    private let progress: ProgressFactory
+    private let stop: StopRequest
+
+    public var checkpointURL: URL { output.deletingPathExtension().appendingPathExtension("checkpoint.safetensors") }
+    public var reportURL: URL { output.deletingPathExtension().appendingPathExtension("report.json") }
+    public var plotURL: URL { output.deletingPathExtension().appendingPathExtension("report.svg") }
+
+    /// - Parameters:
+    ///   - output: where the best model is written; the checkpoint and report go beside it.
+    ///   - log: receives one line per epoch and other messages meant for the user.
+    public init(recipe: TrainingRecipe, modelName: String, output: URL, cacheDirectory: String,
+                progress: @escaping ProgressFactory = SilentProgress.factory, stop: StopRequest = StopRequest(),
+                log: @escaping (String) -> Void) throws {
+        self.recipe = recipe
+        self.modelName = modelName
+        self.output = output
+        self.progress = progress
+        self.stop = stop
+        self.log = log
+        cache = try FeatureCache(directory: cacheDirectory, configuration: Self.features(recipe),
+                                 maxSeconds: recipe.maxTrackSeconds)
+    }
+
+    static func features(_ recipe: TrainingRecipe) -> FeatureConfiguration {
+        FeatureConfiguration(melBands: recipe.melBands, topDecibels: nil)
+    }
+
+    /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
+    public func run(collection: [LabelledTrack], resume: Bool = false) throws -> TrainingReport {
+        let classNames = Array(Set(collection.map(\.label))).sorted()
+        guard classNames.count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
+        let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+        let trainItems = LabelledCollection.tracks(collection, in: .train)
+        let validationItems = LabelledCollection.tracks(collection, in: .validation)
+        guard !trainItems.isEmpty else { throw TrainingError.emptySplit("train") }
+        let train = try loadFeatures(trainItems, classIndex: classIndex, what: "train")
+        let validation = try loadFeatures(validationItems, classIndex: classIndex, what: "validation")
+        guard Set(train.map(\.label)).count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
+        let trainCounts = Dictionary(train.map { ($0.label, 1) }, uniquingKeysWith: +)
+        for (c, name) in classNames.enumerated() {
+            switch trainCounts[c] ?? 0 {
+            case 0: log("note: class \(name) has no training tracks (only validation ones); it cannot be learned")
+            case 1: log("note: class \(name) has one training track; its crops are all drawn from that track")
+            default: break
+            }
+        }
+
+        // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
+        BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
+        let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)
+            / Double(cache.configuration.hopLength)).rounded()))
+        var trainer: EncoderTrainer
+        var report: TrainingReport
+        let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
+        if resume, FileManager.default.fileExists(atPath: checkpointURL.path) {
+            trainer = try EncoderTrainer.resume(from: checkpointURL, options: options)
+            report = (try? TrainingReport.decode(Data(contentsOf: reportURL)))
+                ?? newReport(classNames, train, validation)
+            guard trainer.encoder.configuration.classNames == classNames else {
+                throw TrainingError.resumeMismatch(checkpointURL.path)
+            }
+            log("resuming from \(checkpointURL.path) at epoch \(report.epochs.count + 1)")
+        } else {
+            let (mean, std) = EncoderConfiguration.bandStatistics(
+                of: train.map(\.logMel), levelRange: recipe.levelRange, windowFrames: segmentFrames)
+            let configuration = EncoderConfiguration(
+                inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
+                bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
+                classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
+                features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
+            if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
+            trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
+            report = newReport(classNames, train, validation)
+        }
+        let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
+        let augmentation = TrainingAugmentation(configuration: cache.configuration)
+        let teacher = try recipe.teacherDirectory.map { directory in
+            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
+        }
+        if let teacher {
+            log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
+                + "one per \(teacher.patchSeconds) s")
+        }
+        let secondsPerFrame = cache.configuration.secondsPerFrame
+        var rng = SplitMix64(seed: recipe.seed &+ UInt64(report.epochs.count) &* 0x9E37)
+        var sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
+                                     itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(report.epochs.count))
+        let steps = stepsPerEpoch(train, segmentFrames: segmentFrames)
+        let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
+        var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
+                    loss: previousBest?.validationCrossEntropy ?? .infinity)
+        var sinceBest = report.epochs.count - (report.bestEpoch ?? report.epochs.count)
+        log("training \(modelName): \(train.count) train / \(validation.count) validation tracks, "
+            + "\(classNames.count) classes, \(steps) steps of \(recipe.classesPerBatch)×\(recipe.segmentsPerClass) "
+            + "segments per epoch")
+
+        for epoch in (report.epochs.count + 1)...max(report.epochs.count + 1, recipe.epochs) {
+            if stop.isRaised || epoch > recipe.epochs { break }
+            let started = Date()
+            let progress = progress(steps, "epoch \(epoch)")
+            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, accuracy: 0.0), lastRate: Float = 0
+            for _ in 0..<steps {
+                if stop.isRaised { break }
+                var picks = sampler.next()
+                if recipe.contrastiveWeight != 0 {
+                    // Pairs: the second crop of every two comes from the first one's track.
+                    for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
+                }
+                let crops = picks.map {
+                    augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+                }
+                let targets = teacher.map { t in
+                    Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
+                }
+                let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
+                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets)
+                sums.ce += Double(result.crossEntropy)
+                sums.triplet += Double(result.triplet)
+                sums.contrastive += Double(result.contrastive)
+                sums.relational += Double(result.relational)
+                sums.accuracy += Double(result.accuracy)
+                lastRate = result.learningRate
+                progress.advance(detail: String(format: "loss %.3f", result.total))
+            }
+            progress.finish()
+            if stop.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
+            let v = validate(trainer, validationSet)
+            let record = EpochRecord(
+                epoch: epoch, steps: steps, learningRate: lastRate, trainCrossEntropy: Float(sums.ce / Double(steps)),
+                trainTriplet: Float(sums.triplet / Double(steps)), trainAccuracy: Float(sums.accuracy / Double(steps)),
+                validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
+                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started))
+            report.epochs.append(record)
+            // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
+            let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
+            let loss = record.validationCrossEntropy.isNaN ? record.trainCrossEntropy : record.validationCrossEntropy
+            let improved = precision > best.precision || (precision == best.precision && loss < best.loss)
+            if improved {
+                best = (precision, loss)
+                report.bestEpoch = epoch
+                sinceBest = 0
+                try trainer.encoder.save(to: output, name: modelName)
+            } else {
+                sinceBest += 1
+            }
+            let contrastive = (recipe.contrastiveWeight != 0
+                ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : "")
+                + (teacher != nil ? String(format: "  relational %.4f", sums.relational / Double(steps)) : "")
+            log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
+                       epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
+                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
+                       improved ? "*" : " ", record.seconds))
+            try trainer.saveCheckpoint(to: checkpointURL, name: modelName)
+            try writeReport(report)
+            if sinceBest >= recipe.patience {
+                report.stoppedEarly = true
+                log("stopping early: no better validation P@10 for \(recipe.patience) epochs")
+                break
+            }
+        }
+        if !FileManager.default.fileExists(atPath: output.path) {
+            try trainer.encoder.save(to: output, name: modelName)
+        }
+        try writeReport(report)
+        return report
+    }
+
+    private func newReport(_ classNames: [String], _ train: [TrainingTrack], _ validation: [TrainingTrack])
+        -> TrainingReport
+    {
+        TrainingReport(modelName: modelName, classNames: classNames, trainTracks: train.count,
+                       validationTracks: validation.count, recipe: recipe.dictionary)
+    }
+
+    private func writeReport(_ report: TrainingReport) throws {
+        try report.json().write(to: reportURL, options: .atomic)
+        try Data(report.curves().svg().utf8).write(to: plotURL, options: .atomic)
+    }
+
+    private func trainingOptions(totalSteps: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.learningRate = recipe.learningRate
+        o.minimumLearningRate = recipe.learningRate / 100
+        o.warmupSteps = recipe.warmupSteps
+        o.totalSteps = max(totalSteps, recipe.warmupSteps + 1)
+        o.weightDecay = recipe.weightDecay
+        o.tripletWeight = recipe.tripletWeight
+        o.classificationWeight = recipe.classificationWeight
+        o.tripletMargin = recipe.tripletMargin
+        o.mining = recipe.mining
+        o.contrastiveWeight = recipe.contrastiveWeight
+        o.contrastiveTemperature = recipe.contrastiveTemperature
+        o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
+        return o
+    }
+
+    private func stepsPerEpoch(_ train: [TrainingTrack], segmentFrames: Int) -> Int {
+        if let s = recipe.stepsPerEpoch { return max(1, s) }
+        let segments = train.reduce(0) { $0 + max(1, $1.logMel.rows / segmentFrames) }
+        return min(200, max(20, segments / (recipe.classesPerBatch * recipe.segmentsPerClass)))
+    }
+
+    /// Decodes (or reads from the cache) every item's features, two files at a time.
+    private func loadFeatures(_ items: [LabelledTrack], classIndex: [String: Int], what: String) throws
+        -> [TrainingTrack]
+    {
+        guard !items.isEmpty else { return [] }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, items.count)
+        let extractors = try (0..<workers).map { _ in try FeatureExtractor(configuration: self.cache.configuration) }
+        let cache = self.cache
+        let progress = progress(items.count, "features (\(what))")
+        // One slot per item, each written by the one worker that owns the item.
+        let results = Mutex([TrainingTrack?](repeating: nil, count: items.count))
+        let failures = Mutex([String?](repeating: nil, count: items.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            let extractor = extractors[worker]
+            while i < items.count {
+                let item = items[i]
+                do {
+                    let logMel = try cache.logMel(path: item.path, extractor: extractor)
+                    let spread = (logMel.storage.max() ?? 0) - (logMel.storage.min() ?? 0)
+                    if logMel.rows > 0 && spread < 1 {
+                        // Digital silence (or a constant signal): every band sits at one level, there is no style.
+                        failures.withLock { $0[i] = "\(item.path): silent (every band at one level throughout); left out" }
+                    } else if logMel.rows > 0 {
+                        let track = TrainingTrack(path: item.path, label: classIndex[item.label]!, logMel: logMel)
+                        results.withLock { $0[i] = track }
+                    } else {
+                        failures.withLock { $0[i] = "\(item.path): no audio frames" }
+                    }
+                } catch {
+                    let reason = String(describing: error)
+                    failures.withLock { $0[i] = reason }
+                }
+                progress.advance(detail: (item.path as NSString).lastPathComponent)
+                i += workers
+            }
+        }
+        progress.finish()
+        for case let failure? in failures.withLock({ $0 }) { log("skipped: \(failure)") }
+        return results.withLock { $0.compactMap { $0 } }
+    }
+
+    struct ValidationSet {
+        var segments: [Matrix] = []
+        var labels: [Int] = []
+        /// Which validation track each segment belongs to.
+        var track: [Int] = []
+        var trackLabels: [Int] = []
+    }
+
+    private func validationSegments(_ tracks: [TrainingTrack], segmentFrames: Int) -> ValidationSet {
+        var set = ValidationSet()
+        for (t, track) in tracks.enumerated() {
+            let n = track.logMel.rows
+            let count = n <= segmentFrames ? 1 : min(recipe.validationSegmentsPerTrack, n / segmentFrames)
+            for s in 0..<max(1, count) {
+                let start = count <= 1 ? 0 : (n - segmentFrames) * s / (count - 1)
+                set.segments.append(n <= segmentFrames ? track.logMel : track.logMel.rows(start..<(start + segmentFrames)))
+                set.labels.append(track.label)
+                set.track.append(t)
+            }
+            set.trackLabels.append(track.label)
+        }
+        return set
+    }
+
+    private func validate(_ trainer: EncoderTrainer, _ set: ValidationSet)
+        -> (crossEntropy: Float, triplet: Float, accuracy: Float, precisionAt10: Float)
+    {
+        guard !set.segments.isEmpty else { return (.nan, .nan, .nan, .nan) }
+        let evaluation = trainer.evaluate(segments: set.segments, labels: set.labels)
+        let embeddings = trainer.encoder.embed(segments: set.segments)
+        var byTrack = [[Embedding]](repeating: [], count: set.trackLabels.count)
+        for (i, e) in embeddings.enumerated() { byTrack[set.track[i]].append(e) }
+        let tracks = byTrack.map { Embedding.pooled($0)! }
+        return (evaluation.crossEntropy, evaluation.triplet, evaluation.accuracy,
+                Self.precisionAtK(tracks, labels: set.trackLabels, k: 10))
+    }
+
+    /// Mean precision at k of each item's nearest others (itself excluded), relevant = same label; k is cut to
+    /// the number of others. `RetrievalMetrics` ranks and counts, as in `retrieve evaluate`.
+    static func precisionAtK(_ items: [Embedding], labels: [Int], k: Int) -> Float {
+        guard items.count > 1 else { return .nan }
+        let kk = min(k, items.count - 1)
+        var total = 0.0
+        for i in items.indices {
+            let scores = items.map { items[i].cosine($0) }
+            let ranked = RetrievalMetrics.ranking(scores: scores) { $0 != i }
+            total += RetrievalMetrics.precision(at: kk, relevance: ranked.map { labels[$0] == labels[i] })
+        }
+        return Float(total / Double(items.count))
+    }
+}
+
+/// Problems that stop a training run before it starts.
+public enum TrainingError: Error, CustomStringConvertible {
+    case tooFewClasses([String])
+    case emptySplit(String)
+    case badRecipe(String)
+    case resumeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .tooFewClasses(let c): "training needs at least two classes with audio, found \(c.count): \(c.joined(separator: ", "))"
+        case .emptySplit(let s): "the \(s) split has no tracks; check the labels file's split column"
+        case .badRecipe(let p): "bad training settings: \(p)"
+        case .resumeMismatch(let p): "\(p): the checkpoint was trained on other classes; remove it or train afresh without --resume"
+        }
+    }
+}

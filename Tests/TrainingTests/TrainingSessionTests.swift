@@ -1,0 +1,158 @@
+import AudioDecoding
+import EncoderTraining
+import Foundation
+import Analysis
+import Library
+import Training
+import Evaluation
+import SimilaritySearch
+import RetrieveCore
+import SequenceEncoding
+import Testing
+import TestSupport
+import PipelineTestSupport
+
+@Suite struct TrainingSessionTests {
+    /// Three audibly different classes (low tones, high noise bursts, clicks); a few seeded epochs of a small
+    /// model must classify held-out tracks well above chance (1/3) and write a model, a checkpoint and a report.
+    @Test func learnsToSeparateThreeGeneratedClasses() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-train")
+        let data = folder.path("data")
+        var rows = ["path,label,split"]
+        for i in 0..<6 {
+            let split = i < 4 ? "train" : "validation"
+            let tone = Signals.chord([110 + 20 * Double(i), 220 + 15 * Double(i)], seconds: 2, sampleRate: 22_050)
+            let noise = Signals.whiteNoise(seconds: 2, sampleRate: 22_050, amplitude: 0.2, seed: UInt64(i + 1))
+            let clicks = Signals.clicks(every: 0.1 + 0.02 * Double(i), seconds: 2, sampleRate: 22_050)
+            for (label, samples) in [("tones", tone), ("noise", noise), ("clicks", clicks)] {
+                let dir = data.appendingPathComponent(label)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16,
+                                          to: dir.appendingPathComponent("\(i).wav"))
+                rows.append("\(label)/\(i).wav,\(label),\(split)")
+            }
+        }
+        let labels = data.appendingPathComponent("labels.csv")
+        try rows.joined(separator: "\n").write(to: labels, atomically: true, encoding: .utf8)
+
+        var recipe = TrainingRecipe.tiny(epochs: 4, steps: 6, classes: 3, segments: 3, seconds: 0.75, hidden: 16)
+        recipe.warmupSteps = 2
+        let output = folder.path("model.safetensors")
+        var lines: [String] = []
+        let session = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
+                                          cacheDirectory: folder.path("cache").path) { lines.append($0) }
+        let report = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(report.trainTracks == 12 && report.validationTracks == 6)
+        #expect(report.epochs.count == 4)
+        let last = try #require(report.epochs.last)
+        #expect(last.validationAccuracy > 0.6, "validation accuracy \(last.validationAccuracy), lines: \(lines)")
+        #expect(last.trainCrossEntropy < report.epochs[0].trainCrossEntropy)
+        let model = try SequenceEncoding.Encoder.load(contentsOf: output)
+        #expect(model.configuration.classNames == ["clicks", "noise", "tones"])
+        #expect(FileManager.default.fileExists(atPath: session.reportURL.path))
+        #expect(try String(contentsOf: session.plotURL, encoding: .utf8).contains("<svg"))
+        // Resuming a finished run trains no further epochs but keeps the history.
+        let resumed = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
+                                          cacheDirectory: folder.path("cache").path) { _ in }
+        #expect(try resumed.run(collection: try LabelledCollection.load(folder: data.path, labels: nil), resume: true)
+            .epochs.count == 4)
+    }
+
+    /// Distillation: teacher targets for some training tracks (matched by path, z-scored, one per 1-s patch);
+    /// tracks without a row train without them; the relational loss is reported and falls.
+    @Test func teacherTargetsDistil() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-teacher")
+        let data = folder.path("data")
+        var rows = ["path,label,split"]
+        var index = ["path,sha256,patches,patch_seconds,model"]
+        let teacher = folder.path("teacher")
+        try FileManager.default.createDirectory(at: teacher, withIntermediateDirectories: true)
+        for i in 0..<4 {
+            let signals: [(String, [Float])] = [
+                ("tones", Signals.chord([110 + 30 * Double(i), 330], seconds: 3, sampleRate: 22_050)),
+                ("noise", Signals.whiteNoise(seconds: 3, sampleRate: 22_050, amplitude: 0.2, seed: UInt64(i + 1))),
+            ]
+            for (c, (label, samples)) in signals.enumerated() {
+                let dir = data.appendingPathComponent(label)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16,
+                                          to: dir.appendingPathComponent("\(i).wav"))
+                rows.append("\(label)/\(i).wav,\(label),\(i < 3 ? "train" : "validation")")
+                guard i != 2 else { continue }  // no targets for the third tracks
+                // A 5-d teacher that separates the classes, 3 patches of 1 s each.
+                let sha = "t\(c)\(i)"
+                let m = Matrix(rowArrays: (0..<3).map { p in (0..<5).map { Float($0 == c ? 3 : 0) + 0.1 * Float(p + $0) } })
+                try NumPyArray(m).write(to: teacher.appendingPathComponent(sha + ".npy"))
+                index.append("\(label)/\(i).wav,\(sha),3,1,toy")
+            }
+        }
+        try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
+        try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
+                                                encoding: .utf8)
+        var recipe = TrainingRecipe.tiny(epochs: 3, steps: 5, classes: 2, segments: 4, seconds: 0.5, hidden: 8)
+        recipe.warmupSteps = 1
+        recipe.teacherDirectory = teacher.path
+        var lines: [String] = []
+        let session = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("m.safetensors"),
+                                          cacheDirectory: folder.path("cache").path) { lines.append($0) }
+        _ = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(lines.contains { $0.contains("teacher targets: 4 of 6 training tracks, 5-d, one per 1.0 s") }, "\(lines)")
+        let relational = lines.compactMap { line -> Double? in
+            guard let r = line.range(of: "relational ") else { return nil }
+            return Double(line[r.upperBound...].prefix(6))
+        }
+        #expect(relational.count == 3 && relational.allSatisfy { $0 > 0 } && relational.last! < relational.first!,
+                "\(lines)")
+        // A teacher folder without an index is refused with the command that makes one.
+        recipe.teacherDirectory = folder.path("nowhere").path
+        let broken = try TrainingSession(recipe: recipe, modelName: "s", output: folder.path("n.safetensors"),
+                                         cacheDirectory: folder.path("cache").path) { _ in }
+        #expect(throws: TrainingError.self) {
+            _ = try broken.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        }
+    }
+
+    /// Bad training collections go on with a message: a silent file is left out, a class with one training
+    /// track is named (its crops all come from it), and a class whose tracks are all in validation too.
+    @Test func silentFilesAndThinClassesAreNamed() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-thin")
+        let data = folder.path("data")
+        var rows = ["path,label,split"]
+        func add(_ label: String, _ name: String, _ samples: [Float], _ split: String) throws {
+            let dir = data.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16, to: dir.appendingPathComponent(name))
+            rows.append("\(label)/\(name),\(label),\(split)")
+        }
+        for i in 0..<3 {
+            try add("tones", "\(i).wav", Signals.chord([110 + 40 * Double(i), 440], seconds: 2, sampleRate: 22_050), "train")
+        }
+        try add("tones", "silent.wav", Signals.silence(seconds: 2, sampleRate: 22_050), "train")
+        try add("noise", "only.wav", Signals.whiteNoise(seconds: 2, sampleRate: 22_050, amplitude: 0.2), "train")
+        try add("clicks", "held.wav", Signals.clicks(every: 0.1, seconds: 2, sampleRate: 22_050), "validation")
+        try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true,
+                                               encoding: .utf8)
+        var lines: [String] = []
+        let session = try TrainingSession(
+            recipe: .tiny(epochs: 1, steps: 2, classes: 2, segments: 2, seconds: 0.5, hidden: 8),
+            modelName: "thin", output: folder.path("m.safetensors"), cacheDirectory: folder.path("cache").path,
+            progress: SilentProgress.factory) { lines.append($0) }
+        let report = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(report.trainTracks == 4 && report.epochs.count == 1)
+        #expect(lines.contains { $0.contains("silent.wav: silent") && $0.contains("left out") }, "\(lines)")
+        #expect(lines.contains { $0.contains("class noise has one training track") }, "\(lines)")
+        #expect(lines.contains { $0.contains("class clicks has no training tracks") }, "\(lines)")
+    }
+
+    @Test func labelsCSVWithQuotesAndSplits() throws {
+        let folder = try TemporaryDirectory()
+        let csv = folder.path("l.csv")
+        try "path,label,split\n\"a, b.wav\",jazz,test\nc.wav,rock,\n".write(to: csv, atomically: true, encoding: .utf8)
+        let c = try LabelledCollection.load(folder: nil, labels: csv.path)
+        #expect(c.map(\.label) == ["jazz", "rock"])
+        #expect(c[0].path.hasSuffix("/a, b.wav") && c[0].split == .test && c[1].split == nil)
+        #expect(LabelledCollection.tracks(c, in: .test).count == 1)
+        try "path,label,split\nx.wav,rock,holdout\n".write(to: csv, atomically: true, encoding: .utf8)
+        #expect(throws: LabelledCollectionError.self) { _ = try LabelledCollection.load(folder: nil, labels: csv.path) }
+    }
+}
