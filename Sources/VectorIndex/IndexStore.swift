@@ -1,6 +1,6 @@
 import Foundation
-public import GRDB
-public import RetrieveCore
+import GRDB
+import RetrieveCore
 
 /// The on-disk index: one SQLite file holding tracks, models, embeddings and failures.
 ///
