@@ -24,13 +24,14 @@ public final class IndexStore: Sendable {
 
     /// Opens (creating if needed, with its parent directory) the index at `path` and migrates its schema.
     ///
-    /// With `readOnly`, the file must exist and be fully migrated, and nothing is ever written: not the schema,
-    /// not the write-ahead log; the folder may be unwritable.
+    /// With `readOnly`, the file must exist and be fully migrated, and nothing of it is ever written (no
+    /// migration, no checkpoint); the file, its folder or the mount may be read-only (see `ReadOnlyAccess`). Where
+    /// the folder is writable SQLite may still create its empty `-wal`/`-shm` side files, as any reader does.
     public convenience init(path: String, readOnly: Bool = false) throws {
         try self.init(path: path, readOnly: readOnly, folderWritable: nil)
     }
 
-    /// Opens an index for commands that only read (stats, list, similar, export).
+    /// Opens an index for commands that only read (stats, list, similar, export, map).
     ///
     /// The store is read-only. An index written by an older build whose schema needs upgrading is upgraded
     /// first — in its own short read-write open — when the file and its folder are writable; when they are not,
