@@ -34,6 +34,14 @@ public final class EncoderAnalyser: TrackAnalysing {
 
     public var keepsSegments: Bool { keepSegments }
 
+    /// `EncoderConfiguration` (features, layer sizes, classes) as JSON with sorted keys; `{}` if it cannot be
+    /// encoded (a non-finite number).
+    public var modelConfigurationJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self.encoder.configuration)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)

@@ -32,11 +32,14 @@ public protocol TrackAnalysing: AnyObject {
     /// Whether `analyse` returns segment embeddings to store; the indexer then also re-analyses unchanged tracks
     /// that have none (indexed before without `--segments`).
     var keepsSegments: Bool { get }
+    /// The model's configuration (front end, layer sizes) as JSON, stored with the model in the index.
+    var modelConfigurationJSON: String { get }
     func analyse(path: String) throws -> TrackAnalysis
 }
 
 extension TrackAnalysing {
     public var keepsSegments: Bool { false }
+    public var modelConfigurationJSON: String { "{}" }
 }
 
 /// Why a file could not be analysed, as the index's failures table records it and evaluation reports it.

@@ -83,7 +83,8 @@ public final class Indexer {
         if options.workers > 1 { BLAS.setThreadCount(1) }
         let probe = try makeAnalyser()
         let model = probe.modelVersion
-        let modelID = options.dryRun ? nil : try store.register(model: model)
+        let modelID =
+            options.dryRun ? nil : try store.register(model: model, configurationJSON: probe.modelConfigurationJSON)
 
         let scan = CollectionScanner().scan(roots)
         summary.scanned = scan.files.count
@@ -148,9 +149,13 @@ public final class Indexer {
     {
         var actions: [Action] = []
         var unchanged = 0, skipped = 0
-        // Tracks without this model's embedding; with the model not yet registered, that is every track.
+        // Tracks without this model's embedding made by this build's analysis (decoder, resampler, front end);
+        // with the model not yet registered, that is every track.
         let registered = try store.embeddingModels().first { $0.model.version.digest == model.digest }
-        let needing = try registered.map { Set(try store.tracksNeedingEmbedding(model: $0.model.id).compactMap(\.id)) }
+        let needing = try registered.map {
+            Set(try store.tracksNeedingEmbedding(model: $0.model.id, analysisVersion: FeatureConfiguration.analysisVersion)
+                .compactMap(\.id))
+        }
         let allIDs = registered == nil ? Set(try store.allTracks().compactMap(\.id)) : []
         let embeddedByModel = { (id: TrackID) in registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id) }
         let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []

@@ -38,6 +38,18 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
     /// librosa's defaults.
     public static let standard = FeatureConfiguration()
 
+    /// The version of the analysis that turns a file into the frames a model sees: decoding, mixing to mono,
+    /// resampling and the front end (STFT, mel, dB, level normalisation) and how frames are cut into segments.
+    ///
+    /// The index stores it with every embedding, and `retrieve index` re-embeds tracks whose vectors another
+    /// version made, as it does for another model. **Bump it** whenever a change to `AudioDecoding` (which
+    /// samples come out of a file, how many, at what rate), the resampler or `SpectralFeatures` can change the
+    /// frames of some file; not for changes that keep every output bit the same. The model's own parameters
+    /// (weights, `FeatureConfiguration` values) are versioned by its digest, not by this number.
+    /// Versions: 1, every index written before the number was stored; 2, a track's segments include the
+    /// window that ends at its last frame (`SegmentCutter`), so the end of every track is heard.
+    public static let analysisVersion = 2
+
     /// Seconds covered by one hop.
     public var secondsPerFrame: Double { Double(hopLength) / Double(sampleRate) }
 }

@@ -60,7 +60,8 @@ public struct ModelRecord: Sendable, Equatable, Hashable {
     public var id: Int64
     /// Name, weights digest and embedding size.
     public var version: ModelVersion
-    /// The model's configuration (feature front end, layer sizes) as JSON, kept for reports and audits.
+    /// The model's configuration (feature front end, layer sizes) as JSON, kept for reports and audits; `{}`
+    /// when it was registered by a build that did not store it.
     public var configurationJSON: String
     /// When the model was first registered in this index, seconds since 1970.
     public var createdAt: Double
@@ -116,12 +117,19 @@ public struct IndexBatch: Sendable {
         public var segmentCount: Int
         /// The per-segment embeddings, if the caller wants them stored (empty: keep none).
         public var segments: [Embedding]
+        /// The version of the analysis (decoding, resampling, front end) that made these vectors; the index
+        /// stores it so that `IndexStore.tracksNeedingEmbedding(model:analysisVersion:)` finds stale ones.
+        public var analysisVersion: Int
 
-        public init(modelID: Int64, embedding: Embedding, segmentCount: Int, segments: [Embedding] = []) {
+        public init(
+            modelID: Int64, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
+            analysisVersion: Int = FeatureConfiguration.analysisVersion
+        ) {
             self.modelID = modelID
             self.embedding = embedding
             self.segmentCount = segmentCount
             self.segments = segments
+            self.analysisVersion = analysisVersion
         }
     }
 

@@ -14,7 +14,8 @@ enum Schema {
     static var version: Int { migrations.count }
 
     static let migrations: [(identifier: String, sql: String)] = [
-        ("v1-initial", v1)
+        ("v1-initial", v1),
+        ("v2-analysis-version", v2),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -30,7 +31,9 @@ enum Schema {
     }
 
     /// Times are seconds since 1970-01-01 UTC (REAL), sizes bytes, durations seconds, rates Hz;
-    /// vectors float32 little-endian. See Index/README.md for what each table is for.
+    /// vectors float32 little-endian. `models.configuration` holds the model's `EncoderConfiguration` as JSON
+    /// (front end, layer sizes; `{}` for models registered before it was stored). See Index/README.md for what
+    /// each table is for.
     static let v1 = """
         CREATE TABLE tracks (
             id INTEGER PRIMARY KEY,
@@ -89,5 +92,14 @@ enum Schema {
             mtime REAL NOT NULL,
             failed_at REAL NOT NULL
         );
+        """
+
+    /// Each embedding records the version of the analysis (decoding, resampling, front end) that made it,
+    /// `FeatureConfiguration.analysisVersion`, so that a change there marks older vectors stale as a new model
+    /// does. Rows written before this migration were made by analysis version 1 — the version current when this
+    /// column was introduced — so they take 1, a literal: were it the build's constant, a later build (version 2,
+    /// say) upgrading an old file would stamp vectors of version-1 analysis as current and never re-embed them.
+    static let v2 = """
+        ALTER TABLE embeddings ADD COLUMN analysis_version INTEGER NOT NULL DEFAULT 1 CHECK (analysis_version >= 1);
         """
 }

@@ -74,21 +74,16 @@ struct RemoveCommand: ParsableCommand {
 
     func run() throws {
         let store = try location.openStore(create: false)
-        var removed = 0
-        for target in targets {
-            if let id = Int64(target), try store.track(id: TrackID(id)) != nil {
-                removed += try store.removeTracks(ids: [TrackID(id)])
-                continue
-            }
-            let path = Paths.absolute(target)
-            if let track = try store.track(path: path) {
-                removed += try store.removeTracks(ids: [track.id!])
-            } else {
-                let n = try store.removeTracks(under: path)
-                if n == 0 { Output.error("\(target): no indexed track has this id or path, and none is under it") }
-                removed += n
-            }
+        // Resolve every target first, then remove them all in one transaction: a full disk or a lock held by
+        // another writer removes nothing, rather than some of the tracks.
+        let resolved = try targets.map { target -> RemovalTarget in
+            if let id = Int64(target), try store.track(id: TrackID(id)) != nil { return .id(TrackID(id)) }
+            return .path(Paths.absolute(target))
         }
-        print("removed \(removed) track(s)")
+        let counts = try store.removeTracks(resolved)
+        for (target, count) in zip(targets, counts) where count == 0 {
+            Output.error("\(target): no indexed track has this id or path, and none is under it")
+        }
+        print("removed \(counts.reduce(0, +)) track(s)")
     }
 }

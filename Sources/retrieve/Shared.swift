@@ -25,14 +25,15 @@ struct IndexLocationOptions: ParsableArguments {
 
     /// Opens the index; `create` is false for commands that only read, so a mistyped path is not created.
     ///
-    /// `readOnly` is for commands that never write (similar, stats, list, export): a read-write open writes to
-    /// the file even when nothing changes (GRDB creates and drops a table to set up the write-ahead log), so a
-    /// query would modify an index it only reads, and could not run on a read-only copy.
+    /// `readOnly` is for commands that never write (similar, stats, list, export, map): a read-write open writes
+    /// to the file even when nothing changes (GRDB creates and drops a table to set up the write-ahead log), so
+    /// a query would modify an index it only reads, and could not run on a read-only file, folder or mount.
+    /// `IndexStore.openForReading` opens those read-only (immutable where the folder cannot be written).
     func openStore(create: Bool, readOnly: Bool = false) throws -> IndexStore {
         if !create && !FileManager.default.fileExists(atPath: databasePath) {
             throw CLIError("no index at \(databasePath); run `retrieve index DIR` first, or pass --db")
         }
-        return try IndexStore(path: databasePath, readOnly: readOnly)
+        return readOnly ? try IndexStore.openForReading(path: databasePath) : try IndexStore(path: databasePath)
     }
 
     func loadModel() throws -> SequenceEncoding.Encoder {

@@ -115,6 +115,27 @@ import VectorIndex
         #expect(third.reembedded == 0 && third.unchanged == 4)
     }
 
+    @Test func analysisChangeReembedsExactlyTheStaleTracksAndTheModelKeepsItsConfiguration() throws {
+        let f = try PipelineFixture(tracks: 4)
+        _ = try f.indexer().run(roots: [f.music.path])
+        let store = try f.store()
+        let usage = try #require(try store.embeddingModels().first)
+        #expect(usage.model.configurationJSON.contains("\"hiddenSize\""))
+        let tracks = try store.allTracks()
+        // Two tracks' vectors as if an older decoder or front end had made them.
+        let stale = IndexBatch(items: tracks.prefix(2).map { track in
+            IndexBatch.Item(track: track, embeddings: [IndexBatch.ModelEmbedding(
+                modelID: usage.model.id, embedding: try! #require(try store.embedding(track: track.id!, model: usage.model.id)),
+                segmentCount: 1, analysisVersion: FeatureConfiguration.analysisVersion + 1)])
+        })
+        try store.commit(stale)
+        let summary = try f.indexer().run(roots: [f.music.path])
+        #expect(summary.reembedded == 2 && summary.unchanged == 2 && summary.added == 0)
+        for track in tracks {
+            #expect(try store.analysisVersion(track: track.id!, model: usage.model.id) == FeatureConfiguration.analysisVersion)
+        }
+    }
+
     @Test func interruptStopsBeforeAnalysingEverything() throws {
         let f = try PipelineFixture(tracks: 6)
         let flag = StopRequest()

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+public import RetrieveCore
+
+// Reading vectors: whole-model matrices for search, single embeddings and segments.
+extension IndexStore {
+    /// Every embedding of model `model`, by ascending track id, as one contiguous matrix (rows = tracks).
+    ///
+    /// One read transaction, so ids and rows always match. BLOB bytes are copied into the matrix's Float
+    /// storage (SQLite returns BLOBs at any alignment). Throws `corruptVector` if a BLOB's length is not
+    /// dimensions × 4.
+    ///
+    /// - Complexity: O(tracks × dimensions); memory 4 × dimensions bytes per track plus the ids.
+    public func loadVectors(model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        try read { db in try Self.loadVectors(db, model: model) }
+    }
+
+    /// `model`'s vectors and every track, read in one transaction: a query engine compares the two (tracks
+    /// without a vector mean a model change in progress), which separate reads could see at different commits
+    /// while another process indexes.
+    public func searchSnapshot(model: Int64?) throws -> (ids: [TrackID], vectors: Matrix, tracks: [TrackRecord]) {
+        try read { db in
+            let (ids, vectors) =
+                try model.map { try Self.loadVectors(db, model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
+            return (ids, vectors, try Self.allTracks(db))
+        }
+    }
+
+    /// Streams the BLOBs through a cursor straight into huge-page Float storage: no record per row, since a
+    /// search loads every vector of a large library at start.
+    private static func loadVectors(_ db: Database, model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        guard let dimensions = try ModelRow.fetchOne(db, key: model)?.dimensions else {
+            throw IndexError.unknownModel(id: model)
+        }
+        let count = try EmbeddingRow.filter(EmbeddingRow.Columns.modelID == model).fetchCount(db)
+        var ids = [TrackID]()
+        ids.reserveCapacity(count)
+        var storage = HugePages.zeroedFloats(count: count * dimensions)
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT track_id, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
+            arguments: [model])
+        try storage.withUnsafeMutableBufferPointer { out in
+            var r = 0
+            while let row = try rows.next() {
+                guard r < count else { break }  // rows committed after the count cannot appear in one transaction
+                let id: Int64 = row["track_id"]
+                try row.withUnsafeData(named: "vector") { data in
+                    let bytes = data?.count ?? 0
+                    guard let data, bytes == dimensions * 4 else {
+                        throw IndexError.corruptVector(trackID: id, bytes: bytes, expected: dimensions * 4)
+                    }
+                    data.withUnsafeBytes { raw in
+                        VectorCodec.decode(
+                            raw, into: UnsafeMutableBufferPointer(rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
+                    }
+                }
+                ids.append(TrackID(id))
+                r += 1
+            }
+        }
+        return (ids, Matrix(rows: count, columns: dimensions, storage: storage))
+    }
+
+    /// The embedding of `track` by `model`, if stored.
+    public func embedding(track: TrackID, model: Int64) throws -> Embedding? {
+        try read { db in
+            try EmbeddingRow.fetchOne(db, key: [
+                EmbeddingRow.Columns.trackID.rawValue: track.rawValue, EmbeddingRow.Columns.modelID.rawValue: model,
+            ]).map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
+        }
+    }
+
+    /// The ids of the tracks that have stored segment embeddings by `model`.
+    public func tracksWithSegments(model: Int64) throws -> Set<TrackID> {
+        try read { db in
+            Set(
+                try Int64.fetchAll(
+                    db, sql: "SELECT DISTINCT track_id FROM segment_embeddings WHERE model_id = ?", arguments: [model]
+                ).map(TrackID.init))
+        }
+    }
+
+    /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
+    public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
+        try read { db in
+            try SegmentRow.filter(SegmentRow.Columns.trackID == track.rawValue && SegmentRow.Columns.modelID == model)
+                .order(SegmentRow.Columns.index).fetchAll(db)
+                .map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
+        }
+    }
+}
