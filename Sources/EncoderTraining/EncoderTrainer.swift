@@ -229,14 +229,14 @@ public final class EncoderTrainer {
             name: name, extraTensors: [("optimizer.m", [n], optimizer.m), ("optimizer.v", [n], optimizer.v)],
             extraMetadata: ["trainer.step": String(stepCount), "trainer.updates": String(optimizer.updates),
                             "trainer.options": json])
-        try Data(bytes).write(to: url, options: .atomic)
+        try OutputFile.write(Data(bytes), to: url.path)
     }
 
     /// Restores a trainer from `saveCheckpoint`; `options` overrides the stored ones when given.
     public static func resume(from url: URL, options: TrainingOptions? = nil) throws(ModelFileError) -> EncoderTrainer {
         let path = url.path
         let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw .unreadable(path: path, reason: "\(error.localizedDescription)") }
+        do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw .unreadable(path: path, reason: readFailureReason(error, path: path)) }
         let (encoder, file) = try Encoder.decode(bytes: bytes, path: path)
         let n = encoder.layout.count
         guard let m = file.tensors["optimizer.m"], let v = file.tensors["optimizer.v"] else {

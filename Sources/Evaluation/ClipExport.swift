@@ -70,7 +70,7 @@ public enum ClipExport {
             tracksWritten += 1
         }
         let csv = folder.appendingPathComponent("clips.csv")
-        try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: csv, options: .atomic)
+        try OutputFile.write(rows.joined(separator: "\n") + "\n", to: csv.path)
         return Summary(tracks: tracksWritten, clips: written, failures: failures, csv: csv)
     }
 

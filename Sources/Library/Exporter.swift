@@ -47,7 +47,7 @@ public struct Exporter {
             do {
                 try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             } catch {
-                throw LibraryError.unwritableOutput(path: output, reason: error.localizedDescription)
+                throw OutputFileError(path: output, error: error)
             }
             var usedNames = Set<String>()
             try engine.forEachTrack(k: k, rows: seedRows) { row, results in
@@ -143,9 +143,16 @@ final class TextSink {
             handle = .standardOutput
             ownsHandle = false
         } else {
+            let folder = (path as NSString).deletingLastPathComponent
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder),
+                  isFolder.boolValue else {
+                throw OutputFileError(path: path, problem: "its folder \(folder) does not exist",
+                                      remedy: "create the folder or choose another path")
+            }
             guard FileManager.default.createFile(atPath: path, contents: nil),
                   let h = FileHandle(forWritingAtPath: path) else {
-                throw LibraryError.unwritableOutput(path: path, reason: String(cString: strerror(errno)))
+                throw OutputFileError(path: path, errno: errno)
             }
             handle = h
             ownsHandle = true
@@ -159,7 +166,7 @@ final class TextSink {
 
     func flush() throws {
         do { try handle.write(contentsOf: buffer) } catch {
-            throw LibraryError.unwritableOutput(path: path, reason: error.localizedDescription)
+            throw OutputFileError(path: path, error: error)
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -13,8 +13,6 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
     case queryNotAnalysable(path: String, reason: String)
     /// A seeds list could not be read.
     case unreadableSeeds(path: String, reason: String)
-    /// An output could not be written.
-    case unwritableOutput(path: String, reason: String)
     /// Identification needs segment embeddings, and the index holds none for this model.
     case noSegments(database: String)
 
@@ -32,11 +30,10 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
             reason.hasPrefix(path) ? reason : "\(path): cannot be used as a query: \(reason)"
         case .unreadableSeeds(let path, let reason):
             "\(path): cannot read the seeds list: \(reason)"
-        case .unwritableOutput(let path, let reason):
-            "\(path): cannot write: \(reason)"
         case .noSegments(let db):
-            "the index \(db) keeps no segment embeddings for this model; index into a new database with "
-                + "`retrieve index --segments DIR` (tracks already indexed are not re-analysed)"
+            "the index \(db) keeps no segment embeddings for this model, which --identify needs; run "
+                + "`retrieve index --segments DIR` on the collection (with the same --db): tracks already indexed "
+                + "are re-analysed to add their segments"
         }
     }
 }

@@ -54,14 +54,14 @@ public struct NumPyArray: Sendable, Equatable {
 
     /// Writes the array as a `.npy` file, replacing any file at `url`.
     public func write(to url: URL) throws {
-        try npyData().write(to: url, options: .atomic)
+        try OutputFile.write(npyData(), to: url.path)
     }
 
     /// Reads a `.npy` file.
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw NumPyFormatError(path: url.path, reason: "cannot read the file (\(error.localizedDescription))")
+            throw NumPyFormatError(path: url.path, reason: "cannot read the file (\(readFailureReason(error, path: url.path)))")
         }
         try self.init(npyData: data, path: url.path)
     }

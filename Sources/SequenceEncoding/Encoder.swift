@@ -165,7 +165,7 @@ public final class Encoder: @unchecked Sendable {
     /// Writes the model to `url` atomically and records its new version.
     public func save(to url: URL, name: String) throws {
         let bytes = serialized(name: name)
-        try Data(bytes).write(to: url, options: .atomic)
+        try OutputFile.write(Data(bytes), to: url.path)
         lock.withLock {
             storedVersion = ModelVersion(name: name, digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
         }
@@ -176,7 +176,7 @@ public final class Encoder: @unchecked Sendable {
         let path = url.path
         let bytes: [UInt8]
         do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
-            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file")
+            throw .unreadable(path: path, reason: readFailureReason(error, path: path))
         }
         let (encoder, _) = try decode(bytes: bytes, path: path)
         return encoder

@@ -105,7 +105,7 @@ public enum LabelledCollection {
         let absolute = Paths.absolute(csvPath)
         let text: String
         do { text = try String(contentsOfFile: absolute, encoding: .utf8) } catch {
-            throw LabelledCollectionError(path: absolute, reason: "cannot be read: \(error.localizedDescription)")
+            throw LabelledCollectionError(path: absolute, reason: "cannot be read: \(readFailureReason(error, path: absolute))")
         }
         var rows = CSV.rows(text).filter { !($0.count == 1 && $0[0].isEmpty) }
         var columns = ["path": 0, "label": 1, "split": 2]

@@ -255,8 +255,8 @@ public final class TrainingSession {
     }
 
     private func writeReport(_ report: TrainingReport) throws {
-        try report.json().write(to: reportURL, options: .atomic)
-        try Data(report.curves().svg().utf8).write(to: plotURL, options: .atomic)
+        try OutputFile.write(report.json(), to: reportURL.path)
+        try OutputFile.write(report.curves().svg(), to: plotURL.path)
     }
 
     private func trainingOptions(totalSteps: Int) -> TrainingOptions {

@@ -322,7 +322,7 @@ struct EvaluateCommand: ParsableCommand {
     func emit<Report: Encodable>(_ report: Report, text: String) throws {
         let json = Self.json(report)
         if let jsonOut {
-            try Data(json.utf8).write(to: URL(fileURLWithPath: Paths.absolute(jsonOut)), options: .atomic)
+            try OutputFile.write(json, to: Paths.absolute(jsonOut))
         }
         print(self.json ? json : text)
     }

@@ -53,7 +53,7 @@ struct ExportCommand: ParsableCommand {
         if let seeds {
             let text: String
             do { text = try String(contentsOfFile: seeds, encoding: .utf8) } catch {
-                throw LibraryError.unreadableSeeds(path: seeds, reason: error.localizedDescription)
+                throw LibraryError.unreadableSeeds(path: seeds, reason: readFailureReason(error, path: seeds))
             }
             rows = []
             for line in text.split(whereSeparator: \.isNewline) {

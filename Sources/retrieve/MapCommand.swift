@@ -37,11 +37,7 @@ struct MapCommand: ParsableCommand {
         for row in 0..<engine.count { vectors.appendRow(engine.embedding(row: row).values) }
         let plot = EmbeddingMap.plot(tracks: engine.tracks, vectors: vectors, colouring: colorBy,
                                      modelName: encoder.version.name)
-        do {
-            try Data(plot.svg().utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-        } catch {
-            throw LibraryError.unwritableOutput(path: out, reason: error.localizedDescription)
-        }
+        try OutputFile.write(plot.svg(), to: out)
         let legend = plot.legend()
         FileHandle.standardError.write(Data(
             "wrote a map of \(engine.count) tracks in \(legend.count) \(colorBy.rawValue) colours to \(out)\n".utf8))

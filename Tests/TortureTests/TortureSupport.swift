@@ -1,5 +1,6 @@
 import AudioDecoding
 import Foundation
+import Synchronization
 import GRDB
 import RetrieveCore
 import SequenceEncoding
@@ -162,18 +163,6 @@ func runRetrieve(_ arguments: [String], in folder: URL, environment: [String: St
                           environment: environment)
     let exit = child.wait()
     return RunResult(exit: exit, stdout: child.standardOutput, stderr: child.standardError)
-}
-
-/// A lock-protected value (Synchronization's `Mutex` needs macOS 15; this is the few lines we need).
-final class Mutex<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }
 
 /// Small helpers for building torture collections.
