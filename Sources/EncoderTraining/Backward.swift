@@ -27,9 +27,19 @@ extension Encoder {
     /// The classifier is not included: its gradient is computed over the whole batch by the trainer.
     func backward(cache: ForwardCache, dEmbeddings: UnsafePointer<Float>, grads: UnsafeMutablePointer<Float>,
                   workspace w: BackwardWorkspace) {
+        let dPooled = backProjection(cache: cache, dEmbeddings: dEmbeddings, grads: grads, workspace: w)
+        let dY = backPooling(cache: cache, dPooled: dPooled, grads: grads, workspace: w)
+        backLayers(cache: cache, dTop: dY, grads: grads, workspace: w)
+    }
+
+    /// Back through the L2 normalisation and the projection: accumulates the projection's gradients and returns
+    /// the gradient with respect to the pooled outputs (`B × D`).
+    private func backProjection(cache: ForwardCache, dEmbeddings: UnsafePointer<Float>,
+                                grads: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace)
+        -> UnsafeMutablePointer<Float>
+    {
         let c = configuration
-        let t = cache.steps, b = cache.batch
-        let h = c.hiddenSize, d = c.outputSize, e = c.embeddingSize, dirs = c.bidirectional ? 2 : 1
+        let b = cache.batch, d = c.outputSize, e = c.embeddingSize
         let p = parameters.pointer
         // L2 normalisation: dz = (de − e (e·de)) / ‖z‖.
         let dz = w.dProjected.reserve(b * e)
@@ -49,56 +59,86 @@ extension Encoder {
         let dPooled = w.dPooled.reserve(b * d)
         BLAS.gemm(.none, .none, m: b, n: d, k: e, a: dz, lda: e, b: p + layout.offset("projection.weight"), ldb: d,
                   beta: 0, c: dPooled, ldc: d)
-        // Pooling.
-        let top = c.layers - 1
-        let y = cache.outputs[top].pointer
-        var dY = w.dOutput.reserve(t * b * d)
+        return dPooled
+    }
+
+    /// Back through pooling over time: returns the gradient with respect to the top layer's outputs
+    /// (`T × B × D`, time-major), accumulating the attention parameters' gradients when pooling attends.
+    private func backPooling(cache: ForwardCache, dPooled: UnsafeMutablePointer<Float>,
+                             grads: UnsafeMutablePointer<Float>, workspace w: BackwardWorkspace)
+        -> UnsafeMutablePointer<Float>
+    {
+        let c = configuration
+        let t = cache.steps, b = cache.batch, d = c.outputSize
+        let dY = w.dOutput.reserve(t * b * d)
         switch c.pooling {
         case .mean:
             let scale = 1 / Float(t)
             for ti in 0..<t { for i in 0..<(b * d) { dY[ti * b * d + i] = dPooled[i] * scale } }
         case .attention:
-            let a = c.attentionSize
-            let u = cache.attentionHidden.pointer
-            let alpha = cache.attentionWeights.pointer
-            let ds = w.dScores.reserve(t * b)
-            for bi in 0..<b {
-                var sum: Float = 0
-                for ti in 0..<t {
-                    var dAlpha: Float = 0
-                    let row = y + (ti * b + bi) * d
-                    for k in 0..<d { dAlpha += dPooled[bi * d + k] * row[k] }
-                    ds[ti * b + bi] = dAlpha
-                    sum += alpha[ti * b + bi] * dAlpha
-                }
-                for ti in 0..<t { ds[ti * b + bi] = alpha[ti * b + bi] * (ds[ti * b + bi] - sum) }
-            }
-            // dv = Uᵀ ds; dA = ds vᵀ ⊙ (1 − U²).
-            BLAS.gemv(.transposed, rows: t * b, columns: a, a: u, lda: a, x: ds, beta: 1,
-                      y: grads + layout.offset("attention.vector"))
-            let v = p + layout.offset("attention.vector")
-            let dA = w.dAttention.reserve(t * b * a)
-            let dab = grads + layout.offset("attention.bias")
-            for r in 0..<(t * b) {
-                for k in 0..<a {
-                    let uk = u[r * a + k]
-                    let g = ds[r] * v[k] * (1 - uk * uk)
-                    dA[r * a + k] = g
-                    dab[k] += g
-                }
-            }
-            BLAS.gemm(.transposed, .none, m: a, n: d, k: t * b, a: dA, lda: a, b: y, ldb: d, beta: 1,
-                      c: grads + layout.offset("attention.weight"), ldc: d)
-            for ti in 0..<t {
-                for bi in 0..<b {
-                    let wgt = alpha[ti * b + bi]
-                    for k in 0..<d { dY[(ti * b + bi) * d + k] = wgt * dPooled[bi * d + k] }
-                }
-            }
-            BLAS.gemm(.none, .none, m: t * b, n: d, k: a, a: dA, lda: a, b: p + layout.offset("attention.weight"),
-                      ldb: d, beta: 1, c: dY, ldc: d)
+            backAttention(cache: cache, dPooled: dPooled, dY: dY, grads: grads, workspace: w)
         }
-        // LSTM layers, top to bottom.
+        return dY
+    }
+
+    /// Attention pooling's backward: softmax, vᵀ tanh(W y + b), and the weighted sum, into `dY` and `grads`.
+    private func backAttention(cache: ForwardCache, dPooled: UnsafeMutablePointer<Float>,
+                               dY: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>,
+                               workspace w: BackwardWorkspace) {
+        let c = configuration
+        let t = cache.steps, b = cache.batch, d = c.outputSize
+        let p = parameters.pointer
+        let y = cache.outputs[c.layers - 1].pointer
+        let a = c.attentionSize
+        let u = cache.attentionHidden.pointer
+        let alpha = cache.attentionWeights.pointer
+        let ds = w.dScores.reserve(t * b)
+        for bi in 0..<b {
+            var sum: Float = 0
+            for ti in 0..<t {
+                var dAlpha: Float = 0
+                let row = y + (ti * b + bi) * d
+                for k in 0..<d { dAlpha += dPooled[bi * d + k] * row[k] }
+                ds[ti * b + bi] = dAlpha
+                sum += alpha[ti * b + bi] * dAlpha
+            }
+            for ti in 0..<t { ds[ti * b + bi] = alpha[ti * b + bi] * (ds[ti * b + bi] - sum) }
+        }
+        // dv = Uᵀ ds; dA = ds vᵀ ⊙ (1 − U²).
+        BLAS.gemv(.transposed, rows: t * b, columns: a, a: u, lda: a, x: ds, beta: 1,
+                  y: grads + layout.offset("attention.vector"))
+        let v = p + layout.offset("attention.vector")
+        let dA = w.dAttention.reserve(t * b * a)
+        let dab = grads + layout.offset("attention.bias")
+        for r in 0..<(t * b) {
+            for k in 0..<a {
+                let uk = u[r * a + k]
+                let g = ds[r] * v[k] * (1 - uk * uk)
+                dA[r * a + k] = g
+                dab[k] += g
+            }
+        }
+        BLAS.gemm(.transposed, .none, m: a, n: d, k: t * b, a: dA, lda: a, b: y, ldb: d, beta: 1,
+                  c: grads + layout.offset("attention.weight"), ldc: d)
+        for ti in 0..<t {
+            for bi in 0..<b {
+                let wgt = alpha[ti * b + bi]
+                for k in 0..<d { dY[(ti * b + bi) * d + k] = wgt * dPooled[bi * d + k] }
+            }
+        }
+        BLAS.gemm(.none, .none, m: t * b, n: d, k: a, a: dA, lda: a, b: p + layout.offset("attention.weight"),
+                  ldb: d, beta: 1, c: dY, ldc: d)
+    }
+
+    /// Back through every LSTM layer and direction, top to bottom (BPTT), from the top layer's output gradient.
+    private func backLayers(cache: ForwardCache, dTop: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>,
+                            workspace w: BackwardWorkspace) {
+        let c = configuration
+        let t = cache.steps, b = cache.batch
+        let h = c.hiddenSize, d = c.outputSize, dirs = c.bidirectional ? 2 : 1
+        let p = parameters.pointer
+        let top = c.layers - 1
+        var dY = dTop
         let dG = w.dGates.reserve(t * b * 4 * h)
         let dh = w.dHidden.reserve(b * h)
         let dc = w.dCell.reserve(b * h)

@@ -171,6 +171,26 @@ public final class Evaluator {
     /// that an excerpt's segment, wherever it starts, overlaps some reference segment by at least 7/8.
     var matchingHopFrames: Int { max(1, (encoder?.configuration.segmentFrames ?? 4) / 4) }
 
+    /// What the first pass makes: per system, each kept track's and each query's descriptor; per front end,
+    /// their segment embeddings; and where each query came from.
+    struct Described {
+        var references: [[[Float]]]
+        var queries: [[[Float]]]
+        /// Per front end (plain, robust): each track's segment embeddings.
+        var referenceSegments: [[Matrix]] = [[], []]
+        /// Per front end (plain, robust, then one robust per pitch try of `RobustFrontEnd.pitchOffsets`).
+        var querySegments = [[Matrix]](repeating: [], count: 2 + RobustFrontEnd.pitchOffsets.count)
+        var kept: [LabelledTrack] = []
+        var querySources: [Int] = []
+        var queryDegradations: [Degradation] = []
+        var failures: [Failure] = []
+
+        init(systems: Int) {
+            references = [[[Float]]](repeating: [], count: systems)
+            queries = [[[Float]]](repeating: [], count: systems)
+        }
+    }
+
     /// Evaluates `tracks`; files that fail to decode are reported to `progress` and left out.
     public func run(_ tracks: [LabelledTrack], progress: (any ProgressSink)? = nil) throws -> Report {
         let started = Date()
@@ -179,76 +199,85 @@ public final class Evaluator {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        let systems = pooledSystemNames.count
-        var references = [[[Float]]](repeating: [], count: systems)
-        var queries = [[[Float]]](repeating: [], count: systems)
-        // Per front end (plain, robust): each track's and each excerpt's segment embeddings.
-        // Queries also have one robust front end per pitch try (`RobustFrontEnd.pitchOffsets`).
-        var referenceSegments: [[Matrix]] = [[], []]
-        var querySegments = [[Matrix]](repeating: [], count: 2 + RobustFrontEnd.pitchOffsets.count)
-        var kept: [LabelledTrack] = []
-        var querySources: [Int] = []
-        var queryDegradations: [Degradation] = []
-        var failures: [Failure] = []
-        let rate = features.sampleRate
-        let excerptLength = Int(options.excerptSeconds * Double(rate))
-
+        var described = Described(systems: pooledSystemNames.count)
         for (trackIndex, track) in tracks.enumerated() {
             defer { progress?.advance(detail: (track.path as NSString).lastPathComponent) }
-            guard let samples = Self.decode(track, with: decoder, failures: &failures, progress: progress) else { continue }
+            guard let samples = Self.decode(track, with: decoder, failures: &described.failures, progress: progress)
+            else { continue }
             let (reference, segments) = describe(samples, matching: options.segmentMatching)
-            let source = kept.count
-            kept.append(track)
-            for s in 0..<systems { references[s].append(reference[s]) }
-            for (f, m) in segments.enumerated() { referenceSegments[f].append(m) }
-
-            var rng = NoiseGenerator(seed: options.seed &+ 0x5EED &* UInt64(trackIndex + 1))
-            for _ in 0..<options.excerptsPerTrack {
-                let length = options.wholeTrackQueries ? samples.count : min(excerptLength, samples.count)
-                let start = Int.random(in: 0...(samples.count - length), using: &rng)
-                let excerpt = Array(samples[start..<(start + length)])
-                let degradation = options.degradations[querySources.count % options.degradations.count]
-                let degraded: [Float]
-                do {
-                    degraded = try degradation.apply(excerpt, sampleRate: rate, seed: rng.next(), scratch: scratch)
-                } catch {
-                    progress?.message("retrieve: \(track.path): excerpt skipped: \(degradation) failed: \(error)")
-                    continue
-                }
-                guard !degraded.isEmpty else { continue }
-                let (query, segments) = describe(degraded, query: true, matching: options.segmentMatching)
-                for s in 0..<systems { queries[s].append(query[s]) }
-                for (f, m) in segments.enumerated() { querySegments[f].append(m) }
-                querySources.append(source)
-                queryDegradations.append(degradation)
-            }
+            let source = described.kept.count
+            described.kept.append(track)
+            for s in reference.indices { described.references[s].append(reference[s]) }
+            for (f, m) in segments.enumerated() { described.referenceSegments[f].append(m) }
+            addQueries(from: samples, of: track, index: trackIndex, source: source, to: &described, scratch: scratch,
+                       progress: progress)
         }
+        let labels = described.kept.map(\.label), groups = described.kept.map(\.group)
+        return Report(
+            tracks: described.kept.count, groups: Set(groups).count,
+            labelCounts: Dictionary(labels.map { ($0, 1) }, uniquingKeysWith: +),
+            chancePrecision: Self.chancePrecision(labels: labels, groups: groups),
+            excerpts: described.querySources.count, excerptSeconds: options.excerptSeconds, seed: options.seed,
+            mp3KilobitsPerSecond: Int(min(128, DSP.mp3BitrateRange(sampleRate: features.sampleRate).upperBound)),
+            systems: described.kept.isEmpty ? [] : systemReports(described), failures: described.failures,
+            elapsedSeconds: Date().timeIntervalSince(started))
+    }
 
-        var reports: [SystemReport] = []
-        let labels = kept.map(\.label), groups = kept.map(\.group)
+    /// Cuts `excerptsPerTrack` excerpts of one track at seeded positions, degrades each (cycling through
+    /// `degradations` over all queries) and describes it; a degradation that fails skips its excerpt.
+    private func addQueries(from samples: [Float], of track: LabelledTrack, index trackIndex: Int, source: Int,
+                            to described: inout Described, scratch: URL, progress: (any ProgressSink)?) {
+        let rate = features.sampleRate
+        let excerptLength = Int(options.excerptSeconds * Double(rate))
+        var rng = NoiseGenerator(seed: options.seed &+ 0x5EED &* UInt64(trackIndex + 1))
+        for _ in 0..<options.excerptsPerTrack {
+            let length = options.wholeTrackQueries ? samples.count : min(excerptLength, samples.count)
+            let start = Int.random(in: 0...(samples.count - length), using: &rng)
+            let excerpt = Array(samples[start..<(start + length)])
+            let degradation = options.degradations[described.querySources.count % options.degradations.count]
+            let degraded: [Float]
+            do {
+                degraded = try degradation.apply(excerpt, sampleRate: rate, seed: rng.next(), scratch: scratch)
+            } catch {
+                progress?.message("retrieve: \(track.path): excerpt skipped: \(degradation) failed: \(error)")
+                continue
+            }
+            guard !degraded.isEmpty else { continue }
+            let (query, segments) = describe(degraded, query: true, matching: options.segmentMatching)
+            for s in query.indices { described.queries[s].append(query[s]) }
+            for (f, m) in segments.enumerated() { described.querySegments[f].append(m) }
+            described.querySources.append(source)
+            described.queryDegradations.append(degradation)
+        }
+    }
+
+    /// Every system's scores, in `systemNames` order.
+    private func systemReports(_ d: Described) -> [SystemReport] {
+        let labels = d.kept.map(\.label), groups = d.kept.map(\.group)
         func report(_ name: String, dimensions: Int, style: StyleScores, ranks: [Int], selfCosines: [Float] = [])
             -> SystemReport
         {
-            let perDegradation = options.degradations.map { d in
-                DegradationScores(degradation: d.rawValue, scores: IdentificationScores(
-                    ranks: zip(ranks, queryDegradations).filter { $0.1 == d }.map(\.0)),
-                    selfCosine: CosineSummary(zip(selfCosines, queryDegradations).filter { $0.1 == d }.map(\.0)))
+            let perDegradation = options.degradations.map { g in
+                DegradationScores(degradation: g.rawValue, scores: IdentificationScores(
+                    ranks: zip(ranks, d.queryDegradations).filter { $0.1 == g }.map(\.0)),
+                    selfCosine: CosineSummary(zip(selfCosines, d.queryDegradations).filter { $0.1 == g }.map(\.0)))
             }
             return SystemReport(name: name, dimensions: dimensions, style: style,
                                 identification: IdentificationScores(ranks: ranks), perDegradation: perDegradation)
         }
-        for (s, name) in pooledSystemNames.enumerated() where !kept.isEmpty {
-            let raw = Matrix(rowArrays: references[s])
-            if s == 0, encoder != nil {
+        var reports: [SystemReport] = []
+        for (s, name) in pooledSystemNames.enumerated() {
+            let raw = Matrix(rowArrays: d.references[s])
+            let isModel = s == 0 && encoder != nil
+            if isModel {
                 // The model as the index uses it: its own unit vectors, cosine. (Its z-scored row follows.)
                 let style = RetrievalMetrics.styleRetrieval(
                     scores: BLAS.multiply(raw, .none, raw, .transposed), labels: labels, groups: groups)
                 var ranks: [Int] = [], selfCosines: [Float] = []
-                if !querySources.isEmpty {
-                    let q = Matrix(rowArrays: queries[s])
-                    let scores = BLAS.multiply(q, .none, raw, .transposed)
-                    ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
-                    selfCosines = querySources.enumerated().map { scores[$0, $1] }
+                if !d.querySources.isEmpty {
+                    let scores = BLAS.multiply(Matrix(rowArrays: d.queries[s]), .none, raw, .transposed)
+                    ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: d.querySources, groups: groups)
+                    selfCosines = d.querySources.enumerated().map { scores[$0, $1] }
                 }
                 reports.append(report(name, dimensions: raw.columns, style: style, ranks: ranks,
                                       selfCosines: selfCosines))
@@ -258,42 +287,37 @@ public final class Evaluator {
             let style = RetrievalMetrics.styleRetrieval(
                 scores: BLAS.multiply(refs, .none, refs, .transposed), labels: labels, groups: groups)
             var ranks: [Int] = []
-            if !querySources.isEmpty {
-                let q = standardiser.apply(Matrix(rowArrays: queries[s]))
+            if !d.querySources.isEmpty {
+                let q = standardiser.apply(Matrix(rowArrays: d.queries[s]))
                 ranks = RetrievalMetrics.identificationRanks(
-                    scores: BLAS.multiply(q, .none, refs, .transposed), sources: querySources, groups: groups)
+                    scores: BLAS.multiply(q, .none, refs, .transposed), sources: d.querySources, groups: groups)
             }
-            reports.append(report(s == 0 && encoder != nil ? name + ":z" : name, dimensions: raw.columns,
-                                  style: style, ranks: ranks))
-            guard s == 0, encoder != nil, options.segmentMatching else { continue }
+            reports.append(report(isModel ? name + ":z" : name, dimensions: raw.columns, style: style, ranks: ranks))
+            guard isModel, options.segmentMatching else { continue }
             // Segment matching: identification only; the style columns repeat the pooled model's.
             for scoring in SegmentScoring.allCases {
-                var ranks: [Int] = []
-                if !querySources.isEmpty {
-                    let frontEnd = scoring == .segmentsRobust || scoring == .segmentsRobustPitch ? 1 : 0
-                    var refs = referenceSegments[frontEnd], qs = querySegments[frontEnd]
-                    if scoring == .segmentsZ {
-                        let z = Standardiser(fitting: Self.stack(refs, columns: raw.columns))
-                        refs = refs.map(z.apply)
-                        qs = qs.map(z.apply)
-                    }
-                    let variants = scoring == .segmentsRobustPitch ? [qs] + querySegments.dropFirst(2) : [qs]
-                    let scores = SegmentMatching.bestScores(
-                        variants: variants, references: refs,
-                        scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest)
-                    ranks = RetrievalMetrics.identificationRanks(scores: scores, sources: querySources, groups: groups)
-                }
+                let ranks = d.querySources.isEmpty ? [] : segmentRanks(d, scoring: scoring, columns: raw.columns)
                 reports.append(report(name + ":" + scoring.rawValue, dimensions: raw.columns, style: style,
                                       ranks: ranks))
             }
         }
-        return Report(
-            tracks: kept.count, groups: Set(groups).count,
-            labelCounts: Dictionary(labels.map { ($0, 1) }, uniquingKeysWith: +),
-            chancePrecision: Self.chancePrecision(labels: labels, groups: groups), excerpts: querySources.count,
-            excerptSeconds: options.excerptSeconds, seed: options.seed,
-            mp3KilobitsPerSecond: Int(min(128, DSP.mp3BitrateRange(sampleRate: rate).upperBound)),
-            systems: reports, failures: failures, elapsedSeconds: Date().timeIntervalSince(started))
+        return reports
+    }
+
+    /// Identification ranks of every query by segment matching with one scoring.
+    private func segmentRanks(_ d: Described, scoring: SegmentScoring, columns: Int) -> [Int] {
+        let frontEnd = scoring == .segmentsRobust || scoring == .segmentsRobustPitch ? 1 : 0
+        var refs = d.referenceSegments[frontEnd], qs = d.querySegments[frontEnd]
+        if scoring == .segmentsZ {
+            let z = Standardiser(fitting: Self.stack(refs, columns: columns))
+            refs = refs.map(z.apply)
+            qs = qs.map(z.apply)
+        }
+        let variants = scoring == .segmentsRobustPitch ? [qs] + d.querySegments.dropFirst(2) : [qs]
+        let scores = SegmentMatching.bestScores(variants: variants, references: refs,
+                                                scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest)
+        return RetrievalMetrics.identificationRanks(scores: scores, sources: d.querySources,
+                                                    groups: d.kept.map(\.group))
     }
 
     /// A labelled file's samples, or nil after recording why it could not be decoded (or held no audio) in

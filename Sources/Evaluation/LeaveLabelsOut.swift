@@ -171,31 +171,9 @@ public final class LeaveLabelsOut {
             if stop.isRaised { break }
             let encoder = try SequenceEncoding.Encoder.load(contentsOf: output)
 
-            let indices = evaluation.indices.filter { held.contains(evaluation[$0].label) }
-            var evaluatorOptions = Evaluator.Options()
-            evaluatorOptions.excerptsPerTrack = options.invariance.count
-            evaluatorOptions.wholeTrackQueries = true
-            evaluatorOptions.segmentMatching = false
-            if !options.invariance.isEmpty { evaluatorOptions.degradations = options.invariance }
-            let evaluator = try Evaluator(encoder: encoder, options: evaluatorOptions)
-            let sink = progress(indices.count, "fold \(f + 1) evaluating")
-            let report = try evaluator.run(indices.map { evaluation[$0] }, progress: sink)
-            sink.finish()
+            let (report, systems) = try score(encoder, on: evaluation, held: held, fold: f + 1, peers: peers,
+                                              progress: progress)
             let modelName = "model:" + encoder.version.name
-            var systems = report.systems.map { s in
-                SystemScores(name: s.name == modelName ? Self.modelRow : s.name == modelName + ":z" ? "model-z" : s.name,
-                             style: s.style, items: report.tracks)
-            }
-            if let peers {
-                let failed = Set(report.failures.map(\.path))
-                let kept = indices.filter { !failed.contains(evaluation[$0].path) }
-                for name in peers.names {
-                    if let scored = peers.styleScores(name, items: kept, labels: kept.map { evaluation[$0].label },
-                                                      groups: kept.map { evaluation[$0].group }) {
-                        systems.append(SystemScores(name: name, style: scored.style, items: scored.items))
-                    }
-                }
-            }
             let fold = Fold(fold: f + 1, labels: labels, trainingTracks: trainTracks.count, items: report.tracks,
                             chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
                             reused: reused, bestEpoch: bestEpoch, systems: systems,
@@ -206,8 +184,48 @@ public final class LeaveLabelsOut {
                 .joined(separator: ", "))
             results.append(fold)
         }
+        let summaries = Self.summaries(results)
+        return Report(folds: results, summaries: summaries, model: Self.modelRow,
+                      recipe: options.recipe.dictionary, peers: peers?.notes ?? [],
+                      elapsedSeconds: Date().timeIntervalSince(started))
+    }
+
+    /// Scores a fold's model on the evaluation items of its held-out labels (and its invariance copies), beside
+    /// the baselines and the peers; returns the evaluator's report and one row per system.
+    private func score(_ encoder: SequenceEncoding.Encoder, on evaluation: [LabelledTrack], held: Set<String>, fold: Int,
+                       peers: PeerDescriptors?, progress: ProgressFactory) throws -> (Evaluator.Report, [SystemScores]) {
+        let indices = evaluation.indices.filter { held.contains(evaluation[$0].label) }
+        var evaluatorOptions = Evaluator.Options()
+        evaluatorOptions.excerptsPerTrack = options.invariance.count
+        evaluatorOptions.wholeTrackQueries = true
+        evaluatorOptions.segmentMatching = false
+        if !options.invariance.isEmpty { evaluatorOptions.degradations = options.invariance }
+        let evaluator = try Evaluator(encoder: encoder, options: evaluatorOptions)
+        let sink = progress(indices.count, "fold \(fold) evaluating")
+        let report = try evaluator.run(indices.map { evaluation[$0] }, progress: sink)
+        sink.finish()
+        let modelName = "model:" + encoder.version.name
+        var systems = report.systems.map { s in
+            SystemScores(name: s.name == modelName ? Self.modelRow : s.name == modelName + ":z" ? "model-z" : s.name,
+                         style: s.style, items: report.tracks)
+        }
+        if let peers {
+            let failed = Set(report.failures.map(\.path))
+            let kept = indices.filter { !failed.contains(evaluation[$0].path) }
+            for name in peers.names {
+                if let scored = peers.styleScores(name, items: kept, labels: kept.map { evaluation[$0].label },
+                                                  groups: kept.map { evaluation[$0].group }) {
+                    systems.append(SystemScores(name: name, style: scored.style, items: scored.items))
+                }
+            }
+        }
+        return (report, systems)
+    }
+
+    /// Mean ± spread over folds of every system's scores, in the first fold's system order.
+    static func summaries(_ results: [Fold]) -> [Summary] {
         let names = results.first?.systems.map(\.name) ?? []
-        let summaries = names.map { name in
+        return names.map { name in
             let scores = results.compactMap { $0.systems.first { $0.name == name }?.style }
             return Summary(name: name, precisionAt10: Spread(scores.map(\.precisionAt10)),
                            meanAveragePrecision: Spread(scores.map(\.meanAveragePrecision)),
@@ -215,9 +233,6 @@ public final class LeaveLabelsOut {
                            precisionAt5: Spread(scores.map(\.precisionAt5)),
                            knnAccuracy: Spread(scores.map(\.knnAccuracy)))
         }
-        return Report(folds: results, summaries: summaries, model: Self.modelRow,
-                      recipe: options.recipe.dictionary, peers: peers?.notes ?? [],
-                      elapsedSeconds: Date().timeIntervalSince(started))
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and

@@ -114,8 +114,20 @@ extension Encoder {
         forwardFromInput(cache: cache, withLogits: withLogits, training: training)
     }
 
-    /// The forward pass from an already normalised time-major input in `cache.input` (shape set by `prepare`).
+    /// The forward pass from an already normalised time-major input in `cache.input` (shape set by `prepare`):
+    /// the LSTM layers, pooling over time, projection and L2 normalisation, and the logits when asked.
     package func forwardFromInput(cache: ForwardCache, withLogits: Bool, training: Bool = true) {
+        let top = runLayers(cache: cache, training: training)
+        pool(top, cache: cache)
+        projectAndNormalise(cache: cache)
+        if withLogits {
+            computeLogits(embeddings: cache.embeddings.pointer, count: cache.batch, into: cache.logits.pointer)
+        }
+    }
+
+    /// Runs every LSTM layer and direction over `cache.input`; returns the last layer's output
+    /// (`steps × batch × outputSize`, time-major).
+    private func runLayers(cache: ForwardCache, training: Bool) -> UnsafePointer<Float> {
         let c = configuration
         let t = cache.steps, b = cache.batch
         let h = c.hiddenSize, d = c.outputSize, dirs = c.bidirectional ? 2 : 1
@@ -169,8 +181,15 @@ extension Encoder {
             layerInput = UnsafePointer(out)
             inSize = d
         }
-        // Pooling.
-        let y = layerInput
+        return layerInput
+    }
+
+    /// Pools the top layer's outputs `y` over time into `cache.pooled` (`batch × outputSize`): their mean, or
+    /// attention weights (softmax over time of vᵀ tanh(W y + b)) times them.
+    private func pool(_ y: UnsafePointer<Float>, cache: ForwardCache) {
+        let c = configuration
+        let t = cache.steps, b = cache.batch, d = c.outputSize
+        let p = parameters.pointer
         let pooled = cache.pooled.pointer
         cache.pooled.zero(b * d)
         switch c.pooling {
@@ -212,7 +231,14 @@ extension Encoder {
                 }
             }
         }
-        // Projection and L2 normalisation.
+    }
+
+    /// `cache.embeddings` ← the projection of `cache.pooled`, each row L2-normalised (norms kept for backward).
+    private func projectAndNormalise(cache: ForwardCache) {
+        let c = configuration
+        let b = cache.batch, d = c.outputSize
+        let p = parameters.pointer
+        let pooled = cache.pooled.pointer
         let e = c.embeddingSize
         let z = cache.projected.pointer
         let pb = p + layout.offset("projection.bias")
@@ -227,7 +253,6 @@ extension Encoder {
             cache.norms.pointer[bi] = norm
             for k in 0..<e { emb[bi * e + k] = z[bi * e + k] / norm }
         }
-        if withLogits { computeLogits(embeddings: emb, count: b, into: cache.logits.pointer) }
     }
 
     /// logits ← logitScale · (E · Wᵀ + b) for `count` embeddings.

@@ -27,49 +27,13 @@ func lstmBenchmark(_ arguments: [String]) throws {
         }
     }
     let (inputSize, batch) = (128, 32)
-    func emit(_ fields: [String: Any]) {
-        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
-    }
-    func timeIt(_ body: () -> Void) -> Double {
-        body()  // warm-up
-        var runs = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed = 0.0
-        repeat {
-            body()
-            runs += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        } while elapsed < seconds
-        return elapsed / Double(runs)
-    }
+    func timeIt(_ body: () -> Void) -> Double { averageSeconds(atLeast: seconds, body) }
 
     // Which OpenBLAS kernels ran, and how they were chosen (see BLASCore): first line of the report.
     emit(["what": "blas_core", "side": "swift", "core": BLAS.coreName, "summary": BLASCore.summary])
+    emit(["what": "sgemm_peak_1thread", "gflops": sgemmPeak(seconds: seconds)])
 
-    // Single-thread sgemm peak: one large square product.
-    BLAS.setThreadCount(1)
-    let n = 1024
-    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
-    var c = [Float](repeating: 0, count: n * n)
-    let gemmTime = a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            c.withUnsafeMutableBufferPointer { pc in
-                timeIt {
-                    BLAS.gemm(.none, .none, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
-                              c: pc.baseAddress!, ldc: n)
-                }
-            }
-        }
-    }
-    let peak = 2 * Double(n * n * n) / gemmTime / 1e9
-    emit(["what": "sgemm_peak_1thread", "gflops": peak])
-
-    let config = EncoderConfiguration(
-        inputSize: inputSize, hiddenSize: hidden, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 128,
-        classNames: (0..<classes).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
-    let encoder = Encoder(configuration: config, seed: 1)
-    encoder.inferenceBatchSize = batch
+    let encoder = try benchmarkEncoder(inputSize: inputSize, hidden: hidden, classes: classes, batch: batch)
     var rng = SplitMix64(seed: 2)
     let segments = (0..<batch).map { _ in
         Matrix(rows: steps, columns: inputSize, storage: (0..<(steps * inputSize)).map { _ in Float.random(in: -1...1, using: &rng) })
@@ -78,15 +42,6 @@ func lstmBenchmark(_ arguments: [String]) throws {
     var options = TrainingOptions()
     options.tripletWeight = 0
     options.learningRate = 1e-4
-    // `RETRIEVE_LSTM_KERNEL=avx2|blas` measures another inference path than the CPU's best.
-    if let name = ProcessInfo.processInfo.environment["RETRIEVE_LSTM_KERNEL"] {
-        guard let path = LSTMKernelPath(rawValue: name), path.isSupported else {
-            let supported = LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)
-            let message = "RETRIEVE_LSTM_KERNEL=\(name): not one of \(supported) on this CPU"
-            throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: message])
-        }
-        encoder.lstmKernel = path
-    }
     let trainer = EncoderTrainer(encoder: encoder, options: options)
     // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each; training ≈ 3× (forward + 2× backward).
     let flopsPerSequence = 2 * Double(steps * 4 * hidden * (inputSize + hidden))
@@ -103,4 +58,62 @@ func lstmBenchmark(_ arguments: [String]) throws {
                   "gflops": 3 * flopsPerSequence * Double(batch) / training / 1e9])
         }
     }
+}
+
+/// One JSON object on a line of standard output.
+private func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+/// The mean time of `body` over repeated runs lasting at least `seconds`, after one warm-up run.
+private func averageSeconds(atLeast seconds: Double, _ body: () -> Void) -> Double {
+    body()  // warm-up
+    var runs = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    var elapsed = 0.0
+    repeat {
+        body()
+        runs += 1
+        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    } while elapsed < seconds
+    return elapsed / Double(runs)
+}
+
+/// Single-thread sgemm GFLOP/s: one large square product.
+private func sgemmPeak(seconds: Double) -> Double {
+    BLAS.setThreadCount(1)
+    let n = 1024
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    let gemmTime = a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                averageSeconds(atLeast: seconds) {
+                    BLAS.gemm(.none, .none, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                              c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+    return 2 * Double(n * n * n) / gemmTime / 1e9
+}
+
+/// The benchmark's random-weight encoder (1 layer, mean pooling, 128-d embedding), on the inference path
+/// `RETRIEVE_LSTM_KERNEL=avx2|blas` names, else the CPU's best.
+private func benchmarkEncoder(inputSize: Int, hidden: Int, classes: Int, batch: Int) throws -> Encoder {
+    let config = EncoderConfiguration(
+        inputSize: inputSize, hiddenSize: hidden, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 128,
+        classNames: (0..<classes).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
+    let encoder = Encoder(configuration: config, seed: 1)
+    encoder.inferenceBatchSize = batch
+    if let name = ProcessInfo.processInfo.environment["RETRIEVE_LSTM_KERNEL"] {
+        guard let path = LSTMKernelPath(rawValue: name), path.isSupported else {
+            let supported = LSTMKernelPath.allCases.filter(\.isSupported).map(\.rawValue)
+            let message = "RETRIEVE_LSTM_KERNEL=\(name): not one of \(supported) on this CPU"
+            throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: message])
+        }
+        encoder.lstmKernel = path
+    }
+    return encoder
 }
