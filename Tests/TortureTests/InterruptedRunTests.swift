@@ -146,12 +146,14 @@ final class KillFixture: @unchecked Sendable {
               + "tracks after each: \(progress), rows lost: \(rowsLost)")
     }
 
-    /// Ctrl-C: a message, the batch in flight committed, exit 130, and a run that resumes.
-    @Test func interruptStopsCleanlyAfterTheBatchInFlight() throws {
+    /// Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): a message, the batch in flight committed, exit
+    /// 130, and a run that resumes.
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
+    func interruptStopsCleanlyAfterTheBatchInFlight(signal: Int32) throws {
         let fixture = try KillFixture.shared.get()
-        let db = fixture.folder.path("interrupted.sqlite").path
+        let db = fixture.folder.path("interrupted-\(signal).sqlite").path
         let child = try Child(try RetrieveBinary.require(), fixture.arguments(db: db),
-                              output: fixture.folder.path("sigint"))
+                              output: fixture.folder.path("signal-\(signal)"))
         // Wait for the first commits so the interrupt lands mid-run, not during start-up.
         let deadline = Date().addingTimeInterval(60)
         while !child.hasExited, Date() < deadline {
@@ -161,7 +163,7 @@ final class KillFixture: @unchecked Sendable {
         }
         #expect(!child.hasExited, "the run finished before it could be interrupted")
         let atInterrupt = (try? IndexSnapshot.read(db).tracks.count) ?? -1
-        child.send(SIGINT)
+        child.send(signal)
         let exit = child.wait()
         #expect(exit.status == 130, "\(exit)\n\(child.standardError)")
         #expect(child.standardError.contains("retrieve: stopping after the batch in flight"), "\(child.standardError)")
