@@ -18,46 +18,134 @@ public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
+/// What one walk of a collection found: the candidate files, the problems, and which folders were listed.
+///
+/// The listing record is the evidence a prune needs: a track may be taken out of the index only when the folder
+/// that held it was listed to the end in this walk and no longer holds it (see `Library.PrunePlan`).
+public struct CollectionScan: Sendable {
+    /// Candidate audio files, sorted by path, each once.
+    public var files: [CandidateFile] = []
+    /// Unreadable folders, symlink loops, names that cannot be read, FIFOs named like audio.
+    public var problems: [ScanProblem] = []
+    /// Each root, made absolute (`Paths.absolute`), with what the walk found there, in the order given.
+    public var roots: [ScannedRoot] = []
+    /// Every folder whose listing was read to the end, by device and inode, with the names it held.
+    public var listedFolders: [FolderIdentity: FolderListing] = [:]
+    /// Folders the walk reached but could not list (to the end), as walked.
+    public var unlistedFolders: [String] = []
+
+    public init() {}
+
+    /// The listing of the folder `path` names now, if that folder (same device and inode) was listed in this walk.
+    public func listing(ofFolderAt path: String) -> FolderListing? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return listedFolders[FolderIdentity(info)]
+    }
+}
+
+/// A collection root as the walk found it.
+public struct ScannedRoot: Sendable, Equatable {
+    /// What a root turned out to be.
+    public enum Kind: Sendable, Equatable {
+        /// A folder, walked (its own listing may still have failed: see `CollectionScan.unlistedFolders`).
+        case folder
+        /// A file given as a root (a FIFO, socket or device among them: present, refused as a problem).
+        case file
+        /// Missing or not readable; `reason` is `strerror`'s text.
+        case unreadable(reason: String)
+    }
+    /// The root made absolute, without `.`, `..` or trailing slashes (`Paths.absolute`).
+    public let path: String
+    public let kind: Kind
+}
+
+/// A folder's identity on this machine: the device and inode `stat` reports, the same through any symlink.
+public struct FolderIdentity: Sendable, Hashable {
+    public let device: UInt64
+    public let inode: UInt64
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+/// The names one folder held when it was listed, compared the way a person would read them.
+public struct FolderListing: Sendable, Equatable {
+    /// The folder as walked.
+    public let path: String
+    private let keys: Set<String>
+
+    public init(path: String, names: [String]) {
+        self.path = path
+        keys = Set(names.map(Self.key))
+    }
+
+    /// Whether the listing held `name` or a name that differs from it only in Unicode normalisation (NFC/NFD) or
+    /// letter case: a file system may store and list either spelling, so only an absence under every spelling is
+    /// evidence that the file is gone.
+    public func contains(nameLike name: String) -> Bool { keys.contains(Self.key(name)) }
+
+    static func key(_ name: String) -> String { name.precomposedStringWithCanonicalMapping.lowercased() }
+}
+
 /// Walks folders recursively and lists the files that may be audio.
 ///
 /// Audio is picked by extension first (cheap, and what users expect), and files with an audio extension are
 /// still checked by content later, by the decoder. Symlinks to folders are followed once: the walk remembers
 /// every folder by device and inode, so a symlink loop ends the branch with a problem instead of recursing
-/// forever. Unreadable folders become problems, never fatal errors.
+/// forever. Unreadable folders become problems, never fatal errors, and are kept apart from the folders listed
+/// to the end, so that nothing under them is ever taken for gone.
 public struct CollectionScanner: Sendable {
     /// Extensions (lower-case, no dot) of the formats libsndfile decodes here.
     public static let audioExtensions: Set<String> = [
         "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "au", "snd", "caf", "w64", "rf64",
     ]
 
+    /// Reads the raw entry names of one folder (without `.` and `..`), or says why it could not read them all.
+    /// Replaceable in tests, to make a folder fail part-way through its listing.
+    var listFolder: @Sendable (String) -> Result<[[UInt8]], ListingFailure> = CollectionScanner.readFolder
+
+    /// Why a folder's listing could not be read.
+    struct ListingFailure: Error {
+        let reason: String
+    }
+
     public init() {}
 
-    /// Lists the candidate files under each root (a root may itself be a file), sorted by path, each once.
-    public func scan(_ roots: [String]) -> (files: [CandidateFile], problems: [ScanProblem]) {
-        var files: [CandidateFile] = []
-        var problems: [ScanProblem] = []
+    /// Lists the candidate files under each root (a root may itself be a file), sorted by path, each once, and
+    /// records which folders were listed to the end.
+    public func scan(_ roots: [String]) -> CollectionScan {
+        var result = CollectionScan()
         var visited = Set<FolderIdentity>()
         var seenPaths = Set<String>()
         for root in roots {
             let absolute = Paths.absolute(root)
             var info = stat()
             guard stat(absolute, &info) == 0 else {
-                problems.append(ScanProblem(path: absolute, reason: "cannot be read (\(String(cString: strerror(errno))))"))
+                let reason = String(cString: strerror(errno))
+                result.problems.append(ScanProblem(path: absolute, reason: "cannot be read (\(reason))"))
+                result.roots.append(ScannedRoot(path: absolute, kind: .unreadable(reason: reason)))
                 continue
             }
             if (info.st_mode & S_IFMT) == S_IFDIR {
-                walk(absolute, info: info, visited: &visited, files: &files, problems: &problems)
+                result.roots.append(ScannedRoot(path: absolute, kind: .folder))
+                walk(absolute, info: info, visited: &visited, into: &result)
             } else if (info.st_mode & S_IFMT) != S_IFREG {
-                problems.append(ScanProblem(path: absolute, reason: "is not a regular file (a FIFO, socket or device); skipped"))
+                result.problems.append(ScanProblem(
+                    path: absolute, reason: "is not a regular file (a FIFO, socket or device); skipped"))
+                result.roots.append(ScannedRoot(path: absolute, kind: .file))  // there, refused above, never opened
             } else if Self.isAudioName(absolute) {
-                files.append(CandidateFile(path: absolute, size: Int64(info.st_size), mtime: Self.mtime(info)))
+                result.roots.append(ScannedRoot(path: absolute, kind: .file))
+                result.files.append(CandidateFile(path: absolute, size: Int64(info.st_size), mtime: Self.mtime(info)))
             } else {
-                problems.append(ScanProblem(path: absolute, reason: "is not an audio file by its extension"))
+                result.roots.append(ScannedRoot(path: absolute, kind: .file))
+                result.problems.append(ScanProblem(path: absolute, reason: "is not an audio file by its extension"))
             }
         }
-        files = files.filter { seenPaths.insert($0.path).inserted }
-        files.sort { $0.path < $1.path }
-        return (files, problems)
+        result.files = result.files.filter { seenPaths.insert($0.path).inserted }
+        result.files.sort { $0.path < $1.path }
+        return result
     }
 
     /// Whether a file name has one of the audio extensions.
@@ -70,36 +158,55 @@ public struct CollectionScanner: Sendable {
         Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
     }
 
-    private struct FolderIdentity: Hashable {
-        let device: UInt64
-        let inode: UInt64
+    /// `opendir` + `readdir` to the end. `readdir` returns nil both at the end and on an error (EIO on a failing
+    /// disk, a network share dropping away mid-walk); only errno tells them apart, so it is cleared before each call.
+    @Sendable static func readFolder(_ folder: String) -> Result<[[UInt8]], ListingFailure> {
+        guard let dir = opendir(folder) else {
+            return .failure(ListingFailure(reason: "folder cannot be read (\(String(cString: strerror(errno))))"))
+        }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 {
+                    return .failure(ListingFailure(
+                        reason: "folder could not be listed to the end (\(String(cString: strerror(errno))))"))
+                }
+                return .success(names)
+            }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if bytes == [UInt8(ascii: ".")] || bytes == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
+            names.append(bytes)
+        }
     }
 
-    private func walk(_ folder: String, info: stat, visited: inout Set<FolderIdentity>, files: inout [CandidateFile],
-                      problems: inout [ScanProblem]) {
-        guard visited.insert(FolderIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))).inserted else {
-            problems.append(ScanProblem(path: folder, reason: "was already visited (a symlink loop?); skipped"))
+    private func walk(_ folder: String, info: stat, visited: inout Set<FolderIdentity>, into result: inout CollectionScan) {
+        let identity = FolderIdentity(info)
+        guard visited.insert(identity).inserted else {
+            result.problems.append(ScanProblem(path: folder, reason: "was already visited (a symlink loop?); skipped"))
             return
         }
-        guard let dir = opendir(folder) else {
-            problems.append(ScanProblem(path: folder, reason: "folder cannot be read (\(String(cString: strerror(errno))))"))
+        let entries: [[UInt8]]
+        switch listFolder(folder) {
+        case .success(let listed): entries = listed
+        case .failure(let failure):
+            result.problems.append(ScanProblem(path: folder, reason: failure.reason))
+            result.unlistedFolders.append(folder)
             return
         }
         var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
-            if name == "." || name == ".." || name.hasPrefix(".") { continue }
+        for bytes in entries {
+            let name = String(decoding: bytes, as: UTF8.self)
+            if name.hasPrefix(".") { continue }
             guard String(validatingUTF8CString: bytes) != nil else {
-                problems.append(ScanProblem(path: folder + "/" + name,
-                                            reason: "has a file name that is not valid UTF-8; rename it to index it"))
+                result.problems.append(ScanProblem(path: folder + "/" + name,
+                                                   reason: "has a file name that is not valid UTF-8; rename it to index it"))
                 continue
             }
             names.append(name)
         }
-        closedir(dir)
+        result.listedFolders[identity] = FolderListing(path: folder, names: entries.map { String(decoding: $0, as: UTF8.self) })
         for name in names.sorted() {
             let path = folder + "/" + name
             var child = stat()
@@ -107,17 +214,18 @@ public struct CollectionScanner: Sendable {
                 var linkInfo = stat()
                 let reason = lstat(path, &linkInfo) == 0 && (linkInfo.st_mode & S_IFMT) == S_IFLNK
                     ? "is a broken symlink" : "cannot be read (\(String(cString: strerror(errno))))"
-                problems.append(ScanProblem(path: path, reason: reason))
+                result.problems.append(ScanProblem(path: path, reason: reason))
                 continue
             }
             switch child.st_mode & S_IFMT {
-            case S_IFDIR: walk(path, info: child, visited: &visited, files: &files, problems: &problems)
+            case S_IFDIR: walk(path, info: child, visited: &visited, into: &result)
             case S_IFREG where Self.isAudioName(name):
-                files.append(CandidateFile(path: path, size: Int64(child.st_size), mtime: Self.mtime(child)))
+                result.files.append(CandidateFile(path: path, size: Int64(child.st_size), mtime: Self.mtime(child)))
             case _ where Self.isAudioName(name):
                 // A FIFO, socket or device named like audio: opening it could block forever, so it is never
                 // decoded, but the user hears about it rather than finding it silently missing.
-                problems.append(ScanProblem(path: path, reason: "is not a regular file (a FIFO, socket or device); skipped"))
+                result.problems.append(ScanProblem(
+                    path: path, reason: "is not a regular file (a FIFO, socket or device); skipped"))
             default: continue
             }
         }

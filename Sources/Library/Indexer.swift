@@ -19,8 +19,10 @@ public final class Indexer {
         public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
         /// Plan only: say what would be done, analyse and write nothing.
         public var dryRun = false
-        /// Remove tracks whose files no longer exist under the indexed roots.
+        /// Remove tracks whose files are positively gone from under the indexed roots (see `PrunePlan`).
         public var prune = false
+        /// Prune even a root that would lose more than `PrunePlan.maximumShare` of its tracks.
+        public var force = false
         /// Re-analyse files that failed before even when they have not changed since.
         public var retryFailures = false
         public init() {}
@@ -35,6 +37,10 @@ public final class Indexer {
         public var moved = 0
         public var unchanged = 0
         public var removed = 0
+        /// Paths of the tracks pruned (or, in a dry run, that would be), sorted.
+        public var removedPaths: [String] = []
+        /// Roots whose prune needs `--force`; in a dry run, said instead of refused.
+        public var pruneRefusals: [PrunePlan.Root] = []
         public var skippedFailures = 0
         public var failures: [(path: String, reason: String)] = []
         public var audioSeconds = 0.0
@@ -61,6 +67,8 @@ public final class Indexer {
     private let makeAnalyser: () throws -> TrackAnalysing
     private let progress: ProgressFactory
     private let stop: StopRequest
+    /// The walk; replaceable in tests (a folder failing part-way through its listing).
+    var scanner = CollectionScanner()
 
     /// - Parameters:
     ///   - makeAnalyser: called once per worker; each analyser is used by one thread only.
@@ -83,10 +91,13 @@ public final class Indexer {
         if options.workers > 1 { BLAS.setThreadCount(1) }
         let probe = try makeAnalyser()
         let model = probe.modelVersion
+        let scan = scanner.scan(roots)
+        // A root that cannot be read is an error, never an empty folder: nothing is indexed or pruned.
+        if let root = Self.unreadableRoots(scan).first {
+            throw LibraryError.unreadableRoot(path: root.path, reason: root.reason)
+        }
         let modelID =
             options.dryRun ? nil : try store.register(model: model, configurationJSON: probe.modelConfigurationJSON)
-
-        let scan = CollectionScanner().scan(roots)
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
 
@@ -95,15 +106,23 @@ public final class Indexer {
         summary.skippedFailures = skipped
 
         if options.prune {
-            let rootPaths = roots.map(Paths.absolute)
-            let vanished = try store.allTracks().filter { track in
-                rootPaths.contains { track.path == $0 || track.path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
-                    && !FileManager.default.fileExists(atPath: track.path)
+            // Tracks recognised as moved live on under their new path; re-analysed ones keep their row too.
+            let claimed = Set(actions.compactMap { action -> TrackID? in
+                switch action {
+                case .move(_, let existing), .analyse(_, let existing, _): existing.id
+                case .add: nil
+                }
+            })
+            let plan = PrunePlan.make(tracks: try store.allTracks(), failures: try store.failures().map(\.path),
+                                      scan: scan, keep: claimed)
+            if !options.force, let refused = plan.refusals.first, !options.dryRun {
+                throw LibraryError.pruneRefused(root: refused.path, removing: refused.gone.count,
+                                                indexed: refused.indexed, examples: refused.gone)
             }
-            let movedAway = Set(actions.compactMap { if case .move(_, let e) = $0 { e.id } else { nil } })
-            let toRemove = vanished.compactMap(\.id).filter { !movedAway.contains($0) }
-            if !options.dryRun { _ = try store.removeTracks(ids: toRemove) }
-            summary.removed = toRemove.count
+            if !options.force { summary.pruneRefusals = plan.refusals }
+            if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
+            summary.removed = plan.tracks.count
+            summary.removedPaths = plan.trackPaths
         }
 
         if options.dryRun {
@@ -140,6 +159,20 @@ public final class Indexer {
         summary.interrupted = stop.isRaised
         summary.elapsed = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// The roots of `scan` that could not be read: missing, neither folder nor file, or a folder whose own
+    /// listing failed (permissions, an I/O error part-way through).
+    static func unreadableRoots(_ scan: CollectionScan) -> [(path: String, reason: String)] {
+        scan.roots.compactMap { root in
+            switch root.kind {
+            case .unreadable(let reason): return (root.path, reason)
+            case .folder where scan.listing(ofFolderAt: root.path) == nil:
+                let problem = scan.problems.first { $0.path == root.path }?.reason ?? "folder cannot be read"
+                return (root.path, problem)
+            case .folder, .file: return nil
+            }
+        }
     }
 
     /// Decides for each file whether to add, re-analyse, move or skip it. With `segments`, a track embedded by

@@ -15,6 +15,10 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
     case unreadableSeeds(path: String, reason: String)
     /// Identification needs segment embeddings, and the index holds none for this model.
     case noSegments(database: String)
+    /// A root given to `retrieve index` cannot be read (missing, unmounted, no permission).
+    case unreadableRoot(path: String, reason: String)
+    /// A prune would remove more than half of a root's tracks; `examples` are their paths (the first few shown).
+    case pruneRefused(root: String, removing: Int, indexed: Int, examples: [String])
 
     public var description: String {
         switch self {
@@ -30,6 +34,15 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
             reason.hasPrefix(path) ? reason : "\(path): cannot be used as a query: \(reason)"
         case .unreadableSeeds(let path, let reason):
             "\(path): cannot read the seeds list: \(reason)"
+        case .unreadableRoot(let path, let reason):
+            "\(path): cannot be read (\(reason)), so nothing was indexed or pruned; mount the drive or correct the "
+                + "path, or leave it out of the command"
+        case .pruneRefused(let root, let removing, let indexed, let examples):
+            "refusing to prune \(removing) of the \(indexed) tracks indexed under \(root): their files are gone, "
+                + "but so many vanishing at once usually means a drive that is not mounted or a folder that was "
+                + "moved; check \(root), then run again with --force to remove them"
+                + examples.prefix(5).map { "\n  \($0)" }.joined()
+                + (examples.count > 5 ? "\n  … and \(examples.count - 5) more" : "")
         case .noSegments(let db):
             "the index \(db) keeps no segment embeddings for this model, which --identify needs; run "
                 + "`retrieve index --segments DIR` on the collection (with the same --db): tracks already indexed "

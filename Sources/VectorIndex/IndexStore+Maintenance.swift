@@ -57,22 +57,18 @@ extension IndexStore {
         return db.changesCount
     }
 
-    /// Deletes the tracks and failures whose path `isMissing` says is gone. Returns how many tracks were removed.
+    /// Deletes the tracks `tracks` and the failure records `failures` in one transaction, all or nothing.
+    /// Returns how many tracks existed.
     ///
-    /// `isMissing` runs outside any transaction (it may touch the file system at leisure); the deletion is
-    /// one transaction afterwards.
+    /// The store takes no view on what is gone: the caller decides from evidence it gathered (`Library.PrunePlan`:
+    /// a folder listed to the end that no longer holds the file), never from a file merely failing to open.
     @discardableResult
-    public func prune(where isMissing: (String) -> Bool) throws -> Int {
-        let (tracks, failed) = try read { db in
-            (try Self.allTracks(db), try String.fetchAll(db, sql: "SELECT path FROM failures"))
-        }
-        let goneTracks = tracks.filter { isMissing($0.path) }.compactMap(\.id)
-        let goneFailures = failed.filter(isMissing)
-        if goneTracks.isEmpty && goneFailures.isEmpty { return 0 }
-        return try write("pruning \(goneTracks.count) vanished track(s)") { db in
+    public func prune(tracks: [TrackID], failures: [String]) throws -> Int {
+        if tracks.isEmpty && failures.isEmpty { return 0 }
+        return try write("pruning \(tracks.count) vanished track(s)") { db in
             var removed = 0
-            for id in goneTracks where try TrackRow.deleteOne(db, key: id.rawValue) { removed += 1 }
-            try FailureRow.deleteAll(db, keys: goneFailures)
+            for id in tracks where try TrackRow.deleteOne(db, key: id.rawValue) { removed += 1 }
+            try FailureRow.deleteAll(db, keys: failures)
             return removed
         }
     }

@@ -27,8 +27,15 @@ struct IndexCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Folders (searched recursively) or files to index.", valueName: "dir"))
     var roots: [String]
 
-    @Flag(help: "Remove tracks whose files have vanished from under the given folders.")
+    @Flag(help: ArgumentHelp(
+        "Remove tracks whose files are gone from under the given folders: only where the file's folder was "
+            + "listed and no longer holds it; a folder that cannot be read keeps its tracks."))
     var prune = false
+
+    @Flag(help: ArgumentHelp(
+        "With --prune: remove even when more than half of a folder's tracks (and more than 5) are gone, which "
+            + "otherwise is refused as a likely unmounted drive or moved folder."))
+    var force = false
 
     @Flag(help: "Say what would be done; analyse and write nothing.")
     var dryRun = false
@@ -61,6 +68,7 @@ struct IndexCommand: ParsableCommand {
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard prune || !force else { throw ValidationError("--force only applies with --prune") }
     }
 
     func run() throws {
@@ -71,6 +79,7 @@ struct IndexCommand: ParsableCommand {
         options.batchSize = batchSize
         options.dryRun = dryRun
         options.prune = prune
+        options.force = force
         options.retryFailures = retryFailures
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {
@@ -110,6 +119,15 @@ struct IndexCommand: ParsableCommand {
                 + "\(ProgressReporter.duration(s.elapsed)) "
                 + String(format: "(%.0f× real time)", rate))
         }
+        if !s.removedPaths.isEmpty {
+            lines.append("  \(s.removedPaths.count) track(s) \(verb) removed, their files gone:")
+            for path in s.removedPaths.prefix(5) { lines.append("    \(path)") }
+            if s.removedPaths.count > 5 { lines.append("    … and \(s.removedPaths.count - 5) more") }
+        }
+        for refusal in s.pruneRefusals {
+            lines.append("  without --force, the prune would be refused: \(refusal.gone.count) of the \(refusal.indexed) "
+                + "tracks under \(refusal.path) are gone (an unmounted drive or a moved folder?)")
+        }
         if !s.failures.isEmpty {
             lines.append("  \(s.failures.count) file(s) \(verb) not indexed:")
             // Decoder reasons already start with the path; scan problems do not. Name the file once either way.
@@ -126,7 +144,8 @@ struct IndexCommand: ParsableCommand {
     func summaryObject(_ s: Indexer.Summary) -> [String: Any] {
         [
             "scanned": s.scanned, "added": s.added, "updated": s.updated, "reembedded": s.reembedded,
-            "moved": s.moved, "removed": s.removed, "unchanged": s.unchanged, "skipped_failures": s.skippedFailures,
+            "moved": s.moved, "removed": s.removed, "removed_paths": s.removedPaths,
+            "unchanged": s.unchanged, "skipped_failures": s.skippedFailures,
             "failures": s.failures.map { ["path": $0.path, "reason": $0.reason] },
             "audio_seconds": s.audioSeconds, "elapsed_seconds": s.elapsed, "interrupted": s.interrupted,
             "dry_run": s.dryRun, "database": location.databasePath,

@@ -268,9 +268,14 @@ import TestSupport
         #expect(try store.removeTracks(under: "/music/A/X/") == 1)
         #expect(try store.failures().isEmpty)
         #expect(try store.allTracks().map { $0.album } == ["XY", "Z"])
-        let pruned = try store.prune { $0.contains("/B/") }
+        try store.commit(IndexBatch(failures: [FailureRecord(path: "/music/B/bad.ogg", reason: "r", size: 1, modificationTime: 1)]))
+        let gone = try store.allTracks().filter { $0.path.contains("/B/") }.compactMap(\.id)
+        // Named tracks and failure records go in one transaction; a missing one is no error.
+        let pruned = try store.prune(tracks: gone + [TrackID(9_999)], failures: ["/music/B/bad.ogg", "/nowhere.wav"])
         #expect(pruned == 1)
         #expect(try store.allTracks().map { $0.album } == ["XY"])
+        #expect(try store.failures().isEmpty)
+        #expect(try store.prune(tracks: [], failures: []) == 0)
     }
 
     @Test func vectorsRoundTripBitExactly() throws {
