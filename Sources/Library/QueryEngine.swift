@@ -20,9 +20,10 @@ public struct QueryFilters: Sendable {
     public var excludeSameAlbum = false
     /// Keep only tracks whose path starts with one of these prefixes (absolute paths); empty keeps all.
     public var pathPrefixes: [String] = []
-    /// Drop near-duplicates: a result whose cosine with an already kept result (or a seed) is at least this,
-    /// or with the same artist and title as one. `nil` keeps duplicates.
-    public var dedupeThreshold: Float? = nil
+    /// Drop results that are the same recording as a seed or as a better-ranked result, by `DuplicateRule`
+    /// (content, tags, or length together with very high similarity; never the style cosine alone).
+    /// `nil` keeps duplicates.
+    public var dedupe: DuplicateRule? = nil
     public init() {}
 }
 
@@ -40,6 +41,8 @@ public final class QueryEngine {
     private let modelID: Int64?
     /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification.
     private var segmentCache: [Matrix]?
+    /// Tracks with stored segment embeddings, read on the first dedupe.
+    private var tracksWithSegments: Set<TrackID>?
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
@@ -116,9 +119,11 @@ public final class QueryEngine {
     /// The `k` tracks most similar to the mean of `seeds`, best first.
     ///
     /// `seedRows` are the seeds that are indexed tracks: they never appear in their own results, nor does any
-    /// track with the same content fingerprint as a seed.
-    public func similar(to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters())
-        -> [SimilarTrack]
+    /// track with the same content fingerprint as a seed. With `filters.dedupe`, neither does any track that is
+    /// the same recording as a seed (indexed, or described by `seedRecordings` for audio files outside the index)
+    /// or as a better-ranked result.
+    public func similar(to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
+                        seedRecordings: [RecordingEvidence] = []) -> [SimilarTrack]
     {
         guard let query = Embedding.pooled(seeds), k > 0 else { return [] }
         let seedTracks = seedRows.map { tracks[$0] }
@@ -138,37 +143,44 @@ public final class QueryEngine {
             }
             return true
         }
-        guard let threshold = filters.dedupeThreshold else {
+        guard let rule = filters.dedupe else {
             return collection.nearest(to: query.values, k: k, where: include).enumerated().map {
                 SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index])
             }
         }
         // Dedupe needs candidates beyond k; fetch more until k survive or the collection is exhausted.
+        let seedEvidence = seedRows.map(recording(row:)) + seedRecordings
         var fetch = min(count, max(k * 3, k + 20))
         while true {
             let candidates = collection.nearest(to: query.values, k: fetch, where: include)
-            var kept: [Neighbour] = []
-            var keys = Set(seedTracks.compactMap(Self.artistTitleKey))
-            let seedVectors = seeds
+            var kept: [(neighbour: Neighbour, evidence: RecordingEvidence)] = []
             for c in candidates where kept.count < k {
-                let v = Embedding(unchecked: collection.vector(at: c.index))
-                if seedVectors.contains(where: { $0.cosine(v) >= threshold }) { continue }
-                if kept.contains(where: { embedding(row: $0.index).cosine(v) >= threshold }) { continue }
-                if let key = Self.artistTitleKey(tracks[c.index]) {
-                    guard keys.insert(key).inserted else { continue }
-                }
-                kept.append(c)
+                let evidence = recording(row: c.index)
+                if seedEvidence.contains(where: { rule.sameRecording($0, evidence) }) { continue }
+                if kept.contains(where: { rule.sameRecording($0.evidence, evidence) }) { continue }
+                kept.append((c, evidence))
             }
             if kept.count >= k || fetch >= count {
-                return kept.enumerated().map { SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index]) }
+                return kept.enumerated().map {
+                    SimilarTrack(rank: $0 + 1, score: $1.neighbour.score, track: tracks[$1.neighbour.index])
+                }
             }
             fetch = min(count, fetch * 4)
         }
     }
 
-    static func artistTitleKey(_ t: TrackRecord) -> String? {
-        guard let artist = t.artist, let title = t.title, !artist.isEmpty, !title.isEmpty else { return nil }
-        return artist.lowercased() + "\u{1F}" + title.lowercased()
+    /// What identifies the recording at `row`: its record, its embedding, and its segments where the index keeps
+    /// them (read from the index on demand).
+    public func recording(row: Int) -> RecordingEvidence {
+        let track = tracks[row]
+        if tracksWithSegments == nil {
+            tracksWithSegments = (try? modelID.map { try store.tracksWithSegments(model: $0) }) ?? []
+        }
+        var segments: [Embedding] = []
+        if let modelID, let id = track.id, tracksWithSegments!.contains(id) {
+            segments = (try? store.segments(track: id, model: modelID)) ?? []
+        }
+        return RecordingEvidence(track: track, embedding: embedding(row: row), segments: segments)
     }
 
     /// What a query string names: an indexed track (by id or path), or an audio file to analyse.

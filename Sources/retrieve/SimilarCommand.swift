@@ -42,11 +42,15 @@ struct SimilarCommand: ParsableCommand {
         "Only tracks under this folder (repeatable).", valueName: "dir"))
     var under: [String] = []
 
-    @Flag(help: "Drop near-identical tracks (cosine ≥ --dedupe-threshold, or same artist and title).")
+    @Flag(help: ArgumentHelp(
+        "Drop tracks that are the same recording as a seed or a better result: the same file content, the same "
+            + "artist and title (ignoring case, accents, punctuation and \"feat.\" credits), or a duration within "
+            + "1 s together with a cosine of at least --dedupe-threshold (and matching segments where the index "
+            + "keeps them). Similar style alone never counts."))
     var dedupe = false
 
-    @Option(help: "The cosine above which two tracks count as the same recording.")
-    var dedupeThreshold: Float = 0.995
+    @Option(help: "With --dedupe: the cosine that, with a duration within 1 s, marks the same recording.")
+    var dedupeThreshold: Float = DuplicateRule.defaultSimilarity
 
     @Option(help: "Output format: table, json, csv or m3u.")
     var format: Format = .table
@@ -107,6 +111,7 @@ struct SimilarCommand: ParsableCommand {
         }
         var seeds: [Embedding] = []
         var seedRows: [Int] = []
+        var seedRecordings: [RecordingEvidence] = []
         for query in queries {
             switch try engine.resolve(query) {
             case .indexed(let row):
@@ -114,11 +119,16 @@ struct SimilarCommand: ParsableCommand {
                 seedRows.append(row)
             case .audioFile(let path):
                 if analyser == nil { analyser = try EncoderAnalyser(encoder: encoder) }
+                let analysis: TrackAnalysis
                 do {
-                    seeds.append(try analyser!.analyse(path: path).embedding)
+                    analysis = try analyser!.analyse(path: path)
                 } catch {
                     throw LibraryError.queryNotAnalysable(path: path, reason: String(describing: error))
                 }
+                seeds.append(analysis.embedding)
+                seedRecordings.append(RecordingEvidence(
+                    contentHash: (try? ContentHash.ofFile(atPath: path)) ?? "", artist: analysis.info.artist,
+                    title: analysis.info.title, duration: analysis.info.duration, embedding: analysis.embedding))
                 if let row = engine.row(matchingContentOf: path) { seedRows.append(row) }
             }
         }
@@ -126,8 +136,9 @@ struct SimilarCommand: ParsableCommand {
         filters.excludeSameArtist = excludeSameArtist
         filters.excludeSameAlbum = excludeSameAlbum
         filters.pathPrefixes = under.map(Paths.absolute)
-        filters.dedupeThreshold = dedupe ? dedupeThreshold : nil
-        let results = engine.similar(to: seeds, seedRows: seedRows, k: k, filters: filters)
+        filters.dedupe = dedupe ? DuplicateRule(similarity: dedupeThreshold) : nil
+        let results = engine.similar(to: seeds, seedRows: seedRows, k: k, filters: filters,
+                                     seedRecordings: seedRecordings)
         print(render(results, seeds: seedRows.map { engine.tracks[$0] }), terminator: "")
     }
 

@@ -201,21 +201,42 @@ import VectorIndex
         #expect(engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: 10, filters: filters).isEmpty)
     }
 
-    @Test func dedupeDropsIdenticalRecordings() throws {
+    @Test func dedupeDropsCopiesAndReencodesButKeepsDifferentRecordingsOfOneStyle() throws {
         let f = try PipelineFixture(tracks: 4)
-        // Two byte-different copies of the same music (different container), same tags.
-        let twin = f.music.appendingPathComponent("twin.wav")
         let decoded = try AudioDecoder().decode(f.music.appendingPathComponent("track01.flac"))
-        try AudioFileWriter.write(decoded.samples, sampleRate: 22_050, format: .wavFloat, to: twin)
-        _ = try f.indexer().run(roots: [f.music.path])
+        // A re-encode of track01 (other container, other bytes) with the same tags, and a byte-identical copy.
+        try AudioFileWriter.write(decoded.samples, sampleRate: 22_050, format: .wavFloat,
+                                  to: f.music.appendingPathComponent("reencode.wav"),
+                                  tags: ["artist": "Artist 1", "title": "Song 1"])
+        try FileManager.default.createDirectory(at: f.music.appendingPathComponent("copy"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: f.music.appendingPathComponent("track01.flac"),
+                                         to: f.music.appendingPathComponent("copy/track01.flac"))
+        // Two different pieces of one "soundtrack": the same two chords in the other order, the same length, no
+        // tags. Their style embeddings agree almost exactly; their segments, moment by moment, do not.
+        let x = Signals.chord([220, 277], seconds: 2, sampleRate: 22_050)
+        let y = Signals.chord([330, 392, 494], seconds: 2, sampleRate: 22_050)
+        try AudioFileWriter.write(x + y, sampleRate: 22_050, format: .wav16, to: f.music.appendingPathComponent("loopA.wav"))
+        try AudioFileWriter.write(y + x, sampleRate: 22_050, format: .wav16, to: f.music.appendingPathComponent("loopB.wav"))
+        _ = try f.indexer(keepSegments: true).run(roots: [f.music.path])
         let engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
-        let seedRow = try #require(engine.tracks.firstIndex { $0.path.hasSuffix("track00.wav") })
+        func row(_ name: String) throws -> Int { try #require(engine.tracks.firstIndex { $0.path.hasSuffix("/" + name) }) }
+        let (a, b) = (try row("loopA.wav"), try row("loopB.wav"))
+        #expect(engine.embedding(row: a).cosine(engine.embedding(row: b)) >= 0.995)  // what fooled the old dedupe
+
         var filters = QueryFilters()
-        let plain = engine.similar(to: [engine.embedding(row: seedRow)], seedRows: [seedRow], k: 10, filters: filters)
-        #expect(plain.count == 4)
-        filters.dedupeThreshold = 0.999
-        let deduped = engine.similar(to: [engine.embedding(row: seedRow)], seedRows: [seedRow], k: 10, filters: filters)
-        #expect(deduped.count == 3)
+        filters.dedupe = DuplicateRule()
+        let names = { (results: [SimilarTrack]) in results.map { String($0.track.path.dropFirst(f.music.path.count + 1)) } }
+        // Seeded with a loop: the other loop stays; of track01's three copies exactly one stays.
+        let fromLoop = names(engine.similar(to: [engine.embedding(row: a)], seedRows: [a], k: 10, filters: filters))
+        #expect(fromLoop.contains("loopB.wav"))
+        #expect(fromLoop.filter { ["track01.flac", "copy/track01.flac", "reencode.wav"].contains($0) }.count == 1, "\(fromLoop)")
+        #expect(fromLoop.count == 5)
+        // Seeded with track01: its copy and its re-encode are the seed's own recording and go.
+        let seed = try row("track01.flac")
+        let fromSong = names(engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 10, filters: filters))
+        #expect(Set(fromSong) == ["track00.wav", "track02.ogg", "track03.wav", "loopA.wav", "loopB.wav"], "\(fromSong)")
+        // Without dedupe everything but the seed and its byte-identical copy is returned.
+        #expect(engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 10).count == 6)
     }
 
     @Test func emptyIndexIsAClearError() throws {
