@@ -31,8 +31,8 @@ public struct CollectionScan: Sendable {
     public var roots: [ScannedRoot] = []
     /// Every folder whose listing was read to the end, by device and inode, with the names it held.
     public var listedFolders: [FolderIdentity: FolderListing] = [:]
-    /// Folders the walk reached but could not list (to the end), as walked.
-    public var unlistedFolders: [String] = []
+    /// Folders the walk reached but could not list (to the end), as walked, with `strerror`'s text for why.
+    public var unlistedFolders: [(path: String, reason: String)] = []
 
     public init() {}
 
@@ -106,9 +106,10 @@ public struct CollectionScanner: Sendable {
     /// Replaceable in tests, to make a folder fail part-way through its listing.
     var listFolder: @Sendable (String) -> Result<[[UInt8]], ListingFailure> = CollectionScanner.readFolder
 
-    /// Why a folder's listing could not be read.
+    /// Why a folder's listing could not be read: `strerror`'s text, and whether some entries had been read.
     struct ListingFailure: Error {
         let reason: String
+        var partial = false
     }
 
     public init() {}
@@ -162,7 +163,7 @@ public struct CollectionScanner: Sendable {
     /// disk, a network share dropping away mid-walk); only errno tells them apart, so it is cleared before each call.
     @Sendable static func readFolder(_ folder: String) -> Result<[[UInt8]], ListingFailure> {
         guard let dir = opendir(folder) else {
-            return .failure(ListingFailure(reason: "folder cannot be read (\(String(cString: strerror(errno))))"))
+            return .failure(ListingFailure(reason: String(cString: strerror(errno))))
         }
         defer { closedir(dir) }
         var names: [[UInt8]] = []
@@ -170,8 +171,7 @@ public struct CollectionScanner: Sendable {
             errno = 0
             guard let entry = readdir(dir) else {
                 if errno != 0 {
-                    return .failure(ListingFailure(
-                        reason: "folder could not be listed to the end (\(String(cString: strerror(errno))))"))
+                    return .failure(ListingFailure(reason: String(cString: strerror(errno)), partial: true))
                 }
                 return .success(names)
             }
@@ -191,8 +191,9 @@ public struct CollectionScanner: Sendable {
         switch listFolder(folder) {
         case .success(let listed): entries = listed
         case .failure(let failure):
-            result.problems.append(ScanProblem(path: folder, reason: failure.reason))
-            result.unlistedFolders.append(folder)
+            result.problems.append(ScanProblem(path: folder, reason: failure.partial
+                ? "folder could not be listed to the end (\(failure.reason))" : "folder cannot be read (\(failure.reason))"))
+            result.unlistedFolders.append((folder, failure.reason))
             return
         }
         var names: [String] = []

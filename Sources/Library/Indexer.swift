@@ -168,8 +168,7 @@ public final class Indexer {
             switch root.kind {
             case .unreadable(let reason): return (root.path, reason)
             case .folder where scan.listing(ofFolderAt: root.path) == nil:
-                let problem = scan.problems.first { $0.path == root.path }?.reason ?? "folder cannot be read"
-                return (root.path, problem)
+                return (root.path, scan.unlistedFolders.first { $0.path == root.path }?.reason ?? "not listed")
             case .folder, .file: return nil
             }
         }

@@ -40,12 +40,14 @@ import VectorIndex
         let failing = f.music.appendingPathComponent("failing").path
         indexer.scanner.listFolder = { folder in
             folder == failing
-                ? .failure(.init(reason: "folder could not be listed to the end (Input/output error)"))
+                ? .failure(.init(reason: "Input/output error", partial: true))
                 : CollectionScanner.readFolder(folder)
         }
         let summary = try indexer.run(roots: [f.music.path])
         #expect(summary.removed == 1 && summary.removedPaths == [f.music.path + "/listed/track00.wav"])
-        #expect(summary.failures.contains { $0.path == failing && $0.reason.contains("Input/output error") })
+        #expect(summary.failures.contains {
+            $0.path == failing && $0.reason == "folder could not be listed to the end (Input/output error)"
+        })
         #expect(try trackNames(f) == ["failing/track02.ogg", "failing/track03.wav", "failing/track04.flac",
                                       "listed/track01.flac"])
     }
@@ -55,8 +57,10 @@ import VectorIndex
         _ = try f.indexer().run(roots: [f.music.path])
         try FileManager.default.removeItem(at: f.music.appendingPathComponent("track00.wav"))
         let indexer = try f.indexer(pruning(force: true))
-        indexer.scanner.listFolder = { _ in .failure(.init(reason: "folder cannot be read (Permission denied)")) }
-        #expect(throws: LibraryError.self) { _ = try indexer.run(roots: [f.music.path]) }
+        indexer.scanner.listFolder = { _ in .failure(.init(reason: "Permission denied")) }
+        #expect(throws: LibraryError.unreadableRoot(path: f.music.path, reason: "Permission denied")) {
+            _ = try indexer.run(roots: [f.music.path + "/"])
+        }
         #expect(try f.store().trackCount() == 3)
     }
 
@@ -183,6 +187,26 @@ import VectorIndex
         try FileManager.default.removeItem(at: small.music)
         try FileManager.default.createDirectory(at: small.music, withIntermediateDirectories: true)
         #expect(try small.indexer(pruning()).run(roots: [small.music.path]).removed == 3)  // all, but only 3
+    }
+
+    @Test func failureRecordsOfGoneFilesArePrunedToo() throws {
+        let f = try PipelineFixture(tracks: 2)
+        let bad = f.music.appendingPathComponent("bad.ogg")
+        try Data("not audio".utf8).write(to: bad)
+        _ = try f.indexer().run(roots: [f.music.path])
+        #expect(try f.store().failures().map(\.path) == [bad.path])
+        try FileManager.default.removeItem(at: bad)
+        #expect(try f.indexer(pruning()).run(roots: [f.music.path]).removed == 0)
+        #expect(try f.store().failures().isEmpty && f.store().trackCount() == 2)
+    }
+
+    @Test func withoutPruneAMissingRootIsAnErrorToo() throws {
+        let f = try PipelineFixture(tracks: 1)
+        let missing = f.folder.path("typo").path
+        #expect(throws: LibraryError.unreadableRoot(path: missing, reason: "No such file or directory")) {
+            _ = try f.indexer().run(roots: [f.music.path, missing])
+        }
+        #expect(try f.store().trackCount() == 0)
     }
 
     @Test func aMovedFileIsMovedNotPruned() throws {
