@@ -161,7 +161,7 @@ public final class Indexer {
         return summary
     }
 
-    /// The roots of `scan` that could not be read: missing, neither folder nor file, or a folder whose own
+    /// The roots of `scan` that could not be read: missing, not permitted, or a folder whose own
     /// listing failed (permissions, an I/O error part-way through).
     static func unreadableRoots(_ scan: CollectionScan) -> [(path: String, reason: String)] {
         scan.roots.compactMap { root in
