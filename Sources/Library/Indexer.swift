@@ -214,7 +214,7 @@ public final class Indexer {
             let hash = (try? ContentHash.ofFile(atPath: file.path))
             if let hash, let moved = try store.tracks(withContentHash: hash).first(where: {
                 $0.size == file.size && !claimedForMove.contains($0.id!)
-                    && !FileManager.default.fileExists(atPath: $0.path)
+                    && PrunePlan.fileIsAbsent($0.path)  // not merely unreadable: a move needs its old file gone
             }) {
                 claimedForMove.insert(moved.id!)
                 if embeddedByModel(moved.id!) {

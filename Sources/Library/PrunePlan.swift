@@ -81,6 +81,16 @@ public struct PrunePlan: Sendable {
         return plan
     }
 
+    /// Whether the file system says `path` does not exist (`lstat` fails with ENOENT or ENOTDIR), the weaker
+    /// evidence a move needs: an unreadable folder (EACCES), a failing disk (EIO) or a dangling symlink is not
+    /// absence. Used when a file with a track's content turns up elsewhere, whose old folder may lie outside
+    /// the walk.
+    public static func fileIsAbsent(_ path: String) -> Bool {
+        var info = stat()
+        if lstat(path, &info) == 0 { return false }
+        return errno == ENOENT || errno == ENOTDIR
+    }
+
     /// Whether `path` is positively known to be gone, by the evidence rule above.
     public static func isGone(_ path: String, scan: CollectionScan) -> Bool {
         var missing = path

@@ -212,7 +212,16 @@ public final class QueryEngine {
         return tracks.firstIndex { $0.contentHash == hash }
     }
 
-    /// All-against-all recommendations, streamed row by row in track order (see `Exporter`).
+    /// Whether `candidate` is the track at `row` or a byte-identical copy of it (same content fingerprint): such
+    /// tracks are never recommended for it, by `similar` or by an export.
+    func isSelfOrCopy(_ candidate: Int, of row: Int) -> Bool {
+        if candidate == row { return true }
+        let hash = tracks[row].contentHash
+        return !hash.isEmpty && tracks[candidate].contentHash == hash
+    }
+
+    /// All-against-all recommendations, streamed row by row in track order (see `Exporter`); a track's own
+    /// copies are left out as `similar` leaves them out.
     public func forEachTrack(k: Int, rows: [Int]? = nil, _ body: (Int, [SimilarTrack]) throws -> Void) throws {
         func ranked(_ neighbours: [Neighbour]) -> [SimilarTrack] {
             neighbours.enumerated().map { SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index]) }
@@ -223,11 +232,15 @@ public final class QueryEngine {
                 let block = Array(rows[start..<min(rows.count, start + 512)])
                 var queries = Matrix(rows: 0, columns: collection.dimensions)
                 for r in block { queries.appendRow(collection.vector(at: r)) }
-                let answers = collection.nearest(toEach: queries, k: k) { q, candidate in candidate != block[q] }
+                let answers = collection.nearest(toEach: queries, k: k) { q, candidate in
+                    !self.isSelfOrCopy(candidate, of: block[q])
+                }
                 for (i, r) in block.enumerated() { try body(r, ranked(answers[i])) }
             }
         } else {
-            try collection.allNearest(k: k, excludingSelf: true) { row, neighbours in try body(row, ranked(neighbours)) }
+            try collection.allNearest(k: k, excludingSelf: true, where: { row, candidate in
+                !self.isSelfOrCopy(candidate, of: row)
+            }) { row, neighbours in try body(row, ranked(neighbours)) }
         }
     }
 }

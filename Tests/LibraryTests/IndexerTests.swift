@@ -63,6 +63,25 @@ import VectorIndex
         #expect(abs(try #require(after.first { $0.path.hasSuffix("track01.flac") }).duration - 3) < 0.01)
     }
 
+    /// A copy elsewhere takes over a track's row only when the old file is positively absent: a dangling symlink
+    /// left in its place (a drive that is not mounted) is not absence, so the copy is a new track.
+    @Test func aCopyDoesNotTakeOverATrackWhoseFileIsOnlyUnreachable() throws {
+        let f = try PipelineFixture(tracks: 2)
+        let old = f.music.appendingPathComponent("track00.wav")
+        _ = try f.indexer().run(roots: [old.path])
+        let elsewhere = f.folder.path("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let copy = elsewhere.appendingPathComponent("track00.wav")
+        try FileManager.default.moveItem(at: old, to: copy)
+        try FileManager.default.createSymbolicLink(atPath: old.path, withDestinationPath: "/nonexistent-drive/track00.wav")
+        let summary = try f.indexer().run(roots: [elsewhere.path])
+        #expect(summary.moved == 0 && summary.added == 1, "\(summary)")
+        #expect(try f.store().allTracks().map(\.path).sorted() == [copy.path, old.path].sorted())
+        #expect(!PrunePlan.fileIsAbsent(old.path))  // the dangling link exists
+        try FileManager.default.removeItem(at: old)
+        #expect(PrunePlan.fileIsAbsent(old.path))
+    }
+
     @Test func pruneRemovesVanishedTracksOnlyUnderTheRoots() throws {
         let f = try PipelineFixture(tracks: 3)
         _ = try f.indexer().run(roots: [f.music.path])
@@ -246,6 +265,28 @@ import VectorIndex
         let f = try PipelineFixture(tracks: 0)
         #expect(throws: LibraryError.emptyIndex(database: f.databasePath)) {
             _ = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        }
+    }
+
+    @Test func exportLeavesOutCopiesOfTheSeedAsSimilarDoes() throws {
+        let f = try PipelineFixture(tracks: 4)
+        try FileManager.default.copyItem(at: f.music.appendingPathComponent("track00.wav"),
+                                         to: f.music.appendingPathComponent("copy-of-track00.wav"))
+        _ = try f.indexer().run(roots: [f.music.path])
+        let engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        var exported: [Int: [String]] = [:]
+        try engine.forEachTrack(k: 3) { row, results in exported[row] = results.map(\.track.path) }
+        for row in 0..<engine.count {
+            let single = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: 3).map(\.track.path)
+            #expect(exported[row] == single, "row \(row)")
+            let name = (engine.tracks[row].path as NSString).lastPathComponent
+            if name.hasSuffix("track00.wav") {
+                #expect(!(exported[row] ?? []).contains { $0.hasSuffix("track00.wav") }, "\(exported[row] ?? [])")
+            }
+        }
+        // The same through explicit seed rows (the blocked path).
+        try engine.forEachTrack(k: 3, rows: Array(0..<engine.count)) { row, results in
+            #expect(results.map(\.track.path) == exported[row])
         }
     }
 
