@@ -28,6 +28,10 @@ public enum ModelFile {
     public struct Location: Sendable, Equatable {
         public let path: String
         public let source: Source
+        public init(path: String, source: Source) {
+            self.path = path
+            self.source = source
+        }
     }
 
     /// The `Index/` folder of the project this executable was built from, or `./Index`: looked for beside the

@@ -96,3 +96,33 @@ import TestSupport
         if FileManager.default.fileExists(atPath: shipped.path) { _ = try ModelFile.load(path: shipped.path) }
     }
 }
+
+/// Where `--model` comes from, and the one sentence each failure to load it gets.
+@Suite struct ModelFileLocationTests {
+    @Test func optionThenEnvironmentThenShipped() {
+        let env = [ModelFile.environmentVariable: "/env/m.safetensors"]
+        #expect(ModelFile.locate(option: "/opt/m.safetensors", environment: env)
+            == ModelFile.Location(path: "/opt/m.safetensors", source: .option))
+        #expect(ModelFile.locate(option: nil, environment: env) == ModelFile.Location(path: "/env/m.safetensors", source: .environment))
+        let shipped = ModelFile.locate(option: nil, environment: [ModelFile.environmentVariable: ""])
+        #expect(shipped.source == .shipped && shipped.path.hasSuffix("/Index/" + ModelFile.defaultFileName))
+    }
+
+    @Test func eachFailureIsOneSentenceNamingTheFileAndTheRemedy() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-model-file")
+        let cases: [(ModelFile.Location, String)] = [
+            (ModelFile.Location(path: folder.path("none.safetensors").path, source: .environment), "RETRIEVE_MODEL"),
+            (ModelFile.Location(path: folder.path("none.safetensors").path, source: .option), "retrieve train"),
+            (ModelFile.Location(path: folder.url.path, source: .option), "is a folder"),
+        ]
+        for (location, remedy) in cases {
+            do {
+                _ = try ModelFile.load(location)
+                Issue.record("\(location) loaded")
+            } catch {
+                #expect(error.description.contains(location.path) && error.description.contains(remedy)
+                        && !error.description.contains("\n"), "\(error.description)")
+            }
+        }
+    }
+}
