@@ -72,12 +72,17 @@ import TestSupport
         }
     }
 
-    /// The same files through the CLI: status 1, one line naming the file and the field, nothing written.
+    /// The crashes the hostile trial found, through the CLI: status 1, one line naming the file and the field,
+    /// nothing written. (The CLI loads through the same `ModelFile.load` as above, which sees every case; running
+    /// all of them as child processes held a test thread long enough to starve other suites on two cores.)
+    static let crashes: Set<String> = ["features.sampleRate", "features.fftSize", "features.hopLength", "hiddenSize",
+                                       "bandStd[0]"]
+
     @Test func theCommandLineRefusesThemWithOneLine() throws {
         let folder = try TemporaryDirectory(prefix: "retrieve-model-bounds-cli")
         let audio = folder.path("t.wav")
         try AudioFileWriter.write(Torture.tone(1, seconds: 1), sampleRate: 22_050, format: .wav16, to: audio)
-        for (i, c) in Self.cases.enumerated() {
+        for (i, c) in Self.cases.enumerated() where Self.crashes.contains(c.field) {
             let url = folder.path("bad-\(i).safetensors")
             try Self.write(c, to: url)
             try DamagedStateTests.expectRefusal(["embed", audio.path, "--out", folder.path("e.npy").path, "--model", url.path],
