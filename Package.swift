@@ -169,7 +169,8 @@ let package = Package(
             dependencies: ["Evaluation", "Training", "Analysis", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
                            "SimilaritySearch", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
-        .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"]),
+        // HelpSnapshots/ holds the exact --help texts, read through #filePath (see HelpSnapshotTests).
+        .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"], exclude: ["HelpSnapshots"]),
         // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.
         .testTarget(
             name: "TortureTests",

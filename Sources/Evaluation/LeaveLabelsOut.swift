@@ -1,4 +1,5 @@
 import Foundation
+import Analysis
 import EncoderTraining
 import LinearAlgebra
 import RetrieveCore
@@ -169,7 +170,7 @@ public final class LeaveLabelsOut {
                                              progress: progress, stop: stop)
             let trainingSeconds = Date().timeIntervalSince(trainingStarted)
             if stop.isRaised { break }
-            let encoder = try SequenceEncoding.Encoder.load(contentsOf: output)
+            let encoder = try ModelFile.load(path: output.path)
 
             let (report, systems) = try score(encoder, on: evaluation, held: held, fold: f + 1, peers: peers,
                                               progress: progress)

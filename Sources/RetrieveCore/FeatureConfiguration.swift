@@ -50,6 +50,55 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
     /// window that ends at its last frame (`SegmentCutter`), so the end of every track is heard.
     public static let analysisVersion = 2
 
+    /// The bounds a model file's front end must keep (`problem`): wide enough for every configuration in use
+    /// (2 kHz test models to 384 kHz studio rates), narrow enough that a damaged or hostile file cannot trap,
+    /// allocate gigabytes or plan an FFT that never finishes.
+    public enum Bounds {
+        public static let sampleRate = 1_000...384_000
+        /// Even sizes only (see `FeatureExtractor`); 2^16 is 3 s at 22 050 Hz, far above any real window.
+        public static let fftSize = 16...65_536
+        /// At least 16 samples, and at most `fftSize` (a larger hop would skip audio).
+        public static let minimumHopLength = 16
+        /// Frames per second of audio, `sampleRate / hopLength`, at most this (43 by default): bounds memory per second.
+        public static let maximumFrameRate = 1_000.0
+        public static let melBands = 1...1_024
+        /// Dynamic range of `power_to_db`, in dB.
+        public static let topDecibels: ClosedRange<Float> = 0...200
+    }
+
+    /// The first field outside `Bounds` (or inconsistent with another), as a clause naming the field, its value
+    /// and the allowed range, e.g. "features.sampleRate is 0; allowed 1000…384000 Hz"; nil when usable.
+    /// `prefix` is prepended to field names ("features." inside a model's configuration).
+    public func problem(prefix: String = "") -> String? {
+        func bad(_ field: String, _ value: Any, _ allowed: String) -> String {
+            "\(prefix)\(field) is \(value); allowed \(allowed)"
+        }
+        func range<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)…\(r.upperBound)" }
+        if !Bounds.sampleRate.contains(sampleRate) { return bad("sampleRate", sampleRate, range(Bounds.sampleRate) + " Hz") }
+        if !Bounds.fftSize.contains(fftSize) || fftSize % 2 != 0 {
+            return bad("fftSize", fftSize, "an even number of samples in " + range(Bounds.fftSize))
+        }
+        let minimumHop = max(Bounds.minimumHopLength, Int((Double(sampleRate) / Bounds.maximumFrameRate).rounded(.up)))
+        if !(minimumHop...fftSize).contains(hopLength) {
+            return bad("hopLength", hopLength, "\(minimumHop)…\(fftSize) samples (at most fftSize, and at most "
+                + "\(Int(Bounds.maximumFrameRate)) frames per second at \(sampleRate) Hz)")
+        }
+        if !Bounds.melBands.contains(melBands) { return bad("melBands", melBands, range(Bounds.melBands)) }
+        // Not tied to melBands here: a model never computes MFCCs, and small test models keep the default 20.
+        if !Bounds.melBands.contains(mfccCount) { return bad("mfccCount", mfccCount, range(Bounds.melBands)) }
+        let nyquist = Double(sampleRate) / 2
+        if !(minFrequency.isFinite && minFrequency >= 0 && minFrequency < nyquist) {
+            return bad("minFrequency", minFrequency, "0 ≤ fmin < \(nyquist) Hz (the Nyquist frequency)")
+        }
+        if let fmax = maxFrequency, !(fmax.isFinite && fmax > minFrequency && fmax <= nyquist) {
+            return bad("maxFrequency", fmax, "above minFrequency (\(minFrequency) Hz) and at most \(nyquist) Hz, or null")
+        }
+        if let top = topDecibels, !(top.isFinite && Bounds.topDecibels.contains(top)) {
+            return bad("topDecibels", top, range(Bounds.topDecibels) + " dB, or null")
+        }
+        return nil
+    }
+
     /// Seconds covered by one hop.
     public var secondsPerFrame: Double { Double(hopLength) / Double(sampleRate) }
 }

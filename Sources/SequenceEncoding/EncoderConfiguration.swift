@@ -1,7 +1,7 @@
 public import RetrieveCore
 
 /// How an encoder pools its LSTM outputs over time.
-public enum Pooling: String, Codable, Sendable, Equatable {
+public enum Pooling: String, Codable, Sendable, Equatable, CaseIterable {
     /// The mean of the outputs over all time steps.
     case mean
     /// A learned softmax weighting: score_t = vᵀ tanh(W h_t + b), α = softmax_t(score), pooled = Σ α_t h_t.
@@ -92,31 +92,60 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
     /// Size of the attention pooling's hidden layer (equal to `outputSize`).
     public var attentionSize: Int { outputSize }
 
-    /// The first inconsistency found, as a sentence, or nil when the configuration is usable.
+    /// The bounds every model file's configuration must keep (`problem`). They hold every model `retrieve train`
+    /// can make (its options stop at hidden 4096, 8 layers, embedding 4096, 512 mel bands) with room to spare,
+    /// and keep a damaged or hostile file from overflowing the layout arithmetic, building a huge layout, or
+    /// making the analyser buffer an unbounded segment.
+    public enum Bounds {
+        public static let inputSize = FeatureConfiguration.Bounds.melBands
+        public static let hiddenSize = 1...8_192
+        public static let layers = 1...16
+        public static let embeddingSize = 1...8_192
+        public static let classCount = 1...100_000
+        public static let logitScale: ClosedRange<Float> = 0.001...1_000
+        /// Frames per segment and per hop between segments (130 and 65 by default).
+        public static let segmentFrames = 1...100_000
+        public static let levelRange: ClosedRange<Float> = 1...200
+        /// Per-band statistics of log-mel dB values: far beyond any real mean or spread.
+        public static let bandMagnitude: Float = 1e6
+    }
+
+    /// The first field outside `Bounds` or inconsistent with another, as a clause naming the field, its value and
+    /// what is allowed (e.g. "hiddenSize is 0; allowed 1…8192"), or nil when the configuration is usable.
     public var problem: String? {
-        if inputSize < 1 || hiddenSize < 1 || layers < 1 || embeddingSize < 1 {
-            return "sizes must be positive (input \(inputSize), hidden \(hiddenSize), layers \(layers), embedding \(embeddingSize))"
+        func bad(_ field: String, _ value: Any, _ allowed: String) -> String { "\(field) is \(value); allowed \(allowed)" }
+        func range<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)…\(r.upperBound)" }
+        let sizes: [(String, Int, ClosedRange<Int>)] = [
+            ("inputSize", inputSize, Bounds.inputSize), ("hiddenSize", hiddenSize, Bounds.hiddenSize),
+            ("layers", layers, Bounds.layers), ("embeddingSize", embeddingSize, Bounds.embeddingSize),
+            ("segmentFrames", segmentFrames, Bounds.segmentFrames),
+            ("segmentHopFrames", segmentHopFrames, Bounds.segmentFrames),
+        ]
+        for (field, value, allowed) in sizes where !allowed.contains(value) { return bad(field, value, range(allowed)) }
+        if !Bounds.classCount.contains(classNames.count) {
+            return bad("classNames' count", classNames.count, range(Bounds.classCount) + " class names")
         }
-        // Bounds far beyond any trained model; a damaged or hostile file must not overflow the layout arithmetic,
-        // build a billion-layer layout, or make the analyser buffer an unbounded segment.
-        if hiddenSize > 1 << 16 || embeddingSize > 1 << 16 || inputSize > 1 << 16 || layers > 64 {
-            return "sizes are implausibly large (input \(inputSize), hidden \(hiddenSize), layers \(layers), embedding \(embeddingSize))"
+        if !(logitScale.isFinite && Bounds.logitScale.contains(logitScale)) {
+            return bad("logitScale", logitScale, range(Bounds.logitScale))
         }
-        if segmentFrames > 100_000 { return "segmentFrames \(segmentFrames) is implausibly large (at most 100000)" }
-        if classNames.isEmpty { return "the classifier needs at least one class name" }
-        if segmentFrames < 1 || segmentHopFrames < 1 {
-            return "segmentFrames \(segmentFrames) and segmentHopFrames \(segmentHopFrames) must be positive"
+        if let r = levelRange, !(r.isFinite && Bounds.levelRange.contains(r)) {
+            return bad("levelRange", r, range(Bounds.levelRange) + " dB, or null for none")
         }
-        if features.topDecibels != nil { return "features.topDecibels must be nil so that features can be streamed" }
-        if features.melBands != inputSize { return "features.melBands \(features.melBands) differs from inputSize \(inputSize)" }
-        if bandMean.count != inputSize || bandStd.count != inputSize {
-            return "bandMean/bandStd have \(bandMean.count)/\(bandStd.count) values, inputSize is \(inputSize)"
+        if let problem = features.problem(prefix: "features.") { return problem }
+        if features.topDecibels != nil {
+            return bad("features.topDecibels", features.topDecibels!, "only null, so that features can be streamed")
         }
-        if !bandStd.allSatisfy({ $0 > 0 && $0.isFinite }) || !bandMean.allSatisfy(\.isFinite) {
-            return "bandStd must be positive and finite, bandMean finite"
+        if features.melBands != inputSize { return bad("features.melBands", features.melBands, "inputSize (\(inputSize))") }
+        for (field, values) in [("bandMean", bandMean), ("bandStd", bandStd)] {
+            if values.count != inputSize { return bad("\(field)'s length", values.count, "inputSize (\(inputSize))") }
         }
-        if !(logitScale > 0) { return "logitScale \(logitScale) must be positive" }
-        if let r = levelRange, !(r >= 1 && r <= 200) { return "levelRange \(r) must be between 1 and 200 dB" }
+        let limit = Bounds.bandMagnitude
+        if let m = bandMean.enumerated().first(where: { !($0.element.isFinite && abs($0.element) <= limit) }) {
+            return bad("bandMean[\(m.offset)]", m.element, "a finite value of magnitude at most \(limit)")
+        }
+        if let s = bandStd.enumerated().first(where: { !($0.element.isFinite && $0.element > 0 && $0.element <= limit) }) {
+            return bad("bandStd[\(s.offset)]", s.element, "a positive finite value at most \(limit)")
+        }
         return nil
     }
 }

@@ -18,8 +18,7 @@ struct EmbedCommand: ParsableCommand {
             cannot be decoded stops the command with its reason: rows must line up with the files given.
             """)
 
-    @Option(help: ArgumentHelp("The model file (default: the shipped default model).", valueName: "path"))
-    var model: String?
+    @OptionGroup var modelOption: ModelOption
 
     @Argument(help: "Audio files.") var files: [String]
 
@@ -28,9 +27,7 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "Write per-segment embeddings instead of one pooled embedding per file.") var segments = false
 
     func run() throws {
-        var location = IndexLocationOptions()
-        location.model = model
-        let analyser = try EncoderAnalyser(encoder: try location.loadModel())
+        let analyser = try EncoderAnalyser(encoder: try modelOption.load())
         var matrix = Matrix(rows: 0, columns: analyser.encoder.configuration.embeddingSize)
         for file in files {
             let path = Paths.absolute(file)

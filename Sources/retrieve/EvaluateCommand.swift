@@ -8,6 +8,26 @@ import Evaluation
 import SimilaritySearch
 import SequenceEncoding
 
+extension DataSplit: ExpressibleByArgument {}
+
+/// A comma-separated list of degradations (`gain-20dB,mp3-128k`), or `none`: parsed by the argument parser, so a
+/// misspelt name is refused there with the list of choices.
+struct DegradationList: ExpressibleByArgument, Equatable {
+    let list: [Degradation]
+
+    init?(argument: String) {
+        if argument == "none" { list = []; return }
+        let names = argument.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        let list = names.compactMap(Degradation.init(rawValue:))
+        guard list.count == names.count, !list.isEmpty else { return nil }
+        self.list = list
+    }
+
+    static var allValueStrings: [String] { Degradation.allCases.map(\.rawValue) + ["none"] }
+    var defaultValueDescription: String { list.isEmpty ? "none" : list.map(\.rawValue).joined(separator: ",") }
+}
+
 /// `retrieve evaluate DATA`: style retrieval and identification scores of the model and two baselines.
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,10 +51,8 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))
     var data: String?
 
-    @Option(help: ArgumentHelp(
-        "The model file (default: $RETRIEVE_MODEL, else the shipped Index/default-model.safetensors).",
-        valueName: "path"))
-    var model: String?
+    @OptionGroup var modelOption: ModelOption
+    var model: String? { modelOption.model }
 
     @Flag(help: "Evaluate the two baselines only, without a model.")
     var baselinesOnly = false
@@ -42,8 +60,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A CSV of path,label[,split][,group] rows.", valueName: "csv"))
     var labels: String?
 
-    @Option(help: ArgumentHelp("Keep only the rows of this split (train, validation, test).", valueName: "name"))
-    var split: String?
+    @Option(help: ArgumentHelp("Keep only the rows of this split.", valueName: "name"))
+    var split: DataSplit?
 
     @Option(help: "Degraded excerpts per track for identification (0 skips identification).")
     var identificationExcerpts: Int = 1
@@ -51,12 +69,12 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp(
         "Comma-separated degradations to cycle through instead of the standard seven (e.g. clean,mp3-128k).",
         valueName: "list"))
-    var degradations: String?
+    var degradations: DegradationList?
 
     @Option(help: "Seed for excerpt positions and noise.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Print the report as JSON.")
+    @Flag(help: "Print the report as JSON (one object).")
     var json = false
 
     @Option(help: ArgumentHelp("Also write the report as JSON to this file.", valueName: "path"))
@@ -102,9 +120,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "With --leave-labels-out: the whole-copy degradations checked against each fold's model (comma-separated, "
-            + "or 'none'); default: gain-20dB,gain+6dB,mp3-128k,lowpass-4kHz,resample-16kHz.",
+            + "or 'none'); default: gain-20dB, gain+6dB, mp3-128k, lowpass-4kHz and resample-16kHz.",
         valueName: "list"))
-    var invariance: String?
+    var invariance: DegradationList?
 
     @OptionGroup(title: "Training (with --leave-labels-out)")
     var training: RecipeOptions
@@ -113,17 +131,14 @@ struct EvaluateCommand: ParsableCommand {
         guard data != nil || labels != nil else {
             throw ValidationError("give a labelled collection folder, or --labels CSV")
         }
-        guard identificationExcerpts >= 0 else {
-            throw ValidationError("--identification-excerpts must be 0 or more, got \(identificationExcerpts)")
-        }
+        try Check.range("--identification-excerpts", identificationExcerpts, 0...1_000)
         if baselinesOnly && model != nil { throw ValidationError("--baselines-only and --model exclude each other") }
         _ = try degradationList()
         _ = try invarianceList()
-        guard clipsPerTrack >= 1, clipsPerTrack <= 1000, clipSeconds > 0.5, clipSeconds <= 3600 else {
-            throw ValidationError("--clips-per-track must be 1…1000 and --clip-seconds 0.5…3600")
-        }
+        try Check.range("--clips-per-track", clipsPerTrack, 1...1_000)
+        try Check.above("--clip-seconds", clipSeconds, 0.5, atMost: 3_600, unit: " s")
         if let k = leaveLabelsOut {
-            guard k >= 2, k <= 1000 else { throw ValidationError("--leave-labels-out needs 2 folds or more, got \(k)") }
+            try Check.range("--leave-labels-out", k, 2...1_000)
             if model != nil || baselinesOnly {
                 throw ValidationError("--leave-labels-out trains its own fold models: drop --model/--baselines-only")
             }
@@ -138,34 +153,23 @@ struct EvaluateCommand: ParsableCommand {
 
     func degradationList() throws -> [Degradation] {
         guard let degradations else { return Degradation.standard }
-        return try Self.parseDegradations(degradations, option: "--degradations")
-    }
-
-    func invarianceList() throws -> [Degradation] {
-        guard let invariance else { return Degradation.invariance }
-        if invariance == "none" { return [] }
-        return try Self.parseDegradations(invariance, option: "--invariance")
-    }
-
-    static func parseDegradations(_ text: String, option: String) throws -> [Degradation] {
-        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let list = names.compactMap(Degradation.init(rawValue:))
-        guard list.count == names.count, !list.isEmpty else {
-            throw ValidationError("\(option) takes a comma-separated list of "
-                + Degradation.allCases.map(\.rawValue).joined(separator: ", ") + "; got '\(text)'")
+        guard !degradations.list.isEmpty else {
+            throw ValidationError("--degradations needs at least one degradation to cycle through, got 'none'")
         }
-        return list
+        return degradations.list
     }
+
+    func invarianceList() throws -> [Degradation] { invariance?.list ?? Degradation.invariance }
 
     func collection() throws -> [LabelledTrack] {
-        if let labels { return try LabelledCollection.csv(labels, split: split) }
+        if let labels { return try LabelledCollection.csv(labels, split: split?.rawValue) }
         let folder = data!
         if split != nil {
             let csv = (folder as NSString).appendingPathComponent("labels.csv")
             guard FileManager.default.fileExists(atPath: csv) else {
                 throw CLIError("\(folder): --split needs a labels.csv with a split column here, or --labels CSV")
             }
-            return try LabelledCollection.csv(csv, split: split)
+            return try LabelledCollection.csv(csv, split: split?.rawValue)
         }
         return try LabelledCollection.folder(folder)
     }
@@ -175,11 +179,7 @@ struct EvaluateCommand: ParsableCommand {
         if let folds = leaveLabelsOut { return try runLeaveLabelsOut(folds) }
         var encoder: SequenceEncoding.Encoder?
         if !baselinesOnly {
-            let path = DefaultLocations.modelPath(option: model)
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CLIError("no model at \(path); pass --model PATH, or --baselines-only to score the baselines alone")
-            }
-            encoder = try SequenceEncoding.Encoder.load(contentsOf: URL(fileURLWithPath: path))
+            encoder = try modelOption.load(alternative: "or --baselines-only to score the baselines alone")
         }
         let tracks = try collection()
         var options = Evaluator.Options()
@@ -312,19 +312,23 @@ struct EvaluateCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func json<Report: Encodable>(_ report: Report) -> String {
+    /// The report as JSON: one object, camelCase keys (the report's own property names), numbers as numbers; one
+    /// line for standard output (`pretty: false`, the convention of every `--json`), indented for `--json-out`.
+    static func json<Report: Encodable>(_ report: Report, pretty: Bool = false) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(report), as: UTF8.self)
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            : [.sortedKeys, .withoutEscapingSlashes]
+        do { return String(decoding: try encoder.encode(report), as: UTF8.self) } catch {
+            throw CLIError("the report cannot be written as JSON (\(error)); run without --json to see it as text")
+        }
     }
 
     /// Writes the report as JSON to `--json-out` if given, and prints it as JSON (`--json`) or as `text`.
     func emit<Report: Encodable>(_ report: Report, text: String) throws {
-        let json = Self.json(report)
         if let jsonOut {
-            try OutputFile.write(json, to: Paths.absolute(jsonOut))
+            try OutputFile.write(try Self.json(report, pretty: true), to: Paths.absolute(jsonOut))
         }
-        print(self.json ? json : text)
+        print(json ? try Self.json(report) : text)
     }
 
     static func text(_ r: Evaluator.Report) -> String {

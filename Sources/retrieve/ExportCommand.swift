@@ -8,6 +8,8 @@ import Evaluation
 import SimilaritySearch
 import VectorIndex
 
+extension RecommendationFormat: ExpressibleByArgument {}
+
 /// `retrieve export`: recommendations for every track, or for listed seeds, to files.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,8 +21,8 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("k"), help: "Recommendations per track.")
     var k: Int = 20
 
-    @Option(help: "csv, jsonl or m3u (one playlist per seed track, written into the --out folder).")
-    var format: String = "csv"
+    @Option(help: "Output format (m3u: one playlist per seed track, written into the --out folder).")
+    var format: RecommendationFormat = .csv
 
     @Option(help: ArgumentHelp("Output file (csv, jsonl; - for standard output) or folder (m3u).", valueName: "path"))
     var out: String
@@ -33,13 +35,10 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
-    var recommendationFormat: RecommendationFormat { RecommendationFormat(rawValue: format.lowercased())! }
+    var recommendationFormat: RecommendationFormat { format }
 
     func validate() throws {
-        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
-        guard RecommendationFormat(rawValue: format.lowercased()) != nil else {
-            throw ValidationError("--format must be csv, jsonl or m3u, got '\(format)'")
-        }
+        try Check.range("--k", k, 1...SimilarCommand.maximumK)
         if recommendationFormat == .m3u && out == "-" {
             throw ValidationError("--format m3u writes one playlist per seed: --out must be a folder")
         }

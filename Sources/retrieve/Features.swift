@@ -27,10 +27,8 @@ struct Features: ParsableCommand {
     var out: String?
 
     func validate() throws {
-        guard mels > 0 else { throw ValidationError("--mels must be at least 1, got \(mels)") }
-        if let mfcc, !(1...mels).contains(mfcc) {
-            throw ValidationError("--mfcc must be between 1 and --mels (\(mels)), got \(mfcc)")
-        }
+        try Check.range("--mels", mels, FeatureConfiguration.Bounds.melBands)
+        try Check.range("--mfcc", mfcc, 1...mels)
     }
 
     func run() throws {

@@ -43,8 +43,9 @@ struct IndexCommand: ParsableCommand {
     @Flag(help: "Retry files that failed before even if they have not changed.")
     var retryFailures = false
 
+    // No default value here: it would be this machine's core count, printed in --help.
     @Option(help: "Analysis threads (default: one per core).")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    var jobs: Int?
 
     @Option(help: "Files per committed batch.")
     var batchSize: Int = 16
@@ -54,7 +55,7 @@ struct IndexCommand: ParsableCommand {
             + "`retrieve evaluate`, `retrieve map` and `similar` show.", valueName: "csv"))
     var labels: String?
 
-    @Flag(help: "Print the summary as JSON.")
+    @Flag(help: "Print the summary as JSON (one object).")
     var json = false
 
     @Flag(help: ArgumentHelp(
@@ -66,8 +67,8 @@ struct IndexCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        try Check.range("--jobs", jobs, 1...1_024)
+        try Check.range("--batch-size", batchSize, 1...100_000)
         guard prune || !force else { throw ValidationError("--force only applies with --prune") }
     }
 
@@ -75,7 +76,7 @@ struct IndexCommand: ParsableCommand {
         _ = try location.loadModel()  // fail before touching the index if the model is missing or damaged
         let store = try location.openStore(create: !dryRun)
         var options = Indexer.Options()
-        options.workers = jobs
+        options.workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
         options.dryRun = dryRun
         options.prune = prune
@@ -144,11 +145,11 @@ struct IndexCommand: ParsableCommand {
     func summaryObject(_ s: Indexer.Summary) -> [String: Any] {
         [
             "scanned": s.scanned, "added": s.added, "updated": s.updated, "reembedded": s.reembedded,
-            "moved": s.moved, "removed": s.removed, "removed_paths": s.removedPaths,
-            "unchanged": s.unchanged, "skipped_failures": s.skippedFailures,
+            "moved": s.moved, "removed": s.removed, "removedPaths": s.removedPaths,
+            "unchanged": s.unchanged, "skippedFailures": s.skippedFailures,
             "failures": s.failures.map { ["path": $0.path, "reason": $0.reason] },
-            "audio_seconds": s.audioSeconds, "elapsed_seconds": s.elapsed, "interrupted": s.interrupted,
-            "dry_run": s.dryRun, "database": location.databasePath,
+            "audioSeconds": s.audioSeconds, "elapsedSeconds": s.elapsed, "interrupted": s.interrupted,
+            "dryRun": s.dryRun, "database": location.databasePath,
         ]
     }
 }

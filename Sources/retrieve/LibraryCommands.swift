@@ -13,7 +13,7 @@ struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Summarise the index.")
 
     @OptionGroup var location: IndexLocationOptions
-    @Flag(help: "Print as JSON.") var json = false
+    @Flag(help: "Print as JSON (one object).") var json = false
 
     func run() throws {
         let store = try location.openStore(create: false, readOnly: true)
@@ -21,7 +21,7 @@ struct StatsCommand: ParsableCommand {
         if json {
             print(Exporter.jsonString([
                 "database": location.databasePath, "tracks": s.trackCount, "failures": s.failureCount,
-                "total_seconds": s.totalDuration, "database_bytes": s.databaseBytes,
+                "totalSeconds": s.totalDuration, "databaseBytes": s.databaseBytes,
                 "models": s.models.map { ["name": $0.model.version.name, "digest": $0.model.version.digest,
                                           "dimensions": $0.model.version.dimensions, "embeddings": $0.embeddingCount] },
             ] as [String: Any]))
@@ -42,19 +42,28 @@ struct ListCommand: ParsableCommand {
 
     @OptionGroup var location: IndexLocationOptions
     @Flag(help: "List the files that could not be indexed, with the reason.") var failures = false
-    @Flag(help: "Print JSON Lines.") var json = false
-    @Option(help: "At most this many rows.") var limit: Int?
+    @Flag(help: "Print JSON Lines (one object per row).") var json = false
+    @Option(help: "At most this many rows (0 prints none).") var limit: Int?
+    @Option(help: "Skip this many rows first.") var offset: Int = 0
+
+    func validate() throws {
+        try Check.atLeast("--limit", limit, 0)
+        try Check.atLeast("--offset", offset, 0)
+    }
+
+    /// The rows `--offset` and `--limit` select: any non-negative values, however large, select a (maybe empty) slice.
+    func page<Row>(_ rows: [Row]) -> ArraySlice<Row> { rows.dropFirst(offset).prefix(limit ?? .max) }
 
     func run() throws {
         let store = try location.openStore(create: false, readOnly: true)
         if failures {
-            for f in try store.failures().prefix(limit ?? .max) {
+            for f in page(try store.failures()) {
                 print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])
                            : "\(f.path)\t\(f.reason)")
             }
             return
         }
-        for t in try store.allTracks().prefix(limit ?? .max) {
+        for t in page(try store.allTracks()) {
             if json {
                 print(Exporter.jsonString(Exporter.jsonObject(t)))
             } else {

@@ -9,19 +9,37 @@ import RetrieveCore
 import SequenceEncoding
 import VectorIndex
 
+/// The `--model` option, shared by every command that embeds audio; `load` is the one way a command loads it.
+struct ModelOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The model file (default: $RETRIEVE_MODEL, else the shipped Index/default-model.safetensors).",
+        valueName: "path"))
+    var model: String?
+
+    /// The path the model is (or would be) loaded from.
+    var path: String { ModelFile.locate(option: model).path }
+
+    /// Resolves, loads and validates the model (see `ModelFile`); failures are one sentence with the remedy.
+    func load(alternative: String? = nil) throws -> SequenceEncoding.Encoder {
+        try ModelFile.load(option: model, alternative: alternative)
+    }
+}
+
 /// Options every command that touches the index shares.
 struct IndexLocationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The index database (default: $RETRIEVE_DB, else Index/library.sqlite).", valueName: "path"))
     var db: String?
 
-    @Option(help: ArgumentHelp(
-        "The model file (default: $RETRIEVE_MODEL, else the shipped Index/default-model.safetensors).",
-        valueName: "path"))
-    var model: String?
+    @OptionGroup var modelOption: ModelOption
+
+    var model: String? {
+        get { modelOption.model }
+        set { modelOption.model = newValue }
+    }
 
     var databasePath: String { DefaultLocations.databasePath(option: db) }
-    var modelPath: String { DefaultLocations.modelPath(option: model) }
+    var modelPath: String { modelOption.path }
 
     /// Opens the index; `create` is false for commands that only read, so a mistyped path is not created.
     ///
@@ -36,12 +54,41 @@ struct IndexLocationOptions: ParsableArguments {
         return readOnly ? try IndexStore.openForReading(path: databasePath) : try IndexStore(path: databasePath)
     }
 
-    func loadModel() throws -> SequenceEncoding.Encoder {
-        let path = modelPath
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CLIError("no model at \(path); pass --model PATH, or train one with `retrieve train`")
+    func loadModel() throws -> SequenceEncoding.Encoder { try modelOption.load() }
+}
+
+/// Range checks for numeric options, for `validate()`: each rejects NaN and infinities (a comparison with NaN is
+/// false, so `contains` alone already does) and says which option got which value and what it takes.
+enum Check {
+    /// `value` must lie in `allowed`.
+    static func range<T: Comparable>(_ option: String, _ value: T, _ allowed: ClosedRange<T>, unit: String = "") throws {
+        guard allowed.contains(value) else {
+            throw ValidationError("\(option) must be between \(allowed.lowerBound) and \(allowed.upperBound)\(unit), got \(value)")
         }
-        return try SequenceEncoding.Encoder.load(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    /// `value`, when given, must lie in `allowed`.
+    static func range<T: Comparable>(_ option: String, _ value: T?, _ allowed: ClosedRange<T>, unit: String = "") throws {
+        if let value { try range(option, value, allowed, unit: unit) }
+    }
+
+    /// `value`, when given, must be at least `minimum` (any larger value is fine: `list --limit`, `--offset`).
+    static func atLeast(_ option: String, _ value: Int?, _ minimum: Int) throws {
+        if let value, value < minimum { throw ValidationError("\(option) must be \(minimum) or more, got \(value)") }
+    }
+
+    /// `value` must be finite and lie in `allowed` (floating point).
+    static func finite<T: BinaryFloatingPoint>(_ option: String, _ value: T, _ allowed: ClosedRange<T>, unit: String = "") throws {
+        guard value.isFinite, allowed.contains(value) else {
+            throw ValidationError("\(option) must be a number between \(allowed.lowerBound) and \(allowed.upperBound)\(unit), got \(value)")
+        }
+    }
+
+    /// `value` must be finite, above `lower` (exclusive) and at most `upper`.
+    static func above<T: BinaryFloatingPoint>(_ option: String, _ value: T, _ lower: T, atMost upper: T, unit: String = "") throws {
+        guard value.isFinite, value > lower, value <= upper else {
+            throw ValidationError("\(option) must be a number above \(lower) and at most \(upper)\(unit), got \(value)")
+        }
     }
 }
 

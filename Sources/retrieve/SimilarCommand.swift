@@ -19,7 +19,9 @@ struct SimilarCommand: ParsableCommand {
             its results, nor does a copy of it.
             With --identify, the one query (an audio file: an excerpt, a degraded copy) is instead matched \
             segment by segment against tracks indexed with `retrieve index --segments`, to find which recording \
-            it comes from; the score is the mean over its segments of the best cosine in the track. The query is             also tried varispeed-shifted by ±0.5, ±1 and ±1.5 semitones (a pitched-up or slowed-down copy), each             track keeping its best score; --exact-pitch skips those tries (7× less work).
+            it comes from; the score is the mean over its segments of the best cosine in the track. The query is \
+            also tried varispeed-shifted by ±0.5, ±1 and ±1.5 semitones (a pitched-up or slowed-down copy), each \
+            track keeping its best score; --exact-pitch skips those tries (7× less work).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv, m3u }
@@ -52,7 +54,7 @@ struct SimilarCommand: ParsableCommand {
     @Option(help: "With --dedupe: the cosine that, with a duration within 1 s, marks the same recording.")
     var dedupeThreshold: Float = DuplicateRule.defaultSimilarity
 
-    @Option(help: "Output format: table, json, csv or m3u.")
+    @Option(help: "Output format.")
     var format: Format = .table
 
     @Flag(help: ArgumentHelp(
@@ -62,12 +64,12 @@ struct SimilarCommand: ParsableCommand {
     @Flag(help: "With --identify: match the query only as recorded, not also pitch-shifted.")
     var exactPitch = false
 
-    @Flag(help: "Shorthand for --format json.") var json = false
+    @Flag(help: "Shorthand for --format json (JSON Lines: one object per result).") var json = false
     @Flag(help: "Shorthand for --format csv.") var csv = false
     @Flag(help: "Shorthand for --format m3u.") var m3u = false
 
     func validate() throws {
-        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
+        try Check.range("--k", k, 1...Self.maximumK)
         guard [json, csv, m3u].filter({ $0 }).count <= 1 else {
             throw ValidationError("choose one of --json, --csv, --m3u")
         }
@@ -81,10 +83,11 @@ struct SimilarCommand: ParsableCommand {
             }
         }
         guard identify || !exactPitch else { throw ValidationError("--exact-pitch only applies with --identify") }
-        guard (0...1).contains(dedupeThreshold) else {
-            throw ValidationError("--dedupe-threshold must be between 0 and 1, got \(dedupeThreshold)")
-        }
+        try Check.finite("--dedupe-threshold", dedupeThreshold, 0...1)
     }
+
+    /// The most results a query may ask for (the results are sorted and printed, not streamed).
+    static let maximumK = 100_000
 
     var outputFormat: Format { json ? .json : csv ? .csv : m3u ? .m3u : format }
 
@@ -155,12 +158,13 @@ struct SimilarCommand: ParsableCommand {
             return Output.table(header, hasLabels ? rows : rows.map { Array($0.dropLast()) },
                                 rightAligned: [0, 1, 2]) + "\n"
         case .json:
-            return Exporter.jsonString(results.map { r -> [String: Any] in
+            // JSON Lines, one object per result, like `list --json` (see README, "JSON output").
+            return results.map { r -> String in
                 var o = Exporter.jsonObject(r.track)
                 o["rank"] = r.rank
                 o["score"] = Double(r.score)
-                return o
-            }) + "\n"
+                return Exporter.jsonString(o) + "\n"
+            }.joined()
         case .csv:
             return "rank,score,id,path,artist,title,duration\n" + results.map {
                 "\($0.rank),\(String(format: "%.6f", $0.score)),\($0.track.id!.rawValue),"

@@ -10,7 +10,9 @@ import SimilaritySearch
 import SequenceEncoding
 
 extension Pooling: ExpressibleByArgument {}
-extension TripletMining: ExpressibleByArgument {}
+extension TripletMining: ExpressibleByArgument {
+    public static var allValueStrings: [String] { [TripletMining.batchHard, .semiHard].map(\.rawValue) }
+}
 
 /// `retrieve train DATA`: train an encoder on a labelled collection.
 struct TrainCommand: ParsableCommand {
@@ -83,14 +85,14 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "LSTM layers.") var layers: Int = 1
     @Flag(help: "Bidirectional LSTM.") var bidirectional = false
     @Option(help: "Embedding size.") var embedding: Int = 128
-    @Option(help: "Temporal pooling: mean or attention.") var pooling: Pooling = .mean
+    @Option(help: "Temporal pooling.") var pooling: Pooling = .mean
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
     @Option(help: "κ: weight of the classification loss (cross-entropy over the labels).")
     var classificationWeight: Float = 1
     @Option(help: "λ in κ·CE + λ·triplet + μ·contrastive + ν·distillation.") var tripletWeight: Float = 1
     @Option(help: "Triplet margin on cosine distance.") var margin: Float = 0.2
-    @Option(help: "Triplet mining: batchHard or semiHard.") var mining: TripletMining = .batchHard
+    @Option(help: "Triplet mining.") var mining: TripletMining = .batchHard
     @Option(help: "μ: weight of the contrastive loss whose positives are two crops of one track (0: off).")
     var contrastiveWeight: Float = 0
     @Option(help: "Temperature of the contrastive loss.") var temperature: Float = 0.1
@@ -109,32 +111,26 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
 
     func validate() throws {
-        guard epochs >= 1, p >= 2, k >= 2 else {
-            throw ValidationError("need --epochs ≥ 1, --classes-per-batch ≥ 2 and --segments-per-class ≥ 2")
+        try Check.range("--epochs", epochs, 1...10_000)
+        try Check.range("--steps-per-epoch", stepsPerEpoch, 1...1_000_000)
+        try Check.range("--classes-per-batch", p, 2...1_000)
+        try Check.range("--segments-per-class", k, 2...1_000)
+        try Check.above("--segment-seconds", segmentSeconds, 0.2, atMost: 60, unit: " s")
+        try Check.range("--mels", mels, 8...512)
+        try Check.range("--hidden", hidden, 1...4_096)
+        try Check.range("--layers", layers, 1...8)
+        try Check.range("--embedding", embedding, 2...4_096)
+        try Check.above("--learning-rate", learningRate, 0, atMost: 1)
+        try Check.finite("--weight-decay", weightDecay, 0...1)
+        for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
+                                 ("--contrastive-weight", contrastiveWeight), ("--teacher-weight", teacherWeight)] {
+            try Check.finite(option, weight, 0...1_000)
         }
-        guard segmentSeconds > 0.2, segmentSeconds <= 60, mels >= 8, mels <= 512, hidden >= 1, hidden <= 4096,
-              layers >= 1, layers <= 8, embedding >= 2, embedding <= 4096 else {
-            throw ValidationError("need --segment-seconds in (0.2, 60], --mels in 8…512, --hidden in 1…4096, "
-                + "--layers in 1…8, --embedding in 2…4096")
-        }
-        if let s = stepsPerEpoch, s < 1 { throw ValidationError("--steps-per-epoch must be at least 1, got \(s)") }
-        guard learningRate > 0, learningRate.isFinite else {
-            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
-        }
-        guard temperature > 0, temperature.isFinite else {
-            throw ValidationError("--temperature must be positive, got \(temperature)")
-        }
-        guard contrastiveWeight >= 0, tripletWeight >= 0, classificationWeight >= 0, contrastiveWeight.isFinite,
-              tripletWeight.isFinite, classificationWeight.isFinite else {
-            throw ValidationError("--classification-weight, --triplet-weight and --contrastive-weight must be 0 or more")
-        }
-        guard levelRange == 0 || (levelRange >= 1 && levelRange <= 200) else {
-            throw ValidationError("--level-range must be 0 (off) or 1…200 dB, got \(levelRange)")
-        }
-        guard teacherWeight >= 0, teacherWeight.isFinite else {
-            throw ValidationError("--teacher-weight must be 0 or more, got \(teacherWeight)")
-        }
-        guard patience >= 1, maxSeconds > 0 else { throw ValidationError("--patience must be ≥ 1 and --max-seconds > 0") }
+        try Check.finite("--margin", margin, 0...2)
+        try Check.above("--temperature", temperature, 0, atMost: 100)
+        if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
+        try Check.range("--patience", patience, 1...10_000)
+        try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
     }
 
     func recipe(seed: UInt64) -> TrainingRecipe {

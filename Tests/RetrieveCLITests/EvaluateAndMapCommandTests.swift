@@ -16,7 +16,7 @@ import TestSupport
         let c = try EvaluateCommand.parse([
             "data", "--labels", "l.csv", "--split", "test", "--json", "--identification-excerpts", "3", "--seed", "9",
         ])
-        #expect(c.data == "data" && c.labels == "l.csv" && c.split == "test" && c.json)
+        #expect(c.data == "data" && c.labels == "l.csv" && c.split == .test && c.json)
         #expect(c.identificationExcerpts == 3 && c.seed == 9 && !c.baselinesOnly)
         #expect(try EvaluateCommand.parse(["--labels", "l.csv"]).data == nil)
         #expect(try EvaluateCommand.parse(["d"]).degradationList() == Degradation.standard)
@@ -56,7 +56,7 @@ import TestSupport
         #expect(text.contains("6 tracks (6 recordings) in 2 classes: high 3, low 3"))
         #expect(text.contains("system") && text.contains("P@5") && text.contains("mfcc-stats"))
         #expect(text.contains("identification by degradation") && text.contains("mp3-128k"))
-        let json = try JSONSerialization.jsonObject(with: Data(EvaluateCommand.json(report).utf8)) as? [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(try EvaluateCommand.json(report).utf8)) as? [String: Any]
         #expect((json?["systems"] as? [Any])?.count == 2)
         #expect(json?["tracks"] as? Int == 6)
     }

@@ -83,7 +83,8 @@ import Glibc
             let similar = try runRetrieve(["similar", "1", "--json", "--k", "3"] + location, in: folder.url)
             if similar.exit.status != 0 || !similar.stderr.isEmpty {
                 problems.withLock { $0.append("retrieve similar: \(similar.exit) \(similar.stderr)") }
-            } else if let answers = try? JSONSerialization.jsonObject(with: Data(similar.stdout.utf8)) as? [[String: Any]],
+            } else if case let answers = similar.stdout.split(separator: "\n").compactMap({
+                          try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }),  // JSON Lines
                       answers.count == 3 {
                 childQueries += 1
             } else {

@@ -28,7 +28,7 @@ import TestSupport
             let snapshot = try IndexSnapshot.read(db)
             #expect(snapshot.tracks.count == 1)
             let summary = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
-            let audio = summary?["audio_seconds"] as? Double ?? 0
+            let audio = summary?["audioSeconds"] as? Double ?? 0
             #expect(abs(audio - length) < 1, "\(name): \(audio) s of audio analysed")
             if let vector = snapshot.tracks.values.first?.vectors.values.first {
                 #expect(vector.floats.allSatisfy { $0.isFinite })

@@ -18,9 +18,9 @@ import VectorIndex
 func indexBenchmark(_ arguments: [String]) throws {
     guard arguments.count >= 2 else { throw IndexBenchUsage() }
     let files = CollectionScanner().scan([arguments[0]]).files.map(\.path)
-    let modelURL = URL(fileURLWithPath: arguments[1])
+    let modelPath = arguments[1]
     let jobs = arguments.count > 2 ? Int(arguments[2])! : ProcessInfo.processInfo.activeProcessorCount
-    let encoder = try SequenceEncoding.Encoder.load(contentsOf: modelURL)
+    let encoder = try ModelFile.load(path: modelPath)
     let config = encoder.configuration
     let decoder = AudioDecoder(targetSampleRate: config.features.sampleRate)
     let extractor = try FeatureExtractor(configuration: config.features)
@@ -78,7 +78,7 @@ func indexBenchmark(_ arguments: [String]) throws {
     var options = Indexer.Options()
     options.workers = jobs
     let indexer = Indexer(store: try IndexStore(path: scratch.appendingPathComponent("index.sqlite").path),
-                          options: options) { try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: modelURL)) }
+                          options: options) { try EncoderAnalyser(encoder: try ModelFile.load(path: modelPath)) }
     t = now()
     let summary = try indexer.run(roots: [arguments[0]])
     let wall = now() - t
