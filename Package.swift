@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
+        .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
 
         // Switches off libmpg123's stderr chatter for the handles libsndfile makes (see quiet_mpeg.c).
         .target(name: "CQuietMPEG", linkerSettings: [.linkedLibrary("dl")]),
@@ -33,10 +34,11 @@ let package = Package(
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
-        // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback.)
+        // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback,
+        // and MP3, which libmpg123 decodes to its end rather than to libsndfile's length estimate.)
         .target(
             name: "AudioDecoding",
-            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CSoxr", "CQuietMPEG"],
+            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CMPG123", "CSoxr", "CQuietMPEG"],
             swiftSettings: optimised),
         // Our FLAC frame decoder (C), which AudioDecoding tries before libFLAC. Always optimised, like the kernels.
         .target(name: "CFLACDecoder", cSettings: [.unsafeFlags(["-O3"])]),

@@ -88,6 +88,11 @@ public struct AudioDecoder: Sendable {
     /// The default FLAC frame decoder (see bench/README for the measurement behind it).
     static let usesOurFLACDecoderByDefault = true
 
+    /// Whether MP3 is decoded by libmpg123 directly (`MP3Stream`, to the end of the stream) rather than through
+    /// libsndfile (which stops at libmpg123's length estimate); the samples are the same up to that estimate, so
+    /// only tests comparing the two paths turn it off.
+    var decodesMP3Directly = true
+
     public init(targetSampleRate: Int = 22_050) {
         precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
         self.targetSampleRate = targetSampleRate
@@ -167,8 +172,10 @@ public struct AudioDecoder: Sendable {
         // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
         // everything else, and any FLAC it does not cover, through libsndfile.
         let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
-        let viaSndFile = flac == nil
-        var interleaved = [Float](repeating: 0, count: viaSndFile && !file.isSixteenBit ? blockFrames * channels : 0)
+        // MP3 goes to MP3Stream (libmpg123 until the stream ends; interleaved floats as libsndfile gives them).
+        let mp3 = flac == nil && decodesMP3Directly && !file.isSixteenBit ? MP3Stream.make(path: path, info: info) : nil
+        let viaSndFile = flac == nil && mp3 == nil
+        var interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
         var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
         var framesIn: Int64 = 0
@@ -190,6 +197,10 @@ public struct AudioDecoder: Sendable {
             if let flac {
                 got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
                     try flac.read(into: y.baseAddress!, count: want, startFrame: framesIn)
+                }
+            } else if let mp3 {
+                got = try interleaved.withUnsafeMutableBufferPointer { (x) throws(AudioDecodingError) in
+                    try mp3.read(into: x.baseAddress!, count: want, startFrame: framesIn)
                 }
             } else if file.isSixteenBit {
                 got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
