@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
         .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        .systemLibrary(name: "CVorbisFile", pkgConfig: "vorbisfile", providers: [.apt(["libvorbis-dev"])]),
 
         // Switches off libmpg123's stderr chatter for the handles libsndfile makes (see quiet_mpeg.c).
         .target(name: "CQuietMPEG", linkerSettings: [.linkedLibrary("dl")]),
@@ -35,10 +36,12 @@ let package = Package(
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
         // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback,
-        // and MP3, which libmpg123 decodes to its end rather than to libsndfile's length estimate.)
+        // and MP3 and OGG/Vorbis, which libmpg123 and libvorbisfile decode to their end rather than to the length
+        // libsndfile takes from their headers.)
         .target(
             name: "AudioDecoding",
-            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CMPG123", "CSoxr", "CQuietMPEG"],
+            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CMPG123", "CVorbisFile", "CSoxr",
+                           "CQuietMPEG"],
             swiftSettings: optimised),
         // Our FLAC frame decoder (C), which AudioDecoding tries before libFLAC. Always optimised, like the kernels.
         .target(name: "CFLACDecoder", cSettings: [.unsafeFlags(["-O3"])]),

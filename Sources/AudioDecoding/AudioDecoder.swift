@@ -88,10 +88,11 @@ public struct AudioDecoder: Sendable {
     /// The default FLAC frame decoder (see bench/README for the measurement behind it).
     static let usesOurFLACDecoderByDefault = true
 
-    /// Whether MP3 is decoded by libmpg123 directly (`MP3Stream`, to the end of the stream) rather than through
-    /// libsndfile (which stops at libmpg123's length estimate); the samples are the same up to that estimate, so
-    /// only tests comparing the two paths turn it off.
-    var decodesMP3Directly = true
+    /// Whether MP3 and OGG/Vorbis are decoded by libmpg123 and libvorbisfile directly (`MP3Stream`,
+    /// `VorbisStream`, to the end of the stream) rather than through libsndfile (which stops at the length it
+    /// takes from the header); the samples are the same up to that length, so only tests comparing the two
+    /// paths turn it off.
+    var decodesToTheEndDirectly = true
 
     public init(targetSampleRate: Int = 22_050) {
         precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
@@ -172,9 +173,12 @@ public struct AudioDecoder: Sendable {
         // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
         // everything else, and any FLAC it does not cover, through libsndfile.
         let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
-        // MP3 goes to MP3Stream (libmpg123 until the stream ends; interleaved floats as libsndfile gives them).
-        let mp3 = flac == nil && decodesMP3Directly && !file.isSixteenBit ? MP3Stream.make(path: path, info: info) : nil
-        let viaSndFile = flac == nil && mp3 == nil
+        // MP3 and OGG/Vorbis go to their codec library, read until the stream ends (interleaved floats, as
+        // libsndfile gives them).
+        let direct: (any InterleavedFloatStream)? = flac != nil || !decodesToTheEndDirectly || file.isSixteenBit
+            ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
+                ?? VorbisStream.make(path: path, info: info)
+        let viaSndFile = flac == nil && direct == nil
         var interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
         var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
@@ -198,9 +202,9 @@ public struct AudioDecoder: Sendable {
                 got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
                     try flac.read(into: y.baseAddress!, count: want, startFrame: framesIn)
                 }
-            } else if let mp3 {
+            } else if let direct {
                 got = try interleaved.withUnsafeMutableBufferPointer { (x) throws(AudioDecodingError) in
-                    try mp3.read(into: x.baseAddress!, count: want, startFrame: framesIn)
+                    try direct.read(into: x.baseAddress!, count: want, startFrame: framesIn)
                 }
             } else if file.isSixteenBit {
                 got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }

@@ -16,7 +16,7 @@ import Foundation
 /// gapless mode ends the track there (the length reported is still what was decoded).
 ///
 /// Used by one thread at a time.
-final class MP3Stream {
+final class MP3Stream: InterleavedFloatStream {
     private let handle: OpaquePointer
     private let path: String
     private let channels: Int
@@ -59,8 +59,6 @@ final class MP3Stream {
         mpg123_delete(handle)
     }
 
-    /// Fills `output` with up to `count` interleaved frames; returns how many (fewer only at the end of the
-    /// stream). Throws `readFailed` with `atSecond` counted from `startFrame`, the frames already delivered.
     func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
         -> Int
     {

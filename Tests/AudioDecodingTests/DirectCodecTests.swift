@@ -8,7 +8,7 @@ import Testing
 @Suite struct DirectMP3Tests {
     static func decoders(rate: Int = 22_050) -> (direct: AudioDecoder, viaSndFile: AudioDecoder) {
         var viaSndFile = AudioDecoder(targetSampleRate: rate)
-        viaSndFile.decodesMP3Directly = false
+        viaSndFile.decodesToTheEndDirectly = false
         return (AudioDecoder(targetSampleRate: rate), viaSndFile)
     }
 
@@ -90,5 +90,70 @@ import Testing
         let reference = try viaSndFile.decode(url)
         #expect(reference.samples.count < ours.samples.count / 2)
         #expect(Array(ours.samples.prefix(reference.samples.count)) == reference.samples)
+    }
+}
+
+/// OGG/Vorbis decoded by libvorbisfile directly (`VorbisStream`) gives libsndfile's samples, and all of them
+/// even where libsndfile stops early at the last page's granule position.
+@Suite struct DirectVorbisTests {
+    @Test(arguments: [(1, 44_100), (2, 44_100), (2, 22_050), (1, 8_000)])
+    func sameSamplesAsLibsndfile(_ channels: Int, _ rate: Int) throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-direct-vorbis")
+        let tone = Signals.chirp(from: 150, to: 3_000, seconds: 2.5, sampleRate: rate, amplitude: 0.4)
+        let noise = Signals.whiteNoise(seconds: 2.5, sampleRate: rate, amplitude: 0.1, seed: 4)
+        let url = dir.path("x.ogg")
+        try AudioFileWriter.write(channels == 1 ? tone : interleave(tone, Array(noise.prefix(tone.count))),
+                                  channels: channels, sampleRate: rate, format: .oggVorbis, to: url)
+        #expect(VorbisStream.make(path: url.path, info: try AudioDecoder().info(of: url)) != nil)
+        for target in [rate, 22_050] {
+            let (direct, viaSndFile) = DirectMP3Tests.decoders(rate: target)
+            let ours = try direct.decode(url), reference = try viaSndFile.decode(url)
+            #expect(ours.info == reference.info)
+            #expect(ours.samples == reference.samples, "\(channels) ch at \(rate) Hz → \(target) Hz")
+            var streamed: [Float] = []
+            try direct.stream(url, blockFrames: 1_000) { streamed += $0 }
+            #expect(streamed == ours.samples)
+        }
+    }
+
+    /// The CRC of an OGG page (polynomial 0x04C11DB7, no reflection, over the page with its CRC field zeroed).
+    static func oggCRC(_ page: ArraySlice<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0
+        for byte in page {
+            crc ^= UInt32(byte) << 24
+            for _ in 0..<8 { crc = crc & 0x8000_0000 != 0 ? (crc << 1) ^ 0x04C1_1DB7 : crc << 1 }
+        }
+        return crc
+    }
+
+    /// The last page's granule position set to a quarter of the truth (CRC repaired): libsndfile stops there,
+    /// the direct path decodes every page.
+    @Test func lyingLastGranuleIsDecodedToTheEnd() throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-vorbis-granule")
+        let rate = 44_100
+        let url = dir.path("x.ogg")
+        try AudioFileWriter.write(Signals.chirp(from: 200, to: 5_000, seconds: 6, sampleRate: rate, amplitude: 0.4),
+                                  sampleRate: rate, format: .oggVorbis, to: url)
+        var bytes = [UInt8](try Data(contentsOf: url))
+        let last = try #require((0...(bytes.count - 27)).last { bytes[$0..<($0 + 4)].elementsEqual("OggS".utf8) })
+        let granule = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[last + 6 + $1]) << (8 * UInt64($1)) }
+        try #require(granule == UInt64(6 * rate))
+        for i in 0..<8 { bytes[last + 6 + i] = UInt8(truncatingIfNeeded: (granule / 4) >> (8 * UInt64(i))) }
+        for i in 0..<4 { bytes[last + 22 + i] = 0 }
+        let crc = Self.oggCRC(bytes[last...])
+        for i in 0..<4 { bytes[last + 22 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let lying = dir.path("lying.ogg")
+        try Data(bytes).write(to: lying)
+
+        let (direct, viaSndFile) = DirectMP3Tests.decoders(rate: rate)
+        let intact = try direct.decode(url)
+        #expect(try direct.info(of: lying).frames == Int64(granule / 4), "libsndfile should take the lie")
+        let ours = try direct.decode(lying)
+        // The last page ends where its granule says, so its own samples may be trimmed: at most a page short.
+        #expect(ours.info.frames > intact.info.frames - 4_096 && ours.info.frames <= intact.info.frames,
+                "decoded \(ours.info.frames) of \(intact.info.frames) frames")
+        #expect(Array(ours.samples.prefix(Int(ours.info.frames) - 4_096)) == Array(intact.samples.prefix(Int(ours.info.frames) - 4_096)))
+        let reference = try viaSndFile.decode(lying)
+        #expect(reference.samples.count <= Int(granule / 4))
     }
 }
