@@ -88,10 +88,10 @@ public struct AudioDecoder: Sendable {
     /// The default FLAC frame decoder (see bench/README for the measurement behind it).
     static let usesOurFLACDecoderByDefault = true
 
-    /// Whether MP3 and OGG/Vorbis are decoded by libmpg123 and libvorbisfile directly (`MP3Stream`,
-    /// `VorbisStream`, to the end of the stream) rather than through libsndfile (which stops at the length it
-    /// takes from the header); the samples are the same up to that length, so only tests comparing the two
-    /// paths turn it off.
+    /// Whether MP3, OGG/Vorbis and Opus are decoded by libmpg123, libvorbisfile and libopusfile directly
+    /// (`MP3Stream`, `VorbisStream`, `OpusStream`, to the end of the stream) rather than through libsndfile,
+    /// which stops at the length it takes from the header; the samples are the same up to that length, so only
+    /// tests comparing the two paths turn it off.
     var decodesToTheEndDirectly = true
 
     public init(targetSampleRate: Int = 22_050) {
@@ -173,11 +173,11 @@ public struct AudioDecoder: Sendable {
         // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
         // everything else, and any FLAC it does not cover, through libsndfile.
         let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
-        // MP3 and OGG/Vorbis go to their codec library, read until the stream ends (interleaved floats, as
+        // MP3, OGG/Vorbis and Opus go to their codec library, read until the stream ends (interleaved floats, as
         // libsndfile gives them).
         let direct: (any InterleavedFloatStream)? = flac != nil || !decodesToTheEndDirectly || file.isSixteenBit
             ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
-                ?? VorbisStream.make(path: path, info: info)
+                ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
         let viaSndFile = flac == nil && direct == nil
         var interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
         var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)

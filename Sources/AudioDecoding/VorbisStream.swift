@@ -2,7 +2,7 @@ internal import CVorbisFile
 import Foundation
 
 /// A codec library that decodes a file to its end as interleaved `Float` frames, used instead of libsndfile's
-/// reader, which stops at the length it takes from the header (`MP3Stream`, `VorbisStream`).
+/// reader, which stops at the length it takes from the header (`MP3Stream`, `VorbisStream`, `OpusStream`).
 protocol InterleavedFloatStream: AnyObject {
     /// Fills `output` with up to `count` interleaved frames; returns how many (fewer only at the end of the
     /// stream). Throws `readFailed` with `atSecond` counted from `startFrame`, the frames already delivered.

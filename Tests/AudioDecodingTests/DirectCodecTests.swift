@@ -157,3 +157,55 @@ import Testing
         #expect(reference.samples.count <= Int(granule / 4))
     }
 }
+
+/// Opus decoded by libopusfile directly (`OpusStream`) gives libsndfile's samples, and all of them even where
+/// libsndfile stops early at the last page's granule position.
+@Suite struct DirectOpusTests {
+    @Test(arguments: [1, 2])
+    func sameSamplesAsLibsndfile(_ channels: Int) throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-direct-opus")
+        let tone = Signals.chirp(from: 150, to: 3_000, seconds: 2.5, sampleRate: 48_000, amplitude: 0.4)
+        let noise = Signals.whiteNoise(seconds: 2.5, sampleRate: 48_000, amplitude: 0.1, seed: 5)
+        let url = dir.path("x.opus")
+        try AudioFileWriter.write(channels == 1 ? tone : interleave(tone, Array(noise.prefix(tone.count))),
+                                  channels: channels, sampleRate: 48_000, format: .opus, to: url)
+        #expect(OpusStream.make(path: url.path, info: try AudioDecoder().info(of: url)) != nil)
+        for target in [48_000, 22_050] {
+            let (direct, viaSndFile) = DirectMP3Tests.decoders(rate: target)
+            let ours = try direct.decode(url), reference = try viaSndFile.decode(url)
+            #expect(ours.info == reference.info)
+            #expect(ours.samples == reference.samples, "\(channels) ch → \(target) Hz")
+            var streamed: [Float] = []
+            try direct.stream(url, blockFrames: 1_000) { streamed += $0 }
+            #expect(streamed == ours.samples)
+        }
+    }
+
+    @Test func lyingLastGranuleIsDecodedToTheEnd() throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-opus-granule")
+        let url = dir.path("x.opus")
+        try AudioFileWriter.write(Signals.chirp(from: 200, to: 5_000, seconds: 6, sampleRate: 48_000, amplitude: 0.4),
+                                  sampleRate: 48_000, format: .opus, to: url)
+        var bytes = [UInt8](try Data(contentsOf: url))
+        let last = try #require((0...(bytes.count - 27)).last { bytes[$0..<($0 + 4)].elementsEqual("OggS".utf8) })
+        let granule = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[last + 6 + $1]) << (8 * UInt64($1)) }
+        let lie = granule / 4
+        for i in 0..<8 { bytes[last + 6 + i] = UInt8(truncatingIfNeeded: lie >> (8 * UInt64(i))) }
+        for i in 0..<4 { bytes[last + 22 + i] = 0 }
+        let crc = DirectVorbisTests.oggCRC(bytes[last...])
+        for i in 0..<4 { bytes[last + 22 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let lying = dir.path("lying.opus")
+        try Data(bytes).write(to: lying)
+
+        let (direct, viaSndFile) = DirectMP3Tests.decoders(rate: 48_000)
+        let intact = try direct.decode(url)
+        #expect(try direct.info(of: lying).frames < intact.info.frames / 2, "libsndfile should take the lie")
+        let ours = try direct.decode(lying)
+        // The last page ends where its granule says, so its own samples may be trimmed: at most a page short.
+        #expect(ours.info.frames > intact.info.frames - 48_000 && ours.info.frames <= intact.info.frames,
+                "decoded \(ours.info.frames) of \(intact.info.frames) frames")
+        let n = Int(ours.info.frames) - 48_000
+        #expect(Array(ours.samples.prefix(n)) == Array(intact.samples.prefix(n)))
+        #expect(try viaSndFile.decode(lying).samples.count < intact.samples.count / 2)
+    }
+}
