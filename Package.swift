@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
+        .systemLibrary(name: "CMPG123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        .systemLibrary(name: "CVorbisFile", pkgConfig: "vorbisfile", providers: [.apt(["libvorbis-dev"])]),
+        .systemLibrary(name: "COpusFile", pkgConfig: "opusfile", providers: [.apt(["libopusfile-dev"])]),
 
         // Switches off libmpg123's stderr chatter for the handles libsndfile makes (see quiet_mpeg.c).
         .target(name: "CQuietMPEG", linkerSettings: [.linkedLibrary("dl")]),
@@ -33,10 +36,13 @@ let package = Package(
         // Value types shared by every stage.
         .target(name: "RetrieveCore", swiftSettings: optimised),
         // file → mono Float samples at the analysis rate, streamed.
-        // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback.)
+        // (libsndfile opens every file and decodes all but native FLAC, which CFLACDecoder decodes, libFLAC as fallback,
+        // and MP3, OGG/Vorbis and Opus, which libmpg123, libvorbisfile and libopusfile decode to their end rather
+        // than to the length libsndfile takes from their headers.)
         .target(
             name: "AudioDecoding",
-            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CSoxr", "CQuietMPEG"],
+            dependencies: ["RetrieveCore", "CSndFile", "CFLAC", "CFLACDecoder", "CMPG123", "CVorbisFile", "COpusFile",
+                           "CSoxr", "CQuietMPEG"],
             swiftSettings: optimised),
         // Our FLAC frame decoder (C), which AudioDecoding tries before libFLAC. Always optimised, like the kernels.
         .target(name: "CFLACDecoder", cSettings: [.unsafeFlags(["-O3"])]),

@@ -45,8 +45,9 @@ public final class EncoderAnalyser: TrackAnalysing {
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
-        let (embedding, segments, kept) = try embed(url: url, expectedSeconds: info.duration)
-        return TrackAnalysis(info: info, embedding: embedding, segmentCount: segments, segments: kept)
+        let (embedding, segments, kept, decoded) = try embed(url: url, expectedSeconds: info.duration)
+        // The decoded length, not the header's claim, is what the index stores and shows.
+        return TrackAnalysis(info: decoded, embedding: embedding, segmentCount: segments, segments: kept)
     }
 
     /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).
@@ -54,7 +55,9 @@ public final class EncoderAnalyser: TrackAnalysing {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
         var all: [Embedding] = []
-        _ = try streamSegments(url: url, expectedSeconds: info.duration) { all.append(contentsOf: $0) }
+        _ = try streamSegments(url: url, expectedSeconds: info.duration, restart: { all = [] }) {
+            all.append(contentsOf: $0)
+        }
         return all
     }
 
@@ -73,24 +76,28 @@ public final class EncoderAnalyser: TrackAnalysing {
                 ? decoder : AudioDecoder(targetSampleRate: RobustFrontEnd.varispeedRate(rate, semitones: semitones))
             var all: [Embedding] = []
             _ = try streamSegments(url: url, decoder: shifted, expectedSeconds: info.duration * pow(2, -semitones / 12),
-                                   robust: true) { all.append(contentsOf: $0) }
+                                   robust: true, restart: { all = [] }) { all.append(contentsOf: $0) }
             return all
         }
     }
 
-    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding]) {
+    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding], AudioFileInfo) {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
         var kept: [Embedding] = []
         let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
-        _ = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keep) { batch in
+        let (_, decoded) = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keep, restart: {
+            sum = [Float](repeating: 0, count: sum.count)
+            count = 0
+            kept = []
+        }) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
             count += batch.count
         }
         guard count > 0 else { throw AnalysisError.noAudio(path: url.path) }
-        return (Embedding(normalising: sum), count, kept)
+        return (Embedding(normalising: sum), count, kept, decoded)
     }
 
     /// The pooled embedding of samples already decoded at the model's rate, by exactly the path `analyse` takes
@@ -100,7 +107,9 @@ public final class EncoderAnalyser: TrackAnalysing {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
         let seconds = Double(samples.count) / Double(encoder.configuration.features.sampleRate)
-        _ = try? streamSegments(expectedSeconds: seconds, source: { push in try samples.withUnsafeBufferPointer { try push($0) } }) { batch in
+        // The length is exact here, so one pass always suffices and `restart` is never called.
+        _ = try? streamSegments(expectedSeconds: seconds, restart: {},
+                                source: { push in try samples.withUnsafeBufferPointer { try push($0) } }) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
@@ -109,43 +118,73 @@ public final class EncoderAnalyser: TrackAnalysing {
         return count > 0 ? Embedding(normalising: sum) : nil
     }
 
-    /// Streams the file and hands batches of segment embeddings to `body`.
+    /// Streams the file and hands batches of segment embeddings to `body`; returns how many were made and the
+    /// decoded file's info (its length as decoded, see `streamSegments(expectedSeconds:…)` for `restart`).
     private func streamSegments(url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
-                                alsoRobust: (([Embedding]) throws -> Void)? = nil,
-                                _ body: ([Embedding]) throws -> Void) throws -> Int
+                                alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
+                                _ body: ([Embedding]) throws -> Void) throws -> (Int, AudioFileInfo)
     {
-        try streamSegments(expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust,
-                           source: { push in try (decoder ?? self.decoder).stream(url, push) },
-                           body)
+        var info: AudioFileInfo?
+        let made = try streamSegments(expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust,
+                                      restart: restart,
+                                      source: { push in info = try (decoder ?? self.decoder).stream(url, push) },
+                                      body)
+        guard let info else { preconditionFailure("stream returned without info") }
+        return (made, info)
+    }
+
+    /// The hop between segments, in frames, for audio of `seconds` (at the analysis rate): the model's hop,
+    /// widened so that at most `maxSegments` segments are embedded.
+    private func segmentHop(seconds: Double) -> Int {
+        let config = encoder.configuration
+        let length = config.segmentFrames
+        // A header's duration may be absurd (2⁶² frames at 1 Hz): clamp before converting.
+        let frames = Int(min(max(0, seconds / config.features.secondsPerFrame), 1e15)) + 1
+        var hop = max(1, config.segmentHopFrames)
+        if frames > length, (frames - length) / hop + 1 > maxSegments {
+            hop = max(hop, (frames - length) / (maxSegments - 1))
+        }
+        return hop
     }
 
     /// Cuts the samples `source` pushes into segments (`SegmentCutter`) and hands batches of their embeddings to
     /// `body`. With `robust`, `body` gets the embeddings of `RobustFrontEnd.windows` instead; `alsoRobust` gets
-    /// those in addition. `expectedSeconds` only sets the hop for very long audio (`maxSegments`).
+    /// those in addition.
+    ///
+    /// `expectedSeconds` (a header's claim, for a file) only chooses the hop (`segmentHop`) before the length is
+    /// known. A header can lie by any amount (an appended tag makes an OGG claim 10¹⁴ s, a truncated file claims
+    /// its full length), so when the samples pushed call for another hop, `restart` is called and `source` runs
+    /// again with the hop of their length: every track is cut exactly as an honest copy of it would be, at the
+    /// cost of a second decode on damaged files only.
     private func streamSegments(expectedSeconds: Double, robust: Bool = false,
-                                alsoRobust: (([Embedding]) throws -> Void)? = nil,
+                                alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
                                 source: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
                                 _ body: ([Embedding]) throws -> Void) throws -> Int
     {
-        try withoutActuallyEscaping(body) { body in
-            try withoutActuallyEscaping(source) { source in
-                try cut(expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust, source: source, body)
+        let rate = Double(encoder.configuration.features.sampleRate)
+        var hop = segmentHop(seconds: expectedSeconds)
+        for pass in 1...2 {
+            let (made, samples) = try withoutActuallyEscaping(body) { body in
+                try withoutActuallyEscaping(source) { source in
+                    try cut(hop: hop, robust: robust, alsoRobust: alsoRobust, source: source, body)
+                }
             }
+            let decodedHop = segmentHop(seconds: Double(samples) / rate)
+            // The second pass decodes the same samples, so its hop is right (unless the file changed meanwhile).
+            if decodedHop == hop || pass == 2 { return made }
+            restart()
+            hop = decodedHop
         }
+        preconditionFailure("unreachable: the second pass always returns")
     }
 
-    private func cut(expectedSeconds: Double, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
+    /// One pass of `streamSegments` with a fixed hop; returns the segments made and the samples pushed.
+    private func cut(hop: Int, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
                      source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
-                     _ body: @escaping ([Embedding]) throws -> Void) throws -> Int
+                     _ body: @escaping ([Embedding]) throws -> Void) throws -> (Int, Int)
     {
         let config = encoder.configuration
         let length = config.segmentFrames
-        // The duration may come from a damaged header (2⁶² frames at 1 Hz): clamp before converting.
-        let expectedFrames = Int(min(max(0, expectedSeconds / config.features.secondsPerFrame), 1e15)) + 1
-        var hop = max(1, config.segmentHopFrames)
-        if expectedFrames > length, (expectedFrames - length) / hop + 1 > maxSegments {
-            hop = max(hop, (expectedFrames - length) / (maxSegments - 1))
-        }
         let streaming = StreamingLogMel(extractor: extractor)
         var cutter = SegmentCutter(length: length, hop: hop, columns: config.features.melBands)
         var batch: [Matrix] = []
@@ -165,11 +204,15 @@ public final class EncoderAnalyser: TrackAnalysing {
                 if batch.count >= batchSegments { try flush() }
             }
         }
-        try source { block in try take(cutter.push(streaming.push(block))) }
+        var samples = 0
+        try source { block in
+            samples += block.count
+            try take(cutter.push(streaming.push(block)))
+        }
         try take(cutter.push(streaming.finish()))
         try take(cutter.finish())
         try flush()
-        return made
+        return (made, samples)
     }
 }
 

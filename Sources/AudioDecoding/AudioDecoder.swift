@@ -2,7 +2,13 @@ internal import CSndFile
 internal import CSoxr
 public import Foundation
 
-/// What a file's header says: format, native rate and channels, length, and tags.
+/// A file's format, native rate and channels, length, and tags.
+///
+/// `frames` and `duration` are the header's claim in `AudioDecoder.info(of:)`, and that claim is only a hint: an
+/// appended tag, a truncation or a damaged header makes it wrong by any amount (an OGG with one junk byte
+/// appended claims 2⁶³ frames, a truncated MP3 its full length, a VBR MP3 without a Xing header a guess). In
+/// what `AudioDecoder.decode` and `AudioDecoder.stream` return they count the frames actually decoded, and
+/// those are the only length a consumer should store or show.
 public struct AudioFileInfo: Sendable, Equatable {
     public var path: String
     /// Container/codec name: "WAV", "AIFF", "FLAC", "OGG/Vorbis", "Opus", "MP3", or libsndfile's name for others.
@@ -10,7 +16,7 @@ public struct AudioFileInfo: Sendable, Equatable {
     /// Native sample rate in Hz.
     public var sampleRate: Int
     public var channels: Int
-    /// Frames (samples per channel) at the native rate, as the header reports them (an estimate for MP3).
+    /// Frames (samples per channel) at the native rate: the header's claim, or the decoded count (see above).
     public var frames: Int64
     /// `frames / sampleRate`, in seconds.
     public var duration: Double
@@ -68,9 +74,25 @@ public struct AudioDecoder: Sendable {
     /// samples are the same either way, so only tests comparing the two paths turn it off.
     var decodesFLACDirectly = true
 
-    /// Whether that direct path starts with our own frame decoder (`CFLACDecoder`) rather than libFLAC's; again
-    /// the samples are the same, and only tests turn it off.
-    var decodesFLACFast = true
+    /// Whether that direct path starts with our own frame decoder (`CFLACDecoder`) rather than libFLAC's; the
+    /// samples are the same. Set by `RETRIEVE_FLAC_DECODER` (`ours` or `libflac`; see `flacDecoderFromEnvironment`).
+    var decodesFLACFast = AudioDecoder.flacDecoderFromEnvironment
+
+    /// Which FLAC frame decoder a new `AudioDecoder` uses: `RETRIEVE_FLAC_DECODER=ours` picks our own
+    /// (`CFLACDecoder`), `libflac` (or anything else) libFLAC, unset the default (bench/README: the measurement).
+    static let flacDecoderFromEnvironment: Bool = {
+        guard let choice = ProcessInfo.processInfo.environment["RETRIEVE_FLAC_DECODER"] else { return usesOurFLACDecoderByDefault }
+        return choice.lowercased() == "ours"
+    }()
+
+    /// The default FLAC frame decoder (see bench/README for the measurement behind it).
+    static let usesOurFLACDecoderByDefault = true
+
+    /// Whether MP3, OGG/Vorbis and Opus are decoded by libmpg123, libvorbisfile and libopusfile directly
+    /// (`MP3Stream`, `VorbisStream`, `OpusStream`, to the end of the stream) rather than through libsndfile,
+    /// which stops at the length it takes from the header; the samples are the same up to that length, so only
+    /// tests comparing the two paths turn it off.
+    var decodesToTheEndDirectly = true
 
     public init(targetSampleRate: Int = 22_050) {
         precondition(targetSampleRate > 0, "target sample rate must be positive, got \(targetSampleRate)")
@@ -83,7 +105,8 @@ public struct AudioDecoder: Sendable {
         return file.info
     }
 
-    /// Decodes the whole file (or its first `maxSeconds`) into memory.
+    /// Decodes the whole file (or its first `maxSeconds`) into memory. The result's `info` counts the frames
+    /// decoded, never the header's claim.
     public func decode(_ url: URL, maxSeconds: Double? = nil) throws(AudioDecodingError) -> DecodedAudio {
         var samples: [Float] = []
         let info = try run(url.path, blockFrames: 16_384, maxSeconds: maxSeconds) { (block: UnsafeBufferPointer<Float>) in
@@ -97,11 +120,13 @@ public struct AudioDecoder: Sendable {
     /// `blockFrames` is the number of native frames read per step; blocks passed to `body` hold about
     /// `blockFrames · target / native` samples (the first may be shorter: the resampler has latency) and are
     /// only valid during the call. Throwing from `body` stops decoding and rethrows that error; decoding
-    /// problems throw `AudioDecodingError`.
+    /// problems throw `AudioDecodingError`. Decoding runs until the codec itself ends (or `maxSeconds`), whatever
+    /// length the header claims; the returned info counts the native frames decoded (`frames`, `duration`).
+    @discardableResult
     public func stream(_ url: URL, blockFrames: Int = 65_536, maxSeconds: Double? = nil,
-                       _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+                       _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> AudioFileInfo {
         var failure: (any Error)?
-        _ = try run(url.path, blockFrames: blockFrames, maxSeconds: maxSeconds) { block in
+        let info = try run(url.path, blockFrames: blockFrames, maxSeconds: maxSeconds) { block in
             do { try body(block) } catch {
                 failure = error
                 return false
@@ -109,6 +134,7 @@ public struct AudioDecoder: Sendable {
             return true
         } reserve: { _ in }
         if let failure { throw failure }
+        return info
     }
 
     private func run(
@@ -121,14 +147,15 @@ public struct AudioDecoder: Sendable {
         }, reserve: reserve)
     }
 
-    /// The decoding loop. `body` returns false to stop early.
+    /// The decoding loop. `body` returns false to stop early. Returns the file's info with `frames` and
+    /// `duration` set to what was decoded: the header's count is used for nothing but a reservation.
     private func run(
         _ path: String, blockFrames: Int, maxSeconds: Double?,
         _ body: (UnsafeBufferPointer<Float>) -> Bool, reserve: (Int) -> Void
     ) throws(AudioDecodingError) -> AudioFileInfo {
         precondition(blockFrames > 0, "blockFrames must be positive, got \(blockFrames)")
         let file = try SoundFile(reading: path)
-        let info = file.info
+        var info = file.info
         guard AudioDecoder.supportedSampleRates.contains(info.sampleRate) else {
             throw .unsupportedSampleRate(path: path, sampleRate: info.sampleRate)
         }
@@ -146,8 +173,13 @@ public struct AudioDecoder: Sendable {
         // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
         // everything else, and any FLAC it does not cover, through libsndfile.
         let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
-        let viaSndFile = flac == nil
-        var interleaved = [Float](repeating: 0, count: viaSndFile && !file.isSixteenBit ? blockFrames * channels : 0)
+        // MP3, OGG/Vorbis and Opus go to their codec library, read until the stream ends (interleaved floats, as
+        // libsndfile gives them).
+        let direct: (any InterleavedFloatStream)? = flac != nil || !decodesToTheEndDirectly || file.isSixteenBit
+            ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
+                ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
+        let viaSndFile = flac == nil && direct == nil
+        var interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
         var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)
         var mono = [Float](repeating: 0, count: blockFrames)
         var framesIn: Int64 = 0
@@ -169,6 +201,10 @@ public struct AudioDecoder: Sendable {
             if let flac {
                 got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
                     try flac.read(into: y.baseAddress!, count: want, startFrame: framesIn)
+                }
+            } else if let direct {
+                got = try interleaved.withUnsafeMutableBufferPointer { (x) throws(AudioDecodingError) in
+                    try direct.read(into: x.baseAddress!, count: want, startFrame: framesIn)
                 }
             } else if file.isSixteenBit {
                 got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
@@ -256,6 +292,8 @@ public struct AudioDecoder: Sendable {
             }
             if got < want { break }
         }
+        info.frames = framesIn
+        info.duration = Double(framesIn) / Double(info.sampleRate)
         if stopped { return info }
         if let resampler {
             try resampler.flush { out in

@@ -931,6 +931,11 @@ const int32_t *ffd_channel(const ffd_decoder *d, uint32_t channel) {
 
 uint64_t ffd_samples_decoded(const ffd_decoder *d) { return d->decoded; }
 
+int ffd_at_end(ffd_decoder *d) {
+    if (d->error || ensure(d, 1) != 0) return 0;
+    return d->eof && d->pos >= d->len;
+}
+
 void ffd_crc_failure(const ffd_decoder *d, size_t *start, size_t *end) {
     *start = d->fail_start;
     *end = d->fail_end;

@@ -47,8 +47,11 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
     /// frames of some file; not for changes that keep every output bit the same. The model's own parameters
     /// (weights, `FeatureConfiguration` values) are versioned by its digest, not by this number.
     /// Versions: 1, every index written before the number was stored; 2, a track's segments include the
-    /// window that ends at its last frame (`SegmentCutter`), so the end of every track is heard.
-    public static let analysisVersion = 2
+    /// window that ends at its last frame (`SegmentCutter`), so the end of every track is heard; 3, files are
+    /// decoded to the end of their audio whatever their header claims (an MP3 without a Xing header, a lying
+    /// FLAC STREAMINFO total or OGG granule) and cut by the length decoded (a tagged, junk-ended or truncated
+    /// OGG/Opus had been cut into one segment).
+    public static let analysisVersion = 3
 
     /// The bounds a model file's front end must keep (`problem`): wide enough for every configuration in use
     /// (2 kHz test models to 384 kHz studio rates), narrow enough that a damaged or hostile file cannot trap,

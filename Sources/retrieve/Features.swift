@@ -36,8 +36,9 @@ struct Features: ParsableCommand {
         let extractor = try FeatureExtractor(configuration: configuration)
         let decoder = AudioDecoder(targetSampleRate: configuration.sampleRate)
         let url = URL(fileURLWithPath: file)
-        let info = try decoder.info(of: url)
-        let logMel = try extractor.logMel { sink in try decoder.stream(url) { sink($0) } }
+        var info = try decoder.info(of: url)
+        // The decoded length, not the header's claim (which a damaged file can fake).
+        let logMel = try extractor.logMel { sink in info = try decoder.stream(url) { sink($0) } }
         let matrix = mfcc == nil ? logMel : extractor.mfcc(fromLogMel: logMel)
         let kind = mfcc == nil ? "log-mel (dB)" : "MFCC"
         let seconds = Double(info.frames) / Double(max(info.sampleRate, 1))

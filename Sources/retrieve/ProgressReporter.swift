@@ -88,7 +88,9 @@ final class ProgressReporter: ProgressSink, @unchecked Sendable {
 
     /// "1h02m", "3m05s", "12s" or "?".
     static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        guard seconds >= 0 else { return "?" }  // negative or NaN
+        // 10⁶ hours and more is a damaged length (and above 9.2·10¹⁸ s `Int` would trap): say so, briefly.
+        guard seconds < 3_599_999_999.5 else { return ">999999h" }
         let s = Int(seconds.rounded())
         if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
         if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }

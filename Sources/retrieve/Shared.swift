@@ -104,9 +104,12 @@ enum Output {
         FileHandle.standardError.write(Data("retrieve: \(text)\n".utf8))
     }
 
-    /// "3:25" or "1:02:03".
+    /// "3:25" or "1:02:03"; "?" for what is no duration (negative, NaN) and ">9999:59:59" from 10 000 hours on
+    /// (+∞ too), which no recording lasts: a length from a damaged header (10¹⁴ s, or 10³⁰⁰ s, which would trap in
+    /// `Int`) must not fill a table column with digits.
     static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        guard seconds >= 0 else { return "?" }  // negative or NaN
+        guard seconds < 35_999_999.5 else { return ">9999:59:59" }
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s % 3600) / 60, s % 60)
                          : String(format: "%d:%02d", s / 60, s % 60)

@@ -10,12 +10,15 @@ cd "$(dirname "$0")/../.."
 BUILD=.build-fuzz
 mkdir -p "$BUILD"
 src=(scripts/fuzz/flac_diff.c Sources/CFLACDecoder/flac_decoder.c)
-clang -g -O2 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+# Swift's toolchain clang carries libFuzzer and the sanitizer runtimes; lld keeps gold's ASan warnings away.
+linker=()
+command -v ld.lld >/dev/null && linker=(-fuse-ld=lld)
+clang -g -O2 "${linker[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -ISources/CFLACDecoder/include "${src[@]}" -lFLAC -o "$BUILD/flac-diff-fuzzer"
-clang -O3 -DFLAC_DIFF_MAIN -ISources/CFLACDecoder/include "${src[@]}" -lFLAC -o "$BUILD/flac-diff"
+clang -O3 "${linker[@]}" -DFLAC_DIFF_MAIN -ISources/CFLACDecoder/include "${src[@]}" -lFLAC -o "$BUILD/flac-diff"
 corpus="$BUILD/flac-corpus"
 if [ ! -d "$corpus" ]; then
     mkdir -p "$corpus"
-    .venv/bin/python scripts/fuzz/flac_seeds.py "$corpus"
+    python3 scripts/fuzz/flac_seeds.py "$corpus"
 fi
 echo "built $BUILD/flac-diff-fuzzer and $BUILD/flac-diff; corpus $corpus ($(ls "$corpus" | wc -l) files)"

@@ -12,14 +12,15 @@ for target in AudioDecoding SpectralFeatures SequenceEncoding; do
 done
 DEBUG="$BUILD/debug"
 objects() { for t in "$@"; do ls "$DEBUG/$t.build/"*.o; done; }
-common=(-sanitize=fuzzer -parse-as-library -package-name "$(basename "$PWD")" -I "$DEBUG/Modules" -Xcc -I/usr/include)
-for shim in CSndFile CSoxr CFFTW CBLAS CFLAC; do common+=(-Xcc -fmodule-map-file="Sources/$shim/module.modulemap"); done
+common=(-sanitize=fuzzer -parse-as-library -package-name "$(basename "$PWD" | tr "[:upper:]" "[:lower:]" | tr -- "-." "__")" -I "$DEBUG/Modules" -Xcc -I/usr/include -Xcc -I/usr/include/opus)
+for shim in CSndFile CSoxr CFFTW CBLAS CFLAC CMPG123 CVorbisFile COpusFile; do common+=(-Xcc -fmodule-map-file="Sources/$shim/module.modulemap"); done
 # Our own C targets: SwiftPM writes their module maps into the build directory.
-for kernels in CLSTMKernels CScanKernels; do
+for kernels in CLSTMKernels CScanKernels CFLACDecoder CSpectralKernels CCPUID; do
     [ -f "$DEBUG/$kernels.build/module.modulemap" ] && common+=(-Xcc -fmodule-map-file="$DEBUG/$kernels.build/module.modulemap")
 done
-swiftc "${common[@]}" scripts/fuzz/DecodeFuzzer.swift $(objects RetrieveCore CQuietMPEG AudioDecoding SpectralFeatures) \
-    -lsndfile -lFLAC -ldl -lsoxr -lfftw3f -o "$BUILD/decode-fuzzer"
-swiftc "${common[@]}" scripts/fuzz/ModelFuzzer.swift $(objects RetrieveCore LinearAlgebra CLSTMKernels SequenceEncoding) \
+swiftc "${common[@]}" scripts/fuzz/DecodeFuzzer.swift $(objects RetrieveCore CQuietMPEG CFLACDecoder AudioDecoding CSpectralKernels SpectralFeatures \
+    CCPUID LinearAlgebra CLSTMKernels SequenceEncoding) \
+    -lsndfile -lFLAC -lmpg123 -lvorbisfile -lopusfile -ldl -lsoxr -lfftw3f -lopenblas -o "$BUILD/decode-fuzzer"
+swiftc "${common[@]}" scripts/fuzz/ModelFuzzer.swift $(objects RetrieveCore CCPUID LinearAlgebra CLSTMKernels SequenceEncoding) \
     -lopenblas -o "$BUILD/model-fuzzer"
 echo "built $BUILD/decode-fuzzer and $BUILD/model-fuzzer"

@@ -74,6 +74,10 @@ void ffd_mix_mono(const ffd_decoder *decoder, float *out, size_t count);
 /// Samples per channel decoded so far (whole frames).
 uint64_t ffd_samples_decoded(const ffd_decoder *decoder);
 
+/// 1 when no byte follows the last decoded frame (the input is exhausted), else 0. After `ffd_decode_frame`
+/// returned 0 (STREAMINFO's total reached) this tells a true end from a total that lies or trailing bytes.
+int ffd_at_end(ffd_decoder *decoder);
+
 const char *ffd_error_string(int code);
 
 /// For the differential fuzzer, which repairs CRCs to reach deeper: after FFD_ERR_CRC or FFD_ERR_HEADER_CRC
