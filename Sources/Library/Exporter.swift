@@ -108,7 +108,14 @@ public struct Exporter {
     public static func m3u(seed: TrackRecord?, results: [SimilarTrack]) -> String {
         var text = "#EXTM3U\n"
         for t in (seed.map { [$0] } ?? []) + results.map(\.track) {
-            text += "#EXTINF:\(Int(t.duration.rounded())),\(displayName(t))\n\(t.path)\n"
+            // A path with a line break cannot be an M3U entry (each line is one); a title's control characters
+            // become spaces; a length that is not a plausible duration is M3U's "unknown", -1.
+            guard !t.path.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+                text += "# left out: track \(t.id?.rawValue ?? 0), its path has a line break\n"
+                continue
+            }
+            let seconds = t.duration.isFinite && t.duration >= 0 && t.duration < 1e9 ? Int(t.duration.rounded()) : -1
+            text += "#EXTINF:\(seconds),\(displayName(t).replacingControlCharactersWithSpaces)\n\(t.path)\n"
         }
         return text
     }

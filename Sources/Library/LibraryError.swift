@@ -41,7 +41,7 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
             "refusing to prune \(removing) of the \(indexed) tracks indexed under \(root): their files are gone, "
                 + "but so many vanishing at once usually means a drive that is not mounted or a folder that was "
                 + "moved; check \(root), then run again with --force to remove them"
-                + examples.prefix(5).map { "\n  \($0)" }.joined()
+                + examples.prefix(5).map { "\n  \($0.escapingControlCharacters)" }.joined()
                 + (examples.count > 5 ? "\n  … and \(examples.count - 5) more" : "")
         case .noSegments(let db):
             "the index \(db) keeps no segment embeddings for this model, which --identify needs; run "

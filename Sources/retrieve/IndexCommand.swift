@@ -116,13 +116,13 @@ struct IndexCommand: ParsableCommand {
         lines.append("  \(s.added) added, \(s.updated) updated, \(s.reembedded) re-embedded, \(s.moved) moved, "
             + "\(s.removed) removed, \(s.unchanged) unchanged, \(s.skippedFailures) skipped (failed before)")
         if !s.dryRun {
-            lines.append("  \(ProgressReporter.duration(s.audioSeconds)) of audio analysed in "
-                + "\(ProgressReporter.duration(s.elapsed)) "
+            lines.append("  \(Output.elapsed(s.audioSeconds)) of audio analysed in "
+                + "\(Output.elapsed(s.elapsed)) "
                 + String(format: "(%.0f× real time)", rate))
         }
         if !s.removedPaths.isEmpty {
             lines.append("  \(s.removedPaths.count) track(s) \(verb) removed, their files gone:")
-            for path in s.removedPaths.prefix(5) { lines.append("    \(path)") }
+            for path in s.removedPaths.prefix(5) { lines.append("    \(path.escapingControlCharacters)") }
             if s.removedPaths.count > 5 { lines.append("    … and \(s.removedPaths.count - 5) more") }
         }
         for refusal in s.pruneRefusals {
@@ -133,7 +133,8 @@ struct IndexCommand: ParsableCommand {
             lines.append("  \(s.failures.count) file(s) \(verb) not indexed:")
             // Decoder reasons already start with the path; scan problems do not. Name the file once either way.
             for f in s.failures.prefix(20) {
-                lines.append("    " + (f.reason.hasPrefix(f.path + ": ") ? f.reason : "\(f.path): \(f.reason)"))
+                lines.append("    " + (f.reason.hasPrefix(f.path + ": ") ? f.reason : "\(f.path): \(f.reason)")
+                    .escapingControlCharacters)
             }
             if s.failures.count > 20 { lines.append("    … and \(s.failures.count - 20) more: `retrieve list --failures`") }
         }

@@ -28,7 +28,7 @@ struct StatsCommand: ParsableCommand {
             return
         }
         print("index     \(location.databasePath) (\(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file)))")
-        print("tracks    \(s.trackCount), \(ProgressReporter.duration(s.totalDuration)) of audio")
+        print("tracks    \(s.trackCount), \(Output.elapsed(s.totalDuration)) of audio")
         print("failures  \(s.failureCount)" + (s.failureCount > 0 ? " (`retrieve list --failures`)" : ""))
         for m in s.models {
             print("model     \(m.model.version): \(m.embeddingCount) embedding(s)")
@@ -59,7 +59,7 @@ struct ListCommand: ParsableCommand {
         if failures {
             for f in page(try store.failures()) {
                 print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])
-                           : "\(f.path)\t\(f.reason)")
+                           : "\(f.path.escapingControlCharacters)\t\(f.reason.escapingControlCharacters)")
             }
             return
         }
@@ -67,7 +67,9 @@ struct ListCommand: ParsableCommand {
             if json {
                 print(Exporter.jsonString(Exporter.jsonObject(t)))
             } else {
-                print("\(t.id!.rawValue)\t\(Output.duration(t.duration))\t\(Exporter.displayName(t))\t\(t.path)")
+                // Tab-separated: a tab or newline inside a name is shown escaped (`\t`, `\n`); --json has it exact.
+                print("\(t.id!.rawValue)\t\(Output.duration(t.duration))\t"
+                      + "\(Exporter.displayName(t).escapingControlCharacters)\t\(t.path.escapingControlCharacters)")
             }
         }
     }

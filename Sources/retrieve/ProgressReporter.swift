@@ -39,7 +39,7 @@ final class ProgressReporter: ProgressSink, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         done += count
-        self.detail = detail
+        self.detail = detail.escapingControlCharacters
         let now = Date()
         switch mode {
         case .quiet: return
@@ -62,7 +62,8 @@ final class ProgressReporter: ProgressSink, @unchecked Sendable {
     }
 
     /// Prints a message above the bar without garbling it.
-    func message(_ text: String) {
+    func message(_ raw: String) {
+        let text = raw.escapingControlCharacters  // one line, whatever a file name holds
         lock.lock()
         defer { lock.unlock() }
         switch mode {
@@ -83,18 +84,7 @@ final class ProgressReporter: ProgressSink, @unchecked Sendable {
             bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: max(0, width - filled)) + "] "
         }
         let name = detail.count > 40 ? "…" + detail.suffix(39) : detail
-        return "\(label) \(bar)\(done)/\(total)  \(String(format: "%.1f", rate))/s  left \(Self.duration(remaining))  \(name)"
-    }
-
-    /// "1h02m", "3m05s", "12s" or "?".
-    static func duration(_ seconds: Double) -> String {
-        guard seconds >= 0 else { return "?" }  // negative or NaN
-        // 10⁶ hours and more is a damaged length (and above 9.2·10¹⁸ s `Int` would trap): say so, briefly.
-        guard seconds < 3_599_999_999.5 else { return ">999999h" }
-        let s = Int(seconds.rounded())
-        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
-        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s)s"
+        return "\(label) \(bar)\(done)/\(total)  \(String(format: "%.1f", rate))/s  left \(Output.elapsed(remaining))  \(name)"
     }
 
     private func write(_ text: String) { output.write(Data(text.utf8)) }

@@ -101,7 +101,10 @@ struct CLIError: Error, CustomStringConvertible {
 /// Output helpers: plain text for people, stable formats for programs.
 enum Output {
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data("retrieve: \(text)\n".utf8))
+        // A file name's tabs and terminal escapes are shown escaped; the message's own line breaks (a list of
+        // paths under a refusal, each escaped where it is made) stay.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }
+        FileHandle.standardError.write(Data("retrieve: \(lines.joined(separator: "\n"))\n".utf8))
     }
 
     /// "3:25" or "1:02:03"; "?" for what is no duration (negative, NaN) and ">9999:59:59" from 10 000 hours on
@@ -115,8 +118,21 @@ enum Output {
                          : String(format: "%d:%02d", s / 60, s % 60)
     }
 
+    /// "1h02m", "3m05s", "12s" or "?".
+    static func elapsed(_ seconds: Double) -> String {
+        guard seconds >= 0 else { return "?" }  // negative or NaN
+        // 10⁶ hours and more is a damaged length (and above 9.2·10¹⁸ s `Int` would trap): say so, briefly.
+        guard seconds < 3_599_999_999.5 else { return ">999999h" }
+        let s = Int(seconds.rounded())
+        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s)s"
+    }
+
     /// Left-aligned columns separated by two spaces; numeric columns right-aligned.
-    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+    static func table(_ header: [String], _ rawRows: [[String]], rightAligned: Set<Int> = []) -> String {
+        // A name or tag may hold a newline, a tab or a terminal escape: shown escaped, the columns stay columns.
+        let rows = rawRows.map { $0.map(\.escapingControlCharacters) }
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {

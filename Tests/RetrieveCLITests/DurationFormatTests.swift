@@ -20,13 +20,13 @@ import Testing
     }
 
     @Test func summaryTimes() {
-        #expect(ProgressReporter.duration(12) == "12s")
-        #expect(ProgressReporter.duration(185) == "3m05s")
-        #expect(ProgressReporter.duration(3_720) == "1h02m")
-        #expect(ProgressReporter.duration(3_599_999_999) == "999999h59m")
+        #expect(Output.elapsed(12) == "12s")
+        #expect(Output.elapsed(185) == "3m05s")
+        #expect(Output.elapsed(3_720) == "1h02m")
+        #expect(Output.elapsed(3_599_999_999) == "999999h59m")
         for absurd in [3_600_000_000, 209_146_758_205_323.7, 1e300, .infinity] {
-            #expect(ProgressReporter.duration(absurd) == ">999999h", "\(absurd)")
+            #expect(Output.elapsed(absurd) == ">999999h", "\(absurd)")
         }
-        #expect(ProgressReporter.duration(.nan) == "?")
+        #expect(Output.elapsed(.nan) == "?")
     }
 }
