@@ -47,7 +47,9 @@ struct SubsonicError: Error, Sendable {
 /// Hummingbird's `HTTPError` (no such route: 404, body too large: 413) with its status; anything else as a
 /// 500 whose details go to the log, not to the client.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         do {
@@ -78,7 +80,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func response(_ error: APIError) -> Response {
-        let body: [String: Any] = ["error": ["field": error.field.map { $0 as Any } ?? NSNull(), "message": error.message]]
+        let body: [String: Any] = [
+            "error": ["field": error.field.map { $0 as Any } ?? NSNull(), "message": error.message]
+        ]
         return JSONBody.response(body, status: error.status)
     }
 }
@@ -86,7 +90,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// JSON responses from plain dictionaries and arrays (sorted keys, slashes unescaped: paths stay readable).
 enum JSONBody {
     static func response(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             ?? Data("{}".utf8)
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],

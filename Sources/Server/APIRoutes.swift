@@ -21,7 +21,8 @@ struct APIRoutes {
         router.get("/api/tracks/:id") { _, context in try track(context.parameters.get("id") ?? "") }
         router.get("/api/similar") { request, _ in try similar(QueryParameters(request)) }
         router.post("/api/similar") { request, context in
-            try similar(body: try await BodyReader.collect(request, limit: context.maxUploadSize, timeout: limits.bodyTimeout))
+            try similar(
+                body: try await BodyReader.collect(request, limit: context.maxUploadSize, timeout: limits.bodyTimeout))
         }
         router.post("/api/similar/audio") { request, _ in try await similarAudio(request) }
         router.get("/api/path") { request, _ in try path(QueryParameters(request)) }
@@ -62,7 +63,8 @@ struct APIRoutes {
         let phrase = (query.string("q") ?? "").lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
         let snapshot = state.snapshot
         var matches: [Int] = []
-        for (row, text) in snapshot.searchText.enumerated() where phrase.isEmpty || Self.containsAtWordStart(text, phrase) {
+        for (row, text) in snapshot.searchText.enumerated()
+        where phrase.isEmpty || Self.containsAtWordStart(text, phrase) {
             matches.append(row)
         }
         let page = matches.dropFirst(offset).prefix(limit)
@@ -87,7 +89,9 @@ struct APIRoutes {
 
     func track(_ id: String) throws -> Response {
         let snapshot = state.snapshot
-        guard let number = Int64(id) else { throw APIError.invalid("id", "id must be a track id (a whole number), got \"\(id)\"") }
+        guard let number = Int64(id) else {
+            throw APIError.invalid("id", "id must be a track id (a whole number), got \"\(id)\"")
+        }
         guard let row = snapshot.row(id: number) else { throw APIError.unknownTrack("id", id) }
         return JSONBody.response(TrackJSON.object(snapshot.engine.tracks[row]))
     }
@@ -106,7 +110,9 @@ struct APIRoutes {
         let filters = try Seeds.filters(query)
         let engine = snapshot.engine
         let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: k, filters: filters)
-        return JSONBody.response(["seeds": [TrackJSON.object(engine.tracks[row])], "results": results.map(TrackJSON.result)])
+        return JSONBody.response([
+            "seeds": [TrackJSON.object(engine.tracks[row])], "results": results.map(TrackJSON.result),
+        ])
     }
 
     /// The body of `POST /api/similar`: "more like these".
@@ -120,8 +126,10 @@ struct APIRoutes {
         var under: [String]?
         var dedupe: Bool?
         var dedupe_threshold: Float?
-        static let fields = ["ids", "paths", "k", "exclude_same_artist", "exclude_same_album", "under", "dedupe",
-                             "dedupe_threshold"]
+        static let fields = [
+            "ids", "paths", "k", "exclude_same_artist", "exclude_same_album", "under", "dedupe",
+            "dedupe_threshold",
+        ]
     }
 
     /// `{"ids": [...], "paths": [...], "k": 10, "exclude_same_artist": false, …}`: more like these.
@@ -179,12 +187,15 @@ struct APIRoutes {
         let data = try await BodyReader.collect(request, limit: limits.maxUploadBytes, timeout: limits.bodyTimeout)
         var audio = data
         var filename: String?
-        if let contentType = request.headers[.contentType], let boundary = Multipart.boundary(contentType: contentType) {
+        if let contentType = request.headers[.contentType], let boundary = Multipart.boundary(contentType: contentType)
+        {
             let part = try Multipart.filePart(data, boundary: boundary)
             audio = part.data
             filename = part.filename
         }
-        guard !audio.isEmpty else { throw APIError.invalid("body", "the upload is empty; send the audio file as the body") }
+        guard !audio.isEmpty else {
+            throw APIError.invalid("body", "the upload is empty; send the audio file as the body")
+        }
         let snapshot = state.snapshot
         let (embedding, ownRow) = try await analyser.analyse(audio, filename: filename, snapshot: snapshot)
         let engine = snapshot.engine
@@ -196,7 +207,9 @@ struct APIRoutes {
 
     func path(_ query: QueryParameters) throws -> Response {
         let snapshot = state.snapshot
-        guard let from = query.string("from") else { throw APIError.missing("from", "the first track (id or indexed path)") }
+        guard let from = query.string("from") else {
+            throw APIError.missing("from", "the first track (id or indexed path)")
+        }
         guard let to = query.string("to") else { throw APIError.missing("to", "the last track (id or indexed path)") }
         let start = try Seeds.row(idOrPath: from, field: "from", in: snapshot)
         let end = try Seeds.row(idOrPath: to, field: "to", in: snapshot)
@@ -221,7 +234,9 @@ struct APIRoutes {
     func radio(_ query: QueryParameters) throws -> Response {
         let snapshot = state.snapshot
         let seeds = try query.list("seed").map { try Seeds.row(idOrPath: $0, field: "seed", in: snapshot) }
-        guard !seeds.isEmpty else { throw APIError.missing("seed", "one or more tracks to continue (seed=ID, repeatable)") }
+        guard !seeds.isEmpty else {
+            throw APIError.missing("seed", "one or more tracks to continue (seed=ID, repeatable)")
+        }
         let recent = try query.list("recent").map { try Seeds.row(idOrPath: $0, field: "recent", in: snapshot) }
         guard seeds.count <= limits.maxSeeds, recent.count <= 10_000 else {
             throw APIError.invalid("seed", "at most \(limits.maxSeeds) seeds and 10000 recent tracks")
@@ -229,7 +244,8 @@ struct APIRoutes {
         let count = try query.int("count", default: 10, in: 1...limits.maxResults)
         let gap = try query.int("artist_gap", default: 3, in: 0...1000)
         let engine = snapshot.engine
-        let entries = Playlists.radio(seeds: seeds, count: count, recent: recent, artistGap: gap, in: engine.playlistSource)
+        let entries = Playlists.radio(
+            seeds: seeds, count: count, recent: recent, artistGap: gap, in: engine.playlistSource)
         return JSONBody.response([
             "tracks": entries.enumerated().map { position, entry -> [String: Any] in
                 [
@@ -268,14 +284,17 @@ enum Seeds {
         guard path.hasPrefix("/") else {
             throw APIError.invalid(field, "\(field) must be an absolute indexed path, got \"\(path)\"")
         }
-        guard let row = snapshot.rowOfPath[URL(fileURLWithPath: path).standardizedFileURL.path] ?? snapshot.rowOfPath[path]
+        guard
+            let row = snapshot.rowOfPath[URL(fileURLWithPath: path).standardizedFileURL.path]
+                ?? snapshot.rowOfPath[path]
         else { throw APIError.unknownTrack(field, path) }
         return row
     }
 
     /// A track id, or an absolute path of an indexed track.
     static func row(idOrPath value: String, field: String, in snapshot: LibrarySnapshot) throws -> Int {
-        value.hasPrefix("/") ? try row(path: value, field: field, in: snapshot) : try row(id: value, field: field, in: snapshot)
+        value.hasPrefix("/")
+            ? try row(path: value, field: field, in: snapshot) : try row(id: value, field: field, in: snapshot)
     }
 
     static func filters(_ query: QueryParameters) throws -> QueryFilters {
@@ -335,7 +354,8 @@ final class UploadAnalyser: @unchecked Sendable {
 
     /// The clip's embedding, and the row of an indexed track with the same bytes (the upload's "own track").
     func analyse(_ audio: Data, filename: String?, snapshot: LibrarySnapshot) async throws -> (Embedding, Int?) {
-        let ext = filename.map { URL(fileURLWithPath: $0).pathExtension.lowercased() }
+        let ext =
+            filename.map { URL(fileURLWithPath: $0).pathExtension.lowercased() }
             .flatMap { $0.count <= 5 && $0.allSatisfy({ $0.isLetter || $0.isNumber }) ? $0 : nil } ?? "upload"
         let file = FileManager.default.temporaryDirectory
             .appendingPathComponent("retrieve-upload-\(UUID().uuidString).\(ext.isEmpty ? "upload" : ext)")

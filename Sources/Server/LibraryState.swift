@@ -102,7 +102,9 @@ final class LibraryState: Sendable {
         do {
             changed = try monitor.hasChanged()
         } catch {
-            status.withLock { $0.lastError = String(describing: error); $0.lastCheck = Date() }
+            status.withLock {
+                $0.lastError = String(describing: error); $0.lastCheck = Date()
+            }
             logger.warning("index check failed: \(error)")
             return false
         }
@@ -113,13 +115,16 @@ final class LibraryState: Sendable {
         let started = ContinuousClock.now
         let result: Result<LibrarySnapshot, any Error> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: Result { try Self.load(databasePath: path, model: model, generation: next) })
+                continuation.resume(
+                    returning: Result { try Self.load(databasePath: path, model: model, generation: next) })
             }
         }
         switch result {
         case .success(let loaded):
             current.withLock { $0 = loaded }
-            status.withLock { $0.reloads += 1; $0.lastError = nil }
+            status.withLock {
+                $0.reloads += 1; $0.lastError = nil
+            }
             logger.info(
                 "index reloaded",
                 metadata: [

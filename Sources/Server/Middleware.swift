@@ -18,7 +18,9 @@ struct ServerContext: RequestContext {
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         let started = ContinuousClock.now
@@ -44,7 +46,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         let path = request.uri.path
@@ -59,10 +63,13 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             presented = String(key)
         }
         guard let presented, Self.constantTimeEqual(presented, token) else {
-            let message = presented == nil
+            let message =
+                presented == nil
                 ? "this server needs a token: send the header `Authorization: Bearer TOKEN`"
                 : "the token is wrong"
-            if isSubsonic { throw SubsonicError(code: presented == nil ? 42 : 44, message: message, status: .unauthorized) }
+            if isSubsonic {
+                throw SubsonicError(code: presented == nil ? 42 : 44, message: message, status: .unauthorized)
+            }
             throw APIError(.unauthorized, field: "Authorization", message)
         }
         return try await next(request, context)

@@ -29,7 +29,8 @@ struct QueryParameters {
             throw APIError.invalid(field, "\(field) must be a whole number, got \"\(text)\"")
         }
         guard range.contains(number) else {
-            throw APIError.invalid(field, "\(field) must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            throw APIError.invalid(
+                field, "\(field) must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
         }
         return number
     }
@@ -54,7 +55,8 @@ struct QueryParameters {
             throw APIError.invalid(name, "\(name) must be a number, got \"\(text)\"")
         }
         guard range.contains(number) else {
-            throw APIError.invalid(name, "\(name) must be between \(range.lowerBound) and \(range.upperBound), got \(text)")
+            throw APIError.invalid(
+                name, "\(name) must be between \(range.lowerBound) and \(range.upperBound), got \(text)")
         }
         return number
     }
@@ -95,7 +97,9 @@ enum Multipart {
         guard parts.first?.lowercased() == "multipart/form-data" else { return nil }
         for parameter in parts.dropFirst() where parameter.lowercased().hasPrefix("boundary=") {
             var value = String(parameter.dropFirst("boundary=".count))
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                value = String(value.dropFirst().dropLast())
+            }
             return value.isEmpty ? nil : value
         }
         return nil
@@ -122,20 +126,25 @@ enum Multipart {
             cursor = next.upperBound
         }
         func parameter(_ name: String, in headers: String) -> String? {
-            for line in headers.split(whereSeparator: \.isNewline) where line.lowercased().hasPrefix("content-disposition:") {
+            for line in headers.split(whereSeparator: \.isNewline)
+            where line.lowercased().hasPrefix("content-disposition:") {
                 for item in line.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) })
                 where item.lowercased().hasPrefix(name + "=") {
                     var value = String(item.dropFirst(name.count + 1))
-                    if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+                    if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                        value = String(value.dropFirst().dropLast())
+                    }
                     return value
                 }
             }
             return nil
         }
-        let chosen = parts.first { parameter("filename", in: $0.headers) != nil }
+        let chosen =
+            parts.first { parameter("filename", in: $0.headers) != nil }
             ?? parts.first { ["file", "audio"].contains(parameter("name", in: $0.headers) ?? "") }
         guard let chosen else {
-            throw APIError.invalid("body", "the multipart body has no file part (send the audio as a part with a filename)")
+            throw APIError.invalid(
+                "body", "the multipart body has no file part (send the audio as a part with a filename)")
         }
         return FilePart(filename: parameter("filename", in: chosen.headers), data: Data(chosen.data))
     }

@@ -54,7 +54,8 @@ public enum RetrieveServer {
                     + "(clients then send `Authorization: Bearer TOKEN`), or bind to 127.0.0.1")
         }
         if let token = configuration.token, token.count < 8 {
-            throw ServerSetupError("the token is \(token.count) characters long; use at least 8 (e.g. `openssl rand -hex 16`)")
+            throw ServerSetupError(
+                "the token is \(token.count) characters long; use at least 8 (e.g. `openssl rand -hex 16`)")
         }
         let started = ContinuousClock.now
         let state = try LibraryState(databasePath: configuration.databasePath, model: encoder.version, logger: logger)
@@ -85,7 +86,8 @@ public enum RetrieveServer {
     /// (default `info`).
     public static func defaultLogger() -> Logger {
         var logger = Logger(label: "retrieve.serve") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = ProcessInfo.processInfo.environment["RETRIEVE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["RETRIEVE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         return logger
     }
 

@@ -106,8 +106,9 @@ enum Subsonic {
 
     static func failure(_ error: SubsonicError, serverVersion: String = RetrieveServer.version) -> Response {
         JSONBody.response(
-            envelope(["error": ["code": error.code, "message": error.message]], status: "failed",
-                     serverVersion: serverVersion),
+            envelope(
+                ["error": ["code": error.code, "message": error.message]], status: "failed",
+                serverVersion: serverVersion),
             status: error.status)
     }
 

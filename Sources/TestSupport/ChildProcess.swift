@@ -1,6 +1,6 @@
 public import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A child process could not be started, or the built `retrieve` is missing.
@@ -92,7 +92,9 @@ public final class Child: @unchecked Sendable {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable.path, &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw ChildProcessError("posix_spawn \(executable.path) failed: \(String(cString: strerror(rc)))") }
+        guard rc == 0 else {
+            throw ChildProcessError("posix_spawn \(executable.path) failed: \(String(cString: strerror(rc)))")
+        }
         self.pid = pid
     }
 
@@ -105,7 +107,8 @@ public final class Child: @unchecked Sendable {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        let result = (status & 0x7f) == 0
+        let result =
+            (status & 0x7f) == 0
             ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
             : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
         exit = result
@@ -119,7 +122,8 @@ public final class Child: @unchecked Sendable {
         var usage = rusage()
         let r = wait4(pid, &status, WNOHANG, &usage)
         guard r == pid else { return false }
-        exit = (status & 0x7f) == 0
+        exit =
+            (status & 0x7f) == 0
             ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
             : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
         return true
@@ -128,4 +132,3 @@ public final class Child: @unchecked Sendable {
     public var standardOutput: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     public var standardError: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 }
-

@@ -37,7 +37,9 @@ struct ServeCommand: ParsableCommand {
         guard (1...1024).contains(maxUploadMb) else {
             throw ValidationError("--max-upload-mb must be between 1 and 1024, got \(maxUploadMb)")
         }
-        guard (0...65_535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, got \(port)") }
+        guard (0...65_535).contains(port) else {
+            throw ValidationError("--port must be between 0 and 65535, got \(port)")
+        }
         guard token == nil || tokenFile == nil else { throw ValidationError("give --token or --token-file, not both") }
         guard token != nil || tokenFile != nil || ServerConfiguration.isLoopback(host) else {
             throw ValidationError(

@@ -18,12 +18,17 @@ import VectorIndex
         for i in 0..<n {
             vectors.appendRow(Embedding(normalising: (0..<d).map { _ in rng.nextGaussian() }).values)
             let copy = i % 17 == 16
-            tracks.append(TrackRecord(
-                id: TrackID(Int64(i + 1)), path: "/music/\(i).flac", size: 1, modificationTime: 0,
-                contentHash: copy ? "h\(i - 1)" : "h\(i)", duration: 60, sampleRate: 22_050, channels: 1,
-                format: "flac", title: "Song \(i)",
-                artist: i % 11 == 5 ? nil : (i % 2 == 0 ? "Artist \(Int(rng.next() % UInt64(artists)))" : " artist \(Int(rng.next() % UInt64(artists))) "),
-                album: i % 13 == 7 ? "" : "Album \(Int(rng.next() % UInt64(albums)))"))
+            tracks.append(
+                TrackRecord(
+                    id: TrackID(Int64(i + 1)), path: "/music/\(i).flac", size: 1, modificationTime: 0,
+                    contentHash: copy ? "h\(i - 1)" : "h\(i)", duration: 60, sampleRate: 22_050, channels: 1,
+                    format: "flac", title: "Song \(i)",
+                    artist: i % 11 == 5
+                        ? nil
+                        : (i % 2 == 0
+                            ? "Artist \(Int(rng.next() % UInt64(artists)))"
+                            : " artist \(Int(rng.next() % UInt64(artists))) "),
+                    album: i % 13 == 7 ? "" : "Album \(Int(rng.next() % UInt64(albums)))"))
         }
         return PlaylistSource(tracks: tracks, vectors: VectorCollection(vectors: vectors))
     }

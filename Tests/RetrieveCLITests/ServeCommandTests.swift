@@ -11,10 +11,16 @@ import Testing
     }
 
     @Test func anotherHostWithATokenParses() throws {
-        let c = try #require(try Retrieve.parseAsRoot(
-            ["serve", "--host", "0.0.0.0", "--port", "9000", "--token-file", "/etc/retrieve.token", "--db", "x.sqlite"])
-            as? ServeCommand)
-        #expect(c.host == "0.0.0.0" && c.port == 9000 && c.tokenFile == "/etc/retrieve.token" && c.location.db == "x.sqlite")
+        let c = try #require(
+            try Retrieve.parseAsRoot(
+                [
+                    "serve", "--host", "0.0.0.0", "--port", "9000", "--token-file", "/etc/retrieve.token", "--db",
+                    "x.sqlite",
+                ])
+                as? ServeCommand)
+        #expect(
+            c.host == "0.0.0.0" && c.port == 9000 && c.tokenFile == "/etc/retrieve.token" && c.location.db == "x.sqlite"
+        )
         _ = try #require(try Retrieve.parseAsRoot(["serve", "--host", "::1"]) as? ServeCommand)
         _ = try #require(try Retrieve.parseAsRoot(["serve", "--host", "127.0.0.2"]) as? ServeCommand)
     }

@@ -1,9 +1,9 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import PipelineTestSupport
 import TestSupport
@@ -17,11 +17,15 @@ final class ServerProcess: @unchecked Sendable {
     let token: String?
 
     /// Indexes `fixture` (unless already indexed) and starts the server on port 0; returns once it listens.
-    static func start(_ fixture: PipelineFixture, token: String? = nil, extra: [String] = []) async throws -> ServerProcess {
-        let arguments = ["serve", "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--port", "0"]
+    static func start(
+        _ fixture: PipelineFixture, token: String? = nil, extra: [String] = []
+    ) async throws -> ServerProcess {
+        let arguments =
+            ["serve", "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--port", "0"]
             + (token.map { ["--token", $0] } ?? []) + extra
-        let child = try Child(try RetrieveBinary.require(), arguments, output: fixture.folder.path("serve-\(UUID().uuidString)"),
-                              environment: ["RETRIEVE_LOG_LEVEL": "info"])
+        let child = try Child(
+            try RetrieveBinary.require(), arguments, output: fixture.folder.path("serve-\(UUID().uuidString)"),
+            environment: ["RETRIEVE_LOG_LEVEL": "info"])
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if let line = child.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on ") }) {
@@ -29,7 +33,8 @@ final class ServerProcess: @unchecked Sendable {
                 return ServerProcess(fixture: fixture, child: child, base: base, token: token)
             }
             if child.hasExited {
-                throw ChildProcessError("retrieve serve exited (\(child.wait())) before listening: \(child.standardError)")
+                throw ChildProcessError(
+                    "retrieve serve exited (\(child.wait())) before listening: \(child.standardError)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -75,8 +80,10 @@ final class ServerProcess: @unchecked Sendable {
             session.dataTask(with: request) { data, response, error in
                 if let error { return continuation.resume(throwing: error) }
                 let http = response as! HTTPURLResponse
-                continuation.resume(returning: HTTPResult(status: http.statusCode, body: data ?? Data(),
-                                                          contentType: http.value(forHTTPHeaderField: "Content-Type")))
+                continuation.resume(
+                    returning: HTTPResult(
+                        status: http.statusCode, body: data ?? Data(),
+                        contentType: http.value(forHTTPHeaderField: "Content-Type")))
             }.resume()
         }
     }
@@ -103,7 +110,8 @@ struct HTTPResult: Sendable {
 
 /// Runs `retrieve ARGS…` to completion.
 func runRetrieve(_ arguments: [String], in folder: URL) throws -> (exit: ChildExit, stdout: String, stderr: String) {
-    let child = try Child(try RetrieveBinary.require(), arguments, output: folder.appendingPathComponent("run-\(UUID().uuidString)"))
+    let child = try Child(
+        try RetrieveBinary.require(), arguments, output: folder.appendingPathComponent("run-\(UUID().uuidString)"))
     let exit = child.wait()
     return (exit, child.standardOutput, child.standardError)
 }
@@ -111,7 +119,8 @@ func runRetrieve(_ arguments: [String], in folder: URL) throws -> (exit: ChildEx
 /// Indexes the fixture's music folder with the real `retrieve index`.
 func index(_ fixture: PipelineFixture) throws {
     let run = try runRetrieve(
-        ["index", fixture.music.path, "--db", fixture.databasePath, "--model", fixture.modelURL.path], in: fixture.folder.url)
+        ["index", fixture.music.path, "--db", fixture.databasePath, "--model", fixture.modelURL.path],
+        in: fixture.folder.url)
     guard run.exit.status == 0 else { throw ChildProcessError("retrieve index failed (\(run.exit)): \(run.stderr)") }
 }
 
@@ -126,9 +135,13 @@ final class RawConnection {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard rc == 0 else { throw ChildProcessError("connect to 127.0.0.1:\(port) failed: \(String(cString: strerror(errno)))") }
+        guard rc == 0 else {
+            throw ChildProcessError("connect to 127.0.0.1:\(port) failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     deinit { close(fd) }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import PipelineTestSupport
 import Testing
@@ -45,19 +45,22 @@ import TestSupport
 
         // Similar by id and by path: the same answer, never the seed, similarity in [0, 1] and descending.
         let byID = try await server.get("/api/similar?id=\(id3)&k=5")
-        let byPath = try await server.get("/api/similar?path=\(path3.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)&k=5")
+        let byPath = try await server.get(
+            "/api/similar?path=\(path3.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)&k=5")
         #expect(byID.status == 200 && Self.ids(byID).count == 5 && !Self.ids(byID).contains(id3))
         #expect(Self.ids(byID) == Self.ids(byPath))
         let similarities = Self.tracks(byID).compactMap { $0["similarity"] as? Double }
         #expect(similarities.count == 5 && similarities.allSatisfy { (0...1).contains($0) })
         #expect(similarities == similarities.sorted(by: >))
         for result in Self.tracks(byID) {
-            let cosine = try #require(result["cosine"] as? Double), similarity = try #require(result["similarity"] as? Double)
+            let cosine = try #require(result["cosine"] as? Double),
+                similarity = try #require(result["similarity"] as? Double)
             #expect(abs(similarity - (1 + cosine) / 2) < 1e-6)
         }
         // Filters: artist 1 is the seed's (odd index), so no result of it remains; under keeps one folder.
         let noArtist = try await server.get("/api/similar?id=\(id3)&k=10&exclude_same_artist=true")
-        #expect(Self.tracks(noArtist).allSatisfy { ($0["track"] as? [String: Any])?["artist"] as? String != "Artist 1" })
+        #expect(
+            Self.tracks(noArtist).allSatisfy { ($0["track"] as? [String: Any])?["artist"] as? String != "Artist 1" })
         #expect(Self.ids(noArtist).count == 4)
         let noAlbum = try await server.get("/api/similar?id=\(id3)&k=10&exclude_same_album")
         #expect(Self.tracks(noAlbum).allSatisfy { ($0["track"] as? [String: Any])?["album"] as? String != "Album 0" })
@@ -69,7 +72,8 @@ import TestSupport
         // More like these.
         let ids = Self.ids(byID)
         let several = try await server.request(
-            "POST", "/api/similar", body: Data(#"{"ids": [\#(id3), \#(ids[0])], "k": 3, "exclude_same_album": false}"#.utf8),
+            "POST", "/api/similar",
+            body: Data(#"{"ids": [\#(id3), \#(ids[0])], "k": 3, "exclude_same_album": false}"#.utf8),
             contentType: "application/json")
         #expect(several.status == 200 && Self.ids(several).count == 3)
         #expect(Set(Self.ids(several)).isDisjoint(with: [id3, ids[0]]))
@@ -78,14 +82,17 @@ import TestSupport
         // An uploaded clip: an indexed file's bytes (raw body) find that track as the upload's own copy; a new
         // file (multipart) is analysed and answered.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path3))
-        let raw = try await server.request("POST", "/api/similar/audio?k=4", body: bytes, contentType: "application/octet-stream")
+        let raw = try await server.request(
+            "POST", "/api/similar/audio?k=4", body: bytes, contentType: "application/octet-stream")
         #expect(raw.status == 200, "\(raw.text)")
         #expect((raw.json["indexed_copy"] as? [String: Any])?["id"] as? Int == id3)
         #expect(Self.ids(raw).count == 4 && !Self.ids(raw).contains(id3))
         let fresh = try fixture.writeTrack(index: 20, in: "not-indexed")
         let boundary = "retrieve-test-boundary"
         var multipart = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".utf8)
-        multipart += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"\(fresh.lastPathComponent)\"\r\n".utf8)
+        multipart += Data(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"\(fresh.lastPathComponent)\"\r\n"
+                .utf8)
         multipart += Data("Content-Type: application/octet-stream\r\n\r\n".utf8) + (try Data(contentsOf: fresh))
         multipart += Data("\r\n--\(boundary)--\r\n".utf8)
         let upload = try await server.request(
@@ -97,7 +104,8 @@ import TestSupport
         let last = try #require((all.json["tracks"] as? [[String: Any]])?.last?["id"] as? Int)
         let path = try await server.get("/api/path?from=\(id3)&to=\(last)&count=5")
         let steps = Self.ids(path, "tracks")
-        #expect(path.status == 200 && steps.count == 5 && steps.first == id3 && steps.last == last && Set(steps).count == 5)
+        #expect(
+            path.status == 200 && steps.count == 5 && steps.first == id3 && steps.last == last && Set(steps).count == 5)
         #expect((Self.tracks(path, "tracks").first?["similarity"] as? Double).map { abs($0 - 1) < 1e-6 } == true)
         let radio = try await server.get("/api/radio?seed=\(id3)&recent=\(last)&count=3&artist_gap=1")
         let played = Self.ids(radio, "tracks")
@@ -108,8 +116,9 @@ import TestSupport
 
         // One log line per request, with method, path, status and duration.
         let log = server.child.standardError
-        #expect(log.contains("method=GET") && log.contains("path=/api/health") && log.contains("status=200")
-            && log.contains("duration_ms="))
+        #expect(
+            log.contains("method=GET") && log.contains("path=/api/health") && log.contains("status=200")
+                && log.contains("duration_ms="))
         #expect(server.stop().status == 0)
     }
 
@@ -123,7 +132,9 @@ import TestSupport
 
         let similar = try await server.get("/rest/getSonicSimilarTracks?id=\(ids[0])&f=json&v=1.16.1&c=test")
         let envelope = similar.subsonic
-        #expect(similar.status == 200 && envelope["status"] as? String == "ok" && envelope["version"] as? String == "1.16.1")
+        #expect(
+            similar.status == 200 && envelope["status"] as? String == "ok" && envelope["version"] as? String == "1.16.1"
+        )
         #expect(envelope["type"] as? String == "retrieve" && envelope["openSubsonic"] as? Bool == true)
         #expect(envelope["serverVersion"] is String)
         let matches = try #require(envelope["sonicMatch"] as? [[String: Any]])
@@ -142,9 +153,11 @@ import TestSupport
         let path = try await server.get("/rest/findSonicPath?startSongId=\(ids[0])&endSongId=\(ids[5])&f=json")
         let steps = try #require(path.subsonic["sonicMatch"] as? [[String: Any]])
         let stepIDs = steps.compactMap { ($0["entry"] as? [String: Any])?["id"] as? String }
-        #expect(stepIDs.first == String(ids[0]) && stepIDs.last == String(ids[5]) && Set(stepIDs).count == stepIDs.count)
+        #expect(
+            stepIDs.first == String(ids[0]) && stepIDs.last == String(ids[5]) && Set(stepIDs).count == stepIDs.count)
         #expect(steps.count <= 6 && steps.count >= 2, "count defaults to 25; six tracks exist")
-        #expect((steps.first?["similarity"] as? Double).map { abs($0 - 1) < 1e-6 } == true, "relative to the start song")
+        #expect(
+            (steps.first?["similarity"] as? Double).map { abs($0 - 1) < 1e-6 } == true, "relative to the start song")
 
         let extensions = try await server.get("/rest/getOpenSubsonicExtensions?f=json")
         let list = try #require(extensions.subsonic["openSubsonicExtensions"] as? [[String: Any]])
@@ -167,7 +180,8 @@ import TestSupport
         try index(fixture)
         let server = try await ServerProcess.start(fixture, extra: ["--max-upload-mb", "1"])
         defer { server.stop() }
-        let id = try #require(((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
+        let id = try #require(
+            ((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
 
         let cases: [(String, Int, String?)] = [
             ("/api/nothing", 404, nil),
@@ -200,21 +214,24 @@ import TestSupport
             (#"{"ids": [\#(id)], "colour": "blue"}"#, 400, "colour"), (#"{"paths": ["x.wav"]}"#, 400, "paths"),
         ]
         for (body, status, field) in bodies {
-            let r = try await server.request("POST", "/api/similar", body: Data(body.utf8), contentType: "application/json")
+            let r = try await server.request(
+                "POST", "/api/similar", body: Data(body.utf8), contentType: "application/json")
             #expect(r.status == status && r.errorField == field, "\(body): \(r.status) \(r.text)")
         }
         // Bodies: JSON over 1 MiB, an upload over --max-upload-mb, an empty upload, one that is not audio.
         let big = Data(repeating: UInt8(ascii: " "), count: (1 << 20) + 10)
         let tooBig = try await server.request("POST", "/api/similar", body: big, contentType: "application/json")
         #expect(tooBig.status == 413 && tooBig.errorField == "body", "\(tooBig.text)")
-        let hugeUpload = try await server.request("POST", "/api/similar/audio", body: big + big, contentType: "audio/wav")
+        let hugeUpload = try await server.request(
+            "POST", "/api/similar/audio", body: big + big, contentType: "audio/wav")
         #expect(hugeUpload.status == 413 && hugeUpload.errorField == "body", "\(hugeUpload.text)")
         let empty = try await server.request("POST", "/api/similar/audio", body: Data(), contentType: "audio/wav")
         #expect(empty.status == 400 && empty.errorField == "body")
         let noise = try await server.request("POST", "/api/similar/audio", body: Data("not audio at all".utf8))
         #expect(noise.status == 422 && noise.errorField == "body", "\(noise.text)")
         let badMultipart = try await server.request(
-            "POST", "/api/similar/audio", body: Data("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n".utf8),
+            "POST", "/api/similar/audio",
+            body: Data("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n".utf8),
             contentType: "multipart/form-data; boundary=b")
         #expect(badMultipart.status == 400 && badMultipart.errorField == "body", "\(badMultipart.text)")
         let wrongMethod = try await server.request("DELETE", "/api/tracks/\(id)")
@@ -238,15 +255,20 @@ import TestSupport
         #expect(try await server.get("/api/tracks", authorization: "Basic \(token)").status == 401)
         #expect(try await server.get("/api/stats").status == 200)
         #expect(try await server.get("/api/nothing", authorization: "").status == 401, "no route list for strangers")
-        let id = try #require(((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
+        let id = try #require(
+            ((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
         let subsonicNone = try await server.get("/rest/getSonicSimilarTracks?id=\(id)&f=json", authorization: "")
         #expect(subsonicNone.status == 401 && subsonicNone.subsonic["status"] as? String == "failed")
-        let apiKey = try await server.get("/rest/getSonicSimilarTracks?id=\(id)&f=json&apiKey=\(token)", authorization: "")
+        let apiKey = try await server.get(
+            "/rest/getSonicSimilarTracks?id=\(id)&f=json&apiKey=\(token)", authorization: "")
         #expect(apiKey.status == 200 && apiKey.subsonic["status"] as? String == "ok")
 
         // Without a token, only loopback addresses: refused before anything is loaded or bound.
         let refused = try runRetrieve(
-            ["serve", "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--host", "0.0.0.0", "--port", "0"],
+            [
+                "serve", "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--host", "0.0.0.0", "--port",
+                "0",
+            ],
             in: fixture.folder.url)
         #expect(refused.exit.status == 64 && refused.stderr.contains("--token"), "\(refused.stderr)")
         let both = try runRetrieve(
@@ -262,13 +284,17 @@ import TestSupport
         defer { server.stop() }
         let before = try await server.get("/api/stats")
         #expect(before.json["tracks"] as? Int == 6 && before.json["generation"] as? Int == 1)
-        let seed = try #require(((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
+        let seed = try #require(
+            ((try await server.get("/api/tracks")).json["tracks"] as? [[String: Any]])?.first?["id"] as? Int)
 
         for i in 6..<12 { try fixture.writeTrack(index: i, in: "more") }
         // Index the new tracks in batches of 2 while four clients keep asking.
         let indexer = try Child(
             try RetrieveBinary.require(),
-            ["index", fixture.music.path, "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--batch-size", "2"],
+            [
+                "index", fixture.music.path, "--db", fixture.databasePath, "--model", fixture.modelURL.path,
+                "--batch-size", "2",
+            ],
             output: fixture.folder.path("concurrent-index"))
         let seen = try await withThrowingTaskGroup(of: [Int].self) { group in
             for _ in 0..<4 {
@@ -309,7 +335,8 @@ import TestSupport
         defer { server.stop() }
         let body = Data(#"{"ids": [1], "k": 2}"#.utf8)
         let connection = try RawConnection(port: server.port)
-        let head = "POST /api/similar HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        let head =
+            "POST /api/similar HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         connection.send(Data(head.utf8) + body.prefix(5))
         try await Task.sleep(for: .milliseconds(300))
