@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -115,12 +119,23 @@ let package = Package(
             swiftSettings: optimised),
         // SVG drawings (scatter plot, line chart) with one writer and one XML escape; knows nothing of audio.
         .target(name: "Plots", dependencies: ["RetrieveCore"]),
+        // `retrieve serve`: HTTP routing, handlers, middleware (auth, logging, errors) and live reload of the
+        // index over the Library's query engine; no domain logic of its own.
+        .target(
+            name: "Server",
+            dependencies: [
+                "RetrieveCore", "Analysis", "Library", "SequenceEncoding", "VectorIndex",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Argument parsing and output formatting only.
         .executableTarget(
             name: "retrieve",
             dependencies: [
                 "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "Plots", "EncoderTraining",
-                "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra",
+                "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -175,6 +190,10 @@ let package = Package(
             dependencies: ["Evaluation", "Training", "Analysis", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
                            "SimilaritySearch", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
+        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM.
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         // HelpSnapshots/ holds the exact --help texts, read through #filePath (see HelpSnapshotTests).
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"], exclude: ["HelpSnapshots"]),
         // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.

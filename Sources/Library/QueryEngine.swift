@@ -116,6 +116,9 @@ public final class QueryEngine {
     /// The stored embedding of the track at `row`.
     public func embedding(row: Int) -> Embedding { Embedding(unchecked: collection.vector(at: row)) }
 
+    /// The tracks and their vectors, for `Playlists.path` and `Playlists.radio`.
+    public var playlistSource: PlaylistSource { PlaylistSource(tracks: tracks, vectors: collection) }
+
     /// The `k` tracks most similar to the mean of `seeds`, best first.
     ///
     /// `seedRows` are the seeds that are indexed tracks: they never appear in their own results, nor does any

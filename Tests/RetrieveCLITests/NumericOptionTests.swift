@@ -13,14 +13,14 @@ import Testing
         ("index", ["index", "d"]), ("similar", ["similar", "q.wav"]), ("export", ["export", "--out", "o.csv"]),
         ("stats", ["stats"]), ("list", ["list"]), ("remove", ["remove", "1"]), ("features", ["features", "f.wav"]),
         ("embed", ["embed", "f.wav", "--out", "e.npy"]), ("train", ["train", "d"]), ("evaluate", ["evaluate", "d"]),
-        ("map", ["map", "--out", "m.svg"]),
+        ("map", ["map", "--out", "m.svg"]), ("serve", ["serve"]),
     ]
 
     /// Options for which 0 is a meaningful value.
     static let zeroAllowed: Set<String> = [
         "--limit", "--offset", "--seed", "--identification-excerpts", "--dedupe-threshold", "--weight-decay",
         "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight", "--margin",
-        "--level-range",
+        "--level-range", "--port",
     ]
     /// Options that take any large value (a seed; a page of rows past the end is empty).
     static let unbounded: Set<String> = ["--limit", "--offset", "--seed"]

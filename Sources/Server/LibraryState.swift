@@ -1,0 +1,146 @@
+import Foundation
+import Library
+import Logging
+import RetrieveCore
+import Synchronization
+import VectorIndex
+
+/// One loaded state of the index: a query engine over one consistent snapshot of tracks and vectors, with the
+/// look-up tables the routes need. Immutable once made; a reload makes a new one.
+final class LibrarySnapshot: @unchecked Sendable {
+    // @unchecked: QueryEngine is a class whose query methods (`similar`, `embedding`, `playlistSource`, …) only
+    // read state set in its initialiser; the server never calls `identify`, which fills a cache.
+    let engine: QueryEngine
+    /// Counts the loads since the server started: 1 for the first, +1 for each reload.
+    let generation: Int
+    let loadedAt: Date
+    /// Row of each indexed path.
+    let rowOfPath: [String: Int]
+    /// Per row, "path\u{1F}artist\u{1F}title\u{1F}album" in lower case, for search.
+    let searchText: [String]
+    /// Index statistics read with the snapshot (tracks, failures, size on disk).
+    let statistics: IndexStatistics?
+
+    init(engine: QueryEngine, generation: Int, statistics: IndexStatistics?) {
+        self.engine = engine
+        self.generation = generation
+        self.statistics = statistics
+        loadedAt = Date()
+        var rows: [String: Int] = [:]
+        rows.reserveCapacity(engine.count)
+        for (row, track) in engine.tracks.enumerated() { rows[track.path] = row }
+        rowOfPath = rows
+        searchText = engine.tracks.map { t in
+            [t.path, t.artist ?? "", t.title ?? "", t.album ?? ""].joined(separator: "\u{1F}").lowercased()
+        }
+    }
+
+    /// The row of an indexed track by id.
+    func row(id: Int64) -> Int? { engine.row(of: TrackID(id)) }
+}
+
+/// The current `LibrarySnapshot`, swapped atomically when another process commits to the index.
+///
+/// Every request takes the current snapshot once and answers from it alone, so an answer never mixes two
+/// states and never sees half of an indexing batch (each batch is one SQLite transaction, and a snapshot is
+/// read in one read transaction). A reload that fails (the index is mid-way through a re-embedding with a
+/// new model, say) keeps the previous snapshot and records why; the next change tries again.
+final class LibraryState: Sendable {
+    let databasePath: String
+    let model: ModelVersion
+    private let current: Mutex<LibrarySnapshot>
+    private let status = Mutex<ReloadStatus>(ReloadStatus())
+    private let monitor: IndexChangeMonitor
+    private let logger: Logger
+
+    struct ReloadStatus: Sendable {
+        var reloads = 0
+        var lastError: String?
+        var lastCheck: Date?
+    }
+
+    /// Loads the first snapshot; throws (with the Library's sentence) when the index cannot be served.
+    init(databasePath: String, model: ModelVersion, logger: Logger) throws {
+        self.databasePath = databasePath
+        self.model = model
+        self.logger = logger
+        // The monitor first: a commit that lands while the first snapshot loads is then seen as a change.
+        monitor = try IndexChangeMonitor(path: databasePath)
+        current = Mutex(try Self.load(databasePath: databasePath, model: model, generation: 1))
+    }
+
+    /// The snapshot to answer one request from.
+    var snapshot: LibrarySnapshot { current.withLock { $0 } }
+
+    var reloadStatus: ReloadStatus { status.withLock { $0 } }
+
+    static func load(databasePath: String, model: ModelVersion, generation: Int) throws -> LibrarySnapshot {
+        let store = try IndexStore.openForReading(path: databasePath)
+        let engine = try QueryEngine(store: store, model: model, databasePath: databasePath)
+        return LibrarySnapshot(engine: engine, generation: generation, statistics: try? store.statistics())
+    }
+
+    /// Checks for commits by other processes every `interval` and loads a new snapshot after each, until the
+    /// task is cancelled. Loading runs on its own thread, never on the server's. After a reload the next check
+    /// waits at least twice as long as the load took, so that while `retrieve index` commits batch after batch
+    /// reloading takes at most a third of one core (a million tracks load in about 6 s).
+    func watch(every interval: Duration) async {
+        var pause = interval
+        while !Task.isCancelled {
+            try? await Task.sleep(for: pause)
+            if Task.isCancelled { return }
+            let started = ContinuousClock.now
+            let reloaded = await checkOnce()
+            pause = reloaded ? max(interval, (ContinuousClock.now - started) * 2) : interval
+        }
+    }
+
+    /// One check: reloads when the index changed. Returns whether a new snapshot was installed.
+    @discardableResult
+    func checkOnce() async -> Bool {
+        let changed: Bool
+        do {
+            changed = try monitor.hasChanged()
+        } catch {
+            status.withLock {
+                $0.lastError = String(describing: error); $0.lastCheck = Date()
+            }
+            logger.warning("index check failed: \(error)")
+            return false
+        }
+        status.withLock { $0.lastCheck = Date() }
+        guard changed else { return false }
+        let next = snapshot.generation + 1
+        let (path, model) = (databasePath, self.model)
+        let started = ContinuousClock.now
+        let result: Result<LibrarySnapshot, any Error> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    returning: Result { try Self.load(databasePath: path, model: model, generation: next) })
+            }
+        }
+        switch result {
+        case .success(let loaded):
+            current.withLock { $0 = loaded }
+            status.withLock {
+                $0.reloads += 1; $0.lastError = nil
+            }
+            logger.info(
+                "index reloaded",
+                metadata: [
+                    "generation": "\(loaded.generation)", "tracks": "\(loaded.engine.count)",
+                    "duration_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+                ])
+            return true
+        case .failure(let error):
+            status.withLock { $0.lastError = String(describing: error) }
+            logger.warning("index changed but could not be reloaded; still serving the previous state: \(error)")
+            return false
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(format: "%.1f", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+import SequenceEncoding
+import ServiceLifecycle
+
+/// What `retrieve serve` was asked for: where to listen, what to serve, who may ask.
+public struct ServerConfiguration: Sendable {
+    /// The address to bind; anything but loopback needs a token.
+    public var host = "127.0.0.1"
+    /// The TCP port; 0 lets the system choose (the chosen one is printed).
+    public var port = 8390
+    /// When set, every route but `GET /api/health` needs `Authorization: Bearer TOKEN`.
+    public var token: String?
+    /// The index file.
+    public var databasePath: String
+    /// How often to look for commits by other processes (`PRAGMA data_version`).
+    public var reloadInterval: Duration = .seconds(1)
+    public var limits = ServerLimits()
+
+    public init(databasePath: String) { self.databasePath = databasePath }
+
+    /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost), where a token is optional.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
+
+/// A configuration `retrieve serve` refuses before it loads anything.
+public struct ServerSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `retrieve serve`: the JSON API and the OpenSubsonic endpoints over one resident, live-reloaded index.
+public enum RetrieveServer {
+    /// The version reported as `serverVersion` to OpenSubsonic clients.
+    public static let version = "0.1.0"
+
+    /// Loads the index, listens, and serves until SIGTERM or SIGINT, then finishes the requests in flight and
+    /// returns. Prints `listening on http://HOST:PORT` to standard output once the socket is bound.
+    ///
+    /// - Throws: `ServerSetupError` for a non-loopback host without a token; the Library's and the index's
+    ///   errors when the index cannot be loaded; binding errors.
+    public static func run(
+        _ configuration: ServerConfiguration, encoder: SequenceEncoding.Encoder, logger: Logger = defaultLogger()
+    ) async throws {
+        guard configuration.token != nil || ServerConfiguration.isLoopback(configuration.host) else {
+            throw ServerSetupError(
+                "binding to \(configuration.host) exposes the index beyond this machine; pass --token or --token-file "
+                    + "(clients then send `Authorization: Bearer TOKEN`), or bind to 127.0.0.1")
+        }
+        if let token = configuration.token, token.count < 8 {
+            throw ServerSetupError(
+                "the token is \(token.count) characters long; use at least 8 (e.g. `openssl rand -hex 16`)")
+        }
+        let started = ContinuousClock.now
+        let state = try LibraryState(databasePath: configuration.databasePath, model: encoder.version, logger: logger)
+        logger.info(
+            "index loaded",
+            metadata: [
+                "tracks": "\(state.snapshot.engine.count)", "model": "\(encoder.version)",
+                "duration_ms": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
+            ])
+        let router = makeRouter(state: state, encoder: encoder, configuration: configuration, logger: logger)
+        let host = configuration.host
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(120))),
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "retrieve"),
+            services: [ReloadService(state: state, interval: configuration.reloadInterval)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let shown = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+                FileHandle.standardOutput.write(Data("retrieve serve: listening on http://\(shown):\(port)\n".utf8))
+            },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        logger.info("stopped")
+    }
+
+    /// Log lines to standard error, one per event, `key=value` metadata; level from `RETRIEVE_LOG_LEVEL`
+    /// (default `info`).
+    public static func defaultLogger() -> Logger {
+        var logger = Logger(label: "retrieve.serve") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["RETRIEVE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+        return logger
+    }
+
+    static func makeRouter(
+        state: LibraryState, encoder: SequenceEncoding.Encoder, configuration: ServerConfiguration, logger: Logger
+    ) -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
+        // Outermost first: the log line sees the final status, errors become JSON before it, auth runs inside.
+        router.middlewares.add(RequestLogMiddleware(logger: logger))
+        router.middlewares.add(ErrorMiddleware())
+        if let token = configuration.token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
+        APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits)
+            .register(on: router)
+        SubsonicRoutes(state: state, serverVersion: version).register(on: router)
+        return router
+    }
+}
+
+/// Polls the index for commits by other processes and swaps in a new snapshot after each; stops at shutdown.
+struct ReloadService: Service {
+    let state: LibraryState
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await state.watch(every: interval) }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Hummingbird
+import Library
+import RetrieveCore
+import VectorIndex
+
+/// OpenSubsonic-shaped endpoints of the `sonicSimilarity` extension (version 1): `getSonicSimilarTracks` and
+/// `findSonicPath`, plus `ping` and `getOpenSubsonicExtensions` so that clients can discover them.
+///
+/// Answers are JSON (`f=json`; other formats are refused with Subsonic error 0) in the `subsonic-response`
+/// envelope with a top-level `sonicMatch` array of `{entry: Child, similarity}`. Song ids are retrieve's track
+/// ids, as strings; `path` is the indexed (absolute) path. Errors are Subsonic failures (HTTP 200): code 10 for a
+/// missing parameter, 70 for an unknown song, 0 for anything else; a missing or wrong token is 401.
+struct SubsonicRoutes {
+    let state: LibraryState
+    let serverVersion: String
+
+    func register(on router: Router<ServerContext>) {
+        for suffix in ["", ".view"] {
+            router.get("/rest/ping\(suffix)") { request, _ in try respond(request) { [:] } }
+            router.get("/rest/getOpenSubsonicExtensions\(suffix)") { request, _ in
+                try respond(request) { ["openSubsonicExtensions": [["name": "sonicSimilarity", "versions": [1]]]] }
+            }
+            router.get("/rest/getSonicSimilarTracks\(suffix)") { request, _ in
+                try respond(request) { try similarTracks(QueryParameters(request)) }
+            }
+            router.get("/rest/findSonicPath\(suffix)") { request, _ in
+                try respond(request) { try sonicPath(QueryParameters(request)) }
+            }
+        }
+    }
+
+    func respond(_ request: Request, _ body: () throws -> [String: Any]) throws -> Response {
+        let format = QueryParameters(request).string("f") ?? "json"
+        guard format == "json" else {
+            throw SubsonicError(code: 0, message: "only f=json is supported, got f=\(format)")
+        }
+        return Subsonic.success(try body(), serverVersion: serverVersion)
+    }
+
+    /// `id` (required), `count` (default 10): the most similar songs, similarity relative to the query song.
+    func similarTracks(_ query: QueryParameters) throws -> [String: Any] {
+        let snapshot = state.snapshot
+        let row = try song(query, "id", in: snapshot)
+        let count = try Self.count(query, default: 10)
+        let engine = snapshot.engine
+        let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: count)
+        return ["sonicMatch": results.map { Subsonic.match($0.track, cosine: $0.score) }]
+    }
+
+    /// `startSongId`, `endSongId` (required), `count` (default 25): a path from the start song to the end song,
+    /// each song's similarity relative to the start song.
+    func sonicPath(_ query: QueryParameters) throws -> [String: Any] {
+        let snapshot = state.snapshot
+        let start = try song(query, "startSongId", in: snapshot)
+        let end = try song(query, "endSongId", in: snapshot)
+        guard start != end else { throw SubsonicError(code: 0, message: "startSongId and endSongId are the same song") }
+        let count = try Self.count(query, default: 25)
+        let engine = snapshot.engine
+        let first = engine.embedding(row: start)
+        // The extension requires both ends in the path, so a count of 1 still gives the two.
+        let entries = Playlists.path(from: start, to: end, count: max(2, count), in: engine.playlistSource)
+        return [
+            "sonicMatch": entries.map {
+                Subsonic.match(engine.tracks[$0.row], cosine: first.cosine(engine.embedding(row: $0.row)))
+            }
+        ]
+    }
+
+    func song(_ query: QueryParameters, _ name: String, in snapshot: LibrarySnapshot) throws -> Int {
+        guard let value = query.string(name), !value.isEmpty else {
+            throw SubsonicError(code: 10, message: "required parameter \(name) is missing")
+        }
+        guard let id = Int64(value), let row = snapshot.row(id: id) else {
+            throw SubsonicError(code: 70, message: "song \(value) not found")
+        }
+        return row
+    }
+
+    static func count(_ query: QueryParameters, default value: Int) throws -> Int {
+        guard let text = query.string("count") else { return value }
+        guard let number = Int(text), (1...1000).contains(number) else {
+            throw SubsonicError(code: 0, message: "count must be a whole number from 1 to 1000, got \(text)")
+        }
+        return number
+    }
+}
+
+/// The `subsonic-response` envelope and the `Child` shape.
+enum Subsonic {
+    /// The Subsonic REST API version whose envelope this follows.
+    static let apiVersion = "1.16.1"
+
+    static func envelope(_ fields: [String: Any], status: String, serverVersion: String) -> [String: Any] {
+        var body: [String: Any] = [
+            "status": status, "version": apiVersion, "type": "retrieve", "serverVersion": serverVersion,
+            "openSubsonic": true,
+        ]
+        for (key, value) in fields { body[key] = value }
+        return ["subsonic-response": body]
+    }
+
+    static func success(_ fields: [String: Any], serverVersion: String) -> Response {
+        JSONBody.response(envelope(fields, status: "ok", serverVersion: serverVersion))
+    }
+
+    static func failure(_ error: SubsonicError, serverVersion: String = RetrieveServer.version) -> Response {
+        JSONBody.response(
+            envelope(
+                ["error": ["code": error.code, "message": error.message]], status: "failed",
+                serverVersion: serverVersion),
+            status: error.status)
+    }
+
+    static func match(_ track: TrackRecord, cosine: Float) -> [String: Any] {
+        ["entry": child(track), "similarity": TrackJSON.similarity(cosine)]
+    }
+
+    /// A song as a Subsonic `Child`: the fields retrieve knows.
+    static func child(_ track: TrackRecord) -> [String: Any] {
+        let url = URL(fileURLWithPath: track.path)
+        let suffix = url.pathExtension.lowercased()
+        var child: [String: Any] = [
+            "id": String(track.id?.rawValue ?? 0),
+            "title": track.title ?? url.deletingPathExtension().lastPathComponent,
+            "isDir": false, "isVideo": false, "type": "music",
+            "duration": Int(track.duration.rounded()),
+            "size": track.size, "suffix": suffix, "contentType": contentType(suffix: suffix),
+            "path": track.path, "samplingRate": track.sampleRate, "channelCount": track.channels,
+        ]
+        if let artist = track.artist { child["artist"] = artist }
+        if let album = track.album { child["album"] = album }
+        if let genre = track.genre { child["genre"] = genre }
+        return child
+    }
+
+    static func contentType(suffix: String) -> String {
+        switch suffix {
+        case "mp3": "audio/mpeg"
+        case "flac": "audio/flac"
+        case "ogg", "oga": "audio/ogg"
+        case "opus": "audio/opus"
+        case "wav": "audio/wav"
+        case "aif", "aiff": "audio/aiff"
+        case "m4a": "audio/mp4"
+        default: "application/octet-stream"
+        }
+    }
+}

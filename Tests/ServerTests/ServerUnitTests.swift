@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@testable import Server
+
+/// The server's pure parts, without a process: multipart parsing, token comparison, loopback, search matching.
+@Suite struct ServerUnitTests {
+    @Test func multipartFindsTheFilePartAmongOthers() throws {
+        let audio = Data([0, 1, 2, 13, 10, 45, 45, 255])  // bytes that look like CRLF and "--" inside the file
+        var body = Data("--XyZ\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n5\r\n".utf8)
+        body += Data("--XyZ\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"clip.ogg\"\r\n".utf8)
+        body += Data("Content-Type: audio/ogg\r\n\r\n".utf8) + audio + Data("\r\n--XyZ--\r\n".utf8)
+        #expect(Multipart.boundary(contentType: "multipart/form-data; boundary=\"XyZ\"") == "XyZ")
+        #expect(Multipart.boundary(contentType: "Multipart/Form-Data;boundary=XyZ") == "XyZ")
+        #expect(Multipart.boundary(contentType: "audio/wav") == nil)
+        let part = try Multipart.filePart(body, boundary: "XyZ")
+        #expect(part.filename == "clip.ogg" && part.data == audio)
+    }
+
+    @Test(arguments: [
+        "no boundary here", "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n",
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nunterminated",
+    ])
+    func malformedMultipartIsABodyError(body: String) {
+        #expect {
+            _ = try Multipart.filePart(Data(body.utf8), boundary: "b")
+        } throws: { ($0 as? APIError)?.field == "body" && ($0 as? APIError)?.status == .badRequest }
+    }
+
+    @Test func tokensCompareWhole() {
+        typealias Auth = BearerAuthMiddleware<ServerContext>
+        #expect(Auth.constantTimeEqual("abcdefgh", "abcdefgh"))
+        #expect(!Auth.constantTimeEqual("abcdefgh", "abcdefgi"))
+        #expect(!Auth.constantTimeEqual("abcdefgh", "abcdefg"))
+        #expect(!Auth.constantTimeEqual("abcdefg", "abcdefgh"))
+        #expect(!Auth.constantTimeEqual("", "abcdefgh"))
+        // Lengths 256 apart must not wrap to "equal".
+        #expect(!Auth.constantTimeEqual(String(repeating: "a", count: 256), ""))
+    }
+
+    @Test func loopbackAddresses() {
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"] {
+            #expect(ServerConfiguration.isLoopback(host), "\(host)")
+        }
+        for host in ["0.0.0.0", "10.0.0.1", "127.0.0.256", "127.0.0", "::", "example.org", "128.0.0.1"] {
+            #expect(!ServerConfiguration.isLoopback(host), "\(host)")
+        }
+    }
+
+    @Test func searchMatchesWhereAWordStarts() {
+        let text = "/tmp/d495923211a3/music/track03.wav\u{1F}artist 1\u{1F}song 3\u{1F}album 0"
+        #expect(APIRoutes.containsAtWordStart(text, "song 3"))
+        #expect(APIRoutes.containsAtWordStart(text, "track0"))
+        #expect(APIRoutes.containsAtWordStart(text, "artist 1"))
+        #expect(!APIRoutes.containsAtWordStart(text, "3/music"))
+        #expect(!APIRoutes.containsAtWordStart(text, "rack"))
+        #expect(!APIRoutes.containsAtWordStart(text, "1 song"), "never across fields")
+    }
+
+    @Test func similarityMapsCosineIntoTheUnitInterval() {
+        #expect(TrackJSON.similarity(1) == 1 && TrackJSON.similarity(0) == 0.5 && TrackJSON.similarity(-1) == 0)
+        #expect(TrackJSON.similarity(1.0001) == 1 && TrackJSON.similarity(-1.5) == 0)
+    }
+}
