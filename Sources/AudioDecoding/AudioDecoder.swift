@@ -169,19 +169,8 @@ public struct AudioDecoder: Sendable {
 
         let resampler = info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
-        let channels = info.channels
-        // Native FLAC goes to FLACStream (our frame decoder, libFLAC where it is unsure; mono in one pass);
-        // everything else, and any FLAC it does not cover, through libsndfile.
-        let flac = decodesFLACDirectly ? FLACStream.make(path: path, info: info, fast: decodesFLACFast) : nil
-        // MP3, OGG/Vorbis and Opus go to their codec library, read until the stream ends (interleaved floats, as
-        // libsndfile gives them).
-        let direct: (any InterleavedFloatStream)? = flac != nil || !decodesToTheEndDirectly || file.isSixteenBit
-            ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
-                ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
-        let viaSndFile = flac == nil && direct == nil
-        var interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
-        var shorts = [Int16](repeating: 0, count: viaSndFile && file.isSixteenBit ? blockFrames * channels : 0)
-        var mono = [Float](repeating: 0, count: blockFrames)
+        let reader = BlockReader(file: file, path: path, blockFrames: blockFrames, flac: decodesFLACDirectly,
+                                 flacFast: decodesFLACFast, direct: decodesToTheEndDirectly)
         var framesIn: Int64 = 0
         var samplesOut: Int64 = 0
         var stopped = false
@@ -197,98 +186,19 @@ public struct AudioDecoder: Sendable {
 
         while framesIn < limit && !stopped {
             let want = Int(min(Int64(blockFrames), limit - framesIn))
-            let got: Int
-            if let flac {
-                got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
-                    try flac.read(into: y.baseAddress!, count: want, startFrame: framesIn)
-                }
-            } else if let direct {
-                got = try interleaved.withUnsafeMutableBufferPointer { (x) throws(AudioDecodingError) in
-                    try direct.read(into: x.baseAddress!, count: want, startFrame: framesIn)
-                }
-            } else if file.isSixteenBit {
-                got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
-            } else {
-                got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
-            }
-            if got < 0 || (got < want && viaSndFile && file.hasError) {
-                throw .readFailed(path: path, atSecond: Double(framesIn + Int64(max(got, 0))) / Double(info.sampleRate),
-                                  reason: file.errorMessage)
-            }
+            let got = try reader.read(want, at: framesIn)
             if got == 0 { break }
-            if flac != nil {
-                // Already mono, and integer samples need no NaN scan.
-            } else if file.isSixteenBit {
-                // 16-bit sources: read integers and convert while mixing. libsndfile's own short → float
-                // conversion is its single most expensive step for WAV; this gives bit-identical samples
-                // (x / 32768 and the channel sum are exact in Float) at a fraction of the cost, and integer
-                // input needs no NaN scan.
-                shorts.withUnsafeBufferPointer { xb in
-                    mono.withUnsafeMutableBufferPointer { yb in
-                        let x = xb.baseAddress!, y = yb.baseAddress!
-                        let unit: Float = 1.0 / 32_768
-                        switch channels {
-                        case 1: for i in 0..<got { y[i] = Float(x[i]) * unit }
-                        case 2: for i in 0..<got { y[i] = Float(Int32(x[2 * i]) + Int32(x[2 * i + 1])) * unit * 0.5 }
-                        default:
-                            let scale = 1 / Float(channels)
-                            for i in 0..<got {
-                                var s: Int32 = 0
-                                for c in 0..<channels { s += Int32(x[i * channels + c]) }
-                                y[i] = Float(s) * unit * scale
-                            }
-                        }
-                    }
-                }
-            } else {
-            // Average the channels and reject values no real recording contains.
-            var bad = -1
-            interleaved.withUnsafeBufferPointer { xb in
-                mono.withUnsafeMutableBufferPointer { yb in
-                    let x = xb.baseAddress!, y = yb.baseAddress!
-                    switch channels {
-                    case 1: y.update(from: x, count: got)
-                    case 2: for i in 0..<got { y[i] = (x[2 * i] + x[2 * i + 1]) * 0.5 }
-                    default:
-                        let scale = 1 / Float(channels)
-                        for i in 0..<got {
-                            var s: Float = 0
-                            for c in 0..<channels { s += x[i * channels + c] }
-                            y[i] = s * scale
-                        }
-                    }
-                    // NaN or ±∞ in any channel makes the mean NaN or infinite, so checking the mean covers all.
-                    // `v * 0` is 0 for finite v and NaN otherwise; eight lanes keep the scan vectorised.
-                    var nonFinite = SIMD8<Float>(), largest = SIMD8<Float>(), smallest = SIMD8<Float>()
-                    var i = 0
-                    while i + 8 <= got {
-                        let v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-                        nonFinite += v * 0
-                        largest.replace(with: v, where: v .> largest)
-                        smallest.replace(with: v, where: v .< smallest)
-                        i += 8
-                    }
-                    var clean = nonFinite == SIMD8() && largest.max() <= 1e6 && smallest.min() >= -1e6
-                    while i < got {
-                        if !(abs(y[i]) <= 1e6) { clean = false }
-                        i += 1
-                    }
-                    if !clean { bad = (0..<got).first { !(abs(y[$0]) <= 1e6) } ?? 0 }
-                }
-            }
-            if bad >= 0 {
-                throw .invalidSamples(path: path, atSecond: Double(framesIn + Int64(bad)) / Double(info.sampleRate))
-            }
-            }
             framesIn += Int64(got)
             if let resampler {
-                try mono.withUnsafeBufferPointer { (input) throws(AudioDecodingError) in
+                try reader.mono.withUnsafeBufferPointer { (input) throws(AudioDecodingError) in
                     try resampler.process(UnsafeBufferPointer(rebasing: input[0..<got])) { out in
                         if !stopped && !emit(out) { stopped = true }
                     }
                 }
             } else {
-                mono.withUnsafeBufferPointer { if !emit(UnsafeBufferPointer(rebasing: $0[0..<got])) { stopped = true } }
+                reader.mono.withUnsafeBufferPointer {
+                    if !emit(UnsafeBufferPointer(rebasing: $0[0..<got])) { stopped = true }
+                }
             }
             if got < want { break }
         }
@@ -307,5 +217,129 @@ public struct AudioDecoder: Sendable {
             _ = zeros.withUnsafeBufferPointer { emit($0) }
         }
         return info
+    }
+
+    /// Mixes `frames` interleaved 16-bit frames to mono Float in `mono`.
+    ///
+    /// 16-bit sources are read as integers and converted while mixing: libsndfile's own short → float conversion
+    /// is its single most expensive step for WAV; this gives bit-identical samples (x / 32768 and the channel sum
+    /// are exact in Float) at a fraction of the cost, and integer input needs no NaN scan.
+    static func mix(_ shorts: [Int16], frames got: Int, channels: Int, into mono: inout [Float]) {
+        shorts.withUnsafeBufferPointer { xb in
+            mono.withUnsafeMutableBufferPointer { yb in
+                let x = xb.baseAddress!, y = yb.baseAddress!
+                let unit: Float = 1.0 / 32_768
+                switch channels {
+                case 1: for i in 0..<got { y[i] = Float(x[i]) * unit }
+                case 2: for i in 0..<got { y[i] = Float(Int32(x[2 * i]) + Int32(x[2 * i + 1])) * unit * 0.5 }
+                default:
+                    let scale = 1 / Float(channels)
+                    for i in 0..<got {
+                        var s: Int32 = 0
+                        for c in 0..<channels { s += Int32(x[i * channels + c]) }
+                        y[i] = Float(s) * unit * scale
+                    }
+                }
+            }
+        }
+    }
+
+    /// Averages `frames` interleaved Float frames into `mono` and returns the index of the first sample no real
+    /// recording contains (NaN, ±∞ or beyond ±10⁶), or nil when all are clean.
+    static func mix(_ interleaved: [Float], frames got: Int, channels: Int, into mono: inout [Float]) -> Int? {
+        interleaved.withUnsafeBufferPointer { xb in
+            mono.withUnsafeMutableBufferPointer { yb in
+                let x = xb.baseAddress!, y = yb.baseAddress!
+                switch channels {
+                case 1: y.update(from: x, count: got)
+                case 2: for i in 0..<got { y[i] = (x[2 * i] + x[2 * i + 1]) * 0.5 }
+                default:
+                    let scale = 1 / Float(channels)
+                    for i in 0..<got {
+                        var s: Float = 0
+                        for c in 0..<channels { s += x[i * channels + c] }
+                        y[i] = s * scale
+                    }
+                }
+                // NaN or ±∞ in any channel makes the mean NaN or infinite, so checking the mean covers all.
+                // `v * 0` is 0 for finite v and NaN otherwise; eight lanes keep the scan vectorised.
+                var nonFinite = SIMD8<Float>(), largest = SIMD8<Float>(), smallest = SIMD8<Float>()
+                var i = 0
+                while i + 8 <= got {
+                    let v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+                    nonFinite += v * 0
+                    largest.replace(with: v, where: v .> largest)
+                    smallest.replace(with: v, where: v .< smallest)
+                    i += 8
+                }
+                var clean = nonFinite == SIMD8() && largest.max() <= 1e6 && smallest.min() >= -1e6
+                while i < got {
+                    if !(abs(y[i]) <= 1e6) { clean = false }
+                    i += 1
+                }
+                return clean ? nil : (0..<got).first { !(abs(y[$0]) <= 1e6) } ?? 0
+            }
+        }
+    }
+}
+
+/// Reads a file block by block from the right source and mixes each block to mono (`mono`): native FLAC through
+/// `FLACStream` (our frame decoder, libFLAC where it is unsure; mono in one pass); MP3, OGG/Vorbis and Opus
+/// through their codec library, read until the stream ends (interleaved floats, as libsndfile gives them);
+/// everything else, and any FLAC or codec stream those do not cover, through libsndfile.
+private final class BlockReader {
+    let file: SoundFile
+    let path: String
+    let flac: FLACStream?
+    let direct: (any InterleavedFloatStream)?
+    var interleaved: [Float]
+    var shorts: [Int16]
+    /// The last block, mixed to mono.
+    var mono: [Float]
+
+    init(file: SoundFile, path: String, blockFrames: Int, flac useFLAC: Bool, flacFast: Bool, direct useDirect: Bool) {
+        self.file = file
+        self.path = path
+        let info = file.info
+        flac = useFLAC ? FLACStream.make(path: path, info: info, fast: flacFast) : nil
+        direct = flac != nil || !useDirect || file.isSixteenBit
+            ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
+                ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
+        let channels = info.channels
+        interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
+        shorts = [Int16](repeating: 0, count: flac == nil && direct == nil && file.isSixteenBit ? blockFrames * channels : 0)
+        mono = [Float](repeating: 0, count: blockFrames)
+    }
+
+    /// Reads up to `want` frames starting at frame `start` into `mono`; returns how many (0 at the end).
+    func read(_ want: Int, at start: Int64) throws(AudioDecodingError) -> Int {
+        let got: Int
+        if let flac {
+            got = try mono.withUnsafeMutableBufferPointer { (y) throws(AudioDecodingError) in
+                try flac.read(into: y.baseAddress!, count: want, startFrame: start)
+            }
+        } else if let direct {
+            got = try interleaved.withUnsafeMutableBufferPointer { (x) throws(AudioDecodingError) in
+                try direct.read(into: x.baseAddress!, count: want, startFrame: start)
+            }
+        } else if file.isSixteenBit {
+            got = shorts.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+        } else {
+            got = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0.baseAddress!, count: want) }
+        }
+        let rate = Double(file.info.sampleRate)
+        if got < 0 || (got < want && flac == nil && direct == nil && file.hasError) {
+            throw .readFailed(path: path, atSecond: Double(start + Int64(max(got, 0))) / rate, reason: file.errorMessage)
+        }
+        guard got > 0 else { return 0 }
+        let channels = file.info.channels
+        if flac != nil {
+            // Already mono, and integer samples need no NaN scan.
+        } else if file.isSixteenBit {
+            AudioDecoder.mix(shorts, frames: got, channels: channels, into: &mono)
+        } else if let bad = AudioDecoder.mix(interleaved, frames: got, channels: channels, into: &mono) {
+            throw .invalidSamples(path: path, atSecond: Double(start + Int64(bad)) / rate)
+        }
+        return got
     }
 }
