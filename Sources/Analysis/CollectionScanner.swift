@@ -133,8 +133,9 @@ public struct CollectionScanner: Sendable {
                 result.roots.append(ScannedRoot(path: absolute, kind: .folder))
                 walk(absolute, info: info, visited: &visited, into: &result)
             } else if (info.st_mode & S_IFMT) != S_IFREG {
-                result.problems.append(ScanProblem(
-                    path: absolute, reason: "is not a regular file (a FIFO, socket or device); skipped"))
+                result.problems.append(
+                    ScanProblem(
+                        path: absolute, reason: "is not a regular file (a FIFO, socket or device); skipped"))
                 result.roots.append(ScannedRoot(path: absolute, kind: .file))  // there, refused above, never opened
             } else if Self.isAudioName(absolute) {
                 result.roots.append(ScannedRoot(path: absolute, kind: .file))
@@ -181,7 +182,9 @@ public struct CollectionScanner: Sendable {
         }
     }
 
-    private func walk(_ folder: String, info: stat, visited: inout Set<FolderIdentity>, into result: inout CollectionScan) {
+    private func walk(
+        _ folder: String, info: stat, visited: inout Set<FolderIdentity>, into result: inout CollectionScan
+    ) {
         let identity = FolderIdentity(info)
         guard visited.insert(identity).inserted else {
             result.problems.append(ScanProblem(path: folder, reason: "was already visited (a symlink loop?); skipped"))
@@ -191,8 +194,12 @@ public struct CollectionScanner: Sendable {
         switch listFolder(folder) {
         case .success(let listed): entries = listed
         case .failure(let failure):
-            result.problems.append(ScanProblem(path: folder, reason: failure.partial
-                ? "folder could not be listed to the end (\(failure.reason))" : "folder cannot be read (\(failure.reason))"))
+            result.problems.append(
+                ScanProblem(
+                    path: folder,
+                    reason: failure.partial
+                        ? "folder could not be listed to the end (\(failure.reason))"
+                        : "folder cannot be read (\(failure.reason))"))
             result.unlistedFolders.append((folder, failure.reason))
             return
         }
@@ -201,19 +208,23 @@ public struct CollectionScanner: Sendable {
             let name = String(decoding: bytes, as: UTF8.self)
             if name.hasPrefix(".") { continue }
             guard String(validatingUTF8CString: bytes) != nil else {
-                result.problems.append(ScanProblem(path: folder + "/" + name,
-                                                   reason: "has a file name that is not valid UTF-8; rename it to index it"))
+                result.problems.append(
+                    ScanProblem(
+                        path: folder + "/" + name,
+                        reason: "has a file name that is not valid UTF-8; rename it to index it"))
                 continue
             }
             names.append(name)
         }
-        result.listedFolders[identity] = FolderListing(path: folder, names: entries.map { String(decoding: $0, as: UTF8.self) })
+        result.listedFolders[identity] = FolderListing(
+            path: folder, names: entries.map { String(decoding: $0, as: UTF8.self) })
         for name in names.sorted() {
             let path = folder + "/" + name
             var child = stat()
             guard stat(path, &child) == 0 else {
                 var linkInfo = stat()
-                let reason = lstat(path, &linkInfo) == 0 && (linkInfo.st_mode & S_IFMT) == S_IFLNK
+                let reason =
+                    lstat(path, &linkInfo) == 0 && (linkInfo.st_mode & S_IFMT) == S_IFLNK
                     ? "is a broken symlink" : "cannot be read (\(String(cString: strerror(errno))))"
                 result.problems.append(ScanProblem(path: path, reason: reason))
                 continue
@@ -225,8 +236,9 @@ public struct CollectionScanner: Sendable {
             case _ where Self.isAudioName(name):
                 // A FIFO, socket or device named like audio: opening it could block forever, so it is never
                 // decoded, but the user hears about it rather than finding it silently missing.
-                result.problems.append(ScanProblem(
-                    path: path, reason: "is not a regular file (a FIFO, socket or device); skipped"))
+                result.problems.append(
+                    ScanProblem(
+                        path: path, reason: "is not a regular file (a FIFO, socket or device); skipped"))
             default: continue
             }
         }

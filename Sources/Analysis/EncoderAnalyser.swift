@@ -64,7 +64,9 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// A query's segment embeddings for `QueryEngine.identify`, of the robust front end as stored by
     /// `keepSegments`: first as recorded, then once per entry of `pitchOffsets`, heard varispeed-shifted by that
     /// many semitones (`RobustFrontEnd.pitchOffsets`; the file is decoded once per offset).
-    public func identificationSegments(path: String, pitchOffsets: [Double] = RobustFrontEnd.pitchOffsets)
+    public func identificationSegments(
+        path: String, pitchOffsets: [Double] = RobustFrontEnd.pitchOffsets
+    )
         throws -> [[Embedding]]
     {
         let url = URL(fileURLWithPath: path)
@@ -72,11 +74,14 @@ public final class EncoderAnalyser: TrackAnalysing {
         let rate = encoder.configuration.features.sampleRate
         return try ([0] + pitchOffsets).map { semitones in
             // Decoding to the varispeed rate and reading the result as `rate` is the shift: no second resampling.
-            let shifted = semitones == 0
+            let shifted =
+                semitones == 0
                 ? decoder : AudioDecoder(targetSampleRate: RobustFrontEnd.varispeedRate(rate, semitones: semitones))
             var all: [Embedding] = []
-            _ = try streamSegments(url: url, decoder: shifted, expectedSeconds: info.duration * pow(2, -semitones / 12),
-                                   robust: true, restart: { all = [] }) { all.append(contentsOf: $0) }
+            _ = try streamSegments(
+                url: url, decoder: shifted, expectedSeconds: info.duration * pow(2, -semitones / 12),
+                robust: true, restart: { all = [] }
+            ) { all.append(contentsOf: $0) }
             return all
         }
     }
@@ -86,11 +91,14 @@ public final class EncoderAnalyser: TrackAnalysing {
         var count = 0
         var kept: [Embedding] = []
         let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
-        let (_, decoded) = try streamSegments(url: url, expectedSeconds: expectedSeconds, alsoRobust: keep, restart: {
-            sum = [Float](repeating: 0, count: sum.count)
-            count = 0
-            kept = []
-        }) { batch in
+        let (_, decoded) = try streamSegments(
+            url: url, expectedSeconds: expectedSeconds, alsoRobust: keep,
+            restart: {
+                sum = [Float](repeating: 0, count: sum.count)
+                count = 0
+                kept = []
+            }
+        ) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
@@ -108,8 +116,10 @@ public final class EncoderAnalyser: TrackAnalysing {
         var count = 0
         let seconds = Double(samples.count) / Double(encoder.configuration.features.sampleRate)
         // The length is exact here, so one pass always suffices and `restart` is never called.
-        _ = try? streamSegments(expectedSeconds: seconds, restart: {},
-                                source: { push in try samples.withUnsafeBufferPointer { try push($0) } }) { batch in
+        _ = try? streamSegments(
+            expectedSeconds: seconds, restart: {},
+            source: { push in try samples.withUnsafeBufferPointer { try push($0) } }
+        ) { batch in
             for e in batch {
                 for i in 0..<sum.count { sum[i] += e.values[i] }
             }
@@ -120,15 +130,17 @@ public final class EncoderAnalyser: TrackAnalysing {
 
     /// Streams the file and hands batches of segment embeddings to `body`; returns how many were made and the
     /// decoded file's info (its length as decoded, see `streamSegments(expectedSeconds:…)` for `restart`).
-    private func streamSegments(url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
-                                alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
-                                _ body: ([Embedding]) throws -> Void) throws -> (Int, AudioFileInfo)
-    {
+    private func streamSegments(
+        url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
+        alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
+        _ body: ([Embedding]) throws -> Void
+    ) throws -> (Int, AudioFileInfo) {
         var info: AudioFileInfo?
-        let made = try streamSegments(expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust,
-                                      restart: restart,
-                                      source: { push in info = try (decoder ?? self.decoder).stream(url, push) },
-                                      body)
+        let made = try streamSegments(
+            expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust,
+            restart: restart,
+            source: { push in info = try (decoder ?? self.decoder).stream(url, push) },
+            body)
         guard let info else { preconditionFailure("stream returned without info") }
         return (made, info)
     }
@@ -156,11 +168,12 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// its full length), so when the samples pushed call for another hop, `restart` is called and `source` runs
     /// again with the hop of their length: every track is cut exactly as an honest copy of it would be, at the
     /// cost of a second decode on damaged files only.
-    private func streamSegments(expectedSeconds: Double, robust: Bool = false,
-                                alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
-                                source: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
-                                _ body: ([Embedding]) throws -> Void) throws -> Int
-    {
+    private func streamSegments(
+        expectedSeconds: Double, robust: Bool = false,
+        alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
+        source: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
+        _ body: ([Embedding]) throws -> Void
+    ) throws -> Int {
         let rate = Double(encoder.configuration.features.sampleRate)
         var hop = segmentHop(seconds: expectedSeconds)
         for pass in 1...2 {
@@ -179,10 +192,11 @@ public final class EncoderAnalyser: TrackAnalysing {
     }
 
     /// One pass of `streamSegments` with a fixed hop; returns the segments made and the samples pushed.
-    private func cut(hop: Int, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
-                     source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
-                     _ body: @escaping ([Embedding]) throws -> Void) throws -> (Int, Int)
-    {
+    private func cut(
+        hop: Int, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
+        source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
+        _ body: @escaping ([Embedding]) throws -> Void
+    ) throws -> (Int, Int) {
         let config = encoder.configuration
         let length = config.segmentFrames
         let streaming = StreamingLogMel(extractor: extractor)
@@ -192,7 +206,8 @@ public final class EncoderAnalyser: TrackAnalysing {
         func flush() throws {
             guard !batch.isEmpty else { return }
             made += batch.count
-            let robustBatch = robust || alsoRobust != nil
+            let robustBatch =
+                robust || alsoRobust != nil
                 ? RobustFrontEnd.windows(batch, configuration: encoder.configuration) : []
             try body(encoder.embed(segments: robust ? robustBatch : batch))
             if let alsoRobust { try alsoRobust(encoder.embed(segments: robustBatch)) }

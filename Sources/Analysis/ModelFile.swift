@@ -50,8 +50,10 @@ public enum ModelFile {
     }
 
     /// Resolves the model path: `option`, else `$RETRIEVE_MODEL` (when set and not empty), else the shipped model.
-    public static func locate(option: String?,
-                              environment: [String: String] = ProcessInfo.processInfo.environment) -> Location {
+    public static func locate(
+        option: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Location {
         if let option { return Location(path: Paths.absolute(option), source: .option) }
         if let value = environment[environmentVariable], !value.isEmpty {
             return Location(path: Paths.absolute(value), source: .environment)
@@ -97,17 +99,20 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .missing(let path, let source, let alternative):
-            let remedy = switch source {
-            case .option: "check the path, or train one with `retrieve train`"
-            case .environment: "fix or unset $\(ModelFile.environmentVariable), or pass --model PATH"
-            case .shipped: "pass --model PATH or set $\(ModelFile.environmentVariable), or restore the shipped model "
-                + "(`git checkout Index/`)"
-            }
-            let named = switch source {
-            case .option: ""
-            case .environment: " (named by $\(ModelFile.environmentVariable))"
-            case .shipped: " (the shipped default model)"
-            }
+            let remedy =
+                switch source {
+                case .option: "check the path, or train one with `retrieve train`"
+                case .environment: "fix or unset $\(ModelFile.environmentVariable), or pass --model PATH"
+                case .shipped:
+                    "pass --model PATH or set $\(ModelFile.environmentVariable), or restore the shipped model "
+                        + "(`git checkout Index/`)"
+                }
+            let named =
+                switch source {
+                case .option: ""
+                case .environment: " (named by $\(ModelFile.environmentVariable))"
+                case .shipped: " (the shipped default model)"
+                }
             return "no model at \(path)\(named); \(remedy)" + (alternative.map { "; \($0)" } ?? "")
         case .folder(let path):
             return "\(path) is a folder, not a model file; pass the .safetensors file with --model"

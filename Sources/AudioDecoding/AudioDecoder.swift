@@ -25,8 +25,10 @@ public struct AudioFileInfo: Sendable, Equatable {
     public var album: String?
     public var genre: String?
 
-    public init(path: String, format: String, sampleRate: Int, channels: Int, frames: Int64, duration: Double,
-                title: String? = nil, artist: String? = nil, album: String? = nil, genre: String? = nil) {
+    public init(
+        path: String, format: String, sampleRate: Int, channels: Int, frames: Int64, duration: Double,
+        title: String? = nil, artist: String? = nil, album: String? = nil, genre: String? = nil
+    ) {
         self.path = path
         self.format = format
         self.sampleRate = sampleRate
@@ -81,7 +83,9 @@ public struct AudioDecoder: Sendable {
     /// Which FLAC frame decoder a new `AudioDecoder` uses: `RETRIEVE_FLAC_DECODER=ours` picks our own
     /// (`CFLACDecoder`), `libflac` (or anything else) libFLAC, unset the default (bench/README: the measurement).
     static let flacDecoderFromEnvironment: Bool = {
-        guard let choice = ProcessInfo.processInfo.environment["RETRIEVE_FLAC_DECODER"] else { return usesOurFLACDecoderByDefault }
+        guard let choice = ProcessInfo.processInfo.environment["RETRIEVE_FLAC_DECODER"] else {
+            return usesOurFLACDecoderByDefault
+        }
         return choice.lowercased() == "ours"
     }()
 
@@ -109,9 +113,12 @@ public struct AudioDecoder: Sendable {
     /// decoded, never the header's claim.
     public func decode(_ url: URL, maxSeconds: Double? = nil) throws(AudioDecodingError) -> DecodedAudio {
         var samples: [Float] = []
-        let info = try run(url.path, blockFrames: 16_384, maxSeconds: maxSeconds) { (block: UnsafeBufferPointer<Float>) in
+        let info = try run(url.path, blockFrames: 16_384, maxSeconds: maxSeconds) {
+            (block: UnsafeBufferPointer<Float>) in
             samples.append(contentsOf: block)
-        } reserve: { samples.reserveCapacity($0) }
+        } reserve: {
+            samples.reserveCapacity($0)
+        }
         return DecodedAudio(info: info, samples: samples, sampleRate: targetSampleRate)
     }
 
@@ -123,8 +130,10 @@ public struct AudioDecoder: Sendable {
     /// problems throw `AudioDecodingError`. Decoding runs until the codec itself ends (or `maxSeconds`), whatever
     /// length the header claims; the returned info counts the native frames decoded (`frames`, `duration`).
     @discardableResult
-    public func stream(_ url: URL, blockFrames: Int = 65_536, maxSeconds: Double? = nil,
-                       _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> AudioFileInfo {
+    public func stream(
+        _ url: URL, blockFrames: Int = 65_536, maxSeconds: Double? = nil,
+        _ body: (UnsafeBufferPointer<Float>) throws -> Void
+    ) throws -> AudioFileInfo {
         var failure: (any Error)?
         let info = try run(url.path, blockFrames: blockFrames, maxSeconds: maxSeconds) { block in
             do { try body(block) } catch {
@@ -132,7 +141,8 @@ public struct AudioDecoder: Sendable {
                 return false
             }
             return true
-        } reserve: { _ in }
+        } reserve: { _ in
+        }
         if let failure { throw failure }
         return info
     }
@@ -141,10 +151,12 @@ public struct AudioDecoder: Sendable {
         _ path: String, blockFrames: Int, maxSeconds: Double?,
         _ body: (UnsafeBufferPointer<Float>) -> Void, reserve: (Int) -> Void
     ) throws(AudioDecodingError) -> AudioFileInfo {
-        try run(path, blockFrames: blockFrames, maxSeconds: maxSeconds, { (b: UnsafeBufferPointer<Float>) -> Bool in
-            body(b)
-            return true
-        }, reserve: reserve)
+        try run(
+            path, blockFrames: blockFrames, maxSeconds: maxSeconds,
+            { (b: UnsafeBufferPointer<Float>) -> Bool in
+                body(b)
+                return true
+            }, reserve: reserve)
     }
 
     /// The decoding loop. `body` returns false to stop early. Returns the file's info with `frames` and
@@ -167,10 +179,12 @@ public struct AudioDecoder: Sendable {
         // here (a trap) or asked for terabytes up front. Reserve at most 2²⁴ samples; arrays grow past that.
         reserve(Int(min((Double(expectedFrames) * ratio).rounded(.up), Double(1 << 24))) + 16)
 
-        let resampler = info.sampleRate == targetSampleRate
+        let resampler =
+            info.sampleRate == targetSampleRate
             ? nil : try Resampler(from: info.sampleRate, to: targetSampleRate, path: path)
-        let reader = BlockReader(file: file, path: path, blockFrames: blockFrames, flac: decodesFLACDirectly,
-                                 flacFast: decodesFLACFast, direct: decodesToTheEndDirectly)
+        let reader = BlockReader(
+            file: file, path: path, blockFrames: blockFrames, flac: decodesFLACDirectly,
+            flacFast: decodesFLACFast, direct: decodesToTheEndDirectly)
         var framesIn: Int64 = 0
         var samplesOut: Int64 = 0
         var stopped = false
@@ -302,12 +316,15 @@ private final class BlockReader {
         self.path = path
         let info = file.info
         flac = useFLAC ? FLACStream.make(path: path, info: info, fast: flacFast) : nil
-        direct = flac != nil || !useDirect || file.isSixteenBit
-            ? nil : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
+        direct =
+            flac != nil || !useDirect || file.isSixteenBit
+            ? nil
+            : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
                 ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
         let channels = info.channels
         interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
-        shorts = [Int16](repeating: 0, count: flac == nil && direct == nil && file.isSixteenBit ? blockFrames * channels : 0)
+        shorts = [Int16](
+            repeating: 0, count: flac == nil && direct == nil && file.isSixteenBit ? blockFrames * channels : 0)
         mono = [Float](repeating: 0, count: blockFrames)
     }
 
@@ -329,7 +346,8 @@ private final class BlockReader {
         }
         let rate = Double(file.info.sampleRate)
         if got < 0 || (got < want && flac == nil && direct == nil && file.hasError) {
-            throw .readFailed(path: path, atSecond: Double(start + Int64(max(got, 0))) / rate, reason: file.errorMessage)
+            throw .readFailed(
+                path: path, atSecond: Double(start + Int64(max(got, 0))) / rate, reason: file.errorMessage)
         }
         guard got > 0 else { return 0 }
         let channels = file.info.channels

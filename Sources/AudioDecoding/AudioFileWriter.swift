@@ -44,8 +44,10 @@ public final class AudioFileWriter {
     public let url: URL
     public let channels: Int
 
-    public init(url: URL, format: AudioFileFormat, sampleRate: Int, channels: Int = 1,
-                tags: [String: String] = [:]) throws(AudioDecodingError) {
+    public init(
+        url: URL, format: AudioFileFormat, sampleRate: Int, channels: Int = 1,
+        tags: [String: String] = [:]
+    ) throws(AudioDecodingError) {
         self.url = url
         self.channels = channels
         var info = SF_INFO()
@@ -53,8 +55,9 @@ public final class AudioFileWriter {
         info.channels = Int32(channels)
         info.format = format.sndfileFormat
         guard channels > 0, sf_format_check(&info) != 0 else {
-            throw .cannotWrite(path: url.path,
-                               reason: "libsndfile cannot write \(format) at \(sampleRate) Hz with \(channels) channels")
+            throw .cannotWrite(
+                path: url.path,
+                reason: "libsndfile cannot write \(format) at \(sampleRate) Hz with \(channels) channels")
         }
         let (opened, openError) = SoundFile.openLock.withLock {
             let h = sf_open(url.path, Int32(SFM_WRITE), &info)
@@ -81,7 +84,9 @@ public final class AudioFileWriter {
     /// Appends interleaved frames (`samples.count` must be a multiple of `channels`).
     public func write(_ samples: UnsafeBufferPointer<Float>) throws(AudioDecodingError) {
         guard let handle else { throw .cannotWrite(path: url.path, reason: "the writer is closed") }
-        precondition(samples.count % channels == 0, "\(samples.count) samples is not a whole number of \(channels)-channel frames")
+        precondition(
+            samples.count % channels == 0,
+            "\(samples.count) samples is not a whole number of \(channels)-channel frames")
         guard samples.count > 0 else { return }
         let frames = samples.count / channels
         let written = sf_writef_float(handle, samples.baseAddress!, sf_count_t(frames))
@@ -101,10 +106,13 @@ public final class AudioFileWriter {
     deinit { close() }
 
     /// Writes a whole file at once; `samples` are interleaved when `channels > 1`.
-    public static func write(_ samples: [Float], channels: Int = 1, sampleRate: Int, format: AudioFileFormat,
-                             to url: URL, tags: [String: String] = [:]) throws(AudioDecodingError) {
-        let writer = try AudioFileWriter(url: url, format: format, sampleRate: sampleRate, channels: channels,
-                                         tags: tags)
+    public static func write(
+        _ samples: [Float], channels: Int = 1, sampleRate: Int, format: AudioFileFormat,
+        to url: URL, tags: [String: String] = [:]
+    ) throws(AudioDecodingError) {
+        let writer = try AudioFileWriter(
+            url: url, format: format, sampleRate: sampleRate, channels: channels,
+            tags: tags)
         try writer.write(samples)
         writer.close()
     }

@@ -97,8 +97,10 @@ final class FLACStream {
         return stream
     }
 
-    private init(decoder: UnsafeMutablePointer<FLAC__StreamDecoder>, file: UnsafeMutablePointer<FILE>,
-                 totalField: Int64?, path: String, info: AudioFileInfo) {
+    private init(
+        decoder: UnsafeMutablePointer<FLAC__StreamDecoder>, file: UnsafeMutablePointer<FILE>,
+        totalField: Int64?, path: String, info: AudioFileInfo
+    ) {
         self.decoder = decoder
         self.file = file
         self.totalField = totalField
@@ -157,7 +159,9 @@ final class FLACStream {
 
     /// Fills `output` with up to `count` mono samples; returns how many (fewer only at the end of the stream).
     /// Throws `readFailed` with `atSecond` counted from `startFrame`, the frames already delivered.
-    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+    func read(
+        into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64
+    ) throws(AudioDecodingError)
         -> Int
     {
         var written = 0
@@ -199,11 +203,13 @@ final class FLACStream {
             let ok = FLAC__stream_decoder_process_single(decoder) != 0
             let state = FLAC__stream_decoder_get_state(decoder)
             if failure == nil && (!ok || state.rawValue > FLAC__STREAM_DECODER_END_OF_STREAM.rawValue) {
-                failure = "decoder stopped in state \(String(cString: FLAC__stream_decoder_get_resolved_state_string(decoder)))"
+                failure =
+                    "decoder stopped in state \(String(cString: FLAC__stream_decoder_get_resolved_state_string(decoder)))"
             }
             if let failure {
-                throw .readFailed(path: path, atSecond: Double(startFrame + Int64(written)) / Double(sampleRate),
-                                  reason: "FLAC: \(failure)")
+                throw .readFailed(
+                    path: path, atSecond: Double(startFrame + Int64(written)) / Double(sampleRate),
+                    reason: "FLAC: \(failure)")
             }
             if pendingStart == pendingEnd && state == FLAC__STREAM_DECODER_END_OF_STREAM { break }
         }

@@ -35,8 +35,9 @@ final class MP3Stream: InterleavedFloatStream {
         let stream = MP3Stream(handle: handle, path: path, info: info)
         // libsndfile's parameters, plus QUIET: problems reach us as return codes, not as stderr chatter.
         _ = mpg123_param2(handle, Int32(MPG123_REMOVE_FLAGS.rawValue), Int(MPG123_AUTO_RESAMPLE.rawValue), 1)
-        _ = mpg123_param2(handle, Int32(MPG123_ADD_FLAGS.rawValue),
-                         Int(MPG123_FORCE_FLOAT.rawValue | MPG123_GAPLESS.rawValue | MPG123_QUIET.rawValue), 1)
+        _ = mpg123_param2(
+            handle, Int32(MPG123_ADD_FLAGS.rawValue),
+            Int(MPG123_FORCE_FLOAT.rawValue | MPG123_GAPLESS.rawValue | MPG123_QUIET.rawValue), 1)
         _ = mpg123_param2(handle, Int32(MPG123_ADD_FLAGS.rawValue), Int(MPG123_NO_FRANKENSTEIN.rawValue), 1)
         var rate = 0, channels: Int32 = 0, encoding: Int32 = 0
         guard mpg123_open(handle, path) == MPG123_OK.rawValue,
@@ -59,7 +60,9 @@ final class MP3Stream: InterleavedFloatStream {
         mpg123_delete(handle)
     }
 
-    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+    func read(
+        into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64
+    ) throws(AudioDecodingError)
         -> Int
     {
         let frameBytes = 4 * channels
@@ -73,10 +76,12 @@ final class MP3Stream: InterleavedFloatStream {
             case MPG123_DONE.rawValue: ended = true
             default:
                 // As libsndfile: a format change mid-stream is a malformed file, anything else libmpg123's error.
-                let reason = status == MPG123_NEW_FORMAT.rawValue
+                let reason =
+                    status == MPG123_NEW_FORMAT.rawValue
                     ? "the stream changes its sample rate or channels" : String(cString: mpg123_strerror(handle))
-                throw .readFailed(path: path, atSecond: Double(startFrame + Int64(filled)) / Double(sampleRate),
-                                  reason: "MP3: \(reason)")
+                throw .readFailed(
+                    path: path, atSecond: Double(startFrame + Int64(filled)) / Double(sampleRate),
+                    reason: "MP3: \(reason)")
             }
         }
         return filled

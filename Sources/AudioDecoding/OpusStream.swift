@@ -33,25 +33,30 @@ final class OpusStream: InterleavedFloatStream {
 
     deinit { op_free(file) }
 
-    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+    func read(
+        into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64
+    ) throws(AudioDecodingError)
         -> Int
     {
         var filled = 0
         while filled < count && !ended {
             // A chained file whose next stream has another channel count: libsndfile cannot read it either.
             guard Int(op_channel_count(file, -1)) == channels else {
-                throw .readFailed(path: path, atSecond: Double(startFrame + Int64(filled)) / 48_000,
-                                  reason: "Opus: a chained stream changes its channel count; split it into files")
+                throw .readFailed(
+                    path: path, atSecond: Double(startFrame + Int64(filled)) / 48_000,
+                    reason: "Opus: a chained stream changes its channel count; split it into files")
             }
-            let got = op_read_float(file, output + filled * channels, Int32(min((count - filled) * channels, 1 << 24)),
-                                    nil)
+            let got = op_read_float(
+                file, output + filled * channels, Int32(min((count - filled) * channels, 1 << 24)),
+                nil)
             if got == 0 {
                 ended = true
             } else if got == OP_HOLE {
                 continue
             } else if got < 0 {
-                throw .readFailed(path: path, atSecond: Double(startFrame + Int64(filled)) / 48_000,
-                                  reason: "Opus: libopusfile error \(got)")
+                throw .readFailed(
+                    path: path, atSecond: Double(startFrame + Int64(filled)) / 48_000,
+                    reason: "Opus: libopusfile error \(got)")
             } else {
                 filled += Int(got)
             }

@@ -29,7 +29,9 @@ public final class Resampler {
     deinit { soxr_delete(handle) }
 
     /// Feeds `input`, calling `body` with whatever output became available.
-    func process(_ input: UnsafeBufferPointer<Float>, _ body: (UnsafeBufferPointer<Float>) -> Void)
+    func process(
+        _ input: UnsafeBufferPointer<Float>, _ body: (UnsafeBufferPointer<Float>) -> Void
+    )
         throws(AudioDecodingError)
     {
         var offset = 0
@@ -38,8 +40,9 @@ public final class Resampler {
         while offset < input.count {
             var consumed = 0, produced = 0
             let error = output.withUnsafeMutableBufferPointer { out in
-                soxr_process(handle, input.baseAddress! + offset, input.count - offset, &consumed,
-                             out.baseAddress!, out.count, &produced)
+                soxr_process(
+                    handle, input.baseAddress! + offset, input.count - offset, &consumed,
+                    out.baseAddress!, out.count, &produced)
             }
             if let error { throw .resamplerFailed(path: path, reason: String(cString: error)) }
             offset += consumed
@@ -66,13 +69,16 @@ public final class Resampler {
 extension Resampler {
     /// A whole signal resampled from `inputRate` to `outputRate` Hz at `SOXR_HQ`, as the decoder resamples:
     /// exactly `ceil(count · outputRate / inputRate)` samples (the resampler's tail zero-padded or cut to that).
-    public static func resample(_ x: [Float], from inputRate: Double, to outputRate: Double)
+    public static func resample(
+        _ x: [Float], from inputRate: Double, to outputRate: Double
+    )
         throws(AudioDecodingError) -> [Float]
     {
         guard !x.isEmpty else { return [] }
         if inputRate == outputRate { return x }
         let count = Int((Double(x.count) * outputRate / inputRate).rounded(.up))
-        let resampler = try Resampler(from: inputRate, to: outputRate, path: "(\(Int(inputRate)) → \(Int(outputRate)) Hz signal)")
+        let resampler = try Resampler(
+            from: inputRate, to: outputRate, path: "(\(Int(inputRate)) → \(Int(outputRate)) Hz signal)")
         var y: [Float] = []
         y.reserveCapacity(count + 64)
         try x.withUnsafeBufferPointer { input throws(AudioDecodingError) in

@@ -6,7 +6,9 @@ import Foundation
 protocol InterleavedFloatStream: AnyObject {
     /// Fills `output` with up to `count` interleaved frames; returns how many (fewer only at the end of the
     /// stream). Throws `readFailed` with `atSecond` counted from `startFrame`, the frames already delivered.
-    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+    func read(
+        into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64
+    ) throws(AudioDecodingError)
         -> Int
 }
 
@@ -54,7 +56,9 @@ final class VorbisStream: InterleavedFloatStream {
         file.deallocate()
     }
 
-    func read(into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64) throws(AudioDecodingError)
+    func read(
+        into output: UnsafeMutablePointer<Float>, count: Int, startFrame: Int64
+    ) throws(AudioDecodingError)
         -> Int
     {
         var filled = 0
@@ -68,8 +72,9 @@ final class VorbisStream: InterleavedFloatStream {
             }
             if got == Int(OV_HOLE) { continue }
             func failure(_ reason: String) -> AudioDecodingError {
-                .readFailed(path: path, atSecond: Double(startFrame + Int64(filled)) / Double(sampleRate),
-                            reason: "Vorbis: \(reason)")
+                .readFailed(
+                    path: path, atSecond: Double(startFrame + Int64(filled)) / Double(sampleRate),
+                    reason: "Vorbis: \(reason)")
             }
             guard got > 0, let planes else { throw failure("libvorbisfile error \(got)") }
             // A chained file whose later stream has another layout: libsndfile cannot read it either.

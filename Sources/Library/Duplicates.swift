@@ -15,8 +15,10 @@ public struct RecordingEvidence: Sendable {
     /// The track's segment embeddings in time order, where the index keeps them (`index --segments`); else empty.
     public var segments: [Embedding]
 
-    public init(contentHash: String, artist: String?, title: String?, duration: Double, embedding: Embedding,
-                segments: [Embedding] = []) {
+    public init(
+        contentHash: String, artist: String?, title: String?, duration: Double, embedding: Embedding,
+        segments: [Embedding] = []
+    ) {
         self.contentHash = contentHash
         self.artist = artist
         self.title = title
@@ -27,8 +29,9 @@ public struct RecordingEvidence: Sendable {
 
     /// The evidence an indexed track carries.
     public init(track: TrackRecord, embedding: Embedding, segments: [Embedding] = []) {
-        self.init(contentHash: track.contentHash, artist: track.artist, title: track.title, duration: track.duration,
-                  embedding: embedding, segments: segments)
+        self.init(
+            contentHash: track.contentHash, artist: track.artist, title: track.title, duration: track.duration,
+            embedding: embedding, segments: segments)
     }
 }
 
@@ -62,12 +65,15 @@ public struct DuplicateRule: Sendable, Equatable {
     /// - Complexity: O(d) without segments; O(s·d) with s aligned segments of d dimensions.
     public func sameRecording(_ a: RecordingEvidence, _ b: RecordingEvidence) -> Bool {
         if !a.contentHash.isEmpty && a.contentHash == b.contentHash { return true }
-        if let key = Self.nameKey(artist: a.artist, title: a.title), key == Self.nameKey(artist: b.artist, title: b.title),
-           Self.lengthsAgreeLoosely(a.duration, b.duration) {
+        if let key = Self.nameKey(artist: a.artist, title: a.title),
+            key == Self.nameKey(artist: b.artist, title: b.title),
+            Self.lengthsAgreeLoosely(a.duration, b.duration)
+        {
             return true
         }
         guard a.duration > 0, b.duration > 0, abs(a.duration - b.duration) <= Self.durationTolerance,
-              a.embedding.cosine(b.embedding) >= similarity else { return false }
+            a.embedding.cosine(b.embedding) >= similarity
+        else { return false }
         guard !a.segments.isEmpty, !b.segments.isEmpty else { return true }
         guard abs(a.segments.count - b.segments.count) <= 1 else { return false }
         let aligned = zip(a.segments, b.segments).map { Double($0.cosine($1)) }

@@ -16,18 +16,21 @@ public enum EmbeddingMap {
     /// else the name of the folder the file is in — for a GTZAN-style collection, its class.
     public static func category(of track: TrackRecord, by colouring: Colouring) -> String {
         func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
-        let value: String? = switch colouring {
-        case .label: nonEmpty(track.label) ?? nonEmpty(track.genre)
-        case .genre: nonEmpty(track.genre) ?? nonEmpty(track.label)
-        case .album: nonEmpty(track.album)
-        case .artist: nonEmpty(track.artist)
-        case .folder: nil
-        }
+        let value: String? =
+            switch colouring {
+            case .label: nonEmpty(track.label) ?? nonEmpty(track.genre)
+            case .genre: nonEmpty(track.genre) ?? nonEmpty(track.label)
+            case .album: nonEmpty(track.album)
+            case .artist: nonEmpty(track.artist)
+            case .folder: nil
+            }
         return value ?? URL(fileURLWithPath: track.path).deletingLastPathComponent().lastPathComponent
     }
 
     /// The scatter plot of `vectors` (one row per track, in `tracks` order).
-    public static func plot(tracks: [TrackRecord], vectors: Matrix, colouring: Colouring, modelName: String)
+    public static func plot(
+        tracks: [TrackRecord], vectors: Matrix, colouring: Colouring, modelName: String
+    )
         -> ScatterPlot
     {
         precondition(tracks.count == vectors.rows && tracks.count >= 2, "need at least two tracks with vectors")
@@ -37,8 +40,9 @@ public enum EmbeddingMap {
             pca.totalVariance > 0 ? String(format: "%.1f", 100 * pca.variances[i] / pca.totalVariance) : "0"
         }
         let points = tracks.enumerated().map { i, t in
-            ScatterPlot.Point(x: Double(xy[i, 0]), y: Double(xy[i, 1]), category: category(of: t, by: colouring),
-                              tooltip: URL(fileURLWithPath: t.path).lastPathComponent)
+            ScatterPlot.Point(
+                x: Double(xy[i, 0]), y: Double(xy[i, 1]), category: category(of: t, by: colouring),
+                tooltip: URL(fileURLWithPath: t.path).lastPathComponent)
         }
         return ScatterPlot(
             title: "\(tracks.count) tracks embedded by \(modelName), first two principal components",

@@ -26,10 +26,17 @@ public struct Exporter {
     /// Writes recommendations and returns how many seeds were written.
     ///
     /// - Parameters:
+    ///   - k: neighbours per seed.
+    ///   - format: csv, jsonl or m3u.
     ///   - seedRows: rows to export for; `nil` exports every track.
     ///   - output: a file for csv and jsonl (`-` for standard output); a folder for m3u (one playlist per seed).
-    public func export(k: Int, format: RecommendationFormat, seedRows: [Int]?, output: String,
-                       progress: (any ProgressSink)? = nil) throws -> Int {
+    ///   - progress: advanced once per seed.
+    /// - Returns: how many seeds were written.
+    /// - Throws: `OutputFileError` when the output cannot be written.
+    public func export(
+        k: Int, format: RecommendationFormat, seedRows: [Int]?, output: String,
+        progress: (any ProgressSink)? = nil
+    ) throws -> Int {
         var written = 0
         switch format {
         case .csv, .jsonl:
@@ -38,8 +45,10 @@ public struct Exporter {
             if format == .csv { try sink.write("seed_id,seed_path,rank,id,path,score\n") }
             try engine.forEachTrack(k: k, rows: seedRows) { row, results in
                 let seed = engine.tracks[row]
-                try sink.write(format == .csv ? Self.csvRows(seed: seed, results: results)
-                                              : Self.jsonLine(seed: seed, results: results) + "\n")
+                try sink.write(
+                    format == .csv
+                        ? Self.csvRows(seed: seed, results: results)
+                        : Self.jsonLine(seed: seed, results: results) + "\n")
                 written += 1
                 progress?.advance()
             }
@@ -67,7 +76,6 @@ public struct Exporter {
 
     // MARK: - Formatting, shared with `retrieve similar`
 
-
     static func csvRows(seed: TrackRecord, results: [SimilarTrack]) -> String {
         results.map {
             "\(seed.id!.rawValue),\(CSV.field(seed.path)),\($0.rank),\($0.track.id!.rawValue),"
@@ -87,7 +95,8 @@ public struct Exporter {
     }
 
     public static func jsonString(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
@@ -153,12 +162,15 @@ final class TextSink {
             let folder = (path as NSString).deletingLastPathComponent
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder),
-                  isFolder.boolValue else {
-                throw OutputFileError(path: path, problem: "its folder \(folder) does not exist",
-                                      remedy: "create the folder or choose another path")
+                isFolder.boolValue
+            else {
+                throw OutputFileError(
+                    path: path, problem: "its folder \(folder) does not exist",
+                    remedy: "create the folder or choose another path")
             }
             guard FileManager.default.createFile(atPath: path, contents: nil),
-                  let h = FileHandle(forWritingAtPath: path) else {
+                let h = FileHandle(forWritingAtPath: path)
+            else {
                 throw OutputFileError(path: path, errno: errno)
             }
             handle = h

@@ -71,9 +71,15 @@ public final class Indexer {
     var scanner = CollectionScanner()
 
     /// - Parameters:
+    ///   - store: the index to bring up to date.
+    ///   - options: workers, batch size, prune, dry run.
+    ///   - progress: makes the progress sink of each stage.
+    ///   - stop: polled between files; a raised stop ends the run after the batch in flight.
     ///   - makeAnalyser: called once per worker; each analyser is used by one thread only.
-    public init(store: IndexStore, options: Options = Options(), progress: @escaping ProgressFactory = SilentProgress.factory,
-                stop: StopRequest = StopRequest(), makeAnalyser: @escaping () throws -> TrackAnalysing) {
+    public init(
+        store: IndexStore, options: Options = Options(), progress: @escaping ProgressFactory = SilentProgress.factory,
+        stop: StopRequest = StopRequest(), makeAnalyser: @escaping () throws -> TrackAnalysing
+    ) {
         self.store = store
         self.options = options
         self.makeAnalyser = makeAnalyser
@@ -107,17 +113,20 @@ public final class Indexer {
 
         if options.prune {
             // Tracks recognised as moved live on under their new path; re-analysed ones keep their row too.
-            let claimed = Set(actions.compactMap { action -> TrackID? in
-                switch action {
-                case .move(_, let existing), .analyse(_, let existing, _): existing.id
-                case .add: nil
-                }
-            })
-            let plan = PrunePlan.make(tracks: try store.allTracks(), failures: try store.failures().map(\.path),
-                                      scan: scan, keep: claimed)
+            let claimed = Set(
+                actions.compactMap { action -> TrackID? in
+                    switch action {
+                    case .move(_, let existing), .analyse(_, let existing, _): existing.id
+                    case .add: nil
+                    }
+                })
+            let plan = PrunePlan.make(
+                tracks: try store.allTracks(), failures: try store.failures().map(\.path),
+                scan: scan, keep: claimed)
             if !options.force, let refused = plan.refusals.first, !options.dryRun {
-                throw LibraryError.pruneRefused(root: refused.path, removing: refused.gone.count,
-                                                indexed: refused.indexed, examples: refused.gone)
+                throw LibraryError.pruneRefused(
+                    root: refused.path, removing: refused.gone.count,
+                    indexed: refused.indexed, examples: refused.gone)
             }
             if !options.force { summary.pruneRefusals = plan.refusals }
             if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
@@ -141,9 +150,11 @@ public final class Indexer {
         // Problems met while walking the folders (symlink loops, unreadable folders, FIFOs, names that are not
         // UTF-8) are recorded like failed files, so `retrieve list --failures` shows them too.
         if !scan.problems.isEmpty {
-            _ = try store.commit(IndexBatch(failures: scan.problems.map {
-                FailureRecord(path: $0.path, kind: "scan", reason: $0.reason, size: 0, modificationTime: 0)
-            }))
+            _ = try store.commit(
+                IndexBatch(
+                    failures: scan.problems.map {
+                        FailureRecord(path: $0.path, kind: "scan", reason: $0.reason, size: 0, modificationTime: 0)
+                    }))
         }
 
         // Moves need no analysis: commit them first, in one transaction.
@@ -176,7 +187,9 @@ public final class Indexer {
 
     /// Decides for each file whether to add, re-analyse, move or skip it. With `segments`, a track embedded by
     /// this model but without stored segment embeddings is re-analysed too (reason `.noSegments`).
-    func plan(_ files: [CandidateFile], model: ModelVersion, segments: Bool = false) throws
+    func plan(
+        _ files: [CandidateFile], model: ModelVersion, segments: Bool = false
+    ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int)
     {
         var actions: [Action] = []
@@ -185,13 +198,19 @@ public final class Indexer {
         // with the model not yet registered, that is every track.
         let registered = try store.embeddingModels().first { $0.model.version.digest == model.digest }
         let needing = try registered.map {
-            Set(try store.tracksNeedingEmbedding(model: $0.model.id, analysisVersion: FeatureConfiguration.analysisVersion)
+            Set(
+                try store.tracksNeedingEmbedding(
+                    model: $0.model.id, analysisVersion: FeatureConfiguration.analysisVersion
+                )
                 .compactMap(\.id))
         }
         let allIDs = registered == nil ? Set(try store.allTracks().compactMap(\.id)) : []
-        let embeddedByModel = { (id: TrackID) in registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id) }
+        let embeddedByModel = { (id: TrackID) in
+            registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id)
+        }
         let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []
-        let failed = options.retryFailures
+        let failed =
+            options.retryFailures
             ? [:] : Dictionary(try store.failures().map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var claimedForMove = Set<TrackID>()
         for file in files {
@@ -207,15 +226,19 @@ public final class Indexer {
                 }
                 continue
             }
-            if let failure = failed[file.path], failure.size == file.size, abs(failure.modificationTime - file.mtime) <= 1e-3 {
+            if let failure = failed[file.path], failure.size == file.size,
+                abs(failure.modificationTime - file.mtime) <= 1e-3
+            {
                 skipped += 1
                 continue
             }
             let hash = (try? ContentHash.ofFile(atPath: file.path))
-            if let hash, let moved = try store.tracks(withContentHash: hash).first(where: {
-                $0.size == file.size && !claimedForMove.contains($0.id!)
-                    && PrunePlan.fileIsAbsent($0.path)  // not merely unreadable: a move needs its old file gone
-            }) {
+            if let hash,
+                let moved = try store.tracks(withContentHash: hash).first(where: {
+                    $0.size == file.size && !claimedForMove.contains($0.id!)
+                        && PrunePlan.fileIsAbsent($0.path)  // not merely unreadable: a move needs its old file gone
+                })
+            {
                 claimedForMove.insert(moved.id!)
                 if embeddedByModel(moved.id!) {
                     actions.append(.move(file, existing: moved))
@@ -268,11 +291,15 @@ public final class Indexer {
             let file = action.file
             switch outcome {
             case .success(let analysis):
-                batch.items.append(IndexBatch.Item(
-                    track: record(for: action, analysis: analysis),
-                    embeddings: [IndexBatch.ModelEmbedding(modelID: modelID, embedding: analysis.embedding,
-                                                           segmentCount: analysis.segmentCount,
-                                                           segments: analysis.segments)]))
+                batch.items.append(
+                    IndexBatch.Item(
+                        track: record(for: action, analysis: analysis),
+                        embeddings: [
+                            IndexBatch.ModelEmbedding(
+                                modelID: modelID, embedding: analysis.embedding,
+                                segmentCount: analysis.segmentCount,
+                                segments: analysis.segments)
+                        ]))
                 summary.audioSeconds += analysis.info.duration
                 switch action {
                 case .add: summary.added += 1
@@ -281,14 +308,19 @@ public final class Indexer {
                 case .move: break
                 }
             case .failure(let failure):
-                batch.failures.append(FailureRecord(path: file.path, kind: failure.kind, reason: failure.reason,
-                                                    size: file.size, modificationTime: file.mtime))
+                batch.failures.append(
+                    FailureRecord(
+                        path: file.path, kind: failure.kind, reason: failure.reason,
+                        size: file.size, modificationTime: file.mtime))
                 summary.failures.append((file.path, failure.reason))
-                progress.message("retrieve: " + (failure.reason.hasPrefix(file.path + ": ")
-                    ? failure.reason : "\(file.path): \(failure.reason)"))
+                progress.message(
+                    "retrieve: "
+                        + (failure.reason.hasPrefix(file.path + ": ")
+                            ? failure.reason : "\(file.path): \(failure.reason)"))
             }
             progress.advance(detail: (file.path as NSString).lastPathComponent)
-            if batch.items.count + batch.failures.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5 {
+            if batch.items.count + batch.failures.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5
+            {
                 _ = try store.commit(batch)
                 batch = IndexBatch()
                 lastCommit = Date()
@@ -303,9 +335,10 @@ public final class Indexer {
         var record: TrackRecord
         switch action {
         case .add(_, let hash):
-            record = TrackRecord(path: file.path, size: file.size, modificationTime: file.mtime,
-                                 contentHash: hash ?? (try? ContentHash.ofFile(atPath: file.path)) ?? "",
-                                 duration: 0, sampleRate: 0, channels: 0, format: "")
+            record = TrackRecord(
+                path: file.path, size: file.size, modificationTime: file.mtime,
+                contentHash: hash ?? (try? ContentHash.ofFile(atPath: file.path)) ?? "",
+                duration: 0, sampleRate: 0, channels: 0, format: "")
         case .analyse(_, let existing, let reason):
             record = existing
             record.path = file.path

@@ -57,8 +57,10 @@ public struct PrunePlan: Sendable {
     /// Every root must have been read: the caller refuses to prune when one could not be (see
     /// `Indexer.unreadableRoots`). Touches the file system (`lstat`, `stat`) once or a few times per track under a
     /// root.
-    public static func make(tracks: [TrackRecord], failures: [String], scan: CollectionScan,
-                            keep: Set<TrackID> = []) -> PrunePlan {
+    public static func make(
+        tracks: [TrackRecord], failures: [String], scan: CollectionScan,
+        keep: Set<TrackID> = []
+    ) -> PrunePlan {
         let scopes = scan.roots.map { RootScope($0.path) }
         var plan = PrunePlan()
         var gone: [[String]] = Array(repeating: [], count: scopes.count)
@@ -76,8 +78,11 @@ public struct PrunePlan: Sendable {
         removed.sort { $0.1 < $1.1 }
         plan.tracks = removed.map(\.0)
         plan.trackPaths = removed.map(\.1)
-        plan.failurePaths = failures.filter { path in scopes.contains { $0.contains(path) } && isGone(path, scan: scan) }
-        plan.roots = scopes.indices.map { Root(path: scan.roots[$0].path, indexed: indexed[$0], gone: gone[$0].sorted()) }
+        plan.failurePaths = failures.filter { path in scopes.contains { $0.contains(path) } && isGone(path, scan: scan)
+        }
+        plan.roots = scopes.indices.map {
+            Root(path: scan.roots[$0].path, indexed: indexed[$0], gone: gone[$0].sorted())
+        }
         return plan
     }
 

@@ -60,8 +60,9 @@ public final class QueryEngine {
         if missing > 0 {
             let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
             if !others.isEmpty {
-                throw LibraryError.mixedModels(database: databasePath, current: model.description,
-                                                others: others.map(\.description), missing: missing)
+                throw LibraryError.mixedModels(
+                    database: databasePath, current: model.description,
+                    others: others.map(\.description), missing: missing)
             }
         }
         guard !ids.isEmpty else { throw LibraryError.emptyIndex(database: databasePath) }
@@ -81,7 +82,9 @@ public final class QueryEngine {
     ///
     /// - Parameters:
     ///   - variants: the query's segment embeddings, once per variant (at least one).
+    ///   - k: how many tracks to return.
     ///   - excluding: rows never returned (the query itself, when it is indexed).
+    /// - Returns: the best-matching tracks, best first.
     /// - Throws: `LibraryError.noSegments` when no track has stored segments.
     public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
         if segmentCache == nil {
@@ -125,9 +128,10 @@ public final class QueryEngine {
     /// track with the same content fingerprint as a seed. With `filters.dedupe`, neither does any track that is
     /// the same recording as a seed (indexed, or described by `seedRecordings` for audio files outside the index)
     /// or as a better-ranked result.
-    public func similar(to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
-                        seedRecordings: [RecordingEvidence] = []) -> [SimilarTrack]
-    {
+    public func similar(
+        to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
+        seedRecordings: [RecordingEvidence] = []
+    ) -> [SimilarTrack] {
         guard let query = Embedding.pooled(seeds), k > 0 else { return [] }
         let seedTracks = seedRows.map { tracks[$0] }
         let excluded = Set(seedRows)
@@ -199,7 +203,8 @@ public final class QueryEngine {
         if let track = try store.track(path: absolute), let id = track.id, let row = rowOfTrack[id] {
             // An indexed file that changed on disk since is analysed afresh.
             if let attributes = try? FileManager.default.attributesOfItem(atPath: absolute),
-               let size = attributes[.size] as? Int64, size != track.size {
+                let size = attributes[.size] as? Int64, size != track.size
+            {
                 return .audioFile(path: absolute)
             }
             return .indexed(row: row)
@@ -241,9 +246,12 @@ public final class QueryEngine {
                 for (i, r) in block.enumerated() { try body(r, ranked(answers[i])) }
             }
         } else {
-            try collection.allNearest(k: k, excludingSelf: true, where: { row, candidate in
-                !self.isSelfOrCopy(candidate, of: row)
-            }) { row, neighbours in try body(row, ranked(neighbours)) }
+            try collection.allNearest(
+                k: k, excludingSelf: true,
+                where: { row, candidate in
+                    !self.isSelfOrCopy(candidate, of: row)
+                }
+            ) { row, neighbours in try body(row, ranked(neighbours)) }
         }
     }
 }

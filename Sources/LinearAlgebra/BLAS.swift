@@ -22,8 +22,9 @@ public enum BLAS {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        rawGemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                beta: beta, c: c, ldc: ldc)
+        rawGemm(
+            transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+            beta: beta, c: c, ldc: ldc)
     }
 
     @usableFromInline
@@ -33,8 +34,9 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// y ← alpha · op(A) · x + beta · y, on a raw row-major `rows × columns` buffer.
@@ -67,8 +69,9 @@ public enum BLAS {
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 c.storage.withUnsafeMutableBufferPointer { pc in
-                    rawGemm(transA, transB, m: m, n: n, k: ka, alpha: 1, a: pa.baseAddress!, lda: max(a.columns, 1),
-                            b: pb.baseAddress!, ldb: max(b.columns, 1), beta: 0, c: pc.baseAddress!, ldc: max(n, 1))
+                    rawGemm(
+                        transA, transB, m: m, n: n, k: ka, alpha: 1, a: pa.baseAddress!, lda: max(a.columns, 1),
+                        b: pb.baseAddress!, ldb: max(b.columns, 1), beta: 0, c: pc.baseAddress!, ldc: max(n, 1))
                 }
             }
         }
@@ -84,8 +87,9 @@ public enum BLAS {
         a.storage.withUnsafeBufferPointer { pa in
             x.withUnsafeBufferPointer { px in
                 y.withUnsafeMutableBufferPointer { py in
-                    gemv(trans, rows: a.rows, columns: a.columns, a: pa.baseAddress!, lda: a.columns,
-                         x: px.baseAddress!, y: py.baseAddress!)
+                    gemv(
+                        trans, rows: a.rows, columns: a.columns, a: pa.baseAddress!, lda: a.columns,
+                        x: px.baseAddress!, y: py.baseAddress!)
                 }
             }
         }

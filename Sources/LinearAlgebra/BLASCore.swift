@@ -1,9 +1,9 @@
 internal import CBLAS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The choice of OpenBLAS's core type (its kernel set, `OPENBLAS_CORETYPE`) where OpenBLAS misidentifies the CPU.
@@ -70,6 +70,7 @@ public enum BLASCore {
     ///   - cpu: the CPU as CPUID describes it.
     ///   - openBLASChoice: `openblas_get_corename()` as OpenBLAS initialised itself.
     ///   - userSetting: the value of `OPENBLAS_CORETYPE` in the environment, if any.
+    /// - Returns: the core type to re-execute with, or nil to keep OpenBLAS's own choice.
     public static func replacement(for cpu: CPUIdentity, openBLASChoice: String, userSetting: String?) -> String? {
         guard userSetting == nil, let chosen = level(ofCore: openBLASChoice), let best = bestCore(for: cpu),
             chosen < best.level

@@ -49,15 +49,18 @@ public final class PipelineFixture {
         let url = dir.appendingPathComponent(String(format: "track%02d.%@", i, format.fileExtension))
         let samples = Signals.chord([110 * Double(i + 1), 165 * Double(i + 1)], seconds: seconds, sampleRate: 22_050)
             .enumerated().map { $1 + 0.05 * Float(sin(Double($0) * 0.001 * Double(i + 1))) }
-        try AudioFileWriter.write(samples, sampleRate: 22_050, format: format, to: url,
-                                  tags: ["artist": "Artist \(i % 2)", "title": "Song \(i)", "album": "Album \(i % 3)"])
+        try AudioFileWriter.write(
+            samples, sampleRate: 22_050, format: format, to: url,
+            tags: ["artist": "Artist \(i % 2)", "title": "Song \(i)", "album": "Album \(i % 3)"])
         return url
     }
 
     public func store() throws -> IndexStore { try IndexStore(path: databasePath) }
 
-    public func indexer(_ options: Indexer.Options = Indexer.Options(), modelURL: URL? = nil,
-                 stop: StopRequest = StopRequest(), keepSegments: Bool = false) throws -> Indexer {
+    public func indexer(
+        _ options: Indexer.Options = Indexer.Options(), modelURL: URL? = nil,
+        stop: StopRequest = StopRequest(), keepSegments: Bool = false
+    ) throws -> Indexer {
         let url = modelURL ?? self.modelURL
         return Indexer(store: try store(), options: options, stop: stop) {
             let analyser = try EncoderAnalyser(encoder: try SequenceEncoding.Encoder.load(contentsOf: url))
@@ -69,7 +72,9 @@ public final class PipelineFixture {
 
 extension TrainingRecipe {
     /// A recipe small enough for tests: 32 mel bands, a tiny LSTM, a few short steps, learning rate 1e-2.
-    public static func tiny(epochs: Int, steps: Int, classes: Int, segments: Int, seconds: Double, hidden: Int) -> TrainingRecipe {
+    public static func tiny(
+        epochs: Int, steps: Int, classes: Int, segments: Int, seconds: Double, hidden: Int
+    ) -> TrainingRecipe {
         var recipe = TrainingRecipe()
         recipe.epochs = epochs
         recipe.stepsPerEpoch = steps
@@ -84,4 +89,3 @@ extension TrainingRecipe {
         return recipe
     }
 }
-

@@ -43,8 +43,9 @@ public struct LineChart: Sendable {
     /// The SVG document: panels of 400 × 270 pixels, 440 apart.
     public func svg() -> String {
         let panelWidth = 360.0, panelHeight = 270.0, top = 50.0, left = 60.0, spacing = 440.0
-        var doc = SVGDocument(width: Int(left + spacing * Double(max(1, panels.count))), height: 380,
-                              fontFamily: "sans-serif")
+        var doc = SVGDocument(
+            width: Int(left + spacing * Double(max(1, panels.count))), height: 380,
+            fontFamily: "sans-serif")
         doc.text(title, x: Double(doc.width) / 2, y: 22, anchor: "middle", extra: ["font-size": "15"])
         for (i, panel) in panels.enumerated() {
             draw(panel, into: &doc, x: left + spacing * Double(i), y: top, w: panelWidth, h: panelHeight)
@@ -70,7 +71,8 @@ public struct LineChart: Sendable {
         }
         doc.text(xTitle, x: x + w / 2, y: y + h + 34, anchor: "middle")
         if let marker {
-            doc.line(x1: px(marker), y1: y, x2: px(marker), y2: y + h, stroke: "#999", extra: ["stroke-dasharray": "4 3"])
+            doc.line(
+                x1: px(marker), y1: y, x2: px(marker), y2: y + h, stroke: "#999", extra: ["stroke-dasharray": "4 3"])
         }
         for (i, series) in panel.series.enumerated() {
             let points = zip(xs, series.values).filter { $0.1.isFinite }.map { (x: px($0.0), y: py($0.1)) }

@@ -56,34 +56,45 @@ public struct SVGDocument: Sendable {
     private static let n = number
 
     /// A text label at (x, y); `anchor` is start, middle or end; `extra` adds attributes (font-size, transform).
-    public mutating func text(_ content: String, x: Double, y: Double, anchor: String = "start",
-                              extra: KeyValuePairs<String, String> = [:]) {
-        body += "<text x=\"\(Self.n(x))\" y=\"\(Self.n(y))\" text-anchor=\"\(anchor)\"\(Self.attributes(extra))>"
+    public mutating func text(
+        _ content: String, x: Double, y: Double, anchor: String = "start",
+        extra: KeyValuePairs<String, String> = [:]
+    ) {
+        body +=
+            "<text x=\"\(Self.n(x))\" y=\"\(Self.n(y))\" text-anchor=\"\(anchor)\"\(Self.attributes(extra))>"
             + Self.escape(content) + "</text>\n"
     }
 
-    public mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, stroke: String,
-                              extra: KeyValuePairs<String, String> = [:]) {
-        body += "<line x1=\"\(Self.n(x1))\" y1=\"\(Self.n(y1))\" x2=\"\(Self.n(x2))\" y2=\"\(Self.n(y2))\" "
+    public mutating func line(
+        x1: Double, y1: Double, x2: Double, y2: Double, stroke: String,
+        extra: KeyValuePairs<String, String> = [:]
+    ) {
+        body +=
+            "<line x1=\"\(Self.n(x1))\" y1=\"\(Self.n(y1))\" x2=\"\(Self.n(x2))\" y2=\"\(Self.n(y2))\" "
             + "stroke=\"\(Self.escape(stroke))\"\(Self.attributes(extra))/>\n"
     }
 
-    public mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String,
-                              stroke: String? = nil) {
-        body += "<rect x=\"\(Self.n(x))\" y=\"\(Self.n(y))\" width=\"\(Self.n(width))\" height=\"\(Self.n(height))\" "
+    public mutating func rect(
+        x: Double, y: Double, width: Double, height: Double, fill: String,
+        stroke: String? = nil
+    ) {
+        body +=
+            "<rect x=\"\(Self.n(x))\" y=\"\(Self.n(y))\" width=\"\(Self.n(width))\" height=\"\(Self.n(height))\" "
             + "fill=\"\(Self.escape(fill))\"" + (stroke.map { " stroke=\"\(Self.escape($0))\"" } ?? "") + "/>\n"
     }
 
     /// A circle; `tooltip` becomes its `<title>`.
     public mutating func circle(cx: Double, cy: Double, r: Double, fill: String, tooltip: String? = nil) {
-        body += "<circle cx=\"\(Self.n(cx))\" cy=\"\(Self.n(cy))\" r=\"\(Self.n(r))\" fill=\"\(Self.escape(fill))\""
+        body +=
+            "<circle cx=\"\(Self.n(cx))\" cy=\"\(Self.n(cy))\" r=\"\(Self.n(r))\" fill=\"\(Self.escape(fill))\""
             + (tooltip.map { "><title>\(Self.escape($0))</title></circle>\n" } ?? "/>\n")
     }
 
     public mutating func polyline(_ points: [(x: Double, y: Double)], stroke: String, width: Double = 2) {
         guard points.count > 1 else { return }
         let list = points.map { "\(Self.n($0.x)),\(Self.n($0.y))" }.joined(separator: " ")
-        body += "<polyline fill=\"none\" stroke=\"\(Self.escape(stroke))\" stroke-width=\"\(Self.n(width))\" points=\"\(list)\"/>\n"
+        body +=
+            "<polyline fill=\"none\" stroke=\"\(Self.escape(stroke))\" stroke-width=\"\(Self.n(width))\" points=\"\(list)\"/>\n"
     }
 
     /// Opens a group with the given attributes; close it with `endGroup()`.

@@ -48,7 +48,8 @@ public struct ScatterPlot: Sendable {
     public func legend() -> [(category: String, colour: String, count: Int)] {
         let counts = Dictionary(points.map { ($0.category, 1) }, uniquingKeysWith: +)
         let ordered = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        var entries = ordered.prefix(Self.palette.count).enumerated().map { (i, e) in (e.key, Self.palette[i], e.value) }
+        var entries = ordered.prefix(Self.palette.count).enumerated().map { (i, e) in (e.key, Self.palette[i], e.value)
+        }
         let rest = ordered.dropFirst(Self.palette.count).reduce(0) { $0 + $1.value }
         if rest > 0 { entries.append(("other", Self.otherColour, rest)) }
         return entries
@@ -74,8 +75,9 @@ public struct ScatterPlot: Sendable {
         doc.rect(x: left, y: top, width: plotWidth, height: plotHeight, fill: "none", stroke: "#444")
         for t in SVGDocument.ticks(x0, x1) {  // five per axis, at round numbers
             doc.line(x1: px(t), y1: top + plotHeight, x2: px(t), y2: top + plotHeight + 5, stroke: "#444")
-            doc.text(SVGDocument.tickLabel(t), x: px(t), y: top + plotHeight + 18, anchor: "middle",
-                     extra: ["font-size": "11"])
+            doc.text(
+                SVGDocument.tickLabel(t), x: px(t), y: top + plotHeight + 18, anchor: "middle",
+                extra: ["font-size": "11"])
         }
         for t in SVGDocument.ticks(y0, y1) {
             doc.line(x1: left - 5, y1: py(t), x2: left, y2: py(t), stroke: "#444")
@@ -83,12 +85,14 @@ public struct ScatterPlot: Sendable {
         }
         doc.text(xTitle, x: left + plotWidth / 2, y: Double(height) - 15, anchor: "middle", extra: ["font-size": "14"])
         let middle = SVGDocument.number(top + plotHeight / 2)
-        doc.text(yTitle, x: 18, y: top + plotHeight / 2, anchor: "middle",
-                 extra: ["font-size": "14", "transform": "rotate(-90 18 \(middle))"])
+        doc.text(
+            yTitle, x: 18, y: top + plotHeight / 2, anchor: "middle",
+            extra: ["font-size": "14", "transform": "rotate(-90 18 \(middle))"])
         doc.beginGroup(["stroke": "white", "stroke-width": "0.5", "fill-opacity": "0.85"])
         for p in points {
-            doc.circle(cx: px(p.x), cy: py(p.y), r: 4.5, fill: colourOf[p.category] ?? Self.otherColour,
-                       tooltip: "\(p.tooltip) (\(p.category))")
+            doc.circle(
+                cx: px(p.x), cy: py(p.y), r: 4.5, fill: colourOf[p.category] ?? Self.otherColour,
+                tooltip: "\(p.tooltip) (\(p.category))")
         }
         doc.endGroup()
         let lx = left + plotWidth + 25

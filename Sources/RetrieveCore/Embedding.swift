@@ -28,7 +28,8 @@ public struct Embedding: Sendable, Equatable {
         guard let first = embeddings.first else { return nil }
         var sum = [Float](repeating: 0, count: first.dimensions)
         for e in embeddings {
-            precondition(e.dimensions == sum.count, "Cannot pool embeddings of \(sum.count) and \(e.dimensions) dimensions")
+            precondition(
+                e.dimensions == sum.count, "Cannot pool embeddings of \(sum.count) and \(e.dimensions) dimensions")
             for i in 0..<sum.count { sum[i] += e.values[i] }
         }
         return Embedding(normalising: sum)

@@ -22,9 +22,11 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
     /// Dynamic range kept by `power_to_db`, in dB below the peak; `nil` keeps everything.
     public var topDecibels: Float?
 
-    public init(sampleRate: Int = 22_050, fftSize: Int = 2048, hopLength: Int = 512, melBands: Int = 128,
-                minFrequency: Double = 0, maxFrequency: Double? = nil, mfccCount: Int = 20,
-                topDecibels: Float? = 80) {
+    public init(
+        sampleRate: Int = 22_050, fftSize: Int = 2048, hopLength: Int = 512, melBands: Int = 128,
+        minFrequency: Double = 0, maxFrequency: Double? = nil, mfccCount: Int = 20,
+        topDecibels: Float? = 80
+    ) {
         self.sampleRate = sampleRate
         self.fftSize = fftSize
         self.hopLength = hopLength
@@ -77,14 +79,18 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
             "\(prefix)\(field) is \(value); allowed \(allowed)"
         }
         func range<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)…\(r.upperBound)" }
-        if !Bounds.sampleRate.contains(sampleRate) { return bad("sampleRate", sampleRate, range(Bounds.sampleRate) + " Hz") }
+        if !Bounds.sampleRate.contains(sampleRate) {
+            return bad("sampleRate", sampleRate, range(Bounds.sampleRate) + " Hz")
+        }
         if !Bounds.fftSize.contains(fftSize) || fftSize % 2 != 0 {
             return bad("fftSize", fftSize, "an even number of samples in " + range(Bounds.fftSize))
         }
         let minimumHop = max(Bounds.minimumHopLength, Int((Double(sampleRate) / Bounds.maximumFrameRate).rounded(.up)))
         if !(minimumHop...fftSize).contains(hopLength) {
-            return bad("hopLength", hopLength, "\(minimumHop)…\(fftSize) samples (at most fftSize, and at most "
-                + "\(Int(Bounds.maximumFrameRate)) frames per second at \(sampleRate) Hz)")
+            return bad(
+                "hopLength", hopLength,
+                "\(minimumHop)…\(fftSize) samples (at most fftSize, and at most "
+                    + "\(Int(Bounds.maximumFrameRate)) frames per second at \(sampleRate) Hz)")
         }
         if !Bounds.melBands.contains(melBands) { return bad("melBands", melBands, range(Bounds.melBands)) }
         // Not tied to melBands here: a model never computes MFCCs, and small test models keep the default 20.
@@ -94,7 +100,8 @@ public struct FeatureConfiguration: Sendable, Equatable, Hashable, Codable {
             return bad("minFrequency", minFrequency, "0 ≤ fmin < \(nyquist) Hz (the Nyquist frequency)")
         }
         if let fmax = maxFrequency, !(fmax.isFinite && fmax > minFrequency && fmax <= nyquist) {
-            return bad("maxFrequency", fmax, "above minFrequency (\(minFrequency) Hz) and at most \(nyquist) Hz, or null")
+            return bad(
+                "maxFrequency", fmax, "above minFrequency (\(minFrequency) Hz) and at most \(nyquist) Hz, or null")
         }
         if let top = topDecibels, !(top.isFinite && Bounds.topDecibels.contains(top)) {
             return bad("topDecibels", top, range(Bounds.topDecibels) + " dB, or null")

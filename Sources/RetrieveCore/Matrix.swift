@@ -21,8 +21,9 @@ public struct Matrix: Sendable, Equatable {
 
     /// A matrix over existing row-major storage; `storage.count` must equal `rows * columns`.
     public init(rows: Int, columns: Int, storage: [Float]) {
-        precondition(storage.count == rows * columns,
-                     "Matrix storage holds \(storage.count) elements, shape \(rows)×\(columns) needs \(rows * columns)")
+        precondition(
+            storage.count == rows * columns,
+            "Matrix storage holds \(storage.count) elements, shape \(rows)×\(columns) needs \(rows * columns)")
         self.rows = rows
         self.columns = columns
         self.storage = storage
@@ -69,7 +70,8 @@ public struct Matrix: Sendable, Equatable {
 
     /// Rows `range` as a new matrix.
     public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, columns: columns,
-               storage: Array(storage[(range.lowerBound * columns)..<(range.upperBound * columns)]))
+        Matrix(
+            rows: range.count, columns: columns,
+            storage: Array(storage[(range.lowerBound * columns)..<(range.upperBound * columns)]))
     }
 }

@@ -14,8 +14,9 @@ public struct NumPyArray: Sendable, Equatable {
 
     public init(shape: [Int], values: [Float]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "NumPy shape must be non-negative, got \(shape)")
-        precondition(values.count == shape.reduce(1, *),
-                     "NumPy array of shape \(shape) needs \(shape.reduce(1, *)) values, got \(values.count)")
+        precondition(
+            values.count == shape.reduce(1, *),
+            "NumPy array of shape \(shape) needs \(shape.reduce(1, *)) values, got \(values.count)")
         self.shape = shape
         self.values = values
     }
@@ -61,7 +62,8 @@ public struct NumPyArray: Sendable, Equatable {
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw NumPyFormatError(path: url.path, reason: "cannot read the file (\(readFailureReason(error, path: url.path)))")
+            throw NumPyFormatError(
+                path: url.path, reason: "cannot read the file (\(readFailureReason(error, path: url.path)))")
         }
         try self.init(npyData: data, path: url.path)
     }
@@ -117,16 +119,22 @@ public struct NumPyArray: Sendable, Equatable {
         let count = shape.reduce(1, *)
         let dataStart = headerStart + headerLength
         guard bytes.count - dataStart >= count * elementSize else {
-            throw fail("truncated data: shape \(shape) needs \(count * elementSize) bytes, file has \(bytes.count - dataStart)")
+            throw fail(
+                "truncated data: shape \(shape) needs \(count * elementSize) bytes, file has \(bytes.count - dataStart)"
+            )
         }
         var values = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
             for i in 0..<count {
                 let offset = dataStart + i * elementSize
                 if elementSize == 4 {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                    values[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
                 } else {
-                    values[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+                    values[i] = Float(
+                        Double(
+                            bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                        ))
                 }
             }
         }

@@ -15,8 +15,9 @@ public enum OutputFile {
             throw OutputFileError(path: path, problem: "is a folder", remedy: "name a file inside it")
         }
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
-            throw OutputFileError(path: path, problem: "its folder \(folder) does not exist",
-                                  remedy: "create the folder or choose another path")
+            throw OutputFileError(
+                path: path, problem: "its folder \(folder) does not exist",
+                remedy: "create the folder or choose another path")
         }
         guard isFolder.boolValue else {
             throw OutputFileError(path: path, problem: "\(folder) is not a folder", remedy: "choose another path")
@@ -53,17 +54,22 @@ public struct OutputFileError: Error, CustomStringConvertible, Sendable {
         let posix = ns.domain == NSPOSIXErrorDomain ? ns : ns.userInfo[NSUnderlyingErrorKey] as? NSError
         if let posix, posix.domain == NSPOSIXErrorDomain {
             self.init(path: path, errno: Int32(truncatingIfNeeded: posix.code), fallback: error)
-        } else if ns.domain == NSCocoaErrorDomain, ns.code == NSFileNoSuchFileError || ns.code == NSFileWriteNoPermissionError
-                    || ns.code == NSFileWriteOutOfSpaceError || ns.code == NSFileWriteVolumeReadOnlyError {
-            let code: Int32 = switch ns.code {
-            case NSFileNoSuchFileError: ENOENT
-            case NSFileWriteNoPermissionError: EACCES
-            case NSFileWriteOutOfSpaceError: ENOSPC
-            default: EROFS
-            }
+        } else if ns.domain == NSCocoaErrorDomain,
+            ns.code == NSFileNoSuchFileError || ns.code == NSFileWriteNoPermissionError
+                || ns.code == NSFileWriteOutOfSpaceError || ns.code == NSFileWriteVolumeReadOnlyError
+        {
+            let code: Int32 =
+                switch ns.code {
+                case NSFileNoSuchFileError: ENOENT
+                case NSFileWriteNoPermissionError: EACCES
+                case NSFileWriteOutOfSpaceError: ENOSPC
+                default: EROFS
+                }
             self.init(path: path, errno: code, fallback: error)
         } else {
-            self.init(path: path, problem: "the write failed (\(ns.domain) \(ns.code))", remedy: "check the path and the disk")
+            self.init(
+                path: path, problem: "the write failed (\(ns.domain) \(ns.code))", remedy: "check the path and the disk"
+            )
         }
     }
 
@@ -93,7 +99,9 @@ public struct OutputFileError: Error, CustomStringConvertible, Sendable {
             problem = "the name is too long"
             remedy = "choose a shorter path"
         default:
-            let reason = code > 0 && code < 200 ? String(cString: strerror(code)) : fallback.map { "\($0.localizedDescription)" } ?? "error \(code)"
+            let reason =
+                code > 0 && code < 200
+                ? String(cString: strerror(code)) : fallback.map { "\($0.localizedDescription)" } ?? "error \(code)"
             problem = reason
             remedy = "check the path and the disk"
         }

@@ -15,8 +15,8 @@ public struct SegmentCutter: Sendable {
     public let hop: Int
     private var pending: Matrix
     private var pendingStart = 0  // stream index of pending's first row
-    private var nextStart = 0     // stream index of the next regular window's first row
-    private var lastEnd = 0       // stream index one past the last window made, 0 before the first
+    private var nextStart = 0  // stream index of the next regular window's first row
+    private var lastEnd = 0  // stream index one past the last window made, 0 before the first
     private var made = 0
 
     public init(length: Int, hop: Int, columns: Int) {
@@ -28,10 +28,12 @@ public struct SegmentCutter: Sendable {
 
     /// Takes the next frames of the stream; returns the windows that became complete, in order.
     public mutating func push(_ frames: Matrix) -> [Matrix] {
-        precondition(frames.columns == pending.columns, "frames have \(frames.columns) columns, expected \(pending.columns)")
+        precondition(
+            frames.columns == pending.columns, "frames have \(frames.columns) columns, expected \(pending.columns)")
         guard frames.rows > 0 else { return [] }
-        pending = Matrix(rows: pending.rows + frames.rows, columns: pending.columns,
-                         storage: pending.storage + frames.storage)
+        pending = Matrix(
+            rows: pending.rows + frames.rows, columns: pending.columns,
+            storage: pending.storage + frames.storage)
         var out: [Matrix] = []
         while nextStart + length <= pendingStart + pending.rows {
             let from = nextStart - pendingStart

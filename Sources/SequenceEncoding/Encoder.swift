@@ -45,12 +45,19 @@ public final class Encoder: @unchecked Sendable {
         var rng = SplitMix64(seed: seed)
         for spec in layout.specs {
             let fanIn: Int
-            if spec.name.hasPrefix("lstm.") { fanIn = configuration.hiddenSize }
-            else if spec.name == "attention.vector" { fanIn = configuration.attentionSize }
-            else if spec.name.hasSuffix(".bias") { fanIn = layout[spec.name.replacingOccurrences(of: ".bias", with: ".weight")]!.shape[1] }
-            else { fanIn = spec.shape[1] }
+            if spec.name.hasPrefix("lstm.") {
+                fanIn = configuration.hiddenSize
+            } else if spec.name == "attention.vector" {
+                fanIn = configuration.attentionSize
+            } else if spec.name.hasSuffix(".bias") {
+                fanIn = layout[spec.name.replacingOccurrences(of: ".bias", with: ".weight")]!.shape[1]
+            } else {
+                fanIn = spec.shape[1]
+            }
             let bound = 1 / Float(fanIn).squareRoot()
-            for i in 0..<spec.count { parameters.pointer[spec.offset + i] = Float.random(in: -bound...bound, using: &rng) }
+            for i in 0..<spec.count {
+                parameters.pointer[spec.offset + i] = Float.random(in: -bound...bound, using: &rng)
+            }
         }
     }
 
@@ -58,7 +65,9 @@ public final class Encoder: @unchecked Sendable {
         self.configuration = configuration
         self.layout = ParameterLayout(configuration)
         self.parameters = FloatBuffer(count: layout.count)
-        for spec in layout.specs { (parameters.pointer + spec.offset).update(from: values[spec.name]!, count: spec.count) }
+        for spec in layout.specs {
+            (parameters.pointer + spec.offset).update(from: values[spec.name]!, count: spec.count)
+        }
         self.storedVersion = version
     }
 
@@ -67,8 +76,9 @@ public final class Encoder: @unchecked Sendable {
     public var version: ModelVersion {
         lock.withLock {
             if let v = storedVersion { return v }
-            return ModelVersion(name: "unsaved", digest: SHA256.hexDigest(serialized(name: "unsaved")),
-                                dimensions: configuration.embeddingSize)
+            return ModelVersion(
+                name: "unsaved", digest: SHA256.hexDigest(serialized(name: "unsaved")),
+                dimensions: configuration.embeddingSize)
         }
     }
 
@@ -141,8 +151,10 @@ public final class Encoder: @unchecked Sendable {
     package static let configurationKey = "configuration"
 
     /// The model file's bytes (safetensors with the configuration in `__metadata__`).
-    public func serialized(name: String, extraTensors: [(String, [Int], [Float])] = [],
-                           extraMetadata: [String: String] = [:]) -> [UInt8] {
+    public func serialized(
+        name: String, extraTensors: [(String, [Int], [Float])] = [],
+        extraMetadata: [String: String] = [:]
+    ) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // A model without level normalisation stays a version-1 file, which older builds still read; one with it
@@ -151,8 +163,12 @@ public final class Encoder: @unchecked Sendable {
         stored.formatVersion = configuration.levelRange == nil ? 1 : EncoderConfiguration.currentFormatVersion
         let json = String(decoding: try! encoder.encode(stored), as: UTF8.self)
         var tensors = layout.specs.map { spec in
-            (spec.name, SafeTensorsFile.Tensor(
-                shape: spec.shape, values: Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count))))
+            (
+                spec.name,
+                SafeTensorsFile.Tensor(
+                    shape: spec.shape,
+                    values: Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count)))
+            )
         }
         tensors += extraTensors.map { ($0.0, SafeTensorsFile.Tensor(shape: $0.1, values: $0.2)) }
         var metadata = extraMetadata
@@ -167,7 +183,8 @@ public final class Encoder: @unchecked Sendable {
         let bytes = serialized(name: name)
         try OutputFile.write(Data(bytes), to: url.path)
         lock.withLock {
-            storedVersion = ModelVersion(name: name, digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
+            storedVersion = ModelVersion(
+                name: name, digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
         }
     }
 
@@ -189,9 +206,11 @@ public final class Encoder: @unchecked Sendable {
             throw .badMetadata(path: path, reason: "no '\(configurationKey)' entry in __metadata__")
         }
         if let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let version = object["formatVersion"] as? Int, !EncoderConfiguration.readableFormatVersions.contains(version)
+            let version = object["formatVersion"] as? Int,
+            !EncoderConfiguration.readableFormatVersions.contains(version)
         {
-            throw .unsupportedFormatVersion(path: path, found: version, supported: EncoderConfiguration.currentFormatVersion)
+            throw .unsupportedFormatVersion(
+                path: path, found: version, supported: EncoderConfiguration.currentFormatVersion)
         }
         let configuration: EncoderConfiguration
         do { configuration = try JSONDecoder().decode(EncoderConfiguration.self, from: Data(json.utf8)) } catch {
@@ -213,8 +232,9 @@ public final class Encoder: @unchecked Sendable {
         for name in file.order where layout[name] == nil && !name.hasPrefix("optimizer.") {
             throw .unexpectedTensor(path: path, name: name)
         }
-        let version = ModelVersion(name: file.metadata["name"] ?? url(path).deletingPathExtension().lastPathComponent,
-                                   digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
+        let version = ModelVersion(
+            name: file.metadata["name"] ?? url(path).deletingPathExtension().lastPathComponent,
+            digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
         return (Encoder(configuration: configuration, values: values, version: version), file)
     }
 
@@ -240,7 +260,8 @@ public final class Encoder: @unchecked Sendable {
             for (_, indices) in groups.sorted(by: { $0.key < $1.key }) {
                 for start in stride(from: 0, to: indices.count, by: inferenceBatchSize) {
                     let chunk = indices[start..<min(start + inferenceBatchSize, indices.count)]
-                    forward(ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false, training: false)
+                    forward(
+                        ArraySlice(chunk.map { segments[$0] }), cache: workspace, withLogits: false, training: false)
                     for (bi, index) in chunk.enumerated() {
                         let p = workspace.embeddings.pointer + bi * e
                         result[index] = Embedding(unchecked: Array(UnsafeBufferPointer(start: p, count: e)))

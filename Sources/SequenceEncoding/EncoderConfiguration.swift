@@ -113,7 +113,9 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
     /// The first field outside `Bounds` or inconsistent with another, as a clause naming the field, its value and
     /// what is allowed (e.g. "hiddenSize is 0; allowed 1…8192"), or nil when the configuration is usable.
     public var problem: String? {
-        func bad(_ field: String, _ value: Any, _ allowed: String) -> String { "\(field) is \(value); allowed \(allowed)" }
+        func bad(_ field: String, _ value: Any, _ allowed: String) -> String {
+            "\(field) is \(value); allowed \(allowed)"
+        }
         func range<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)…\(r.upperBound)" }
         let sizes: [(String, Int, ClosedRange<Int>)] = [
             ("inputSize", inputSize, Bounds.inputSize), ("hiddenSize", hiddenSize, Bounds.hiddenSize),
@@ -135,7 +137,9 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         if features.topDecibels != nil {
             return bad("features.topDecibels", features.topDecibels!, "only null, so that features can be streamed")
         }
-        if features.melBands != inputSize { return bad("features.melBands", features.melBands, "inputSize (\(inputSize))") }
+        if features.melBands != inputSize {
+            return bad("features.melBands", features.melBands, "inputSize (\(inputSize))")
+        }
         for (field, values) in [("bandMean", bandMean), ("bandStd", bandStd)] {
             if values.count != inputSize { return bad("\(field)'s length", values.count, "inputSize (\(inputSize))") }
         }
@@ -143,7 +147,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         if let m = bandMean.enumerated().first(where: { !($0.element.isFinite && abs($0.element) <= limit) }) {
             return bad("bandMean[\(m.offset)]", m.element, "a finite value of magnitude at most \(limit)")
         }
-        if let s = bandStd.enumerated().first(where: { !($0.element.isFinite && $0.element > 0 && $0.element <= limit) }) {
+        if let s = bandStd.enumerated().first(where: { !($0.element.isFinite && $0.element > 0 && $0.element <= limit) }
+        ) {
             return bad("bandStd[\(s.offset)]", s.element, "a positive finite value at most \(limit)")
         }
         return nil
@@ -220,7 +225,9 @@ extension EncoderConfiguration {
     /// With `levelRange`, the statistics are those of the input the model sees: each matrix is cut into
     /// non-overlapping `windowFrames`-long windows (the last, shorter one included) and each window is
     /// level-normalised (`LevelNormalisation`) before it is counted; nothing is copied.
-    public static func bandStatistics(of features: [Matrix], levelRange: Float? = nil, windowFrames: Int = 130)
+    public static func bandStatistics(
+        of features: [Matrix], levelRange: Float? = nil, windowFrames: Int = 130
+    )
         -> (mean: [Float], std: [Float])
     {
         precondition(windowFrames >= 1, "windowFrames must be positive")
@@ -234,7 +241,8 @@ extension EncoderConfiguration {
                 for start in stride(from: 0, to: m.rows, by: window) {
                     let rows = min(window, m.rows - start)
                     let values = UnsafeBufferPointer(rebasing: all[(start * bands)..<((start + rows) * bands)])
-                    let (floor, shift) = levelRange.map { LevelNormalisation.floorAndMean(values, range: $0) }
+                    let (floor, shift) =
+                        levelRange.map { LevelNormalisation.floorAndMean(values, range: $0) }
                         ?? (-.infinity, 0)
                     for r in 0..<rows {
                         for k in 0..<bands {

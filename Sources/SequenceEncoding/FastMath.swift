@@ -59,7 +59,8 @@ package enum FastMath {
         y = y * r + 5.000_000_120_1e-1
         y = y * r2 + r + 1
         // bits(shifted) = 0x4B40_0000 + n, whose low 9 bits are n's: shifting by 23 leaves (n + 127) << 23.
-        let scale = unsafeBitCast((unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let scale = unsafeBitCast(
+            (unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &+ 127) &<< 23, to: SIMD16<Float>.self)
         return y * scale
     }
 

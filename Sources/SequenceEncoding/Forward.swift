@@ -86,8 +86,9 @@ extension Encoder {
         let c = configuration
         let t = segments.first!.rows
         let b = segments.count
-        precondition(t >= 1 && segments.allSatisfy { $0.rows == t && $0.columns == c.inputSize },
-                     "forward needs segments of equal length ≥ 1 with \(c.inputSize) columns")
+        precondition(
+            t >= 1 && segments.allSatisfy { $0.rows == t && $0.columns == c.inputSize },
+            "forward needs segments of equal length ≥ 1 with \(c.inputSize) columns")
         cache.prepare(c, steps: t, batch: b)
         let inSize = c.inputSize
         // Normalise (segment level, then per band) while transposing into time-major order.
@@ -243,8 +244,9 @@ extension Encoder {
         let z = cache.projected.pointer
         let pb = p + layout.offset("projection.bias")
         for bi in 0..<b { (z + bi * e).update(from: pb, count: e) }
-        BLAS.gemm(.none, .transposed, m: b, n: e, k: d, a: pooled, lda: d,
-                  b: p + layout.offset("projection.weight"), ldb: d, beta: 1, c: z, ldc: e)
+        BLAS.gemm(
+            .none, .transposed, m: b, n: e, k: d, a: pooled, lda: d,
+            b: p + layout.offset("projection.weight"), ldb: d, beta: 1, c: z, ldc: e)
         let emb = cache.embeddings.pointer
         for bi in 0..<b {
             var sum: Float = 0
@@ -262,8 +264,9 @@ extension Encoder {
         let p = parameters.pointer
         let cb = p + layout.offset("classifier.bias")
         for bi in 0..<count { (logits + bi * k).update(from: cb, count: k) }
-        BLAS.gemm(.none, .transposed, m: count, n: k, k: e, alpha: 1, a: embeddings, lda: e,
-                  b: p + layout.offset("classifier.weight"), ldb: e, beta: 1, c: logits, ldc: k)
+        BLAS.gemm(
+            .none, .transposed, m: count, n: k, k: e, alpha: 1, a: embeddings, lda: e,
+            b: p + layout.offset("classifier.weight"), ldb: e, beta: 1, c: logits, ldc: k)
         for i in 0..<(count * k) { logits[i] *= c.logitScale }
     }
 }
@@ -284,15 +287,17 @@ package enum LSTMKernels {
     ) {
         let g4 = 4 * h
         for r in 0..<(t * b) { (gates + r * g4).update(from: bias, count: g4) }
-        BLAS.gemm(.none, .transposed, m: t * b, n: g4, k: inputSize, a: input, lda: inputSize,
-                  b: weightIH, ldb: inputSize, beta: 1, c: gates, ldc: g4)
+        BLAS.gemm(
+            .none, .transposed, m: t * b, n: g4, k: inputSize, a: input, lda: inputSize,
+            b: weightIH, ldb: inputSize, beta: 1, c: gates, ldc: g4)
         for s in 0..<t {
             let ti = reverse ? t - 1 - s : s
             let prev = reverse ? ti + 1 : ti - 1
             let g = gates + ti * b * g4
             if s > 0 {
-                BLAS.gemm(.none, .transposed, m: b, n: g4, k: h, a: output + prev * b * d, lda: d,
-                          b: weightHH, ldb: h, beta: 1, c: g, ldc: g4)
+                BLAS.gemm(
+                    .none, .transposed, m: b, n: g4, k: h, a: output + prev * b * d, lda: d,
+                    b: weightHH, ldb: h, beta: 1, c: g, ldc: g4)
             }
             for bi in 0..<b {
                 let row = g + bi * g4
@@ -327,8 +332,9 @@ package enum LSTMKernels {
     ) {
         let g4 = 4 * h, tb = t * b
         for k in 0..<g4 { (gates + k * tb).update(repeating: bias[k], count: tb) }
-        BLAS.gemm(.none, .transposed, m: g4, n: tb, k: inputSize, a: weightIH, lda: inputSize, b: input,
-                  ldb: inputSize, beta: 1, c: gates, ldc: tb)
+        BLAS.gemm(
+            .none, .transposed, m: g4, n: tb, k: inputSize, a: weightIH, lda: inputSize, b: input,
+            ldb: inputSize, beta: 1, c: gates, ldc: tb)
         let cell = state
         var hPrev = state + b * h
         var hCur = state + 2 * b * h
@@ -336,7 +342,8 @@ package enum LSTMKernels {
             let ti = reverse ? t - 1 - s : s
             let g = gates + ti * b
             if s > 0 {
-                BLAS.gemm(.none, .none, m: g4, n: b, k: h, a: weightHH, lda: h, b: hPrev, ldb: b, beta: 1, c: g, ldc: tb)
+                BLAS.gemm(
+                    .none, .none, m: g4, n: b, k: h, a: weightHH, lda: h, b: hPrev, ldb: b, beta: 1, c: g, ldc: tb)
             }
             let first = s == 0
             for j in 0..<h {

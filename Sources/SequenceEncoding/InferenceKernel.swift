@@ -89,11 +89,12 @@ package final class PackedLSTMWeights: @unchecked Sendable {
             let inSize = l == 0 ? c.inputSize : c.outputSize
             for dir in 0..<dirs {
                 let suffix = dir == 0 ? "" : "_reverse"
-                lstm_pack(p + encoder.layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
-                          p + encoder.layout.offset("lstm.weight_hh_l\(l)\(suffix)"),
-                          p + encoder.layout.offset("lstm.bias_ih_l\(l)\(suffix)"),
-                          p + encoder.layout.offset("lstm.bias_hh_l\(l)\(suffix)"),
-                          inSize, c.hiddenSize, kernel, slots[l * dirs + dir].pointer)
+                lstm_pack(
+                    p + encoder.layout.offset("lstm.weight_ih_l\(l)\(suffix)"),
+                    p + encoder.layout.offset("lstm.weight_hh_l\(l)\(suffix)"),
+                    p + encoder.layout.offset("lstm.bias_ih_l\(l)\(suffix)"),
+                    p + encoder.layout.offset("lstm.bias_hh_l\(l)\(suffix)"),
+                    inSize, c.hiddenSize, kernel, slots[l * dirs + dir].pointer)
             }
         }
     }
@@ -128,8 +129,9 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         let parts = threads > 1 ? min(b, max(threads, (b + 5) / 6)) : 1
         let workers = min(threads, parts)
         if workers <= 1 {
-            lstm_forward_direction(input, inputSize, t, b, 0, b, h, packed, reverse ? 1 : 0, cell, output, d, gates,
-                                   cells, tanhCells, kernel)
+            lstm_forward_direction(
+                input, inputSize, t, b, 0, b, h, packed, reverse ? 1 : 0, cell, output, d, gates,
+                cells, tanhCells, kernel)
             return
         }
         // Pointers cross into the concurrent closure as bit patterns: the buffers outlive the call and each

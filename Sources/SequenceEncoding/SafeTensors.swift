@@ -28,19 +28,22 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case .unreadable(let path, let reason):
             return "\(path): cannot read model file (\(reason)); check the path, or train one with `retrieve train`"
         case .notSafetensors(let path, let reason):
-            return "\(path): not a safetensors model file (\(reason)); the file is damaged or of another kind, re-export or re-train it"
+            return
+                "\(path): not a safetensors model file (\(reason)); the file is damaged or of another kind, re-export or re-train it"
         case .truncated(let path, let expected, let actual):
             return "\(path): model file is truncated (\(actual) of \(expected) bytes); copy or download it again"
         case .badMetadata(let path, let reason):
             return "\(path): model metadata is unusable (\(reason)); the file was not written by retrieve, re-train it"
         case .unsupportedFormatVersion(let path, let found, let supported):
-            return "\(path): model format version \(found) is not supported (this build reads \(supported)); upgrade retrieve or re-train the model"
+            return
+                "\(path): model format version \(found) is not supported (this build reads \(supported)); upgrade retrieve or re-train the model"
         case .missingTensor(let path, let name):
             return "\(path): tensor '\(name)' is missing; the file does not match its configuration, re-export it"
         case .unexpectedTensor(let path, let name):
             return "\(path): unexpected tensor '\(name)'; the file does not match its configuration, re-export it"
         case .wrongShape(let path, let name, let expected, let found):
-            return "\(path): tensor '\(name)' has shape \(found), expected \(expected); the file does not match its configuration, re-export it"
+            return
+                "\(path): tensor '\(name)' has shape \(found), expected \(expected); the file does not match its configuration, re-export it"
         case .badTensor(let path, let name, let reason):
             return "\(path): tensor '\(name)' is unusable (\(reason)); the file is damaged, copy or re-export it"
         }
@@ -57,7 +60,8 @@ package struct SafeTensorsFile {
         package var shape: [Int]
         package var values: [Float]
         package init(shape: [Int], values: [Float]) {
-            precondition(shape.reduce(1, *) == values.count, "Tensor shape \(shape) does not hold \(values.count) values")
+            precondition(
+                shape.reduce(1, *) == values.count, "Tensor shape \(shape) does not hold \(values.count) values")
             self.shape = shape
             self.values = values
         }
@@ -81,11 +85,15 @@ package struct SafeTensorsFile {
         for name in order {
             let t = tensors[name]!
             let bytes = t.values.count * 4
-            entries.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            entries.append(
+                "\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            )
             offset += bytes
         }
-        let meta = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
-        var header = Array(("{\"__metadata__\":{\(meta)}" + (entries.isEmpty ? "" : ",") + entries.joined(separator: ",") + "}").utf8)
+        let meta = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(
+            separator: ",")
+        var header = Array(
+            ("{\"__metadata__\":{\(meta)}" + (entries.isEmpty ? "" : ",") + entries.joined(separator: ",") + "}").utf8)
         while header.count % 8 != 0 { header.append(0x20) }
         var out = [UInt8]()
         out.reserveCapacity(8 + header.count + offset)
@@ -121,23 +129,32 @@ package struct SafeTensorsFile {
         }
         var metadata: [String: String] = [:]
         if let meta = header["__metadata__"] {
-            guard let m = meta as? [String: Any] else { throw .notSafetensors(path: path, reason: "__metadata__ is not an object") }
+            guard let m = meta as? [String: Any] else {
+                throw .notSafetensors(path: path, reason: "__metadata__ is not an object")
+            }
             for (k, v) in m {
-                guard let s = v as? String else { throw .notSafetensors(path: path, reason: "metadata '\(k)' is not a string") }
+                guard let s = v as? String else {
+                    throw .notSafetensors(path: path, reason: "metadata '\(k)' is not a string")
+                }
                 metadata[k] = s
             }
         }
         let dataBytes = bytes.count - dataStart
         var parsed: [(String, Tensor, Int)] = []
         for (name, value) in header where name != "__metadata__" {
-            guard let entry = value as? [String: Any] else { throw .badTensor(path: path, name: name, reason: "entry is not an object") }
+            guard let entry = value as? [String: Any] else {
+                throw .badTensor(path: path, name: name, reason: "entry is not an object")
+            }
             guard let dtype = entry["dtype"] as? String, dtype == "F32" else {
-                throw .badTensor(path: path, name: name, reason: "dtype \(entry["dtype"].map { "\($0)" } ?? "missing"), only F32 is supported")
+                throw .badTensor(
+                    path: path, name: name,
+                    reason: "dtype \(entry["dtype"].map { "\($0)" } ?? "missing"), only F32 is supported")
             }
             guard let shape = Self.integers(entry["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
                 throw .badTensor(path: path, name: name, reason: "shape is not a list of non-negative integers")
             }
-            guard let offsets = Self.integers(entry["data_offsets"]), offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1]
+            guard let offsets = Self.integers(entry["data_offsets"]), offsets.count == 2, offsets[0] >= 0,
+                offsets[0] <= offsets[1]
             else { throw .badTensor(path: path, name: name, reason: "data_offsets is not [begin, end]") }
             // A hostile shape can overflow Int; such a tensor cannot fit in any file, so say so instead of trapping.
             var count = 1, overflow = false
@@ -146,17 +163,21 @@ package struct SafeTensorsFile {
                 throw .badTensor(path: path, name: name, reason: "shape \(shape) has too many elements")
             }
             guard offsets[1] - offsets[0] == count * 4 else {
-                throw .badTensor(path: path, name: name, reason: "\(offsets[1] - offsets[0]) bytes for \(count) float32 values")
+                throw .badTensor(
+                    path: path, name: name, reason: "\(offsets[1] - offsets[0]) bytes for \(count) float32 values")
             }
             guard offsets[1] <= dataBytes else {
                 let expected = offsets[1].addingReportingOverflow(dataStart)
-                throw .truncated(path: path, expectedBytes: expected.overflow ? Int.max : expected.partialValue,
-                                 actualBytes: bytes.count)
+                throw .truncated(
+                    path: path, expectedBytes: expected.overflow ? Int.max : expected.partialValue,
+                    actualBytes: bytes.count)
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in
                 bytes.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+                    dst.copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offsets[0])..<(dataStart + offsets[1])])
+                    )
                 }
             }
             parsed.append((name, Tensor(shape: shape, values: values), offsets[0]))
@@ -169,7 +190,13 @@ package struct SafeTensorsFile {
         guard let list = value as? [Any] else { return nil }
         var out: [Int] = []
         for v in list {
-            if let i = v as? Int { out.append(i) } else if let n = v as? NSNumber { out.append(n.intValue) } else { return nil }
+            if let i = v as? Int {
+                out.append(i)
+            } else if let n = v as? NSNumber {
+                out.append(n.intValue)
+            } else {
+                return nil
+            }
         }
         return out
     }

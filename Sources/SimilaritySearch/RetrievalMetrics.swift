@@ -108,11 +108,13 @@ extension RetrievalMetrics {
     ///   - scores: `n × n` similarities, row = query.
     ///   - labels: the class of each item.
     ///   - groups: the track group of each item.
+    /// - Returns: P@5, P@10, mAP, 5-NN accuracy and macro P@10 over all queries.
     /// - Complexity: O(n² log n).
     public static func styleRetrieval(scores: Matrix, labels: [String], groups: [String]) -> StyleScores {
         let n = labels.count
-        precondition(scores.rows == n && scores.columns == n && groups.count == n,
-                     "scores must be \(n) × \(n) with a label and group per item")
+        precondition(
+            scores.rows == n && scores.columns == n && groups.count == n,
+            "scores must be \(n) × \(n) with a label and group per item")
         var p5 = 0.0, p10 = 0.0, apSum = 0.0, apCount = 0, correct = 0
         var perLabel: [String: (sum: Double, count: Int)] = [:]
         for q in 0..<n {
@@ -131,11 +133,13 @@ extension RetrievalMetrics {
             if majorityVote(ranked.map { labels[$0] }, k: 5) == labels[q] { correct += 1 }
         }
         let d = Double(max(1, n))
-        return StyleScores(precisionAt5: p5 / d, precisionAt10: p10 / d,
-                           meanAveragePrecision: apCount > 0 ? apSum / Double(apCount) : 0,
-                           knnAccuracy: Double(correct) / d, queries: n,
-                           macroPrecisionAt10: perLabel.isEmpty ? 0
-                               : perLabel.values.map { $0.sum / Double($0.count) }.reduce(0, +) / Double(perLabel.count))
+        return StyleScores(
+            precisionAt5: p5 / d, precisionAt10: p10 / d,
+            meanAveragePrecision: apCount > 0 ? apSum / Double(apCount) : 0,
+            knnAccuracy: Double(correct) / d, queries: n,
+            macroPrecisionAt10: perLabel.isEmpty
+                ? 0
+                : perLabel.values.map { $0.sum / Double($0.count) }.reduce(0, +) / Double(perLabel.count))
     }
 
     /// The rank (from 1) of each query's source item among the reference items.
@@ -146,6 +150,7 @@ extension RetrievalMetrics {
     ///   - scores: `queries × references` similarities.
     ///   - sources: the reference index each query was cut from.
     ///   - groups: the track group of each reference item.
+    /// - Returns: each query's rank (from 1) of its source among the references.
     public static func identificationRanks(scores: Matrix, sources: [Int], groups: [String]) -> [Int] {
         precondition(scores.rows == sources.count && scores.columns == groups.count, "shape mismatch")
         return sources.enumerated().map { q, source in

@@ -32,8 +32,9 @@ enum ScanKernel: Sendable {
             return
         }
         if self == .automatic && !Self.hasVectorKernel {
-            BLAS.gemv(.none, rows: rowCount, columns: dimensions, a: vectors.baseAddress! + firstRow * dimensions,
-                      lda: dimensions, x: query.baseAddress!, y: scores)
+            BLAS.gemv(
+                .none, rows: rowCount, columns: dimensions, a: vectors.baseAddress! + firstRow * dimensions,
+                lda: dimensions, x: query.baseAddress!, y: scores)
             return
         }
         scan_dot_scores(

@@ -39,14 +39,20 @@ public enum SegmentMatching {
     /// - Parameters:
     ///   - queries: each query's segment embeddings, one row per segment, rows L2-normalised.
     ///   - references: each track's segment embeddings, same columns.
+    ///   - scoring: how best matches become one score.
+    ///   - blockRows: query segments per GEMM block (bounds the memory).
+    /// - Returns: the `queries.count × references.count` scores.
     /// - Complexity: O(M · N · d) for M query segments, N reference segments of d dimensions (in BLAS), plus
     ///   O(M · N) for the maxima; memory O(blockRows · N).
-    public static func scores(queries: [Matrix], references: [Matrix], scoring: Scoring = .meanOfBest,
-                              blockRows: Int = 256) -> Matrix {
+    public static func scores(
+        queries: [Matrix], references: [Matrix], scoring: Scoring = .meanOfBest,
+        blockRows: Int = 256
+    ) -> Matrix {
         var out = Matrix(rows: queries.count, columns: references.count, repeating: -.infinity)
         guard let d = (references.first { $0.rows > 0 } ?? queries.first { $0.rows > 0 })?.columns else { return out }
-        precondition(references.allSatisfy { $0.rows == 0 || $0.columns == d }
-                     && queries.allSatisfy { $0.rows == 0 || $0.columns == d }, "segment matrices differ in width")
+        precondition(
+            references.allSatisfy { $0.rows == 0 || $0.columns == d }
+                && queries.allSatisfy { $0.rows == 0 || $0.columns == d }, "segment matrices differ in width")
         var offsets = [0]
         for r in references { offsets.append(offsets.last! + r.rows) }
         let total = offsets.last!
@@ -76,8 +82,9 @@ public enum SegmentMatching {
                 products.withUnsafeMutableBufferPointer { pc in
                     for start in stride(from: 0, to: rowCount, by: block) {
                         let rows = min(block, rowCount - start)
-                        BLAS.gemm(.none, .transposed, m: rows, n: total, k: d, a: pq.baseAddress! + start * d,
-                                  lda: d, b: ps.baseAddress!, ldb: d, c: pc.baseAddress!, ldc: total)
+                        BLAS.gemm(
+                            .none, .transposed, m: rows, n: total, k: d, a: pq.baseAddress! + start * d,
+                            lda: d, b: ps.baseAddress!, ldb: d, c: pc.baseAddress!, ldc: total)
                         for i in 0..<rows {
                             let row = pc.baseAddress! + i * total
                             let base = owner[start + i] * references.count
@@ -118,7 +125,9 @@ public enum SegmentMatching {
 
     /// Scores of queries tried in several variants (`variants[v][q]` is variant `v` of query `q`, e.g. the query
     /// at each of `pitchOffsets`): per query and track, the best score over the variants.
-    public static func bestScores(variants: [[Matrix]], references: [Matrix], scoring: Scoring = .meanOfBest)
+    public static func bestScores(
+        variants: [[Matrix]], references: [Matrix], scoring: Scoring = .meanOfBest
+    )
         -> Matrix
     {
         guard let first = variants.first else { return Matrix(rows: 0, columns: references.count) }

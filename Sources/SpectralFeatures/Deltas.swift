@@ -30,8 +30,9 @@ extension FeatureExtractor {
             savitzkyGolay(points: (0..<w).map(Double.init), at: Double($0), degree: order, derivative: order)
         }
         let right = (0..<half).map {
-            savitzkyGolay(points: (0..<w).map(Double.init), at: Double(w - half + $0), degree: order,
-                          derivative: order)
+            savitzkyGolay(
+                points: (0..<w).map(Double.init), at: Double(w - half + $0), degree: order,
+                derivative: order)
         }
         for c in 0..<cols {
             func x(_ r: Int) -> Double { Double(features.storage[r * cols + c]) }

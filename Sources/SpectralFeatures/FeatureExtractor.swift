@@ -51,7 +51,9 @@ public final class FeatureExtractor: @unchecked Sendable {
     let dctStride: Int
 
     /// Validates `configuration` and precomputes the window, mel filterbank, DCT and FFT plan.
-    public init(configuration: FeatureConfiguration = .standard, padMode: PadMode = .constant)
+    public init(
+        configuration: FeatureConfiguration = .standard, padMode: PadMode = .constant
+    )
         throws(FeatureConfigurationError)
     {
         let c = configuration
@@ -85,8 +87,9 @@ public final class FeatureExtractor: @unchecked Sendable {
         plan = FFTPlanCache.shared.plan(size: c.fftSize)
         // Periodic Hann (scipy.signal.get_window('hann', n, fftbins=True)).
         window = (0..<c.fftSize).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(c.fftSize))) }
-        filterbank = MelFilterbank(sampleRate: c.sampleRate, fftSize: c.fftSize, bands: c.melBands,
-                                   minFrequency: c.minFrequency, maxFrequency: fmax)
+        filterbank = MelFilterbank(
+            sampleRate: c.sampleRate, fftSize: c.fftSize, bands: c.melBands,
+            minFrequency: c.minFrequency, maxFrequency: fmax)
         let n = c.melBands
         let stride = (c.mfccCount + 7) / 8 * 8
         var dct = [Float](repeating: 0, count: stride * n)
@@ -147,7 +150,8 @@ public final class FeatureExtractor: @unchecked Sendable {
         dctTransposed.withUnsafeBufferPointer { basis in
             logMel.storage.withUnsafeBufferPointer { x in
                 out.storage.withUnsafeMutableBufferPointer { y in
-                    spk_dct_rows(x.baseAddress!, logMel.rows, bands, basis.baseAddress!, dctStride, count, y.baseAddress!)
+                    spk_dct_rows(
+                        x.baseAddress!, logMel.rows, bands, basis.baseAddress!, dctStride, count, y.baseAddress!)
                 }
             }
         }

@@ -142,7 +142,8 @@ extension FeatureExtractor {
 extension Matrix {
     /// Appends the rows of `other` (same number of columns).
     mutating func append(_ other: Matrix) {
-        precondition(other.columns == columns, "Cannot append \(other.columns)-column rows to a \(columns)-column matrix")
+        precondition(
+            other.columns == columns, "Cannot append \(other.columns)-column rows to a \(columns)-column matrix")
         guard other.rows > 0 else { return }
         for r in 0..<other.rows { appendRow(other.storage[(r * columns)..<((r + 1) * columns)]) }
     }

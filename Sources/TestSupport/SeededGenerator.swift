@@ -14,7 +14,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
     /// A matrix of uniform values in `range`.
     public mutating func matrix(rows: Int, columns: Int, in range: ClosedRange<Float> = -1...1) -> Matrix {
-        Matrix(rows: rows, columns: columns, storage: (0..<(rows * columns)).map { _ in Float.random(in: range, using: &self) })
+        Matrix(
+            rows: rows, columns: columns,
+            storage: (0..<(rows * columns)).map { _ in Float.random(in: range, using: &self) })
     }
 }
 

@@ -7,7 +7,9 @@ public enum Signals {
         return (0..<n).map { amplitude * Float(sin(2 * .pi * frequency * Double($0) / Double(sampleRate))) }
     }
     /// A linear chirp from `from` to `to` Hz.
-    public static func chirp(from f0: Double, to f1: Double, seconds: Double, sampleRate: Int, amplitude: Float = 0.5)
+    public static func chirp(
+        from f0: Double, to f1: Double, seconds: Double, sampleRate: Int, amplitude: Float = 0.5
+    )
         -> [Float]
     {
         let n = Int(seconds * Double(sampleRate))
@@ -17,12 +19,16 @@ public enum Signals {
             return amplitude * Float(sin(2 * .pi * (f0 * t + 0.5 * k * t * t)))
         }
     }
-    public static func whiteNoise(seconds: Double, sampleRate: Int, amplitude: Float = 0.3, seed: UInt64 = 1) -> [Float] {
+    public static func whiteNoise(seconds: Double, sampleRate: Int, amplitude: Float = 0.3, seed: UInt64 = 1) -> [Float]
+    {
         var rng = SeededGenerator(seed: seed)
-        return (0..<Int(seconds * Double(sampleRate))).map { _ in Float.random(in: -amplitude...amplitude, using: &rng) }
+        return (0..<Int(seconds * Double(sampleRate))).map { _ in Float.random(in: -amplitude...amplitude, using: &rng)
+        }
     }
     /// Unit impulses every `interval` seconds.
-    public static func clicks(every interval: Double, seconds: Double, sampleRate: Int, amplitude: Float = 0.9) -> [Float] {
+    public static func clicks(
+        every interval: Double, seconds: Double, sampleRate: Int, amplitude: Float = 0.9
+    ) -> [Float] {
         var x = [Float](repeating: 0, count: Int(seconds * Double(sampleRate)))
         let step = max(1, Int(interval * Double(sampleRate)))
         for i in stride(from: 0, to: x.count, by: step) { x[i] = amplitude }
@@ -32,7 +38,9 @@ public enum Signals {
         [Float](repeating: 0, count: Int(seconds * Double(sampleRate)))
     }
     /// A sum of sines (a chord).
-    public static func chord(_ frequencies: [Double], seconds: Double, sampleRate: Int, amplitude: Float = 0.2) -> [Float] {
+    public static func chord(
+        _ frequencies: [Double], seconds: Double, sampleRate: Int, amplitude: Float = 0.2
+    ) -> [Float] {
         var x = [Float](repeating: 0, count: Int(seconds * Double(sampleRate)))
         for f in frequencies {
             let s = sine(frequency: f, seconds: seconds, sampleRate: sampleRate, amplitude: amplitude)

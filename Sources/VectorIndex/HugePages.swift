@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Float storage for large vector matrices, backed by transparent huge pages where the kernel allows it.
@@ -16,13 +16,13 @@ enum HugePages {
     static func zeroedFloats(count: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             #if os(Linux)
-            if count * 4 >= 4 * size, let base = buffer.baseAddress {
-                let start = (Int(bitPattern: base) + size - 1) / size * size
-                let end = (Int(bitPattern: base) + count * 4) / size * size
-                if end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) {
-                    _ = madvise(pointer, end - start, Int32(MADV_HUGEPAGE))  // advisory: failure is harmless
+                if count * 4 >= 4 * size, let base = buffer.baseAddress {
+                    let start = (Int(bitPattern: base) + size - 1) / size * size
+                    let end = (Int(bitPattern: base) + count * 4) / size * size
+                    if end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) {
+                        _ = madvise(pointer, end - start, Int32(MADV_HUGEPAGE))  // advisory: failure is harmless
+                    }
                 }
-            }
             #endif
             buffer.initialize(repeating: 0)
             initialized = count

@@ -37,15 +37,19 @@ public enum IndexError: Error, CustomStringConvertible, Equatable {
         case .notADatabase(let path):
             return "\(path) is not an SQLite database; left it untouched — pass another --db path or move the file away"
         case .notAnIndex(let path, let id):
-            return "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --db path"
+            return
+                "\(path) is an SQLite database of another application (application_id \(id)); left it untouched — pass another --db path"
         case .newerSchema(let path, let found, let known):
-            return "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --db path"
+            return
+                "\(path) was written by a newer retrieve (schema \(found), this build knows \(known)); left it untouched — upgrade retrieve or use another --db path"
         case .missing(let path):
             return "no index at \(path) — run `retrieve index <music folder>` first or pass --db"
         case .outdatedSchema(let path):
-            return "\(path) uses an older schema (or is being created right now) and was opened read-only, so it was not upgraded — run `retrieve index` once with write access to the file and its folder, or copy the file to a writable folder and pass --db"
+            return
+                "\(path) uses an older schema (or is being created right now) and was opened read-only, so it was not upgraded — run `retrieve index` once with write access to the file and its folder, or copy the file to a writable folder and pass --db"
         case .unreadableLog(let path):
-            return "\(path) has commits in its write-ahead log \(path)-wal that SQLite can only read by creating \(path)-shm, and its folder is not writable — ask someone who can write that folder to run `sqlite3 '\(path)' 'PRAGMA wal_checkpoint(TRUNCATE)'` (or any `retrieve index` run), or copy the file together with its -wal to a writable folder and pass --db"
+            return
+                "\(path) has commits in its write-ahead log \(path)-wal that SQLite can only read by creating \(path)-shm, and its folder is not writable — ask someone who can write that folder to run `sqlite3 '\(path)' 'PRAGMA wal_checkpoint(TRUNCATE)'` (or any `retrieve index` run), or copy the file together with its -wal to a writable folder and pass --db"
         case .unknownModel(let id):
             return
                 "model id \(id) is not registered in this index — register the model before committing its embeddings"
@@ -138,20 +142,27 @@ public struct DatabaseFailure: Error, Sendable, Equatable, CustomStringConvertib
         let failed = action.map { "\($0) failed and changed nothing" }
         switch kind {
         case .diskFull:
-            return "the disk holding \(path) is full, so \(action.map { "\($0) failed and nothing of it was written (it is one transaction, all or nothing)" } ?? "the index could not be opened") — free some space on that disk and run the command again"
+            return
+                "the disk holding \(path) is full, so \(action.map { "\($0) failed and nothing of it was written (it is one transaction, all or nothing)" } ?? "the index could not be opened") — free some space on that disk and run the command again"
         case .readOnly:
-            return "\(path) cannot be written (the file, its folder or the disk is read-only)\(failed.map { ", so \($0)" } ?? "") — the commands that only read (stats, list, similar, export) work on it as it is; to change it, make the file and its folder writable, or copy the file to a writable folder and pass --db"
+            return
+                "\(path) cannot be written (the file, its folder or the disk is read-only)\(failed.map { ", so \($0)" } ?? "") — the commands that only read (stats, list, similar, export) work on it as it is; to change it, make the file and its folder writable, or copy the file to a writable folder and pass --db"
         case .damaged:
-            return "\(path) is damaged (SQLite finds it malformed)\(failed.map { "; \($0)" } ?? "") — restore it from a backup, or move it away and rebuild the index with `retrieve index <music folders>` (the audio files are not touched)"
+            return
+                "\(path) is damaged (SQLite finds it malformed)\(failed.map { "; \($0)" } ?? "") — restore it from a backup, or move it away and rebuild the index with `retrieve index <music folders>` (the audio files are not touched)"
         case .busy:
-            return "\(path) is locked by another process writing to it (waited 30 s)\(failed.map { ", so \($0)" } ?? "") — wait until the other `retrieve index` or `retrieve remove` has finished and run the command again"
+            return
+                "\(path) is locked by another process writing to it (waited 30 s)\(failed.map { ", so \($0)" } ?? "") — wait until the other `retrieve index` or `retrieve remove` has finished and run the command again"
         case .cannotOpen:
-            return "cannot open or create \(path): the file or its folder is missing or not accessible to you, or too many files are open — check the path and its permissions, or pass another --db"
+            return
+                "cannot open or create \(path): the file or its folder is missing or not accessible to you, or too many files are open — check the path and its permissions, or pass another --db"
         case .ioError:
-            return "reading or writing \(path) failed with an input/output error\(failed.map { ", so \($0)" } ?? "") — check the disk (a failing drive, an unplugged disk or a lost network mount) and run the command again"
+            return
+                "reading or writing \(path) failed with an input/output error\(failed.map { ", so \($0)" } ?? "") — check the disk (a failing drive, an unplugged disk or a lost network mount) and run the command again"
         case .other:
             let detail = (cause as? DatabaseError)?.message ?? String(describing: cause)
-            return "\(path): unexpected database failure (\(detail.split(separator: "\n").first ?? ""))\(failed.map { "; \($0)" } ?? "") — please report it with the command you ran"
+            return
+                "\(path): unexpected database failure (\(detail.split(separator: "\n").first ?? ""))\(failed.map { "; \($0)" } ?? "") — please report it with the command you ran"
         }
     }
 

@@ -73,10 +73,12 @@ extension IndexStore {
     /// the time), or nil if there is no such embedding.
     public func analysisVersion(track: TrackID, model: Int64) throws -> Int? {
         try read { db in
-            try EmbeddingRow.fetchOne(db, key: [
-                EmbeddingRow.Columns.trackID.rawValue: track.rawValue,
-                EmbeddingRow.Columns.modelID.rawValue: model,
-            ])?.analysisVersion
+            try EmbeddingRow.fetchOne(
+                db,
+                key: [
+                    EmbeddingRow.Columns.trackID.rawValue: track.rawValue,
+                    EmbeddingRow.Columns.modelID.rawValue: model,
+                ])?.analysisVersion
         }
     }
 

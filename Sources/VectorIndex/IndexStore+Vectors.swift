@@ -51,7 +51,8 @@ extension IndexStore {
                     }
                     data.withUnsafeBytes { raw in
                         VectorCodec.decode(
-                            raw, into: UnsafeMutableBufferPointer(rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
+                            raw,
+                            into: UnsafeMutableBufferPointer(rebasing: out[(r * dimensions)..<((r + 1) * dimensions)]))
                     }
                 }
                 ids.append(TrackID(id))
@@ -64,9 +65,12 @@ extension IndexStore {
     /// The embedding of `track` by `model`, if stored.
     public func embedding(track: TrackID, model: Int64) throws -> Embedding? {
         try read { db in
-            try EmbeddingRow.fetchOne(db, key: [
-                EmbeddingRow.Columns.trackID.rawValue: track.rawValue, EmbeddingRow.Columns.modelID.rawValue: model,
-            ]).map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
+            try EmbeddingRow.fetchOne(
+                db,
+                key: [
+                    EmbeddingRow.Columns.trackID.rawValue: track.rawValue, EmbeddingRow.Columns.modelID.rawValue: model,
+                ]
+            ).map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
         }
     }
 

@@ -107,7 +107,8 @@ extension IndexStore {
             var changed = 0
             for (path, label) in labels {
                 try db.execute(
-                    sql: "UPDATE tracks SET label = ? WHERE path = ? AND label IS NOT ?", arguments: [label, path, label])
+                    sql: "UPDATE tracks SET label = ? WHERE path = ? AND label IS NOT ?",
+                    arguments: [label, path, label])
                 changed += db.changesCount
             }
             return changed

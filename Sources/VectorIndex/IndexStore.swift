@@ -62,10 +62,13 @@ public final class IndexStore: Sendable {
     }
 
     /// - Parameters:
+    ///   - path: the database file.
+    ///   - readOnly: open without writing (no migration, no side files where the folder is not writable).
     ///   - folderWritable: overrides the check of the folder's writability for read-only opens (tests use it
     ///     to take the path of an unwritable folder while running as root, whom file modes do not stop).
     ///   - prepare: runs on every new connection after the store's own settings (tests use it to limit
     ///     `max_page_count` and so simulate a full disk).
+    /// - Throws: `IndexError` naming the file and the remedy.
     init(
         path: String, readOnly: Bool, folderWritable: Bool?,
         prepare: (@Sendable (Database) throws -> Void)? = nil
@@ -113,7 +116,9 @@ public final class IndexStore: Sendable {
         }
     }
 
-    private static func open(path: String, readOnly: Bool, access: ReadOnlyAccess, configuration: Configuration)
+    private static func open(
+        path: String, readOnly: Bool, access: ReadOnlyAccess, configuration: Configuration
+    )
         throws -> any DatabaseWriter
     {
         do {
@@ -135,8 +140,12 @@ public final class IndexStore: Sendable {
 
     /// Runs `body`, turning every error that is not already an `IndexError` into `IndexError.database`.
     ///
-    /// - Parameter action: what `body` does, as a gerund phrase for the message ("removing 3 tracks"); `nil`
-    ///   for reads and opening.
+    /// - Parameters:
+    ///   - action: what `body` does, as a gerund phrase for the message ("removing 3 tracks"); `nil` for reads
+    ///     and opening.
+    ///   - body: the database work.
+    /// - Returns: what `body` returns.
+    /// - Throws: `IndexError`, with any other error as its cause.
     func wrap<T>(_ action: String?, _ body: () throws -> T) throws -> T {
         do {
             return try body()
