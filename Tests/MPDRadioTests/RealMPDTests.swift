@@ -70,9 +70,9 @@ struct RealMPDTests {
         print("real MPD test took \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
 
-    @Test func unreachableMPDAndRefusedCommandsAreOneSentence() async throws {
+    @Test func errorsAreOneSentenceAndTheLocalSocketTellsTheMusicRoot() async throws {
         let fixture = try PipelineFixture(tracks: 0)
-        _ = try RealMPD.writeCollection(fixture, count: 3)
+        _ = try RealMPD.writeCollection(fixture, count: 5)
         try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
         let port = try RealMPD.freePort()
         let refused = try Child(
@@ -93,6 +93,25 @@ struct RealMPDTests {
             (error as? MPDAck).map { $0.command == "add" && $0.code == MPDAck.noExist } ?? false
         }
         #expect(try control.command("ping").pairs.isEmpty, "the connection survives an ACK")
+
+        // Over the local socket, MPD tells its music directory: no --music-root needed.
+        try control.command("update")
+        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
+            try control.command("status")["updating_db"] == nil
+        }
+        try control.command("add", ["t00.wav"])
+        try control.command("play", ["0"])
+        let local = try RealMPD.runRetrieve(
+            ["mpd", "--once", "--host", mpd.socketPath, "--count", "2"] + RealMPD.indexArguments(fixture), in: fixture)
+        #expect(local.contains("appended 2 track(s)"), "\(local)")
+        let files = try RealMPD.queue(control).files
+        #expect(files.count == 3 && Set(files).count == 3 && files.first == "t00.wav", "\(files)")
+        let overTCP = try Child(
+            try RetrieveBinary.require(),
+            ["mpd", "--once", "--port", String(mpd.port)] + RealMPD.indexArguments(fixture),
+            output: fixture.folder.path("tcp-without-root"))
+        #expect(overTCP.wait().status == 1)
+        #expect(overTCP.standardError.contains("--music-root is needed over TCP"), "\(overTCP.standardError)")
     }
 }
 
@@ -103,11 +122,14 @@ final class RealMPD {
 
     let child: Child
     let port: Int
+    /// MPD's local socket (over which it answers `config`).
+    let socketPath: String
 
     init(_ fixture: PipelineFixture) throws {
         let binary = try #require(Self.binary)
         port = try Self.freePort()
         let state = fixture.folder.path("mpd")
+        socketPath = state.path + "/socket"
         try FileManager.default.createDirectory(
             at: state.appendingPathComponent("playlists"), withIntermediateDirectories: true)
         let configuration = """
@@ -118,6 +140,7 @@ final class RealMPD {
             playlist_directory "\(state.path)/playlists"
             log_file "\(state.path)/log"
             bind_to_address "127.0.0.1"
+            bind_to_address "\(state.path)/socket"
             port "\(port)"
             auto_update "no"
             zeroconf_enabled "no"
