@@ -66,7 +66,7 @@ public final class RadioStation {
                 _ = try connection!.idle(["player", "playlist"], stop: stop)
             } catch let error as MPDConnectionError {
                 connection = nil
-                log("\(error); retrying in \(Int(backoff)) s")
+                log("\(error) (retrying in \(Int(backoff)) s)")
                 let until = Date().addingTimeInterval(backoff)
                 while !stop.isRaised && Date() < until { usleep(100_000) }
                 backoff = min(settings.maximumBackoff, backoff * 2)
@@ -131,11 +131,12 @@ public final class RadioStation {
                     return added
                 }
                 var refused = false
+                log("after \(seed):")
                 for (file, cosine) in zip(files, cosines) {
                     do {
                         try connection.command("add", [file])
                         added.append(file)
-                        log("queued \(file)  (\(String(format: "%.3f", cosine)) after \(seed))")
+                        log("  + \(file)  \(String(format: "%.3f", cosine))")
                     } catch let ack as MPDAck where ack.code == MPDAck.noExist {
                         // Indexed, but not in MPD's database (not updated yet, or filtered by MPD): skip it.
                         if let row = library.row(ofMPDFile: file) { excluded.insert(row) }
