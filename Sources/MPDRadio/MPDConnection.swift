@@ -139,6 +139,27 @@ public final class MPDConnection {
         }
     }
 
+    /// `connect` that gives up after `seconds` (a blocking connect to a host that drops packets waits minutes,
+    /// and the follow loop must stay responsive to SIGTERM); `nil` on success, else the reason. The socket is
+    /// left blocking.
+    private static func connectWithin(
+        _ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t, seconds: Double
+    ) -> String? {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
+        if connect(fd, address, length) == 0 { return nil }
+        guard errno == EINPROGRESS else { return String(cString: strerror(errno)) }
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&poller, 1, Int32(seconds * 1000)) == 1 else { return "no answer within \(Int(seconds)) s" }
+        var error: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0, error == 0 else {
+            return String(cString: strerror(error))
+        }
+        return nil
+    }
+
     private static func open(_ address: MPDAddress, timeout: Double) throws -> Int32 {
         switch address {
         case .local(let path):
@@ -185,13 +206,16 @@ public final class MPDConnection {
                 entry = info.pointee.ai_next
                 let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
                 guard fd >= 0 else { continue }
-                if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
-                    var one: Int32 = 1
-                    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                    return fd
+                if let failure = connectWithin(
+                    fd, info.pointee.ai_addr, info.pointee.ai_addrlen, seconds: min(timeout, 10))
+                {
+                    reason = failure
+                    close(fd)
+                    continue
                 }
-                reason = String(cString: strerror(errno))
-                close(fd)
+                var one: Int32 = 1
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                return fd
             }
             throw MPDConnectionError(
                 "cannot connect to MPD at \(MPDAddress.tcp(host: host, port: port)): \(reason); is mpd running there "
