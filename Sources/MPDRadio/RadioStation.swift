@@ -25,7 +25,9 @@ public final class RadioStation {
     }
 
     private let settings: Settings
-    private let source: PlaylistSource
+    private var source: PlaylistSource
+    /// Called before each top-up: a fresh source when the index changed since, else `nil`.
+    private let reload: (() throws -> PlaylistSource?)?
     private let stop: StopRequest
     private let log: (String) -> Void
     private var library: RadioLibrary?
@@ -33,12 +35,18 @@ public final class RadioStation {
     private var played: [String] = []
     private let historyLimit = 500
     private var lastCurrent: String?
-    /// Rows MPD refused to add (not in its database): never offered again this session.
-    private var excluded = Set<Int>()
+    /// Files MPD refused to add (not in its database): never offered again this session.
+    private var excluded = Set<String>()
 
-    public init(settings: Settings, source: PlaylistSource, stop: StopRequest, log: @escaping (String) -> Void) {
+    /// `reload`, when given, is asked before each top-up for a fresh source (the index changed: tracks added or
+    /// removed by `retrieve index` while the radio runs); a failure is logged and the previous source kept.
+    public init(
+        settings: Settings, source: PlaylistSource, stop: StopRequest,
+        reload: (() throws -> PlaylistSource?)? = nil, log: @escaping (String) -> Void
+    ) {
         self.settings = settings
         self.source = source
+        self.reload = reload
         self.stop = stop
         self.log = log
     }
@@ -103,6 +111,17 @@ public final class RadioStation {
 
     /// Reads the queue, remembers the current song, appends what the planner decides; returns the files added.
     private func topUp(_ connection: MPDConnection) throws -> [String] {
+        if let reload, let current = library {
+            do {
+                if let fresh = try reload() {
+                    source = fresh
+                    library = RadioLibrary(source: fresh, root: current.root)
+                    log("index changed: \(fresh.tracks.count) tracks")
+                }
+            } catch {
+                log("could not reload the index (\(error)); going on with the previous one")
+            }
+        }
         guard let library else { return [] }
         var added: [String] = []
         for _ in 0..<4 {
@@ -116,7 +135,7 @@ public final class RadioStation {
             }
             let decision = RadioPlanner.decide(
                 queue: queue, played: played, keepAhead: settings.keepAhead, artistGap: settings.artistGap,
-                excluded: excluded, library: library)
+                excluded: Set(excluded.compactMap(library.row(ofMPDFile:))), library: library)
             switch decision {
             case .full:
                 return added
@@ -139,7 +158,7 @@ public final class RadioStation {
                         log("  + \(file)  \(String(format: "%.3f", cosine))")
                     } catch let ack as MPDAck where ack.code == MPDAck.noExist {
                         // Indexed, but not in MPD's database (not updated yet, or filtered by MPD): skip it.
-                        if let row = library.row(ofMPDFile: file) { excluded.insert(row) }
+                        excluded.insert(file)
                         log("MPD does not know \(file) (\(ack.message)); skipped")
                         refused = true
                     }

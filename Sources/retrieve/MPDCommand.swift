@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Library
 import MPDRadio
+import VectorIndex
 
 /// `retrieve mpd`: a radio for MPD, appending similar tracks to its queue as it plays.
 struct MPDCommand: ParsableCommand {
@@ -68,9 +69,17 @@ struct MPDCommand: ParsableCommand {
         settings.keepAhead = count
         settings.artistGap = artistGap
         let interrupt = InterruptFlag()
-        let station = RadioStation(settings: settings, source: engine.playlistSource, stop: interrupt.stop) {
-            Self.say($0.escapingControlCharacters)
+        // Tracks indexed (or removed) while the radio runs are picked up at the next song change.
+        let monitor = try IndexChangeMonitor(path: location.databasePath)
+        let reload: () throws -> PlaylistSource? = { [location] in
+            guard try monitor.hasChanged() else { return nil }
+            let store = try location.openStore(create: false, readOnly: true)
+            return try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+                .playlistSource
         }
+        let station = RadioStation(
+            settings: settings, source: engine.playlistSource, stop: interrupt.stop, reload: reload
+        ) { Self.say($0.escapingControlCharacters) }
         if once {
             let added = try station.runOnce()
             Self.say("appended \(added.count) track(s) to MPD's queue at \(address)")

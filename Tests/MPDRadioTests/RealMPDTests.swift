@@ -15,7 +15,7 @@ struct RealMPDTests {
     @Test func onceAppendsDiverseIndexedTracksAndFollowTopsUpOnSongChange() async throws {
         let started = Date()
         let fixture = try PipelineFixture(tracks: 0)
-        let tags = try RealMPD.writeCollection(fixture)
+        var tags = try RealMPD.writeCollection(fixture)
         let outside = try RealMPD.writeOutsideTracks(fixture)
         try RealMPD.runRetrieve(
             ["index", fixture.music.path, outside.path] + RealMPD.indexArguments(fixture), in: fixture)
@@ -58,7 +58,17 @@ struct RealMPDTests {
                 return queue.current == step && queue.files.count == step + 5
             }
             RealMPD.checkRules(queue.files, from: step, tags: tags)
+            if step == 1 {
+                // Tracks indexed while the radio runs are picked up at the next song change.
+                tags.merge(try RealMPD.writeCollection(fixture, range: 24..<28)) { a, _ in a }
+                try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
+                try control.command("update")
+                try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
+                    try control.command("status")["updating_db"] == nil
+                }
+            }
         }
+        #expect(follower.standardOutput.contains("index changed: 32 tracks"), "\(follower.standardOutput)")
         #expect(Set(queue.files).count == queue.files.count, "a song queued twice: \(queue.files)")
         #expect(!follower.standardOutput.contains("does not know"), "\(follower.standardOutput)")
 
@@ -72,7 +82,7 @@ struct RealMPDTests {
 
     @Test func errorsAreOneSentenceAndTheLocalSocketTellsTheMusicRoot() async throws {
         let fixture = try PipelineFixture(tracks: 0)
-        _ = try RealMPD.writeCollection(fixture, count: 5)
+        _ = try RealMPD.writeCollection(fixture, range: 0..<5)
         try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
         let port = try RealMPD.freePort()
         let refused = try Child(
@@ -195,10 +205,10 @@ final class RealMPD {
     /// Tagged 30-second WAVs `t00.wav` …: artist `i % 5`, album `i / 2` (pairs share an album); returns the
     /// tags by file name. Long enough that MPD does not move on by itself during the test.
     static func writeCollection(
-        _ fixture: PipelineFixture, count: Int = 24
+        _ fixture: PipelineFixture, range: Range<Int> = 0..<24
     ) throws -> [String: (artist: String, album: String)] {
         var tags: [String: (artist: String, album: String)] = [:]
-        for i in 0..<count {
+        for i in range {
             let name = String(format: "t%02d.wav", i)
             let artist = "Artist \(i % 5)", album = "Album \(i / 2)"
             let samples = Signals.chord([110 + 37 * Double(i), 220 + 53 * Double(i)], seconds: 30, sampleRate: 8000)
