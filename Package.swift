@@ -130,12 +130,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // `retrieve mpd`: MPD's text protocol (our own small client over POSIX sockets), the mapping between
+        // MPD's music directory and the index, and the radio that keeps MPD's queue topped up.
+        .target(name: "MPDRadio", dependencies: ["RetrieveCore", "Library"]),
         // Argument parsing and output formatting only.
         .executableTarget(
             name: "retrieve",
             dependencies: [
                 "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "Plots", "EncoderTraining",
                 "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "Server",
+                "MPDRadio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -194,6 +198,13 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
+        // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.
+        .testTarget(
+            name: "MPDRadioTests",
+            dependencies: [
+                "MPDRadio", "Library", "RetrieveCore", "SimilaritySearch", "VectorIndex", "AudioDecoding", "TestSupport",
+                "PipelineTestSupport",
+            ]),
         // HelpSnapshots/ holds the exact --help texts, read through #filePath (see HelpSnapshotTests).
         .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"], exclude: ["HelpSnapshots"]),
         // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.

@@ -80,14 +80,16 @@ public enum Playlists {
     /// station follows the list as it drifts and stays anchored to the seeds. Candidates are never a seed, a
     /// track of `recent` (recently played), a track already picked, or a copy of one; their artist must not be
     /// among the artists of the last `artistGap` tracks of `recent + seeds + picks`; their album must not be
-    /// the album of a seed or of a pick. When no track passes, the list ends early.
+    /// the album of a seed or of a pick; and `include`, when given, must accept their row (the MPD radio passes
+    /// "under the music root, known to MPD"). When no track passes, the list ends early.
     ///
     /// `cosine` of an entry is its cosine with its step's target `c + last`.
     ///
     /// - Precondition: `seeds` is not empty; every row is valid.
     /// - Complexity: O(count × n × d) for n tracks of d dimensions.
     public static func radio(
-        seeds: [Int], count: Int, recent: [Int] = [], artistGap: Int = 3, in source: PlaylistSource
+        seeds: [Int], count: Int, recent: [Int] = [], artistGap: Int = 3, in source: PlaylistSource,
+        where include: ((Int) -> Bool)? = nil
     ) -> [PlaylistEntry] {
         precondition(!seeds.isEmpty, "a radio needs at least one seed")
         let dimensions = source.vectors.dimensions
@@ -107,6 +109,7 @@ public enum Playlists {
             let blocked = Set(history.suffix(max(0, artistGap)).compactMap { artistKey(source.tracks[$0]) })
             let best = source.vectors.nearest(to: target, k: 1) { row in
                 if used.contains(row) { return false }
+                if let include, !include(row) { return false }
                 let track = source.tracks[row]
                 if !track.contentHash.isEmpty && usedHashes.contains(track.contentHash) { return false }
                 if let artist = artistKey(track), blocked.contains(artist) { return false }
