@@ -129,7 +129,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            // The web page at `/`: static files, no build step (WebAssets finds them beside the binary).
+            resources: [.copy("Web")]),
         // Argument parsing and output formatting only.
         .executableTarget(
             name: "retrieve",
