@@ -129,7 +129,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            // The web page at `/`: static files, no build step (WebAssets finds them beside the binary).
+            resources: [.copy("Web")]),
         // `retrieve mpd`: MPD's text protocol (our own small client over POSIX sockets), the mapping between
         // MPD's music directory and the index, and the radio that keeps MPD's queue topped up.
         .target(name: "MPDRadio", dependencies: ["RetrieveCore", "Library"]),

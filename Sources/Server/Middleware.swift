@@ -39,10 +39,12 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer TOKEN` on every route but `GET /api/health`, compared in constant time.
+/// Requires `Authorization: Bearer TOKEN` on every route but `GET /api/health` and the web page's static files,
+/// compared in constant time.
 ///
 /// OpenSubsonic clients cannot always set headers, so `/rest/…` routes also accept the token as `apiKey=`
-/// (OpenSubsonic's API-key authentication).
+/// (OpenSubsonic's API-key authentication), and `GET /api/tracks/{id}/audio` accepts `token=` (an `<audio>`
+/// element cannot set headers).
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
@@ -52,7 +54,8 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let path = request.uri.path
-        if path == "/api/health" { return try await next(request, context) }
+        // Health, and the page's own static files (they hold no library data; the page then asks for the token).
+        if path == "/api/health" || Self.publicPagePaths.contains(path) { return try await next(request, context) }
         let isSubsonic = path.hasPrefix("/rest/")
         var presented: String?
         if let header = request.headers[.authorization] {
@@ -60,6 +63,10 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]) }
         }
         if presented == nil, isSubsonic, let key = request.uri.queryParameters["apiKey"] {
+            presented = String(key)
+        }
+        // An <audio> element cannot send headers: the audio route alone also takes `token=`.
+        if presented == nil, Self.isAudioRoute(path), let key = request.uri.queryParameters["token"] {
             presented = String(key)
         }
         guard let presented, Self.constantTimeEqual(presented, token) else {
@@ -73,6 +80,15 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(.unauthorized, field: "Authorization", message)
         }
         return try await next(request, context)
+    }
+
+    /// The web page's files, served without the token (`WebAssets.names`).
+    static var publicPagePaths: Set<String> { Set(["/"] + WebAssets.names.map { "/" + $0 }) }
+
+    /// `/api/tracks/{id}/audio`, the one route that accepts the token as a `token=` query parameter.
+    static func isAudioRoute(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 5 && parts[1] == "api" && parts[2] == "tracks" && parts[4] == "audio"
     }
 
     /// Compares every byte of the longer string whatever the contents, so the time taken does not tell how

@@ -102,6 +102,13 @@ public enum RetrieveServer {
         APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits)
             .register(on: router)
         SubsonicRoutes(state: state, serverVersion: version).register(on: router)
+        let assets = WebAssets.load()
+        if let folder = assets.folder {
+            logger.debug("web page files", metadata: ["folder": "\(folder)"])
+        } else {
+            logger.warning("web page files not found; `/` answers 404 (set RETRIEVE_WEB_ROOT)")
+        }
+        WebRoutes(state: state, assets: assets).register(on: router)
         return router
     }
 }
