@@ -138,10 +138,16 @@ struct IndexSnapshot: Equatable {
             let foreign = try GRDB.Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
             guard foreign.isEmpty else { throw TortureFailure("foreign_key_check of \(path): \(foreign.count) rows") }
             // A kill between SQLite creating the file and the schema's transaction committing leaves a database
-            // with no tables at all, which the next run migrates: an empty index. Some tables but not all would
-            // mean a half-applied migration, which must never happen.
+            // with no tables at all, or with GRDB's empty bookkeeping table alone (the migrator creates it before
+            // the first migration's transaction): no migration applied, which the next run migrates, an empty
+            // index. Some schema tables but not all would mean a half-applied migration, which must never happen.
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             if tables.isEmpty { return IndexSnapshot(tracks: [:], failures: [:]) }
+            if tables == ["grdb_migrations"] {
+                let applied = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") ?? 0
+                guard applied == 0 else { throw TortureFailure("\(path) records \(applied) migrations but has no schema") }
+                return IndexSnapshot(tracks: [:], failures: [:])
+            }
             guard tables.contains("tracks") else { throw TortureFailure("\(path) has tables \(tables) but no tracks") }
             var tracks: [String: IndexSnapshot.Row] = [:]
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT id, path FROM tracks") {
