@@ -14,10 +14,16 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// Track-level precision at 10 among the validation tracks (same label counts as relevant).
     public var validationPrecisionAt10: Float
     public var seconds: Double
+    /// Mean train losses of the label-free and distillation terms, before their weights; nil when the term was
+    /// off (and in reports written before they were recorded).
+    public var trainContrastive: Float?
+    public var trainRelational: Float?
+    public var trainRegression: Float?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
-                validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double) {
+                validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
+                trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -29,6 +35,9 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.validationAccuracy = validationAccuracy
         self.validationPrecisionAt10 = validationPrecisionAt10
         self.seconds = seconds
+        self.trainContrastive = trainContrastive
+        self.trainRelational = trainRelational
+        self.trainRegression = trainRegression
     }
 }
 
@@ -88,11 +97,20 @@ public struct TrainingReport: Codable, Sendable {
 
             """
         let xs = epochs.map { Double($0.epoch) }
-        let lossSeries: [(String, String, [Double])] = [
+        var lossSeries: [(String, String, [Double])] = [
             ("train cross-entropy", "#1f77b4", epochs.map { Double($0.trainCrossEntropy) }),
             ("train triplet", "#ff7f0e", epochs.map { Double($0.trainTriplet) }),
             ("validation cross-entropy", "#2ca02c", epochs.map { Double($0.validationCrossEntropy) }),
         ]
+        let optional: [(String, String, KeyPath<EpochRecord, Float?>)] = [
+            ("train contrastive", "#9467bd", \.trainContrastive), ("train relational ×10", "#8c564b", \.trainRelational),
+            ("train regression", "#e377c2", \.trainRegression),
+        ]
+        for (name, colour, path) in optional where epochs.contains(where: { $0[keyPath: path] != nil }) {
+            // The relational loss (a mean squared cosine difference) is small: drawn ×10 to be seen.
+            let scale = path == \EpochRecord.trainRelational ? 10.0 : 1.0
+            lossSeries.append((name, colour, epochs.map { $0[keyPath: path].map { scale * Double($0) } ?? .nan }))
+        }
         let scoreSeries: [(String, String, [Double])] = [
             ("train accuracy", "#1f77b4", epochs.map { Double($0.trainAccuracy) }),
             ("validation accuracy", "#2ca02c", epochs.map { Double($0.validationAccuracy) }),

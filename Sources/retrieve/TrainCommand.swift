@@ -96,6 +96,10 @@ struct RecipeOptions: ParsableArguments {
     var teacher: String?
     @Option(help: "ν: weight of the distillation loss (with --teacher).") var teacherWeight: Float = 1
     @Option(help: ArgumentHelp(
+        "ρ: weight of feature-regression distillation (with --teacher): a linear head, used only in training, "
+            + "maps each crop's embedding to the teacher's features of that audio (1 − cosine; 0: off)."))
+    var teacherRegressionWeight: Float = 0
+    @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
     var levelRange: Float = 80
@@ -129,6 +133,12 @@ struct RecipeOptions: ParsableArguments {
         guard teacherWeight >= 0, teacherWeight.isFinite else {
             throw ValidationError("--teacher-weight must be 0 or more, got \(teacherWeight)")
         }
+        guard teacherRegressionWeight >= 0, teacherRegressionWeight.isFinite else {
+            throw ValidationError("--teacher-regression-weight must be 0 or more, got \(teacherRegressionWeight)")
+        }
+        if teacherRegressionWeight > 0, teacher == nil {
+            throw ValidationError("--teacher-regression-weight needs --teacher DIR (the teacher's features to regress on)")
+        }
         guard patience >= 1, maxSeconds > 0 else { throw ValidationError("--patience must be ≥ 1 and --max-seconds > 0") }
     }
 
@@ -155,6 +165,7 @@ struct RecipeOptions: ParsableArguments {
         r.contrastiveTemperature = temperature
         r.teacherDirectory = teacher.map(CollectionScanner.absolutePath)
         r.teacherWeight = teacherWeight
+        r.teacherRegressionWeight = teacherRegressionWeight
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.patience = patience

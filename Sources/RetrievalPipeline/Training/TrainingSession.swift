@@ -45,6 +45,9 @@ public struct TrainingRecipe: Codable, Sendable {
     public var teacherDirectory: String? = nil
     /// ν: weight of the relational distillation loss (used with `teacherDirectory`).
     public var teacherWeight: Float = 1
+    /// ρ: weight of the feature-regression distillation loss (used with `teacherDirectory`): a training-only
+    /// linear head maps each crop's embedding to the teacher's features of that audio (`Losses.regression`).
+    public var teacherRegressionWeight: Float = 0
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -156,6 +159,10 @@ public final class TrainingSession {
         let teacher = try recipe.teacherDirectory.map { directory in
             try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
         }
+        if let teacher, options.regressionWeight != 0, trainer.regressionHead == nil {
+            trainer.regressionHead = RegressionHead(inputSize: recipe.embeddingSize, outputSize: teacher.dimensions,
+                                                    seed: recipe.seed &+ 0x7E4C, options: options)
+        }
         if let teacher {
             log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
                 + "one per \(teacher.patchSeconds) s")
@@ -177,7 +184,8 @@ public final class TrainingSession {
             if interrupt.isRaised || epoch > recipe.epochs { break }
             let started = Date()
             let progress = ProgressReporter(total: steps, label: "epoch \(epoch)", mode: progressMode)
-            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, accuracy: 0.0), lastRate: Float = 0
+            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, regression: 0.0, accuracy: 0.0)
+            var lastRate: Float = 0
             for _ in 0..<steps {
                 if interrupt.isRaised { break }
                 var picks = sampler.next()
@@ -197,6 +205,7 @@ public final class TrainingSession {
                 sums.triplet += Double(result.triplet)
                 sums.contrastive += Double(result.contrastive)
                 sums.relational += Double(result.relational)
+                sums.regression += Double(result.regression)
                 sums.accuracy += Double(result.accuracy)
                 lastRate = result.learningRate
                 progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -208,7 +217,10 @@ public final class TrainingSession {
                 epoch: epoch, steps: steps, learningRate: lastRate, trainCrossEntropy: Float(sums.ce / Double(steps)),
                 trainTriplet: Float(sums.triplet / Double(steps)), trainAccuracy: Float(sums.accuracy / Double(steps)),
                 validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
-                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started))
+                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started),
+                trainContrastive: recipe.contrastiveWeight != 0 ? Float(sums.contrastive / Double(steps)) : nil,
+                trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / Double(steps)) : nil,
+                trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / Double(steps)) : nil)
             report.epochs.append(record)
             // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
             let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
@@ -224,7 +236,8 @@ public final class TrainingSession {
             }
             let contrastive = (recipe.contrastiveWeight != 0
                 ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : "")
-                + (teacher != nil ? String(format: "  relational %.4f", sums.relational / Double(steps)) : "")
+                + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
+                + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
             log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                        epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
                        record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
@@ -270,6 +283,7 @@ public final class TrainingSession {
         o.contrastiveWeight = recipe.contrastiveWeight
         o.contrastiveTemperature = recipe.contrastiveTemperature
         o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
+        o.regressionWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherRegressionWeight
         return o
     }
 
