@@ -127,9 +127,12 @@ public final class EncoderTrainer {
 
     /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`, and
     /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
-    /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss.
-    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil) -> StepResult {
-        var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
+    /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss, and for
+    /// the regression loss unless `regressionTargets` gives that one other rows.
+    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
+                     regressionTargets: Matrix? = nil) -> StepResult {
+        var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
+                                      regressionTargets: regressionTargets)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
@@ -153,10 +156,11 @@ public final class EncoderTrainer {
 
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
     /// The regression head's gradient is then `regressionHeadGradient`.
-    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil)
-        -> (result: StepResult, gradient: [Float])
+    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
+                                regressionTargets: Matrix? = nil) -> (result: StepResult, gradient: [Float])
     {
-        let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
+        let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
+                                 regressionTargets: regressionTargets)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
@@ -164,8 +168,8 @@ public final class EncoderTrainer {
     /// clipping, for a step); empty when that step had no regression loss.
     public var regressionHeadGradient: [Float] { regressionGradient }
 
-    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?)
-        -> StepResult
+    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?,
+                                  regressionTargets: Matrix?) -> StepResult
     {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
         precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
@@ -216,7 +220,7 @@ public final class EncoderTrainer {
         let rho = options.regressionWeight
         var regression: Float = 0
         regressionGradient = []
-        if rho != 0, let targets {
+        if rho != 0, let targets = regressionTargets ?? targets {
             precondition(targets.rows == segments.count, "A step needs one target row per segment")
             if regressionHead == nil {
                 regressionHead = RegressionHead(inputSize: e, outputSize: targets.columns, seed: 1, options: options)

@@ -6,6 +6,7 @@ import SequenceEncoding
 
 extension Pooling: ExpressibleByArgument {}
 extension TripletMining: ExpressibleByArgument {}
+extension TeacherRegressionTarget: ExpressibleByArgument {}
 
 /// `retrieve train DATA`: train an encoder on a labelled collection.
 struct TrainCommand: ParsableCommand {
@@ -100,6 +101,10 @@ struct RecipeOptions: ParsableArguments {
             + "maps each crop's embedding to the teacher's features of that audio (1 − cosine; 0: off)."))
     var teacherRegressionWeight: Float = 0
     @Option(help: ArgumentHelp(
+        "The regression target of a crop: patch (the teacher's features of the 3-s patch it lies in) or track "
+            + "(their mean over its whole track)."))
+    var teacherRegressionTarget: TeacherRegressionTarget = .patch
+    @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
     var levelRange: Float = 80
@@ -166,6 +171,7 @@ struct RecipeOptions: ParsableArguments {
         r.teacherDirectory = teacher.map(CollectionScanner.absolutePath)
         r.teacherWeight = teacherWeight
         r.teacherRegressionWeight = teacherRegressionWeight
+        r.teacherRegressionTarget = teacherRegressionTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.patience = patience

@@ -112,6 +112,14 @@ import TestSupport
         #expect(String(decoding: model.prefix(4096), as: UTF8.self).contains("regression") == false)
         #expect(String(decoding: try Data(contentsOf: session.checkpointURL).prefix(8192), as: UTF8.self)
             .contains("trainer.regression.parameters"))
+        // With the track's mean as target (steady within a track, apart between classes) the regression falls.
+        recipe.teacherRegressionTarget = .track
+        let byTrack = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("t.safetensors"),
+                                          cacheDirectory: folder.path("cache").path, progress: .quiet) { _ in }
+        let trackRegression = try byTrack.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+            .epochs.compactMap(\.trainRegression)
+        #expect(trackRegression.count == 3 && trackRegression.last! < trackRegression.first!, "\(trackRegression)")
+        recipe.teacherRegressionTarget = .patch
         // A teacher folder without an index is refused with the command that makes one.
         recipe.teacherDirectory = folder.path("nowhere").path
         let broken = try TrainingSession(recipe: recipe, modelName: "s", output: folder.path("n.safetensors"),

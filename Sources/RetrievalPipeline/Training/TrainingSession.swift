@@ -48,6 +48,9 @@ public struct TrainingRecipe: Codable, Sendable {
     /// ρ: weight of the feature-regression distillation loss (used with `teacherDirectory`): a training-only
     /// linear head maps each crop's embedding to the teacher's features of that audio (`Losses.regression`).
     public var teacherRegressionWeight: Float = 0
+    /// What a crop's regression target is: the teacher's embedding of the patch the crop lies in, or the mean
+    /// over the crop's whole track.
+    public var teacherRegressionTarget: TeacherRegressionTarget = .patch
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -63,6 +66,14 @@ public struct TrainingRecipe: Codable, Sendable {
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
         return object.mapValues { "\($0)" }
     }
+}
+
+/// The target of feature-regression distillation for a training crop.
+public enum TeacherRegressionTarget: String, Codable, Sendable, CaseIterable {
+    /// The teacher's embedding of the 3-s patch the crop's centre lies in.
+    case patch
+    /// The mean of the teacher's embeddings over the crop's whole track.
+    case track
 }
 
 /// A labelled track's features, ready for training.
@@ -199,8 +210,11 @@ public final class TrainingSession {
                 let targets = teacher.map { t in
                     Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
                 }
+                let regressionTargets = recipe.teacherRegressionTarget == .track
+                    ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
                 let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
-                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets)
+                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets,
+                                          regressionTargets: regressionTargets)
                 sums.ce += Double(result.crossEntropy)
                 sums.triplet += Double(result.triplet)
                 sums.contrastive += Double(result.contrastive)
