@@ -34,8 +34,29 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// ν in total = … + ν · relational, the distillation loss towards a teacher's pairwise cosines
     /// (`Losses.relational`); 0 leaves it out (and the step's `targets` are then not needed).
     public var relationalWeight: Float = 0
+    /// ρ in total = … + ρ · regression, the distillation loss from a training-only linear head on the
+    /// embedding to the teacher's features (`Losses.regression`, `RegressionHead`); 0 leaves it out.
+    public var regressionWeight: Float = 0
 
     public init() {}
+
+    // Options stored in older checkpoints lack the later fields: they decode at their defaults.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func take<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try take(.learningRate, &learningRate); try take(.minimumLearningRate, &minimumLearningRate)
+        try take(.warmupSteps, &warmupSteps); try take(.totalSteps, &totalSteps)
+        try take(.weightDecay, &weightDecay); try take(.beta1, &beta1); try take(.beta2, &beta2)
+        try take(.epsilon, &epsilon)
+        gradientClipNorm = try c.decodeIfPresent(Float.self, forKey: .gradientClipNorm)
+        try take(.classificationWeight, &classificationWeight); try take(.tripletWeight, &tripletWeight)
+        try take(.tripletMargin, &tripletMargin); try take(.mining, &mining)
+        try take(.contrastiveWeight, &contrastiveWeight); try take(.contrastiveTemperature, &contrastiveTemperature)
+        try take(.relationalWeight, &relationalWeight); try take(.regressionWeight, &regressionWeight)
+    }
 
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(base: learningRate, minimum: minimumLearningRate, warmupSteps: warmupSteps, totalSteps: totalSteps)
@@ -52,7 +73,9 @@ public struct StepResult: Sendable, Equatable {
     public var contrastive: Float = 0
     /// Relational distillation loss (before weighting by ν; 0 when ν = 0).
     public var relational: Float = 0
-    /// CE + λ · triplet.
+    /// Feature-regression distillation loss (before weighting by ρ; 0 when ρ = 0).
+    public var regression: Float = 0
+    /// κ · CE + λ · triplet + μ · contrastive + ν · relational + ρ · regression.
     public var total: Float
     /// Fraction of the batch whose argmax logit is its label.
     public var accuracy: Float
@@ -87,6 +110,10 @@ public final class EncoderTrainer {
     private let workspace = BackwardWorkspace()
     private let gradientBuffer: FloatBuffer
     private let decayed: [Range<Int>]
+    /// The training-only head of the regression loss (ρ ≠ 0): set it, or the first step with targets makes one
+    /// (seed 1). It is saved in checkpoints, never in the model file.
+    public var regressionHead: RegressionHead?
+    private var regressionGradient: [Float] = []
 
     public init(encoder: Encoder, options: TrainingOptions) {
         self.encoder = encoder
@@ -100,20 +127,27 @@ public final class EncoderTrainer {
 
     /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`, and
     /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
-    /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss.
-    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil) -> StepResult {
-        var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
+    /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss, and for
+    /// the regression loss unless `regressionTargets` gives that one other rows.
+    public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
+                     regressionTargets: Matrix? = nil) -> StepResult {
+        var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
+                                      regressionTargets: regressionTargets)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
             let scale = clip / (result.gradientNorm + 1e-6)
             for i in 0..<n { g[i] *= scale }
+            for i in regressionGradient.indices { regressionGradient[i] *= scale }
         }
         let lr = options.schedule.rate(at: stepCount)
         optimizer.beta1 = options.beta1; optimizer.beta2 = options.beta2
         optimizer.epsilon = options.epsilon; optimizer.weightDecay = options.weightDecay
         optimizer.update(parameters: encoder.parameters.pointer, gradients: g, decayed: decayed, learningRate: lr)
         encoder.parametersChanged()
+        if let head = regressionHead, !regressionGradient.isEmpty {
+            head.update(gradient: regressionGradient, learningRate: lr, options: options)
+        }
         stepCount += 1
         result.learningRate = lr
         result.step = stepCount
@@ -121,15 +155,21 @@ public final class EncoderTrainer {
     }
 
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
-    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil)
-        -> (result: StepResult, gradient: [Float])
+    /// The regression head's gradient is then `regressionHeadGradient`.
+    public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
+                                regressionTargets: Matrix? = nil) -> (result: StepResult, gradient: [Float])
     {
-        let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets)
+        let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
+                                 regressionTargets: regressionTargets)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
-    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?)
-        -> StepResult
+    /// The regression head's gradient (W's values then b's) from the last `lossAndGradient` or `step` (after
+    /// clipping, for a step); empty when that step had no regression loss.
+    public var regressionHeadGradient: [Float] { regressionGradient }
+
+    private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?,
+                                  regressionTargets: Matrix?) -> StepResult
     {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
         precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
@@ -177,6 +217,20 @@ public final class EncoderTrainer {
             relational = r.loss
             for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nu * r.gradient.storage[i] }
         }
+        let rho = options.regressionWeight
+        var regression: Float = 0
+        regressionGradient = []
+        if rho != 0, let targets = regressionTargets ?? targets {
+            precondition(targets.rows == segments.count, "A step needs one target row per segment")
+            if regressionHead == nil {
+                regressionHead = RegressionHead(inputSize: e, outputSize: targets.columns, seed: 1, options: options)
+            }
+            let head = regressionHead!
+            let r = Losses.regression(embeddings: embeddings, targets: targets, weight: head.weight, bias: head.bias)
+            regression = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += rho * r.embeddings.storage[i] }
+            regressionGradient = (r.weight.storage + r.bias).map { rho * $0 }
+        }
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -198,9 +252,11 @@ public final class EncoderTrainer {
         }
         var sumSquares: Double = 0
         for i in 0..<layout.count { sumSquares += Double(grads[i]) * Double(grads[i]) }
+        for g in regressionGradient { sumSquares += Double(g) * Double(g) }
         return StepResult(
             crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive, relational: relational,
-            total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational,
+            regression: regression,
+            total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational + rho * regression,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }
@@ -225,10 +281,17 @@ public final class EncoderTrainer {
     public func saveCheckpoint(to url: URL, name: String) throws {
         let n = encoder.layout.count
         let json = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
-        let bytes = encoder.serialized(
-            name: name, extraTensors: [("optimizer.m", [n], optimizer.m), ("optimizer.v", [n], optimizer.v)],
-            extraMetadata: ["trainer.step": String(stepCount), "trainer.updates": String(optimizer.updates),
-                            "trainer.options": json])
+        var tensors = [("optimizer.m", [n], optimizer.m), ("optimizer.v", [n], optimizer.v)]
+        var metadata = ["trainer.step": String(stepCount), "trainer.updates": String(optimizer.updates),
+                        "trainer.options": json]
+        if let head = regressionHead {
+            let shape = [head.parameterCount]
+            tensors += [("trainer.regression.parameters", shape, head.flatParameters), ("trainer.regression.m", shape, head.optimizer.m),
+                        ("trainer.regression.v", shape, head.optimizer.v)]
+            metadata["trainer.regression.shape"] = "\(head.outputSize)x\(head.inputSize)"
+            metadata["trainer.regression.updates"] = String(head.optimizer.updates)
+        }
+        let bytes = encoder.serialized(name: name, extraTensors: tensors, extraMetadata: metadata)
         try OutputFile.write(Data(bytes), to: url.path)
     }
 
@@ -257,6 +320,20 @@ public final class EncoderTrainer {
         trainer.optimizer.m = m.values
         trainer.optimizer.v = v.values
         trainer.optimizer.updates = updates
+        if let shape = file.metadata["trainer.regression.shape"] {
+            let sizes = shape.split(separator: "x").compactMap { Int($0) }
+            guard sizes.count == 2, let p = file.tensors["trainer.regression.parameters"], let hm = file.tensors["trainer.regression.m"],
+                  let hv = file.tensors["trainer.regression.v"], let headUpdates = file.metadata["trainer.regression.updates"].flatMap(Int.init),
+                  p.values.count == sizes[0] * sizes[1] + sizes[0], hm.values.count == p.values.count,
+                  hv.values.count == p.values.count
+            else { throw .badMetadata(path: path, reason: "the regression head's tensors are missing or of the wrong size") }
+            var headOptimizer = AdamW(parameterCount: p.values.count)
+            headOptimizer.m = hm.values
+            headOptimizer.v = hv.values
+            headOptimizer.updates = headUpdates
+            trainer.regressionHead = RegressionHead(inputSize: sizes[1], outputSize: sizes[0], parameters: p.values,
+                                                    optimizer: headOptimizer)
+        }
         return trainer
     }
 }

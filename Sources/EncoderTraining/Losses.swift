@@ -169,4 +169,56 @@ public enum Losses {
         gradient = BLAS.multiply(dS, .none, embeddings, .none)
         return (Float(loss) / pairs, gradient)
     }
+
+    /// Feature-regression distillation through a linear head: each embedding eᵢ (a row of `embeddings`,
+    /// `N × E`) is mapped to yᵢ = W eᵢ + b (`weight` is `D × E`, `bias` has D values) and compared with its
+    /// teacher target tᵢ (a row of `targets`, `N × D`) by cosine:
+    ///
+    ///     loss = (1/|T|) Σ_{i∈T} (1 − yᵢ·tᵢ / (‖yᵢ‖ ‖tᵢ‖))
+    ///
+    /// over the rows T whose target is not all zeros (a zero row marks a segment without a teacher target).
+    /// Cosine rather than squared error: the targets are directions (z-scored, unit rows), the student is
+    /// scored by cosine, and the loss then ignores the head's output scale. With no target the loss is 0.
+    /// A yᵢ of length below 1e-12 contributes its loss but no gradient (the cosine has none there).
+    /// Returns the loss and its gradients with respect to the embeddings (`N × E`), W (`D × E`) and b.
+    /// - Complexity: O(N D E).
+    public static func regression(embeddings: Matrix, targets: Matrix, weight: Matrix, bias: [Float])
+        -> (loss: Float, embeddings: Matrix, weight: Matrix, bias: [Float])
+    {
+        let n = embeddings.rows, d = weight.rows
+        precondition(targets.rows == n, "\(targets.rows) targets for \(n) embeddings")
+        precondition(weight.columns == embeddings.columns && targets.columns == d && bias.count == d,
+                     "head \(weight.rows)×\(weight.columns) + \(bias.count) does not map \(embeddings.columns) to \(d)")
+        let has = (0..<n).map { r in (0..<d).contains { targets[r, $0] != 0 } }
+        let count = has.filter { $0 }.count
+        guard count > 0 else {
+            return (0, Matrix(rows: n, columns: embeddings.columns), Matrix(rows: d, columns: weight.columns),
+                    [Float](repeating: 0, count: d))
+        }
+        var y = BLAS.multiply(embeddings, .none, weight, .transposed)
+        for r in 0..<n { for j in 0..<d { y[r, j] += bias[j] } }
+        var dY = Matrix(rows: n, columns: d)
+        var loss = 0.0
+        let share = 1 / Double(count)
+        for r in 0..<n where has[r] {
+            var yy = 0.0, tt = 0.0, yt = 0.0
+            for j in 0..<d {
+                let a = Double(y[r, j]), t = Double(targets[r, j])
+                yy += a * a; tt += t * t; yt += a * t
+            }
+            let ny = yy.squareRoot(), nt = tt.squareRoot()
+            let cosine = ny > 1e-12 ? yt / (ny * nt) : 0
+            loss += share * (1 - cosine)
+            guard ny > 1e-12 else { continue }
+            // ∂(1 − cos)/∂y = −(t̂ − cos · ŷ) / ‖y‖.
+            for j in 0..<d {
+                let g = -(Double(targets[r, j]) / nt - cosine * Double(y[r, j]) / ny) / ny
+                dY[r, j] = Float(share * g)
+            }
+        }
+        var dBias = [Float](repeating: 0, count: d)
+        for r in 0..<n { for j in 0..<d { dBias[j] += dY[r, j] } }
+        return (Float(loss), BLAS.multiply(dY, .none, weight, .none), BLAS.multiply(dY, .transposed, embeddings, .none),
+                dBias)
+    }
 }

@@ -14,10 +14,16 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// Track-level precision at 10 among the validation tracks (same label counts as relevant).
     public var validationPrecisionAt10: Float
     public var seconds: Double
+    /// Mean train losses of the label-free and distillation terms, before their weights; nil when the term was
+    /// off (and in reports written before they were recorded).
+    public var trainContrastive: Float?
+    public var trainRelational: Float?
+    public var trainRegression: Float?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
-                validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double) {
+                validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
+                trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -29,6 +35,9 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.validationAccuracy = validationAccuracy
         self.validationPrecisionAt10 = validationPrecisionAt10
         self.seconds = seconds
+        self.trainContrastive = trainContrastive
+        self.trainRelational = trainRelational
+        self.trainRegression = trainRegression
     }
 }
 

@@ -20,7 +20,11 @@ public final class FeatureCache: @unchecked Sendable {
         self.directory = Paths.absolute(directory)
         self.configuration = configuration
         self.maxSeconds = maxSeconds
-        let json = (try? JSONEncoder().encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        // Sorted keys: without them JSONEncoder's key order changes from process to process on Linux, and every
+        // run got a new key (measured: two `retrieve train` runs of one recipe wrote two full caches).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = (try? encoder.encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in (json + "|\(maxSeconds ?? 0)").utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         configurationKey = String(hash, radix: 16)

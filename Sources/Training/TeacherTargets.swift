@@ -15,6 +15,8 @@ struct TeacherTargets {
     let perTrack: [Matrix?]
     let patchSeconds: Double
     let dimensions: Int
+    /// Per track, the normalised mean of its unit target rows (the teacher's view of the whole track).
+    let trackMeans: [[Float]?]
     /// Tracks that found targets.
     var covered: Int { perTrack.filter { $0 != nil }.count }
 
@@ -60,6 +62,12 @@ struct TeacherTargets {
         let z = Standardiser(fitting: Matrix(rows: all.reduce(0) { $0 + $1.rows }, columns: dimensions,
                                              storage: all.flatMap(\.storage)))
         perTrack = raw.map { $0.map(z.apply) }  // z-scored and L2-normalised rows
+        trackMeans = perTrack.map { m in
+            m.map { m in
+                let mean = (0..<m.columns).map { j in (0..<m.rows).reduce(Float(0)) { $0 + m[$1, j] } / Float(m.rows) }
+                return Embedding(normalising: mean).values
+            }
+        }
         patchSeconds = seconds ?? 3
         self.dimensions = dimensions
     }
@@ -70,5 +78,10 @@ struct TeacherTargets {
         guard let m = perTrack[track] else { return [Float](repeating: 0, count: dimensions) }
         let patch = min(m.rows - 1, max(0, Int(seconds / patchSeconds)))
         return m.row(patch)
+    }
+
+    /// The whole track's target (`trackMeans`), or zeros when the track has none.
+    func trackTarget(track: Int) -> [Float] {
+        trackMeans[track] ?? [Float](repeating: 0, count: dimensions)
     }
 }

@@ -8,11 +8,21 @@ extension TrainingReport {
         func series(_ name: String, _ colour: String, _ value: (EpochRecord) -> Float) -> LineChart.Series {
             LineChart.Series(name: name, colour: colour, values: epochs.map { Double(value($0)) })
         }
-        let losses = [
+        var losses = [
             series("train cross-entropy", "#1f77b4", \.trainCrossEntropy),
             series("train triplet", "#ff7f0e", \.trainTriplet),
             series("validation cross-entropy", "#2ca02c", \.validationCrossEntropy),
         ]
+        // The losses a recipe may leave off, drawn when some epoch has them; the relational loss (a mean squared
+        // cosine difference) is small, so it is drawn ×10 to be seen.
+        let optional: [(String, String, KeyPath<EpochRecord, Float?>, Double)] = [
+            ("train contrastive", "#9467bd", \.trainContrastive, 1), ("train relational ×10", "#8c564b", \.trainRelational, 10),
+            ("train regression", "#e377c2", \.trainRegression, 1),
+        ]
+        for (name, colour, path, scale) in optional where epochs.contains(where: { $0[keyPath: path] != nil }) {
+            losses.append(LineChart.Series(name: name, colour: colour,
+                                           values: epochs.map { $0[keyPath: path].map { scale * Double($0) } ?? .nan }))
+        }
         let scores = [
             series("train accuracy", "#1f77b4", \.trainAccuracy),
             series("validation accuracy", "#2ca02c", \.validationAccuracy),

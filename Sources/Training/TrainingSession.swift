@@ -48,6 +48,12 @@ public struct TrainingRecipe: Codable, Sendable {
     public var teacherDirectory: String? = nil
     /// ν: weight of the relational distillation loss (used with `teacherDirectory`).
     public var teacherWeight: Float = 1
+    /// ρ: weight of the feature-regression distillation loss (used with `teacherDirectory`): a training-only
+    /// linear head maps each crop's embedding to the teacher's features of that audio (`Losses.regression`).
+    public var teacherRegressionWeight: Float = 0
+    /// What a crop's regression target is: the teacher's embedding of the patch the crop lies in, or the mean
+    /// over the crop's whole track.
+    public var teacherRegressionTarget: TeacherRegressionTarget = .patch
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -63,6 +69,14 @@ public struct TrainingRecipe: Codable, Sendable {
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
         return object.mapValues { "\($0)" }
     }
+}
+
+/// The target of feature-regression distillation for a training crop.
+public enum TeacherRegressionTarget: String, Codable, Sendable, CaseIterable {
+    /// The teacher's embedding of the 3-s patch the crop's centre lies in.
+    case patch
+    /// The mean of the teacher's embeddings over the crop's whole track.
+    case track
 }
 
 /// A labelled track's features, ready for training.
@@ -159,6 +173,10 @@ public final class TrainingSession {
         let teacher = try recipe.teacherDirectory.map { directory in
             try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
         }
+        if let teacher, options.regressionWeight != 0, trainer.regressionHead == nil {
+            trainer.regressionHead = RegressionHead(inputSize: recipe.embeddingSize, outputSize: teacher.dimensions,
+                                                    seed: recipe.seed &+ 0x7E4C, options: options)
+        }
         if let teacher {
             log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
                 + "one per \(teacher.patchSeconds) s")
@@ -180,7 +198,8 @@ public final class TrainingSession {
             if stop.isRaised || epoch > recipe.epochs { break }
             let started = Date()
             let progress = progress(steps, "epoch \(epoch)")
-            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, accuracy: 0.0), lastRate: Float = 0
+            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, regression: 0.0, accuracy: 0.0)
+            var lastRate: Float = 0
             for _ in 0..<steps {
                 if stop.isRaised { break }
                 var picks = sampler.next()
@@ -194,12 +213,16 @@ public final class TrainingSession {
                 let targets = teacher.map { t in
                     Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
                 }
+                let regressionTargets = recipe.teacherRegressionTarget == .track
+                    ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
                 let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
-                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets)
+                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets,
+                                          regressionTargets: regressionTargets)
                 sums.ce += Double(result.crossEntropy)
                 sums.triplet += Double(result.triplet)
                 sums.contrastive += Double(result.contrastive)
                 sums.relational += Double(result.relational)
+                sums.regression += Double(result.regression)
                 sums.accuracy += Double(result.accuracy)
                 lastRate = result.learningRate
                 progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -211,7 +234,10 @@ public final class TrainingSession {
                 epoch: epoch, steps: steps, learningRate: lastRate, trainCrossEntropy: Float(sums.ce / Double(steps)),
                 trainTriplet: Float(sums.triplet / Double(steps)), trainAccuracy: Float(sums.accuracy / Double(steps)),
                 validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
-                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started))
+                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started),
+                trainContrastive: recipe.contrastiveWeight != 0 ? Float(sums.contrastive / Double(steps)) : nil,
+                trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / Double(steps)) : nil,
+                trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / Double(steps)) : nil)
             report.epochs.append(record)
             // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
             let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
@@ -227,7 +253,8 @@ public final class TrainingSession {
             }
             let contrastive = (recipe.contrastiveWeight != 0
                 ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : "")
-                + (teacher != nil ? String(format: "  relational %.4f", sums.relational / Double(steps)) : "")
+                + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
+                + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
             log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                        epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
                        record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
@@ -273,6 +300,7 @@ public final class TrainingSession {
         o.contrastiveWeight = recipe.contrastiveWeight
         o.contrastiveTemperature = recipe.contrastiveTemperature
         o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
+        o.regressionWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherRegressionWeight
         return o
     }
 

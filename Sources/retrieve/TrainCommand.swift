@@ -13,6 +13,7 @@ extension Pooling: ExpressibleByArgument {}
 extension TripletMining: ExpressibleByArgument {
     public static var allValueStrings: [String] { [TripletMining.batchHard, .semiHard].map(\.rawValue) }
 }
+extension TeacherRegressionTarget: ExpressibleByArgument {}
 
 /// `retrieve train DATA`: train an encoder on a labelled collection.
 struct TrainCommand: ParsableCommand {
@@ -103,6 +104,14 @@ struct RecipeOptions: ParsableArguments {
     var teacher: String?
     @Option(help: "ν: weight of the distillation loss (with --teacher).") var teacherWeight: Float = 1
     @Option(help: ArgumentHelp(
+        "ρ: weight of feature-regression distillation (with --teacher): a linear head, used only in training, "
+            + "maps each crop's embedding to the teacher's features of that audio (1 − cosine; 0: off)."))
+    var teacherRegressionWeight: Float = 0
+    @Option(help: ArgumentHelp(
+        "The regression target of a crop: patch (the teacher's features of the 3-s patch it lies in) or track "
+            + "(their mean over its whole track)."))
+    var teacherRegressionTarget: TeacherRegressionTarget = .patch
+    @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
     var levelRange: Float = 80
@@ -123,7 +132,8 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--learning-rate", learningRate, 0, atMost: 1)
         try Check.finite("--weight-decay", weightDecay, 0...1)
         for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
-                                 ("--contrastive-weight", contrastiveWeight), ("--teacher-weight", teacherWeight)] {
+                                 ("--contrastive-weight", contrastiveWeight), ("--teacher-weight", teacherWeight),
+                                 ("--teacher-regression-weight", teacherRegressionWeight)] {
             try Check.finite(option, weight, 0...1_000)
         }
         try Check.finite("--margin", margin, 0...2)
@@ -131,6 +141,9 @@ struct RecipeOptions: ParsableArguments {
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
         try Check.range("--patience", patience, 1...10_000)
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
+        if teacherRegressionWeight > 0, teacher == nil {
+            throw ValidationError("--teacher-regression-weight needs --teacher DIR (the teacher's features to regress on)")
+        }
     }
 
     func recipe(seed: UInt64) -> TrainingRecipe {
@@ -156,6 +169,8 @@ struct RecipeOptions: ParsableArguments {
         r.contrastiveTemperature = temperature
         r.teacherDirectory = teacher.map(Paths.absolute)
         r.teacherWeight = teacherWeight
+        r.teacherRegressionWeight = teacherRegressionWeight
+        r.teacherRegressionTarget = teacherRegressionTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.patience = patience

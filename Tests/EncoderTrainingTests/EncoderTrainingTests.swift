@@ -254,6 +254,128 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         print("relational finite differences: worst relative error \(worst)")
     }
 
+    /// Random unit targets (7-d) for six segments, row 4 without one (all zeros).
+    static func regressionTargets(_ rng: inout SeededGenerator) -> Matrix {
+        let raw = rng.matrix(rows: 6, columns: 7, in: -1...1)
+        return Matrix(rowArrays: (0..<6).map { $0 == 4 ? [Float](repeating: 0, count: 7)
+            : Embedding(normalising: raw.row($0)).values })
+    }
+
+    /// The regression loss by its definition (mean 1 − cosine of W e + b with the target over rows that have a
+    /// target), and its gradients with respect to the embeddings, W and b against central differences.
+    @Test func regressionGradientAndDefinition() {
+        var rng = SeededGenerator(seed: 43)
+        var worst: Float = 0
+        for _ in 0..<5 {
+            let raw = rng.matrix(rows: 6, columns: 4, in: -1...1)
+            let embeddings = Matrix(rowArrays: (0..<6).map { Embedding(normalising: raw.row($0)).values })
+            let targets = Self.regressionTargets(&rng)
+            let weight = rng.matrix(rows: 7, columns: 4, in: -1...1)
+            let bias = rng.matrix(rows: 1, columns: 7, in: -0.3...0.3).storage
+            let r = Losses.regression(embeddings: embeddings, targets: targets, weight: weight, bias: bias)
+            var expected = 0.0
+            for i in 0..<6 where i != 4 {
+                let y = (0..<7).map { j in Double(bias[j]) + (0..<4).reduce(0.0) { $0 + Double(weight[j, $1] * embeddings[i, $1]) } }
+                let t = targets.row(i).map(Double.init)
+                let dot = zip(y, t).reduce(0) { $0 + $1.0 * $1.1 }
+                let ny = y.reduce(0) { $0 + $1 * $1 }.squareRoot(), nt = t.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                expected += 1 - dot / (ny * nt)
+            }
+            #expect(abs(Double(r.loss) - expected / 5) < 1e-5)
+            #expect(r.embeddings.row(4).allSatisfy { $0 == 0 })
+            let eps: Float = 1e-3
+            func loss(_ e: Matrix, _ w: Matrix, _ b: [Float]) -> Float {
+                Losses.regression(embeddings: e, targets: targets, weight: w, bias: b).loss
+            }
+            var numeric = [Float](repeating: 0, count: 24)
+            for i in 0..<24 {
+                var a = embeddings, b = embeddings
+                a.storage[i] += eps; b.storage[i] -= eps
+                numeric[i] = (loss(a, weight, bias) - loss(b, weight, bias)) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(r.embeddings.storage, numeric))
+            var numericW = [Float](repeating: 0, count: 28)
+            for i in 0..<28 {
+                var a = weight, b = weight
+                a.storage[i] += eps; b.storage[i] -= eps
+                numericW[i] = (loss(embeddings, a, bias) - loss(embeddings, b, bias)) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(r.weight.storage, numericW))
+            var numericB = [Float](repeating: 0, count: 7)
+            for i in 0..<7 {
+                var a = bias, b = bias
+                a[i] += eps; b[i] -= eps
+                numericB[i] = (loss(embeddings, weight, a) - loss(embeddings, weight, b)) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(r.bias, numericB))
+        }
+        #expect(worst < 1e-2)
+        print("regression finite differences: worst relative error \(worst)")
+    }
+
+    /// The whole step with classification, relational and regression distillation on: central differences of
+    /// the total loss for every encoder parameter (through the L2 norm, projection, pooling and LSTM) and every
+    /// parameter of the training-only head, against the analytic gradients.
+    @Test func gradientsWithRegressionHead() {
+        let encoder = Encoder(configuration: Self.configuration(pooling: .mean), seed: 13)
+        var options = TrainingOptions()
+        options.tripletWeight = 0
+        options.relationalWeight = 3
+        options.regressionWeight = 0.7
+        let trainer = EncoderTrainer(encoder: encoder, options: options)
+        trainer.regressionHead = RegressionHead(inputSize: 4, outputSize: 7, seed: 2, options: options)
+        trainer.regressionHead!.bias = [0.1, -0.2, 0.05, 0, 0.3, -0.1, 0.2]
+        var rng = SeededGenerator(seed: 14)
+        let segs = (0..<6).map { _ in rng.matrix(rows: 5, columns: 4, in: -2...2) }
+        let labels = [0, 0, 1, 1, 2, 2]
+        let targets = Self.regressionTargets(&rng)
+        func total() -> Float { trainer.lossAndGradient(segments: segs, labels: labels, targets: targets).result.total }
+        let (result, analytic) = trainer.lossAndGradient(segments: segs, labels: labels, targets: targets)
+        let analyticHead = trainer.regressionHeadGradient
+        #expect(result.regression > 0 && result.relational > 0)
+        #expect(analyticHead.count == 4 * 7 + 7)
+        // Per tensor, directional derivatives along the analytic gradient and along a random unit direction
+        // (the LSTM's per-element chain is checked by `parameterGradients`; here single elements of the
+        // recurrent weights have gradients near the Float noise of a central difference).
+        var eps: Float = 1e-2
+        var worst: Float = 0
+        let p = encoder.parameters.pointer
+        for spec in encoder.layout.specs {
+            let g = Array(analytic[spec.offset..<(spec.offset + spec.count)])
+            let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard norm > 1e-4 else { continue }
+            let random = (0..<spec.count).map { _ in rng.nextGaussian() }
+            let randomNorm = random.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for direction in [g.map { $0 / norm }, random.map { $0 / randomNorm }] {
+                let saved = Array(UnsafeBufferPointer(start: p + spec.offset, count: spec.count))
+                for i in 0..<spec.count { p[spec.offset + i] = saved[i] + eps * direction[i] }
+                let plus = total()
+                for i in 0..<spec.count { p[spec.offset + i] = saved[i] - eps * direction[i] }
+                let minus = total()
+                for i in 0..<spec.count { p[spec.offset + i] = saved[i] }
+                let numeric = (plus - minus) / (2 * eps)
+                let mine = zip(g, direction).reduce(0) { $0 + $1.0 * $1.1 }
+                let err = abs(numeric - mine) / norm
+                worst = max(worst, err)
+                #expect(err < 2e-2, "\(spec.name): directional derivative \(numeric), analytic \(mine), |g| \(norm)")
+            }
+        }
+        eps = 3e-3
+        let head = trainer.regressionHead!
+        var numeric: [Float] = []
+        for i in 0..<(4 * 7 + 7) {
+            func set(_ v: Float) { if i < 28 { head.weight.storage[i] = v } else { head.bias[i - 28] = v } }
+            let saved = i < 28 ? head.weight.storage[i] : head.bias[i - 28]
+            set(saved + eps); let plus = total()
+            set(saved - eps); let minus = total()
+            set(saved)
+            numeric.append((plus - minus) / (2 * eps))
+        }
+        let headErr = Approx.maxAbsDifference(analyticHead, numeric) / max(numeric.map(abs).max()!, 1e-3)
+        #expect(headErr < 2e-2, "regression head: relative error \(headErr)")
+        print("finite differences with the regression head: worst encoder tensor \(worst), head \(headErr)")
+    }
+
     @Test func contrastiveByTheDefinition() {
         // Three items, groups [0, 0, 1]: anchor 0's positive is 1, anchor 1's is 0, item 2 has none.
         let e = Matrix(rowArrays: [[1, 0], [0.6, 0.8], [0, 1]])
@@ -393,5 +515,48 @@ func syntheticData(count: Int, frames: Int, bands: Int, seed: UInt64) -> ([Matri
         let modelURL = dir.path("model.safetensors")
         try trainer.encoder.save(to: modelURL, name: "m")
         #expect(throws: ModelFileError.self) { _ = try EncoderTrainer.resume(from: modelURL) }
+    }
+
+    /// The regression head trains, resumes from a checkpoint exactly, and never enters the model file.
+    @Test func regressionHeadResumesAndStaysOutOfTheModel() throws {
+        let dir = try TemporaryDirectory()
+        var options = TrainingOptions()
+        options.warmupSteps = 2
+        options.totalSteps = 10
+        options.regressionWeight = 1
+        let trainer = EncoderTrainer(encoder: Encoder(configuration: FiniteDifferenceTests.configuration(pooling: .mean),
+                                                      seed: 1), options: options)
+        var rng = SeededGenerator(seed: 2)
+        let segs = (0..<6).map { _ in rng.matrix(rows: 5, columns: 4, in: -2...2) }
+        let labels = [0, 0, 1, 1, 2, 2]
+        let targets = FiniteDifferenceTests.regressionTargets(&rng)
+        var losses: [Float] = []
+        for _ in 0..<3 { losses.append(trainer.step(segments: segs, labels: labels, targets: targets).regression) }
+        #expect(trainer.regressionHead != nil && losses[2] < losses[0])
+        let url = dir.path("ckpt.safetensors")
+        try trainer.saveCheckpoint(to: url, name: "ckpt")
+        let resumed = try EncoderTrainer.resume(from: url)
+        #expect(resumed.options == options)
+        #expect(resumed.regressionHead?.flatParameters == trainer.regressionHead?.flatParameters)
+        let a = trainer.step(segments: segs, labels: labels, targets: targets)
+        let b = resumed.step(segments: segs, labels: labels, targets: targets)
+        #expect(a == b)
+        #expect(trainer.regressionHead?.flatParameters == resumed.regressionHead?.flatParameters)
+        let modelURL = dir.path("model.safetensors")
+        try trainer.encoder.save(to: modelURL, name: "m")
+        let file = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: modelURL)), path: modelURL.path)
+        #expect(!file.tensors.keys.contains { $0.contains("regression") })
+        #expect(!file.metadata.keys.contains { $0.contains("regression") })
+        #expect(Set(file.tensors.keys) == Set(trainer.encoder.layout.specs.map(\.name)))
+    }
+
+    /// Options written by a checkpoint before a field existed decode with that field at its default.
+    @Test func olderOptionsDecode() throws {
+        var options = TrainingOptions()
+        options.relationalWeight = 30
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(options)) as! [String: Any]
+        object["regressionWeight"] = nil
+        let decoded = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(decoded == options)
     }
 }

@@ -56,8 +56,17 @@ import Testing
             ["train", "data", "--contrastive-weight", "0.5", "--temperature", "0.2", "--level-range", "0"]) as? TrainCommand)
         #expect(c.recipe.contrastiveWeight == 0.5 && c.recipe.contrastiveTemperature == 0.2 && c.recipe.levelRange == nil)
         #expect(try #require(try Retrieve.parseAsRoot(["train", "data"]) as? TrainCommand).recipe.levelRange == 80)
+        let distil = try #require(try Retrieve.parseAsRoot(
+            ["train", "data", "--teacher", "t", "--teacher-regression-weight", "2"]) as? TrainCommand)
+        #expect(distil.recipe.teacherRegressionWeight == 2 && distil.recipe.teacherDirectory != nil
+            && distil.recipe.teacherRegressionTarget == .patch)
+        let byTrack = try #require(try Retrieve.parseAsRoot(
+            ["train", "data", "--teacher", "t", "--teacher-regression-weight", "2", "--teacher-regression-target", "track"])
+            as? TrainCommand)
+        #expect(byTrack.recipe.teacherRegressionTarget == .track)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
-                    ["--steps-per-epoch", "0"], ["--layers", "100"]] {
+                    ["--steps-per-epoch", "0"], ["--layers", "100"], ["--teacher-regression-weight", "1"],
+                    ["--teacher", "t", "--teacher-regression-weight", "-1"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

@@ -20,7 +20,8 @@ import Testing
     /// Options for which 0 is a meaningful value.
     static let zeroAllowed: Set<String> = [
         "--limit", "--offset", "--seed", "--identification-excerpts", "--dedupe-threshold", "--weight-decay",
-        "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight", "--margin",
+        "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight",
+        "--teacher-regression-weight", "--margin",
         "--level-range", "--port",
     ]
     /// Options that take any large value (a seed; a page of rows past the end is empty).
