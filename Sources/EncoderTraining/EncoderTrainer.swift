@@ -202,35 +202,10 @@ public final class EncoderTrainer {
         for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s * kappa }
         var dEmbeddings = tri.gradient
         for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
-        let mu = options.contrastiveWeight
-        var contrastive: Float = 0
-        if mu != 0, let trackGroups {
-            let c = Losses.contrastive(embeddings: embeddings, groups: trackGroups, temperature: options.contrastiveTemperature)
-            contrastive = c.loss
-            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += mu * c.gradient.storage[i] }
-        }
-        let nu = options.relationalWeight
-        var relational: Float = 0
-        if nu != 0, let targets {
-            precondition(targets.rows == segments.count, "A step needs one target row per segment")
-            let r = Losses.relational(embeddings: embeddings, targets: targets)
-            relational = r.loss
-            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nu * r.gradient.storage[i] }
-        }
-        let rho = options.regressionWeight
-        var regression: Float = 0
-        regressionGradient = []
-        if rho != 0, let targets = regressionTargets ?? targets {
-            precondition(targets.rows == segments.count, "A step needs one target row per segment")
-            if regressionHead == nil {
-                regressionHead = RegressionHead(inputSize: e, outputSize: targets.columns, seed: 1, options: options)
-            }
-            let head = regressionHead!
-            let r = Losses.regression(embeddings: embeddings, targets: targets, weight: head.weight, bias: head.bias)
-            regression = r.loss
-            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += rho * r.embeddings.storage[i] }
-            regressionGradient = (r.weight.storage + r.bias).map { rho * $0 }
-        }
+        let (contrastive, relational, regression) = auxiliaryLosses(
+            embeddings: embeddings, groups: trackGroups, targets: targets, regressionTargets: regressionTargets,
+            into: &dEmbeddings)
+        let mu = options.contrastiveWeight, nu = options.relationalWeight, rho = options.regressionWeight
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -259,6 +234,47 @@ public final class EncoderTrainer {
             total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational + rho * regression,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
+    }
+
+    /// The losses beside classification and triplet — contrastive over two crops of a track (μ), relational (ν)
+    /// and feature-regression (ρ) distillation — each added to `dEmbeddings` with its weight where it is on;
+    /// sets the regression head's gradient (`regressionGradient`).
+    private func auxiliaryLosses(embeddings: Matrix, groups trackGroups: [Int]?, targets: Matrix?,
+                                 regressionTargets: Matrix?, into dEmbeddings: inout Matrix)
+        -> (contrastive: Float, relational: Float, regression: Float)
+    {
+        let e = encoder.configuration.embeddingSize
+        let count = embeddings.rows
+        let mu = options.contrastiveWeight
+        var contrastive: Float = 0
+        if mu != 0, let trackGroups {
+            let c = Losses.contrastive(embeddings: embeddings, groups: trackGroups, temperature: options.contrastiveTemperature)
+            contrastive = c.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += mu * c.gradient.storage[i] }
+        }
+        let nu = options.relationalWeight
+        var relational: Float = 0
+        if nu != 0, let targets {
+            precondition(targets.rows == count, "A step needs one target row per segment")
+            let r = Losses.relational(embeddings: embeddings, targets: targets)
+            relational = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nu * r.gradient.storage[i] }
+        }
+        let rho = options.regressionWeight
+        var regression: Float = 0
+        regressionGradient = []
+        if rho != 0, let targets = regressionTargets ?? targets {
+            precondition(targets.rows == count, "A step needs one target row per segment")
+            if regressionHead == nil {
+                regressionHead = RegressionHead(inputSize: e, outputSize: targets.columns, seed: 1, options: options)
+            }
+            let head = regressionHead!
+            let r = Losses.regression(embeddings: embeddings, targets: targets, weight: head.weight, bias: head.bias)
+            regression = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += rho * r.embeddings.storage[i] }
+            regressionGradient = (r.weight.storage + r.bias).map { rho * $0 }
+        }
+        return (contrastive, relational, regression)
     }
 
     /// Cross-entropy and accuracy over `segments`, and the triplet loss over all their embeddings together.

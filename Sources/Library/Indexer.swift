@@ -62,8 +62,8 @@ public final class Indexer {
 
     enum AnalyseReason: Equatable { case changed, otherModel, noSegments }
 
-    private let store: IndexStore
-    private let options: Options
+    let store: IndexStore
+    let options: Options
     private let makeAnalyser: () throws -> TrackAnalysing
     private let progress: ProgressFactory
     private let stop: StopRequest
@@ -111,38 +111,10 @@ public final class Indexer {
         summary.unchanged = unchanged
         summary.skippedFailures = skipped
 
-        if options.prune {
-            // Tracks recognised as moved live on under their new path; re-analysed ones keep their row too.
-            let claimed = Set(
-                actions.compactMap { action -> TrackID? in
-                    switch action {
-                    case .move(_, let existing), .analyse(_, let existing, _): existing.id
-                    case .add: nil
-                    }
-                })
-            let plan = PrunePlan.make(
-                tracks: try store.allTracks(), failures: try store.failures().map(\.path),
-                scan: scan, keep: claimed)
-            if !options.force, let refused = plan.refusals.first, !options.dryRun {
-                throw LibraryError.pruneRefused(
-                    root: refused.path, removing: refused.gone.count,
-                    indexed: refused.indexed, examples: refused.gone)
-            }
-            if !options.force { summary.pruneRefusals = plan.refusals }
-            if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
-            summary.removed = plan.tracks.count
-            summary.removedPaths = plan.trackPaths
-        }
+        if options.prune { try prune(scan: scan, keeping: actions, summary: &summary) }
 
         if options.dryRun {
-            for action in actions {
-                switch action {
-                case .add: summary.added += 1
-                case .analyse(_, _, .changed): summary.updated += 1
-                case .analyse(_, _, .otherModel), .analyse(_, _, .noSegments): summary.reembedded += 1
-                case .move: summary.moved += 1
-                }
-            }
+            Self.count(actions, into: &summary)
             summary.elapsed = Date().timeIntervalSince(started)
             return summary
         }

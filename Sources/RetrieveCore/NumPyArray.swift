@@ -71,6 +71,44 @@ public struct NumPyArray: Sendable, Equatable {
     /// Parses `.npy` bytes; `path` only names the source in errors.
     public init(npyData data: Data, path: String = "<data>") throws(NumPyFormatError) {
         let bytes = [UInt8](data)
+        let header = try Self.header(of: bytes, path: path)
+        let count = header.count, elementSize = header.elementSize
+        guard bytes.count - header.dataStart >= count * elementSize else {
+            throw NumPyFormatError(
+                path: path,
+                reason: "truncated data: shape \(header.shape) needs \(count * elementSize) "
+                    + "bytes, file has \(bytes.count - header.dataStart)")
+        }
+        var values = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { raw in
+            for i in 0..<count {
+                let offset = header.dataStart + i * elementSize
+                if elementSize == 4 {
+                    values[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                } else {
+                    values[i] = Float(
+                        Double(
+                            bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                        ))
+                }
+            }
+        }
+        if header.fortranOrder && header.shape.count > 1 { values = Self.rowMajor(values, shape: header.shape) }
+        self.init(shape: header.shape, values: values)
+    }
+
+    /// What a `.npy` header says: where the data starts, the element size, the order and the shape.
+    struct Header {
+        var dataStart: Int
+        var elementSize: Int
+        var fortranOrder: Bool
+        var shape: [Int]
+        /// The element count; the shape's product was checked not to overflow.
+        var count: Int
+    }
+
+    static func header(of bytes: [UInt8], path: String) throws(NumPyFormatError) -> Header {
         func fail(_ reason: String) -> NumPyFormatError { NumPyFormatError(path: path, reason: reason) }
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
             throw fail("not a .npy file (no \\x93NUMPY magic)")
@@ -112,46 +150,33 @@ public struct NumPyArray: Sendable, Equatable {
         let dims = shapeField[shapeField.index(after: shapeField.startIndex)..<close]
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var shape: [Int] = []
+        var count = 1
         for d in dims {
             guard let n = Int(d), n >= 0 else { throw fail("bad shape entry '\(d)'") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: n)
+            // A hostile shape must not trap: no real file holds more than 2⁴⁰ elements.
+            guard !overflow, product <= 1 << 40 else { throw fail("shape \(dims) is too large") }
+            count = product
             shape.append(n)
         }
-        let count = shape.reduce(1, *)
-        let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart >= count * elementSize else {
-            throw fail(
-                "truncated data: shape \(shape) needs \(count * elementSize) bytes, file has \(bytes.count - dataStart)"
-            )
+        return Header(
+            dataStart: headerStart + headerLength, elementSize: elementSize, fortranOrder: fortran,
+            shape: shape, count: count)
+    }
+
+    /// Column-major (Fortran-order) values of `shape` in row-major order: element (i0, i1, …) sits at
+    /// Σ i_k · Π_{j<k} shape_j.
+    static func rowMajor(_ values: [Float], shape: [Int]) -> [Float] {
+        var reordered = [Float](repeating: 0, count: values.count)
+        var index = [Int](repeating: 0, count: shape.count)
+        for c in 0..<values.count {
+            var f = 0, stride = 1
+            for k in 0..<shape.count { f += index[k] * stride; stride *= shape[k] }
+            reordered[c] = values[f]
+            var k = shape.count - 1
+            while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
         }
-        var values = [Float](repeating: 0, count: count)
-        bytes.withUnsafeBytes { raw in
-            for i in 0..<count {
-                let offset = dataStart + i * elementSize
-                if elementSize == 4 {
-                    values[i] = Float(
-                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                } else {
-                    values[i] = Float(
-                        Double(
-                            bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-                        ))
-                }
-            }
-        }
-        if fortran && shape.count > 1 {
-            // Reverse the axes' strides: element (i0, i1, …) sits at Σ i_k · Π_{j<k} shape_j.
-            var reordered = [Float](repeating: 0, count: count)
-            var index = [Int](repeating: 0, count: shape.count)
-            for c in 0..<count {
-                var f = 0, stride = 1
-                for k in 0..<shape.count { f += index[k] * stride; stride *= shape[k] }
-                reordered[c] = values[f]
-                var k = shape.count - 1
-                while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
-            }
-            values = reordered
-        }
-        self.init(shape: shape, values: values)
+        return reordered
     }
 }
 

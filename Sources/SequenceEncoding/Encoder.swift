@@ -230,7 +230,8 @@ public final class Encoder: @unchecked Sendable {
             values[spec.name] = t.values
         }
         // A training checkpoint also holds the optimiser's moments and training-only state (`trainer.*`).
-        for name in file.order where layout[name] == nil && !name.hasPrefix("optimizer.") && !name.hasPrefix("trainer.") {
+        for name in file.order where layout[name] == nil && !name.hasPrefix("optimizer.") && !name.hasPrefix("trainer.")
+        {
             throw .unexpectedTensor(path: path, name: name)
         }
         let version = ModelVersion(

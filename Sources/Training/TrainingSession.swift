@@ -123,6 +123,79 @@ public final class TrainingSession {
 
     /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
     public func run(collection: [LabelledTrack], resume: Bool = false) throws -> TrainingReport {
+        let (classNames, train, validation) = try loadData(collection)
+        // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
+        BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
+        let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)
+            / Double(cache.configuration.hopLength)).rounded()))
+        let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
+        var (trainer, report) = try makeTrainer(resume: resume, options: options, classNames: classNames,
+                                                train: train, validation: validation, segmentFrames: segmentFrames)
+        let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
+        let teacher = try recipe.teacherDirectory.map { directory in
+            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
+        }
+        if let teacher, options.regressionWeight != 0, trainer.regressionHead == nil {
+            trainer.regressionHead = RegressionHead(inputSize: recipe.embeddingSize, outputSize: teacher.dimensions,
+                                                    seed: recipe.seed &+ 0x7E4C, options: options)
+        }
+        if let teacher {
+            log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
+                + "one per \(teacher.patchSeconds) s")
+        }
+        var epochs = EpochRunner(
+            trainer: trainer, train: train, teacher: teacher, recipe: recipe, segmentFrames: segmentFrames,
+            steps: stepsPerEpoch(train, segmentFrames: segmentFrames),
+            augmentation: TrainingAugmentation(configuration: cache.configuration),
+            secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count)
+        let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
+        var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
+                    loss: previousBest?.validationCrossEntropy ?? .infinity)
+        var sinceBest = report.epochs.count - (report.bestEpoch ?? report.epochs.count)
+        log("training \(modelName): \(train.count) train / \(validation.count) validation tracks, "
+            + "\(classNames.count) classes, \(epochs.steps) steps of \(recipe.classesPerBatch)×\(recipe.segmentsPerClass) "
+            + "segments per epoch")
+
+        for epoch in (report.epochs.count + 1)...max(report.epochs.count + 1, recipe.epochs) {
+            if stop.isRaised || epoch > recipe.epochs { break }
+            let started = Date()
+            let sums = epochs.run(progress: progress(epochs.steps, "epoch \(epoch)"), stop: stop)
+            if stop.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
+            let record = epochs.record(epoch: epoch, sums: sums, validation: validate(trainer, validationSet),
+                                       seconds: Date().timeIntervalSince(started), options: options)
+            report.epochs.append(record)
+            // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
+            let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
+            let loss = record.validationCrossEntropy.isNaN ? record.trainCrossEntropy : record.validationCrossEntropy
+            let improved = precision > best.precision || (precision == best.precision && loss < best.loss)
+            if improved {
+                best = (precision, loss)
+                report.bestEpoch = epoch
+                sinceBest = 0
+                try trainer.encoder.save(to: output, name: modelName)
+            } else {
+                sinceBest += 1
+            }
+            log(EpochRunner.line(record, improved: improved))
+            try trainer.saveCheckpoint(to: checkpointURL, name: modelName)
+            try writeReport(report)
+            if sinceBest >= recipe.patience {
+                report.stoppedEarly = true
+                log("stopping early: no better validation P@10 for \(recipe.patience) epochs")
+                break
+            }
+        }
+        if !FileManager.default.fileExists(atPath: output.path) {
+            try trainer.encoder.save(to: output, name: modelName)
+        }
+        try writeReport(report)
+        return report
+    }
+
+    /// The class names and the training and validation tracks' features; notes classes that cannot be learned.
+    private func loadData(_ collection: [LabelledTrack]) throws
+        -> (classNames: [String], train: [TrainingTrack], validation: [TrainingTrack])
+    {
         let classNames = Array(Set(collection.map(\.label))).sorted()
         guard classNames.count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
@@ -140,138 +213,32 @@ public final class TrainingSession {
             default: break
             }
         }
+        return (classNames, train, validation)
+    }
 
-        // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
-        BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
-        let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)
-            / Double(cache.configuration.hopLength)).rounded()))
-        var trainer: EncoderTrainer
-        var report: TrainingReport
-        let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
+    /// A new trainer and report, or with `resume` the checkpoint's trainer and the report beside the output.
+    private func makeTrainer(resume: Bool, options: TrainingOptions, classNames: [String], train: [TrainingTrack],
+                             validation: [TrainingTrack], segmentFrames: Int) throws -> (EncoderTrainer, TrainingReport) {
         if resume, FileManager.default.fileExists(atPath: checkpointURL.path) {
-            trainer = try EncoderTrainer.resume(from: checkpointURL, options: options)
-            report = (try? TrainingReport.decode(Data(contentsOf: reportURL)))
+            let trainer = try EncoderTrainer.resume(from: checkpointURL, options: options)
+            let report = (try? TrainingReport.decode(Data(contentsOf: reportURL)))
                 ?? newReport(classNames, train, validation)
             guard trainer.encoder.configuration.classNames == classNames else {
                 throw TrainingError.resumeMismatch(checkpointURL.path)
             }
             log("resuming from \(checkpointURL.path) at epoch \(report.epochs.count + 1)")
-        } else {
-            let (mean, std) = EncoderConfiguration.bandStatistics(
-                of: train.map(\.logMel), levelRange: recipe.levelRange, windowFrames: segmentFrames)
-            let configuration = EncoderConfiguration(
-                inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
-                bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
-                classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
-                features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
-            if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
-            trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
-            report = newReport(classNames, train, validation)
+            return (trainer, report)
         }
-        let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
-        let augmentation = TrainingAugmentation(configuration: cache.configuration)
-        let teacher = try recipe.teacherDirectory.map { directory in
-            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
-        }
-        if let teacher, options.regressionWeight != 0, trainer.regressionHead == nil {
-            trainer.regressionHead = RegressionHead(inputSize: recipe.embeddingSize, outputSize: teacher.dimensions,
-                                                    seed: recipe.seed &+ 0x7E4C, options: options)
-        }
-        if let teacher {
-            log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
-                + "one per \(teacher.patchSeconds) s")
-        }
-        let secondsPerFrame = cache.configuration.secondsPerFrame
-        var rng = SplitMix64(seed: recipe.seed &+ UInt64(report.epochs.count) &* 0x9E37)
-        var sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
-                                     itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(report.epochs.count))
-        let steps = stepsPerEpoch(train, segmentFrames: segmentFrames)
-        let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
-        var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
-                    loss: previousBest?.validationCrossEntropy ?? .infinity)
-        var sinceBest = report.epochs.count - (report.bestEpoch ?? report.epochs.count)
-        log("training \(modelName): \(train.count) train / \(validation.count) validation tracks, "
-            + "\(classNames.count) classes, \(steps) steps of \(recipe.classesPerBatch)×\(recipe.segmentsPerClass) "
-            + "segments per epoch")
-
-        for epoch in (report.epochs.count + 1)...max(report.epochs.count + 1, recipe.epochs) {
-            if stop.isRaised || epoch > recipe.epochs { break }
-            let started = Date()
-            let progress = progress(steps, "epoch \(epoch)")
-            var sums = (ce: 0.0, triplet: 0.0, contrastive: 0.0, relational: 0.0, regression: 0.0, accuracy: 0.0)
-            var lastRate: Float = 0
-            for _ in 0..<steps {
-                if stop.isRaised { break }
-                var picks = sampler.next()
-                if recipe.contrastiveWeight != 0 {
-                    // Pairs: the second crop of every two comes from the first one's track.
-                    for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
-                }
-                let crops = picks.map {
-                    augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
-                }
-                let targets = teacher.map { t in
-                    Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
-                }
-                let regressionTargets = recipe.teacherRegressionTarget == .track
-                    ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
-                let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
-                                          groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets,
-                                          regressionTargets: regressionTargets)
-                sums.ce += Double(result.crossEntropy)
-                sums.triplet += Double(result.triplet)
-                sums.contrastive += Double(result.contrastive)
-                sums.relational += Double(result.relational)
-                sums.regression += Double(result.regression)
-                sums.accuracy += Double(result.accuracy)
-                lastRate = result.learningRate
-                progress.advance(detail: String(format: "loss %.3f", result.total))
-            }
-            progress.finish()
-            if stop.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
-            let v = validate(trainer, validationSet)
-            let record = EpochRecord(
-                epoch: epoch, steps: steps, learningRate: lastRate, trainCrossEntropy: Float(sums.ce / Double(steps)),
-                trainTriplet: Float(sums.triplet / Double(steps)), trainAccuracy: Float(sums.accuracy / Double(steps)),
-                validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
-                validationPrecisionAt10: v.precisionAt10, seconds: Date().timeIntervalSince(started),
-                trainContrastive: recipe.contrastiveWeight != 0 ? Float(sums.contrastive / Double(steps)) : nil,
-                trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / Double(steps)) : nil,
-                trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / Double(steps)) : nil)
-            report.epochs.append(record)
-            // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
-            let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
-            let loss = record.validationCrossEntropy.isNaN ? record.trainCrossEntropy : record.validationCrossEntropy
-            let improved = precision > best.precision || (precision == best.precision && loss < best.loss)
-            if improved {
-                best = (precision, loss)
-                report.bestEpoch = epoch
-                sinceBest = 0
-                try trainer.encoder.save(to: output, name: modelName)
-            } else {
-                sinceBest += 1
-            }
-            let contrastive = (recipe.contrastiveWeight != 0
-                ? String(format: "  contrastive %.3f", sums.contrastive / Double(steps)) : "")
-                + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
-                + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
-            log(String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
-                       epoch, record.trainCrossEntropy, record.trainTriplet, contrastive, record.trainAccuracy,
-                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
-                       improved ? "*" : " ", record.seconds))
-            try trainer.saveCheckpoint(to: checkpointURL, name: modelName)
-            try writeReport(report)
-            if sinceBest >= recipe.patience {
-                report.stoppedEarly = true
-                log("stopping early: no better validation P@10 for \(recipe.patience) epochs")
-                break
-            }
-        }
-        if !FileManager.default.fileExists(atPath: output.path) {
-            try trainer.encoder.save(to: output, name: modelName)
-        }
-        try writeReport(report)
-        return report
+        let (mean, std) = EncoderConfiguration.bandStatistics(
+            of: train.map(\.logMel), levelRange: recipe.levelRange, windowFrames: segmentFrames)
+        let configuration = EncoderConfiguration(
+            inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
+            bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
+            classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
+            features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
+        if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
+        let trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
+        return (trainer, newReport(classNames, train, validation))
     }
 
     private func newReport(_ classNames: [String], _ train: [TrainingTrack], _ validation: [TrainingTrack])

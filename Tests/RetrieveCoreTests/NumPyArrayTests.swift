@@ -18,4 +18,15 @@ import Testing
         #expect(throws: NumPyFormatError.self) { try NumPyArray(npyData: Data("hello".utf8)) }
         #expect(throws: NumPyFormatError.self) { try NumPyArray(npyData: data.prefix(data.count - 1)) }
     }
+
+    @Test func aHostileShapeIsRefusedNotTrapped() throws {
+        for shape in ["(9223372036854775807, 2)", "(4294967296, 4294967296)", "(2000000, 2000000)"] {
+            var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
+            header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+            var data = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
+            data.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+            data.append(contentsOf: Array(header.utf8))
+            #expect(throws: NumPyFormatError.self) { try NumPyArray(npyData: data, path: "hostile.npy") }
+        }
+    }
 }

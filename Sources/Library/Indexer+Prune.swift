@@ -1,0 +1,43 @@
+import Foundation
+import RetrieveCore
+import VectorIndex
+import Analysis
+
+extension Indexer {
+    /// Removes the tracks of `scan`'s roots whose files are positively gone (`PrunePlan`), keeping those the
+    /// planned `actions` move or re-analyse; refuses a large share of a root without `force`.
+    func prune(scan: CollectionScan, keeping actions: [Action], summary: inout Summary) throws {
+        // Tracks recognised as moved live on under their new path; re-analysed ones keep their row too.
+        let claimed = Set(
+            actions.compactMap { action -> TrackID? in
+                switch action {
+                case .move(_, let existing), .analyse(_, let existing, _): existing.id
+                case .add: nil
+                }
+            })
+        let plan = PrunePlan.make(
+            tracks: try store.allTracks(), failures: try store.failures().map(\.path),
+            scan: scan, keep: claimed)
+        if !options.force, let refused = plan.refusals.first, !options.dryRun {
+            throw LibraryError.pruneRefused(
+                root: refused.path, removing: refused.gone.count,
+                indexed: refused.indexed, examples: refused.gone)
+        }
+        if !options.force { summary.pruneRefusals = plan.refusals }
+        if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
+        summary.removed = plan.tracks.count
+        summary.removedPaths = plan.trackPaths
+    }
+
+    /// What a dry run would do, counted from the plan.
+    static func count(_ actions: [Action], into summary: inout Summary) {
+        for action in actions {
+            switch action {
+            case .add: summary.added += 1
+            case .analyse(_, _, .changed): summary.updated += 1
+            case .analyse(_, _, .otherModel), .analyse(_, _, .noSegments): summary.reembedded += 1
+            case .move: summary.moved += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import EncoderTraining
+import RetrieveCore
+
+/// One epoch of training steps: PK batches of augmented crops (pairs of one track's crops for the contrastive
+/// loss, the teacher's targets for distillation), the loss sums, and the epoch's record and log line.
+struct EpochRunner {
+    let trainer: EncoderTrainer
+    let train: [TrainingTrack]
+    let teacher: TeacherTargets?
+    let recipe: TrainingRecipe
+    let segmentFrames: Int
+    let steps: Int
+    let augmentation: TrainingAugmentation
+    let secondsPerFrame: Double
+    private var rng: SplitMix64
+    private var sampler: PKBatchSampler
+
+    /// Loss and accuracy sums over an epoch's steps, and the last step's learning rate.
+    struct Sums {
+        var ce = 0.0, triplet = 0.0, contrastive = 0.0, relational = 0.0, regression = 0.0, accuracy = 0.0
+        var lastRate: Float = 0
+    }
+
+    /// `epochsDone` seeds the crop and batch generators as a run that had done that many epochs (resume).
+    init(trainer: EncoderTrainer, train: [TrainingTrack], teacher: TeacherTargets?, recipe: TrainingRecipe,
+         segmentFrames: Int, steps: Int, augmentation: TrainingAugmentation, secondsPerFrame: Double, epochsDone: Int) {
+        self.trainer = trainer
+        self.train = train
+        self.teacher = teacher
+        self.recipe = recipe
+        self.segmentFrames = segmentFrames
+        self.steps = steps
+        self.augmentation = augmentation
+        self.secondsPerFrame = secondsPerFrame
+        rng = SplitMix64(seed: recipe.seed &+ UInt64(epochsDone) &* 0x9E37)
+        sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
+                                 itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(epochsDone))
+    }
+
+    /// Runs `steps` training steps (fewer when `stop` is raised) and returns their sums.
+    mutating func run(progress: any ProgressSink, stop: StopRequest) -> Sums {
+        var sums = Sums()
+        for _ in 0..<steps {
+            if stop.isRaised { break }
+            var picks = sampler.next()
+            if recipe.contrastiveWeight != 0 {
+                // Pairs: the second crop of every two comes from the first one's track.
+                for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
+            }
+            let crops = picks.map {
+                augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+            }
+            let targets = teacher.map { t in
+                Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
+            }
+            let regressionTargets = recipe.teacherRegressionTarget == .track
+                ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
+            let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
+                                      groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets,
+                                      regressionTargets: regressionTargets)
+            sums.ce += Double(result.crossEntropy)
+            sums.triplet += Double(result.triplet)
+            sums.contrastive += Double(result.contrastive)
+            sums.relational += Double(result.relational)
+            sums.regression += Double(result.regression)
+            sums.accuracy += Double(result.accuracy)
+            sums.lastRate = result.learningRate
+            progress.advance(detail: String(format: "loss %.3f", result.total))
+        }
+        progress.finish()
+        return sums
+    }
+
+    /// The epoch's record: mean training losses (the optional ones only where they are on) and validation.
+    func record(epoch: Int, sums: Sums,
+                validation v: (crossEntropy: Float, triplet: Float, accuracy: Float, precisionAt10: Float),
+                seconds: Double, options: TrainingOptions) -> EpochRecord {
+        let n = Double(steps)
+        return EpochRecord(
+            epoch: epoch, steps: steps, learningRate: sums.lastRate, trainCrossEntropy: Float(sums.ce / n),
+            trainTriplet: Float(sums.triplet / n), trainAccuracy: Float(sums.accuracy / n),
+            validationCrossEntropy: v.crossEntropy, validationTriplet: v.triplet, validationAccuracy: v.accuracy,
+            validationPrecisionAt10: v.precisionAt10, seconds: seconds,
+            trainContrastive: recipe.contrastiveWeight != 0 ? Float(sums.contrastive / n) : nil,
+            trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / n) : nil,
+            trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / n) : nil)
+    }
+
+    /// The epoch's log line; `*` marks a new best.
+    static func line(_ record: EpochRecord, improved: Bool) -> String {
+        let extra = (record.trainContrastive.map { String(format: "  contrastive %.3f", $0) } ?? "")
+            + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
+            + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
+        return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
+                      record.epoch, record.trainCrossEntropy, record.trainTriplet, extra, record.trainAccuracy,
+                      record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
+                      improved ? "*" : " ", record.seconds)
+    }
+}
