@@ -183,18 +183,18 @@ let package = Package(
         .testTarget(
             name: "LibraryTests",
             dependencies: [
-                "Library", "Analysis", "SimilaritySearch", "Plots", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
-                "VectorIndex",
+                "Library", "Analysis", "Training", "Evaluation", "SimilaritySearch", "Plots", "AudioDecoding",
+                "SpectralFeatures", "SequenceEncoding", "VectorIndex",
                 "TestSupport", "PipelineTestSupport",
             ]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "EncoderTraining", "AudioDecoding", "SequenceEncoding", "TestSupport",
-                           "PipelineTestSupport"]),
+            dependencies: ["Training", "Analysis", "Library", "Evaluation", "SimilaritySearch", "EncoderTraining",
+                           "AudioDecoding", "SequenceEncoding", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(
             name: "EvaluationTests",
-            dependencies: ["Evaluation", "Training", "Analysis", "AudioDecoding", "SpectralFeatures", "SequenceEncoding",
-                           "SimilaritySearch", "TestSupport", "PipelineTestSupport"]),
+            dependencies: ["Evaluation", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
+                           "SequenceEncoding", "SimilaritySearch", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM.
         .testTarget(
@@ -208,7 +208,13 @@ let package = Package(
                 "PipelineTestSupport",
             ]),
         // HelpSnapshots/ holds the exact --help texts, read through #filePath (see HelpSnapshotTests).
-        .testTarget(name: "RetrieveCLITests", dependencies: ["retrieve", "TestSupport"], exclude: ["HelpSnapshots"]),
+        .testTarget(
+            name: "RetrieveCLITests",
+            dependencies: [
+                "retrieve", "Analysis", "Library", "Training", "Evaluation", "SimilaritySearch", "AudioDecoding",
+                "RetrieveCore", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["HelpSnapshots"]),
         // Bad files, kills, concurrent readers, damaged state, fuzzing; runs the built `retrieve` as a child process.
         .testTarget(
             name: "TortureTests",
