@@ -36,6 +36,11 @@ public final class QueryEngine {
     public let tracks: [TrackRecord]
     private let collection: VectorCollection
     private let rowOfTrack: [TrackID: Int]
+    /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
+    /// track without copies: integers, so the all-against-all scan compares no strings, and a collection without
+    /// copies scans with no filter at all.
+    private let copyGroup: [Int32]
+    private let hasCopies: Bool
     private let store: IndexStore
     private let databasePath: String
     private let modelID: Int64?
@@ -69,7 +74,24 @@ public final class QueryEngine {
         let byID = Dictionary(allTracks.map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
         tracks = ids.map { byID[$0]! }
         rowOfTrack = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        (copyGroup, hasCopies) = Self.copyGroups(tracks)
         collection = VectorCollection(vectors: vectors)
+    }
+
+    /// `copyGroup` of every row, and whether any group has two or more tracks.
+    private static func copyGroups(_ tracks: [TrackRecord]) -> ([Int32], Bool) {
+        let counts = Dictionary(
+            tracks.lazy.filter { !$0.contentHash.isEmpty }.map { ($0.contentHash, 1) },
+            uniquingKeysWith: +)
+        var ids: [String: Int32] = [:]
+        let groups = tracks.map { t -> Int32 in
+            guard (counts[t.contentHash] ?? 0) > 1 else { return -1 }
+            if let id = ids[t.contentHash] { return id }
+            let id = Int32(ids.count)
+            ids[t.contentHash] = id
+            return id
+        }
+        return (groups, !ids.isEmpty)
     }
 
     /// The `k` tracks whose stored segment embeddings best match a query's, best first: identification of
@@ -223,9 +245,7 @@ public final class QueryEngine {
     /// Whether `candidate` is the track at `row` or a byte-identical copy of it (same content fingerprint): such
     /// tracks are never recommended for it, by `similar` or by an export.
     func isSelfOrCopy(_ candidate: Int, of row: Int) -> Bool {
-        if candidate == row { return true }
-        let hash = tracks[row].contentHash
-        return !hash.isEmpty && tracks[candidate].contentHash == hash
+        candidate == row || (copyGroup[row] >= 0 && copyGroup[candidate] == copyGroup[row])
     }
 
     /// All-against-all recommendations, streamed row by row in track order (see `Exporter`); a track's own
@@ -246,12 +266,12 @@ public final class QueryEngine {
                 for (i, r) in block.enumerated() { try body(r, ranked(answers[i])) }
             }
         } else {
-            try collection.allNearest(
-                k: k, excludingSelf: true,
-                where: { row, candidate in
-                    !self.isSelfOrCopy(candidate, of: row)
-                }
-            ) { row, neighbours in try body(row, ranked(neighbours)) }
+            // The filter runs for every pair of the scan: pass none when no track has a copy.
+            let include: ((Int, Int) -> Bool)? =
+                hasCopies ? { row, candidate in !self.isSelfOrCopy(candidate, of: row) } : nil
+            try collection.allNearest(k: k, excludingSelf: true, where: include) { row, neighbours in
+                try body(row, ranked(neighbours))
+            }
         }
     }
 }
