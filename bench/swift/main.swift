@@ -11,6 +11,7 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "lstm": lstmBenchmark,
     "search": searchBenchmark,
     "index": indexBenchmark,
+    "make-index": makeIndexBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
