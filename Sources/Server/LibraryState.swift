@@ -129,7 +129,7 @@ final class LibraryState: Sendable {
                 "index reloaded",
                 metadata: [
                     "generation": "\(loaded.generation)", "tracks": "\(loaded.engine.count)",
-                    "duration_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+                    "durationMs": "\(Self.milliseconds(ContinuousClock.now - started))",
                 ])
             return true
         case .failure(let error):

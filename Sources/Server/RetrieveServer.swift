@@ -63,7 +63,7 @@ public enum RetrieveServer {
             "index loaded",
             metadata: [
                 "tracks": "\(state.snapshot.engine.count)", "model": "\(encoder.version)",
-                "duration_ms": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
+                "durationMs": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
             ])
         let router = makeRouter(state: state, encoder: encoder, configuration: configuration, logger: logger)
         let host = configuration.host
@@ -98,6 +98,7 @@ public enum RetrieveServer {
         // Outermost first: the log line sees the final status, errors become JSON before it, auth runs inside.
         router.middlewares.add(RequestLogMiddleware(logger: logger))
         router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(RenamedParameterMiddleware())
         if let token = configuration.token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
         APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits)
             .register(on: router)

@@ -134,7 +134,7 @@ async function similarToFile(file) {
   try {
     const body = await api("/api/similar/audio?k=" + neighbourCount(), { method: "POST", body: form });
     showNeighbours(body.results);
-    if (body.indexed_copy) status("similar-status", "This file is in the library: " + body.indexed_copy.path);
+    if (body.indexedCopy) status("similar-status", "This file is in the library: " + body.indexedCopy.path);
   } catch (e) {
     status("similar-status", e.message, true);
   }
