@@ -196,10 +196,18 @@ let package = Package(
             dependencies: ["Evaluation", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
                            "SequenceEncoding", "SimilaritySearch", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
-        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM.
+        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM,
+        // and the Subsonic id mapping against a stand-in Subsonic server.
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
+            dependencies: [
+                "Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport",
+                // The Subsonic stand-in server the id-mapping tests run (SubsonicStandIn.swift).
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.
         .testTarget(
             name: "MPDRadioTests",

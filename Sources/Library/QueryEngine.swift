@@ -24,6 +24,8 @@ public struct QueryFilters: Sendable {
     /// (content, tags, or length together with very high similarity; never the style cosine alone).
     /// `nil` keeps duplicates.
     public var dedupe: DuplicateRule? = nil
+    /// Keep only tracks this accepts (e.g. those another server knows); `nil` keeps all.
+    public var keep: (@Sendable (TrackRecord) -> Bool)? = nil
     public init() {}
 }
 
@@ -170,7 +172,7 @@ public final class QueryEngine {
             if !prefixes.isEmpty, !prefixes.contains(where: { t.path.hasPrefix($0) || t.path + "/" == $0 }) {
                 return false
             }
-            return true
+            return filters.keep?(t) ?? true
         }
         guard let rule = filters.dedupe else {
             return collection.nearest(to: query.values, k: k, where: include).enumerated().map {

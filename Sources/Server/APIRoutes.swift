@@ -13,6 +13,7 @@ struct APIRoutes {
     let state: LibraryState
     let analyser: UploadAnalyser
     let limits: ServerLimits
+    var ids: SubsonicIDMap? = nil
 
     func register(on router: Router<ServerContext>) {
         router.get("/api/health") { _, _ in health() }
@@ -54,6 +55,7 @@ struct APIRoutes {
             body["totalDuration"] = statistics.totalDuration
             body["databaseBytes"] = statistics.databaseBytes
         }
+        if let ids { body["subsonic"] = ids.statistics }
         return JSONBody.response(body)
     }
 

@@ -84,13 +84,15 @@ final class LibraryState: Sendable {
     /// task is cancelled. Loading runs on its own thread, never on the server's. After a reload the next check
     /// waits at least twice as long as the load took, so that while `retrieve index` commits batch after batch
     /// reloading takes at most a third of one core (a million tracks load in about 6 s).
-    func watch(every interval: Duration) async {
+    /// `onReload` runs after each reload, before the next check.
+    func watch(every interval: Duration, onReload: @Sendable (LibrarySnapshot) async -> Void = { _ in }) async {
         var pause = interval
         while !Task.isCancelled {
             try? await Task.sleep(for: pause)
             if Task.isCancelled { return }
             let started = ContinuousClock.now
             let reloaded = await checkOnce()
+            if reloaded { await onReload(snapshot) }
             pause = reloaded ? max(interval, (ContinuousClock.now - started) * 2) : interval
         }
     }
