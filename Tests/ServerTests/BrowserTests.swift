@@ -97,6 +97,7 @@ import TestSupport
             return false
             """)
         #expect(seedDrawn as? Bool == true, "the chosen track is not highlighted on the map")
+        try await exerciseMapKeyboard(session)
 
         // A path: From on one search result, To on another, then Build.
         try await session.click(
