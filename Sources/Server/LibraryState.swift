@@ -8,8 +8,9 @@ import VectorIndex
 /// One loaded state of the index: a query engine over one consistent snapshot of tracks and vectors, with the
 /// look-up tables the routes need. Immutable once made; a reload makes a new one.
 final class LibrarySnapshot: @unchecked Sendable {
-    // @unchecked: QueryEngine is a class whose query methods (`similar`, `embedding`, `playlistSource`, …) only
-    // read state set in its initialiser; the server never calls `identify`, which fills a cache.
+    // @unchecked: QueryEngine is a class whose query methods (`similar`, `embedding`, `playlistSource`, …) read
+    // state set in its initialiser, and whose two lazy caches (segments for `identify`, which tracks have them
+    // for dedupe) sit behind locks.
     let engine: QueryEngine
     /// Counts the loads since the server started: 1 for the first, +1 for each reload.
     let generation: Int
