@@ -200,14 +200,7 @@ let package = Package(
         // and the Subsonic id mapping against a stand-in Subsonic server.
         .testTarget(
             name: "ServerTests",
-            dependencies: [
-                "Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport",
-                // The Subsonic stand-in server the id-mapping tests run (SubsonicStandIn.swift).
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.
         .testTarget(
             name: "MPDRadioTests",

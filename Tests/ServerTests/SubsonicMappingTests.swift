@@ -56,14 +56,16 @@ import TestSupport
 
     @Test func songIdsAreTheSubsonicServersBothWays() async throws {
         let (fixture, paths, standIn) = try Self.library()
-        try await standIn.start()
+        try standIn.start()
+        defer { standIn.stop() }
         let server = try await Self.serve(fixture, url: standIn.base)
         defer { server.stop() }
 
         // The listing was paged (the stand-in gives at most 3 songs a page) and the music folder inferred.
         #expect(standIn.calls.withLock { $0 }.filter { $0 == "search3" }.count >= 3)
         let stats = try #require(try await server.get("/api/stats").json["subsonic"] as? [String: Any])
-        #expect(stats["mapped"] as? Int == 6 && stats["unmapped"] as? Int == 3, "\(stats)")
+        #expect(
+            stats["mapped"] as? Int == 6 && stats["unmapped"] as? Int == 3, "\(stats)\n\(server.child.standardError)")
         #expect(stats["withoutPath"] as? Int == 1 && stats["unmatched"] as? Int == 2)
         #expect(stats["indexedWithoutId"] as? Int == 2 && stats["lastError"] is NSNull)
         #expect(stats["musicRoot"] as? String == Paths.absolute(fixture.music.path))
@@ -122,13 +124,12 @@ import TestSupport
             reloaded = try await server.get("/rest/getSonicSimilarTracks?id=nd-later&count=2&f=json")
         }
         #expect(reloaded.subsonic["status"] as? String == "ok" && Self.entries(reloaded).count == 2, "\(reloaded.text)")
-        await standIn.stop()
     }
 
     @Test func aWrongPasswordStopsTheStartWithSubsonicsError() async throws {
         let (fixture, _, standIn) = try Self.library()
-        try await standIn.start()
-        defer { Task { await standIn.stop() } }
+        try standIn.start()
+        defer { standIn.stop() }
         do {
             let server = try await Self.serve(fixture, url: standIn.base, password: "wrong")
             server.stop()
@@ -137,15 +138,14 @@ import TestSupport
             let message = String(describing: error)
             #expect(message.contains("error 40") && message.contains("--subsonic-user"), "\(message)")
         }
-        await standIn.stop()
     }
 
     @Test func aServerThatIsDownLeavesIdsUnmappedAndSaysWhy() async throws {
         let (fixture, _, standIn) = try Self.library()
         // The stand-in's port once it has stopped: nothing listens there.
-        try await standIn.start()
+        try standIn.start()
         let url = standIn.base
-        await standIn.stop()
+        standIn.stop()
         let server = try await Self.serve(fixture, url: url)
         defer { server.stop() }
         let stats = try #require(try await server.get("/api/stats").json["subsonic"] as? [String: Any])

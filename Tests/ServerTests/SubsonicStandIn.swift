@@ -1,9 +1,9 @@
 import Foundation
-import Hummingbird
-import Logging
-import NIOCore
-import ServiceLifecycle
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Synchronization
+import TestSupport
 
 @testable import Server
 
@@ -20,6 +20,11 @@ import Synchronization
 /// `maxPage`, so that paging is exercised with a few songs); `getSong` answering error 70 for an unknown id.
 /// Songs are `Child` objects with `id`, `parent`, `title`, `isDir`, `type`, `suffix`, `albumId`, `artistId`,
 /// `coverArt` and, unless withheld, `path` relative to the music folder.
+///
+/// Its HTTP/1.1 is a blocking socket served from a thread of its own (one request per connection, answered
+/// with `Connection: close`), not an in-process Hummingbird: on the two-core test machines Swift Testing runs
+/// other suites in parallel, which block the two cooperative threads in `waitpid` for seconds, and an
+/// in-process async server then stalls past the client's timeout.
 final class SubsonicStandIn: Sendable {
     struct Song: Sendable {
         var id: String
@@ -34,8 +39,8 @@ final class SubsonicStandIn: Sendable {
     let songs: Mutex<[Song]>
     /// Every request's endpoint name, in order.
     let calls = Mutex<[String]>([])
-    private let port = Mutex<Int?>(nil)
-    private let running = Mutex<(group: ServiceGroup, task: Task<Void, any Error>)?>(nil)
+    /// The listening socket (`nil` once stopped) and its port.
+    private let listener = Mutex<(fd: Int32?, port: UInt16)?>(nil)
 
     init(user: String, password: String, songs: [Song], maxPage: Int = 3) {
         self.user = user
@@ -44,40 +49,85 @@ final class SubsonicStandIn: Sendable {
         self.songs = Mutex(songs)
     }
 
-    var base: String { "http://127.0.0.1:\(port.withLock { $0 } ?? 0)" }
+    var base: String { "http://127.0.0.1:\(listener.withLock { $0?.port } ?? 0)" }
 
-    /// Listens on a free loopback port; returns once it does.
-    func start() async throws {
-        let router = Router()
-        for name in ["ping", "search3", "getSong"] {
-            for suffix in ["", ".view"] {
-                router.get("/rest/\(name)\(suffix)") { request, _ in self.answer(name, request) }
+    /// Listens on a free loopback port and serves from a thread of its own until `stop()`.
+    func start() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
             }
         }
-        var logger = Logger(label: "subsonic-stand-in")
-        logger.logLevel = .error
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        let group = ServiceGroup(services: [app], logger: logger)
-        running.withLock { $0 = (group, Task { try await group.run() }) }
-        let deadline = Date().addingTimeInterval(30)
-        while port.withLock({ $0 }) == nil {
-            guard Date() < deadline else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(20))
+        guard bound else { throw ChildProcessError("the stand-in cannot listen: \(String(cString: strerror(errno)))") }
+        listener.withLock { $0 = (fd, UInt16(bigEndian: address.sin_port)) }
+        Thread.detachNewThread { [self] in
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 { return }  // the listening socket was shut down
+                serve(connection)
+                close(connection)
+            }
         }
     }
 
-    func stop() async {
-        guard let (group, task) = running.withLock({ $0 }) else { return }
-        await group.triggerGracefulShutdown()
-        _ = await task.result
+    /// Stops listening; the port is then closed (a connection is refused). Once; later calls do nothing.
+    func stop() {
+        let open = listener.withLock { state -> Int32? in
+            defer { state?.fd = nil }
+            return state?.fd
+        }
+        guard let fd = open else { return }
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
     }
 
-    func answer(_ endpoint: String, _ request: Request) -> Response {
+    /// Reads one request's head, answers it, and leaves the closing to the caller.
+    private func serve(_ connection: Int32) {
+        var head = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !head.suffix(4).elementsEqual("\r\n\r\n".utf8) && head.count < 65_536 {
+            let n = recv(connection, &buffer, buffer.count, 0)
+            if n <= 0 { return }
+            head += buffer[0..<n]
+        }
+        let requestLine = String(decoding: head, as: UTF8.self).split(separator: "\r\n").first ?? ""
+        let parts = requestLine.split(separator: " ")
+        let target = parts.count >= 2 ? String(parts[1]) : "/"
+        let components = URLComponents(string: target)
+        let path = components?.path ?? ""
+        var query: [String: String] = [:]
+        for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        let name = path.hasPrefix("/rest/") ? String(path.dropFirst(6)).replacingOccurrences(of: ".view", with: "") : ""
+        var status = "200 OK"
+        var body: Data
+        if parts.first == "GET", ["ping", "search3", "getSong"].contains(name) {
+            body = answer(name, query)
+        } else {
+            status = "404 Not Found"
+            body = Data("not a route of the stand-in".utf8)
+        }
+        let header =
+            "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            + "Connection: close\r\n\r\n"
+        body = Data(header.utf8) + body
+        body.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = send(connection, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return }
+                sent += n
+            }
+        }
+    }
+
+    func answer(_ endpoint: String, _ query: [String: String]) -> Data {
         calls.withLock { $0.append(endpoint) }
-        let query = request.uri.queryParameters
-        let value = { (name: String) in query[name[...]].map(String.init) }
+        let value = { (name: String) in query[name] }
         if let failure = authenticationFailure(value) { return failure }
         guard value("f") == "json" else { return Self.failure(0, "the stand-in answers f=json only") }
         switch endpoint {
@@ -100,7 +150,7 @@ final class SubsonicStandIn: Sendable {
     }
 
     /// Subsonic's rules: `u`, `v`, `c` required; `t`+`s` (md5(password + salt)) or `p` (clear or `enc:` hex).
-    func authenticationFailure(_ value: (String) -> String?) -> Response? {
+    func authenticationFailure(_ value: (String) -> String?) -> Data? {
         for name in ["u", "v", "c"] where value(name) == nil {
             return Self.failure(10, "Required parameter '\(name)' is missing")
         }
@@ -133,20 +183,18 @@ final class SubsonicStandIn: Sendable {
         return child
     }
 
-    static func ok(_ fields: [String: Any]) -> Response { envelope(fields, status: "ok") }
+    static func ok(_ fields: [String: Any]) -> Data { envelope(fields, status: "ok") }
 
-    static func failure(_ code: Int, _ message: String) -> Response {
+    static func failure(_ code: Int, _ message: String) -> Data {
         envelope(["error": ["code": code, "message": message]], status: "failed")
     }
 
-    static func envelope(_ fields: [String: Any], status: String) -> Response {
+    /// The `subsonic-response` envelope (HTTP 200 whether the call succeeded or failed, as Subsonic answers).
+    static func envelope(_ fields: [String: Any], status: String) -> Data {
         var body: [String: Any] = [
             "status": status, "version": "1.16.1", "type": "stand-in", "serverVersion": "0.1", "openSubsonic": true,
         ]
         body.merge(fields) { $1 }
-        let data = try! JSONSerialization.data(withJSONObject: ["subsonic-response": body])
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return try! JSONSerialization.data(withJSONObject: ["subsonic-response": body])
     }
 }
