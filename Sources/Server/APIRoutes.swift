@@ -181,32 +181,6 @@ struct APIRoutes {
         ])
     }
 
-    /// An audio clip in the body (raw, or the file part of `multipart/form-data`), analysed with the loaded model.
-    func similarAudio(_ request: Request) async throws -> Response {
-        let query = QueryParameters(request)
-        let k = try query.int("k", default: 10, in: 1...limits.maxResults)
-        let filters = try Seeds.filters(query)
-        let data = try await BodyReader.collect(request, limit: limits.maxUploadBytes, timeout: limits.bodyTimeout)
-        var audio = data
-        var filename: String?
-        if let contentType = request.headers[.contentType], let boundary = Multipart.boundary(contentType: contentType)
-        {
-            let part = try Multipart.filePart(data, boundary: boundary)
-            audio = part.data
-            filename = part.filename
-        }
-        guard !audio.isEmpty else {
-            throw APIError.invalid("body", "the upload is empty; send the audio file as the body")
-        }
-        let snapshot = state.snapshot
-        let (embedding, ownRow) = try await analyser.analyse(audio, filename: filename, snapshot: snapshot)
-        let engine = snapshot.engine
-        let results = engine.similar(to: [embedding], seedRows: ownRow.map { [$0] } ?? [], k: k, filters: filters)
-        var body: [String: Any] = ["results": results.map(TrackJSON.result)]
-        body["indexedCopy"] = ownRow.map { TrackJSON.object(engine.tracks[$0]) } ?? NSNull()
-        return JSONBody.response(body)
-    }
-
     func path(_ query: QueryParameters) throws -> Response {
         let snapshot = state.snapshot
         guard let from = query.string("from") else {
@@ -341,45 +315,5 @@ enum TrackJSON {
             "rank": result.rank, "similarity": similarity(result.score), "cosine": Double(result.score),
             "track": object(result.track),
         ]
-    }
-}
-
-/// Analyses uploaded clips one at a time on a thread of its own (they are seconds of CPU each; two cores are
-/// shared with the queries), with the model the server loaded.
-final class UploadAnalyser: @unchecked Sendable {
-    private let encoder: SequenceEncoding.Encoder
-    private let queue = DispatchQueue(label: "retrieve.serve.analysis")
-    /// Made on `queue` at the first upload, used only there.
-    private var analyser: EncoderAnalyser?
-
-    init(encoder: SequenceEncoding.Encoder) { self.encoder = encoder }
-
-    /// The clip's embedding, and the row of an indexed track with the same bytes (the upload's "own track").
-    func analyse(_ audio: Data, filename: String?, snapshot: LibrarySnapshot) async throws -> (Embedding, Int?) {
-        let ext =
-            filename.map { URL(fileURLWithPath: $0).pathExtension.lowercased() }
-            .flatMap { $0.count <= 5 && $0.allSatisfy({ $0.isLetter || $0.isNumber }) ? $0 : nil } ?? "upload"
-        let file = FileManager.default.temporaryDirectory
-            .appendingPathComponent("retrieve-upload-\(UUID().uuidString).\(ext.isEmpty ? "upload" : ext)")
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in
-                defer { try? FileManager.default.removeItem(at: file) }
-                do {
-                    try audio.write(to: file)
-                    if analyser == nil { analyser = try EncoderAnalyser(encoder: encoder) }
-                    let embedding: Embedding
-                    do {
-                        embedding = try analyser!.analyse(path: file.path).embedding
-                    } catch {
-                        throw APIError(
-                            .unprocessableContent, field: "body",
-                            "the upload could not be analysed as audio: \(error)")
-                    }
-                    continuation.resume(returning: (embedding, snapshot.engine.row(matchingContentOf: file.path)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
     }
 }
