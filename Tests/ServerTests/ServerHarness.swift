@@ -169,3 +169,29 @@ final class RawConnection {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// A TCP socket bound to a loopback port the system chose, listening or not; the caller closes `fd`.
+struct LoopbackSocket {
+    let fd: Int32
+    let port: UInt16
+
+    init(listening: Bool) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = fd
+        let ready = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && (!listening || listen(fd, 16) == 0) && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ready else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ChildProcessError("no loopback socket: \(reason)")
+        }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+}

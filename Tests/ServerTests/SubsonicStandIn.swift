@@ -53,18 +53,9 @@ final class SubsonicStandIn: Sendable {
 
     /// Listens on a free loopback port and serves from a thread of its own until `stop()`.
     func start() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw ChildProcessError("the stand-in cannot listen: \(String(cString: strerror(errno)))") }
-        listener.withLock { $0 = (fd, UInt16(bigEndian: address.sin_port)) }
+        let socket = try LoopbackSocket(listening: true)
+        let fd = socket.fd
+        listener.withLock { $0 = (fd, socket.port) }
         Thread.detachNewThread { [self] in
             while true {
                 let connection = accept(fd, nil, nil)
