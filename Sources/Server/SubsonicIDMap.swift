@@ -151,8 +151,8 @@ final class SubsonicIDMap: Sendable {
         throw Miss(reason: reason)
     }
 
-    /// The Subsonic song of an indexed path; `nil` for a track the server did not list.
-    func song(ofIndexedPath path: String) -> SubsonicSong? { state.withLock { $0.match.songOfPath[path] } }
+    /// The current matching, for one request to answer from (one lock, however many tracks it looks up).
+    var current: SubsonicIDMatch { state.withLock { $0.match } }
 
     /// The mapping's state for `/api/stats`.
     var statistics: [String: Any] {

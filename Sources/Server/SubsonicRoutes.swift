@@ -53,9 +53,10 @@ struct SubsonicRoutes {
         let count = try Self.count(query, default: 10)
         let engine = snapshot.engine
         var filters = QueryFilters()
-        if let ids { filters.keep = { ids.song(ofIndexedPath: $0.path) != nil } }
+        let known = ids?.current
+        if let known { filters.keep = { known.songOfPath[$0.path] != nil } }
         let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: count, filters: filters)
-        return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.score) }]
+        return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.score, known: known) }]
     }
 
     /// `startSongId`, `endSongId` (required), `count` (default 25): a path from the start song to the end song,
@@ -70,17 +71,19 @@ struct SubsonicRoutes {
         let first = engine.embedding(row: start)
         // The extension requires both ends in the path, so a count of 1 still gives the two.
         let entries = Playlists.path(from: start, to: end, count: max(2, count), in: engine.playlistSource)
+        let known = ids?.current
         return [
             "sonicMatch": entries.compactMap {
-                match(engine.tracks[$0.row], cosine: first.cosine(engine.embedding(row: $0.row)))
+                match(engine.tracks[$0.row], cosine: first.cosine(engine.embedding(row: $0.row)), known: known)
             }
         ]
     }
 
-    /// One `sonicMatch` entry; `nil` for a track the Subsonic server does not list (when ids are mapped).
-    func match(_ track: TrackRecord, cosine: Float) -> [String: Any]? {
-        guard let ids else { return Subsonic.match(track, cosine: cosine) }
-        guard let song = ids.song(ofIndexedPath: track.path) else { return nil }
+    /// One `sonicMatch` entry; with Subsonic ids (`known`), in the server's id, and `nil` for a track the
+    /// server does not list.
+    func match(_ track: TrackRecord, cosine: Float, known: SubsonicIDMatch?) -> [String: Any]? {
+        guard let known else { return Subsonic.match(track, cosine: cosine) }
+        guard let song = known.songOfPath[track.path] else { return nil }
         return Subsonic.match(track, cosine: cosine, as: song)
     }
 
