@@ -159,5 +159,7 @@ struct SubsonicRetryService: Service {
         try? await cancelWhenGracefulShutdown {
             await ids.retryUntilListed { [state] in state.snapshot.engine.tracks.map(\.path) }
         }
+        // Then idle until shutdown: a service that returns early makes the ServiceGroup stop the whole server.
+        try? await gracefulShutdown()
     }
 }

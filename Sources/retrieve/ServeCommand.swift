@@ -116,10 +116,19 @@ struct SubsonicOptions: ParsableArguments {
             valueName: "dir"))
     var subsonicMusicRoot: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The least time between two listings of the Subsonic server's songs, and between retries while it is "
+                + "down (default: 60).", valueName: "seconds"))
+    var subsonicRefreshSeconds: Int?
+
     func validate() throws {
+        try Check.range("--subsonic-refresh-seconds", subsonicRefreshSeconds, 1...86_400)
         guard let subsonicUrl else {
             let given = [subsonicUser, subsonicPassword, subsonicPasswordFile, subsonicMusicRoot].contains { $0 != nil }
-            if given { throw ValidationError("the --subsonic-… options need --subsonic-url") }
+            if given || subsonicRefreshSeconds != nil {
+                throw ValidationError("the --subsonic-… options need --subsonic-url")
+            }
             return
         }
         guard let url = URL(string: subsonicUrl), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
@@ -150,7 +159,9 @@ struct SubsonicOptions: ParsableArguments {
                 "--subsonic-url needs the password: --subsonic-password-file FILE, $\(Self.passwordVariable), "
                     + "or --subsonic-password")
         }
-        return SubsonicSettings(url: url, user: user, password: password, musicRoot: subsonicMusicRoot)
+        var settings = SubsonicSettings(url: url, user: user, password: password, musicRoot: subsonicMusicRoot)
+        if let subsonicRefreshSeconds { settings.relistInterval = .seconds(subsonicRefreshSeconds) }
+        return settings
     }
 }
 

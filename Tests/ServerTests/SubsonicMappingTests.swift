@@ -32,17 +32,13 @@ import TestSupport
     }
 
     static func serve(
-        _ fixture: PipelineFixture, url: String, password: String = password
-    ) async throws
-        -> ServerProcess
-    {
+        _ fixture: PipelineFixture, url: String, password: String = password, extra: [String] = []
+    ) async throws -> ServerProcess {
         let file = fixture.folder.path("subsonic-password")
         try Data("\(password)\n".utf8).write(to: file)
         return try await ServerProcess.start(
             fixture,
-            extra: [
-                "--subsonic-url", url, "--subsonic-user", user, "--subsonic-password-file", file.path,
-            ])
+            extra: ["--subsonic-url", url, "--subsonic-user", user, "--subsonic-password-file", file.path] + extra)
     }
 
     static func entries(_ result: HTTPResult) -> [[String: Any]] {
@@ -140,13 +136,14 @@ import TestSupport
         }
     }
 
-    @Test func aServerThatIsDownLeavesIdsUnmappedAndSaysWhy() async throws {
+    @Test func aServerThatIsDownLeavesIdsUnmappedSaysWhyAndIsRetried() async throws {
         let (fixture, _, standIn) = try Self.library()
         // The stand-in's port once it has stopped: nothing listens there.
         try standIn.start()
-        let url = standIn.base
+        let port = standIn.port
         standIn.stop()
-        let server = try await Self.serve(fixture, url: url)
+        let server = try await Self.serve(
+            fixture, url: "http://127.0.0.1:\(port)", extra: ["--subsonic-refresh-seconds", "1"])
         defer { server.stop() }
         let stats = try #require(try await server.get("/api/stats").json["subsonic"] as? [String: Any])
         #expect(stats["mapped"] as? Int == 0 && (stats["lastError"] as? String)?.contains("cannot reach") == true)
@@ -155,6 +152,22 @@ import TestSupport
         #expect(code == 70 && message.contains("nd-1") && message.contains("could not be asked"), "\(message)")
         // Our own routes still work.
         #expect(try await server.get("/api/similar?id=1&k=2").status == 200)
+
+        // The Subsonic server comes up: the retry lists it, and the server runs on after its retrying is done.
+        let revived = SubsonicStandIn(user: Self.user, password: Self.password, songs: standIn.songs.withLock { $0 })
+        try revived.start(port: port)
+        defer { revived.stop() }
+        let deadline = Date().addingTimeInterval(60)
+        var mapped = 0
+        while mapped != 6 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            mapped = (try await server.get("/api/stats").json["subsonic"] as? [String: Any])?["mapped"] as? Int ?? 0
+        }
+        #expect(mapped == 6)
+        try await Task.sleep(for: .seconds(3))
+        #expect(!server.child.hasExited, "retrieve serve stopped: \(server.child.standardError)")
+        let similar = try await server.get("/rest/getSonicSimilarTracks?id=nd-1&count=2&f=json")
+        #expect(similar.subsonic["status"] as? String == "ok" && Self.entries(similar).count == 2, "\(similar.text)")
     }
 
     @Test func invalidSubsonicOptionsAreRefusedBeforeStarting() async throws {

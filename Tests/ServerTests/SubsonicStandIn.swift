@@ -49,11 +49,12 @@ final class SubsonicStandIn: Sendable {
         self.songs = Mutex(songs)
     }
 
-    var base: String { "http://127.0.0.1:\(listener.withLock { $0?.port } ?? 0)" }
+    var base: String { "http://127.0.0.1:\(port)" }
+    var port: UInt16 { listener.withLock { $0?.port } ?? 0 }
 
-    /// Listens on a free loopback port and serves from a thread of its own until `stop()`.
-    func start() throws {
-        let socket = try LoopbackSocket(listening: true)
+    /// Listens on a loopback port (`port`, or a free one for 0) and serves from a thread of its own until `stop()`.
+    func start(port: UInt16 = 0) throws {
+        let socket = try LoopbackSocket(listening: true, port: port)
         let fd = socket.fd
         listener.withLock { $0 = (fd, socket.port) }
         Thread.detachNewThread { [self] in
