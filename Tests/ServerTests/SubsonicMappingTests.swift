@@ -136,6 +136,18 @@ import TestSupport
         }
     }
 
+    @Test func aUserWithoutTokenAuthenticationSignsInWithTheEncodedPassword() async throws {
+        let (fixture, _, listing) = try Self.library()
+        let standIn = SubsonicStandIn(
+            user: Self.user, password: Self.password, songs: listing.songs.withLock { $0 }, refusesTokens: true)
+        try standIn.start()
+        defer { standIn.stop() }
+        let server = try await Self.serve(fixture, url: standIn.base)
+        defer { server.stop() }
+        let stats = try #require(try await server.get("/api/stats").json["subsonic"] as? [String: Any])
+        #expect(stats["mapped"] as? Int == 6 && stats["lastError"] is NSNull, "\(stats)")
+    }
+
     @Test func aServerThatIsDownLeavesIdsUnmappedSaysWhyAndIsRetried() async throws {
         let (fixture, _, standIn) = try Self.library()
         // The stand-in's port once it has stopped: nothing listens there.

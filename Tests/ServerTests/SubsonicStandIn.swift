@@ -13,9 +13,10 @@ import TestSupport
 /// machines. It implements exactly what `retrieve serve` asks of a real one, as the Subsonic API and
 /// OpenSubsonic specify it (https://opensubsonic.netlify.app/docs/): `ping`, `search3` and `getSong`, under
 /// `/rest/NAME` and `/rest/NAME.view`; token authentication checked for real (`u`, and `t` = md5(password +
-/// `s`), or `p` in clear or `enc:`-hex; error 10 when `u`, `v` or `c` is missing, 40 for a wrong user or
-/// password); the JSON `subsonic-response` envelope (`status`, `version`, `type`, `serverVersion`,
-/// `openSubsonic`, and `error: {code, message}` on failure, HTTP 200 either way); `search3` with an empty
+/// `s`), or `p` in clear or `enc:`-hex; error 10 when `u`, `v` or `c` is missing, 41 for tokens when told to
+/// refuse them (an LDAP user), 40 for a wrong user or password); the JSON `subsonic-response` envelope
+/// (`status`, `version`, `type`, `serverVersion`, `openSubsonic`, and `error: {code, message}` on failure, HTTP
+/// 200 either way); `search3` with an empty
 /// query listing everything, paged by `songCount`/`songOffset`, capping `songCount` as real servers do (here at
 /// `maxPage`, so that paging is exercised with a few songs); `getSong` answering error 70 for an unknown id.
 /// Songs are `Child` objects with `id`, `parent`, `title`, `isDir`, `type`, `suffix`, `albumId`, `artistId`,
@@ -36,16 +37,20 @@ final class SubsonicStandIn: Sendable {
     let user: String
     let password: String
     let maxPage: Int
+    /// Answer token authentication with error 41, as Airsonic does for LDAP users (the password is then accepted
+    /// as `p`).
+    let refusesTokens: Bool
     let songs: Mutex<[Song]>
     /// Every request's endpoint name, in order.
     let calls = Mutex<[String]>([])
     /// The listening socket (`nil` once stopped) and its port.
     private let listener = Mutex<(fd: Int32?, port: UInt16)?>(nil)
 
-    init(user: String, password: String, songs: [Song], maxPage: Int = 3) {
+    init(user: String, password: String, songs: [Song], maxPage: Int = 3, refusesTokens: Bool = false) {
         self.user = user
         self.password = password
         self.maxPage = maxPage
+        self.refusesTokens = refusesTokens
         self.songs = Mutex(songs)
     }
 
@@ -147,7 +152,9 @@ final class SubsonicStandIn: Sendable {
             return Self.failure(10, "Required parameter '\(name)' is missing")
         }
         let accepted: Bool
-        if let token = value("t"), let salt = value("s") {
+        if value("t") != nil, refusesTokens {
+            return Self.failure(41, "Token authentication not supported for LDAP users.")
+        } else if let token = value("t"), let salt = value("s") {
             accepted = token.lowercased() == MD5.hex(Array((password + salt).utf8))
         } else if let given = value("p") {
             var clear = given
