@@ -72,3 +72,25 @@ extension BrowserTests {
         #expect(try await session.script("return document.activeElement.id") as? String == "map")
     }
 }
+
+extension BrowserTests {
+    /// An audio file chosen in the page: its neighbours, and that it is an indexed track's copy; then "identify"
+    /// on an index without segments shows the server's remedy.
+    static func exerciseUpload(_ session: BrowserSession, _ server: ServerProcess) async throws {
+        let music = server.fixture.music
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: music.path).sorted().first)
+        try await session.type(music.appendingPathComponent(name).path, into: try await session.element("#file"))
+        try await session.waitFor(
+            "the upload's neighbours",
+            "return document.getElementById('similar-status').textContent.includes('This file is in the library') "
+                + "&& document.querySelectorAll('#neighbours li').length === 5",
+            orReport: "return document.getElementById('similar-status').textContent")
+        try await session.click(try await session.element("#identify"))
+        try await session.waitFor(
+            "the identify remedy",
+            "const s = document.getElementById('similar-status'); "
+                + "return s.classList.contains('error') && s.textContent.includes('retrieve index --segments')",
+            orReport: "return document.getElementById('similar-status').textContent")
+        try await session.click(try await session.element("#identify"))
+    }
+}

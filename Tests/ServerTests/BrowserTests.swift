@@ -98,6 +98,7 @@ import TestSupport
             """)
         #expect(seedDrawn as? Bool == true, "the chosen track is not highlighted on the map")
         try await exerciseMapKeyboard(session)
+        try await exerciseUpload(session, server)
 
         // A path: From on one search result, To on another, then Build.
         try await session.click(

@@ -131,10 +131,18 @@ async function similarToFile(file) {
   status("similar-status", "Analysing " + file.name + "…");
   const form = new FormData();
   form.append("file", file, file.name);
+  const identify = $("identify").checked;
   try {
-    const body = await api("/api/similar/audio?k=" + neighbourCount(), { method: "POST", body: form });
+    const body = await api("/api/similar/audio?k=" + neighbourCount() + (identify ? "&identify=true" : ""),
+      { method: "POST", body: form });
     showNeighbours(body.results);
-    if (body.indexedCopy) status("similar-status", "This file is in the library: " + body.indexedCopy.path);
+    const best = body.results[0];
+    if (identify) {
+      status("similar-status", best ? `Most likely ${trackName(best.track)} (match ${best.similarity.toFixed(3)}); ` +
+        "the other candidates follow." : "No indexed recording matches.");
+    } else if (body.indexedCopy) {
+      status("similar-status", "This file is in the library: " + body.indexedCopy.path);
+    }
   } catch (e) {
     status("similar-status", e.message, true);
   }
@@ -224,6 +232,9 @@ document.addEventListener("DOMContentLoaded", () => {
     search($("q").value);
   });
   $("file").addEventListener("change", () => {
+    if ($("file").files.length) similarToFile($("file").files[0]);
+  });
+  $("identify").addEventListener("change", () => {
     if ($("file").files.length) similarToFile($("file").files[0]);
   });
   const drop = $("drop");
