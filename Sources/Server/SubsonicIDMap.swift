@@ -89,7 +89,7 @@ final class SubsonicIDMap: Sendable {
     /// After an index reload: matches the listing against the new tracks, and lists again when the last
     /// listing is older than `relistInterval`.
     func indexReloaded(indexedPaths: [String]) async {
-        if isDue, (try? await relist(indexedPaths: indexedPaths)) == true { return }
+        if claimRelist(), (try? await relist(indexedPaths: indexedPaths)) == true { return }
         let match = state.withLock { listing in
             listing.match = SubsonicIDMatch(
                 songs: listing.songs + listing.extra, indexedPaths: indexedPaths, root: root)
@@ -145,7 +145,7 @@ final class SubsonicIDMap: Sendable {
             if listing.misses.count >= 10_000 { listing.misses = [:] }
             listing.misses[id] = (now, reason)
         }
-        if isDue {
+        if claimRelist() {
             Task.detached { [self] in try? await relist(indexedPaths: indexedPaths()) }
         }
         throw Miss(reason: reason)
@@ -168,9 +168,14 @@ final class SubsonicIDMap: Sendable {
         ]
     }
 
-    private var isDue: Bool {
+    /// Whether a listing is due (none within `relistInterval`); if so, claims it, so that two requests that
+    /// miss at once start one listing, not two.
+    private func claimRelist() -> Bool {
         state.withLock { listing in
-            listing.lastAttempt.map { ContinuousClock.now - $0 >= settings.relistInterval } ?? true
+            let now = ContinuousClock.now
+            guard listing.lastAttempt.map({ now - $0 >= settings.relistInterval }) ?? true else { return false }
+            listing.lastAttempt = now
+            return true
         }
     }
 
