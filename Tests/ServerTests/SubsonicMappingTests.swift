@@ -148,6 +148,20 @@ import TestSupport
         #expect(stats["mapped"] as? Int == 6 && stats["lastError"] is NSNull, "\(stats)")
     }
 
+    @Test func aServerThatIgnoresSongOffsetIsListedOnceNotForever() async throws {
+        let (fixture, _, listing) = try Self.library()
+        let standIn = SubsonicStandIn(
+            user: Self.user, password: Self.password, songs: listing.songs.withLock { $0 }, ignoresOffset: true)
+        try standIn.start()
+        defer { standIn.stop() }
+        let server = try await Self.serve(fixture, url: standIn.base)
+        defer { server.stop() }
+        // The first page (3 songs), then a page with nothing new, and the listing stops.
+        #expect(standIn.calls.withLock { $0 }.filter { $0 == "search3" }.count == 2)
+        let stats = try #require(try await server.get("/api/stats").json["subsonic"] as? [String: Any])
+        #expect(stats["songs"] as? Int == 3 && stats["mapped"] as? Int == 3, "\(stats)")
+    }
+
     @Test func aServerThatIsDownLeavesIdsUnmappedSaysWhyAndIsRetried() async throws {
         let (fixture, _, standIn) = try Self.library()
         // The stand-in's port once it has stopped: nothing listens there.

@@ -40,17 +40,23 @@ final class SubsonicStandIn: Sendable {
     /// Answer token authentication with error 41, as Airsonic does for LDAP users (the password is then accepted
     /// as `p`).
     let refusesTokens: Bool
+    /// Answer every `search3` page from the first song, as a server that ignores `songOffset` would.
+    let ignoresOffset: Bool
     let songs: Mutex<[Song]>
     /// Every request's endpoint name, in order.
     let calls = Mutex<[String]>([])
     /// The listening socket (`nil` once stopped) and its port.
     private let listener = Mutex<(fd: Int32?, port: UInt16)?>(nil)
 
-    init(user: String, password: String, songs: [Song], maxPage: Int = 3, refusesTokens: Bool = false) {
+    init(
+        user: String, password: String, songs: [Song], maxPage: Int = 3, refusesTokens: Bool = false,
+        ignoresOffset: Bool = false
+    ) {
         self.user = user
         self.password = password
         self.maxPage = maxPage
         self.refusesTokens = refusesTokens
+        self.ignoresOffset = ignoresOffset
         self.songs = Mutex(songs)
     }
 
@@ -131,7 +137,7 @@ final class SubsonicStandIn: Sendable {
         case "search3":
             guard value("query") != nil else { return Self.failure(10, "Required parameter 'query' is missing") }
             let count = min(maxPage, Int(value("songCount") ?? "20") ?? 20)
-            let offset = Int(value("songOffset") ?? "0") ?? 0
+            let offset = ignoresOffset ? 0 : Int(value("songOffset") ?? "0") ?? 0
             let all = songs.withLock { $0 }
             let page = offset < all.count ? Array(all[offset..<min(all.count, offset + count)]) : []
             return Self.ok(["searchResult3": ["song": page.map(Self.child)]])
