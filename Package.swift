@@ -202,7 +202,8 @@ let package = Package(
             dependencies: ["Evaluation", "AudioDegradations", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
                            "SequenceEncoding", "SimilaritySearch", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
-        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM.
+        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM,
+        // and the Subsonic id mapping against a stand-in Subsonic server.
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),

@@ -4,6 +4,7 @@ public import VectorIndex
 import SimilaritySearch
 public import Analysis
 import SequenceEncoding
+import Synchronization
 
 /// One answer to "more like this".
 public struct SimilarTrack: Sendable, Equatable {
@@ -24,6 +25,8 @@ public struct QueryFilters: Sendable {
     /// (content, tags, or length together with very high similarity; never the style cosine alone).
     /// `nil` keeps duplicates.
     public var dedupe: DuplicateRule? = nil
+    /// Keep only tracks this accepts (e.g. those another server knows); `nil` keeps all.
+    public var keep: (@Sendable (TrackRecord) -> Bool)? = nil
     public init() {}
 }
 
@@ -44,10 +47,11 @@ public final class QueryEngine {
     private let store: IndexStore
     private let databasePath: String
     private let modelID: Int64?
-    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification.
-    private var segmentCache: [Matrix]?
-    /// Tracks with stored segment embeddings, read on the first dedupe.
-    private var tracksWithSegments: Set<TrackID>?
+    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification. Behind a
+    /// lock, as is the next: the server queries one engine from many threads.
+    private let segmentCache = Mutex<[Matrix]?>(nil)
+    /// Tracks with stored segment embeddings, read on the first dedupe (or `keepsSegments`).
+    private let tracksWithSegments = Mutex<Set<TrackID>?>(nil)
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
@@ -109,13 +113,15 @@ public final class QueryEngine {
     /// - Returns: the best-matching tracks, best first.
     /// - Throws: `LibraryError.noSegments` when no track has stored segments.
     public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
-        if segmentCache == nil {
-            segmentCache = try tracks.map { track in
-                let rows = try modelID.map { try store.segments(track: track.id!, model: $0) } ?? []
-                return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+        let references = try segmentCache.withLock { cache in
+            if cache == nil {
+                cache = try tracks.map { track in
+                    let rows = try modelID.map { try store.segments(track: track.id!, model: $0) } ?? []
+                    return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+                }
             }
+            return cache!
         }
-        let references = segmentCache!
         guard references.contains(where: { $0.rows > 0 }) else {
             throw LibraryError.noSegments(database: databasePath)
         }
@@ -170,7 +176,7 @@ public final class QueryEngine {
             if !prefixes.isEmpty, !prefixes.contains(where: { t.path.hasPrefix($0) || t.path + "/" == $0 }) {
                 return false
             }
-            return true
+            return filters.keep?(t) ?? true
         }
         guard let rule = filters.dedupe else {
             return collection.nearest(to: query.values, k: k, where: include).enumerated().map {
@@ -198,15 +204,23 @@ public final class QueryEngine {
         }
     }
 
+    /// The tracks that have stored segment embeddings (read from the index once).
+    private var withSegments: Set<TrackID> {
+        tracksWithSegments.withLock { cached in
+            if cached == nil { cached = (try? modelID.map { try store.tracksWithSegments(model: $0) }) ?? [] }
+            return cached!
+        }
+    }
+
+    /// Whether any track has stored segment embeddings, which `identify` needs (`retrieve index --segments`).
+    public var keepsSegments: Bool { !withSegments.isEmpty }
+
     /// What identifies the recording at `row`: its record, its embedding, and its segments where the index keeps
     /// them (read from the index on demand).
     public func recording(row: Int) -> RecordingEvidence {
         let track = tracks[row]
-        if tracksWithSegments == nil {
-            tracksWithSegments = (try? modelID.map { try store.tracksWithSegments(model: $0) }) ?? []
-        }
         var segments: [Embedding] = []
-        if let modelID, let id = track.id, tracksWithSegments!.contains(id) {
+        if let modelID, let id = track.id, withSegments.contains(id) {
             segments = (try? store.segments(track: id, model: modelID)) ?? []
         }
         return RecordingEvidence(track: track, embedding: embedding(row: row), segments: segments)
