@@ -87,14 +87,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// JSON responses from plain dictionaries and arrays (sorted keys, slashes unescaped: paths stay readable).
+/// JSON responses from plain dictionaries and arrays (`JSONText`: sorted keys, slashes unescaped, so paths stay
+/// readable).
 enum JSONBody {
     static func response(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("{}".utf8)
-        return Response(
+        Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONText.bytes(object))))
     }
 }

@@ -224,6 +224,6 @@ final class LibraryMap: Sendable {
             if pca.totalVariance > 0 { variance = pca.variances.map { Double($0 / pca.totalVariance) } }
         }
         let object: [String: Any] = ["count": n, "shown": rows.count, "variance": variance, "points": points]
-        return (try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8)
+        return Data(JSONText.bytes(object))
     }
 }

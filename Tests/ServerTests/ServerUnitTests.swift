@@ -57,6 +57,18 @@ import Testing
         #expect(!APIRoutes.containsAtWordStart(text, "1 song"), "never across fields")
     }
 
+    @Test func jsonTextWritesWhatJSONSerializationWrites() throws {
+        let object: [String: Any] = [
+            "b": [1, 2.5, -0.0, 1e-7, 3.0, Int64(1) << 40, Float(0.1)], "a": "q\"uo\\te/\n\u{1}é", "c": NSNull(),
+            "d": ["z": true, "y": false, "x": [[String: Any]]()], "sample_rate": 44_100, "size": 7,
+        ]
+        let ours = String(decoding: JSONText.bytes(object), as: UTF8.self)
+        let foundation = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+            as: UTF8.self)
+        #expect(ours == foundation)
+    }
+
     @Test func similarityMapsCosineIntoTheUnitInterval() {
         #expect(TrackJSON.similarity(1) == 1 && TrackJSON.similarity(0) == 0.5 && TrackJSON.similarity(-1) == 0)
         #expect(TrackJSON.similarity(1.0001) == 1 && TrackJSON.similarity(-1.5) == 0)
