@@ -62,11 +62,12 @@ struct APIRoutes {
     func tracks(_ query: QueryParameters) throws -> Response {
         let limit = try query.int("limit", default: 50, in: 1...1000)
         let offset = try query.int("offset", default: 0, in: 0...Int(Int32.max))
-        let phrase = (query.string("q") ?? "").lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let phrase = TrackSearch.Phrase(
+            (query.string("q") ?? "").lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " "))
         let snapshot = state.snapshot
         var matches: [Int] = []
-        for (row, text) in snapshot.searchText.enumerated()
-        where phrase.isEmpty || Self.containsAtWordStart(text, phrase) {
+        for (row, track) in snapshot.engine.tracks.enumerated()
+        where phrase.bytes.isEmpty || TrackSearch.matches(track, phrase) {
             matches.append(row)
         }
         let page = matches.dropFirst(offset).prefix(limit)
@@ -74,19 +75,6 @@ struct APIRoutes {
             "total": matches.count, "offset": offset, "limit": limit,
             "tracks": page.map { TrackJSON.object(snapshot.engine.tracks[$0]) },
         ])
-    }
-
-    /// Whether `phrase` occurs in `text` where a word starts (at the start, or after a character that is not a
-    /// letter or digit): "song 3" finds "Song 3" but not ".../A3/song.wav"'s "3".
-    static func containsAtWordStart(_ text: String, _ phrase: String) -> Bool {
-        var searchStart = text.startIndex
-        while let found = text.range(of: phrase, range: searchStart..<text.endIndex) {
-            if found.lowerBound == text.startIndex { return true }
-            let before = text[text.index(before: found.lowerBound)]
-            if !before.isLetter && !before.isNumber { return true }
-            searchStart = text.index(after: found.lowerBound)
-        }
-        return false
     }
 
     func track(_ id: String) throws -> Response {
@@ -261,8 +249,8 @@ enum Seeds {
             throw APIError.invalid(field, "\(field) must be an absolute indexed path, got \"\(path)\"")
         }
         guard
-            let row = snapshot.rowOfPath[URL(fileURLWithPath: path).standardizedFileURL.path]
-                ?? snapshot.rowOfPath[path]
+            let row = snapshot.rowOfPath.row(of: URL(fileURLWithPath: path).standardizedFileURL.path)
+                ?? snapshot.rowOfPath.row(of: path)
         else { throw APIError.unknownTrack(field, path) }
         return row
     }

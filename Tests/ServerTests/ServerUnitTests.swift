@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VectorIndex
 
 @testable import Server
 
@@ -48,13 +49,38 @@ import Testing
     }
 
     @Test func searchMatchesWhereAWordStarts() {
-        let text = "/tmp/d495923211a3/music/track03.wav\u{1F}artist 1\u{1F}song 3\u{1F}album 0"
-        #expect(APIRoutes.containsAtWordStart(text, "song 3"))
-        #expect(APIRoutes.containsAtWordStart(text, "track0"))
-        #expect(APIRoutes.containsAtWordStart(text, "artist 1"))
-        #expect(!APIRoutes.containsAtWordStart(text, "3/music"))
-        #expect(!APIRoutes.containsAtWordStart(text, "rack"))
-        #expect(!APIRoutes.containsAtWordStart(text, "1 song"), "never across fields")
+        let track = TrackRecord(
+            path: "/tmp/d495923211a3/music/track03.wav", size: 1, modificationTime: 0, contentHash: "", duration: 1,
+            sampleRate: 22_050, channels: 1, format: "wav", title: "Song 3", artist: "Artist 1", album: "album 0")
+        func finds(_ phrase: String) -> Bool { TrackSearch.matches(track, TrackSearch.Phrase(phrase)) }
+        #expect(finds("song 3"))
+        #expect(finds("track0"))
+        #expect(finds("artist 1"))
+        #expect(!finds("3/music"))
+        #expect(!finds("rack"))
+        #expect(!finds("1 song"), "never across fields")
+        #expect(!finds("song 3 "), "nothing past the end")
+    }
+
+    @Test func searchFoldsCaseBeyondASCII() {
+        let track = TrackRecord(
+            path: "/music/Éric Serra/Le Grand Bleu.flac", size: 1, modificationTime: 0, contentHash: "", duration: 1,
+            sampleRate: 44_100, channels: 2, format: "flac", title: "Ÿ Ĳssel", artist: "ÉRIC SERRA")
+        func finds(_ phrase: String) -> Bool { TrackSearch.matches(track, TrackSearch.Phrase(phrase)) }
+        #expect(finds("éric serra") && finds("grand bleu") && finds("ĳssel"))
+        #expect(!finds("ric serra"), "not inside a word: É is a letter")
+    }
+
+    @Test func pathTableFindsEveryPathAndNoOther() {
+        let tracks = (0..<1000).map { n in
+            TrackRecord(
+                path: "/music/\(n % 7)/track \(n).flac", size: 1, modificationTime: 0, contentHash: "", duration: 1,
+                sampleRate: 44_100, channels: 2, format: "flac")
+        }
+        let table = PathTable(tracks)
+        #expect(tracks.indices.allSatisfy { table.row(of: tracks[$0].path) == $0 })
+        #expect(table.row(of: "/music/1/track 1000.flac") == nil && table.row(of: "") == nil)
+        #expect(PathTable([]).row(of: "/x") == nil)
     }
 
     @Test func jsonTextWritesWhatJSONSerializationWrites() throws {
