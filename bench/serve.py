@@ -261,7 +261,7 @@ def reload(server, retrieve, db):
     after = json.loads(server.get("/api/health"))
     return {"tracks_before": health["tracks"], "tracks_after": after["tracks"], "seen_after_s": seen,
             "reloads": after["generation"] - health["generation"],
-            "server_reload_ms": server.log_value("index reloaded", "duration_ms"), "peak_rss": status["VmHWM"],
+            "server_reload_ms": server.log_value("index reloaded", "duration(?:_ms|Ms)"), "peak_rss": status["VmHWM"],
             "sampled_peak_rss": max(samples), "rss_after": proc_status(server.pid)["VmRSS"]}
 
 
@@ -287,7 +287,7 @@ def measure(out, n, db, vectors):
     try:
         server.get("/api/similar?id=1&k=10")
         result["startup"] = {"listening_s": server.listening_s, "first_answer_s": time.perf_counter() - server.started,
-                             "server_load_ms": server.log_value("index loaded", "duration_ms")}
+                             "server_load_ms": server.log_value("index loaded", "duration(?:_ms|Ms)")}
         time.sleep(1)
         result["after_load"] = proc_status(server.pid)
         print(f"n={n}: first answer after {result['startup']['first_answer_s']:.2f} s, RSS "

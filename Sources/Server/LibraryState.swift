@@ -1,6 +1,5 @@
 import Foundation
 import Library
-
 import Logging
 import RetrieveCore
 import Synchronization

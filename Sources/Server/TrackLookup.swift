@@ -28,6 +28,9 @@ struct PathTable: Sendable {
         self.mask = mask
     }
 
+    /// `row(of:)`, spelled as the dictionary it replaces.
+    subscript(_ path: String) -> Int? { row(of: path) }
+
     /// The row of the track indexed at `path` (compared as `String`s are: canonically equivalent spellings match).
     ///
     /// - Complexity: O(1) expected.

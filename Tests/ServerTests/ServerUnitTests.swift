@@ -78,7 +78,7 @@ import VectorIndex
                 sampleRate: 44_100, channels: 2, format: "flac")
         }
         let table = PathTable(tracks)
-        #expect(tracks.indices.allSatisfy { table.row(of: tracks[$0].path) == $0 })
+        #expect(tracks.indices.allSatisfy { table.row(of: tracks[$0].path) == $0 && table[tracks[$0].path] == $0 })
         #expect(table.row(of: "/music/1/track 1000.flac") == nil && table.row(of: "") == nil)
         #expect(PathTable([]).row(of: "/x") == nil)
     }
