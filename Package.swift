@@ -97,6 +97,12 @@ let package = Package(
             name: "Analysis",
             dependencies: ["RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding"],
             swiftSettings: optimised),
+        // What happens to a recording on its way to a user (noise, gain, clipping, MP3, band limits, tempo, pitch,
+        // resampling): the degraded copies evaluation checks and training learns to ignore.
+        .target(
+            name: "AudioDegradations",
+            dependencies: ["RetrieveCore", "AudioDecoding", "LinearAlgebra"],
+            swiftSettings: optimised),
         // The library a user keeps: scanner, indexer, query engine, exporter, default locations.
         .target(
             name: "Library",
@@ -110,7 +116,7 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "EncoderTraining",
-                "SimilaritySearch", "Analysis", "Plots",
+                "SimilaritySearch", "Analysis", "AudioDegradations", "Plots",
             ],
             swiftSettings: optimised),
         // Measuring embeddings: degradations, baselines, the evaluator, leave-labels-out, peers, the 2-D map.
@@ -118,7 +124,7 @@ let package = Package(
             name: "Evaluation",
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "SequenceEncoding",
-                "SimilaritySearch", "Analysis", "Training", "Plots",
+                "SimilaritySearch", "Analysis", "AudioDegradations", "Training", "Plots",
             ],
             swiftSettings: optimised),
         // SVG drawings (scatter plot, line chart) with one writer and one XML escape; knows nothing of audio.
@@ -143,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "retrieve",
             dependencies: [
-                "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "Plots", "EncoderTraining",
+                "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "AudioDegradations", "Plots", "EncoderTraining",
                 "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "Server",
                 "MPDRadio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -187,20 +193,21 @@ let package = Package(
         .testTarget(
             name: "LibraryTests",
             dependencies: [
-                "Library", "Analysis", "Training", "Evaluation", "SimilaritySearch", "Plots", "AudioDecoding",
-                "SpectralFeatures", "SequenceEncoding", "VectorIndex", "RetrieveCore",
+                "Library", "Analysis", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "Plots",
+                "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex", "RetrieveCore",
                 "TestSupport", "PipelineTestSupport",
             ]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Analysis", "Library", "Evaluation", "SimilaritySearch", "EncoderTraining",
-                           "AudioDecoding", "SequenceEncoding", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
+            dependencies: ["Training", "Analysis", "Library", "Evaluation", "AudioDegradations", "SimilaritySearch", "EncoderTraining",
+                           "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(
             name: "EvaluationTests",
-            dependencies: ["Evaluation", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
+            dependencies: ["Evaluation", "AudioDegradations", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
                            "SequenceEncoding", "SimilaritySearch", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
-        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM.
+        // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM,
+        // and the Subsonic id mapping against a stand-in Subsonic server.
         .testTarget(
             name: "ServerTests",
             dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
@@ -215,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "RetrieveCLITests",
             dependencies: [
-                "retrieve", "Analysis", "Library", "Training", "Evaluation", "SimilaritySearch", "AudioDecoding",
+                "retrieve", "Analysis", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding",
                 "RetrieveCore", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["HelpSnapshots"]),
@@ -223,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "TortureTests",
             dependencies: [
-                "Analysis", "Library", "Training", "Evaluation", "SimilaritySearch", "AudioDecoding", "SpectralFeatures",
+                "Analysis", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding", "SpectralFeatures",
                 "SequenceEncoding", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             exclude: ["README.md"],

@@ -1,4 +1,5 @@
 import Foundation
+public import AudioDegradations
 import RetrieveCore
 import AudioDecoding
 import LinearAlgebra

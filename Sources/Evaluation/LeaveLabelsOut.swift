@@ -1,4 +1,5 @@
 import Foundation
+public import AudioDegradations
 import Analysis
 import EncoderTraining
 import LinearAlgebra

@@ -4,6 +4,7 @@ public import VectorIndex
 import SimilaritySearch
 public import Analysis
 import SequenceEncoding
+import Synchronization
 
 /// One answer to "more like this".
 public struct SimilarTrack: Sendable, Equatable {
@@ -24,6 +25,8 @@ public struct QueryFilters: Sendable {
     /// (content, tags, or length together with very high similarity; never the style cosine alone).
     /// `nil` keeps duplicates.
     public var dedupe: DuplicateRule? = nil
+    /// Keep only tracks this accepts (e.g. those another server knows); `nil` keeps all.
+    public var keep: (@Sendable (TrackRecord) -> Bool)? = nil
     public init() {}
 }
 
@@ -47,8 +50,11 @@ public final class QueryEngine {
     /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
     /// track without copies: integers, so the all-against-all scan compares no strings. Read on first use.
     private var copyGroupCache: [Int32]?
-    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification.
-    private var segmentCache: [Matrix]?
+    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification. Behind a
+    /// lock, as is the next: the server queries one engine from many threads.
+    private let segmentCache = Mutex<[Matrix]?>(nil)
+    /// Whether any track has stored segment embeddings, read on the first `keepsSegments`.
+    private let segmentsKept = Mutex<Bool?>(nil)
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
@@ -109,13 +115,15 @@ public final class QueryEngine {
     /// - Returns: the best-matching tracks, best first.
     /// - Throws: `LibraryError.noSegments` when no track has stored segments.
     public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
-        if segmentCache == nil {
-            segmentCache = try catalog.ids.map { id in
-                let rows = try modelID.map { try view.segments(track: id, model: $0) } ?? []
-                return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+        let references = try segmentCache.withLock { cache in
+            if cache == nil {
+                cache = try catalog.ids.map { id in
+                    let rows = try modelID.map { try view.segments(track: id, model: $0) } ?? []
+                    return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+                }
             }
+            return cache!
         }
-        let references = segmentCache!
         guard references.contains(where: { $0.rows > 0 }) else {
             throw LibraryError.noSegments(database: databasePath)
         }
@@ -253,7 +261,16 @@ public final class QueryEngine {
             if filters.excludeSameArtist, let a = t.artist?.lowercased(), artists.contains(a) { return false }
             if filters.excludeSameAlbum, let a = t.album?.lowercased(), albums.contains(a) { return false }
             if !prefixes.isEmpty, !prefixes.contains(where: { $0.contains(t.path) }) { return false }
-            return true
+            return filters.keep?(t) ?? true
+        }
+    }
+
+    /// Whether any track has stored segment embeddings, which `identify` needs (`retrieve index --segments`);
+    /// read from the index once.
+    public var keepsSegments: Bool {
+        segmentsKept.withLock { kept in
+            if kept == nil { kept = (try? modelID.map { try view.hasSegments(model: $0) }) ?? false }
+            return kept!
         }
     }
 

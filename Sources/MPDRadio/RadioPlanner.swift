@@ -2,29 +2,6 @@ import Foundation
 public import Library
 public import RetrieveCore
 
-/// MPD's music directory, and the mapping between MPD's relative `file` URIs and the index's absolute paths.
-public struct MusicRoot: Sendable, Equatable {
-    /// Absolute, normalised (as the index stores paths), without a trailing slash (except `/` itself).
-    public let path: String
-
-    public init(_ path: String) { self.path = Paths.absolute(path) }
-
-    /// The indexed path of MPD's `file` (relative to the music directory); `nil` for a stream URL
-    /// (`http://…`) or an absolute or escaping path.
-    public func indexedPath(ofMPDFile file: String) -> String? {
-        guard !file.isEmpty, !file.hasPrefix("/"), !file.contains("://") else { return nil }
-        let joined = Paths.absolute(path + "/" + file)
-        return mpdFile(ofIndexedPath: joined) == nil ? nil : joined
-    }
-
-    /// MPD's `file` for an indexed path; `nil` for a path outside the music directory (never sent to MPD).
-    public func mpdFile(ofIndexedPath indexed: String) -> String? {
-        let prefix = path == "/" ? "/" : path + "/"
-        guard indexed.hasPrefix(prefix), indexed.count > prefix.count else { return nil }
-        return String(indexed.dropFirst(prefix.count))
-    }
-}
-
 /// The index as the radio sees it: the playlist source, the music root, and which rows lie under it.
 public struct RadioLibrary: Sendable {
     public let source: PlaylistSource
@@ -37,11 +14,11 @@ public struct RadioLibrary: Sendable {
         self.source = source
         self.root = root
         rowOfPath = Dictionary(source.tracks.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
-        underRoot = source.tracks.map { root.mpdFile(ofIndexedPath: $0.path) != nil }
+        underRoot = source.tracks.map { root.relativePath(ofIndexed: $0.path) != nil }
     }
 
     /// The row of MPD's `file`, when it is indexed.
-    public func row(ofMPDFile file: String) -> Int? { root.indexedPath(ofMPDFile: file).flatMap { rowOfPath[$0] } }
+    public func row(ofMPDFile file: String) -> Int? { root.indexedPath(ofRelative: file).flatMap { rowOfPath[$0] } }
 
     /// Whether `row` may be sent to MPD (its file lies under the music root).
     public func isUnderRoot(_ row: Int) -> Bool { underRoot[row] }
@@ -50,7 +27,7 @@ public struct RadioLibrary: Sendable {
     public var countUnderRoot: Int { underRoot.count { $0 } }
 
     /// MPD's `file` for `row`; `nil` outside the music root.
-    public func mpdFile(of row: Int) -> String? { root.mpdFile(ofIndexedPath: source.tracks[row].path) }
+    public func mpdFile(of row: Int) -> String? { root.relativePath(ofIndexed: source.tracks[row].path) }
 }
 
 /// MPD's queue as the radio reads it: the songs' files in queue order and the current song's position.

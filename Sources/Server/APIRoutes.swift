@@ -13,6 +13,7 @@ struct APIRoutes {
     let state: LibraryState
     let analyser: UploadAnalyser
     let limits: ServerLimits
+    var ids: SubsonicIDMap? = nil
 
     func register(on router: Router<ServerContext>) {
         router.get("/api/health") { _, _ in health() }
@@ -44,16 +45,17 @@ struct APIRoutes {
             "database": state.databasePath,
             "model": ["name": state.model.name, "digest": state.model.digest, "dimensions": state.model.dimensions],
             "generation": snapshot.generation,
-            "loaded_at": ISO8601DateFormatter().string(from: snapshot.loadedAt),
+            "loadedAt": ISO8601DateFormatter().string(from: snapshot.loadedAt),
             "reloads": reload.reloads,
-            "last_reload_error": reload.lastError ?? NSNull(),
+            "lastReloadError": reload.lastError ?? NSNull(),
         ]
         if let statistics = snapshot.statistics {
-            body["indexed_tracks"] = statistics.trackCount
+            body["indexedTracks"] = statistics.trackCount
             body["failures"] = statistics.failureCount
-            body["total_duration"] = statistics.totalDuration
-            body["database_bytes"] = statistics.databaseBytes
+            body["totalDuration"] = statistics.totalDuration
+            body["databaseBytes"] = statistics.databaseBytes
         }
+        if let ids { body["subsonic"] = ids.statistics }
         return JSONBody.response(body)
     }
 
@@ -121,18 +123,18 @@ struct APIRoutes {
         var ids: [Double]?
         var paths: [String]?
         var k: Int?
-        var exclude_same_artist: Bool?
-        var exclude_same_album: Bool?
+        var excludeSameArtist: Bool?
+        var excludeSameAlbum: Bool?
         var under: [String]?
         var dedupe: Bool?
-        var dedupe_threshold: Float?
+        var dedupeThreshold: Float?
         static let fields = [
-            "ids", "paths", "k", "exclude_same_artist", "exclude_same_album", "under", "dedupe",
-            "dedupe_threshold",
+            "ids", "paths", "k", "excludeSameArtist", "excludeSameAlbum", "under", "dedupe",
+            "dedupeThreshold",
         ]
     }
 
-    /// `{"ids": [...], "paths": [...], "k": 10, "exclude_same_artist": false, …}`: more like these.
+    /// `{"ids": [...], "paths": [...], "k": 10, "excludeSameArtist": false, …}`: more like these.
     func similar(body: Data) throws -> Response {
         guard let object = try? JSONSerialization.jsonObject(with: body), let json = object as? [String: Any] else {
             throw APIError.invalid("body", "the body must be a JSON object such as {\"ids\": [1, 2], \"k\": 10}")
@@ -165,10 +167,10 @@ struct APIRoutes {
         }
         var parameters: [(key: String, value: String)] = (request.under ?? []).map { ("under", $0) }
         if let k = request.k { parameters.append(("k", String(k))) }
-        if let v = request.exclude_same_artist { parameters.append(("exclude_same_artist", String(v))) }
-        if let v = request.exclude_same_album { parameters.append(("exclude_same_album", String(v))) }
+        if let v = request.excludeSameArtist { parameters.append(("excludeSameArtist", String(v))) }
+        if let v = request.excludeSameAlbum { parameters.append(("excludeSameAlbum", String(v))) }
         if let v = request.dedupe { parameters.append(("dedupe", String(v))) }
-        if let v = request.dedupe_threshold { parameters.append(("dedupe_threshold", String(v))) }
+        if let v = request.dedupeThreshold { parameters.append(("dedupeThreshold", String(v))) }
         let query = QueryParameters(values: parameters)
         let k = try query.int("k", default: 10, in: 1...limits.maxResults)
         let engine = snapshot.engine
@@ -177,32 +179,6 @@ struct APIRoutes {
         return JSONBody.response([
             "seeds": rows.map { TrackJSON.object(engine.tracks[$0]) }, "results": results.map(TrackJSON.result),
         ])
-    }
-
-    /// An audio clip in the body (raw, or the file part of `multipart/form-data`), analysed with the loaded model.
-    func similarAudio(_ request: Request) async throws -> Response {
-        let query = QueryParameters(request)
-        let k = try query.int("k", default: 10, in: 1...limits.maxResults)
-        let filters = try Seeds.filters(query)
-        let data = try await BodyReader.collect(request, limit: limits.maxUploadBytes, timeout: limits.bodyTimeout)
-        var audio = data
-        var filename: String?
-        if let contentType = request.headers[.contentType], let boundary = Multipart.boundary(contentType: contentType)
-        {
-            let part = try Multipart.filePart(data, boundary: boundary)
-            audio = part.data
-            filename = part.filename
-        }
-        guard !audio.isEmpty else {
-            throw APIError.invalid("body", "the upload is empty; send the audio file as the body")
-        }
-        let snapshot = state.snapshot
-        let (embedding, ownRow) = try await analyser.analyse(audio, filename: filename, snapshot: snapshot)
-        let engine = snapshot.engine
-        let results = engine.similar(to: [embedding], seedRows: ownRow.map { [$0] } ?? [], k: k, filters: filters)
-        var body: [String: Any] = ["results": results.map(TrackJSON.result)]
-        body["indexed_copy"] = ownRow.map { TrackJSON.object(engine.tracks[$0]) } ?? NSNull()
-        return JSONBody.response(body)
     }
 
     func path(_ query: QueryParameters) throws -> Response {
@@ -224,7 +200,7 @@ struct APIRoutes {
                 [
                     "position": position + 1,
                     "similarity": TrackJSON.similarity(first.cosine(engine.embedding(row: entry.row))),
-                    "line_cosine": Double(entry.cosine),
+                    "lineCosine": Double(entry.cosine),
                     "track": TrackJSON.object(engine.tracks[entry.row]),
                 ]
             },
@@ -242,7 +218,7 @@ struct APIRoutes {
             throw APIError.invalid("seed", "at most \(limits.maxSeeds) seeds and 10000 recent tracks")
         }
         let count = try query.int("count", default: 10, in: 1...limits.maxResults)
-        let gap = try query.int("artist_gap", default: 3, in: 0...1000)
+        let gap = try query.int("artistGap", default: 3, in: 0...1000)
         let engine = snapshot.engine
         let entries = Playlists.radio(
             seeds: seeds, count: count, recent: recent, artistGap: gap, in: engine.playlistSource)
@@ -299,15 +275,15 @@ enum Seeds {
 
     static func filters(_ query: QueryParameters) throws -> QueryFilters {
         var filters = QueryFilters()
-        filters.excludeSameArtist = try query.bool("exclude_same_artist")
-        filters.excludeSameAlbum = try query.bool("exclude_same_album")
+        filters.excludeSameArtist = try query.bool("excludeSameArtist")
+        filters.excludeSameAlbum = try query.bool("excludeSameAlbum")
         filters.pathPrefixes = try query.list("under", splitCommas: false).map { folder in
             guard folder.hasPrefix("/") else {
                 throw APIError.invalid("under", "under must be an absolute folder path, got \"\(folder)\"")
             }
             return URL(fileURLWithPath: folder).standardizedFileURL.path
         }
-        let threshold = try query.float("dedupe_threshold", default: DuplicateRule.defaultSimilarity, in: 0...1)
+        let threshold = try query.float("dedupeThreshold", default: DuplicateRule.defaultSimilarity, in: 0...1)
         filters.dedupe = try query.bool("dedupe") ? DuplicateRule(similarity: threshold) : nil
         return filters
     }
@@ -329,7 +305,7 @@ enum TrackJSON {
         var o = Exporter.jsonObject(track)
         o["format"] = track.format
         o["size"] = track.size
-        o["sample_rate"] = track.sampleRate
+        o["sampleRate"] = track.sampleRate
         o["channels"] = track.channels
         return o
     }
@@ -339,45 +315,5 @@ enum TrackJSON {
             "rank": result.rank, "similarity": similarity(result.score), "cosine": Double(result.score),
             "track": object(result.track),
         ]
-    }
-}
-
-/// Analyses uploaded clips one at a time on a thread of its own (they are seconds of CPU each; two cores are
-/// shared with the queries), with the model the server loaded.
-final class UploadAnalyser: @unchecked Sendable {
-    private let encoder: SequenceEncoding.Encoder
-    private let queue = DispatchQueue(label: "retrieve.serve.analysis")
-    /// Made on `queue` at the first upload, used only there.
-    private var analyser: EncoderAnalyser?
-
-    init(encoder: SequenceEncoding.Encoder) { self.encoder = encoder }
-
-    /// The clip's embedding, and the row of an indexed track with the same bytes (the upload's "own track").
-    func analyse(_ audio: Data, filename: String?, snapshot: LibrarySnapshot) async throws -> (Embedding, Int?) {
-        let ext =
-            filename.map { URL(fileURLWithPath: $0).pathExtension.lowercased() }
-            .flatMap { $0.count <= 5 && $0.allSatisfy({ $0.isLetter || $0.isNumber }) ? $0 : nil } ?? "upload"
-        let file = FileManager.default.temporaryDirectory
-            .appendingPathComponent("retrieve-upload-\(UUID().uuidString).\(ext.isEmpty ? "upload" : ext)")
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in
-                defer { try? FileManager.default.removeItem(at: file) }
-                do {
-                    try audio.write(to: file)
-                    if analyser == nil { analyser = try EncoderAnalyser(encoder: encoder) }
-                    let embedding: Embedding
-                    do {
-                        embedding = try analyser!.analyse(path: file.path).embedding
-                    } catch {
-                        throw APIError(
-                            .unprocessableContent, field: "body",
-                            "the upload could not be analysed as audio: \(error)")
-                    }
-                    continuation.resume(returning: (embedding, snapshot.engine.row(matchingContentOf: file.path)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
     }
 }

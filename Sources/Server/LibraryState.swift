@@ -8,8 +8,9 @@ import VectorIndex
 /// One loaded state of the index: a query engine over one consistent snapshot of tracks and vectors, with the
 /// look-up tables the routes need. Immutable once made; a reload makes a new one.
 final class LibrarySnapshot: @unchecked Sendable {
-    // @unchecked: QueryEngine is a class whose query methods (`similar`, `embedding`, `playlistSource`, …) only
-    // read state set in its initialiser; the server never calls `identify`, which fills a cache.
+    // @unchecked: QueryEngine is a class whose query methods (`similar`, `embedding`, `playlistSource`, …) read
+    // state set in its initialiser, and whose two lazy caches (segments for `identify`, which tracks have them
+    // for dedupe) sit behind locks.
     let engine: QueryEngine
     /// Counts the loads since the server started: 1 for the first, +1 for each reload.
     let generation: Int
@@ -84,13 +85,15 @@ final class LibraryState: Sendable {
     /// task is cancelled. Loading runs on its own thread, never on the server's. After a reload the next check
     /// waits at least twice as long as the load took, so that while `retrieve index` commits batch after batch
     /// reloading takes at most a third of one core (a million tracks load in about 6 s).
-    func watch(every interval: Duration) async {
+    /// `onReload` runs after each reload, before the next check.
+    func watch(every interval: Duration, onReload: @Sendable (LibrarySnapshot) async -> Void = { _ in }) async {
         var pause = interval
         while !Task.isCancelled {
             try? await Task.sleep(for: pause)
             if Task.isCancelled { return }
             let started = ContinuousClock.now
             let reloaded = await checkOnce()
+            if reloaded { await onReload(snapshot) }
             pause = reloaded ? max(interval, (ContinuousClock.now - started) * 2) : interval
         }
     }
@@ -129,7 +132,7 @@ final class LibraryState: Sendable {
                 "index reloaded",
                 metadata: [
                     "generation": "\(loaded.generation)", "tracks": "\(loaded.engine.count)",
-                    "duration_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+                    "durationMs": "\(Self.milliseconds(ContinuousClock.now - started))",
                 ])
             return true
         case .failure(let error):

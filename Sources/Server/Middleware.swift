@@ -30,12 +30,39 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
                 "request",
                 metadata: [
                     "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-                    "duration_ms": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
+                    "durationMs": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
                 ])
         }
         let response = try await next(request, context)
         status = response.status.code
         return response
+    }
+}
+
+/// Refuses the JSON API's former snake_case query parameters (`exclude_same_artist`, …) with a 400 naming the
+/// parameter and its camelCase name, rather than silently ignoring a filter a client thinks it asked for.
+struct RenamedParameterMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The names before the API settled on camelCase (the CLI's JSON and OpenSubsonic's convention).
+    static var renamed: [String: String] {
+        [
+            "exclude_same_artist": "excludeSameArtist", "exclude_same_album": "excludeSameAlbum",
+            "dedupe_threshold": "dedupeThreshold", "artist_gap": "artistGap",
+        ]
+    }
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
+        async throws -> Response
+    {
+        if request.uri.path.hasPrefix("/api/") {
+            for (key, _) in request.uri.queryParameters {
+                if let name = Self.renamed[String(key)] {
+                    throw APIError.invalid(String(key), "\(key) is now called \(name) (the API's names are camelCase)")
+                }
+            }
+        }
+        return try await next(request, context)
     }
 }
 

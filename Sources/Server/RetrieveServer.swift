@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     /// How often to look for commits by other processes (`PRAGMA data_version`).
     public var reloadInterval: Duration = .seconds(1)
     public var limits = ServerLimits()
+    /// When set, the OpenSubsonic routes take and give this Subsonic server's song ids (`SubsonicIDMap`).
+    public var subsonic: SubsonicSettings?
 
     public init(databasePath: String) { self.databasePath = databasePath }
 
@@ -63,15 +65,18 @@ public enum RetrieveServer {
             "index loaded",
             metadata: [
                 "tracks": "\(state.snapshot.engine.count)", "model": "\(encoder.version)",
-                "duration_ms": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
+                "durationMs": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
             ])
-        let router = makeRouter(state: state, encoder: encoder, configuration: configuration, logger: logger)
+        let ids = try await startSubsonicIDs(configuration.subsonic, state: state, logger: logger)
+        let router = makeRouter(state: state, encoder: encoder, configuration: configuration, ids: ids, logger: logger)
+        var services: [any Service] = [ReloadService(state: state, interval: configuration.reloadInterval, ids: ids)]
+        if let ids { services.append(SubsonicRetryService(state: state, ids: ids)) }
         let host = configuration.host
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "retrieve"),
-            services: [ReloadService(state: state, interval: configuration.reloadInterval)],
+            services: services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let shown = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
@@ -91,17 +96,33 @@ public enum RetrieveServer {
         return logger
     }
 
+    /// The Subsonic id map's first listing; `nil` without `--subsonic-url`. Wrong credentials stop the start.
+    static func startSubsonicIDs(
+        _ settings: SubsonicSettings?, state: LibraryState, logger: Logger
+    ) async throws -> SubsonicIDMap? {
+        guard let settings else { return nil }
+        let ids = SubsonicIDMap(settings: settings, logger: logger)
+        do {
+            try await ids.start(indexedPaths: state.snapshot.engine.tracks.map(\.path))
+        } catch let error as SubsonicClientError {
+            throw ServerSetupError(String(describing: error))
+        }
+        return ids
+    }
+
     static func makeRouter(
-        state: LibraryState, encoder: SequenceEncoding.Encoder, configuration: ServerConfiguration, logger: Logger
+        state: LibraryState, encoder: SequenceEncoding.Encoder, configuration: ServerConfiguration,
+        ids: SubsonicIDMap? = nil, logger: Logger
     ) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         // Outermost first: the log line sees the final status, errors become JSON before it, auth runs inside.
         router.middlewares.add(RequestLogMiddleware(logger: logger))
         router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(RenamedParameterMiddleware())
         if let token = configuration.token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
-        APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits)
+        APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits, ids: ids)
             .register(on: router)
-        SubsonicRoutes(state: state, serverVersion: version).register(on: router)
+        SubsonicRoutes(state: state, serverVersion: version, ids: ids).register(on: router)
         let assets = WebAssets.load()
         if let folder = assets.folder {
             logger.debug("web page files", metadata: ["folder": "\(folder)"])
@@ -117,8 +138,28 @@ public enum RetrieveServer {
 struct ReloadService: Service {
     let state: LibraryState
     let interval: Duration
+    /// Told of each reload, to match the Subsonic songs against the new tracks.
+    let ids: SubsonicIDMap?
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await state.watch(every: interval) }
+        try? await cancelWhenGracefulShutdown {
+            await state.watch(every: interval) { snapshot in
+                await ids?.indexReloaded(indexedPaths: snapshot.engine.tracks.map(\.path))
+            }
+        }
+    }
+}
+
+/// Lists the Subsonic server's songs again and again while it has never answered (it was down at start).
+struct SubsonicRetryService: Service {
+    let state: LibraryState
+    let ids: SubsonicIDMap
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            await ids.retryUntilListed { [state] in state.snapshot.engine.tracks.map(\.path) }
+        }
+        // Then idle until shutdown: a service that returns early makes the ServiceGroup stop the whole server.
+        try? await gracefulShutdown()
     }
 }

@@ -8,68 +8,100 @@ import VectorIndex
 /// `findSonicPath`, plus `ping` and `getOpenSubsonicExtensions` so that clients can discover them.
 ///
 /// Answers are JSON (`f=json`; other formats are refused with Subsonic error 0) in the `subsonic-response`
-/// envelope with a top-level `sonicMatch` array of `{entry: Child, similarity}`. Song ids are retrieve's track
-/// ids, as strings; `path` is the indexed (absolute) path. Errors are Subsonic failures (HTTP 200): code 10 for a
-/// missing parameter, 70 for an unknown song, 0 for anything else; a missing or wrong token is 401.
+/// envelope with a top-level `sonicMatch` array of `{entry: Child, similarity}`. Errors are Subsonic failures
+/// (HTTP 200): code 10 for a missing parameter, 70 for an unknown song, 0 for anything else; a missing or wrong
+/// token is 401.
+///
+/// Song ids: without `--subsonic-url` they are retrieve's track ids, as strings, and `path` is the indexed
+/// (absolute) path. With it (`ids` set) they are the Subsonic server's ids, in requests and answers, and `path`
+/// is the server's; indexed tracks the server does not list are left out of answers (a client could not play
+/// them), so `findSonicPath` may come back shorter than `count`.
 struct SubsonicRoutes {
     let state: LibraryState
     let serverVersion: String
+    var ids: SubsonicIDMap? = nil
 
     func register(on router: Router<ServerContext>) {
         for suffix in ["", ".view"] {
-            router.get("/rest/ping\(suffix)") { request, _ in try respond(request) { [:] } }
+            router.get("/rest/ping\(suffix)") { request, _ in try await respond(request) { [:] } }
             router.get("/rest/getOpenSubsonicExtensions\(suffix)") { request, _ in
-                try respond(request) { ["openSubsonicExtensions": [["name": "sonicSimilarity", "versions": [1]]]] }
+                try await respond(request) {
+                    ["openSubsonicExtensions": [["name": "sonicSimilarity", "versions": [1]]]]
+                }
             }
             router.get("/rest/getSonicSimilarTracks\(suffix)") { request, _ in
-                try respond(request) { try similarTracks(QueryParameters(request)) }
+                try await respond(request) { try await similarTracks(QueryParameters(request)) }
             }
             router.get("/rest/findSonicPath\(suffix)") { request, _ in
-                try respond(request) { try sonicPath(QueryParameters(request)) }
+                try await respond(request) { try await sonicPath(QueryParameters(request)) }
             }
         }
     }
 
-    func respond(_ request: Request, _ body: () throws -> [String: Any]) throws -> Response {
+    func respond(_ request: Request, _ body: () async throws -> [String: Any]) async throws -> Response {
         let format = QueryParameters(request).string("f") ?? "json"
         guard format == "json" else {
             throw SubsonicError(code: 0, message: "only f=json is supported, got f=\(format)")
         }
-        return Subsonic.success(try body(), serverVersion: serverVersion)
+        return Subsonic.success(try await body(), serverVersion: serverVersion)
     }
 
     /// `id` (required), `count` (default 10): the most similar songs, similarity relative to the query song.
-    func similarTracks(_ query: QueryParameters) throws -> [String: Any] {
+    func similarTracks(_ query: QueryParameters) async throws -> [String: Any] {
         let snapshot = state.snapshot
-        let row = try song(query, "id", in: snapshot)
+        let row = try await song(query, "id", in: snapshot)
         let count = try Self.count(query, default: 10)
         let engine = snapshot.engine
-        let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: count)
-        return ["sonicMatch": results.map { Subsonic.match($0.track, cosine: $0.score) }]
+        var filters = QueryFilters()
+        let known = ids?.current
+        if let known { filters.keep = { known.songOfPath[$0.path] != nil } }
+        let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: count, filters: filters)
+        return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.score, known: known) }]
     }
 
     /// `startSongId`, `endSongId` (required), `count` (default 25): a path from the start song to the end song,
     /// each song's similarity relative to the start song.
-    func sonicPath(_ query: QueryParameters) throws -> [String: Any] {
+    func sonicPath(_ query: QueryParameters) async throws -> [String: Any] {
         let snapshot = state.snapshot
-        let start = try song(query, "startSongId", in: snapshot)
-        let end = try song(query, "endSongId", in: snapshot)
+        let start = try await song(query, "startSongId", in: snapshot)
+        let end = try await song(query, "endSongId", in: snapshot)
         guard start != end else { throw SubsonicError(code: 0, message: "startSongId and endSongId are the same song") }
         let count = try Self.count(query, default: 25)
         let engine = snapshot.engine
         let first = engine.embedding(row: start)
         // The extension requires both ends in the path, so a count of 1 still gives the two.
         let entries = Playlists.path(from: start, to: end, count: max(2, count), in: engine.playlistSource)
+        let known = ids?.current
         return [
-            "sonicMatch": entries.map {
-                Subsonic.match(engine.tracks[$0.row], cosine: first.cosine(engine.embedding(row: $0.row)))
+            "sonicMatch": entries.compactMap {
+                match(engine.tracks[$0.row], cosine: first.cosine(engine.embedding(row: $0.row)), known: known)
             }
         ]
     }
 
-    func song(_ query: QueryParameters, _ name: String, in snapshot: LibrarySnapshot) throws -> Int {
+    /// One `sonicMatch` entry; with Subsonic ids (`known`), in the server's id, and `nil` for a track the
+    /// server does not list.
+    func match(_ track: TrackRecord, cosine: Float, known: SubsonicIDMatch?) -> [String: Any]? {
+        guard let known else { return Subsonic.match(track, cosine: cosine) }
+        guard let song = known.songOfPath[track.path] else { return nil }
+        return Subsonic.match(track, cosine: cosine, as: song)
+    }
+
+    /// The row of the song parameter `name`: a track id, or with `ids` a Subsonic song id.
+    func song(_ query: QueryParameters, _ name: String, in snapshot: LibrarySnapshot) async throws -> Int {
         guard let value = query.string(name), !value.isEmpty else {
             throw SubsonicError(code: 10, message: "required parameter \(name) is missing")
+        }
+        if let ids {
+            do {
+                let path = try await ids.indexedPath(
+                    ofID: value, indexedPaths: { snapshot.engine.tracks.map(\.path) },
+                    isIndexed: { snapshot.rowOfPath[$0] != nil })
+                if let row = snapshot.rowOfPath[path] { return row }
+            } catch let miss as SubsonicIDMap.Miss {
+                throw SubsonicError(code: 70, message: "\(name): \(miss.reason)")
+            }
+            throw SubsonicError(code: 70, message: "\(name): song \(value) is no longer in retrieve's index")
         }
         guard let id = Int64(value), let row = snapshot.row(id: id) else {
             throw SubsonicError(code: 70, message: "song \(value) not found")
@@ -112,8 +144,20 @@ enum Subsonic {
             status: error.status)
     }
 
-    static func match(_ track: TrackRecord, cosine: Float) -> [String: Any] {
-        ["entry": child(track), "similarity": TrackJSON.similarity(cosine)]
+    static func match(_ track: TrackRecord, cosine: Float, as song: SubsonicSong? = nil) -> [String: Any] {
+        var entry = child(track)
+        if let song {
+            // The Subsonic server's id and path, and the ids its clients show the song with.
+            entry["id"] = song.id
+            entry["path"] = song.path
+            for (key, value) in [
+                ("coverArt", song.coverArt), ("albumId", song.albumId), ("artistId", song.artistId),
+                ("parent", song.parent),
+            ] {
+                if let value { entry[key] = value }
+            }
+        }
+        return ["entry": entry, "similarity": TrackJSON.similarity(cosine)]
     }
 
     /// A song as a Subsonic `Child`: the fields retrieve knows.

@@ -5,7 +5,7 @@ import NIOCore
 import RetrieveCore
 import Synchronization
 
-/// The web page at `/` (three static files, no build step) and the audio of indexed tracks it plays,
+/// The web page at `/` (four static files, no build step) and the audio of indexed tracks it plays,
 /// `GET /api/tracks/{id}/audio` with HTTP Range support.
 struct WebRoutes {
     let state: LibraryState
@@ -128,7 +128,7 @@ enum AudioMediaType {
 /// SwiftPM resource bundle beside the executable (`retrieve_Server.resources/Web`, which an installation copies
 /// with the binary), or the source tree the binary was built from (`Sources/Server/Web`).
 struct WebAssets: Sendable {
-    static let names = ["index.html", "app.js", "style.css"]
+    static let names = ["index.html", "app.js", "map.js", "style.css"]
     static let types = [
         "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
         "css": "text/css; charset=utf-8",

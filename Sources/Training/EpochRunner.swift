@@ -48,8 +48,11 @@ struct EpochRunner {
                 // Pairs: the second crop of every two comes from the first one's track.
                 for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
             }
-            let crops = picks.map {
-                augmentation.crop(train[$0].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+            let crops = picks.map { i in
+                // The draw happens only with copies on, so recipes without them keep their random sequence.
+                let copy = recipe.degradedCopyFraction > 0 && Float.random(in: 0..<1, using: &rng) < recipe.degradedCopyFraction
+                    ? train[i].degraded : nil
+                return augmentation.crop(copy ?? train[i].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
             }
             let targets = teacher.map { t in
                 Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })

@@ -14,7 +14,7 @@ public final class FeatureCache: @unchecked Sendable {
     public let configuration: FeatureConfiguration
     /// At most this many seconds of each file are analysed (long files would dominate memory and time).
     public let maxSeconds: Double?
-    private let configurationKey: String
+    let configurationKey: String
 
     public init(directory: String, configuration: FeatureConfiguration, maxSeconds: Double? = nil) throws {
         self.directory = Paths.absolute(directory)

@@ -37,6 +37,9 @@ public struct TrainingRecipe: Codable, Sendable {
     public var mining: TripletMining = .batchHard
     /// Augmentation of the training crops (`TrainingAugmentation`): gain, noise, EQ, band limits, tempo.
     public var augment = true
+    /// The share of training crops cut from the track's `DegradedCopy` (clipped, MP3, low-passed or resampled in
+    /// the audio domain) instead of the original; 0: none, and no copies are made.
+    public var degradedCopyFraction: Float = 0
     /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
     public var levelRange: Float? = 80
     /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
@@ -84,6 +87,8 @@ struct TrainingTrack {
     let path: String
     let label: Int
     let logMel: Matrix
+    /// The log-mel of the track's `DegradedCopy` (its first `degradedCopySeconds`), when the recipe uses them.
+    var degraded: Matrix? = nil
 }
 
 /// Trains an encoder on a labelled collection: features cached once, P×K batches of random segment crops,
@@ -92,9 +97,9 @@ public final class TrainingSession {
     public let recipe: TrainingRecipe
     public let modelName: String
     private let output: URL
-    private let cache: FeatureCache
-    private let log: (String) -> Void
-    private let progress: ProgressFactory
+    let cache: FeatureCache
+    let log: (String) -> Void
+    let progress: ProgressFactory
     private let stop: StopRequest
 
     public var checkpointURL: URL { output.deletingPathExtension().appendingPathExtension("checkpoint.safetensors") }
@@ -123,7 +128,8 @@ public final class TrainingSession {
 
     /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
     public func run(collection: [LabelledTrack], resume: Bool = false) throws -> TrainingReport {
-        let (classNames, train, validation) = try loadData(collection)
+        var (classNames, train, validation) = try loadData(collection)
+        if recipe.degradedCopyFraction > 0 { train = try withDegradedCopies(train) }
         // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
         BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
         let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)

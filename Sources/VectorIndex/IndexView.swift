@@ -177,6 +177,14 @@ public final class IndexView: Sendable {
         }
     }
 
+    /// Whether any track has stored segment embeddings by `model`.
+    public func hasSegments(model: Int64) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM segment_embeddings WHERE model_id = ?)", arguments: [model])!
+        }
+    }
+
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
     public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
         try read { db in try IndexStore.segments(db, track: track, model: model) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import AudioDegradations
 import RetrieveCore
 import Analysis
 import Library

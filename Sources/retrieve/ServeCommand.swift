@@ -14,6 +14,11 @@ struct ServeCommand: ParsableCommand {
             any other address needs --token or --token-file, and clients then send \
             `Authorization: Bearer TOKEN` (every route but /api/health). SIGTERM or Ctrl-C stops it after the \
             requests in flight. The routes are documented in docs/openapi.yaml.
+
+            With --subsonic-url, the OpenSubsonic routes take and give that Subsonic server's (Navidrome's, …) \
+            song ids: its songs are listed at start and matched to indexed tracks by path, their paths being \
+            relative to its music folder, which --subsonic-music-root names as the index spells it (default: \
+            inferred from the paths). Navidrome reports real paths only with Report Real Path on.
             """)
 
     @OptionGroup var location: IndexLocationOptions
@@ -33,6 +38,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The largest audio upload accepted by POST /api/similar/audio, in MB.", valueName: "mb"))
     var maxUploadMb = 50
 
+    @OptionGroup var subsonic: SubsonicOptions
+
     func validate() throws {
         try Check.range("--max-upload-mb", maxUploadMb, 1...1024)
         try Check.range("--port", port, 0...65_535)
@@ -50,6 +57,7 @@ struct ServeCommand: ParsableCommand {
         configuration.port = port
         configuration.limits.maxUploadBytes = maxUploadMb << 20
         configuration.token = try token ?? tokenFile.map(Self.readToken)
+        configuration.subsonic = try subsonic.settings(environment: ProcessInfo.processInfo.environment)
         guard FileManager.default.fileExists(atPath: configuration.databasePath) else {
             throw CLIError("no index at \(configuration.databasePath); run `retrieve index DIR` first, or pass --db")
         }
@@ -66,13 +74,94 @@ struct ServeCommand: ParsableCommand {
         try outcome.withLock { $0! }.get()
     }
 
-    static func readToken(_ path: String) throws -> String {
+    static func readToken(_ path: String) throws -> String { try readSecret(path, what: "token") }
+
+    /// The first line of a secret's file (a token, a password), trimmed; an error naming the file otherwise.
+    static func readSecret(_ path: String, what: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CLIError("cannot read the token file \(path); check that it exists and is readable")
+            throw CLIError("cannot read the \(what) file \(path); check that it exists and is readable")
         }
-        let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        guard !token.isEmpty else { throw CLIError("the token file \(path) is empty; put the token on its first line") }
-        return token
+        let secret = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !secret.isEmpty else {
+            throw CLIError("the \(what) file \(path) is empty; put the \(what) on its first line")
+        }
+        return secret
+    }
+}
+
+/// `retrieve serve --subsonic-…`: the Subsonic server whose song ids the OpenSubsonic routes speak.
+struct SubsonicOptions: ParsableArguments {
+    static let passwordVariable = "RETRIEVE_SUBSONIC_PASSWORD"
+
+    @Option(
+        help: ArgumentHelp(
+            "A Subsonic server (Navidrome, …) whose song ids the /rest routes take and give.", valueName: "url"))
+    var subsonicUrl: String?
+
+    @Option(help: ArgumentHelp("The Subsonic user name.", valueName: "user"))
+    var subsonicUser: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The Subsonic password (visible to other users in `ps`: prefer --subsonic-password-file or "
+                + "$RETRIEVE_SUBSONIC_PASSWORD).", valueName: "password"))
+    var subsonicPassword: String?
+
+    @Option(help: ArgumentHelp("Read the Subsonic password from this file (first line).", valueName: "path"))
+    var subsonicPasswordFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The Subsonic server's music folder as the index spells it (default: inferred from the paths).",
+            valueName: "dir"))
+    var subsonicMusicRoot: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The least time between two listings of the Subsonic server's songs, and between retries while it is "
+                + "down (default: 60).", valueName: "seconds"))
+    var subsonicRefreshSeconds: Int?
+
+    func validate() throws {
+        try Check.range("--subsonic-refresh-seconds", subsonicRefreshSeconds, 1...86_400)
+        guard let subsonicUrl else {
+            let given = [subsonicUser, subsonicPassword, subsonicPasswordFile, subsonicMusicRoot].contains { $0 != nil }
+            if given || subsonicRefreshSeconds != nil {
+                throw ValidationError("the --subsonic-… options need --subsonic-url")
+            }
+            return
+        }
+        guard let url = URL(string: subsonicUrl), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+            url.host?.isEmpty == false
+        else {
+            throw ValidationError(
+                "--subsonic-url must be an http or https address such as http://127.0.0.1:4533, got \(subsonicUrl)")
+        }
+        guard let user = subsonicUser, !user.isEmpty else {
+            throw ValidationError("--subsonic-url needs --subsonic-user (the user retrieve signs in as)")
+        }
+        guard subsonicPassword == nil || subsonicPasswordFile == nil else {
+            throw ValidationError("give --subsonic-password or --subsonic-password-file, not both")
+        }
+        if let root = subsonicMusicRoot, root.isEmpty {
+            throw ValidationError("--subsonic-music-root must name a folder")
+        }
+    }
+
+    /// The settings, the password from the option, its file, or the environment; `nil` without a URL.
+    func settings(environment: [String: String]) throws -> SubsonicSettings? {
+        guard let subsonicUrl, let url = URL(string: subsonicUrl), let user = subsonicUser else { return nil }
+        let password =
+            try subsonicPassword ?? subsonicPasswordFile.map { try ServeCommand.readSecret($0, what: "password") }
+            ?? environment[Self.passwordVariable]
+        guard let password else {
+            throw CLIError(
+                "--subsonic-url needs the password: --subsonic-password-file FILE, $\(Self.passwordVariable), "
+                    + "or --subsonic-password")
+        }
+        var settings = SubsonicSettings(url: url, user: user, password: password, musicRoot: subsonicMusicRoot)
+        if let subsonicRefreshSeconds { settings.relistInterval = .seconds(subsonicRefreshSeconds) }
+        return settings
     }
 }
 

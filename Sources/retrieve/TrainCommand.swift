@@ -116,6 +116,11 @@ struct RecipeOptions: ParsableArguments {
         valueName: "dB"))
     var levelRange: Float = 80
     @Flag(help: "No augmentation (gain, noise, EQ, band limits, tempo).") var noAugment = false
+    @Option(help: ArgumentHelp(
+        "Share of training crops cut from a degraded copy of their track, made once in the audio domain: clipped "
+            + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
+        valueName: "fraction"))
+    var degradedCopies: Float = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
 
@@ -139,6 +144,7 @@ struct RecipeOptions: ParsableArguments {
         try Check.finite("--margin", margin, 0...2)
         try Check.above("--temperature", temperature, 0, atMost: 100)
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
+        try Check.finite("--degraded-copies", degradedCopies, 0...1)
         try Check.range("--patience", patience, 1...10_000)
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
         if teacherRegressionWeight > 0, teacher == nil {
@@ -173,6 +179,7 @@ struct RecipeOptions: ParsableArguments {
         r.teacherRegressionTarget = teacherRegressionTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
+        r.degradedCopyFraction = degradedCopies
         r.patience = patience
         r.maxTrackSeconds = maxSeconds
         r.seed = seed

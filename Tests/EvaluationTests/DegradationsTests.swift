@@ -2,6 +2,7 @@ import Foundation
 import Analysis
 import Library
 import Training
+import AudioDegradations
 import Evaluation
 import SimilaritySearch
 import Testing

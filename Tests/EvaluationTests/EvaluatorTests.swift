@@ -1,5 +1,6 @@
 import AudioDecoding
 import Foundation
+import AudioDegradations
 import Analysis
 import Library
 import Training

@@ -1,5 +1,6 @@
 import AudioDecoding
 import Foundation
+import AudioDegradations
 @testable import Evaluation
 import Analysis
 import Library

@@ -81,12 +81,12 @@ import VectorIndex
     @Test func musicRootMapsBothWays() {
         let root = MusicRoot("/srv/music/")
         #expect(root.path == "/srv/music")
-        #expect(root.indexedPath(ofMPDFile: "A/b.flac") == "/srv/music/A/b.flac")
-        #expect(root.indexedPath(ofMPDFile: "../etc/passwd") == nil)
-        #expect(root.indexedPath(ofMPDFile: "http://radio.example/stream") == nil)
-        #expect(root.mpdFile(ofIndexedPath: "/srv/music/A/b.flac") == "A/b.flac")
-        #expect(root.mpdFile(ofIndexedPath: "/srv/musicals/x.flac") == nil)
-        #expect(root.mpdFile(ofIndexedPath: "/elsewhere/x.flac") == nil)
+        #expect(root.indexedPath(ofRelative: "A/b.flac") == "/srv/music/A/b.flac")
+        #expect(root.indexedPath(ofRelative: "../etc/passwd") == nil)
+        #expect(root.indexedPath(ofRelative: "http://radio.example/stream") == nil)
+        #expect(root.relativePath(ofIndexed: "/srv/music/A/b.flac") == "A/b.flac")
+        #expect(root.relativePath(ofIndexed: "/srv/musicals/x.flac") == nil)
+        #expect(root.relativePath(ofIndexed: "/elsewhere/x.flac") == nil)
     }
 
     // MARK: the radio's decisions

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AudioDecoding
 import Foundation
+import AudioDegradations
 import Analysis
 import Library
 import Training

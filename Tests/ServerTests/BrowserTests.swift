@@ -97,6 +97,8 @@ import TestSupport
             return false
             """)
         #expect(seedDrawn as? Bool == true, "the chosen track is not highlighted on the map")
+        try await exerciseMapKeyboard(session)
+        try await exerciseUpload(session, server)
 
         // A path: From on one search result, To on another, then Build.
         try await session.click(
@@ -183,20 +185,11 @@ final class WebDriver: @unchecked Sendable {
         self.port = port
     }
 
+    /// A port no one listens on now (the socket that found it is closed again).
     static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let rc = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1
-            }
-        }
-        guard rc == 0 else { throw WebDriverError(description: "no free port: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
+        let socket = try LoopbackSocket(listening: false)
+        close(socket.fd)
+        return socket.port
     }
 
     static func start(_ browser: Browser, logFolder: URL) async throws -> WebDriver {

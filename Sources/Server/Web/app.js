@@ -113,13 +113,13 @@ function neighbourCount() {
   return Number.isFinite(k) && k >= 1 ? Math.min(k, 200) : 10;
 }
 
-async function similarTo(track) {
+async function similarTo(track, keepFocus) {
   $("seed-name").textContent = trackName(track);
   map.seed = track;
   status("similar-status", "Looking for neighbours…");
   try {
     const body = await api("/api/similar?k=" + neighbourCount() + "&id=" + encodeURIComponent(track.id));
-    showNeighbours(body.results);
+    showNeighbours(body.results, keepFocus);
   } catch (e) {
     status("similar-status", e.message, true);
   }
@@ -131,89 +131,32 @@ async function similarToFile(file) {
   status("similar-status", "Analysing " + file.name + "…");
   const form = new FormData();
   form.append("file", file, file.name);
+  const identify = $("identify").checked;
   try {
-    const body = await api("/api/similar/audio?k=" + neighbourCount(), { method: "POST", body: form });
+    const body = await api("/api/similar/audio?k=" + neighbourCount() + (identify ? "&identify=true" : ""),
+      { method: "POST", body: form });
     showNeighbours(body.results);
-    if (body.indexed_copy) status("similar-status", "This file is in the library: " + body.indexed_copy.path);
+    const best = body.results[0];
+    if (identify) {
+      status("similar-status", best ? `Most likely ${trackName(best.track)} (match ${best.similarity.toFixed(3)}); ` +
+        "the other candidates follow." : "No indexed recording matches.");
+    } else if (body.indexedCopy) {
+      status("similar-status", "This file is in the library: " + body.indexedCopy.path);
+    }
   } catch (e) {
     status("similar-status", e.message, true);
   }
 }
 
-function showNeighbours(results) {
+/// Shows the neighbours and moves the focus to the first, unless the pick came from the map (`keepFocus`):
+/// there the keyboard stays on the map to go on exploring.
+function showNeighbours(results, keepFocus) {
   showTracks("neighbours", results.map((r) => ({ track: r.track, similarity: r.similarity })));
   status("similar-status", results.length ? `${results.length} neighbours.` : "No neighbours.");
   $("export-similar").disabled = results.length === 0;
   drawMap();
   const first = $("neighbours").querySelector("button.select");
-  if (first) first.focus();
-}
-
-/// The map: points [[id, x, y], …] from /api/map, redrawn with the seed, neighbours and path highlighted.
-const map = { points: [], byId: new Map(), seed: null };
-
-async function loadMap() {
-  try {
-    const body = await api("/api/map");
-    map.points = body.points;
-    map.byId = new Map(body.points.map((p) => [String(p[0]), p]));
-    if (body.shown < body.count) $("map-status").append(` (${body.shown} of ${body.count} tracks shown)`);
-    drawMap();
-  } catch (e) {
-    $("map-status").textContent = "No map: " + e.message;
-  }
-}
-
-function mapFrame(canvas) {
-  // Bounds by a loop: spreading 100 000 numbers into Math.min would overflow the argument stack.
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-  for (const p of map.points) {
-    x0 = Math.min(x0, p[1]); x1 = Math.max(x1, p[1]); y0 = Math.min(y0, p[2]); y1 = Math.max(y1, p[2]);
-  }
-  const pad = 12, w = canvas.width - 2 * pad, h = canvas.height - 2 * pad;
-  return (p) => [pad + (x1 > x0 ? (p[1] - x0) / (x1 - x0) : 0.5) * w, pad + (y1 > y0 ? (y1 - p[2]) / (y1 - y0) : 0.5) * h];
-}
-
-function drawMap() {
-  const canvas = $("map");
-  const ratio = window.devicePixelRatio || 1;
-  canvas.width = Math.max(300, Math.round(canvas.clientWidth * ratio));
-  canvas.height = Math.round(canvas.width * 0.7);
-  const g = canvas.getContext("2d");
-  g.clearRect(0, 0, canvas.width, canvas.height);
-  if (!map.points.length) return;
-  const at = mapFrame(canvas);
-  const dot = (p, colour, r) => { const [x, y] = at(p); g.fillStyle = colour; g.beginPath(); g.arc(x, y, r * ratio, 0, 2 * Math.PI); g.fill(); };
-  const small = map.points.length > 5000 ? 1 : 2.5;
-  for (const p of map.points) dot(p, "rgba(128,128,136,0.55)", small);
-  const find = (t) => map.byId.get(String(t.id));
-  const path = (state.lists.path || []).map(find).filter(Boolean);
-  if (path.length > 1) {
-    g.strokeStyle = "#2f9e44"; g.lineWidth = 2 * ratio; g.beginPath();
-    path.forEach((p, i) => { const [x, y] = at(p); if (i) g.lineTo(x, y); else g.moveTo(x, y); });
-    g.stroke();
-  }
-  for (const p of path) dot(p, "#2f9e44", 4.5);
-  for (const t of state.lists.neighbours || []) { const p = find(t); if (p) dot(p, "#1c7ed6", 4.5); }
-  if (map.seed) { const p = find(map.seed); if (p) dot(p, "#e8590c", 6.5); }
-}
-
-async function pickOnMap(event) {
-  const canvas = $("map");
-  if (!map.points.length) return;
-  const rect = canvas.getBoundingClientRect();
-  const scale = canvas.width / rect.width;
-  const cx = (event.clientX - rect.left) * scale, cy = (event.clientY - rect.top) * scale;
-  const at = mapFrame(canvas);
-  let best = null, bestDistance = Infinity;
-  for (const p of map.points) {
-    const [x, y] = at(p);
-    const d = (x - cx) ** 2 + (y - cy) ** 2;
-    if (d < bestDistance) { best = p; bestDistance = d; }
-  }
-  if (best && bestDistance < (20 * scale) ** 2) {
-    try { similarTo(await api("/api/tracks/" + encodeURIComponent(best[0]))); } catch (e) { status("similar-status", e.message, true); }
-  }
+  if (first && !keepFocus) first.focus();
 }
 
 function setEnd(which, track) {
@@ -291,6 +234,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("file").addEventListener("change", () => {
     if ($("file").files.length) similarToFile($("file").files[0]);
   });
+  $("identify").addEventListener("change", () => {
+    if ($("file").files.length) similarToFile($("file").files[0]);
+  });
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -306,6 +252,9 @@ document.addEventListener("DOMContentLoaded", () => {
     $("now-playing").textContent = "This browser cannot play the file (" + ($("player").error?.message || "format") + ").";
   });
   $("map").addEventListener("click", pickOnMap);
+  $("map").addEventListener("keydown", mapKey);
+  $("map").addEventListener("focus", drawMap);
+  $("map").addEventListener("blur", drawMap);
   window.addEventListener("resize", drawMap);
   showStats();
   loadMap();

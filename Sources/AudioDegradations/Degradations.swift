@@ -115,8 +115,9 @@ public enum DSP {
             let alpha = sin(w0) / (2 * q)
             let a0 = 1 + alpha
             let c = cos(w0)
-            return Biquad(b0: (1 - c) / 2 / a0, b1: (1 - c) / a0, b2: (1 - c) / 2 / a0,
-                          a1: -2 * c / a0, a2: (1 - alpha) / a0)
+            return Biquad(
+                b0: (1 - c) / 2 / a0, b1: (1 - c) / a0, b2: (1 - c) / 2 / a0,
+                a1: -2 * c / a0, a2: (1 - alpha) / a0)
         }
     }
 
@@ -182,12 +183,14 @@ public enum DSP {
                             let natural = xin.baseAddress! + previous + hop
                             candidates.withUnsafeMutableBufferPointer { c in
                                 for d in 0..<shifts {
-                                    (c.baseAddress! + d * frame).update(from: xin.baseAddress! + nominal - tolerance + d,
-                                                                        count: frame)
+                                    (c.baseAddress! + d * frame).update(
+                                        from: xin.baseAddress! + nominal - tolerance + d,
+                                        count: frame)
                                 }
                                 correlation.withUnsafeMutableBufferPointer { r in
-                                    BLAS.gemv(.none, rows: shifts, columns: frame, a: c.baseAddress!, lda: frame,
-                                              x: natural, y: r.baseAddress!)
+                                    BLAS.gemv(
+                                        .none, rows: shifts, columns: frame, a: c.baseAddress!, lda: frame,
+                                        x: natural, y: r.baseAddress!)
                                 }
                             }
                             var best = 0
@@ -225,7 +228,7 @@ public enum DSP {
 
     /// The MP3 bitrates libsndfile 1.2 (LAME) can be asked for at `sampleRate`: MPEG-1 above 32 kHz,
     /// MPEG-2 from 16 kHz, MPEG-2.5 below.
-    static func mp3BitrateRange(sampleRate: Int) -> ClosedRange<Double> {
+    public static func mp3BitrateRange(sampleRate: Int) -> ClosedRange<Double> {
         sampleRate >= 32_000 ? 32...320 : sampleRate >= 16_000 ? 8...160 : 8...64
     }
 
@@ -237,7 +240,9 @@ public enum DSP {
     /// the MPEG version's range (`bitrate = max − level · (max − min)`, truncated); in constant-bitrate mode
     /// (`SFC_SET_BITRATE_MODE`) the level below is the one that truncates to exactly `kilobitsPerSecond`.
     /// At rates below 16 kHz (MPEG-2.5) the most is 64 kb/s, and that is what is then used.
-    public static func mp3RoundTrip(_ x: [Float], sampleRate: Int, kilobitsPerSecond: Int, file: URL) throws
+    public static func mp3RoundTrip(
+        _ x: [Float], sampleRate: Int, kilobitsPerSecond: Int, file: URL
+    ) throws
         -> (samples: [Float], kilobitsPerSecond: Int)
     {
         let range = mp3BitrateRange(sampleRate: sampleRate)
@@ -264,12 +269,12 @@ public enum DSP {
 }
 
 /// SplitMix64 with Box–Muller Gaussians: reproducible noise from a seed.
-struct NoiseGenerator: RandomNumberGenerator {
+public struct NoiseGenerator: RandomNumberGenerator {
     private var base: SplitMix64
     private var spare: Double?
-    init(seed: UInt64) { base = SplitMix64(seed: seed) }
-    mutating func next() -> UInt64 { base.next() }
-    mutating func nextGaussian() -> Double {
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { base.next() }
+    public mutating func nextGaussian() -> Double {
         if let s = spare {
             spare = nil
             return s
