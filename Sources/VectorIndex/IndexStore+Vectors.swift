@@ -21,17 +21,6 @@ extension IndexStore {
         try read { db in try Self.vectorsFromRows(db, model: model, dimensions: Self.dimensions(db, model: model)) }
     }
 
-    /// `model`'s vectors and every track, read in one transaction: a query engine compares the two (tracks
-    /// without a vector mean a model change in progress), which separate reads could see at different commits
-    /// while another process indexes.
-    public func searchSnapshot(model: Int64?) throws -> (ids: [TrackID], vectors: Matrix, tracks: [TrackRecord]) {
-        try read { db in
-            let (ids, vectors) =
-                try model.map { try Self.loadVectors(db, model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
-            return (ids, vectors, try Self.allTracks(db))
-        }
-    }
-
     static func loadVectors(_ db: Database, model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
         let dimensions = try dimensions(db, model: model)
         if let chunked = try VectorChunks.read(db, model: model, dimensions: dimensions) { return chunked }
