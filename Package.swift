@@ -76,7 +76,11 @@ let package = Package(
         // SQLite schema, migrations, reading and writing tracks and vectors.
         .target(
             name: "VectorIndex",
-            dependencies: ["RetrieveCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RetrieveCore", .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API itself, for incremental BLOB reads of the vector chunks (VectorChunks+Reading).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: optimised),
         // The single-query scan kernel (AVX2+FMA chosen at run time, portable C otherwise); no global -m flags.
         .target(name: "CScanKernels"),
@@ -177,7 +181,7 @@ let package = Package(
         .testTarget(name: "EncoderTrainingTests", dependencies: ["EncoderTraining", "SequenceEncoding", "TestSupport"]),
         .testTarget(
             name: "VectorIndexTests",
-            dependencies: ["VectorIndex", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["VectorIndex", "RetrieveCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
         // The pipeline tests' fixture: a generated collection, a tiny random model, a temporary index.
         .target(
@@ -189,8 +193,8 @@ let package = Package(
         .testTarget(
             name: "LibraryTests",
             dependencies: [
-                "Library", "Analysis", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "Plots", "AudioDecoding",
-                "SpectralFeatures", "SequenceEncoding", "VectorIndex",
+                "Library", "Analysis", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "Plots",
+                "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex", "RetrieveCore",
                 "TestSupport", "PipelineTestSupport",
             ]),
         .testTarget(

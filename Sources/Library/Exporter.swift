@@ -23,35 +23,29 @@ public struct Exporter {
 
     public init(engine: QueryEngine) { self.engine = engine }
 
-    /// Writes recommendations and returns how many seeds were written.
+    /// Writes recommendations and returns how many seeds were written (by this run and, when it resumed, by the
+    /// interrupted one before it).
+    ///
+    /// A CSV or JSON Lines export to a file keeps a checkpoint beside it (`ExportProgress`), so that a killed
+    /// export run again with the same index, k, format and seeds continues where it stopped.
     ///
     /// - Parameters:
     ///   - k: neighbours per seed.
     ///   - format: csv, jsonl or m3u.
     ///   - seedRows: rows to export for; `nil` exports every track.
     ///   - output: a file for csv and jsonl (`-` for standard output); a folder for m3u (one playlist per seed).
-    ///   - progress: advanced once per seed.
+    ///   - threads: threads for the all-against-all scan (see `VectorCollection.allNearest`).
+    ///   - progress: advanced once per seed (at the start, by the seeds a resumed run skips).
     /// - Returns: how many seeds were written.
     /// - Throws: `OutputFileError` when the output cannot be written.
     public func export(
-        k: Int, format: RecommendationFormat, seedRows: [Int]?, output: String,
+        k: Int, format: RecommendationFormat, seedRows: [Int]?, output: String, threads: Int = 1,
         progress: (any ProgressSink)? = nil
     ) throws -> Int {
-        var written = 0
         switch format {
         case .csv, .jsonl:
-            let sink = try TextSink(path: output)
-            defer { sink.close() }
-            if format == .csv { try sink.write("seed_id,seed_path,rank,id,path,score\n") }
-            try engine.forEachTrack(k: k, rows: seedRows) { row, results in
-                let seed = engine.tracks[row]
-                try sink.write(
-                    format == .csv
-                        ? Self.csvRows(seed: seed, results: results)
-                        : Self.jsonLine(seed: seed, results: results) + "\n")
-                written += 1
-                progress?.advance()
-            }
+            return try exportLines(
+                k: k, format: format, seedRows: seedRows, output: output, threads: threads, progress: progress)
         case .m3u:
             do {
                 try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -59,8 +53,9 @@ public struct Exporter {
                 throw OutputFileError(path: output, error: error)
             }
             var usedNames = Set<String>()
-            try engine.forEachTrack(k: k, rows: seedRows) { row, results in
-                let seed = engine.tracks[row]
+            var written = 0
+            try engine.forEachTrack(k: k, rows: seedRows, threads: threads) { row, results in
+                let seed = engine.track(row: row)
                 var name = Self.playlistName(for: seed)
                 if !usedNames.insert(name).inserted { name += "-\(seed.id!.rawValue)" }
                 let path = (output as NSString).appendingPathComponent(name + ".m3u")
@@ -70,8 +65,53 @@ public struct Exporter {
                 written += 1
                 progress?.advance()
             }
+            return written
         }
+    }
+
+    private func exportLines(
+        k: Int, format: RecommendationFormat, seedRows: [Int]?, output: String, threads: Int,
+        progress: (any ProgressSink)?
+    ) throws -> Int {
+        let resumable = output != "-"
+        let identity =
+            resumable
+            ? try "\(engine.exportFingerprint()) k=\(k) \(format.rawValue) seeds=\(seedIdentity(seedRows))" : ""
+        let checkpoint = resumable ? ExportProgress.resumable(output: output, identity: identity) : nil
+        let sink = try TextSink(path: output, keepingBytes: checkpoint?.bytes)
+        defer { sink.close() }
+        var written = checkpoint?.seedsDone ?? 0
+        if let checkpoint {
+            progress?.message(
+                "resuming the export at seed \(checkpoint.seedsDone + 1) (\(ExportProgress.path(for: output)))")
+            progress?.advance(by: checkpoint.seedsDone, detail: "")
+        } else if format == .csv {
+            try sink.write("seed_id,seed_path,rank,id,path,score\n")
+        }
+        try engine.forEachTrack(k: k, rows: seedRows, startingAt: written, threads: threads) { row, results in
+            let seed = engine.track(row: row)
+            try sink.write(
+                format == .csv
+                    ? Self.csvRows(seed: seed, results: results)
+                    : Self.jsonLine(seed: seed, results: results) + "\n")
+            written += 1
+            progress?.advance()
+        } afterBlock: { done in
+            guard resumable else { return }
+            try sink.flush()
+            try ExportProgress(identity: identity, seedsDone: done, bytes: sink.bytes).save(beside: output)
+        }
+        try sink.flush()
+        if resumable { ExportProgress.remove(beside: output) }
         return written
+    }
+
+    /// The seed list as part of a checkpoint's identity: its track ids, hashed.
+    private func seedIdentity(_ rows: [Int]?) -> String {
+        guard let rows else { return "all" }
+        var hash = ContentHash.FNV1a64()
+        for row in rows { hash.add(engine.catalog.ids[row].rawValue) }
+        return "\(rows.count)-\(hash.value)"
     }
 
     // MARK: - Formatting, shared with `retrieve similar`
@@ -152,30 +192,43 @@ final class TextSink {
     private let path: String
     private var buffer = Data()
     private let ownsHandle: Bool
+    /// Bytes in the file once the buffer is flushed (kept ones included).
+    private(set) var bytes: UInt64 = 0
 
-    init(path: String) throws {
+    /// Opens `path` for writing: a new, empty file, or with `keepingBytes` the existing file cut to that many
+    /// bytes and written after them (a resumed export).
+    init(path: String, keepingBytes kept: UInt64? = nil) throws {
         self.path = path
         if path == "-" {
             handle = .standardOutput
             ownsHandle = false
-        } else {
-            let folder = (path as NSString).deletingLastPathComponent
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder),
-                isFolder.boolValue
-            else {
-                throw OutputFileError(
-                    path: path, problem: "its folder \(folder) does not exist",
-                    remedy: "create the folder or choose another path")
-            }
-            guard FileManager.default.createFile(atPath: path, contents: nil),
-                let h = FileHandle(forWritingAtPath: path)
-            else {
-                throw OutputFileError(path: path, errno: errno)
-            }
-            handle = h
-            ownsHandle = true
+            return
         }
+        let folder = (path as NSString).deletingLastPathComponent
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder),
+            isFolder.boolValue
+        else {
+            throw OutputFileError(
+                path: path, problem: "its folder \(folder) does not exist",
+                remedy: "create the folder or choose another path")
+        }
+        guard kept != nil || FileManager.default.createFile(atPath: path, contents: nil),
+            let h = FileHandle(forWritingAtPath: path)
+        else {
+            throw OutputFileError(path: path, errno: errno)
+        }
+        if let kept {
+            do {
+                try h.truncate(atOffset: kept)
+                try h.seekToEnd()
+            } catch {
+                throw OutputFileError(path: path, error: error)
+            }
+            bytes = kept
+        }
+        handle = h
+        ownsHandle = true
     }
 
     func write(_ text: String) throws {
@@ -187,6 +240,7 @@ final class TextSink {
         do { try handle.write(contentsOf: buffer) } catch {
             throw OutputFileError(path: path, error: error)
         }
+        bytes += UInt64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -32,71 +32,73 @@ public struct QueryFilters: Sendable {
 
 /// Answers similarity queries against one model's vectors in an index.
 ///
-/// The vectors are read from SQLite once, into one contiguous matrix, when the engine is made; every query
-/// after that is an exact scan (BLAS sgemv) plus a bounded top-k selection.
+/// The engine freezes the index at one commit (`IndexView`) and reads the model's vectors from it once, in one
+/// sequential pass over the vector chunks, into one contiguous matrix; every query after that is an exact scan
+/// plus a bounded top-k selection. Track records are read all at once or only for the rows a query returns or
+/// filters on (`TrackLoading`), always from the same frozen state as the vectors.
 public final class QueryEngine {
     public let model: ModelVersion
-    public let tracks: [TrackRecord]
-    private let collection: VectorCollection
-    private let rowOfTrack: [TrackID: Int]
-    /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
-    /// track without copies: integers, so the all-against-all scan compares no strings, and a collection without
-    /// copies scans with no filter at all.
-    private let copyGroup: [Int32]
-    private let hasCopies: Bool
-    private let store: IndexStore
+    /// The records of every row (`catalog`), ascending by track id; read in full on first use with `.onDemand`.
+    public var tracks: [TrackRecord] { catalog.all }
+    /// The record of each row, read as needed.
+    public let catalog: TrackCatalog
+    /// Every vector, when held in memory (`.all`, `.vectors`; read on first need with `.onDemand`).
+    private var resident: VectorCollection?
+    let view: IndexView
     private let databasePath: String
-    private let modelID: Int64?
+    let modelID: Int64?
+    /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
+    /// track without copies: integers, so the all-against-all scan compares no strings. Read on first use.
+    private var copyGroupCache: [Int32]?
     /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification. Behind a
     /// lock, as is the next: the server queries one engine from many threads.
     private let segmentCache = Mutex<[Matrix]?>(nil)
-    /// Tracks with stored segment embeddings, read on the first dedupe (or `keepsSegments`).
-    private let tracksWithSegments = Mutex<Set<TrackID>?>(nil)
+    /// Whether any track has stored segment embeddings, read on the first `keepsSegments`.
+    private let segmentsKept = Mutex<Bool?>(nil)
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
-    public init(store: IndexStore, model: ModelVersion, databasePath: String) throws {
-        self.store = store
+    ///
+    /// - Parameters:
+    ///   - store: the index.
+    ///   - model: the model whose vectors are searched.
+    ///   - databasePath: the index's path as the user gave it, for messages.
+    ///   - loading: `.all` reads every track record now (what `tracks` needs); `.onDemand` reads none until a
+    ///     query needs it, so a one-off query costs the vectors and a few rows.
+    /// - Throws: `LibraryError.emptyIndex` or `.mixedModels`, and `IndexError` when the index cannot be read.
+    public init(store: IndexStore, model: ModelVersion, databasePath: String, loading: TrackLoading = .all) throws {
         self.model = model
         self.databasePath = databasePath
-        let usage = try store.embeddingModels()
-        let modelID = usage.first { $0.model.version.digest == model.digest }?.model.id
+        // One frozen view: vectors and the records read later agree even while another process indexes, and
+        // since an embedding cannot outlive its track (foreign key, ON DELETE CASCADE), every vector has its record.
+        let view = try IndexView(store: store)
+        let modelID = try view.modelID(digest: model.digest)
         self.modelID = modelID
-        // One read transaction: vectors and tracks agree even while another process indexes, and since an
-        // embedding cannot outlive its track (foreign key, ON DELETE CASCADE), every vector has its record.
-        let (ids, vectors, allTracks) = try store.searchSnapshot(model: modelID)
-        let missing = allTracks.count - ids.count
-        if missing > 0 {
-            let others = usage.filter { $0.model.version != model && $0.embeddingCount > 0 }.map(\.model.version)
-            if !others.isEmpty {
+        let ids: [TrackID]
+        if let modelID, case .onDemand = loading {
+            ids = try view.vectorIDs(model: modelID)
+        } else {
+            let (read, vectors) = try modelID.map(view.vectors(model:)) ?? ([], Matrix(rows: 0, columns: 0))
+            (ids, resident) = (read, VectorCollection(vectors: vectors))
+        }
+        if try view.otherModelsHaveVectors(than: modelID) {
+            let missing = try view.trackCount() - ids.count
+            let others = try store.embeddingModels().filter { $0.model.version != model && $0.embeddingCount > 0 }
+            if missing > 0 && !others.isEmpty {
                 throw LibraryError.mixedModels(
                     database: databasePath, current: model.description,
-                    others: others.map(\.description), missing: missing)
+                    others: others.map(\.model.version.description), missing: missing)
             }
         }
         guard !ids.isEmpty else { throw LibraryError.emptyIndex(database: databasePath) }
-        let byID = Dictionary(allTracks.map { ($0.id!, $0) }, uniquingKeysWith: { a, _ in a })
-        tracks = ids.map { byID[$0]! }
-        rowOfTrack = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
-        (copyGroup, hasCopies) = Self.copyGroups(tracks)
-        collection = VectorCollection(vectors: vectors)
+        // With every record in memory, later look-ups (segments, paths) need not pin this commit: a long-lived
+        // engine (the server) would otherwise hold a read transaction open, and stop checkpoints, until reloaded.
+        if case .all = loading { self.view = try IndexView(store: store, frozen: false) } else { self.view = view }
+        catalog = try TrackCatalog(ids: ids, frozen: view, view: self.view, loading: loading)
     }
 
-    /// `copyGroup` of every row, and whether any group has two or more tracks.
-    private static func copyGroups(_ tracks: [TrackRecord]) -> ([Int32], Bool) {
-        let counts = Dictionary(
-            tracks.lazy.filter { !$0.contentHash.isEmpty }.map { ($0.contentHash, 1) },
-            uniquingKeysWith: +)
-        var ids: [String: Int32] = [:]
-        let groups = tracks.map { t -> Int32 in
-            guard (counts[t.contentHash] ?? 0) > 1 else { return -1 }
-            if let id = ids[t.contentHash] { return id }
-            let id = Int32(ids.count)
-            ids[t.contentHash] = id
-            return id
-        }
-        return (groups, !ids.isEmpty)
-    }
+    /// The record of the track at `row`.
+    public func track(row: Int) -> TrackRecord { catalog[row] }
 
     /// The `k` tracks whose stored segment embeddings best match a query's, best first: identification of
     /// a recording (an excerpt, a degraded copy) rather than similarity of style.
@@ -115,8 +117,8 @@ public final class QueryEngine {
     public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
         let references = try segmentCache.withLock { cache in
             if cache == nil {
-                cache = try tracks.map { track in
-                    let rows = try modelID.map { try store.segments(track: track.id!, model: $0) } ?? []
+                cache = try catalog.ids.map { id in
+                    let rows = try modelID.map { try view.segments(track: id, model: $0) } ?? []
                     return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
                 }
             }
@@ -130,7 +132,7 @@ public final class QueryEngine {
         }
         let scores = SegmentMatching.bestScores(variants: queries, references: references).row(0)
         let ranked = RetrievalMetrics.ranking(scores: scores) { !excluding.contains($0) && scores[$0] > -.infinity }
-        return ranked.prefix(k).enumerated().map { SimilarTrack(rank: $0 + 1, score: scores[$1], track: tracks[$1]) }
+        return ranked.prefix(k).enumerated().map { SimilarTrack(rank: $0 + 1, score: scores[$1], track: catalog[$1]) }
     }
 
     /// `identify(variants:k:excluding:)` for a query tried one way only.
@@ -139,16 +141,44 @@ public final class QueryEngine {
     }
 
     /// The number of searchable tracks.
-    public var count: Int { tracks.count }
+    public var count: Int { catalog.count }
 
     /// The row of an indexed track, if it has a vector for this model.
-    public func row(of id: TrackID) -> Int? { rowOfTrack[id] }
+    public func row(of id: TrackID) -> Int? { catalog.row(of: id) }
 
-    /// The stored embedding of the track at `row`.
-    public func embedding(row: Int) -> Embedding { Embedding(unchecked: collection.vector(at: row)) }
+    /// Every vector in memory (read now, once, by an `.onDemand` engine).
+    var collection: VectorCollection {
+        if let resident { return resident }
+        guard let modelID, let read = try? view.vectors(model: modelID) else {
+            preconditionFailure("the vectors of a frozen view could not be read")
+        }
+        precondition(read.ids == catalog.ids, "a frozen view gave other vectors")
+        resident = VectorCollection(vectors: read.vectors)
+        return resident!
+    }
+
+    /// The stored embedding of the track at `row` (read from the index by an `.onDemand` engine).
+    public func embedding(row: Int) -> Embedding {
+        if let resident { return Embedding(unchecked: resident.vector(at: row)) }
+        guard let modelID, let stored = try? view.embedding(track: catalog.ids[row], model: modelID) else {
+            preconditionFailure("the embedding of track \(catalog.ids[row]) of a frozen view could not be read")
+        }
+        return stored
+    }
 
     /// The tracks and their vectors, for `Playlists.path` and `Playlists.radio`.
     public var playlistSource: PlaylistSource { PlaylistSource(tracks: tracks, vectors: collection) }
+
+    /// `search(to:seedRows:k:filters:seedRecordings:)` for an engine that holds its vectors (`.all`, `.vectors`):
+    /// it reads no vector from disk, so nothing can fail.
+    public func similar(
+        to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
+        seedRecordings: [RecordingEvidence] = []
+    ) -> [SimilarTrack] {
+        precondition(resident != nil, "an .onDemand engine reads vectors from disk: call search(…), which throws")
+        // swift-format-ignore: NeverUseForceTry
+        return try! search(to: seeds, seedRows: seedRows, k: k, filters: filters, seedRecordings: seedRecordings)
+    }
 
     /// The `k` tracks most similar to the mean of `seeds`, best first.
     ///
@@ -156,38 +186,29 @@ public final class QueryEngine {
     /// track with the same content fingerprint as a seed. With `filters.dedupe`, neither does any track that is
     /// the same recording as a seed (indexed, or described by `seedRecordings` for audio files outside the index)
     /// or as a better-ranked result.
-    public func similar(
+    ///
+    /// Filters are exact: each is checked on a candidate's record when the candidate would enter the top k, so
+    /// only those records are read. `pathPrefixes` first narrows the candidates to the rows under the folders,
+    /// found by a range scan of the path index (a selective folder would otherwise make most of the library
+    /// candidates). An `.onDemand` engine streams the vectors from the index for each scan.
+    ///
+    /// - Throws: `IndexError` when an `.onDemand` engine cannot read the vectors.
+    public func search(
         to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
         seedRecordings: [RecordingEvidence] = []
-    ) -> [SimilarTrack] {
+    ) throws -> [SimilarTrack] {
         guard let query = Embedding.pooled(seeds), k > 0 else { return [] }
-        let seedTracks = seedRows.map { tracks[$0] }
-        let excluded = Set(seedRows)
-        let seedHashes = Set(seedTracks.map(\.contentHash).filter { !$0.isEmpty })
-        let artists = Set(seedTracks.compactMap { $0.artist?.lowercased() })
-        let albums = Set(seedTracks.compactMap { $0.album?.lowercased() })
-        let prefixes = filters.pathPrefixes.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
-        let include: (Int) -> Bool = { [tracks] row in
-            if excluded.contains(row) { return false }
-            let t = tracks[row]
-            if seedHashes.contains(t.contentHash) { return false }
-            if filters.excludeSameArtist, let a = t.artist?.lowercased(), artists.contains(a) { return false }
-            if filters.excludeSameAlbum, let a = t.album?.lowercased(), albums.contains(a) { return false }
-            if !prefixes.isEmpty, !prefixes.contains(where: { t.path.hasPrefix($0) || t.path + "/" == $0 }) {
-                return false
-            }
-            return filters.keep?(t) ?? true
-        }
+        let include = candidateFilter(seedRows: seedRows, filters: filters)
         guard let rule = filters.dedupe else {
-            return collection.nearest(to: query.values, k: k, where: include).enumerated().map {
-                SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index])
+            return try nearest(to: query.values, k: k, where: include).enumerated().map {
+                SimilarTrack(rank: $0 + 1, score: $1.score, track: catalog[$1.index])
             }
         }
         // Dedupe needs candidates beyond k; fetch more until k survive or the collection is exhausted.
         let seedEvidence = seedRows.map(recording(row:)) + seedRecordings
         var fetch = min(count, max(k * 3, k + 20))
         while true {
-            let candidates = collection.nearest(to: query.values, k: fetch, where: include)
+            let candidates = try nearest(to: query.values, k: fetch, where: include)
             var kept: [(neighbour: Neighbour, evidence: RecordingEvidence)] = []
             for c in candidates where kept.count < k {
                 let evidence = recording(row: c.index)
@@ -197,32 +218,67 @@ public final class QueryEngine {
             }
             if kept.count >= k || fetch >= count {
                 return kept.enumerated().map {
-                    SimilarTrack(rank: $0 + 1, score: $1.neighbour.score, track: tracks[$1.neighbour.index])
+                    SimilarTrack(rank: $0 + 1, score: $1.neighbour.score, track: catalog[$1.neighbour.index])
                 }
             }
             fetch = min(count, fetch * 4)
         }
     }
 
-    /// The tracks that have stored segment embeddings (read from the index once).
-    private var withSegments: Set<TrackID> {
-        tracksWithSegments.withLock { cached in
-            if cached == nil { cached = (try? modelID.map { try store.tracksWithSegments(model: $0) }) ?? [] }
-            return cached!
+    /// The exact top `k` of `query` over every row: from memory, or streamed chunk by chunk from the index.
+    private func nearest(to query: [Float], k: Int, where include: @escaping (Int) -> Bool) throws -> [Neighbour] {
+        if let resident { return resident.nearest(to: query, k: k, where: include) }
+        guard let modelID else { return [] }
+        var scan = NearestScan(query: query, k: min(k, count), where: include)
+        try view.streamVectors(model: modelID, dimensions: model.dimensions) { block, firstRow, restart in
+            if restart { scan = NearestScan(query: query, k: min(k, count), where: include) }
+            scan.offer(block, firstRow: firstRow)
+        }
+        return scan.result()
+    }
+
+    /// Which rows a query may return: never a seed or a copy of one, and whatever `filters` exclude.
+    private func candidateFilter(seedRows: [Int], filters: QueryFilters) -> (Int) -> Bool {
+        let seedTracks = seedRows.map { catalog[$0] }
+        let excluded = Set(seedRows)
+        let seedHashes = Set(seedTracks.map(\.contentHash).filter { !$0.isEmpty })
+        let artists = Set(seedTracks.compactMap { $0.artist?.lowercased() })
+        let albums = Set(seedTracks.compactMap { $0.album?.lowercased() })
+        let prefixes = filters.pathPrefixes.map(PathPrefix.init)
+        // The rows under the folders, from the path index; should that read fail, every candidate's own path is
+        // still checked below, so the answer stays exact (only slower).
+        var allowed: [Bool]?
+        if !prefixes.isEmpty, let ids = try? view.trackIDs(under: filters.pathPrefixes) {
+            var rows = [Bool](repeating: false, count: count)
+            for id in ids { if let r = catalog.row(of: id) { rows[r] = true } }
+            allowed = rows
+        }
+        return { [catalog] row in
+            if excluded.contains(row) { return false }
+            if let allowed, !allowed[row] { return false }
+            let t = catalog[row]
+            if seedHashes.contains(t.contentHash) { return false }
+            if filters.excludeSameArtist, let a = t.artist?.lowercased(), artists.contains(a) { return false }
+            if filters.excludeSameAlbum, let a = t.album?.lowercased(), albums.contains(a) { return false }
+            if !prefixes.isEmpty, !prefixes.contains(where: { $0.contains(t.path) }) { return false }
+            return filters.keep?(t) ?? true
         }
     }
 
-    /// Whether any track has stored segment embeddings, which `identify` needs (`retrieve index --segments`).
-    public var keepsSegments: Bool { !withSegments.isEmpty }
+    /// Whether any track has stored segment embeddings, which `identify` needs (`retrieve index --segments`);
+    /// read from the index once.
+    public var keepsSegments: Bool {
+        segmentsKept.withLock { kept in
+            if kept == nil { kept = (try? modelID.map { try view.hasSegments(model: $0) }) ?? false }
+            return kept!
+        }
+    }
 
     /// What identifies the recording at `row`: its record, its embedding, and its segments where the index keeps
     /// them (read from the index on demand).
     public func recording(row: Int) -> RecordingEvidence {
-        let track = tracks[row]
-        var segments: [Embedding] = []
-        if let modelID, let id = track.id, withSegments.contains(id) {
-            segments = (try? store.segments(track: id, model: modelID)) ?? []
-        }
+        let track = catalog[row]
+        let segments = modelID.flatMap { try? view.segments(track: catalog.ids[row], model: $0) } ?? []
         return RecordingEvidence(track: track, embedding: embedding(row: row), segments: segments)
     }
 
@@ -234,9 +290,9 @@ public final class QueryEngine {
 
     /// Resolves a query string: a track id, an indexed path, or a readable audio file.
     public func resolve(_ query: String) throws -> Seed {
-        if let id = Int64(query), let row = rowOfTrack[TrackID(id)] { return .indexed(row: row) }
+        if let id = Int64(query), let row = catalog.row(of: TrackID(id)) { return .indexed(row: row) }
         let absolute = Paths.absolute(query)
-        if let track = try store.track(path: absolute), let id = track.id, let row = rowOfTrack[id] {
+        if let track = try view.track(path: absolute), let id = track.id, let row = catalog.row(of: id) {
             // An indexed file that changed on disk since is analysed afresh.
             if let attributes = try? FileManager.default.attributesOfItem(atPath: absolute),
                 let size = attributes[.size] as? Int64, size != track.size
@@ -253,39 +309,22 @@ public final class QueryEngine {
     /// track is still "the query's own track").
     public func row(matchingContentOf path: String) -> Int? {
         guard let hash = try? ContentHash.ofFile(atPath: path) else { return nil }
-        return tracks.firstIndex { $0.contentHash == hash }
+        return (try? view.tracks(withContentHash: hash))?.lazy.compactMap { self.catalog.row(of: $0.id!) }.first
     }
 
-    /// Whether `candidate` is the track at `row` or a byte-identical copy of it (same content fingerprint): such
-    /// tracks are never recommended for it, by `similar` or by an export.
-    func isSelfOrCopy(_ candidate: Int, of row: Int) -> Bool {
-        candidate == row || (copyGroup[row] >= 0 && copyGroup[candidate] == copyGroup[row])
-    }
-
-    /// All-against-all recommendations, streamed row by row in track order (see `Exporter`); a track's own
-    /// copies are left out as `similar` leaves them out.
-    public func forEachTrack(k: Int, rows: [Int]? = nil, _ body: (Int, [SimilarTrack]) throws -> Void) throws {
-        func ranked(_ neighbours: [Neighbour]) -> [SimilarTrack] {
-            neighbours.enumerated().map { SimilarTrack(rank: $0 + 1, score: $1.score, track: tracks[$1.index]) }
+    /// Per row, the id of its group of byte-identical copies, or -1 (see `copyGroupCache`); nil when no track has
+    /// a copy, so that the all-against-all scan then runs with no filter at all.
+    func copyGroups() throws -> [Int32]? {
+        if let copyGroupCache { return copyGroupCache.isEmpty ? nil : copyGroupCache }
+        var groups = [Int32](repeating: -1, count: count)
+        var any = false
+        for (number, members) in try view.copyGroups().enumerated() {
+            let rows = members.compactMap(catalog.row(of:))
+            guard rows.count > 1 else { continue }
+            for r in rows { groups[r] = Int32(number) }
+            any = true
         }
-        if let rows {
-            // Seeds in blocks, so one sgemm scores a block and memory stays bounded for long seed lists.
-            for start in stride(from: 0, to: rows.count, by: 512) {
-                let block = Array(rows[start..<min(rows.count, start + 512)])
-                var queries = Matrix(rows: 0, columns: collection.dimensions)
-                for r in block { queries.appendRow(collection.vector(at: r)) }
-                let answers = collection.nearest(toEach: queries, k: k) { q, candidate in
-                    !self.isSelfOrCopy(candidate, of: block[q])
-                }
-                for (i, r) in block.enumerated() { try body(r, ranked(answers[i])) }
-            }
-        } else {
-            // The filter runs for every pair of the scan: pass none when no track has a copy.
-            let include: ((Int, Int) -> Bool)? =
-                hasCopies ? { row, candidate in !self.isSelfOrCopy(candidate, of: row) } : nil
-            try collection.allNearest(k: k, excludingSelf: true, where: include) { row, neighbours in
-                try body(row, ranked(neighbours))
-            }
-        }
+        copyGroupCache = any ? groups : []
+        return any ? groups : nil
     }
 }

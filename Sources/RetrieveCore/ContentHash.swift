@@ -47,17 +47,29 @@ public enum ContentHash {
         return "h1:\(size):" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    private struct FNV1a64 {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        mutating func add(_ data: Data) {
+    /// 64-bit FNV-1a over bytes: the one non-cryptographic hash of the code base (file fingerprints, an export's
+    /// resume check). Tells states apart; does not resist forgery.
+    public struct FNV1a64 {
+        public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        public init() {}
+
+        public mutating func add(_ data: Data) {
+            data.withUnsafeBytes { add($0) }
+        }
+
+        /// - Complexity: O(bytes), about 1 ns per byte.
+        public mutating func add(_ raw: UnsafeRawBufferPointer) {
             var h = value
-            data.withUnsafeBytes { raw in
-                for byte in raw {
-                    h ^= UInt64(byte)
-                    h &*= 0x0000_0100_0000_01b3
-                }
+            for byte in raw {
+                h ^= UInt64(byte)
+                h &*= 0x0000_0100_0000_01b3
             }
             value = h
+        }
+
+        public mutating func add(_ word: Int64) {
+            withUnsafeBytes(of: word.littleEndian) { add($0) }
         }
     }
 }

@@ -8,7 +8,8 @@
 /// Measured against swift-collections' `Heap` (a min-max heap, insert then `removeMin` when over capacity):
 /// see `bench/README.md` (`## search`); the flat hand-written heap wins because the reject path is one
 /// compare against a contiguous array of floors and there is no per-heap allocation.
-struct TopKHeaps: ~Copyable {
+struct TopKHeaps: ~Copyable, @unchecked Sendable {
+    // @unchecked: raw storage; several threads may use one set only on disjoint heaps (`VectorCollection.allNearest`).
     let k: Int
     let heapCount: Int
     private let scores: UnsafeMutablePointer<Float>

@@ -80,25 +80,10 @@ public struct VectorCollection: Sendable {
 
     /// `nearest(to:k:where:)` with the scan kernel chosen (tests force `.portable` to cover CPUs without AVX2).
     func nearest(to query: [Float], k: Int, kernel: ScanKernel, where include: ((Int) -> Bool)? = nil) -> [Neighbour] {
-        precondition(k >= 0, "k must be non-negative, got \(k)")
         precondition(query.count == dimensions, "Query has \(query.count) dimensions, collection has \(dimensions)")
-        if k == 0 || count == 0 { return [] }
-        let n = count, d = dimensions, block = min(n, Self.scanBlock)
-        let heaps = TopKHeaps(heapCount: 1, k: min(k, n))
-        // Scores go to a small reused buffer, block by block, and are selected while still in L2: no
-        // 4-bytes-per-vector array to allocate, zero, fault in, write to memory and read back.
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block)
-        defer { scores.deallocate() }
-        vectors.storage.withUnsafeBufferPointer { v in
-            query.withUnsafeBufferPointer { q in
-                for r0 in stride(from: 0, to: n, by: block) {
-                    let rows = min(block, n - r0)
-                    kernel.scores(v, dimensions: d, firstRow: r0, rowCount: rows, query: q, into: scores)
-                    heaps.offerRow(0, scores, count: rows, firstIndex: r0, include: include)
-                }
-            }
-        }
-        return heaps.sorted(0)
+        let scan = NearestScan(query: query, k: min(k, count), kernel: kernel, where: include)
+        vectors.storage.withUnsafeBufferPointer { scan.offer($0, firstRow: 0) }
+        return scan.result()
     }
 
     /// Stored vectors scored per kernel call in `nearest(to:)`: 64 KiB of scores, which stay in L2.
@@ -163,63 +148,5 @@ public struct VectorCollection: Sendable {
             }
         }
         return results
-    }
-
-    /// The top `k` of every stored vector against all others, handed to `body` in row order.
-    ///
-    /// The score matrix is symmetric, so only tiles on and above the diagonal are computed: a tile of rows
-    /// `b` × columns `c` (c > b) feeds the selections of its rows directly and those of its columns
-    /// transposed, which halves the `sgemm` work. A row's selection is complete once its own row block has
-    /// been processed, so `body` is called block by block while the scan proceeds. Memory beyond the vectors:
-    /// one blockRows² tile plus k (score, index) pairs for every stored vector (8 bytes each).
-    ///
-    /// `include(row, candidate)` is called with the row whose selection is being filled, in both directions,
-    /// so asymmetric filters are honoured. With `excludingSelf == false` each row normally finds itself first.
-    ///
-    /// - Complexity: O(count² × dimensions / 2) for the products, O(count²) compares for the selection.
-    public func allNearest(
-        k: Int, excludingSelf: Bool = true, blockRows: Int = 512, where include: ((Int, Int) -> Bool)? = nil,
-        _ body: (Int, [Neighbour]) throws -> Void
-    ) rethrows {
-        precondition(k >= 0, "k must be non-negative, got \(k)")
-        precondition(blockRows > 0, "blockRows must be positive, got \(blockRows)")
-        let n = count, d = dimensions
-        if n == 0 { return }
-        let available = excludingSelf ? n - 1 : n
-        let kk = min(k, available)
-        let heaps = TopKHeaps(heapCount: n, k: kk)
-        let b = blockRows
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: min(b, n) * min(b, n))
-        defer { tile.deallocate() }
-        for r0 in stride(from: 0, to: n, by: b) {
-            let rows = min(b, n - r0)
-            if kk > 0 {
-                vectors.storage.withUnsafeBufferPointer { v in
-                    for c0 in stride(from: r0, to: n, by: b) {
-                        let cols = min(b, n - c0)
-                        BLAS.gemm(
-                            .none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
-                            b: v.baseAddress! + c0 * d, ldb: d, c: tile, ldc: cols)
-                        // Rows of this block against columns c0..<c0+cols.
-                        for r in 0..<rows {
-                            let row = r0 + r
-                            heaps.offerRow(
-                                row, tile + r * cols, count: cols, firstIndex: c0,
-                                skip: excludingSelf ? row : -1,
-                                include: include.map { f in { f(row, $0) } })
-                        }
-                        // The same scores seen from the columns: row block r0 are candidates for rows c0+j.
-                        // Walk the tile row by row so memory access stays sequential.
-                        if c0 != r0 {
-                            for r in 0..<rows {
-                                heaps.offerColumn(
-                                    tile + r * cols, count: cols, firstHeap: c0, index: r0 + r, include: include)
-                            }
-                        }
-                    }
-                }
-            }
-            for r in 0..<rows { try body(r0 + r, heaps.sorted(r0 + r)) }
-        }
     }
 }

@@ -14,7 +14,13 @@ enum HugePages {
 
     /// `count` zeros in one array whose 2 MiB-aligned interior is advised as huge pages before first touch.
     static func zeroedFloats(count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        floats(count: count) { $0.initialize(repeating: 0) }
+    }
+
+    /// `count` floats written by `fill`, which must initialise every one of them (it gets the whole buffer), in
+    /// one array whose 2 MiB-aligned interior is advised as huge pages before first touch: no zero-fill pass.
+    static func floats(count: Int, fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> [Float] {
+        try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             #if os(Linux)
                 if count * 4 >= 4 * size, let base = buffer.baseAddress {
                     let start = (Int(bitPattern: base) + size - 1) / size * size
@@ -24,7 +30,14 @@ enum HugePages {
                     }
                 }
             #endif
-            buffer.initialize(repeating: 0)
+            let whole = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: count)
+            do {
+                try fill(whole)
+            } catch {
+                whole.initialize(repeating: 0)  // the array's elements must be initialised even when it is dropped
+                initialized = count
+                throw error
+            }
             initialized = count
         }
     }

@@ -6,32 +6,40 @@ public import RetrieveCore
 extension IndexStore {
     /// Every embedding of model `model`, by ascending track id, as one contiguous matrix (rows = tracks).
     ///
-    /// One read transaction, so ids and rows always match. BLOB bytes are copied into the matrix's Float
-    /// storage (SQLite returns BLOBs at any alignment). Throws `corruptVector` if a BLOB's length is not
-    /// dimensions × 4.
+    /// One read transaction, so ids and rows always match. The vectors come from the model's chunks
+    /// (`VectorChunks`: one sequential pass, a BLOB per 2048 vectors), or from the per-track rows if a chunk is
+    /// damaged. Throws `corruptVector` if a row's BLOB length is not dimensions × 4.
     ///
     /// - Complexity: O(tracks × dimensions); memory 4 × dimensions bytes per track plus the ids.
     public func loadVectors(model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
         try read { db in try Self.loadVectors(db, model: model) }
     }
 
-    /// `model`'s vectors and every track, read in one transaction: a query engine compares the two (tracks
-    /// without a vector mean a model change in progress), which separate reads could see at different commits
-    /// while another process indexes.
-    public func searchSnapshot(model: Int64?) throws -> (ids: [TrackID], vectors: Matrix, tracks: [TrackRecord]) {
-        try read { db in
-            let (ids, vectors) =
-                try model.map { try Self.loadVectors(db, model: $0) } ?? ([], Matrix(rows: 0, columns: 0))
-            return (ids, vectors, try Self.allTracks(db))
-        }
+    /// `model`'s vectors read row by row from `embeddings`, the source of truth: the reference that the chunks
+    /// must always equal (tests compare the two after kills), and the fallback for a damaged chunk.
+    public func vectorsFromRows(model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        try read { db in try Self.vectorsFromRows(db, model: model, dimensions: Self.dimensions(db, model: model)) }
     }
 
-    /// Streams the BLOBs through a cursor straight into huge-page Float storage: no record per row, since a
-    /// search loads every vector of a large library at start.
-    private static func loadVectors(_ db: Database, model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+    static func loadVectors(_ db: Database, model: Int64) throws -> (ids: [TrackID], vectors: Matrix) {
+        let dimensions = try dimensions(db, model: model)
+        if let chunked = try VectorChunks.read(db, model: model, dimensions: dimensions) { return chunked }
+        return try vectorsFromRows(db, model: model, dimensions: dimensions)
+    }
+
+    private static func dimensions(_ db: Database, model: Int64) throws -> Int {
         guard let dimensions = try ModelRow.fetchOne(db, key: model)?.dimensions else {
             throw IndexError.unknownModel(id: model)
         }
+        return dimensions
+    }
+
+    /// Streams the BLOBs through a cursor straight into huge-page Float storage: no record per row.
+    private static func vectorsFromRows(
+        _ db: Database, model: Int64, dimensions: Int
+    ) throws
+        -> (ids: [TrackID], vectors: Matrix)
+    {
         let count = try EmbeddingRow.filter(EmbeddingRow.Columns.modelID == model).fetchCount(db)
         var ids = [TrackID]()
         ids.reserveCapacity(count)
@@ -86,10 +94,12 @@ extension IndexStore {
 
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
     public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
-        try read { db in
-            try SegmentRow.filter(SegmentRow.Columns.trackID == track.rawValue && SegmentRow.Columns.modelID == model)
-                .order(SegmentRow.Columns.index).fetchAll(db)
-                .map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
-        }
+        try read { db in try Self.segments(db, track: track, model: model) }
+    }
+
+    static func segments(_ db: Database, track: TrackID, model: Int64) throws -> [Embedding] {
+        try SegmentRow.filter(SegmentRow.Columns.trackID == track.rawValue && SegmentRow.Columns.modelID == model)
+            .order(SegmentRow.Columns.index).fetchAll(db)
+            .map { Embedding(unchecked: VectorCodec.decode($0.vector)) }
     }
 }

@@ -161,8 +161,15 @@ public final class IndexStore: Sendable {
         try wrap(nil) { try database.read(body) }
     }
 
-    /// One write transaction: all of `body` is committed, or nothing.
+    /// One write transaction: all of `body` is committed, or nothing. Before it commits, the vector chunks are
+    /// brought in step with whatever `body` changed in `embeddings` (`VectorChunks.fold`), in the same transaction.
     func write<T>(_ action: String, _ body: (Database) throws -> T) throws -> T {
-        try wrap(action) { try database.write(body) }
+        try wrap(action) {
+            try database.write { db in
+                let result = try body(db)
+                try VectorChunks.fold(db)
+                return result
+            }
+        }
     }
 }

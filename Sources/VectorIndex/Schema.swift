@@ -13,9 +13,11 @@ enum Schema {
     /// `user_version` after the newest migration of this build.
     static var version: Int { migrations.count }
 
-    static let migrations: [(identifier: String, sql: String)] = [
-        ("v1-initial", v1),
-        ("v2-analysis-version", v2),
+    /// Each migration's SQL, then (for v3) Swift that fills what SQL cannot build; both in one transaction.
+    static let migrations: [(identifier: String, sql: String, then: (@Sendable (Database) throws -> Void)?)] = [
+        ("v1-initial", v1, nil),
+        ("v2-analysis-version", v2, nil),
+        ("v3-vector-chunks", v3, VectorChunks.fold),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -23,6 +25,7 @@ enum Schema {
         for (number, migration) in migrations.enumerated() {
             migrator.registerMigration(migration.identifier) { db in
                 try db.execute(sql: migration.sql)
+                try migration.then?(db)
                 try db.execute(sql: "PRAGMA application_id = \(applicationID)")
                 try db.execute(sql: "PRAGMA user_version = \(number + 1)")
             }
@@ -101,5 +104,49 @@ enum Schema {
     /// say) upgrading an old file would stamp vectors of version-1 analysis as current and never re-embed them.
     static let v2 = """
         ALTER TABLE embeddings ADD COLUMN analysis_version INTEGER NOT NULL DEFAULT 1 CHECK (analysis_version >= 1);
+        """
+
+    /// Vectors packed many per BLOB for searches that read a whole model in one pass (`VectorChunks`), kept in
+    /// step with `embeddings` in the same transactions: the triggers log every touched (model, track) in
+    /// `vector_changes`, which `VectorChunks.fold` (run by every write of `IndexStore`, and by this migration
+    /// after logging every existing embedding) turns into rewritten chunks. The per-track rows are untouched, so
+    /// an index of an older build is upgraded without re-analysis. `count`, `first_track_id` and `last_track_id`
+    /// come before the BLOBs so that a chunk's extent is read without its overflow pages. The triggers test for an
+    /// existing log row instead of `INSERT OR IGNORE`, whose conflict policy the firing statement would override
+    /// (an upsert's update would abort on a track logged twice in one transaction).
+    static let v3 = """
+        CREATE TABLE vector_chunks (
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            first_track_id INTEGER NOT NULL,
+            last_track_id INTEGER NOT NULL CHECK (last_track_id >= first_track_id),
+            count INTEGER NOT NULL CHECK (count > 0),
+            track_ids BLOB NOT NULL,
+            vectors BLOB NOT NULL,
+            PRIMARY KEY (model_id, first_track_id)
+        );
+        CREATE TABLE vector_changes (
+            model_id INTEGER NOT NULL,
+            track_id INTEGER NOT NULL,
+            PRIMARY KEY (model_id, track_id)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER embeddings_logged_insert AFTER INSERT ON embeddings BEGIN
+            INSERT INTO vector_changes (model_id, track_id) SELECT NEW.model_id, NEW.track_id
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM vector_changes WHERE model_id = NEW.model_id AND track_id = NEW.track_id);
+        END;
+        CREATE TRIGGER embeddings_logged_update AFTER UPDATE OF vector, track_id, model_id ON embeddings BEGIN
+            INSERT INTO vector_changes (model_id, track_id) SELECT OLD.model_id, OLD.track_id
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM vector_changes WHERE model_id = OLD.model_id AND track_id = OLD.track_id);
+            INSERT INTO vector_changes (model_id, track_id) SELECT NEW.model_id, NEW.track_id
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM vector_changes WHERE model_id = NEW.model_id AND track_id = NEW.track_id);
+        END;
+        CREATE TRIGGER embeddings_logged_delete AFTER DELETE ON embeddings BEGIN
+            INSERT INTO vector_changes (model_id, track_id) SELECT OLD.model_id, OLD.track_id
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM vector_changes WHERE model_id = OLD.model_id AND track_id = OLD.track_id);
+        END;
+        INSERT INTO vector_changes (model_id, track_id) SELECT model_id, track_id FROM embeddings;
         """
 }

@@ -7,6 +7,7 @@ import Training
 import Evaluation
 import SimilaritySearch
 import VectorIndex
+import LinearAlgebra
 
 extension RecommendationFormat: ExpressibleByArgument {}
 
@@ -47,7 +48,9 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let encoder = try location.loadModel()
         let store = try location.openStore(create: false, readOnly: true)
-        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        // Records are read block by block as rows are written, so memory holds the vectors and one block of them.
+        let engine = try QueryEngine(
+            store: store, model: encoder.version, databasePath: location.databasePath, loading: .vectors)
         var rows: [Int]?
         if let seeds {
             let text: String
@@ -65,9 +68,16 @@ struct ExportCommand: ParsableCommand {
             }
         }
         let total = rows?.count ?? engine.count
-        let progress = ProgressReporter(total: total, label: "exporting", mode: quiet || out == "-" ? .quiet : nil)
+        // A bar on a terminal; nothing when standard error is piped or the recommendations go to standard output.
+        let interactive = isatty(FileHandle.standardError.fileDescriptor) != 0
+        let progress = ProgressReporter(
+            total: total, label: "exporting", mode: quiet || out == "-" || !interactive ? .quiet : .terminal)
+        // Both cores share the all-pairs scan, each running single-threaded BLAS on its own tiles (two OpenBLAS
+        // threads inside each of two workers would oversubscribe them).
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        BLAS.setThreadCount(1)
         let written = try Exporter(engine: engine).export(
-            k: k, format: recommendationFormat, seedRows: rows, output: out, progress: progress)
+            k: k, format: recommendationFormat, seedRows: rows, output: out, threads: threads, progress: progress)
         progress.finish()
         if out != "-" {
             FileHandle.standardError.write(Data("wrote recommendations for \(written) track(s) to \(out)\n".utf8))

@@ -94,7 +94,11 @@ struct SimilarCommand: ParsableCommand {
     func run() throws {
         let encoder = try location.loadModel()
         let store = try location.openStore(create: false, readOnly: true)
-        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        // The vectors are streamed from the index chunk by chunk and only the rows a query returns or filters on are
+        // read, not the whole `tracks` table (--identify reads every track's segments anyway).
+        let engine = try QueryEngine(
+            store: store, model: encoder.version, databasePath: location.databasePath,
+            loading: identify ? .all : .onDemand)
         var analyser: EncoderAnalyser?
         if identify {
             let path = Paths.absolute(queries[0])
@@ -140,9 +144,9 @@ struct SimilarCommand: ParsableCommand {
         filters.excludeSameAlbum = excludeSameAlbum
         filters.pathPrefixes = under.map(Paths.absolute)
         filters.dedupe = dedupe ? DuplicateRule(similarity: dedupeThreshold) : nil
-        let results = engine.similar(to: seeds, seedRows: seedRows, k: k, filters: filters,
+        let results = try engine.search(to: seeds, seedRows: seedRows, k: k, filters: filters,
                                      seedRecordings: seedRecordings)
-        print(render(results, seeds: seedRows.map { engine.tracks[$0] }), terminator: "")
+        print(render(results, seeds: seedRows.map(engine.track(row:))), terminator: "")
     }
 
     func render(_ results: [SimilarTrack], seeds: [TrackRecord]) -> String {

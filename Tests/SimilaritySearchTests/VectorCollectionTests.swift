@@ -139,6 +139,20 @@ import TestSupport
         #expect(rowsSeen == Array(0..<301))
     }
 
+    /// Two workers per row block, and a resumed scan (rows before `startRow` not reported): the same selections.
+    @Test(arguments: [(1, 0), (2, 0), (2, 14), (3, 7), (2, 294)])
+    func allNearestInParallelAndResumedMatchesBruteForce(threads: Int, startRow: Int) {
+        let vectors = Self.integerMatrix(rows: 301, columns: 6, seed: 12, range: -1...1)
+        let collection = VectorCollection(vectors: vectors)
+        var rowsSeen = [Int]()
+        collection.allNearest(k: 5, blockRows: 7, startRow: startRow, threads: threads, where: { ($0 + $1) % 3 != 0 }) {
+            row, list in
+            rowsSeen.append(row)
+            #expect(list == Self.bruteForce(vectors, vectors.row(row), k: 5) { $0 != row && (row + $0) % 3 != 0 })
+        }
+        #expect(rowsSeen == Array(startRow..<301))
+    }
+
     @Test func allNearestWithAsymmetricFilterAndSelf() {
         let vectors = Self.integerMatrix(rows: 120, columns: 5, seed: 10)
         let collection = VectorCollection(vectors: vectors)

@@ -129,6 +129,7 @@ final class KillFixture: @unchecked Sendable {
                 if now != row { rowsChanged += 1 }
             }
             #expect(snapshot.tracks.values.allSatisfy { $0.vectors.count == 1 }, "a track without its embedding")
+            if !snapshot.tracks.isEmpty { try InterruptedExportTests.expectChunksMatchRows(db) }
             #expect(snapshot.failures.isEmpty, "\(snapshot.failures)")
             progress.append(snapshot.tracks.count)
             previous = snapshot

@@ -1,0 +1,113 @@
+import Foundation
+public import RetrieveCore
+public import VectorIndex
+
+/// What a `QueryEngine` keeps in memory.
+public enum TrackLoading: Sendable {
+    /// Every vector and every track record, read when the engine is made: for long-lived engines that list and
+    /// search tracks (the server, the map, the radio).
+    case all
+    /// Every vector; track records only for rows that are returned or filtered on, when first needed: an export,
+    /// which scans all against all but needs one block of records at a time.
+    case vectors
+    /// Nothing but the track ids: each query streams the vectors from the index chunk by chunk (one chunk in
+    /// memory at a time, no copy of the library) and reads only the records it returns or filters on, from the
+    /// engine's frozen view. For one-off queries (`retrieve similar`); not for concurrent use.
+    case onDemand
+}
+
+/// The track records behind a query engine's rows: row `r` is the `r`-th smallest track id with a vector.
+///
+/// With `TrackLoading.all` the records are an array filled once; otherwise each is read from the
+/// engine's `IndexView` (one commit's state, the same as the vectors') on first use and cached, under a lock,
+/// so any thread may ask. A record cannot be missing: the view is frozen, and a vector cannot outlive its track.
+public final class TrackCatalog: @unchecked Sendable {
+    // @unchecked: `cache` and `everything` change only under `lock`.
+    /// Track ids by row, ascending.
+    public let ids: [TrackID]
+    private let view: IndexView
+    private let lock = NSLock()
+    private var everything: [TrackRecord]?
+    private var cache: [Int: TrackRecord] = [:]
+
+    /// - Parameters:
+    ///   - ids: track ids by row, ascending.
+    ///   - frozen: the view the vectors were read from; with `.all`, every record is read from it now.
+    ///   - view: where records are read later (`frozen` itself for `.onDemand`).
+    ///   - loading: all records now, or each when first needed.
+    /// - Throws: `IndexError` when the records cannot be read.
+    init(ids: [TrackID], frozen: IndexView, view: IndexView, loading: TrackLoading) throws {
+        self.ids = ids
+        self.view = view
+        if case .all = loading { everything = try Self.records(of: ids, in: frozen.allTracks()) }
+    }
+
+    /// The records of `ids` (ascending) picked from `all` (ascending by id, a superset).
+    private static func records(of ids: [TrackID], in all: [TrackRecord]) -> [TrackRecord] {
+        var result: [TrackRecord] = []
+        result.reserveCapacity(ids.count)
+        var i = 0
+        for id in ids {
+            while i < all.count && all[i].id!.rawValue < id.rawValue { i += 1 }
+            precondition(i < all.count && all[i].id == id, "a vector without its track: \(id)")
+            result.append(all[i])
+        }
+        return result
+    }
+
+    /// The number of rows.
+    public var count: Int { ids.count }
+
+    /// The row of track `id`, if it has a vector.
+    ///
+    /// - Complexity: O(log rows)
+    public func row(of id: TrackID) -> Int? {
+        var low = 0, high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ids[middle].rawValue < id.rawValue { low = middle + 1 } else { high = middle }
+        }
+        return low < ids.count && ids[low] == id ? low : nil
+    }
+
+    /// The record of `row`.
+    public subscript(row: Int) -> TrackRecord {
+        lock.lock()
+        defer { lock.unlock() }
+        if let everything { return everything[row] }
+        if let cached = cache[row] { return cached }
+        guard let record = try? view.track(id: ids[row]) else {
+            preconditionFailure("track \(ids[row]) of a frozen view could not be read")
+        }
+        cache[row] = record
+        return record
+    }
+
+    /// Reads the records of `rows` in a few statements (an export block's seeds and neighbours), so that the
+    /// subscript then finds them cached; `keepingOnly` first drops every other cached record, bounding memory.
+    public func prefetch(rows: some Sequence<Int>, keepingOnly: Bool = false) throws {
+        lock.lock()
+        let wanted = everything == nil ? Set(rows) : []
+        if keepingOnly { cache = cache.filter { wanted.contains($0.key) } }
+        let missing = wanted.filter { cache[$0] == nil }.sorted()
+        lock.unlock()
+        if missing.isEmpty { return }
+        let records = try view.tracks(ids: missing.map { ids[$0] })
+        lock.lock()
+        defer { lock.unlock() }
+        for record in records { if let row = row(of: record.id!) { cache[row] = record } }
+    }
+
+    /// Every record by row (read once, then kept).
+    public var all: [TrackRecord] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let everything { return everything }
+        guard let read = try? Self.records(of: ids, in: view.allTracks()) else {
+            preconditionFailure("the tracks of a frozen view could not be read")
+        }
+        everything = read
+        cache = [:]
+        return read
+    }
+}
