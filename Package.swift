@@ -195,7 +195,7 @@ let package = Package(
             dependencies: [
                 "Library", "Analysis", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "Plots",
                 "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "VectorIndex", "RetrieveCore",
-                "TestSupport", "PipelineTestSupport",
+                "TestSupport", "PipelineTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
             name: "TrainingTests",

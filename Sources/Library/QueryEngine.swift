@@ -198,10 +198,14 @@ public final class QueryEngine {
         seedRecordings: [RecordingEvidence] = []
     ) throws -> [SimilarTrack] {
         guard let query = Embedding.pooled(seeds), k > 0 else { return [] }
-        let include = candidateFilter(seedRows: seedRows, filters: filters)
+        // A candidate's record that cannot be read (a damaged index read on demand) ends the search with its error.
+        let readFailure = ReadFailure()
+        let include = try candidateFilter(seedRows: seedRows, filters: filters, failure: readFailure)
         guard let rule = filters.dedupe else {
-            return try nearest(to: query.values, k: k, where: include).enumerated().map {
-                SimilarTrack(rank: $0 + 1, score: $1.score, track: catalog[$1.index])
+            let found = try nearest(to: query.values, k: k, where: include)
+            if let error = readFailure.error { throw error }
+            return try found.enumerated().map {
+                SimilarTrack(rank: $0 + 1, score: $1.score, track: try catalog.record(at: $1.index))
             }
         }
         // Dedupe needs candidates beyond k; fetch more until k survive or the collection is exhausted.
@@ -209,6 +213,7 @@ public final class QueryEngine {
         var fetch = min(count, max(k * 3, k + 20))
         while true {
             let candidates = try nearest(to: query.values, k: fetch, where: include)
+            if let error = readFailure.error { throw error }
             var kept: [(neighbour: Neighbour, evidence: RecordingEvidence)] = []
             for c in candidates where kept.count < k {
                 let evidence = recording(row: c.index)
@@ -238,8 +243,8 @@ public final class QueryEngine {
     }
 
     /// Which rows a query may return: never a seed or a copy of one, and whatever `filters` exclude.
-    private func candidateFilter(seedRows: [Int], filters: QueryFilters) -> (Int) -> Bool {
-        let seedTracks = seedRows.map { catalog[$0] }
+    private func candidateFilter(seedRows: [Int], filters: QueryFilters, failure: ReadFailure) throws -> (Int) -> Bool {
+        let seedTracks = try seedRows.map { try catalog.record(at: $0) }
         let excluded = Set(seedRows)
         let seedHashes = Set(seedTracks.map(\.contentHash).filter { !$0.isEmpty })
         let artists = Set(seedTracks.compactMap { $0.artist?.lowercased() })
@@ -256,7 +261,11 @@ public final class QueryEngine {
         return { [catalog] row in
             if excluded.contains(row) { return false }
             if let allowed, !allowed[row] { return false }
-            let t = catalog[row]
+            let t: TrackRecord
+            do { t = try catalog.record(at: row) } catch {
+                failure.error = failure.error ?? error
+                return false
+            }
             if seedHashes.contains(t.contentHash) { return false }
             if filters.excludeSameArtist, let a = t.artist?.lowercased(), artists.contains(a) { return false }
             if filters.excludeSameAlbum, let a = t.album?.lowercased(), albums.contains(a) { return false }
@@ -327,4 +336,9 @@ public final class QueryEngine {
         copyGroupCache = any ? groups : []
         return any ? groups : nil
     }
+}
+
+/// The first error met while a scan's filter read candidates' records (the filter itself cannot throw).
+private final class ReadFailure {
+    var error: (any Error)?
 }

@@ -70,15 +70,24 @@ public final class TrackCatalog: @unchecked Sendable {
         return low < ids.count && ids[low] == id ? low : nil
     }
 
-    /// The record of `row`.
+    /// The record of `row`; a catalog that reads on demand stops the program if the index cannot be read, so
+    /// code that may meet a damaged index calls `record(at:)`.
     public subscript(row: Int) -> TrackRecord {
+        guard let record = try? record(at: row) else {
+            preconditionFailure("track \(ids[row]) of a frozen view could not be read")
+        }
+        return record
+    }
+
+    /// The record of `row`, read from the index (and kept) the first time when the catalog reads on demand.
+    ///
+    /// - Throws: `IndexError` when the index cannot be read (a damaged page, an I/O error).
+    public func record(at row: Int) throws -> TrackRecord {
         lock.lock()
         defer { lock.unlock() }
         if let everything { return everything[row] }
         if let cached = cache[row] { return cached }
-        guard let record = try? view.track(id: ids[row]) else {
-            preconditionFailure("track \(ids[row]) of a frozen view could not be read")
-        }
+        guard let record = try view.track(id: ids[row]) else { throw MissingTrackRecord(id: ids[row]) }
         cache[row] = record
         return record
     }
@@ -109,5 +118,14 @@ public final class TrackCatalog: @unchecked Sendable {
         everything = read
         cache = [:]
         return read
+    }
+}
+
+/// A vector whose track row is gone: only a damaged index (or one edited by hand) has one.
+struct MissingTrackRecord: Error, CustomStringConvertible {
+    let id: TrackID
+    var description: String {
+        "track \(id.rawValue) has a vector but no record in the index, which is damaged: re-create it with "
+            + "`retrieve index` into a new file"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Library
 import RetrieveCore
 import SimilaritySearch
@@ -55,6 +56,31 @@ import VectorIndex
         }
         scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.row < $1.row) }
         return scored.prefix(k).map { (tracks[$0.row].id!, $0.score) }
+    }
+
+    /// A track row gone from under its vector (a damaged index, here made by deleting rows with foreign keys
+    /// off) ends an on-demand query with a sentence naming the track, never a crash.
+    @Test func aMissingTrackRecordIsAnErrorNotACrash() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Self.makeIndex(dir)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = false
+        let raw = try DatabaseQueue(path: dir.path("scale.sqlite").path, configuration: configuration)
+        try raw.write { db in try db.execute(sql: "DELETE FROM tracks WHERE path LIKE '/lib/Artist 05/%'") }
+        try raw.close()
+        let store = try IndexStore(path: dir.path("scale.sqlite").path)
+        let lazy = try QueryEngine(store: store, model: Self.model, databasePath: "scale", loading: .onDemand)
+        #expect(lazy.count == 3000, "the vectors are still there")
+        do {
+            _ = try lazy.search(to: [lazy.embedding(row: 0)], seedRows: [0], k: 2999)
+            Issue.record("a query over missing records answered")
+        } catch {
+            #expect("\(error)".contains("has a vector but no record"), "\(error)")
+        }
+        // Queries whose candidates all have records still answer.
+        var under = QueryFilters()
+        under.pathPrefixes = ["/lib/Artist 01"]
+        #expect(try lazy.search(to: [lazy.embedding(row: 0)], seedRows: [0], k: 5, filters: under).count == 5)
     }
 
     @Test func onDemandQueriesMatchBruteForceWithEveryFilter() throws {
