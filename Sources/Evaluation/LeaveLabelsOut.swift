@@ -116,11 +116,7 @@ public final class LeaveLabelsOut {
     /// then label i goes to fold i mod k, so folds differ in size by at most one label and do not depend on the
     /// order labels were listed in.
     public static func assign(labels: [String], folds: Int, seed: UInt64) -> [[String]] {
-        func hash(_ s: String) -> UInt64 {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-            return h
-        }
+        func hash(_ s: String) -> UInt64 { ContentHash.FNV1a64.of(s, seed: seed) }
         let ordered = Array(Set(labels)).sorted { (hash($0), $0) < (hash($1), $1) }
         var out = [[String]](repeating: [], count: folds)
         for (i, label) in ordered.enumerated() { out[i % folds].append(label) }

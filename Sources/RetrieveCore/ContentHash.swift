@@ -54,6 +54,21 @@ public enum ContentHash {
 
         public init() {}
 
+        /// Starts from the offset basis XOR `seed`, so that one seed deals strings differently from another.
+        public init(seed: UInt64) { value ^= seed }
+
+        /// The hash of `string`'s UTF-8 bytes, from the offset basis (XOR `seed`).
+        public static func of(_ string: String, seed: UInt64 = 0) -> UInt64 {
+            var hash = FNV1a64(seed: seed)
+            hash.add(string)
+            return hash.value
+        }
+
+        public mutating func add(_ string: String) {
+            var bytes = string
+            bytes.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+        }
+
         public mutating func add(_ data: Data) {
             data.withUnsafeBytes { add($0) }
         }

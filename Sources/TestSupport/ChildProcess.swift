@@ -100,6 +100,16 @@ public final class Child: @unchecked Sendable {
 
     public func send(_ signal: Int32) { kill(pid, signal) }
 
+    /// SIGTERM, then waits up to `grace` seconds for the exit, then SIGKILL: no test leaves a child behind.
+    @discardableResult
+    public func stop(grace: TimeInterval = 10) -> ChildExit {
+        if !hasExited { send(SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while !hasExited && Date() < deadline { usleep(20_000) }
+        if !hasExited { send(SIGKILL) }
+        return wait()
+    }
+
     /// Waits for the child to end (once; later calls return the same result).
     @discardableResult
     public func wait() -> ChildExit {
@@ -107,10 +117,7 @@ public final class Child: @unchecked Sendable {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        let result =
-            (status & 0x7f) == 0
-            ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
-            : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
+        let result = ChildExit(waitStatus: status, usage: usage)
         exit = result
         return result
     }
@@ -122,13 +129,20 @@ public final class Child: @unchecked Sendable {
         var usage = rusage()
         let r = wait4(pid, &status, WNOHANG, &usage)
         guard r == pid else { return false }
-        exit =
-            (status & 0x7f) == 0
-            ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
-            : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
+        exit = ChildExit(waitStatus: status, usage: usage)
         return true
     }
 
     public var standardOutput: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     public var standardError: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+}
+
+extension ChildExit {
+    /// The exit `wait4` reported: a status for a normal exit, the signal otherwise.
+    init(waitStatus status: Int32, usage: rusage) {
+        self =
+            (status & 0x7f) == 0
+            ? ChildExit(status: (status >> 8) & 0xff, signal: nil, maxRSSKiB: usage.ru_maxrss)
+            : ChildExit(status: nil, signal: status & 0x7f, maxRSSKiB: usage.ru_maxrss)
+    }
 }

@@ -28,9 +28,7 @@ public struct DegradedCopy: Sendable, Hashable, CustomStringConvertible {
 
     /// The copy track `path` gets under `seed`.
     public static func chosen(for path: String, seed: UInt64) -> DegradedCopy {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
-        for b in path.utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        var rng = SplitMix64(seed: hash)
+        var rng = SplitMix64(seed: ContentHash.FNV1a64.of(path, seed: seed))
         switch Kind.allCases[Int(rng.next() % UInt64(Kind.allCases.count))] {
         case .clipped: return DegradedCopy(kind: .clipped, value: (Double.random(in: 3...9, using: &rng) * 10).rounded() / 10)
         case .mp3: return DegradedCopy(kind: .mp3, value: [64, 96, 128, 160].randomElement(using: &rng)!)

@@ -25,9 +25,7 @@ public final class FeatureCache: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let json = (try? encoder.encode(configuration)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in (json + "|\(maxSeconds ?? 0)").utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        configurationKey = String(hash, radix: 16)
+        configurationKey = String(ContentHash.FNV1a64.of(json + "|\(maxSeconds ?? 0)"), radix: 16)
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
     }
 

@@ -62,8 +62,7 @@ public enum LabelledCollection {
     }
 
     static func defaultSplit(group: String, validationShare: Double) -> DataSplit {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in group.utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let hash = ContentHash.FNV1a64.of(group)
         return Double(hash % 10_000) / 10_000 < validationShare ? .validation : .train
     }
 

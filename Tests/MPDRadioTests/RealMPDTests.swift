@@ -179,11 +179,7 @@ final class RealMPD {
     func connect() throws -> MPDConnection { try MPDConnection(.tcp(host: "127.0.0.1", port: port), password: nil) }
 
     func stop() {
-        if !child.hasExited { child.send(SIGTERM) }
-        let deadline = Date().addingTimeInterval(10)
-        while !child.hasExited && Date() < deadline { usleep(20_000) }
-        if !child.hasExited { child.send(SIGKILL) }
-        child.wait()
+        child.stop()
     }
 
     /// A port nothing listens on right now (bound to port 0 and released).

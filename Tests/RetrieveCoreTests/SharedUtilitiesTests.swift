@@ -76,3 +76,18 @@ import RetrieveCore
         #expect(stop.isRaised)
     }
 }
+
+@Suite struct FNV1a64Tests {
+    /// The published FNV-1a 64 test vectors; a seed is XORed into the offset basis (which is how leave-labels-out
+    /// deals its folds and training picks each track's degraded copy, so these values must never change).
+    @Test func stringsHashToThePublishedValues() {
+        #expect(ContentHash.FNV1a64.of("") == 0xcbf2_9ce4_8422_2325)
+        #expect(ContentHash.FNV1a64.of("a") == 0xaf63_dc4c_8601_ec8c)
+        #expect(ContentHash.FNV1a64.of("foobar") == 0x8594_4171_f739_67e8)
+        #expect(ContentHash.FNV1a64.of("a", seed: 1) == 0xaf63_dd4c_8601_ee3f)
+        var split = ContentHash.FNV1a64()
+        split.add("foo")
+        split.add("bar")
+        #expect(split.value == ContentHash.FNV1a64.of("foobar"))
+    }
+}

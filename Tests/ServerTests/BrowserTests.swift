@@ -217,11 +217,7 @@ final class WebDriver: @unchecked Sendable {
     }
 
     func stop() {
-        if !child.hasExited { child.send(SIGTERM) }
-        let deadline = Date().addingTimeInterval(10)
-        while !child.hasExited && Date() < deadline { usleep(20_000) }
-        if !child.hasExited { child.send(SIGKILL) }
-        child.wait()
+        child.stop()
     }
 
     /// One WebDriver command; a response whose `value` holds an `error` throws it.

@@ -57,11 +57,7 @@ final class ServerProcess: @unchecked Sendable {
     /// SIGTERM, then waits for the exit (SIGKILL after 60 s, so that no test leaves a server behind).
     @discardableResult
     func stop() -> ChildExit {
-        if !child.hasExited { child.send(SIGTERM) }
-        let deadline = Date().addingTimeInterval(60)
-        while !child.hasExited && Date() < deadline { usleep(20_000) }
-        if !child.hasExited { child.send(SIGKILL) }
-        return child.wait()
+        child.stop(grace: 60)
     }
 
     var port: UInt16 { UInt16(base.split(separator: ":").last!)! }
