@@ -15,12 +15,22 @@ import SpectralFeatures
 /// - a low-pass on a quarter of the crops, cutoff log-uniform in 3.5–16 kHz: bands above lose 70 dB, the band
 ///   at the cutoff 35 dB;
 /// - white noise at 10–30 dB SNR on 30 % of the crops;
-/// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it).
+/// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it);
+/// - with `pitchShift` N > 0, every augmented crop moved by a whole number of mel bands drawn from [−N, N]
+///   (up is positive; the edge band is repeated into the bands the shift empties, nothing wraps round). On the
+///   mel scale's upper, nearly logarithmic part a band is a fixed pitch interval (at 128 bands up to 11 kHz, about
+///   a semitone above 2 kHz; wider below, where the scale turns linear), so this approximates a small pitch
+///   shift or a transposition to another key. Drawn after the other augmentations, so a recipe without it keeps
+///   its random sequence.
 public struct TrainingAugmentation: Sendable {
     private let centres: [Double]
+    /// The largest shift in mel bands (0: none).
+    public let pitchShift: Int
 
-    public init(configuration: FeatureConfiguration) {
+    public init(configuration: FeatureConfiguration, pitchShift: Int = 0) {
+        precondition(pitchShift >= 0, "pitchShift is a number of bands, at least 0")
         centres = configuration.melCentreFrequencies
+        self.pitchShift = pitchShift
     }
 
     /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set, and
@@ -75,7 +85,23 @@ public struct TrainingAugmentation: Sendable {
                 segment.storage[r * bands + k] = v
             }
         }
+        if pitchShift > 0 {
+            let shift = Int.random(in: -pitchShift...pitchShift, using: &rng)
+            if shift != 0 { segment = Self.shiftBands(segment, by: shift) }
+        }
         return (segment, centre)
+    }
+
+    /// `m` with every row's band k taken from band k − `shift` (clamped to the first and last band): the spectrum
+    /// moved up by `shift` bands (down for a negative shift), the edge band repeated into the emptied ones.
+    static func shiftBands(_ m: Matrix, by shift: Int) -> Matrix {
+        var out = m
+        let bands = m.columns
+        guard bands > 0 else { return out }
+        for r in 0..<m.rows {
+            for k in 0..<bands { out.storage[r * bands + k] = m.storage[r * bands + min(bands - 1, max(0, k - shift))] }
+        }
+        return out
     }
 
     /// `m`'s rows linearly interpolated to `rows` rows spanning the same time (first and last rows kept).

@@ -40,6 +40,8 @@ public struct TrainingRecipe: Codable, Sendable {
     /// The share of training crops cut from the track's `DegradedCopy` (clipped, MP3, low-passed or resampled in
     /// the audio domain) instead of the original; 0: none, and no copies are made.
     public var degradedCopyFraction: Float = 0
+    /// The largest random shift of an augmented crop in mel bands (`TrainingAugmentation.pitchShift`; 0: none).
+    public var pitchShift = 0
     /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
     public var levelRange: Float? = 80
     /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
@@ -152,7 +154,7 @@ public final class TrainingSession {
         var epochs = EpochRunner(
             trainer: trainer, train: train, teacher: teacher, recipe: recipe, segmentFrames: segmentFrames,
             steps: stepsPerEpoch(train, segmentFrames: segmentFrames),
-            augmentation: TrainingAugmentation(configuration: cache.configuration),
+            augmentation: TrainingAugmentation(configuration: cache.configuration, pitchShift: recipe.pitchShift),
             secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count)
         let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
         var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,

@@ -121,6 +121,11 @@ struct RecipeOptions: ParsableArguments {
             + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
         valueName: "fraction"))
     var degradedCopies: Float = 0
+    @Option(help: ArgumentHelp(
+        "Move each augmented crop's spectrum up or down by a random whole number of mel bands, at most this many "
+            + "(about a semitone per band in the upper bands; 0: off).",
+        valueName: "bands"))
+    var pitchShift: Int = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
 
@@ -145,6 +150,8 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--temperature", temperature, 0, atMost: 100)
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
         try Check.finite("--degraded-copies", degradedCopies, 0...1)
+        try Check.range("--pitch-shift", pitchShift, 0...(mels / 4))
+        if pitchShift > 0, noAugment { throw ValidationError("--pitch-shift is an augmentation; it cannot be used with --no-augment") }
         try Check.range("--patience", patience, 1...10_000)
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
         if teacherRegressionWeight > 0, teacher == nil {
@@ -180,6 +187,7 @@ struct RecipeOptions: ParsableArguments {
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.degradedCopyFraction = degradedCopies
+        r.pitchShift = pitchShift
         r.patience = patience
         r.maxTrackSeconds = maxSeconds
         r.seed = seed
