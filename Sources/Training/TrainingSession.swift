@@ -26,6 +26,8 @@ public struct TrainingRecipe: Codable, Sendable {
     public var bidirectional = false
     public var embeddingSize = 128
     public var pooling: Pooling = .mean
+    /// The convolutional front end before the LSTM (`ConvolutionalFrontEnd`); nil for none.
+    public var frontEnd: ConvolutionalFrontEnd? = nil
     public var learningRate: Float = 2e-3
     public var weightDecay: Float = 1e-4
     public var warmupSteps = 100
@@ -241,7 +243,8 @@ public final class TrainingSession {
             inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
             bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
             classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
-            features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
+            features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange,
+            frontEnd: recipe.frontEnd)
         if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
         let trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
         return (trainer, newReport(classNames, train, validation))
