@@ -15,12 +15,19 @@ import SpectralFeatures
 /// - a low-pass on a quarter of the crops, cutoff log-uniform in 3.5–16 kHz: bands above lose 70 dB, the band
 ///   at the cutoff 35 dB;
 /// - white noise at 10–30 dB SNR on 30 % of the crops;
-/// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it).
+/// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it);
+/// - with `pitchShift` N > 0, last, every augmented crop moved by a uniform integer in [−N, N] mel bands
+///   (`shiftBands`): a pitch change of that many bands, roughly (mel bands are not equally many semitones
+///   wide). With N = 0 the random sequence is that of a build without the option, so recipes keep their crops.
 public struct TrainingAugmentation: Sendable {
     private let centres: [Double]
+    /// N of the pitch shift: the largest shift in mel bands (0: none).
+    public let pitchShift: Int
 
-    public init(configuration: FeatureConfiguration) {
+    public init(configuration: FeatureConfiguration, pitchShift: Int = 0) {
+        precondition(pitchShift >= 0, "pitchShift must not be negative")
         centres = configuration.melCentreFrequencies
+        self.pitchShift = pitchShift
     }
 
     /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set, and
@@ -75,7 +82,24 @@ public struct TrainingAugmentation: Sendable {
                 segment.storage[r * bands + k] = v
             }
         }
+        // Drawn only when asked for, so that recipes without it keep their random sequence.
+        if pitchShift > 0 {
+            segment = Self.shiftBands(segment, by: Int.random(in: -pitchShift...pitchShift, using: &rng))
+        }
         return (segment, centre)
+    }
+
+    /// `m` (frames × bands) moved `shift` bands up (towards higher bands; down when negative): band k of each frame
+    /// takes band k − shift, and the bands that would come from outside repeat the edge band (never wrapped round).
+    /// - Complexity: O(rows · columns).
+    static func shiftBands(_ m: Matrix, by shift: Int) -> Matrix {
+        guard shift != 0, m.columns > 0 else { return m }
+        var out = m
+        let bands = m.columns
+        for r in 0..<m.rows {
+            for k in 0..<bands { out.storage[r * bands + k] = m.storage[r * bands + min(max(k - shift, 0), bands - 1)] }
+        }
+        return out
     }
 
     /// `m`'s rows linearly interpolated to `rows` rows spanning the same time (first and last rows kept).

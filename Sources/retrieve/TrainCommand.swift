@@ -149,6 +149,11 @@ struct RecipeOptions: ParsableArguments {
     var levelRange: Float = 80
     @Flag(help: "No augmentation (gain, noise, EQ, band limits, tempo).") var noAugment = false
     @Option(help: ArgumentHelp(
+        "Pitch-shift augmentation: each augmented crop moves by a random whole number of mel bands in [−N, N], "
+            + "the edge bands repeated (0: off).",
+        valueName: "N"))
+    var pitchShift: Int = 0
+    @Option(help: ArgumentHelp(
         "Share of training crops cut from a degraded copy of their track, made once in the audio domain: clipped "
             + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
         valueName: "fraction"))
@@ -191,6 +196,10 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--temperature", temperature, 0, atMost: 100)
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
         try Check.finite("--degraded-copies", degradedCopies, 0...1)
+        try Check.range("--pitch-shift", pitchShift, 0...(max(mels, 8) / 4))
+        if pitchShift > 0, noAugment {
+            throw ValidationError("--pitch-shift is an augmentation, so --no-augment turns it off; give one or the other")
+        }
         try Check.range("--patience", patience, 1...10_000)
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
         if teacherRegressionWeight > 0, teacher == nil {
@@ -226,6 +235,7 @@ struct RecipeOptions: ParsableArguments {
         r.teacherRegressionTarget = teacherRegressionTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
+        r.pitchShift = pitchShift
         r.degradedCopyFraction = degradedCopies
         r.patience = patience
         r.maxTrackSeconds = maxSeconds

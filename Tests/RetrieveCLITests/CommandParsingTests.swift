@@ -94,6 +94,15 @@ import Training
         #expect(message(["--conv-channels", "8", "--conv-kernel", "7by3"])?.contains("--conv-kernel") == true)
     }
 
+    @Test func trainTakesAPitchShift() throws {
+        let c = try #require(try Retrieve.parseAsRoot(["train", "data", "--pitch-shift", "2"]) as? TrainCommand)
+        #expect(c.recipe.pitchShift == 2)
+        #expect(try #require(try Retrieve.parseAsRoot(["train", "data"]) as? TrainCommand).recipe.pitchShift == 0)
+        for bad in [["--pitch-shift", "33"], ["--pitch-shift", "1", "--no-augment"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
+        }
+    }
+
     @Test func evaluateLeaveLabelsOutOptions() throws {
         let c = try #require(try Retrieve.parseAsRoot(
             ["evaluate", "--labels", "clips.csv", "--leave-labels-out", "5", "--train-data", "corpus", "--peers", "p",

@@ -22,7 +22,7 @@ import Testing
         "--limit", "--offset", "--seed", "--identification-excerpts", "--dedupe-threshold", "--weight-decay",
         "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight",
         "--teacher-regression-weight", "--margin", "--degraded-copies",
-        "--level-range", "--port", "--conv-channels",
+        "--level-range", "--port", "--conv-channels", "--pitch-shift",
     ]
     /// Options that take any large value (a seed; a page of rows past the end is empty).
     static let unbounded: Set<String> = ["--limit", "--offset", "--seed"]

@@ -1,0 +1,41 @@
+import RetrieveCore
+import Testing
+import TestSupport
+@testable import Training
+
+@Suite struct TrainingAugmentationTests {
+    /// Moving bands repeats the edge band instead of wrapping round, in both directions.
+    @Test func shiftBandsRepeatsTheEdges() {
+        let m = Matrix(rowArrays: [[1, 2, 3, 4, 5], [10, 20, 30, 40, 50]])
+        #expect(TrainingAugmentation.shiftBands(m, by: 2).storage == [1, 1, 1, 2, 3, 10, 10, 10, 20, 30])
+        #expect(TrainingAugmentation.shiftBands(m, by: -1).storage == [2, 3, 4, 5, 5, 20, 30, 40, 50, 50])
+        #expect(TrainingAugmentation.shiftBands(m, by: 0) == m)
+        #expect(TrainingAugmentation.shiftBands(m, by: 9).storage == [1, 1, 1, 1, 1, 10, 10, 10, 10, 10])
+    }
+
+    /// With N > 0 each augmented crop is the crop without the option moved by some shift in [−N, N] (the draw
+    /// comes last, so everything before it is the same), the shifts vary, and a crop that is not augmented is
+    /// never moved; with N = 0 the crops are those of the default augmentation, seed for seed.
+    @Test func pitchShiftMovesAugmentedCropsOnly() {
+        let features = FeatureConfiguration(melBands: 16, topDecibels: nil)
+        let plain = TrainingAugmentation(configuration: features)
+        let shifting = TrainingAugmentation(configuration: features, pitchShift: 3)
+        var source = SeededGenerator(seed: 4)
+        let logMel = source.matrix(rows: 40, columns: 16, in: -70 ... -10)
+        var shifts: Set<Int> = []
+        for seed: UInt64 in 0..<24 {
+            var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed), c = SeededGenerator(seed: seed)
+            let reference = plain.crop(logMel, frames: 12, augment: true, rng: &a).segment
+            let moved = shifting.crop(logMel, frames: 12, augment: true, rng: &b).segment
+            let shift = (-3...3).first { TrainingAugmentation.shiftBands(reference, by: $0) == moved }
+            #expect(shift != nil, "seed \(seed): not a shift of at most 3 bands of the unshifted crop")
+            if let shift { shifts.insert(shift) }
+            #expect(TrainingAugmentation(configuration: features, pitchShift: 0)
+                .crop(logMel, frames: 12, augment: true, rng: &c).segment == reference)
+            var d = SeededGenerator(seed: seed), e = SeededGenerator(seed: seed)
+            #expect(shifting.crop(logMel, frames: 12, augment: false, rng: &d).segment
+                == plain.crop(logMel, frames: 12, augment: false, rng: &e).segment)
+        }
+        #expect(shifts.count >= 4 && shifts.contains { $0 != 0 })
+    }
+}
