@@ -126,8 +126,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         pooling: Pooling = .mean, embeddingSize: Int = 128, classNames: [String] = [], logitScale: Float = 16,
         segmentFrames: Int = 130, segmentHopFrames: Int = 65,
         features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil),
-        bandMean: [Float]? = nil, bandStd: [Float]? = nil, levelRange: Float? = nil, frontEnd: ConvolutionalFrontEnd? = nil,
-        formatVersion: Int? = nil
+        bandMean: [Float]? = nil, bandStd: [Float]? = nil, levelRange: Float? = nil,
+        frontEnd: ConvolutionalFrontEnd? = nil, formatVersion: Int? = nil
     ) {
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
@@ -144,7 +144,7 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         self.bandStd = bandStd ?? [Float](repeating: 1, count: inputSize)
         self.levelRange = levelRange
         self.frontEnd = frontEnd
-        self.formatVersion = 1
+        self.formatVersion = 1  // every stored property set, so `minimumFormatVersion` can be read
         // The version a file of this configuration is written as (see `Encoder.serialized`).
         self.formatVersion = formatVersion ?? minimumFormatVersion
     }

@@ -74,7 +74,14 @@ public struct TrainingRecipe: Codable, Sendable {
     public var dictionary: [String: String] {
         guard let data = try? JSONEncoder().encode(self),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object.mapValues { "\($0)" }
+        // Nested values (the front end) as compact JSON, scalars as their text.
+        return object.mapValues { value in
+            guard value is [String: Any] || value is [Any],
+                  let nested = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else {
+                return "\(value)"
+            }
+            return String(decoding: nested, as: UTF8.self)
+        }
     }
 }
 
