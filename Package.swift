@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "RetrieveCLITests",
             dependencies: [
-                "retrieve", "Analysis", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding",
+                "retrieve", "Analysis", "SequenceEncoding", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding",
                 "RetrieveCore", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["HelpSnapshots"]),

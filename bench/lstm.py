@@ -2,7 +2,9 @@
 """PyTorch side of `bench/run lstm`: the same encoder shape as bench/swift/LSTMBench.swift.
 
 nn.LSTM(128, 256) (1 layer, unidirectional, time-major) -> mean over time -> Linear(256, 128) -> L2 norm ->
-classifier Linear(128, 10) * 16; batch 32, 128 steps. Inference under torch.inference_mode; a training step
+classifier Linear(128, 10) * 16; batch 32, 128 steps. With LSTM_CONV=C,F,T,P a convolutional front end comes first
+(Conv2d(1, C, (F, T), padding='same') over mels x frames, ReLU, max-pooling P over mels, channel-major per frame;
+the same as scripts/fixtures/lstm_parity.py's FrontEnd) and the LSTM's input is C * 128 / P. Inference under torch.inference_mode; a training step
 is forward + cross-entropy + backward + AdamW. One JSON object per line, for each thread count.
 """
 import json
@@ -17,16 +19,33 @@ import os
 # The shape; bench/lstm.sh sets LSTM_HIDDEN, LSTM_STEPS and LSTM_CLASSES for the shipped model's shape.
 T, B, IN, H, E, C = (int(os.environ.get("LSTM_STEPS", 128)), 32, 128, int(os.environ.get("LSTM_HIDDEN", 256)), 128,
                      int(os.environ.get("LSTM_CLASSES", 10)))
+CONV = [int(v) for v in os.environ["LSTM_CONV"].split(",")] if os.environ.get("LSTM_CONV") else None
+
+
+class FrontEnd(nn.Module):
+    def __init__(self, channels, bands, frames, pool):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, (bands, frames), padding="same")
+        self.pool = pool
+
+    def forward(self, x):  # T, B, M -> T, B, C * M / P
+        t, b, _ = x.shape
+        y = torch.relu(self.conv(x.permute(1, 2, 0).unsqueeze(1)))
+        y = nn.functional.max_pool2d(y, (self.pool, 1))
+        return y.permute(3, 0, 1, 2).reshape(t, b, -1)
 
 
 class Encoder(nn.Module):
     def __init__(self):
         super().__init__()
-        self.lstm = nn.LSTM(IN, H)
+        self.frontend = FrontEnd(*CONV) if CONV else None
+        self.lstm = nn.LSTM(CONV[0] * (IN // CONV[3]) if CONV else IN, H)
         self.projection = nn.Linear(H, E)
         self.classifier = nn.Linear(E, C)
 
     def forward(self, x):  # T, B, IN
+        if self.frontend is not None:
+            x = self.frontend(x)
         y, _ = self.lstm(x)
         z = self.projection(y.mean(0))
         e = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -68,7 +87,8 @@ def main():
     x = torch.rand(T, B, IN) * 2 - 1
     labels = torch.arange(B) % C
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    flops = 2 * T * 4 * H * (IN + H)
+    lstm_in = CONV[0] * (IN // CONV[3]) if CONV else IN
+    flops = 2 * T * 4 * H * (lstm_in + H) + (2 * T * IN * CONV[0] * CONV[1] * CONV[2] if CONV else 0)
 
     def infer():
         with torch.inference_mode():

@@ -22,7 +22,8 @@ final class BackwardWorkspace {
 extension Encoder {
     /// Accumulates into `grads` (layout order) the gradient of a loss whose gradient with respect to the
     /// unit embeddings of the batch in `cache` is `dEmbeddings` (`B × E`): back through the L2
-    /// normalisation, projection, pooling and every LSTM layer and direction (BPTT).
+    /// normalisation, projection, pooling, every LSTM layer and direction (BPTT) and the convolutional front end
+    /// when the model has one.
     ///
     /// The classifier is not included: its gradient is computed over the whole batch by the trainer.
     func backward(cache: ForwardCache, dEmbeddings: UnsafePointer<Float>, grads: UnsafeMutablePointer<Float>,
@@ -30,6 +31,15 @@ extension Encoder {
         let dPooled = backProjection(cache: cache, dEmbeddings: dEmbeddings, grads: grads, workspace: w)
         let dY = backPooling(cache: cache, dPooled: dPooled, grads: grads, workspace: w)
         backLayers(cache: cache, dTop: dY, grads: grads, workspace: w)
+        if let f = configuration.frontEnd {
+            // backLayers left the gradient with respect to the first layer's input, the front end's output.
+            FrontEndKernels.backward(
+                cache.frontEndInput.pointer, steps: cache.steps, batch: cache.batch, mels: configuration.inputSize, f,
+                output: cache.input.pointer, choice: cache.frontEndChoice.pointer, dOutput: w.dInput.pointer,
+                columns: cache.frontEndColumns.pointer, dPreActivation: cache.frontEndPreActivation.pointer,
+                dWeight: grads + layout.offset("frontend.conv.weight"),
+                dBias: grads + layout.offset("frontend.conv.bias"))
+        }
     }
 
     /// Back through the L2 normalisation and the projection: accumulates the projection's gradients and returns
@@ -143,10 +153,11 @@ extension Encoder {
         let dh = w.dHidden.reserve(b * h)
         let dc = w.dCell.reserve(b * h)
         for l in stride(from: top, through: 0, by: -1) {
-            let inSize = l == 0 ? c.inputSize : d
+            let inSize = l == 0 ? c.lstmInputSize : d
             let x = l == 0 ? cache.input.pointer : cache.outputs[l - 1].pointer
             let out = cache.outputs[l].pointer
-            let dX = l > 0 ? w.dInput.reserve(t * b * inSize) : nil
+            // The first layer's input gradient is needed only to go on into a front end.
+            let dX = l > 0 || c.frontEnd != nil ? w.dInput.reserve(t * b * inSize) : nil
             for dir in 0..<dirs {
                 let suffix = dir == 0 ? "" : "_reverse"
                 let slot = l * dirs + dir

@@ -36,7 +36,7 @@ public final class Encoder: @unchecked Sendable {
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
-    /// layers' weights and biases uniform in ±1/√fan_in.
+    /// layers' and the convolution's weights and biases uniform in ±1/√fan_in (the convolution's fan-in is F · T).
     public init(configuration: EncoderConfiguration, seed: UInt64) {
         if let problem = configuration.problem { preconditionFailure("Invalid encoder configuration: \(problem)") }
         self.configuration = configuration
@@ -47,6 +47,8 @@ public final class Encoder: @unchecked Sendable {
             let fanIn: Int
             if spec.name.hasPrefix("lstm.") {
                 fanIn = configuration.hiddenSize
+            } else if spec.name.hasPrefix("frontend.conv.") {
+                fanIn = configuration.frontEnd!.kernelSize
             } else if spec.name == "attention.vector" {
                 fanIn = configuration.attentionSize
             } else if spec.name.hasSuffix(".bias") {
@@ -158,9 +160,10 @@ public final class Encoder: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // A model without level normalisation stays a version-1 file, which older builds still read; one with it
-        // is version 2, which they refuse rather than embed without the normalisation.
+        // is version 2 and one with a convolutional front end version 3, which older builds refuse rather than
+        // embed without them.
         var stored = configuration
-        stored.formatVersion = configuration.levelRange == nil ? 1 : EncoderConfiguration.currentFormatVersion
+        stored.formatVersion = configuration.minimumFormatVersion
         let json = String(decoding: try! encoder.encode(stored), as: UTF8.self)
         var tensors = layout.specs.map { spec in
             (

@@ -8,19 +8,78 @@ public enum Pooling: String, Codable, Sendable, Equatable, CaseIterable {
     case attention
 }
 
+/// A convolutional front end between the normalised log-mel and the LSTM (CRNN-style), for local pitch
+/// invariance and timbre detectors; absent (nil) in models before format version 3.
+///
+/// The order of operations, the one definition (mirrored by `scripts/fixtures/lstm_parity.py`):
+/// 1. the per-band normalised log-mel of a segment, an image of `mels × frames` (one input channel);
+/// 2. Conv2d(1 → `channels`, kernel `kernelBands × kernelFrames`, stride 1, 'same' zero padding — before
+///    index 0 `(k − 1) / 2` zeros, after the end the rest, PyTorch's `padding="same"` — with bias);
+/// 3. ReLU;
+/// 4. max-pooling over the mel axis only (kernel and stride `pool`; `mels` is a multiple of `pool`);
+/// 5. per frame, the `channels × mels / pool` values flattened channel-major (channel c, pooled band q at
+///    c · mels / pool + q) become the LSTM's input.
+///
+/// The per-band normalisation stays on the mel bands, before the convolution (so `bandMean` and `bandStd` keep
+/// `inputSize` values and are computed as without a front end): the convolution then sees inputs of unit scale
+/// in every band, and the ReLU and pooling need no second normalisation of their own.
+public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
+    /// Output channels of the convolution (C).
+    public var channels: Int
+    /// Kernel height in mel bands (F).
+    public var kernelBands: Int
+    /// Kernel width in frames (T).
+    public var kernelFrames: Int
+    /// Max-pooling kernel and stride over the mel axis (P).
+    public var pool: Int
+
+    public init(channels: Int, kernelBands: Int, kernelFrames: Int, pool: Int) {
+        self.channels = channels
+        self.kernelBands = kernelBands
+        self.kernelFrames = kernelFrames
+        self.pool = pool
+    }
+
+    /// Features per frame after the front end for `mels` input bands: `channels · mels / pool`.
+    public func outputSize(mels: Int) -> Int { channels * (mels / pool) }
+
+    /// Values per kernel, F · T (the convolution's fan-in).
+    public var kernelSize: Int { kernelBands * kernelFrames }
+
+    /// Bounds of model files (wider than `retrieve train` allows).
+    public enum Bounds {
+        public static let channels = 1...256
+        public static let kernel = 1...64
+    }
+
+    /// The first field outside its bounds or inconsistent with `mels`, as a clause, or nil.
+    public func problem(mels: Int) -> String? {
+        if !Bounds.channels.contains(channels) { return "frontEnd.channels is \(channels); allowed 1…256" }
+        for (field, value) in [("kernelBands", kernelBands), ("kernelFrames", kernelFrames)]
+        where !Bounds.kernel.contains(value) {
+            return "frontEnd.\(field) is \(value); allowed 1…64"
+        }
+        if !(1...mels).contains(pool) || mels % pool != 0 {
+            return "frontEnd.pool is \(pool); allowed a divisor of the \(mels) mel bands"
+        }
+        return nil
+    }
+}
+
 /// The shape and input statistics of an LSTM encoder; stored in its model file.
 ///
-/// The encoder maps per-band normalised log-mel frames, `(x − bandMean) / bandStd`, through a stacked
-/// (optionally bidirectional) LSTM, pools over time, projects to `embeddingSize` and L2-normalises.
+/// The encoder maps per-band normalised log-mel frames, `(x − bandMean) / bandStd`, optionally through a
+/// convolutional front end (`ConvolutionalFrontEnd`), then through a stacked (optionally bidirectional) LSTM, pools over time, projects to `embeddingSize` and L2-normalises.
 /// A linear classifier over the unit-length embedding, scaled by the fixed `logitScale`, gives the
 /// logits for the cross-entropy loss: since ‖e‖ = 1 the raw products are small, and a fixed temperature
 /// (rather than a learned one) keeps the loss well conditioned without another parameter to tune.
 public struct EncoderConfiguration: Codable, Sendable, Equatable {
-    /// The format version this build writes. Version 2 added `levelRange`; version 1 files (no level
-    /// normalisation) still load.
-    public static let currentFormatVersion = 2
+    /// The newest format version this build writes. Version 2 added `levelRange`, version 3 `frontEnd`; a file is
+    /// written with the lowest version that holds its configuration (`minimumFormatVersion`), so models without
+    /// the newer parts still load in older builds.
+    public static let currentFormatVersion = 3
     /// The format versions this build reads.
-    public static let readableFormatVersions = 1...2
+    public static let readableFormatVersions = 1...3
 
     /// Input features per frame (mel bands).
     public var inputSize: Int
@@ -57,6 +116,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
     /// stays below `max(x) − R`: exactly invariant for any segment whose loudest bin is above R − 100 dB after
     /// the gain. The spectral shape and the loudness contour within a segment are kept; only the level goes.
     public var levelRange: Float?
+    /// The convolutional front end before the LSTM, or nil for none (models before format version 3).
+    public var frontEnd: ConvolutionalFrontEnd?
     /// The model file format version.
     public var formatVersion: Int
 
@@ -65,7 +126,8 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         pooling: Pooling = .mean, embeddingSize: Int = 128, classNames: [String] = [], logitScale: Float = 16,
         segmentFrames: Int = 130, segmentHopFrames: Int = 65,
         features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil),
-        bandMean: [Float]? = nil, bandStd: [Float]? = nil, levelRange: Float? = nil, formatVersion: Int? = nil
+        bandMean: [Float]? = nil, bandStd: [Float]? = nil, levelRange: Float? = nil,
+        frontEnd: ConvolutionalFrontEnd? = nil, formatVersion: Int? = nil
     ) {
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
@@ -81,9 +143,18 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         self.bandMean = bandMean ?? [Float](repeating: 0, count: inputSize)
         self.bandStd = bandStd ?? [Float](repeating: 1, count: inputSize)
         self.levelRange = levelRange
+        self.frontEnd = frontEnd
+        self.formatVersion = 1  // every stored property set, so `minimumFormatVersion` can be read
         // The version a file of this configuration is written as (see `Encoder.serialized`).
-        self.formatVersion = formatVersion ?? (levelRange == nil ? 1 : Self.currentFormatVersion)
+        self.formatVersion = formatVersion ?? minimumFormatVersion
     }
+
+    /// The lowest format version that holds this configuration: 3 with a front end, 2 with level normalisation,
+    /// else 1.
+    public var minimumFormatVersion: Int { frontEnd != nil ? 3 : (levelRange != nil ? 2 : 1) }
+
+    /// Inputs per time step of the first LSTM layer: `inputSize`, or the front end's output size.
+    public var lstmInputSize: Int { frontEnd.map { $0.outputSize(mels: inputSize) } ?? inputSize }
 
     /// Outputs per time step of each LSTM layer: `hiddenSize`, doubled when bidirectional.
     public var outputSize: Int { hiddenSize * (bidirectional ? 2 : 1) }
@@ -133,6 +204,7 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         if let r = levelRange, !(r.isFinite && Bounds.levelRange.contains(r)) {
             return bad("levelRange", r, range(Bounds.levelRange) + " dB, or null for none")
         }
+        if let problem = frontEnd?.problem(mels: inputSize) { return problem }
         if let problem = features.problem(prefix: "features.") { return problem }
         if features.topDecibels != nil {
             return bad("features.topDecibels", features.topDecibels!, "only null, so that features can be streamed")
@@ -165,8 +237,8 @@ public struct ParameterSpec: Sendable, Equatable {
     public let offset: Int
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
-    /// Whether decoupled weight decay applies (matrices yes, biases and vectors no).
-    public var isDecayed: Bool { shape.count == 2 && !name.hasPrefix("attention.vector") }
+    /// Whether decoupled weight decay applies (matrices and convolution kernels yes, biases and vectors no).
+    public var isDecayed: Bool { shape.count >= 2 && !name.hasPrefix("attention.vector") }
 }
 
 /// The ordered parameter tensors of an encoder configuration, PyTorch names and shapes.
@@ -184,8 +256,12 @@ public struct ParameterLayout: Sendable, Equatable {
             specs.append(ParameterSpec(name: name, shape: shape, offset: offset))
             offset += shape.reduce(1, *)
         }
+        if let f = c.frontEnd {
+            add("frontend.conv.weight", [f.channels, 1, f.kernelBands, f.kernelFrames])
+            add("frontend.conv.bias", [f.channels])
+        }
         for layer in 0..<c.layers {
-            let input = layer == 0 ? c.inputSize : c.outputSize
+            let input = layer == 0 ? c.lstmInputSize : c.outputSize
             for suffix in c.bidirectional ? ["", "_reverse"] : [""] {
                 add("lstm.weight_ih_l\(layer)\(suffix)", [4 * c.hiddenSize, input])
                 add("lstm.weight_hh_l\(layer)\(suffix)", [4 * c.hiddenSize, c.hiddenSize])

@@ -10,8 +10,16 @@ import RetrieveCore
 package final class ForwardCache {
     package var steps = 0
     package var batch = 0
-    /// Normalised input `[T][B][inputSize]`.
+    /// The first LSTM layer's input `[T][B][lstmInputSize]`: the normalised log-mel, or the front end's output.
     package let input = FloatBuffer()
+    /// With a convolutional front end: its input, the normalised log-mel `[T][B][inputSize]`.
+    package let frontEndInput = FloatBuffer()
+    /// With a front end in training: the position of each pooled maximum within its window `[T][B][lstmInputSize]`.
+    package let frontEndChoice = FloatBuffer()
+    /// The front end's im2col scratch `[F·T][B·M]`, reused every step.
+    package let frontEndColumns = FloatBuffer()
+    /// The front end's pre-activations of one step `[C][B·M]` (in backward: their gradient).
+    package let frontEndPreActivation = FloatBuffer()
     /// Output of each layer `[T][B][outputSize]`.
     package var outputs: [FloatBuffer] = []
     /// Activated gates `[T][B][4H]` (i, f, g, o after σ/tanh), per layer and direction (index layer·dirs + dir).
@@ -54,7 +62,13 @@ package final class ForwardCache {
             gates.append(FloatBuffer()); cells.append(FloatBuffer()); tanhCells.append(FloatBuffer())
             biases.append(FloatBuffer(count: 4 * h))
         }
-        input.reserve(t * b * c.inputSize)
+        input.reserve(t * b * c.lstmInputSize)
+        if let f = c.frontEnd {
+            frontEndInput.reserve(t * b * c.inputSize)
+            frontEndChoice.reserve(t * b * c.lstmInputSize)
+            frontEndColumns.reserve(FrontEndKernels.columnsCount(f, mels: c.inputSize, batch: b))
+            frontEndPreActivation.reserve(f.channels * b * c.inputSize)
+        }
         for l in 0..<c.layers { outputs[l].reserve(t * b * c.outputSize) }
         for i in 0..<(c.layers * dirs) {
             gates[i].reserve(t * b * 4 * h)
@@ -92,7 +106,7 @@ extension Encoder {
         cache.prepare(c, steps: t, batch: b)
         let inSize = c.inputSize
         // Normalise (segment level, then per band) while transposing into time-major order.
-        let x0 = cache.input.pointer
+        let x0 = c.frontEnd == nil ? cache.input.pointer : cache.frontEndInput.pointer
         let invStd = c.bandStd.map { 1 / $0 }
         // Raw pointers throughout: with bounds-checked array subscripts this loop does not vectorise and cost
         // a few per cent of a whole inference batch.
@@ -112,10 +126,18 @@ extension Encoder {
                 }
             }
         }
+        if let f = c.frontEnd {
+            let p = parameters.pointer
+            FrontEndKernels.forward(
+                cache.frontEndInput.pointer, steps: t, batch: b, mels: inSize, f,
+                weight: p + layout.offset("frontend.conv.weight"), bias: p + layout.offset("frontend.conv.bias"),
+                columns: cache.frontEndColumns.pointer, preActivation: cache.frontEndPreActivation.pointer,
+                output: cache.input.pointer, choice: training ? cache.frontEndChoice.pointer : nil)
+        }
         forwardFromInput(cache: cache, withLogits: withLogits, training: training)
     }
 
-    /// The forward pass from an already normalised time-major input in `cache.input` (shape set by `prepare`):
+    /// The forward pass from the first LSTM layer's time-major input in `cache.input` (shape set by `prepare`):
     /// the LSTM layers, pooling over time, projection and L2 normalisation, and the logits when asked.
     package func forwardFromInput(cache: ForwardCache, withLogits: Bool, training: Bool = true) {
         let top = runLayers(cache: cache, training: training)
@@ -134,7 +156,7 @@ extension Encoder {
         let h = c.hiddenSize, d = c.outputSize, dirs = c.bidirectional ? 2 : 1
         let p = parameters.pointer
         var layerInput = UnsafePointer(cache.input.pointer)
-        var inSize = c.inputSize
+        var inSize = c.lstmInputSize
         let packed: PackedLSTMWeights?
         if training {
             packed = freshlyPackedWeights(reusing: cache.trainingWeights)

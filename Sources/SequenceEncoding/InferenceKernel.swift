@@ -65,9 +65,9 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         self.path = path
         self.generation = generation
         self.lanes = lstm_kernel_lanes(kernel)
-        self.shape = [c.inputSize, c.hiddenSize, c.layers, dirs]
+        self.shape = [c.lstmInputSize, c.hiddenSize, c.layers, dirs]
         self.slots = (0..<(c.layers * dirs)).map { slot in
-            FloatBuffer(count: lstm_packed_count(slot < dirs ? c.inputSize : c.outputSize, c.hiddenSize, kernel))
+            FloatBuffer(count: lstm_packed_count(slot < dirs ? c.lstmInputSize : c.outputSize, c.hiddenSize, kernel))
         }
         pack(encoder)
     }
@@ -75,7 +75,7 @@ package final class PackedLSTMWeights: @unchecked Sendable {
     /// Whether these buffers fit `encoder`'s LSTM on `path` (so `pack` can refill them).
     package func fits(_ encoder: Encoder, path: LSTMKernelPath) -> Bool {
         let c = encoder.configuration
-        return path == self.path && shape == [c.inputSize, c.hiddenSize, c.layers, c.bidirectional ? 2 : 1]
+        return path == self.path && shape == [c.lstmInputSize, c.hiddenSize, c.layers, c.bidirectional ? 2 : 1]
     }
 
     /// (Re)packs the encoder's current LSTM tensors into these buffers (the training forward pass does this
@@ -86,7 +86,7 @@ package final class PackedLSTMWeights: @unchecked Sendable {
         let dirs = c.bidirectional ? 2 : 1
         let p = encoder.parameters.pointer
         for l in 0..<c.layers {
-            let inSize = l == 0 ? c.inputSize : c.outputSize
+            let inSize = l == 0 ? c.lstmInputSize : c.outputSize
             for dir in 0..<dirs {
                 let suffix = dir == 0 ? "" : "_reverse"
                 lstm_pack(

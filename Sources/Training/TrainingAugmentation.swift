@@ -16,19 +16,16 @@ import SpectralFeatures
 ///   at the cutoff 35 dB;
 /// - white noise at 10–30 dB SNR on 30 % of the crops;
 /// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it);
-/// - with `pitchShift` N > 0, every augmented crop moved by a whole number of mel bands drawn from [−N, N]
-///   (up is positive; the edge band is repeated into the bands the shift empties, nothing wraps round). On the
-///   mel scale's upper, nearly logarithmic part a band is a fixed pitch interval (at 128 bands up to 11 kHz, about
-///   a semitone above 2 kHz; wider below, where the scale turns linear), so this approximates a small pitch
-///   shift or a transposition to another key. Drawn after the other augmentations, so a recipe without it keeps
-///   its random sequence.
+/// - with `pitchShift` N > 0, last, every augmented crop moved by a uniform integer in [−N, N] mel bands
+///   (`shiftBands`): a pitch change of that many bands, roughly (mel bands are not equally many semitones
+///   wide). With N = 0 the random sequence is that of a build without the option, so recipes keep their crops.
 public struct TrainingAugmentation: Sendable {
     private let centres: [Double]
-    /// The largest shift in mel bands (0: none).
+    /// N of the pitch shift: the largest shift in mel bands (0: none).
     public let pitchShift: Int
 
     public init(configuration: FeatureConfiguration, pitchShift: Int = 0) {
-        precondition(pitchShift >= 0, "pitchShift is a number of bands, at least 0")
+        precondition(pitchShift >= 0, "pitchShift must not be negative")
         centres = configuration.melCentreFrequencies
         self.pitchShift = pitchShift
     }
@@ -85,21 +82,22 @@ public struct TrainingAugmentation: Sendable {
                 segment.storage[r * bands + k] = v
             }
         }
+        // Drawn only when asked for, so that recipes without it keep their random sequence.
         if pitchShift > 0 {
-            let shift = Int.random(in: -pitchShift...pitchShift, using: &rng)
-            if shift != 0 { segment = Self.shiftBands(segment, by: shift) }
+            segment = Self.shiftBands(segment, by: Int.random(in: -pitchShift...pitchShift, using: &rng))
         }
         return (segment, centre)
     }
 
-    /// `m` with every row's band k taken from band k − `shift` (clamped to the first and last band): the spectrum
-    /// moved up by `shift` bands (down for a negative shift), the edge band repeated into the emptied ones.
+    /// `m` (frames × bands) moved `shift` bands up (towards higher bands; down when negative): band k of each frame
+    /// takes band k − shift, and the bands that would come from outside repeat the edge band (never wrapped round).
+    /// - Complexity: O(rows · columns).
     static func shiftBands(_ m: Matrix, by shift: Int) -> Matrix {
+        guard shift != 0, m.columns > 0 else { return m }
         var out = m
         let bands = m.columns
-        guard bands > 0 else { return out }
         for r in 0..<m.rows {
-            for k in 0..<bands { out.storage[r * bands + k] = m.storage[r * bands + min(bands - 1, max(0, k - shift))] }
+            for k in 0..<bands { out.storage[r * bands + k] = m.storage[r * bands + min(max(k - shift, 0), bands - 1)] }
         }
         return out
     }

@@ -26,6 +26,8 @@ public struct TrainingRecipe: Codable, Sendable {
     public var bidirectional = false
     public var embeddingSize = 128
     public var pooling: Pooling = .mean
+    /// The convolutional front end before the LSTM (`ConvolutionalFrontEnd`); nil for none.
+    public var frontEnd: ConvolutionalFrontEnd? = nil
     public var learningRate: Float = 2e-3
     public var weightDecay: Float = 1e-4
     public var warmupSteps = 100
@@ -37,11 +39,11 @@ public struct TrainingRecipe: Codable, Sendable {
     public var mining: TripletMining = .batchHard
     /// Augmentation of the training crops (`TrainingAugmentation`): gain, noise, EQ, band limits, tempo.
     public var augment = true
+    /// N of the pitch-shift augmentation: augmented crops move by a random integer in [−N, N] mel bands (0: off).
+    public var pitchShift = 0
     /// The share of training crops cut from the track's `DegradedCopy` (clipped, MP3, low-passed or resampled in
     /// the audio domain) instead of the original; 0: none, and no copies are made.
     public var degradedCopyFraction: Float = 0
-    /// The largest random shift of an augmented crop in mel bands (`TrainingAugmentation.pitchShift`; 0: none).
-    public var pitchShift = 0
     /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
     public var levelRange: Float? = 80
     /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
@@ -72,7 +74,14 @@ public struct TrainingRecipe: Codable, Sendable {
     public var dictionary: [String: String] {
         guard let data = try? JSONEncoder().encode(self),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object.mapValues { "\($0)" }
+        // Nested values (the front end) as compact JSON, scalars as their text.
+        return object.mapValues { value in
+            guard value is [String: Any] || value is [Any],
+                  let nested = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else {
+                return "\(value)"
+            }
+            return String(decoding: nested, as: UTF8.self)
+        }
     }
 }
 
@@ -243,7 +252,8 @@ public final class TrainingSession {
             inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
             bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
             classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
-            features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange)
+            features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange,
+            frontEnd: recipe.frontEnd)
         if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
         let trainer = EncoderTrainer(encoder: Encoder(configuration: configuration, seed: recipe.seed), options: options)
         return (trainer, newReport(classNames, train, validation))

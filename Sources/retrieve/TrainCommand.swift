@@ -15,6 +15,25 @@ extension TripletMining: ExpressibleByArgument {
 }
 extension TeacherRegressionTarget: ExpressibleByArgument {}
 
+/// A convolution kernel's size as `FxT` (mel bands × frames), for `--conv-kernel`.
+struct KernelSize: ExpressibleByArgument, Equatable {
+    var bands: Int
+    var frames: Int
+
+    init(bands: Int, frames: Int) {
+        self.bands = bands
+        self.frames = frames
+    }
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let f = Int(parts[0]), let t = Int(parts[1]) else { return nil }
+        self.init(bands: f, frames: t)
+    }
+
+    var defaultValueDescription: String { "\(bands)x\(frames)" }
+}
+
 /// `retrieve train DATA`: train an encoder on a labelled collection.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,6 +106,19 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Bidirectional LSTM.") var bidirectional = false
     @Option(help: "Embedding size.") var embedding: Int = 128
     @Option(help: "Temporal pooling.") var pooling: Pooling = .mean
+    @Option(help: ArgumentHelp(
+        "Channels of a convolutional front end before the LSTM: Conv2d over (mel bands × frames), ReLU, max-pooling "
+            + "over mel bands (0: no front end).",
+        valueName: "C"))
+    var convChannels: Int = 0
+    @Option(help: ArgumentHelp(
+        "The front end's kernel, mel bands × frames (with --conv-channels; default 7x3).", valueName: "FxT"))
+    var convKernel: KernelSize?
+    @Option(help: ArgumentHelp(
+        "The front end's max-pooling over mel bands, kernel and stride; must divide --mels (with --conv-channels; "
+            + "default 8).",
+        valueName: "P"))
+    var convPool: Int?
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
     @Option(help: "κ: weight of the classification loss (cross-entropy over the labels).")
@@ -117,15 +149,15 @@ struct RecipeOptions: ParsableArguments {
     var levelRange: Float = 80
     @Flag(help: "No augmentation (gain, noise, EQ, band limits, tempo).") var noAugment = false
     @Option(help: ArgumentHelp(
+        "Pitch-shift augmentation: each augmented crop moves by a random whole number of mel bands in [−N, N], "
+            + "the edge bands repeated (0: off).",
+        valueName: "N"))
+    var pitchShift: Int = 0
+    @Option(help: ArgumentHelp(
         "Share of training crops cut from a degraded copy of their track, made once in the audio domain: clipped "
             + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
         valueName: "fraction"))
     var degradedCopies: Float = 0
-    @Option(help: ArgumentHelp(
-        "Move each augmented crop's spectrum up or down by a random whole number of mel bands, at most this many "
-            + "(about a semitone per band in the upper bands; 0: off).",
-        valueName: "bands"))
-    var pitchShift: Int = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
 
@@ -139,6 +171,20 @@ struct RecipeOptions: ParsableArguments {
         try Check.range("--hidden", hidden, 1...4_096)
         try Check.range("--layers", layers, 1...8)
         try Check.range("--embedding", embedding, 2...4_096)
+        try Check.range("--conv-channels", convChannels, 0...256)
+        if let convKernel {
+            try Check.range("--conv-kernel's mel bands", convKernel.bands, 1...64)
+            try Check.range("--conv-kernel's frames", convKernel.frames, 1...64)
+        }
+        try Check.range("--conv-pool", convPool, 1...64)
+        if convChannels == 0, convKernel != nil || convPool != nil {
+            throw ValidationError(
+                "--conv-kernel and --conv-pool shape a front end that only --conv-channels C (1 or more) creates")
+        }
+        if let frontEnd, mels % frontEnd.pool != 0 {
+            throw ValidationError(
+                "--conv-pool \(frontEnd.pool) must divide --mels \(mels) (pooling windows cannot straddle the last band)")
+        }
         try Check.above("--learning-rate", learningRate, 0, atMost: 1)
         try Check.finite("--weight-decay", weightDecay, 0...1)
         for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
@@ -150,8 +196,10 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--temperature", temperature, 0, atMost: 100)
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
         try Check.finite("--degraded-copies", degradedCopies, 0...1)
-        try Check.range("--pitch-shift", pitchShift, 0...(mels / 4))
-        if pitchShift > 0, noAugment { throw ValidationError("--pitch-shift is an augmentation; it cannot be used with --no-augment") }
+        try Check.range("--pitch-shift", pitchShift, 0...(max(mels, 8) / 4))
+        if pitchShift > 0, noAugment {
+            throw ValidationError("--pitch-shift is an augmentation, so --no-augment turns it off; give one or the other")
+        }
         try Check.range("--patience", patience, 1...10_000)
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
         if teacherRegressionWeight > 0, teacher == nil {
@@ -172,6 +220,7 @@ struct RecipeOptions: ParsableArguments {
         r.bidirectional = bidirectional
         r.embeddingSize = embedding
         r.pooling = pooling
+        r.frontEnd = frontEnd
         r.learningRate = learningRate
         r.weightDecay = weightDecay
         r.tripletWeight = tripletWeight
@@ -186,12 +235,20 @@ struct RecipeOptions: ParsableArguments {
         r.teacherRegressionTarget = teacherRegressionTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
-        r.degradedCopyFraction = degradedCopies
         r.pitchShift = pitchShift
+        r.degradedCopyFraction = degradedCopies
         r.patience = patience
         r.maxTrackSeconds = maxSeconds
         r.seed = seed
         return r
+    }
+
+    /// The front end the options ask for, nil without `--conv-channels`.
+    var frontEnd: ConvolutionalFrontEnd? {
+        guard convChannels > 0 else { return nil }
+        let kernel = convKernel ?? KernelSize(bands: 7, frames: 3)
+        return ConvolutionalFrontEnd(
+            channels: convChannels, kernelBands: kernel.bands, kernelFrames: kernel.frames, pool: convPool ?? 8)
     }
 
     var cacheDirectory: String {

@@ -1,5 +1,7 @@
 import ArgumentParser
+import SequenceEncoding
 import Testing
+import Training
 @testable import retrieve
 
 /// The parser on argument arrays: every command's options land where they should, and bad combinations are
@@ -67,6 +69,36 @@ import Testing
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
                     ["--steps-per-epoch", "0"], ["--layers", "100"], ["--teacher-regression-weight", "1"],
                     ["--teacher", "t", "--teacher-regression-weight", "-1"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
+        }
+    }
+
+    @Test func trainBuildsTheConvolutionalFrontEnd() throws {
+        func recipe(_ extra: [String]) throws -> TrainingRecipe {
+            try #require(try Retrieve.parseAsRoot(["train", "data"] + extra) as? TrainCommand).recipe
+        }
+        #expect(try recipe([]).frontEnd == nil)
+        #expect(try recipe(["--conv-channels", "0"]).frontEnd == nil)
+        #expect(try recipe(["--conv-channels", "16"]).frontEnd
+            == ConvolutionalFrontEnd(channels: 16, kernelBands: 7, kernelFrames: 3, pool: 8))
+        #expect(try recipe(["--conv-channels", "4", "--conv-kernel", "5x2", "--conv-pool", "4", "--mels", "96"]).frontEnd
+            == ConvolutionalFrontEnd(channels: 4, kernelBands: 5, kernelFrames: 2, pool: 4))
+        func message(_ extra: [String]) -> String? {
+            do { _ = try Retrieve.parseAsRoot(["train", "data"] + extra) } catch { return Retrieve.message(for: error) }
+            return nil
+        }
+        #expect(message(["--conv-pool", "4"])?.contains("only --conv-channels C (1 or more) creates") == true)
+        #expect(message(["--conv-channels", "8", "--conv-pool", "5"])?.contains("--conv-pool 5 must divide --mels 128")
+            == true)
+        #expect(message(["--conv-channels", "8", "--conv-kernel", "0x3"])?.contains("--conv-kernel") == true)
+        #expect(message(["--conv-channels", "8", "--conv-kernel", "7by3"])?.contains("--conv-kernel") == true)
+    }
+
+    @Test func trainTakesAPitchShift() throws {
+        let c = try #require(try Retrieve.parseAsRoot(["train", "data", "--pitch-shift", "2"]) as? TrainCommand)
+        #expect(c.recipe.pitchShift == 2)
+        #expect(try #require(try Retrieve.parseAsRoot(["train", "data"]) as? TrainCommand).recipe.pitchShift == 0)
+        for bad in [["--pitch-shift", "33"], ["--pitch-shift", "1", "--no-augment"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

@@ -32,21 +32,23 @@ import TestSupport
 
 @Suite struct ParityTests {
     /// PyTorch's forward pass (scripts/fixtures/lstm_parity.py) of a 2-layer bidirectional model, on every
-    /// inference kernel this CPU can run.
-    @Test(arguments: ["mean", "attention"], LSTMKernelPath.allCases)
-    func forwardMatchesPyTorch(pooling: String, path: LSTMKernelPath) throws {
+    /// inference kernel this CPU can run; `conv` has mean pooling and a convolutional front end.
+    @Test(arguments: ["mean", "attention", "conv"], LSTMKernelPath.allCases)
+    func forwardMatchesPyTorch(fixture: String, path: LSTMKernelPath) throws {
         guard path.isSupported else { return }
-        let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(pooling)_model.safetensors"))
+        let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(fixture)_model.safetensors"))
         encoder.lstmKernel = path
-        #expect(encoder.configuration.pooling.rawValue == pooling)
+        #expect(encoder.configuration.pooling.rawValue == (fixture == "conv" ? "mean" : fixture))
+        #expect((encoder.configuration.frontEnd != nil) == (fixture == "conv"))
         #expect(encoder.configuration.layers == 2 && encoder.configuration.bidirectional)
-        let data = try Fixtures.safetensors("parity_\(pooling)_data.safetensors")
+        let data = try Fixtures.safetensors("parity_\(fixture)_data.safetensors")
         let segments = Fixtures.segments(data.tensors["input"]!)
         let embeddings = encoder.embed(segments: segments)
         let flat = embeddings.flatMap(\.values)
         let expected = data.tensors["embeddings"]!.values
         #expect(Approx.relativeError(flat, expected) < 1e-4)
         #expect(Approx.maxAbsDifference(flat, expected) < 1e-5)
+        print("forward parity (\(fixture), \(path)): max |Δ| \(Approx.maxAbsDifference(flat, expected))")
         let logits = encoder.logits(for: embeddings)
         #expect(Approx.relativeError(logits.storage, data.tensors["logits"]!.values) < 1e-4)
     }
@@ -114,8 +116,8 @@ import TestSupport
         extra.tensors["bogus"] = .init(shape: [1], values: [0]); extra.order.append("bogus")
         guard case .unexpectedTensor(_, "bogus") = load(extra.serialized()) else { Issue.record("extra tensor"); return }
         var newer = try SafeTensorsFile(bytes: good, path: "x")
-        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":3")
-        guard case .unsupportedFormatVersion(_, 3, 2) = load(newer.serialized()) else { Issue.record("version"); return }
+        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":4")
+        guard case .unsupportedFormatVersion(_, 4, 3) = load(newer.serialized()) else { Issue.record("version"); return }
     }
 
     /// With `levelRange`, a gain change (every dB value shifted alike) leaves the embedding unchanged, and the
@@ -162,6 +164,40 @@ import TestSupport
         #expect(!plainFile.metadata["configuration"]!.contains("levelRange"))
     }
 
+    /// A convolutional front end: PyTorch's tensor names and shapes first in the layout, a version-3 file that
+    /// loads and embeds identically, a model identity of its own; a model without one writes no `frontEnd` key.
+    @Test func frontEndModelFile() throws {
+        var config = Self.smallConfiguration()
+        config.frontEnd = ConvolutionalFrontEnd(channels: 3, kernelBands: 5, kernelFrames: 3, pool: 4)
+        config.formatVersion = config.minimumFormatVersion  // as `init` sets it
+        #expect(config.minimumFormatVersion == 3 && config.lstmInputSize == 6 && config.problem == nil)
+        let layout = ParameterLayout(config)
+        #expect(layout.specs.prefix(3).map(\.name) == ["frontend.conv.weight", "frontend.conv.bias", "lstm.weight_ih_l0"])
+        #expect(layout["frontend.conv.weight"]!.shape == [3, 1, 5, 3] && layout["frontend.conv.bias"]!.shape == [3])
+        #expect(layout["lstm.weight_ih_l0"]!.shape == [24, 6] && layout["frontend.conv.weight"]!.isDecayed)
+        let encoder = Encoder(configuration: config, seed: 4)
+        var rng = SeededGenerator(seed: 6)
+        let segs = [7, 7, 4].map { rng.matrix(rows: $0, columns: 8, in: -60 ... -20) }
+        let embeddings = encoder.embed(segments: segs)
+        // Batching does not mix segments: the im2col of one segment never reads its neighbour's bands.
+        for (i, s) in segs.enumerated() {
+            #expect(Approx.maxAbsDifference(embeddings[i].values, encoder.embed(segments: [s])[0].values) < 1e-6)
+        }
+        let dir = try TemporaryDirectory()
+        try encoder.save(to: dir.path("c.safetensors"), name: "c")
+        let file = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: dir.path("c.safetensors"))), path: "c")
+        #expect(file.metadata["configuration"]!.contains("\"formatVersion\":3"))
+        let loaded = try Encoder.load(contentsOf: dir.path("c.safetensors"))
+        #expect(loaded.configuration == encoder.configuration)
+        #expect(loaded.embed(segments: segs).map(\.values) == embeddings.map(\.values))
+        let plain = Encoder(configuration: Self.smallConfiguration(), seed: 4)
+        #expect(plain.version.digest != loaded.version.digest)
+        let plainJSON = String(decoding: plain.serialized(name: "p"), as: UTF8.self)
+        #expect(!plainJSON.contains("frontEnd") && plainJSON.contains("\\\"formatVersion\\\":1"))
+        config.frontEnd!.pool = 3
+        #expect(config.problem == "frontEnd.pool is 3; allowed a divisor of the 8 mel bands")
+    }
+
     @Test func segmentsCoverTheTrack() {
         let encoder = Encoder(configuration: Self.smallConfiguration(), seed: 1)
         let track = Matrix(rows: 20, columns: 8, storage: (0..<160).map(Float.init))
@@ -186,22 +222,28 @@ import TestSupport
         }
     }
 
-    /// The reverse parity fixture: a model saved by Swift, an input and Swift's embeddings, verified by
-    /// `lstm_parity.py --check-swift-model`. Regenerate with RETRIEVE_WRITE_FIXTURES=/path/to/Fixtures.
-    @Test func swiftSavedModelFixture() throws {
+    /// The reverse parity fixtures: a model saved by Swift, an input and Swift's embeddings, verified by
+    /// `lstm_parity.py --check-swift-model`; `swift_conv_*` has a convolutional front end (mean pooling).
+    /// Regenerate with RETRIEVE_WRITE_FIXTURES=/path/to/Fixtures.
+    @Test(arguments: ["swift", "swift_conv"])
+    func swiftSavedModelFixture(prefix: String) throws {
         if let dir = ProcessInfo.processInfo.environment["RETRIEVE_WRITE_FIXTURES"] {
             let base = URL(fileURLWithPath: dir)
-            let encoder = Encoder(configuration: Self.smallConfiguration(pooling: .attention), seed: 42)
+            var config = Self.smallConfiguration(pooling: prefix == "swift" ? .attention : .mean)
+            if prefix == "swift_conv" {
+                config.frontEnd = ConvolutionalFrontEnd(channels: 2, kernelBands: 3, kernelFrames: 2, pool: 4)
+            }
+            let encoder = Encoder(configuration: config, seed: 42)
             var rng = SeededGenerator(seed: 43)
             let segs = (0..<4).map { _ in rng.matrix(rows: 9, columns: 8, in: -55 ... -25) }
-            try encoder.save(to: base.appendingPathComponent("swift_model.safetensors"), name: "swift-parity")
-            try NPY.write(segs.flatMap(\.storage), shape: [4, 9, 8], to: base.appendingPathComponent("swift_input.npy"))
+            try encoder.save(to: base.appendingPathComponent("\(prefix)_model.safetensors"), name: "swift-parity")
+            try NPY.write(segs.flatMap(\.storage), shape: [4, 9, 8], to: base.appendingPathComponent("\(prefix)_input.npy"))
             try NPY.write(encoder.embed(segments: segs).flatMap(\.values), shape: [4, 5],
-                          to: base.appendingPathComponent("swift_embeddings.npy"))
+                          to: base.appendingPathComponent("\(prefix)_embeddings.npy"))
         }
-        let encoder = try Encoder.load(contentsOf: Fixtures.url("swift_model.safetensors"))
-        let input = try NPY.read(Fixtures.url("swift_input.npy"))
-        let expected = try NPY.read(Fixtures.url("swift_embeddings.npy"))
+        let encoder = try Encoder.load(contentsOf: Fixtures.url("\(prefix)_model.safetensors"))
+        let input = try NPY.read(Fixtures.url("\(prefix)_input.npy"))
+        let expected = try NPY.read(Fixtures.url("\(prefix)_embeddings.npy"))
         let segs = (0..<input.shape[0]).map { i in
             Matrix(rows: input.shape[1], columns: input.shape[2],
                    storage: Array(input.values[(i * input.shape[1] * input.shape[2])..<((i + 1) * input.shape[1] * input.shape[2])]))

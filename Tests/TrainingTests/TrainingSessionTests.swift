@@ -58,6 +58,14 @@ import PipelineTestSupport
             .epochs.count == 4)
     }
 
+    /// The report's recipe: scalars as their text, the front end as compact JSON, no key for options left off.
+    @Test func recipeDictionaryWritesTheFrontEndAsJSON() {
+        var recipe = TrainingRecipe()
+        #expect(recipe.dictionary["frontEnd"] == nil && recipe.dictionary["hiddenSize"] == "128")
+        recipe.frontEnd = ConvolutionalFrontEnd(channels: 16, kernelBands: 7, kernelFrames: 3, pool: 8)
+        #expect(recipe.dictionary["frontEnd"] == #"{"channels":16,"kernelBands":7,"kernelFrames":3,"pool":8}"#)
+    }
+
     /// Distillation: teacher targets for some training tracks (matched by path, z-scored, one per 1-s patch);
     /// tracks without a row train without them; the relational loss falls; it and the regression loss are
     /// reported (printed and in the report); the regression head stays out of the model file.

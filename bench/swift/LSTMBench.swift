@@ -4,16 +4,18 @@ import LinearAlgebra
 import RetrieveCore
 import SequenceEncoding
 
-/// `retrieve-bench lstm [--threads 1,2] [--seconds S] [--hidden H] [--steps T] [--classes C]`: sequences/s of
-/// inference and of a training step (forward + backward + AdamW) for the benchmark shape (input 128, hidden 256,
-/// 128 steps, batch 32, 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only; `bench/run
-/// lstm` also runs the shipped model's hidden size, steps and classes), plus the machine's
+/// `retrieve-bench lstm [--threads 1,2] [--seconds S] [--hidden H] [--steps T] [--classes C] [--conv C,F,T,P]`:
+/// sequences/s of inference and of a training step (forward + backward + AdamW) for the benchmark shape (input 128,
+/// hidden 256, 128 steps, batch 32, 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only;
+/// `bench/run lstm` also runs the shipped model's hidden size, steps and classes, without and with a convolutional
+/// front end of C channels, kernel F × T and pooling P — its multiply-adds count in GFLOP/s), plus the machine's
 /// single-thread sgemm peak, after the OpenBLAS core type in use. Prints one JSON object per line for bench/lstm.sh.
 func lstmBenchmark(_ arguments: [String]) throws {
     var threads = [1, 2]
     var seconds = 3.0
     var tasks: Set<String> = ["inference", "training"]
     var (hidden, steps, classes) = (256, 128, 10)
+    var frontEnd: ConvolutionalFrontEnd?
     var i = 0
     while i < arguments.count {
         switch arguments[i] {
@@ -23,6 +25,13 @@ func lstmBenchmark(_ arguments: [String]) throws {
         case "--hidden": hidden = Int(arguments[i + 1]) ?? hidden; i += 2
         case "--steps": steps = Int(arguments[i + 1]) ?? steps; i += 2
         case "--classes": classes = Int(arguments[i + 1]) ?? classes; i += 2
+        case "--conv":
+            let v = arguments[i + 1].split(separator: ",").compactMap { Int($0) }
+            guard v.count == 4 else {
+                throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "--conv takes C,F,T,P"])
+            }
+            frontEnd = ConvolutionalFrontEnd(channels: v[0], kernelBands: v[1], kernelFrames: v[2], pool: v[3])
+            i += 2
         default: throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "unknown argument \(arguments[i])"])
         }
     }
@@ -33,7 +42,8 @@ func lstmBenchmark(_ arguments: [String]) throws {
     emit(["what": "blas_core", "side": "swift", "core": BLAS.coreName, "summary": BLASCore.summary])
     emit(["what": "sgemm_peak_1thread", "gflops": sgemmPeak(seconds: seconds)])
 
-    let encoder = try benchmarkEncoder(inputSize: inputSize, hidden: hidden, classes: classes, batch: batch)
+    let encoder = try benchmarkEncoder(
+        inputSize: inputSize, hidden: hidden, classes: classes, batch: batch, frontEnd: frontEnd)
     var rng = SplitMix64(seed: 2)
     let segments = (0..<batch).map { _ in
         Matrix(rows: steps, columns: inputSize, storage: (0..<(steps * inputSize)).map { _ in Float.random(in: -1...1, using: &rng) })
@@ -43,8 +53,11 @@ func lstmBenchmark(_ arguments: [String]) throws {
     options.tripletWeight = 0
     options.learningRate = 1e-4
     let trainer = EncoderTrainer(encoder: encoder, options: options)
-    // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each; training ≈ 3× (forward + 2× backward).
-    let flopsPerSequence = 2 * Double(steps * 4 * hidden * (inputSize + hidden))
+    // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each, plus the front end's T · M · C · F · T_k;
+    // training ≈ 3× (forward + 2× backward).
+    let lstmInput = encoder.configuration.lstmInputSize
+    let convFlops = frontEnd.map { 2 * Double(steps * inputSize * $0.channels * $0.kernelSize) } ?? 0
+    let flopsPerSequence = 2 * Double(steps * 4 * hidden * (lstmInput + hidden)) + convFlops
     for t in threads {
         BLAS.setThreadCount(t)
         if tasks.contains("inference") {
@@ -101,10 +114,16 @@ private func sgemmPeak(seconds: Double) -> Double {
 
 /// The benchmark's random-weight encoder (1 layer, mean pooling, 128-d embedding), on the inference path
 /// `RETRIEVE_LSTM_KERNEL=avx2|blas` names, else the CPU's best.
-private func benchmarkEncoder(inputSize: Int, hidden: Int, classes: Int, batch: Int) throws -> Encoder {
+private func benchmarkEncoder(
+    inputSize: Int, hidden: Int, classes: Int, batch: Int, frontEnd: ConvolutionalFrontEnd?
+) throws -> Encoder {
     let config = EncoderConfiguration(
         inputSize: inputSize, hiddenSize: hidden, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 128,
-        classNames: (0..<classes).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil))
+        classNames: (0..<classes).map { "c\($0)" }, features: FeatureConfiguration(melBands: inputSize, topDecibels: nil),
+        frontEnd: frontEnd)
+    if let problem = config.problem {
+        throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: problem])
+    }
     let encoder = Encoder(configuration: config, seed: 1)
     encoder.inferenceBatchSize = batch
     if let name = ProcessInfo.processInfo.environment["RETRIEVE_LSTM_KERNEL"] {
