@@ -29,7 +29,7 @@ public enum EmbeddingMap {
 
     /// The scatter plot of `vectors` (one row per track, in `tracks` order).
     public static func plot(
-        tracks: [TrackRecord], vectors: Matrix, colouring: Colouring, modelName: String
+        tracks: some RandomAccessCollection<TrackRecord>, vectors: Matrix, colouring: Colouring, modelName: String
     )
         -> ScatterPlot
     {

@@ -6,13 +6,18 @@ public import VectorIndex
 /// The tracks and vectors a playlist is drawn from: row `i` of `vectors` is `tracks[i]` (unit vectors, so a dot
 /// product is a cosine).
 public struct PlaylistSource: Sendable {
-    public let tracks: [TrackRecord]
+    public let tracks: TrackTable
     public let vectors: VectorCollection
 
-    public init(tracks: [TrackRecord], vectors: VectorCollection) {
+    public init(tracks: TrackTable, vectors: VectorCollection) {
         precondition(tracks.count == vectors.count, "one track per vector row")
         self.tracks = tracks
         self.vectors = vectors
+    }
+
+    /// A source of `tracks` as records (kept as a `TrackTable`).
+    public init(tracks: [TrackRecord], vectors: VectorCollection) {
+        self.init(tracks: TrackTable(tracks), vectors: vectors)
     }
 }
 

@@ -38,8 +38,9 @@ public struct QueryFilters: Sendable {
 /// filters on (`TrackLoading`), always from the same frozen state as the vectors.
 public final class QueryEngine {
     public let model: ModelVersion
-    /// The records of every row (`catalog`), ascending by track id; read in full on first use with `.onDemand`.
-    public var tracks: [TrackRecord] { catalog.all }
+    /// The records of every row (`catalog`), ascending by track id, in compact form (a record is made when a row
+    /// is read); read in full on first use with `.onDemand`.
+    public var tracks: TrackTable { catalog.all }
     /// The record of each row, read as needed.
     public let catalog: TrackCatalog
     /// Every vector, when held in memory (`.all`, `.vectors`; read on first need with `.onDemand`).

@@ -18,7 +18,7 @@ public enum TrackLoading: Sendable {
 
 /// The track records behind a query engine's rows: row `r` is the `r`-th smallest track id with a vector.
 ///
-/// With `TrackLoading.all` the records are an array filled once; otherwise each is read from the
+/// With `TrackLoading.all` the records are a `TrackTable` filled once; otherwise each is read from the
 /// engine's `IndexView` (one commit's state, the same as the vectors') on first use and cached, under a lock,
 /// so any thread may ask. A record cannot be missing: the view is frozen, and a vector cannot outlive its track.
 public final class TrackCatalog: @unchecked Sendable {
@@ -27,7 +27,7 @@ public final class TrackCatalog: @unchecked Sendable {
     public let ids: [TrackID]
     private let view: IndexView
     private let lock = NSLock()
-    private var everything: [TrackRecord]?
+    private var everything: TrackTable?
     private var cache: [Int: TrackRecord] = [:]
 
     /// - Parameters:
@@ -39,20 +39,19 @@ public final class TrackCatalog: @unchecked Sendable {
     init(ids: [TrackID], frozen: IndexView, view: IndexView, loading: TrackLoading) throws {
         self.ids = ids
         self.view = view
-        if case .all = loading { everything = try Self.records(of: ids, in: frozen.allTracks()) }
+        if case .all = loading { everything = try Self.table(of: ids, in: frozen) }
     }
 
-    /// The records of `ids` (ascending) picked from `all` (ascending by id, a superset).
-    private static func records(of ids: [TrackID], in all: [TrackRecord]) -> [TrackRecord] {
-        var result: [TrackRecord] = []
-        result.reserveCapacity(ids.count)
-        var i = 0
-        for id in ids {
-            while i < all.count && all[i].id!.rawValue < id.rawValue { i += 1 }
-            precondition(i < all.count && all[i].id == id, "a vector without its track: \(id)")
-            result.append(all[i])
+    /// The records of `ids` (ascending), picked from the tracks of `view` as they are read.
+    private static func table(of ids: [TrackID], in view: IndexView) throws -> TrackTable {
+        var table = TrackTable(reservingCapacity: ids.count)
+        try view.forEachTrack { record in
+            // Tracks come by ascending id, a superset of `ids`: those without a vector are skipped.
+            if table.count < ids.count && record.id == ids[table.count] { table.append(record) }
         }
-        return result
+        precondition(table.count == ids.count, "a vector without its track: \(ids[table.count])")
+        table.shrinkToFit()
+        return table
     }
 
     /// The number of rows.
@@ -108,11 +107,11 @@ public final class TrackCatalog: @unchecked Sendable {
     }
 
     /// Every record by row (read once, then kept).
-    public var all: [TrackRecord] {
+    public var all: TrackTable {
         lock.lock()
         defer { lock.unlock() }
         if let everything { return everything }
-        guard let read = try? Self.records(of: ids, in: view.allTracks()) else {
+        guard let read = try? Self.table(of: ids, in: view) else {
             preconditionFailure("the tracks of a frozen view could not be read")
         }
         everything = read

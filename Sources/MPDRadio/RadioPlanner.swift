@@ -13,8 +13,9 @@ public struct RadioLibrary: Sendable {
     public init(source: PlaylistSource, root: MusicRoot) {
         self.source = source
         self.root = root
-        rowOfPath = Dictionary(source.tracks.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
-        underRoot = source.tracks.map { root.relativePath(ofIndexed: $0.path) != nil }
+        let paths = source.tracks.indices.map(source.tracks.path(at:))
+        rowOfPath = Dictionary(paths.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        underRoot = paths.map { root.relativePath(ofIndexed: $0) != nil }
     }
 
     /// The row of MPD's `file`, when it is indexed.
@@ -27,7 +28,7 @@ public struct RadioLibrary: Sendable {
     public var countUnderRoot: Int { underRoot.count { $0 } }
 
     /// MPD's `file` for `row`; `nil` outside the music root.
-    public func mpdFile(of row: Int) -> String? { root.relativePath(ofIndexed: source.tracks[row].path) }
+    public func mpdFile(of row: Int) -> String? { root.relativePath(ofIndexed: source.tracks.path(at: row)) }
 }
 
 /// MPD's queue as the radio reads it: the songs' files in queue order and the current song's position.

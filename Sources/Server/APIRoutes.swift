@@ -66,8 +66,8 @@ struct APIRoutes {
             (query.string("q") ?? "").lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " "))
         let snapshot = state.snapshot
         var matches: [Int] = []
-        for (row, track) in snapshot.engine.tracks.enumerated()
-        where phrase.bytes.isEmpty || TrackSearch.matches(track, phrase) {
+        let tracks = snapshot.engine.tracks
+        for row in tracks.indices where phrase.bytes.isEmpty || TrackSearch.matches(tracks, row: row, phrase) {
             matches.append(row)
         }
         let page = matches.dropFirst(offset).prefix(limit)

@@ -103,7 +103,7 @@ public enum RetrieveServer {
         guard let settings else { return nil }
         let ids = SubsonicIDMap(settings: settings, logger: logger)
         do {
-            try await ids.start(indexedPaths: state.snapshot.engine.tracks.map(\.path))
+            try await ids.start(indexedPaths: state.snapshot.engine.tracks.paths)
         } catch let error as SubsonicClientError {
             throw ServerSetupError(String(describing: error))
         }
@@ -144,7 +144,7 @@ struct ReloadService: Service {
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             await state.watch(every: interval) { snapshot in
-                await ids?.indexReloaded(indexedPaths: snapshot.engine.tracks.map(\.path))
+                await ids?.indexReloaded(indexedPaths: snapshot.engine.tracks.paths)
             }
         }
     }
@@ -157,7 +157,7 @@ struct SubsonicRetryService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            await ids.retryUntilListed { [state] in state.snapshot.engine.tracks.map(\.path) }
+            await ids.retryUntilListed { [state] in state.snapshot.engine.tracks.paths }
         }
         // Then idle until shutdown: a service that returns early makes the ServiceGroup stop the whole server.
         try? await gracefulShutdown()

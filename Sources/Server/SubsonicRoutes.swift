@@ -95,7 +95,7 @@ struct SubsonicRoutes {
         if let ids {
             do {
                 let path = try await ids.indexedPath(
-                    ofID: value, indexedPaths: { snapshot.engine.tracks.map(\.path) },
+                    ofID: value, indexedPaths: { snapshot.engine.tracks.paths },
                     isIndexed: { snapshot.rowOfPath[$0] != nil })
                 if let row = snapshot.rowOfPath[path] { return row }
             } catch let miss as SubsonicIDMap.Miss {

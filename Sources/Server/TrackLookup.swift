@@ -1,3 +1,4 @@
+import Library
 import VectorIndex
 
 /// The row of each indexed path: an open-addressing table of row numbers keyed by the path's hash, the paths
@@ -6,20 +7,20 @@ import VectorIndex
 /// A `[String: Int]` of a million paths costs about 48 MB (2²¹ buckets of key and value); this table 8 MB
 /// (2²¹ slots of `Int32`, at most half full), which counts when the server must hold the whole library.
 struct PathTable: Sendable {
-    private let tracks: [TrackRecord]
+    private let tracks: TrackTable
     /// Row + 1 of the path hashed to each slot; 0 marks an empty slot.
     private let slots: [Int32]
     private let mask: Int
 
     /// - Complexity: O(tracks), hashing every path once.
-    init(_ tracks: [TrackRecord]) {
+    init(_ tracks: TrackTable) {
         precondition(tracks.count < Int(Int32.max), "a path table holds at most \(Int32.max) tracks")
         var capacity = 16
         while capacity < 2 * tracks.count { capacity <<= 1 }
         var slots = [Int32](repeating: 0, count: capacity)
         let mask = capacity - 1
-        for (row, track) in tracks.enumerated() {
-            var slot = track.path.hashValue & mask
+        for row in tracks.indices {
+            var slot = tracks.path(at: row).hashValue & mask
             while slots[slot] != 0 { slot = (slot + 1) & mask }
             slots[slot] = Int32(row + 1)
         }
@@ -38,22 +39,32 @@ struct PathTable: Sendable {
         var slot = path.hashValue & mask
         while slots[slot] != 0 {
             let row = Int(slots[slot]) - 1
-            if tracks[row].path == path { return row }
+            if tracks.path(at: row) == path { return row }
             slot = (slot + 1) & mask
         }
         return nil
     }
 }
 
-/// Free-text search over the tracks' path, artist, title and album, straight from the records: no lower-cased
-/// copy of the library is kept (it would cost about 140 bytes per track).
+/// Free-text search over the tracks' path, artist, title and album, straight from the engine's `TrackTable`: no
+/// lower-cased copy of the library is kept (it would cost about 140 bytes per track), and ASCII fields are read
+/// in place, without making a string.
 enum TrackSearch {
     /// Whether `phrase` (lower case) occurs where a word starts in the track's path, artist, title or album,
     /// ignoring case: "song 3" finds "Song 3" but not ".../A3/song.wav"'s "3".
     static func matches(_ track: TrackRecord, _ phrase: Phrase) -> Bool {
-        matches(track.path, phrase) || track.artist.map { matches($0, phrase) } == true
-            || track.title.map { matches($0, phrase) } == true || track.album.map { matches($0, phrase) } == true
+        matches(TrackTable([track]), row: 0, phrase)
     }
+
+    /// `matches(tracks[row], phrase)`, read from the table's bytes.
+    static func matches(_ tracks: TrackTable, row: Int, _ phrase: Phrase) -> Bool {
+        searched.contains { field in
+            tracks.withUTF8(field, row: row) { matches(utf8: $0, phrase) } == true
+        }
+    }
+
+    /// The fields a phrase is looked for in.
+    private static let searched: [TrackTable.Field] = [.path, .artist, .title, .album]
 
     /// A search phrase, lower case, with its UTF-8 bytes for the ASCII fast path.
     struct Phrase {
@@ -65,15 +76,13 @@ enum TrackSearch {
         }
     }
 
-    /// One field: ASCII text is compared byte by byte, folding case on the fly; anything else through
-    /// `String.lowercased()`, as Unicode has it.
-    static func matches(_ field: String, _ phrase: Phrase) -> Bool {
-        let fast = field.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
-            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
-            return phrase.bytes.withUnsafeBufferPointer { asciiMatch(bytes, $0) }
+    /// One field given as its UTF-8 bytes: ASCII text is compared byte by byte, folding case on the fly; anything
+    /// else through `String.lowercased()`, as Unicode has it.
+    private static func matches(utf8 field: UnsafeBufferPointer<UInt8>, _ phrase: Phrase) -> Bool {
+        if field.allSatisfy({ $0 < 0x80 }) {
+            return phrase.bytes.withUnsafeBufferPointer { asciiMatch(field, $0) }
         }
-        if let result = fast ?? nil { return result }
-        return containsAtWordStart(field.lowercased(), phrase.text)
+        return containsAtWordStart(String(decoding: field, as: UTF8.self).lowercased(), phrase.text)
     }
 
     /// `asciiMatch` for ASCII `text`: `phrase` at a word start, `text` folded to lower case.

@@ -135,6 +135,17 @@ public final class IndexView: Sendable {
         try read(IndexStore.allTracks)
     }
 
+    /// Hands every track to `body` by ascending id, one at a time: a caller that keeps them in its own form
+    /// never holds them all as records (nor GRDB's rows) at once.
+    ///
+    /// - Throws: `IndexError` when the tracks cannot be read.
+    public func forEachTrack(_ body: (TrackRecord) -> Void) throws {
+        try read { db in
+            let rows = try TrackRow.order(TrackRow.Columns.id).fetchCursor(db)
+            while let row = try rows.next() { body(row.record) }
+        }
+    }
+
     /// Tracks whose file had these bytes (see `ContentHash`).
     public func tracks(withContentHash hash: String) throws -> [TrackRecord] {
         try read { db in

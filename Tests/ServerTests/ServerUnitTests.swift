@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Library
 import VectorIndex
 
 @testable import Server
@@ -77,10 +78,10 @@ import VectorIndex
                 path: "/music/\(n % 7)/track \(n).flac", size: 1, modificationTime: 0, contentHash: "", duration: 1,
                 sampleRate: 44_100, channels: 2, format: "flac")
         }
-        let table = PathTable(tracks)
+        let table = PathTable(TrackTable(tracks))
         #expect(tracks.indices.allSatisfy { table.row(of: tracks[$0].path) == $0 && table[tracks[$0].path] == $0 })
         #expect(table.row(of: "/music/1/track 1000.flac") == nil && table.row(of: "") == nil)
-        #expect(PathTable([]).row(of: "/x") == nil)
+        #expect(PathTable(TrackTable()).row(of: "/x") == nil)
     }
 
     @Test func jsonTextWritesWhatJSONSerializationWrites() throws {
