@@ -51,6 +51,14 @@ struct MigrateCommandTests {
         #expect(try a.storedEmbeddings(after: .start, limit: 10_000) == b.storedEmbeddings(after: .start, limit: 10_000))
         #expect(try a.storedTracks(after: .min, limit: 10_000) == b.storedTracks(after: .min, limit: 10_000))
 
+        // `stats` reads the PostgreSQL index as it reads the file: the same counts, hours and models.
+        let statsThere = try Self.retrieve(["stats", "--db", url])
+        let statsHere = try Self.retrieve(["stats"], environment: ["RETRIEVE_DB": original])
+        #expect(statsThere.exit.status == 0, "\(statsThere.stderr)")
+        let body = { (text: String) in text.split(separator: "\n").dropFirst() }
+        #expect(body(statsThere.stdout) == body(statsHere.stdout))
+        #expect(body(statsThere.stdout).contains("model     large (bbbbbbbbbbbb, 16-d): 200 embedding(s)"))
+        #expect(statsThere.stdout.hasPrefix("index     postgresql://retrieve:***@127.0.0.1:"))
         // Commands that cannot use PostgreSQL yet say so, and how to get an SQLite copy.
         let list = try Self.retrieve(["list"], environment: ["RETRIEVE_DB": url])
         #expect(list.exit.status == 1)
