@@ -131,7 +131,12 @@ public struct RowCounts: Sendable, Equatable, CustomStringConvertible {
 
     public var total: Int { models + tracks + embeddings + segments + failures }
 
+    /// "3 tracks, 1 model, 3 embeddings, 0 segment vectors, 0 failures".
     public var description: String {
-        "\(tracks) tracks, \(models) models, \(embeddings) embeddings, \(segments) segment vectors, \(failures) failures"
+        func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+        return [
+            count(tracks, "track"), count(models, "model"), count(embeddings, "embedding"),
+            count(segments, "segment vector"), count(failures, "failure"),
+        ].joined(separator: ", ")
     }
 }
