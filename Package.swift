@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already under postgres-nio; named so that PostgresIndex can make a TLS context for `sslmode`.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -80,6 +83,19 @@ let package = Package(
                 "RetrieveCore", .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API itself, for incremental BLOB reads of the vector chunks (VectorChunks+Reading).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: optimised),
+        // The same index in PostgreSQL: schema, migrations, connection, reading and writing tracks and vectors, and
+        // copying an index between SQLite and PostgreSQL. A module of its own so that PostgresNIO (and the NIO,
+        // TLS and crypto stack under it) stays out of VectorIndex and of every module that only needs SQLite.
+        .target(
+            name: "PostgresIndex",
+            dependencies: [
+                "RetrieveCore", "VectorIndex",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: optimised),
         // The single-query scan kernel (AVX2+FMA chosen at run time, portable C otherwise); no global -m flags.
@@ -150,8 +166,8 @@ let package = Package(
             name: "retrieve",
             dependencies: [
                 "RetrieveCore", "Analysis", "Library", "Training", "Evaluation", "AudioDegradations", "Plots", "EncoderTraining",
-                "SequenceEncoding", "VectorIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra", "Server",
-                "MPDRadio",
+                "SequenceEncoding", "VectorIndex", "PostgresIndex", "AudioDecoding", "SpectralFeatures", "LinearAlgebra",
+                "Server", "MPDRadio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -182,6 +198,11 @@ let package = Package(
         .testTarget(
             name: "VectorIndexTests",
             dependencies: ["VectorIndex", "RetrieveCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Against a real PostgreSQL 15 started in a temporary folder (TestSupport's PostgresServer); skipped with one
+        // message where initdb and pg_ctl are missing.
+        .testTarget(
+            name: "PostgresIndexTests",
+            dependencies: ["PostgresIndex", "VectorIndex", "RetrieveCore", "TestSupport"]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
         // The pipeline tests' fixture: a generated collection, a tiny random model, a temporary index.
         .target(

@@ -49,7 +49,7 @@ public enum ContentHash {
 
     /// 64-bit FNV-1a over bytes: the one non-cryptographic hash of the code base (file fingerprints, an export's
     /// resume check). Tells states apart; does not resist forgery.
-    public struct FNV1a64 {
+    public struct FNV1a64: Sendable, Equatable {
         public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
         public init() {}

@@ -65,12 +65,24 @@ public struct ModelRecord: Sendable, Equatable, Hashable {
     public var configurationJSON: String
     /// When the model was first registered in this index, seconds since 1970.
     public var createdAt: Double
+
+    public init(id: Int64, version: ModelVersion, configurationJSON: String, createdAt: Double) {
+        self.id = id
+        self.version = version
+        self.configurationJSON = configurationJSON
+        self.createdAt = createdAt
+    }
 }
 
 /// A registered model and how many tracks have an embedding from it.
 public struct ModelUsage: Sendable, Equatable {
     public var model: ModelRecord
     public var embeddingCount: Int
+
+    public init(model: ModelRecord, embeddingCount: Int) {
+        self.model = model
+        self.embeddingCount = embeddingCount
+    }
 }
 
 /// A file that could not be analysed, as stored in the `failures` table.
@@ -162,6 +174,14 @@ public struct IndexStatistics: Sendable, Equatable {
     public var totalDuration: Double
     /// Every registered model with its embedding count, oldest first.
     public var models: [ModelUsage]
-    /// Bytes of the database file plus its write-ahead log.
+    /// Bytes of the database file plus its write-ahead log (in PostgreSQL: the database's size on disk).
     public var databaseBytes: Int64
+
+    public init(trackCount: Int, failureCount: Int, totalDuration: Double, models: [ModelUsage], databaseBytes: Int64) {
+        self.trackCount = trackCount
+        self.failureCount = failureCount
+        self.totalDuration = totalDuration
+        self.models = models
+        self.databaseBytes = databaseBytes
+    }
 }

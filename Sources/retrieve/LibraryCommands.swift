@@ -7,6 +7,7 @@ import Evaluation
 import SimilaritySearch
 import RetrieveCore
 import VectorIndex
+import PostgresIndex
 
 /// `retrieve stats`: what the index holds.
 struct StatsCommand: ParsableCommand {
@@ -16,18 +17,26 @@ struct StatsCommand: ParsableCommand {
     @Flag(help: "Print as JSON (one object).") var json = false
 
     func run() throws {
-        let store = try location.openStore(create: false, readOnly: true)
-        let s = try store.statistics()
+        let s: IndexStatistics
+        let database: String
+        if let url = location.postgresURL {
+            // PostgreSQL: read-only, the schema must be complete (see PostgresStore.open).
+            database = PostgresLocation.redact(url)
+            s = try Blocking.run { try await PostgresStore.with(url: url, migrate: false) { try await $0.statistics() } }
+        } else {
+            database = location.databasePath
+            s = try location.openStore(create: false, readOnly: true).statistics()
+        }
         if json {
             print(Exporter.jsonString([
-                "database": location.databasePath, "tracks": s.trackCount, "failures": s.failureCount,
+                "database": database, "tracks": s.trackCount, "failures": s.failureCount,
                 "totalSeconds": s.totalDuration, "databaseBytes": s.databaseBytes,
                 "models": s.models.map { ["name": $0.model.version.name, "digest": $0.model.version.digest,
                                           "dimensions": $0.model.version.dimensions, "embeddings": $0.embeddingCount] },
             ] as [String: Any]))
             return
         }
-        print("index     \(location.databasePath) (\(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file)))")
+        print("index     \(database) (\(ByteCountFormatter.string(fromByteCount: s.databaseBytes, countStyle: .file)))")
         print("tracks    \(s.trackCount), \(Output.elapsed(s.totalDuration)) of audio")
         print("failures  \(s.failureCount)" + (s.failureCount > 0 ? " (`retrieve list --failures`)" : ""))
         for m in s.models {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Server
-import Synchronization
 
 /// `retrieve serve`: the JSON API and the OpenSubsonic endpoints over a resident index.
 struct ServeCommand: ParsableCommand {
@@ -52,6 +51,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try location.refusePostgres()
         var configuration = ServerConfiguration(databasePath: location.databasePath)
         configuration.host = host
         configuration.port = port
@@ -63,15 +63,7 @@ struct ServeCommand: ParsableCommand {
         }
         let encoder = try location.loadModel()
         // ArgumentParser calls run() synchronously; the server is async. Block this thread until it returns.
-        let outcome = Mutex<Result<Void, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            let result = await Result { try await RetrieveServer.run(configuration, encoder: encoder) }
-            outcome.withLock { $0 = result }
-            done.signal()
-        }
-        done.wait()
-        try outcome.withLock { $0! }.get()
+        try Blocking.run { [configuration] in try await RetrieveServer.run(configuration, encoder: encoder) }
     }
 
     static func readToken(_ path: String) throws -> String { try readSecret(path, what: "token") }
@@ -162,12 +154,5 @@ struct SubsonicOptions: ParsableArguments {
         var settings = SubsonicSettings(url: url, user: user, password: password, musicRoot: subsonicMusicRoot)
         if let subsonicRefreshSeconds { settings.relistInterval = .seconds(subsonicRefreshSeconds) }
         return settings
-    }
-}
-
-extension Result where Failure == any Error {
-    /// `Result(catching:)` for an async body.
-    init(_ body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -8,6 +8,7 @@ import SimilaritySearch
 import RetrieveCore
 import SequenceEncoding
 import VectorIndex
+import PostgresIndex
 
 /// The `--model` option, shared by every command that embeds audio; `load` is the one way a command loads it.
 struct ModelOption: ParsableArguments {
@@ -48,6 +49,7 @@ struct IndexLocationOptions: ParsableArguments {
     /// a query would modify an index it only reads, and could not run on a read-only file, folder or mount.
     /// `IndexStore.openForReading` opens those read-only (immutable where the folder cannot be written).
     func openStore(create: Bool, readOnly: Bool = false) throws -> IndexStore {
+        try refusePostgres()
         if !create && !FileManager.default.fileExists(atPath: databasePath) {
             throw CLIError("no index at \(databasePath); run `retrieve index DIR` first, or pass --db")
         }
@@ -55,6 +57,20 @@ struct IndexLocationOptions: ParsableArguments {
     }
 
     func loadModel() throws -> SequenceEncoding.Encoder { try modelOption.load() }
+
+    /// The `postgresql://` URL that --db or $RETRIEVE_DB names, if either does (`databasePath` is for files).
+    var postgresURL: String? {
+        let named = db ?? ProcessInfo.processInfo.environment["RETRIEVE_DB"]
+        return named.flatMap { PostgresLocation.isURL($0) ? $0 : nil }
+    }
+
+    /// Commands that work on SQLite only so far say so for a PostgreSQL URL, instead of taking it for a file name.
+    func refusePostgres() throws {
+        guard let url = postgresURL else { return }
+        throw CLIError(
+            "\(PostgresLocation.redact(url)) is a PostgreSQL index, which this command cannot use yet — "
+                + "copy it to an SQLite file with `retrieve migrate \(PostgresLocation.redact(url)) FILE.sqlite` and pass --db FILE.sqlite")
+    }
 }
 
 /// Range checks for numeric options, for `validate()`: each rejects NaN and infinities (a comparison with NaN is

@@ -15,6 +15,20 @@ import Training
         #expect(c.location.db == "x.sqlite" && c.prune && c.dryRun && c.jobs == 1 && c.batchSize == 4)
     }
 
+    @Test func migrateTakesTwoIndexesAndRefusesTheSameOneTwice() throws {
+        let c = try #require(try Retrieve.parseAsRoot(
+            ["migrate", "a.sqlite", "postgresql://u:pw@h/d", "--replace", "--batch-rows", "50", "-q"]) as? MigrateCommand)
+        #expect(c.source == "a.sqlite" && c.destination == "postgresql://u:pw@h/d")
+        #expect(c.replace && c.batchRows == 50 && c.quiet)
+        for same in [["a.sqlite", "./a.sqlite"], ["postgresql://u@h/d", "postgresql://u@h/d"]] {
+            #expect {
+                try Retrieve.parseAsRoot(["migrate"] + same)
+            } throws: { error in
+                Retrieve.message(for: error).contains("SRC and DST are the same index")
+            }
+        }
+    }
+
     @Test func indexRejectsZeroJobs() {
         #expect(throws: (any Error).self) { try Retrieve.parseAsRoot(["index", "a", "--jobs", "0"]) }
     }

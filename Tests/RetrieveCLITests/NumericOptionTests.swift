@@ -14,7 +14,7 @@ import Testing
         ("stats", ["stats"]), ("list", ["list"]), ("remove", ["remove", "1"]), ("features", ["features", "f.wav"]),
         ("embed", ["embed", "f.wav", "--out", "e.npy"]), ("train", ["train", "d"]), ("evaluate", ["evaluate", "d"]),
         ("map", ["map", "--out", "m.svg"]), ("serve", ["serve"]),
-        ("mpd", ["mpd"]),
+        ("mpd", ["mpd"]), ("migrate", ["migrate", "a.sqlite", "postgresql://u@h/d"]),
     ]
 
     /// Options for which 0 is a meaningful value.
