@@ -84,7 +84,7 @@ struct RealMPDTests {
         let fixture = try PipelineFixture(tracks: 0)
         _ = try RealMPD.writeCollection(fixture, range: 0..<5)
         try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
-        let port = try RealMPD.freePort()
+        let port = try LoopbackPort.free()
         let refused = try Child(
             try RetrieveBinary.require(),
             ["mpd", "--once", "--port", String(port), "--music-root", fixture.music.path]
@@ -137,7 +137,7 @@ final class RealMPD {
 
     init(_ fixture: PipelineFixture) throws {
         let binary = try #require(Self.binary)
-        port = try Self.freePort()
+        port = try LoopbackPort.free()
         let state = fixture.folder.path("mpd")
         socketPath = state.path + "/socket"
         try FileManager.default.createDirectory(
@@ -180,24 +180,6 @@ final class RealMPD {
 
     func stop() {
         child.stop()
-    }
-
-    /// A port nothing listens on right now (bound to port 0 and released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw ChildProcessError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Tagged 30-second WAVs `t00.wav` …: artist `i % 5`, album `i / 2` (pairs share an album); returns the

@@ -185,15 +185,8 @@ final class WebDriver: @unchecked Sendable {
         self.port = port
     }
 
-    /// A port no one listens on now (the socket that found it is closed again).
-    static func freePort() throws -> UInt16 {
-        let socket = try LoopbackSocket(listening: false)
-        close(socket.fd)
-        return socket.port
-    }
-
     static func start(_ browser: Browser, logFolder: URL) async throws -> WebDriver {
-        let port = try freePort()
+        let port = UInt16(try LoopbackPort.free())
         let child = try Child(
             URL(fileURLWithPath: browser.chromedriver), ["--port=\(port)", "--allowed-ips=127.0.0.1"],
             output: logFolder.appendingPathComponent("chromedriver"))
