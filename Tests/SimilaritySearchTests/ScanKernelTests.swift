@@ -31,7 +31,7 @@ import TestSupport
         return out
     }
 
-    @Test(arguments: [ScanKernel.automatic, .portable], [1, 3, 8, 16, 17, 128, 130])
+    @Test(arguments: [ScanKernel.automatic, .portable, .avx2], [1, 3, 8, 15, 16, 17, 31, 32, 33, 128, 130])
     func scoresMatchDoublePrecision(kernel: ScanKernel, dimensions d: Int) {
         for rows in [1, 7, 8, 9, 37, 1003] {
             let m = Self.unitRows(rows: rows, columns: d, seed: UInt64(rows * 1000 + d))
@@ -73,6 +73,7 @@ import TestSupport
             let expected = VectorCollectionTests.bruteForce(vectors, query, k: 30)
             #expect(collection.nearest(to: query, k: 30, kernel: .portable) == expected)
             #expect(collection.nearest(to: query, k: 30, kernel: .automatic) == expected)
+            #expect(collection.nearest(to: query, k: 30, kernel: .avx2) == expected)
             #expect(
                 collection.nearest(to: query, k: 30, kernel: .portable) { $0 % 3 == 0 }
                     == VectorCollectionTests.bruteForce(vectors, query, k: 30) { $0 % 3 == 0 })
@@ -82,7 +83,9 @@ import TestSupport
     @Test func vectorKernelIsAvailableOnX86WithAVX2() {
         // Not a correctness check: records which path `automatic` took, so a CI log shows what was tested.
         #if arch(x86_64)
-        print("ScanKernel: AVX2+FMA \(ScanKernel.hasVectorKernel ? "available" : "absent; portable only")")
+        let path = ScanKernel.hasAVX512Kernel ? "AVX-512F (AVX2+FMA tested too)"
+            : ScanKernel.hasVectorKernel ? "AVX2+FMA" : "portable only"
+        print("ScanKernel: automatic runs \(path)")
         #else
         #expect(!ScanKernel.hasVectorKernel)
         #endif
