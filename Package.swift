@@ -67,9 +67,13 @@ let package = Package(
         // The fused LSTM inference step (AVX-512F or AVX2+FMA chosen at run time); no global -m flags. Always
         // optimised: at -O0 its register-blocked tiles spill, and debug test runs would crawl.
         .target(name: "CLSTMKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // The convolutional front end's fused forward pass (AVX-512F, AVX2+FMA or baseline, chosen at run time).
+        // Always optimised, like the other kernels.
+        .target(name: "CFrontEndKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // LSTM encoder forward pass and model loading (inference only).
         .target(
-            name: "SequenceEncoding", dependencies: ["RetrieveCore", "LinearAlgebra", "CLSTMKernels"],
+            name: "SequenceEncoding",
+            dependencies: ["RetrieveCore", "LinearAlgebra", "CLSTMKernels", "CFrontEndKernels"],
             swiftSettings: optimised),
         // Backward pass, losses, optimiser, sampling, checkpoints, reports.
         .target(

@@ -36,7 +36,9 @@ extension Encoder {
             FrontEndKernels.backward(
                 cache.frontEndInput.pointer, steps: cache.steps, batch: cache.batch, mels: configuration.inputSize, f,
                 output: cache.input.pointer, choice: cache.frontEndChoice.pointer, dOutput: w.dInput.pointer,
-                columns: cache.frontEndColumns.pointer, dPreActivation: cache.frontEndPreActivation.pointer,
+                columns: cache.frontEndColumns.reserve(
+                    FrontEndKernels.columnsCount(f, mels: configuration.inputSize, batch: cache.batch)),
+                dPreActivation: cache.frontEndPreActivation.reserve(f.channels * cache.batch * configuration.inputSize),
                 dWeight: grads + layout.offset("frontend.conv.weight"),
                 dBias: grads + layout.offset("frontend.conv.bias"))
         }

@@ -16,9 +16,11 @@ package final class ForwardCache {
     package let frontEndInput = FloatBuffer()
     /// With a front end in training: the position of each pooled maximum within its window `[T][B][lstmInputSize]`.
     package let frontEndChoice = FloatBuffer()
-    /// The front end's im2col scratch `[F·T][B·M]`, reused every step.
+    /// The front end's forward scratch (one segment's frames regrouped by pooling residue).
+    package let frontEndScratch = FloatBuffer()
+    /// The front end's backward scratch: im2col of one step `[F·T][B·M]` (reserved by the backward pass).
     package let frontEndColumns = FloatBuffer()
-    /// The front end's pre-activations of one step `[C][B·M]` (in backward: their gradient).
+    /// The gradient of one step's front-end pre-activations `[C][B·M]` (reserved by the backward pass).
     package let frontEndPreActivation = FloatBuffer()
     /// Output of each layer `[T][B][outputSize]`.
     package var outputs: [FloatBuffer] = []
@@ -66,8 +68,7 @@ package final class ForwardCache {
         if let f = c.frontEnd {
             frontEndInput.reserve(t * b * c.inputSize)
             frontEndChoice.reserve(t * b * c.lstmInputSize)
-            frontEndColumns.reserve(FrontEndKernels.columnsCount(f, mels: c.inputSize, batch: b))
-            frontEndPreActivation.reserve(f.channels * b * c.inputSize)
+            frontEndScratch.reserve(FrontEndKernels.scratchCount(f, mels: c.inputSize, steps: t))
         }
         for l in 0..<c.layers { outputs[l].reserve(t * b * c.outputSize) }
         for i in 0..<(c.layers * dirs) {
@@ -131,8 +132,8 @@ extension Encoder {
             FrontEndKernels.forward(
                 cache.frontEndInput.pointer, steps: t, batch: b, mels: inSize, f,
                 weight: p + layout.offset("frontend.conv.weight"), bias: p + layout.offset("frontend.conv.bias"),
-                columns: cache.frontEndColumns.pointer, preActivation: cache.frontEndPreActivation.pointer,
-                output: cache.input.pointer, choice: training ? cache.frontEndChoice.pointer : nil)
+                scratch: cache.frontEndScratch.pointer, output: cache.input.pointer,
+                choice: training ? cache.frontEndChoice.pointer : nil)
         }
         forwardFromInput(cache: cache, withLogits: withLogits, training: training)
     }

@@ -1,9 +1,11 @@
+internal import CFrontEndKernels
 import LinearAlgebra
 
 /// The arithmetic of the convolutional front end (`ConvolutionalFrontEnd`, which defines the order of
 /// operations): forward for inference and training, and the parameter gradients for training.
 ///
-/// Each time step is one im2col and one GEMM: the `F · T` shifted copies of the batch's normalised mel rows
+/// The forward pass is the fused C kernel `frontend_forward` (see its file for the layout). The backward pass:
+/// each time step is one im2col and one GEMM: the `F · T` shifted copies of the batch's normalised mel rows
 /// that a kernel tap reads are laid out as the rows of `columns` (`[F·T][B·M]`, so every copy is a contiguous
 /// run of one input row), and `W (C × F·T) · columns` gives every channel's pre-activation at every band of
 /// every segment of the step (`[C][B·M]`). Max-pooling runs over contiguous runs of `P` bands of one channel;
@@ -46,40 +48,38 @@ package enum FrontEndKernels {
         }
     }
 
+    /// Floats of the forward pass's scratch for segments of `steps` frames.
+    package static func scratchCount(_ f: ConvolutionalFrontEnd, mels: Int, steps t: Int) -> Int {
+        frontend_scratch_count(t, mels, f.kernelBands, f.pool)
+    }
+
     /// Runs the front end over `x` (time-major `[steps][B][M]`, normalised mel) into `output`
     /// (`[steps][B][C · M/P]`, channel-major per frame). With `choice`, also records for each output the
-    /// position (0..<P) of the maximum within its pooling window, for `backward`.
+    /// position (0..<P) of the maximum within its pooling window, for `backward`. The fused C kernel
+    /// (`frontend_forward`) computes the same values as one GEMM of the im2col per step followed by the pooling
+    /// (up to the order of the summation), without writing the copies or the pre-activations.
     ///
-    /// - Complexity: O(steps · B · M · C · F · T), one `C × F·T · F·T × B·M` GEMM per step.
+    /// - Complexity: O(steps · B · M · C · F · T).
     package static func forward(
         _ x: UnsafePointer<Float>, steps t: Int, batch b: Int, mels m: Int, _ f: ConvolutionalFrontEnd,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
-        preActivation pre: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
-        choice: UnsafeMutablePointer<Float>?
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<Float>?, kernel: Kernel = .automatic
     ) {
-        let bm = b * m, c = f.channels, p = f.pool, q = m / p, width = c * q
-        for ti in 0..<t {
-            im2col(x, steps: t, batch: b, mels: m, step: ti, f, columns: columns)
-            BLAS.gemm(
-                .none, .none, m: c, n: bm, k: f.kernelSize, a: weight, lda: f.kernelSize, b: columns, ldb: bm,
-                beta: 0, c: pre, ldc: bm)
-            for bi in 0..<b {
-                let out = output + (ti * b + bi) * width
-                let chosen = choice.map { $0 + (ti * b + bi) * width }
-                for ci in 0..<c {
-                    let row = pre + ci * bm + bi * m
-                    let bc = bias[ci]
-                    for qi in 0..<q {
-                        let window = row + qi * p
-                        var best = window[0], at = 0
-                        for r in 1..<p where window[r] > best {
-                            best = window[r]
-                            at = r
-                        }
-                        out[ci * q + qi] = max(best + bc, 0)
-                        chosen?[ci * q + qi] = Float(at)
-                    }
-                }
+        frontend_forward(
+            x, t, b, m, f.channels, f.kernelBands, f.kernelFrames, f.pool, weight, bias, scratch, output, choice,
+            kernel.choice)
+    }
+
+    /// Which instruction set `forward` uses: `automatic` (the widest the CPU has) everywhere but in tests, which
+    /// cover the others on any machine.
+    package enum Kernel: CaseIterable, Sendable {
+        case automatic, avx2, baseline
+
+        var choice: frontend_kernel_choice {
+            switch self {
+            case .automatic: FRONTEND_KERNEL_AUTOMATIC
+            case .avx2: FRONTEND_KERNEL_AVX2
+            case .baseline: FRONTEND_KERNEL_BASELINE
             }
         }
     }

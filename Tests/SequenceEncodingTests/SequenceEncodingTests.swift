@@ -179,7 +179,7 @@ import TestSupport
         var rng = SeededGenerator(seed: 6)
         let segs = [7, 7, 4].map { rng.matrix(rows: $0, columns: 8, in: -60 ... -20) }
         let embeddings = encoder.embed(segments: segs)
-        // Batching does not mix segments: the im2col of one segment never reads its neighbour's bands.
+        // Batching does not mix segments: the convolution of one segment never reads its neighbour's bands.
         for (i, s) in segs.enumerated() {
             #expect(Approx.maxAbsDifference(embeddings[i].values, encoder.embed(segments: [s])[0].values) < 1e-6)
         }
@@ -286,5 +286,62 @@ import TestSupport
             return out
         }
         #expect(concurrent == sequential)
+    }
+}
+
+/// The convolutional front end's fused forward kernel, each instruction-set path, against the definition
+/// computed directly in Double (zero 'same' padding, max-pooling with the first maximum on ties, bias, ReLU).
+@Suite struct FrontEndKernelTests {
+    /// (steps, batch, mels, channels, kernel bands, kernel frames, pool): the shipped shape, pools below, at and
+    /// above the kernel's block of 8 residues and not a multiple of it, kernels wider than the segment, Q > 16.
+    static let shapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
+        (7, 2, 128, 16, 7, 3, 8), (5, 3, 40, 3, 3, 3, 1), (4, 3, 48, 2, 5, 1, 16), (9, 1, 30, 5, 1, 5, 3),
+        (2, 2, 24, 1, 7, 7, 24), (6, 2, 160, 4, 7, 3, 10), (3, 1, 64, 2, 4, 2, 2),
+    ]
+
+    @Test(arguments: FrontEndKernels.Kernel.allCases)
+    func matchesTheDefinition(kernel: FrontEndKernels.Kernel) {
+        var rng = SeededGenerator(seed: 31)
+        for (t, b, m, c, kf, kt, p) in Self.shapes {
+            let f = ConvolutionalFrontEnd(channels: c, kernelBands: kf, kernelFrames: kt, pool: p)
+            let q = m / p
+            let x = (0..<(t * b * m)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let w = (0..<(c * kf * kt)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<c).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
+            var out = [Float](repeating: .nan, count: t * b * c * q)
+            var choice = [Float](repeating: .nan, count: t * b * c * q)
+            var scratch = [Float](repeating: 0, count: FrontEndKernels.scratchCount(f, mels: m, steps: t))
+            FrontEndKernels.forward(
+                x, steps: t, batch: b, mels: m, f, weight: w, bias: bias, scratch: &scratch, output: &out,
+                choice: &choice, kernel: kernel)
+            var worst = 0.0, wrongChoices = 0
+            for ti in 0..<t {
+                for bi in 0..<b {
+                    for ci in 0..<c {
+                        for qi in 0..<q {
+                            var best = -Double.infinity, at = 0
+                            for r in 0..<p {
+                                var a = 0.0
+                                for fi in 0..<kf {
+                                    for k in 0..<kt {
+                                        let frame = ti + k - (kt - 1) / 2, band = qi * p + r + fi - (kf - 1) / 2
+                                        guard (0..<t).contains(frame) && (0..<m).contains(band) else { continue }
+                                        a += Double(w[(ci * kf + fi) * kt + k]) * Double(x[(frame * b + bi) * m + band])
+                                    }
+                                }
+                                if a > best { (best, at) = (a, r) }
+                            }
+                            let o = ((ti * b + bi) * c + ci) * q + qi
+                            let expected = max(best + Double(bias[ci]), 0)
+                            worst = max(worst, abs(Double(out[o]) - expected))
+                            // A position only matters where the ReLU passes the gradient.
+                            if expected > 1e-5 && Int(choice[o]) != at { wrongChoices += 1 }
+                        }
+                    }
+                }
+            }
+            #expect(worst < 1e-5, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
+            #expect(wrongChoices == 0, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
+        }
     }
 }
