@@ -98,33 +98,7 @@ int scan_has_avx2_fma(void) {
 
 #else
 
-/// The AVX2 kernel's loop with 16-lane registers: two accumulators (a 128-d row is 8 loads, four per chain)
-/// and a masked load for the last d % 16 floats. On Intel Sapphire/Emerald Rapids it scanned 10⁵ × 128 in
-/// about 25 % less time than the AVX2 kernel (bench/README.md, "serve"); same sequential order of rows.
-__attribute__((target("avx512f"))) static void scan_avx512(const float *v, size_t rows, size_t d, const float *q,
-                                                          float *out) {
-    const size_t whole = d & ~(size_t)15, tail = d & 15;
-    const __mmask16 mask = (__mmask16)((1u << tail) - 1);
-    const __m512 qt = _mm512_maskz_loadu_ps(mask, q + whole);
-    for (size_t r = 0; r < rows; r++) {
-        const float *p = v + r * d;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        size_t c = 0;
-        for (; c + 32 <= whole; c += 32) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(q + c), a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + c + 16), _mm512_loadu_ps(q + c + 16), a1);
-        }
-        if (c < whole) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(q + c), a0);
-        if (tail) a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, p + whole), qt, a1);
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    }
-}
-
-int scan_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
+int scan_has_avx512(void) { return 0; }
 int scan_has_avx2_fma(void) { return 0; }
 
 #endif
