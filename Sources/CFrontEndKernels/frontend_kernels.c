@@ -13,7 +13,6 @@
 // segment ((P + F − 1) × Q floats a frame) stay in L1/L2 while all channels read them.
 #include "frontend_kernels.h"
 
-#include <math.h>
 #include <string.h>
 
 /// Output lanes handled at once: one zmm, two ymm or four xmm of floats.
