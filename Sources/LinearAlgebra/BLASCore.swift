@@ -16,8 +16,9 @@ internal import CBLAS
 ///   **Prescott** (fixed upstream in 0.3.25, commit e12aaed1);
 /// - Intel families above 15 (Diamond Rapids 19, …) are switched on the base family 15: **Prescott** too.
 /// Every other unknown CPU falls back to a choice by features (Cooperlake, SkylakeX, Haswell, Sandybridge),
-/// which is fine. So at start, ``ensureBestCore()`` compares OpenBLAS's choice with what the CPU can run,
-/// and where it is worse sets `OPENBLAS_CORETYPE` and runs the program again from the start.
+/// which is fine. So before work starts (in `retrieve`: before any command that may call BLAS),
+/// ``ensureBestCore()`` compares OpenBLAS's choice with what the CPU can run, and where it is worse sets
+/// `OPENBLAS_CORETYPE` and runs the program again from the start.
 public enum BLASCore {
     /// The variable OpenBLAS reads; a value the user set is never replaced.
     public static let coreTypeVariable = "OPENBLAS_CORETYPE"

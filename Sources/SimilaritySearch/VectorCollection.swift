@@ -39,6 +39,9 @@ public struct Neighbour: Sendable, Equatable, Hashable, CustomStringConvertible 
 /// all-against-all run on an otherwise idle machine gains from two threads (sgemm is compute bound); the
 /// top-k selection itself is single-threaded.
 public struct VectorCollection: Sendable {
+    /// Whether single-query scans run our own kernel on this CPU (AVX2+FMA or AVX-512F) rather than BLAS.
+    public static var scansWithoutBLAS: Bool { ScanKernel.hasVectorKernel }
+
     /// The stored vectors, one per row.
     public let vectors: Matrix
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SequenceEncoding
+import SimilaritySearch
 import Testing
 import Training
 @testable import retrieve
@@ -47,6 +48,24 @@ import Training
                       ["similar", "q.wav", "--dedupe-threshold", "1.5"], ["similar"]])
     func similarRejectsBadArguments(arguments: [String]) {
         #expect(throws: (any Error).self) { try Retrieve.parseAsRoot(arguments) }
+    }
+
+    @Test func onlyCommandsThatMayCallBLASChooseItsCore() throws {
+        // These re-run `retrieve` with the best OpenBLAS core type where OpenBLAS chose worse (BLASCore)…
+        for arguments in [
+            ["index", "a"], ["export", "--out", "-"], ["train", "corpus", "--out", "m.safetensors"],
+            ["similar", "song.flac"], ["similar", "12", "song.flac"], ["similar", "--identify", "clip.wav"],
+        ] {
+            let c = try Retrieve.parseAsRoot(arguments)
+            #expect((c as? BLASFreeCommand)?.callsBLAS ?? true, "\(arguments)")
+        }
+        // …these never call BLAS, so they skip the second process start.
+        for arguments in [["stats"], ["list"], ["remove", "a.flac"]] {
+            #expect((try Retrieve.parseAsRoot(arguments) as? BLASFreeCommand)?.callsBLAS == false, "\(arguments)")
+        }
+        // Queries by track id scan with our own kernel (BLAS's sgemv only on a CPU without AVX2).
+        let byID = try Retrieve.parseAsRoot(["similar", "12", "7", "--k", "3"]) as? BLASFreeCommand
+        #expect(byID?.callsBLAS == !VectorCollection.scansWithoutBLAS)
     }
 
     @Test func exportValidatesFormatAndOutput() throws {
