@@ -320,7 +320,8 @@ private final class BlockReader {
             flac != nil || !useDirect || file.isSixteenBit
             ? nil
             : MP3Stream.make(path: path, info: info) as (any InterleavedFloatStream)?
-                ?? VorbisStream.make(path: path, info: info) ?? OpusStream.make(path: path, info: info)
+                ?? VorbisStream.make(path: path, info: info) ?? OggOpusStream.make(path: path, info: info)
+                ?? OpusStream.make(path: path, info: info)
         let channels = info.channels
         interleaved = [Float](repeating: 0, count: flac == nil && !file.isSixteenBit ? blockFrames * channels : 0)
         shorts = [Int16](

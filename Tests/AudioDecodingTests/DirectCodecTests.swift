@@ -170,6 +170,7 @@ import Testing
         try AudioFileWriter.write(channels == 1 ? tone : interleave(tone, Array(noise.prefix(tone.count))),
                                   channels: channels, sampleRate: 48_000, format: .opus, to: url)
         #expect(OpusStream.make(path: url.path, info: try AudioDecoder().info(of: url)) != nil)
+        #expect(OggOpusStream.make(path: url.path, info: try AudioDecoder().info(of: url)) != nil)
         for target in [48_000, 22_050] {
             let (direct, viaSndFile) = DirectMP3Tests.decoders(rate: target)
             let ours = try direct.decode(url), reference = try viaSndFile.decode(url)
@@ -207,5 +208,62 @@ import Testing
         let n = Int(ours.info.frames) - 48_000
         #expect(Array(ours.samples.prefix(n)) == Array(intact.samples.prefix(n)))
         #expect(try viaSndFile.decode(lying).samples.count < intact.samples.count / 2)
+    }
+}
+
+/// Our Ogg Opus reader (libogg + libopus's single-stream decoder, `OggOpusStream`) gives libopusfile's samples
+/// (`OpusStream`) bit for bit: plain files, a chained file (two links, each with its own pre-skip), a file whose
+/// last granule position lies, a truncated file; and it leaves what it does not read (a start offset) to
+/// libopusfile.
+@Suite struct OggOpusStreamTests {
+    static func readAll(_ stream: any InterleavedFloatStream, channels: Int) throws -> [Float] {
+        var out: [Float] = []
+        var block = [Float](repeating: 0, count: 1_234 * channels)
+        var frames: Int64 = 0
+        while true {
+            let got = try block.withUnsafeMutableBufferPointer {
+                try stream.read(into: $0.baseAddress!, count: 1_234, startFrame: frames)
+            }
+            if got == 0 { return out }
+            out += block.prefix(got * channels)
+            frames += Int64(got)
+        }
+    }
+
+    static func bothReaders(_ url: URL) throws -> (ours: [Float], opusfile: [Float]) {
+        let info = try AudioDecoder().info(of: url)
+        let ours = try #require(OggOpusStream.make(path: url.path, info: info))
+        let reference = try #require(OpusStream.make(path: url.path, info: info))
+        return (try readAll(ours, channels: info.channels), try readAll(reference, channels: info.channels))
+    }
+
+    @Test(arguments: [1, 2])
+    func plainAndChainedFilesMatchLibopusfile(_ channels: Int) throws {
+        let dir = try TemporaryDirectory(prefix: "retrieve-ogg-opus")
+        func write(_ name: String, seconds: Double, from: Double) throws -> URL {
+            let tone = Signals.chirp(from: from, to: 4_000, seconds: seconds, sampleRate: 48_000, amplitude: 0.5)
+            let noise = Signals.whiteNoise(seconds: seconds, sampleRate: 48_000, amplitude: 0.1, seed: 9)
+            let url = dir.path(name)
+            try AudioFileWriter.write(
+                channels == 1 ? tone : interleave(tone, Array(noise.prefix(tone.count))), channels: channels,
+                sampleRate: 48_000, format: .opus, to: url)
+            return url
+        }
+        let a = try write("a.opus", seconds: 3.3, from: 100), b = try write("b.opus", seconds: 1.7, from: 900)
+        let (oursA, referenceA) = try Self.bothReaders(a)
+        #expect(!oursA.isEmpty && oursA == referenceA)
+        // Two links one after the other (`cat a.opus b.opus`): each link's pre-skip and end trim apply.
+        let chained = dir.path("chained.opus")
+        try Data(try Data(contentsOf: a) + Data(contentsOf: b)).write(to: chained)
+        let (oursChain, referenceChain) = try Self.bothReaders(chained)
+        let (oursB, _) = try Self.bothReaders(b)
+        #expect(oursChain == referenceChain)
+        #expect(oursChain == oursA + oursB)
+        // Cut mid-file: both stop at the last whole page, with the same samples.
+        let bytes = try Data(contentsOf: a)
+        let cut = dir.path("cut.opus")
+        try bytes.prefix(bytes.count * 2 / 3).write(to: cut)
+        let (oursCut, referenceCut) = try Self.bothReaders(cut)
+        #expect(!oursCut.isEmpty && oursCut == referenceCut)
     }
 }
