@@ -15,12 +15,12 @@ objects() { for t in "$@"; do ls "$DEBUG/$t.build/"*.o; done; }
 common=(-sanitize=fuzzer -parse-as-library -package-name "$(basename "$PWD" | tr "[:upper:]" "[:lower:]" | tr -- "-." "__")" -I "$DEBUG/Modules" -Xcc -I/usr/include -Xcc -I/usr/include/opus)
 for shim in CSndFile CSoxr CFFTW CBLAS CFLAC CMPG123 CVorbisFile COpusFile; do common+=(-Xcc -fmodule-map-file="Sources/$shim/module.modulemap"); done
 # Our own C targets: SwiftPM writes their module maps into the build directory.
-for kernels in CLSTMKernels CScanKernels CFLACDecoder CSpectralKernels CCPUID; do
+for kernels in CLSTMKernels CFrontEndKernels CScanKernels CFLACDecoder CSpectralKernels CCPUID; do
     [ -f "$DEBUG/$kernels.build/module.modulemap" ] && common+=(-Xcc -fmodule-map-file="$DEBUG/$kernels.build/module.modulemap")
 done
 swiftc "${common[@]}" scripts/fuzz/DecodeFuzzer.swift $(objects RetrieveCore CQuietMPEG CFLACDecoder AudioDecoding CSpectralKernels SpectralFeatures \
-    CCPUID LinearAlgebra CLSTMKernels SequenceEncoding) \
-    -lsndfile -lFLAC -lmpg123 -lvorbisfile -lopusfile -ldl -lsoxr -lfftw3f -lopenblas -o "$BUILD/decode-fuzzer"
-swiftc "${common[@]}" scripts/fuzz/ModelFuzzer.swift $(objects RetrieveCore CCPUID LinearAlgebra CLSTMKernels SequenceEncoding) \
+    CCPUID LinearAlgebra CLSTMKernels CFrontEndKernels SequenceEncoding) \
+    -lsndfile -lFLAC -lmpg123 -lvorbisfile -lopusfile -lopus -logg -ldl -lsoxr -lfftw3f -lopenblas -o "$BUILD/decode-fuzzer"
+swiftc "${common[@]}" scripts/fuzz/ModelFuzzer.swift $(objects RetrieveCore CCPUID LinearAlgebra CLSTMKernels CFrontEndKernels SequenceEncoding) \
     -lopenblas -o "$BUILD/model-fuzzer"
 echo "built $BUILD/decode-fuzzer and $BUILD/model-fuzzer"
