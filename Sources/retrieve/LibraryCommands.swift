@@ -21,8 +21,8 @@ struct StatsCommand: ParsableCommand {
         let database: String
         if let url = location.postgresURL {
             // PostgreSQL: read-only, the schema must be complete (see PostgresStore.open).
-            database = PostgresLocation.redact(url)
-            s = try Blocking.run { try await PostgresStore.with(url: url, migrate: false) { try await $0.statistics() } }
+            database = location.databaseName
+            s = try location.withPostgres(url) { try await $0.statistics() }
         } else {
             database = location.databasePath
             s = try location.openStore(create: false, readOnly: true).statistics()
@@ -64,15 +64,27 @@ struct ListCommand: ParsableCommand {
     func page<Row>(_ rows: [Row]) -> ArraySlice<Row> { rows.dropFirst(offset).prefix(limit ?? .max) }
 
     func run() throws {
-        let store = try location.openStore(create: false, readOnly: true)
+        let tracks: [TrackRecord]
+        let failed: [FailureRecord]
+        if let url = location.postgresURL {
+            // One snapshot, as one SQLite read: a page of the listing never mixes two commits.
+            (tracks, failed) = try location.withPostgres(url) { [failures] store in
+                try await store.inOneSnapshot("listing the index") {
+                    failures ? ([], try await store.allFailures()) : (try await store.allTracks(), [])
+                }
+            }
+        } else {
+            let store = try location.openStore(create: false, readOnly: true)
+            (tracks, failed) = failures ? ([], try store.failures()) : (try store.allTracks(), [])
+        }
         if failures {
-            for f in page(try store.failures()) {
+            for f in page(failed) {
                 print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])
                            : "\(f.path.escapingControlCharacters)\t\(f.reason.escapingControlCharacters)")
             }
             return
         }
-        for t in page(try store.allTracks()) {
+        for t in page(tracks) {
             if json {
                 print(Exporter.jsonString(Exporter.jsonObject(t)))
             } else {

@@ -1,0 +1,88 @@
+import Foundation
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+import PostgresIndex
+import RetrieveCore
+import SequenceEncoding
+import Testing
+import TestSupport
+import VectorIndex
+
+/// `similar`, `list`, `export` (and `remove`, `serve`) with `--db postgresql://…`: the built binary run against an
+/// SQLite index and against the same index migrated to the suite's PostgreSQL must print the same.
+@Suite(.enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipReason)), .withPostgres)
+struct PostgresQueryCommandTests {
+    /// The shipped model: queries need a model file whose digest the index knows (its vectors here are random).
+    static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Index/default-model.safetensors").path
+
+    struct Pair {
+        var file: String
+        var url: String
+        var version: ModelVersion
+    }
+
+    /// An SQLite index of `tracks` tracks under the shipped model's version (and a second model on two tracks
+    /// in three), and the same index migrated to a new PostgreSQL database.
+    static func pair(_ scratch: Scratch, tracks: Int = 150) throws -> Pair {
+        let version = try SequenceEncoding.Encoder.load(contentsOf: URL(fileURLWithPath: model)).version
+        let other = ModelVersion(name: "older", digest: String(repeating: "c", count: 64), dimensions: 12)
+        let file = scratch.path("index-\(tracks).sqlite")
+        _ = try GeneratedIndex.write(to: file, tracks: tracks, models: [version, other])
+        let url = try WithPostgres.require().createDatabase()
+        let copy = try MigrateCommandTests.retrieve(["migrate", file, url, "--quiet"])
+        try #require(copy.exit.status == 0, "\(copy.stderr)")
+        return Pair(file: file, url: url, version: version)
+    }
+
+    /// Runs `arguments` against each database; expects the same exit status and standard output, and returns
+    /// PostgreSQL's run.
+    @discardableResult
+    static func expectSame(
+        _ arguments: [String], _ pair: Pair, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> MigrateCommandTests.Run {
+        let here = try MigrateCommandTests.retrieve(arguments + ["--db", pair.file, "--model", model])
+        let there = try MigrateCommandTests.retrieve(arguments + ["--db", pair.url, "--model", model])
+        #expect(here.exit.status == there.exit.status, "\(arguments): \(there.stderr)", sourceLocation: sourceLocation)
+        #expect(here.stdout == there.stdout, "\(arguments)", sourceLocation: sourceLocation)
+        return there
+    }
+
+    @Test func similarListAndExportPrintTheSameOnBothDatabases() throws {
+        let scratch = try Scratch()
+        let pair = try Self.pair(scratch)
+        let audio = scratch.path("query.wav")
+        try Data(Signals.wav16(Signals.chord([220, 330], seconds: 4, sampleRate: 22_050), sampleRate: 22_050))
+            .write(to: URL(fileURLWithPath: audio))
+        let byID = try Self.expectSame(["similar", "5", "--k", "7"], pair)
+        #expect(byID.exit.status == 0, "\(byID.stderr)")
+        #expect(byID.stdout.split(separator: "\n").count == 8, "a header and 7 results: \(byID.stdout)")
+        for arguments in [
+            ["similar", "5", "12", "--k", "5", "--json"],
+            ["similar", "/music/Ärtist 3/Album 3/00003 ünïcode.flac", "--exclude-same-artist", "--k", "10"],
+            ["similar", "9", "--exclude-same-album", "--k", "6", "--m3u"],
+            ["similar", "9", "--under", "/music/Ärtist 4", "--under", "/music/Ärtist 11", "--k", "5", "--csv"],
+            ["similar", "39", "--dedupe", "--k", "10", "--dedupe-threshold", "0.2"],
+            ["similar", audio, "--k", "5"],
+            ["similar", "--identify", audio, "--k", "3", "--exact-pitch"],
+            ["list"],
+            ["list", "--json", "--limit", "10", "--offset", "5"],
+            ["list", "--failures"],
+            ["list", "--failures", "--json", "--offset", "2"],
+            ["export", "--k", "5", "--out", "-"],
+            ["export", "--k", "3", "--format", "jsonl", "--out", "-"],
+        ] {
+            let run = try Self.expectSame(arguments, pair)
+            #expect(run.exit.status == 0 && !run.stdout.isEmpty, "\(arguments): \(run.stderr)")
+        }
+        // Track 39's byte-identical copy (the file 00039, track 40) is never among its results.
+        for dedupe in [[], ["--dedupe"]] {
+            let results = try Self.expectSame(["similar", "39", "--k", "30", "--json"] + dedupe, pair)
+            #expect(results.stdout.split(separator: "\n").count == 30)
+            #expect(!results.stdout.contains("00039 "))
+        }
+        let unknown = try Self.expectSame(["similar", "999999"], pair)
+        #expect(unknown.stderr.contains("999999: no such file, indexed path or track id"))
+    }
+}
