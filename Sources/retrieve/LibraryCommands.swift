@@ -105,14 +105,29 @@ struct RemoveCommand: ParsableCommand {
     @Argument(help: "Track ids, indexed file paths, or folders.") var targets: [String]
 
     func run() throws {
-        let store = try location.openStore(create: false)
         // Resolve every target first, then remove them all in one transaction: a full disk or a lock held by
         // another writer removes nothing, rather than some of the tracks.
-        let resolved = try targets.map { target -> RemovalTarget in
-            if let id = Int64(target), try store.track(id: TrackID(id)) != nil { return .id(TrackID(id)) }
-            return .path(Paths.absolute(target))
+        let counts: [Int]
+        if let url = location.postgresURL {
+            counts = try location.withPostgres(url) { [targets] store in
+                var resolved: [RemovalTarget] = []
+                for target in targets {
+                    if let id = Int64(target), try await store.hasTrack(id: TrackID(id)) {
+                        resolved.append(.id(TrackID(id)))
+                    } else {
+                        resolved.append(.path(Paths.absolute(target)))
+                    }
+                }
+                return try await store.removeTracks(resolved)
+            }
+        } else {
+            let store = try location.openStore(create: false)
+            let resolved = try targets.map { target -> RemovalTarget in
+                if let id = Int64(target), try store.track(id: TrackID(id)) != nil { return .id(TrackID(id)) }
+                return .path(Paths.absolute(target))
+            }
+            counts = try store.removeTracks(resolved)
         }
-        let counts = try store.removeTracks(resolved)
         for (target, count) in zip(targets, counts) where count == 0 {
             Output.error("\(target): no indexed track has this id or path, and none is under it")
         }

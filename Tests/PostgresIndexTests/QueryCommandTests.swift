@@ -9,7 +9,7 @@ import Testing
 import TestSupport
 import VectorIndex
 
-/// `similar`, `list`, `export` (and `remove`, `serve`) with `--db postgresql://…`: the built binary run against an
+/// `similar`, `list`, `export`, `remove` (and `serve`) with `--db postgresql://…`: the built binary run against an
 /// SQLite index and against the same index migrated to the suite's PostgreSQL must print the same.
 @Suite(.enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipReason)), .withPostgres)
 struct PostgresQueryCommandTests {
@@ -84,5 +84,30 @@ struct PostgresQueryCommandTests {
         }
         let unknown = try Self.expectSame(["similar", "999999"], pair)
         #expect(unknown.stderr.contains("999999: no such file, indexed path or track id"))
+    }
+
+    @Test func removeLeavesTheSameRowsOnBothDatabases() throws {
+        let scratch = try Scratch()
+        let pair = try Self.pair(scratch, tracks: 90)
+        let removed = try Self.expectSame(
+            [
+                "remove", "7", "/music/Ärtist 2", "/music/Ärtist 5/Album 0/00005 ünïcode.flac", "/music/broken 3.mp3",
+                "/nowhere", "999999",
+            ], pair)
+        #expect(removed.exit.status == 0, "\(removed.stderr)")
+        #expect(removed.stdout == "removed 8 track(s)\n")
+        #expect(removed.stderr.contains("/nowhere: no indexed track has this id or path, and none is under it"))
+        try Self.expectSame(["list"], pair)
+        try Self.expectSame(["list", "--failures"], pair)
+        // The vectors and segments went with their tracks: a copy back holds what the SQLite file holds.
+        let back = scratch.path("back.sqlite")
+        let copy = try MigrateCommandTests.retrieve(["migrate", pair.url, back, "--quiet"])
+        #expect(copy.exit.status == 0, "\(copy.stderr)")
+        let here = try IndexStore.openForReading(path: pair.file)
+        let there = try IndexStore.openForReading(path: back)
+        #expect(try here.rowCounts() == there.rowCounts())
+        #expect(try here.rowCounts().tracks == 90 - 8)
+        #expect(
+            try here.storedSegments(after: .start, limit: 10_000) == there.storedSegments(after: .start, limit: 10_000))
     }
 }
