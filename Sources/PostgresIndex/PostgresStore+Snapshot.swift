@@ -118,3 +118,14 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    /// The index's change counter (`PostgresSchema.v2`): it differs from an earlier reading exactly when some
+    /// transaction that wrote to the index committed in between. One primary-key read.
+    public func changeCounter() async throws -> Int64 {
+        try await run("reading the change counter") {
+            try await connection.query("SELECT counter FROM index_changes", logger: logger).decode(Int64.self)
+                .first { _ in true } ?? 0
+        }
+    }
+}

@@ -9,7 +9,7 @@ import Testing
 import TestSupport
 import VectorIndex
 
-/// `similar`, `list`, `export`, `remove` (and `serve`) with `--db postgresql://…`: the built binary run against an
+/// `similar`, `list`, `export`, `remove` and `serve` with `--db postgresql://…`: the built binary run against an
 /// SQLite index and against the same index migrated to the suite's PostgreSQL must print the same.
 @Suite(.enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipReason)), .withPostgres)
 struct PostgresQueryCommandTests {
@@ -109,5 +109,100 @@ struct PostgresQueryCommandTests {
         #expect(try here.rowCounts().tracks == 90 - 8)
         #expect(
             try here.storedSegments(after: .start, limit: 10_000) == there.storedSegments(after: .start, limit: 10_000))
+    }
+
+    @Test func serveAnswersFromPostgresAndSeesCommitsOfOtherProcesses() async throws {
+        let scratch = try Scratch()
+        let pair = try Self.pair(scratch, tracks: 100)
+        let onFile = try await Served.start(["--db", pair.file], scratch)
+        defer { _ = onFile.child.stop(grace: 30) }
+        let onPostgres = try await Served.start(["--db", pair.url], scratch)
+        defer { _ = onPostgres.child.stop(grace: 30) }
+        for query in ["/api/similar?id=5&k=8", "/api/similar?id=12&k=5&excludeSameArtist=true", "/api/tracks?limit=5"] {
+            let a = try await onFile.get(query)
+            let b = try await onPostgres.get(query)
+            #expect(a.status == 200 && b.status == 200, "\(query)")
+            #expect(a.body == b.body, "\(query)")
+        }
+        #expect(try await onPostgres.tracks() == 100)
+
+        // Another process replaces the index (one transaction): the server reloads without a restart.
+        let bigger = try Self.pair(scratch, tracks: 130)
+        let replaced = try MigrateCommandTests.retrieve(["migrate", bigger.file, pair.url, "--replace", "--quiet"])
+        #expect(replaced.exit.status == 0, "\(replaced.stderr)")
+        #expect(try await onPostgres.waitForTracks(130))
+
+        // And a direct insert of one track with its vector.
+        let database = String(pair.url.split(separator: "/").last!)
+        let vector = String(repeating: "0000803f", count: pair.version.dimensions)  // 1.0f, little-endian
+        try WithPostgres.require().psql(
+            database: database,
+            """
+            BEGIN;
+            INSERT INTO tracks (id, path, size, mtime, content_hash, duration, sample_rate, channels, format,
+                added_at, updated_at) VALUES (5000, '/music/new.flac', 1, 1, 'h-new', 60, 44100, 2, 'flac', 1, 1);
+            INSERT INTO embeddings (track_id, model_id, vector, segment_count, created_at)
+                SELECT 5000, id, decode('\(vector)', 'hex'), 0, 1 FROM models WHERE digest = '\(pair.version.digest)';
+            COMMIT;
+            """)
+        #expect(try await onPostgres.waitForTracks(131))
+        let found = try await onPostgres.get("/api/tracks/5000")
+        #expect(found.status == 200)
+        #expect(String(decoding: found.body, as: UTF8.self).contains("/music/new.flac"))
+    }
+}
+
+/// A `retrieve serve` child on a free loopback port.
+struct Served {
+    let child: Child
+    let base: String
+
+    static func start(_ arguments: [String], _ scratch: Scratch) async throws -> Served {
+        let child = try Child(
+            try RetrieveBinary.require(),
+            ["serve", "--port", "0", "--model", PostgresQueryCommandTests.model] + arguments,
+            output: URL(fileURLWithPath: scratch.path("serve-\(UUID().uuidString)")))
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let line = child.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on ") }) {
+                let base = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
+                return Served(child: child, base: base)
+            }
+            if child.hasExited {
+                throw ChildProcessError(
+                    "retrieve serve exited (\(child.wait())) before listening: \(child.standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        _ = child.stop(grace: 5)
+        throw ChildProcessError("retrieve serve did not listen within 120 s: \(child.standardError)")
+    }
+
+    func get(_ path: String) async throws -> (status: Int, body: Data) {
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        return try await withCheckedThrowingContinuation { continuation in
+            session.dataTask(with: URL(string: base + path)!) { data, response, error in
+                if let error { return continuation.resume(throwing: error) }
+                continuation.resume(returning: ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
+            }.resume()
+        }
+    }
+
+    /// The number of tracks the server answers from (`/api/health`).
+    func tracks() async throws -> Int {
+        let health = try await get("/api/health")
+        let object = try JSONSerialization.jsonObject(with: health.body) as? [String: Any]
+        return object?["tracks"] as? Int ?? -1
+    }
+
+    /// Polls until the server answers from `count` tracks (up to 60 s).
+    func waitForTracks(_ count: Int) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if try await tracks() == count { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
     }
 }
