@@ -111,6 +111,40 @@ struct PostgresQueryCommandTests {
             try here.storedSegments(after: .start, limit: 10_000) == there.storedSegments(after: .start, limit: 10_000))
     }
 
+    @Test func badDatabasesAreNamedWithTheRemedy() async throws {
+        let server = try WithPostgres.require()
+        let port = try LoopbackPort.free()
+        let nowhere = "postgresql://retrieve:s3cret@127.0.0.1:\(port)/x"
+        for command in [
+            ["similar", "1"], ["list"], ["remove", "1"], ["export", "--out", "-"], ["serve", "--port", "0"],
+        ] {
+            let down = try MigrateCommandTests.retrieve(command + ["--db", nowhere, "--model", Self.model])
+            #expect(down.exit.status == 1, "\(command)")
+            #expect(down.stderr.contains("cannot reach PostgreSQL at postgresql://retrieve:***@127.0.0.1:\(port)/x"))
+            #expect(down.stderr.contains("check that the server is running"))
+            #expect(!down.stderr.contains("s3cret"))
+        }
+        let empty = try server.createDatabase()
+        let unfilled = try MigrateCommandTests.retrieve(["list", "--db", empty])
+        #expect(unfilled.exit.status == 1)
+        #expect(unfilled.stderr.contains("has no complete retrieve index"))
+        #expect(unfilled.stderr.contains("retrieve migrate SRC"))
+        #expect(!unfilled.stderr.contains(server.password))
+
+        let login = try MigrateCommandTests.retrieve(["similar", "1", "--db", server.url(password: "guess")])
+        #expect(login.stderr.contains("refused the login"))
+        #expect(!login.stderr.contains("guess"))
+
+        let newer = try server.createDatabase()
+        try await PostgresStore.open(url: newer, migrate: true).close()
+        try server.psql(
+            database: String(newer.split(separator: "/").last!),
+            "INSERT INTO schema_migrations (version, identifier) VALUES (99, 'v99-future')")
+        let future = try MigrateCommandTests.retrieve(["similar", "1", "--db", newer, "--model", Self.model])
+        #expect(future.stderr.contains("was migrated by a newer retrieve (schema version 99"))
+        #expect(future.stderr.contains("upgrade retrieve"))
+    }
+
     @Test func serveAnswersFromPostgresAndSeesCommitsOfOtherProcesses() async throws {
         let scratch = try Scratch()
         let pair = try Self.pair(scratch, tracks: 100)
