@@ -206,7 +206,7 @@ let package = Package(
         // message where initdb and pg_ctl are missing.
         .testTarget(
             name: "PostgresIndexTests",
-            dependencies: ["PostgresIndex", "VectorIndex", "RetrieveCore", "TestSupport"]),
+            dependencies: ["PostgresIndex", "VectorIndex", "RetrieveCore", "SequenceEncoding", "TestSupport"]),
         .testTarget(name: "SimilaritySearchTests", dependencies: ["SimilaritySearch", "TestSupport"]),
         // The pipeline tests' fixture: a generated collection, a tiny random model, a temporary index.
         .target(

@@ -45,7 +45,7 @@ public final class QueryEngine {
     public let catalog: TrackCatalog
     /// Every vector, when held in memory (`.all`, `.vectors`; read on first need with `.onDemand`).
     private var resident: VectorCollection?
-    let view: IndexView
+    let view: any IndexReading
     private let databasePath: String
     let modelID: Int64?
     /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
@@ -67,12 +67,37 @@ public final class QueryEngine {
     ///   - loading: `.all` reads every track record now (what `tracks` needs); `.onDemand` reads none until a
     ///     query needs it, so a one-off query costs the vectors and a few rows.
     /// - Throws: `LibraryError.emptyIndex` or `.mixedModels`, and `IndexError` when the index cannot be read.
-    public init(store: IndexStore, model: ModelVersion, databasePath: String, loading: TrackLoading = .all) throws {
-        self.model = model
-        self.databasePath = databasePath
+    public convenience init(
+        store: IndexStore, model: ModelVersion, databasePath: String, loading: TrackLoading = .all
+    ) throws {
         // One frozen view: vectors and the records read later agree even while another process indexes, and
         // since an embedding cannot outlive its track (foreign key, ON DELETE CASCADE), every vector has its record.
         let view = try IndexView(store: store)
+        // With every record in memory, later look-ups (segments, paths) need not pin this commit: a long-lived
+        // engine (the server) would otherwise hold a read transaction open, and stop checkpoints, until reloaded.
+        let later: any IndexReading
+        if case .all = loading { later = try IndexView(store: store, frozen: false) } else { later = view }
+        try self.init(reading: view, later: later, model: model, databasePath: databasePath, loading: loading)
+    }
+
+    /// Loads `model`'s vectors from `frozen`, one state of an index (an SQLite `IndexView`, or an `IndexSnapshot`
+    /// read from PostgreSQL): everything after this is the same code whatever the database.
+    ///
+    /// - Parameters:
+    ///   - frozen: the state the vectors, and with `.all` every record, are read from.
+    ///   - later: where records, segments and paths are looked up afterwards (`frozen` itself, or a reader of
+    ///     the latest commit for an engine that holds every record).
+    ///   - model: the model whose vectors are searched.
+    ///   - databasePath: the index as the user named it (a PostgreSQL URL redacted), for messages.
+    ///   - loading: see `init(store:model:databasePath:loading:)`.
+    /// - Throws: `LibraryError.emptyIndex` or `.mixedModels`, and what the readers throw.
+    public init(
+        reading frozen: any IndexReading, later: any IndexReading, model: ModelVersion, databasePath: String,
+        loading: TrackLoading = .all
+    ) throws {
+        self.model = model
+        self.databasePath = databasePath
+        let view = frozen
         let modelID = try view.modelID(digest: model.digest)
         self.modelID = modelID
         let ids: [TrackID]
@@ -84,7 +109,7 @@ public final class QueryEngine {
         }
         if try view.otherModelsHaveVectors(than: modelID) {
             let missing = try view.trackCount() - ids.count
-            let others = try store.embeddingModels().filter { $0.model.version != model && $0.embeddingCount > 0 }
+            let others = try view.embeddingModels().filter { $0.model.version != model && $0.embeddingCount > 0 }
             if missing > 0 && !others.isEmpty {
                 throw LibraryError.mixedModels(
                     database: databasePath, current: model.description,
@@ -92,10 +117,8 @@ public final class QueryEngine {
             }
         }
         guard !ids.isEmpty else { throw LibraryError.emptyIndex(database: databasePath) }
-        // With every record in memory, later look-ups (segments, paths) need not pin this commit: a long-lived
-        // engine (the server) would otherwise hold a read transaction open, and stop checkpoints, until reloaded.
-        if case .all = loading { self.view = try IndexView(store: store, frozen: false) } else { self.view = view }
-        catalog = try TrackCatalog(ids: ids, frozen: view, view: self.view, loading: loading)
+        self.view = later
+        catalog = try TrackCatalog(ids: ids, frozen: view, view: later, loading: loading)
     }
 
     /// The record of the track at `row`.

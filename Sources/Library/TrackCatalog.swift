@@ -25,7 +25,7 @@ public final class TrackCatalog: @unchecked Sendable {
     // @unchecked: `cache` and `everything` change only under `lock`.
     /// Track ids by row, ascending.
     public let ids: [TrackID]
-    private let view: IndexView
+    private let view: any IndexReading
     private let lock = NSLock()
     private var everything: TrackTable?
     private var cache: [Int: TrackRecord] = [:]
@@ -36,14 +36,14 @@ public final class TrackCatalog: @unchecked Sendable {
     ///   - view: where records are read later (`frozen` itself for `.onDemand`).
     ///   - loading: all records now, or each when first needed.
     /// - Throws: `IndexError` when the records cannot be read.
-    init(ids: [TrackID], frozen: IndexView, view: IndexView, loading: TrackLoading) throws {
+    init(ids: [TrackID], frozen: any IndexReading, view: any IndexReading, loading: TrackLoading) throws {
         self.ids = ids
         self.view = view
         if case .all = loading { everything = try Self.table(of: ids, in: frozen) }
     }
 
     /// The records of `ids` (ascending), picked from the tracks of `view` as they are read.
-    private static func table(of ids: [TrackID], in view: IndexView) throws -> TrackTable {
+    private static func table(of ids: [TrackID], in view: any IndexReading) throws -> TrackTable {
         var table = TrackTable(reservingCapacity: ids.count)
         try view.forEachTrack { record in
             // Tracks come by ascending id, a superset of `ids`: those without a vector are skipped.
@@ -60,14 +60,7 @@ public final class TrackCatalog: @unchecked Sendable {
     /// The row of track `id`, if it has a vector.
     ///
     /// - Complexity: O(log rows)
-    public func row(of id: TrackID) -> Int? {
-        var low = 0, high = ids.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ids[middle].rawValue < id.rawValue { low = middle + 1 } else { high = middle }
-        }
-        return low < ids.count && ids[low] == id ? low : nil
-    }
+    public func row(of id: TrackID) -> Int? { ids.position(ofAscending: id) }
 
     /// The record of `row`; a catalog that reads on demand stops the program if the index cannot be read, so
     /// code that may meet a damaged index calls `record(at:)`.

@@ -28,6 +28,8 @@ public enum PostgresIndexError: Error, CustomStringConvertible {
     case verificationFailed(source: String, destination: String, details: [String])
     /// The source changed while it was being copied.
     case sourceChanged(name: String, before: RowCounts, after: RowCounts)
+    /// A row breaks the index's own rules (a vector of the wrong length): written by hand or damaged.
+    case damagedRow(url: String, detail: String)
 
     public var description: String {
         switch self {
@@ -60,6 +62,9 @@ public enum PostgresIndexError: Error, CustomStringConvertible {
         case .verificationFailed(let source, let destination, let details):
             return
                 "the copy in \(destination) does not match \(source): \(details.joined(separator: "; ")) — do not use the copy; run `retrieve migrate` again with --replace"
+        case .damagedRow(let url, let detail):
+            return
+                "\(url) holds a damaged row: \(detail) — re-create the index there (`retrieve migrate` from a good copy with --replace, or `retrieve index`)"
         case .sourceChanged(let name, let before, let after):
             return
                 "\(name) changed while it was copied (\(before) before, \(after) after) — stop the `retrieve index` or `remove` writing to it and run `retrieve migrate` again with --replace"

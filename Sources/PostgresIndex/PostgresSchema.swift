@@ -17,7 +17,8 @@ enum PostgresSchema {
 
     /// (identifier, SQL); version = position + 1.
     static let migrations: [(identifier: String, sql: String)] = [
-        ("v1-initial", v1)
+        ("v1-initial", v1),
+        ("v2-change-counter", v2),
     ]
 
     static let migrationsTable = """
@@ -89,5 +90,33 @@ enum PostgresSchema {
             mtime DOUBLE PRECISION NOT NULL,
             failed_at DOUBLE PRECISION NOT NULL
         );
+        """
+}
+
+extension PostgresSchema {
+    /// A change counter that every writing transaction bumps: `retrieve serve` polls this one row (a primary-key
+    /// read) to learn that another process committed, instead of counting rows. Bumped by statement-level
+    /// triggers on every table of the index, inside the writing transaction, so the new value becomes visible
+    /// exactly when the rows do. (SQLite needs none of this: its `PRAGMA data_version` says the same.)
+    ///
+    /// The price: concurrent writers queue on this row from their first write statement to their commit. Each
+    /// indexing batch is one short transaction, so they queue for milliseconds.
+    static let v2 = """
+        CREATE TABLE index_changes (
+            only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+            counter BIGINT NOT NULL
+        );
+        INSERT INTO index_changes (only_row, counter) VALUES (TRUE, 0);
+        CREATE FUNCTION retrieve_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE index_changes SET counter = counter + 1; RETURN NULL; END $$;
+        CREATE TRIGGER tracks_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tracks
+            FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
+        CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON models
+            FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
+        CREATE TRIGGER embeddings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON embeddings
+            FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
+        CREATE TRIGGER segment_embeddings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON segment_embeddings
+            FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
+        CREATE TRIGGER failures_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON failures
+            FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
         """
 }

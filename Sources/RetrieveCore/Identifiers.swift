@@ -27,3 +27,17 @@ public struct ModelVersion: Hashable, Sendable, Codable, CustomStringConvertible
 
     public var description: String { "\(name) (\(digest.prefix(12)), \(dimensions)-d)" }
 }
+
+extension RandomAccessCollection where Element == TrackID, Index == Int {
+    /// The position of `id` among these ids, which must be ascending; nil when absent.
+    ///
+    /// - Complexity: O(log count)
+    public func position(ofAscending id: TrackID) -> Int? {
+        var low = startIndex, high = endIndex
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle].rawValue < id.rawValue { low = middle + 1 } else { high = middle }
+        }
+        return low < endIndex && self[low] == id ? low : nil
+    }
+}

@@ -42,7 +42,7 @@ struct APIRoutes {
         let reload = state.reloadStatus
         var body: [String: Any] = [
             "tracks": snapshot.engine.count,
-            "database": state.databasePath,
+            "database": state.databaseName,
             "model": ["name": state.model.name, "digest": state.model.digest, "dimensions": state.model.dimensions],
             "generation": snapshot.generation,
             "loadedAt": ISO8601DateFormatter().string(from: snapshot.loadedAt),

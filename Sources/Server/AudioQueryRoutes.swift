@@ -32,7 +32,7 @@ extension APIRoutes {
             guard snapshot.engine.keepsSegments else {
                 throw APIError(
                     .conflict, field: "identify",
-                    "identify matches segment embeddings, which the index \(state.databasePath) does not keep for "
+                    "identify matches segment embeddings, which the index \(state.databaseName) does not keep for "
                         + "this model; run `retrieve index --segments DIR` on the collection (same --db) and the "
                         + "server picks them up, or leave out identify for tracks that sound alike")
             }

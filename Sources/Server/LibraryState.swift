@@ -41,11 +41,10 @@ final class LibrarySnapshot: @unchecked Sendable {
 /// read in one read transaction). A reload that fails (the index is mid-way through a re-embedding with a
 /// new model, say) keeps the previous snapshot and records why; the next change tries again.
 final class LibraryState: Sendable {
-    let databasePath: String
+    let source: any LibrarySource
     let model: ModelVersion
     private let current: Mutex<LibrarySnapshot>
     private let status = Mutex<ReloadStatus>(ReloadStatus())
-    private let monitor: IndexChangeMonitor
     private let logger: Logger
 
     struct ReloadStatus: Sendable {
@@ -54,16 +53,19 @@ final class LibraryState: Sendable {
         var lastCheck: Date?
     }
 
-    /// Loads the first snapshot; throws (with the Library's sentence) when the index cannot be served.
-    init(databasePath: String, model: ModelVersion, logger: Logger) throws {
-        self.databasePath = databasePath
+    /// Loads the first snapshot (on a thread of its own: a source may block); throws (with the Library's
+    /// sentence) when the index cannot be served. `source` was made first, so that a commit that lands while
+    /// the first snapshot loads is seen as a change.
+    init(source: any LibrarySource, model: ModelVersion, logger: Logger) async throws {
+        self.source = source
         self.model = model
         self.logger = logger
-        // The monitor first: a commit that lands while the first snapshot loads is then seen as a change.
-        monitor = try IndexChangeMonitor(path: databasePath)
-        current = Mutex(try Self.load(databasePath: databasePath, model: model, generation: 1))
+        current = Mutex(try await Self.load(source: source, model: model, generation: 1).get())
         Self.releaseFreedMemory()
     }
+
+    /// The index as responses name it.
+    var databaseName: String { source.name }
 
     /// Hands the heap's free pages back to the system. A load frees nearly as much as it keeps (GRDB's rows, a
     /// dictionary of tracks by id, the previous snapshot after a reload), and glibc keeps freed small blocks
@@ -80,10 +82,19 @@ final class LibraryState: Sendable {
 
     var reloadStatus: ReloadStatus { status.withLock { $0 } }
 
-    static func load(databasePath: String, model: ModelVersion, generation: Int) throws -> LibrarySnapshot {
-        let store = try IndexStore.openForReading(path: databasePath)
-        let engine = try QueryEngine(store: store, model: model, databasePath: databasePath)
-        return LibrarySnapshot(engine: engine, generation: generation, statistics: try? store.statistics())
+    /// Loads a snapshot on a new thread, never on the server's.
+    static func load(
+        source: any LibrarySource, model: ModelVersion, generation: Int
+    ) async -> Result<LibrarySnapshot, any Error> {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    returning: Result {
+                        let (engine, statistics) = try source.load(model: model)
+                        return LibrarySnapshot(engine: engine, generation: generation, statistics: statistics)
+                    })
+            }
+        }
     }
 
     /// Checks for commits by other processes every `interval` and loads a new snapshot after each, until the
@@ -108,7 +119,7 @@ final class LibraryState: Sendable {
     func checkOnce() async -> Bool {
         let changed: Bool
         do {
-            changed = try monitor.hasChanged()
+            changed = try await source.hasChanged()
         } catch {
             status.withLock {
                 $0.lastError = String(describing: error); $0.lastCheck = Date()
@@ -119,14 +130,8 @@ final class LibraryState: Sendable {
         status.withLock { $0.lastCheck = Date() }
         guard changed else { return false }
         let next = snapshot.generation + 1
-        let (path, model) = (databasePath, self.model)
         let started = ContinuousClock.now
-        let result: Result<LibrarySnapshot, any Error> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    returning: Result { try Self.load(databasePath: path, model: model, generation: next) })
-            }
-        }
+        let result = await Self.load(source: source, model: model, generation: next)
         switch result {
         case .success(let loaded):
             current.withLock { $0 = loaded }

@@ -15,7 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var token: String?
     /// The index file.
     public var databasePath: String
-    /// How often to look for commits by other processes (`PRAGMA data_version`).
+    /// Where the library is read from instead of the file `databasePath` (a PostgreSQL index); made before the
+    /// server starts (see `LibrarySource.hasChanged`).
+    public var source: (any LibrarySource)?
+    /// How often to look for commits by other processes (`PRAGMA data_version`, a change counter).
     public var reloadInterval: Duration = .seconds(1)
     public var limits = ServerLimits()
     /// When set, the OpenSubsonic routes take and give this Subsonic server's song ids (`SubsonicIDMap`).
@@ -60,7 +63,8 @@ public enum RetrieveServer {
                 "the token is \(token.count) characters long; use at least 8 (e.g. `openssl rand -hex 16`)")
         }
         let started = ContinuousClock.now
-        let state = try LibraryState(databasePath: configuration.databasePath, model: encoder.version, logger: logger)
+        let source = try configuration.source ?? SQLiteLibrarySource(path: configuration.databasePath)
+        let state = try await LibraryState(source: source, model: encoder.version, logger: logger)
         logger.info(
             "index loaded",
             metadata: [

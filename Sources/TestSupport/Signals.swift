@@ -49,3 +49,38 @@ public enum Signals {
         return x
     }
 }
+
+extension Signals {
+    /// A canonical 44-byte PCM WAV header.
+    public static func wavHeader(
+        sampleRate: Int, channels: Int, bitsPerSample: Int, format: UInt16 = 1, dataBytes: UInt32
+    ) -> [UInt8] {
+        var h: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
+        h.append(contentsOf: Array("RIFF".utf8))
+        u32(dataBytes &+ 36)
+        h.append(contentsOf: Array("WAVEfmt ".utf8))
+        u32(16)
+        u16(format)
+        u16(UInt16(channels))
+        u32(UInt32(sampleRate))
+        u32(UInt32(sampleRate * channels * bitsPerSample / 8))
+        u16(UInt16(channels * bitsPerSample / 8))
+        u16(UInt16(bitsPerSample))
+        h.append(contentsOf: Array("data".utf8))
+        u32(dataBytes)
+        return h
+    }
+
+    /// `samples` (mono, clipped to [-1, 1]) as a 16-bit PCM WAV file's bytes.
+    public static func wav16(_ samples: [Float], sampleRate: Int) -> [UInt8] {
+        var bytes = wavHeader(
+            sampleRate: sampleRate, channels: 1, bitsPerSample: 16, dataBytes: UInt32(samples.count * 2))
+        for sample in samples {
+            let value = Int16((max(-1, min(1, sample)) * 32_767).rounded())
+            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+}

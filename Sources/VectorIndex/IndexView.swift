@@ -14,7 +14,7 @@ public import RetrieveCore
 public final class IndexView: Sendable {
     /// The database file.
     public let path: String
-    private let store: IndexStore
+    let store: IndexStore
     private let reader: any DatabaseReader
     private let frozen: Bool
 

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Decoding copies bytes into Float storage and never rebinds the source, because SQLite hands BLOBs back
 /// at arbitrary alignment. Both directions are bit-exact (NaN payloads, signed zeros and subnormals included).
-enum VectorCodec {
+package enum VectorCodec {
     static func encode(_ values: [Float]) -> Data {
         #if _endian(little)
             return values.withUnsafeBytes { Data($0) }
@@ -14,7 +14,7 @@ enum VectorCodec {
     }
 
     /// Copies `raw.count / 4` floats from `raw` (any alignment) into `destination`; counts must match.
-    static func decode(_ raw: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>) {
+    package static func decode(_ raw: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(raw.count == destination.count * 4, "Vector has \(raw.count) bytes, need \(destination.count * 4)")
         UnsafeMutableRawBufferPointer(destination).copyMemory(from: raw)
         #if _endian(big)

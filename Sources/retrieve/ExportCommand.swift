@@ -47,10 +47,9 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try location.loadModel()
-        let store = try location.openStore(create: false, readOnly: true)
-        // Records are read block by block as rows are written, so memory holds the vectors and one block of them.
-        let engine = try QueryEngine(
-            store: store, model: encoder.version, databasePath: location.databasePath, loading: .vectors)
+        // Records are read block by block as rows are written, so memory holds the vectors and one block of them
+        // (from SQLite; a PostgreSQL index is read into memory in one snapshot).
+        let engine = try location.openEngine(model: encoder.version, loading: .vectors)
         var rows: [Int]?
         if let seeds {
             let text: String

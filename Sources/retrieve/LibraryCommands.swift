@@ -21,8 +21,8 @@ struct StatsCommand: ParsableCommand {
         let database: String
         if let url = location.postgresURL {
             // PostgreSQL: read-only, the schema must be complete (see PostgresStore.open).
-            database = PostgresLocation.redact(url)
-            s = try Blocking.run { try await PostgresStore.with(url: url, migrate: false) { try await $0.statistics() } }
+            database = location.databaseName
+            s = try location.withPostgres(url) { try await $0.statistics() }
         } else {
             database = location.databasePath
             s = try location.openStore(create: false, readOnly: true).statistics()
@@ -64,15 +64,27 @@ struct ListCommand: ParsableCommand {
     func page<Row>(_ rows: [Row]) -> ArraySlice<Row> { rows.dropFirst(offset).prefix(limit ?? .max) }
 
     func run() throws {
-        let store = try location.openStore(create: false, readOnly: true)
+        let tracks: [TrackRecord]
+        let failed: [FailureRecord]
+        if let url = location.postgresURL {
+            // One snapshot, as one SQLite read: a page of the listing never mixes two commits.
+            (tracks, failed) = try location.withPostgres(url) { [failures] store in
+                try await store.inOneSnapshot("listing the index") {
+                    failures ? ([], try await store.allFailures()) : (try await store.allTracks(), [])
+                }
+            }
+        } else {
+            let store = try location.openStore(create: false, readOnly: true)
+            (tracks, failed) = failures ? ([], try store.failures()) : (try store.allTracks(), [])
+        }
         if failures {
-            for f in page(try store.failures()) {
+            for f in page(failed) {
                 print(json ? Exporter.jsonString(["path": f.path, "kind": f.kind, "reason": f.reason])
                            : "\(f.path.escapingControlCharacters)\t\(f.reason.escapingControlCharacters)")
             }
             return
         }
-        for t in page(try store.allTracks()) {
+        for t in page(tracks) {
             if json {
                 print(Exporter.jsonString(Exporter.jsonObject(t)))
             } else {
@@ -93,14 +105,29 @@ struct RemoveCommand: ParsableCommand {
     @Argument(help: "Track ids, indexed file paths, or folders.") var targets: [String]
 
     func run() throws {
-        let store = try location.openStore(create: false)
         // Resolve every target first, then remove them all in one transaction: a full disk or a lock held by
         // another writer removes nothing, rather than some of the tracks.
-        let resolved = try targets.map { target -> RemovalTarget in
-            if let id = Int64(target), try store.track(id: TrackID(id)) != nil { return .id(TrackID(id)) }
-            return .path(Paths.absolute(target))
+        let counts: [Int]
+        if let url = location.postgresURL {
+            counts = try location.withPostgres(url) { [targets] store in
+                var resolved: [RemovalTarget] = []
+                for target in targets {
+                    if let id = Int64(target), try await store.hasTrack(id: TrackID(id)) {
+                        resolved.append(.id(TrackID(id)))
+                    } else {
+                        resolved.append(.path(Paths.absolute(target)))
+                    }
+                }
+                return try await store.removeTracks(resolved)
+            }
+        } else {
+            let store = try location.openStore(create: false)
+            let resolved = try targets.map { target -> RemovalTarget in
+                if let id = Int64(target), try store.track(id: TrackID(id)) != nil { return .id(TrackID(id)) }
+                return .path(Paths.absolute(target))
+            }
+            counts = try store.removeTracks(resolved)
         }
-        let counts = try store.removeTracks(resolved)
         for (target, count) in zip(targets, counts) where count == 0 {
             Output.error("\(target): no indexed track has this id or path, and none is under it")
         }

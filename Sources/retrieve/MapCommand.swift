@@ -30,8 +30,7 @@ struct MapCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try location.loadModel()
-        let store = try location.openStore(create: false, readOnly: true)
-        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        let engine = try location.openEngine(model: encoder.version, loading: .all)
         guard engine.count >= 2 else { throw CLIError("the index holds \(engine.count) track; a map needs two or more") }
         var vectors = Matrix(rows: 0, columns: encoder.configuration.embeddingSize)
         for row in 0..<engine.count { vectors.appendRow(engine.embedding(row: row).values) }

@@ -51,17 +51,18 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try location.refusePostgres()
-        var configuration = ServerConfiguration(databasePath: location.databasePath)
+        var configuration = ServerConfiguration(databasePath: location.databaseName)
         configuration.host = host
         configuration.port = port
         configuration.limits.maxUploadBytes = maxUploadMb << 20
         configuration.token = try token ?? tokenFile.map(Self.readToken)
         configuration.subsonic = try subsonic.settings(environment: ProcessInfo.processInfo.environment)
-        guard FileManager.default.fileExists(atPath: configuration.databasePath) else {
+        let encoder = try location.loadModel()
+        if let url = location.postgresURL {
+            configuration.source = try PostgresLibrarySource(url: url)
+        } else if !FileManager.default.fileExists(atPath: configuration.databasePath) {
             throw CLIError("no index at \(configuration.databasePath); run `retrieve index DIR` first, or pass --db")
         }
-        let encoder = try location.loadModel()
         // ArgumentParser calls run() synchronously; the server is async. Block this thread until it returns.
         try Blocking.run { [configuration] in try await RetrieveServer.run(configuration, encoder: encoder) }
     }

@@ -64,6 +64,29 @@ struct IndexLocationOptions: ParsableArguments {
         return named.flatMap { PostgresLocation.isURL($0) ? $0 : nil }
     }
 
+    /// The index as messages name it: a PostgreSQL URL with its password redacted, else the file's path.
+    var databaseName: String { postgresURL.map(PostgresLocation.redact) ?? databasePath }
+
+    /// A query engine over `model`'s vectors: from the SQLite file (one frozen view), or from PostgreSQL, read
+    /// in one REPEATABLE READ snapshot and then answered from memory (`PostgresStore.snapshot`). The scan, the
+    /// filters and the answers are the same code either way.
+    func openEngine(model: ModelVersion, loading: TrackLoading) throws -> QueryEngine {
+        guard let url = postgresURL else {
+            let store = try openStore(create: false, readOnly: true)
+            return try QueryEngine(store: store, model: model, databasePath: databasePath, loading: loading)
+        }
+        let snapshot = try withPostgres(url) { try await $0.snapshot(modelDigest: model.digest) }
+        return try QueryEngine(
+            reading: snapshot, later: snapshot, model: model, databasePath: databaseName, loading: loading)
+    }
+
+    /// Runs `body` on the PostgreSQL index at `url` (its schema complete: `migrate: false`), then closes it.
+    func withPostgres<T: Sendable>(
+        _ url: String, _ body: @escaping @Sendable (PostgresStore) async throws -> T
+    ) throws -> T {
+        try Blocking.run { try await PostgresStore.with(url: url, migrate: false, body) }
+    }
+
     /// Commands that work on SQLite only so far say so for a PostgreSQL URL, instead of taking it for a file name.
     func refusePostgres() throws {
         guard let url = postgresURL else { return }

@@ -93,12 +93,9 @@ struct SimilarCommand: ParsableCommand {
 
     func run() throws {
         let encoder = try location.loadModel()
-        let store = try location.openStore(create: false, readOnly: true)
-        // The vectors are streamed from the index chunk by chunk and only the rows a query returns or filters on are
-        // read, not the whole `tracks` table (--identify reads every track's segments anyway).
-        let engine = try QueryEngine(
-            store: store, model: encoder.version, databasePath: location.databasePath,
-            loading: identify ? .all : .onDemand)
+        // From SQLite, the vectors are streamed from the index chunk by chunk and only the rows a query returns or
+        // filters on are read, not the whole `tracks` table (--identify reads every track's segments anyway).
+        let engine = try location.openEngine(model: encoder.version, loading: identify ? .all : .onDemand)
         var analyser: EncoderAnalyser?
         if identify {
             let path = Paths.absolute(queries[0])

@@ -60,10 +60,10 @@ struct MigrateCommandTests {
         #expect(body(statsThere.stdout).contains("model     large (bbbbbbbbbbbb, 16-d): 200 embedding(s)"))
         #expect(statsThere.stdout.hasPrefix("index     postgresql://retrieve:***@127.0.0.1:"))
         // Commands that cannot use PostgreSQL yet say so, and how to get an SQLite copy.
-        let list = try Self.retrieve(["list"], environment: ["RETRIEVE_DB": url])
-        #expect(list.exit.status == 1)
-        #expect(list.stderr.contains("is a PostgreSQL index, which this command cannot use yet"))
-        #expect(!list.stderr.contains(server.password))
+        let index = try Self.retrieve(["index", scratch.path("nothing")], environment: ["RETRIEVE_DB": url])
+        #expect(index.exit.status == 1)
+        #expect(index.stderr.contains("is a PostgreSQL index, which this command cannot use yet"))
+        #expect(!index.stderr.contains(server.password))
 
         // A second copy onto the filled database is refused, and --replace does it.
         let refused = try Self.retrieve(["migrate", original, url])

@@ -67,26 +67,12 @@ enum Torture {
         Signals.chord([110 * Double(i % 12 + 1), 165 * Double(i % 7 + 1)], seconds: seconds, sampleRate: sampleRate)
     }
 
-    /// A canonical 44-byte PCM WAV header.
+    /// A canonical 44-byte PCM WAV header (`Signals.wavHeader`).
     static func wavHeader(sampleRate: Int, channels: Int, bitsPerSample: Int, format: UInt16 = 1, dataBytes: UInt32)
         -> [UInt8]
     {
-        var h: [UInt8] = []
-        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
-        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { h.append(contentsOf: $0) } }
-        h.append(contentsOf: Array("RIFF".utf8))
-        u32(dataBytes &+ 36)
-        h.append(contentsOf: Array("WAVEfmt ".utf8))
-        u32(16)
-        u16(format)
-        u16(UInt16(channels))
-        u32(UInt32(sampleRate))
-        u32(UInt32(sampleRate * channels * bitsPerSample / 8))
-        u16(UInt16(channels * bitsPerSample / 8))
-        u16(UInt16(bitsPerSample))
-        h.append(contentsOf: Array("data".utf8))
-        u32(dataBytes)
-        return h
+        Signals.wavHeader(
+            sampleRate: sampleRate, channels: channels, bitsPerSample: bitsPerSample, format: format, dataBytes: dataBytes)
     }
 
     static func randomBytes(_ count: Int, _ rng: inout SeededGenerator) -> [UInt8] {
