@@ -77,6 +77,9 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// Whether the connection has closed (the server ended it, or the network broke).
+    public var isClosed: Bool { connection.isClosed }
+
     /// Closes the connection (after the queries in flight).
     public func close() async {
         try? await connection.close()
@@ -110,6 +113,10 @@ public final class PostgresStore: Sendable {
             return try await body()
         } catch let error as PostgresIndexError {
             throw error
+        } catch let error as PostgresTransactionError {
+            // An error of our own (a refused prune, a model conflict) thrown inside a transaction is the error.
+            if let inner = error.closureError, !(inner is PSQLError), error.rollbackError == nil { throw inner }
+            throw failure(action, error)
         } catch {
             throw failure(action, error)
         }
