@@ -156,14 +156,17 @@ public final class PostgresStore: Sendable {
     private func prepareSchema(migrate: Bool) async throws {
         let url = location.description
         try await run("checking the schema") {
-            let applied = try await appliedMigrations()
+            var applied = try await appliedMigrations()
             if applied == nil {
                 let tables =
                     try await connection.query(
                         "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
                         logger: logger
                     ).decode(Int.self).first { _ in true } ?? 0
-                if tables > 0 { throw PostgresIndexError.notAnIndex(url: url) }
+                // Another process's first migration may have committed between the two reads (its tables and
+                // schema_migrations appear together): look again before calling the database someone else's.
+                if tables > 0 { applied = try await appliedMigrations() }
+                if tables > 0 && applied == nil { throw PostgresIndexError.notAnIndex(url: url) }
             }
             let versions = applied ?? []
             if let newest = versions.max(), newest > PostgresSchema.version {
