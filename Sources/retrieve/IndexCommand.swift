@@ -99,27 +99,35 @@ struct IndexCommand: ParsableCommand {
         }
     }
 
+    /// One encoder per analysis thread: its scratch buffers are not shared between threads.
+    func makeAnalyser() throws -> TrackAnalysing {
+        let analyser = try EncoderAnalyser(encoder: try location.loadModel())
+        analyser.keepSegments = segments
+        return analyser
+    }
+
+    /// Ctrl-C stops after the batch in flight; a second one at once.
+    func catchInterrupts() -> InterruptFlag {
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data(
+                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
+        }
+        return interrupt
+    }
+
     /// `run()` for a PostgreSQL index: one worker among any number indexing the same library.
     func runShared(url: String) throws {
         let target = try PostgresLocation(url)
         let threads = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        let analysers: [TrackAnalysing] = try (0..<threads).map { _ in
-            // One encoder per thread: its scratch buffers are not shared between threads.
-            let analyser = try EncoderAnalyser(encoder: try location.loadModel())
-            analyser.keepSegments = segments
-            return analyser
-        }
+        let analysers = try (0..<threads).map { _ in try makeAnalyser() }
         var options = SharedIndexer.Options()
         options.batchSize = batchSize
         options.lease = lease
         options.prune = prune
         options.force = force
         options.retryFailures = retryFailures
-        let interrupt = InterruptFlag()
-        interrupt.catchInterrupts {
-            FileHandle.standardError.write(Data(
-                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
-        }
+        let interrupt = catchInterrupts()
         let indexer = SharedIndexer(
             location: target, options: options, analysers: analysers, progress: ProgressReporter.factory(quiet: quiet),
             stop: interrupt.stop)
@@ -157,17 +165,10 @@ struct IndexCommand: ParsableCommand {
         options.prune = prune
         options.force = force
         options.retryFailures = retryFailures
-        let interrupt = InterruptFlag()
-        interrupt.catchInterrupts {
-            FileHandle.standardError.write(Data(
-                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
-        }
-        let indexer = Indexer(store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop) {
-            // One encoder per worker: its scratch buffers are not shared between threads.
-            let analyser = try EncoderAnalyser(encoder: try location.loadModel())
-            analyser.keepSegments = segments
-            return analyser
-        }
+        let interrupt = catchInterrupts()
+        let indexer = Indexer(
+            store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop,
+            makeAnalyser: makeAnalyser)
         let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try indexer.run(roots: roots)
         if let labelled, !dryRun {
