@@ -128,7 +128,7 @@ let package = Package(
             name: "Library",
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SequenceEncoding", "LinearAlgebra", "VectorIndex", "SimilaritySearch",
-                "Analysis", "Plots",
+                "Analysis", "Plots", "PostgresIndex",
             ],
             swiftSettings: optimised),
         // Training sessions over a labelled collection: recipes, feature cache, augmentation, teacher targets.

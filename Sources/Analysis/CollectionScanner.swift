@@ -9,6 +9,12 @@ public struct CandidateFile: Sendable, Equatable {
     public let size: Int64
     /// Modification time in seconds since 1970, with sub-second precision where the file system has it.
     public let mtime: Double
+
+    public init(path: String, size: Int64, mtime: Double) {
+        self.path = path
+        self.size = size
+        self.mtime = mtime
+    }
 }
 
 /// A problem met while walking a collection: an unreadable folder, a symlink loop, a name that cannot be read.

@@ -7,6 +7,18 @@ extension Indexer {
     /// Removes the tracks of `scan`'s roots whose files are positively gone (`PrunePlan`), keeping those the
     /// planned `actions` move or re-analyse; refuses a large share of a root without `force`.
     func prune(scan: CollectionScan, keeping actions: [Action], summary: inout Summary) throws {
+        let plan = try Self.prunePlan(
+            scan: scan, keeping: actions, tracks: try store.allTracks(), failures: try store.failures().map(\.path),
+            force: options.force, dryRun: options.dryRun, summary: &summary)
+        if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
+    }
+
+    /// The prune of `scan`'s roots over `tracks` and `failures` (the index's): refused (thrown) for a root losing a
+    /// large share without `force` unless a dry run; the summary gets what is (or would be) removed.
+    static func prunePlan(
+        scan: CollectionScan, keeping actions: [Action], tracks: [TrackRecord], failures: [String], force: Bool,
+        dryRun: Bool, summary: inout Summary
+    ) throws -> PrunePlan {
         // Tracks recognised as moved live on under their new path; re-analysed ones keep their row too.
         let claimed = Set(
             actions.compactMap { action -> TrackID? in
@@ -15,18 +27,16 @@ extension Indexer {
                 case .add: nil
                 }
             })
-        let plan = PrunePlan.make(
-            tracks: try store.allTracks(), failures: try store.failures().map(\.path),
-            scan: scan, keep: claimed)
-        if !options.force, let refused = plan.refusals.first, !options.dryRun {
+        let plan = PrunePlan.make(tracks: tracks, failures: failures, scan: scan, keep: claimed)
+        if !force, let refused = plan.refusals.first, !dryRun {
             throw LibraryError.pruneRefused(
                 root: refused.path, removing: refused.gone.count,
                 indexed: refused.indexed, examples: refused.gone)
         }
-        if !options.force { summary.pruneRefusals = plan.refusals }
-        if !options.dryRun { try store.prune(tracks: plan.tracks, failures: plan.failurePaths) }
+        if !force { summary.pruneRefusals = plan.refusals }
         summary.removed = plan.tracks.count
         summary.removedPaths = plan.trackPaths
+        return plan
     }
 
     /// What a dry run would do, counted from the plan.

@@ -47,6 +47,10 @@ public final class Indexer {
         public var elapsed = 0.0
         public var interrupted = false
         public var dryRun = false
+        /// Shared (PostgreSQL) runs: files whose expired claim this worker took over from another one.
+        public var takenOver = 0
+        /// Shared runs: analysed files not written because their claim was no longer this worker's.
+        public var discarded = 0
         public init() {}
     }
 
@@ -164,8 +168,21 @@ public final class Indexer {
     ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int)
     {
+        let plan = try Self.plan(
+            files, model: model, segments: segments, source: store, retryFailures: options.retryFailures)
+        return (plan.actions, plan.unchanged, plan.skipped)
+    }
+
+    /// `plan(_:model:segments:)` against any index (`IndexPlanningSource`); files the source says are queued
+    /// already (by another worker's plan) are skipped and counted as `queued`.
+    static func plan(
+        _ files: [CandidateFile], model: ModelVersion, segments: Bool, source store: some IndexPlanningSource,
+        retryFailures: Bool
+    ) throws
+        -> (actions: [Action], unchanged: Int, skipped: Int, queued: Int)
+    {
         var actions: [Action] = []
-        var unchanged = 0, skipped = 0
+        var unchanged = 0, skipped = 0, queued = 0
         // Tracks without this model's embedding made by this build's analysis (decoder, resampler, front end);
         // with the model not yet registered, that is every track.
         let registered = try store.embeddingModels().first { $0.model.version.digest == model.digest }
@@ -182,10 +199,14 @@ public final class Indexer {
         }
         let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []
         let failed =
-            options.retryFailures
+            retryFailures
             ? [:] : Dictionary(try store.failures().map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var claimedForMove = Set<TrackID>()
         for file in files {
+            if store.isQueued(file.path) {
+                queued += 1
+                continue
+            }
             if let existing = try store.track(path: file.path) {
                 if existing.size != file.size || abs(existing.modificationTime - file.mtime) > 1e-3 {
                     actions.append(.analyse(file, existing: existing, reason: .changed))
@@ -221,7 +242,7 @@ public final class Indexer {
             }
             actions.append(.add(file, contentHash: hash))
         }
-        return (actions, unchanged, skipped)
+        return (actions, unchanged, skipped, queued)
     }
 
     /// Runs the analyses on worker threads and commits their results in batches.
@@ -263,32 +284,13 @@ public final class Indexer {
             let file = action.file
             switch outcome {
             case .success(let analysis):
-                batch.items.append(
-                    IndexBatch.Item(
-                        track: record(for: action, analysis: analysis),
-                        embeddings: [
-                            IndexBatch.ModelEmbedding(
-                                modelID: modelID, embedding: analysis.embedding,
-                                segmentCount: analysis.segmentCount,
-                                segments: analysis.segments)
-                        ]))
+                batch.items.append(Self.item(for: action, analysis: analysis, modelID: modelID))
                 summary.audioSeconds += analysis.info.duration
-                switch action {
-                case .add: summary.added += 1
-                case .analyse(_, _, .changed): summary.updated += 1
-                case .analyse(_, _, .otherModel), .analyse(_, _, .noSegments): summary.reembedded += 1
-                case .move: break
-                }
+                Self.count([action], into: &summary)
             case .failure(let failure):
-                batch.failures.append(
-                    FailureRecord(
-                        path: file.path, kind: failure.kind, reason: failure.reason,
-                        size: file.size, modificationTime: file.mtime))
+                batch.failures.append(Self.failureRecord(file, failure))
                 summary.failures.append((file.path, failure.reason))
-                progress.message(
-                    "retrieve: "
-                        + (failure.reason.hasPrefix(file.path + ": ")
-                            ? failure.reason : "\(file.path): \(failure.reason)"))
+                progress.message(Self.message(file, failure))
             }
             progress.advance(detail: (file.path as NSString).lastPathComponent)
             if batch.items.count + batch.failures.count >= options.batchSize || Date().timeIntervalSince(lastCommit) > 5
@@ -302,7 +304,29 @@ public final class Indexer {
         if !batch.isEmpty { _ = try store.commit(batch) }
     }
 
-    private func record(for action: Action, analysis: TrackAnalysis) -> TrackRecord {
+    /// The batch item of one analysed file: its track row and this model's embedding (with segments if kept).
+    static func item(for action: Action, analysis: TrackAnalysis, modelID: Int64) -> IndexBatch.Item {
+        IndexBatch.Item(
+            track: record(for: action, analysis: analysis),
+            embeddings: [
+                IndexBatch.ModelEmbedding(
+                    modelID: modelID, embedding: analysis.embedding, segmentCount: analysis.segmentCount,
+                    segments: analysis.segments)
+            ])
+    }
+
+    /// The failures row of a file that could not be analysed.
+    static func failureRecord(_ file: CandidateFile, _ failure: AnalysisFailure) -> FailureRecord {
+        FailureRecord(
+            path: file.path, kind: failure.kind, reason: failure.reason, size: file.size, modificationTime: file.mtime)
+    }
+
+    /// The line shown for a file that could not be analysed, naming the file once.
+    static func message(_ file: CandidateFile, _ failure: AnalysisFailure) -> String {
+        "retrieve: " + (failure.reason.hasPrefix(file.path + ": ") ? failure.reason : "\(file.path): \(failure.reason)")
+    }
+
+    private static func record(for action: Action, analysis: TrackAnalysis) -> TrackRecord {
         let file = action.file
         var record: TrackRecord
         switch action {
@@ -366,7 +390,7 @@ private final class ResultBuffer: @unchecked Sendable {
 }
 
 /// Moves a non-Sendable analyser onto the one worker thread that will use it.
-private final class AnalyserBox: @unchecked Sendable {
+final class AnalyserBox: @unchecked Sendable {
     let analyser: TrackAnalysing
     init(_ analyser: TrackAnalysing) { self.analyser = analyser }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 public import VectorIndex
 
 /// Why an operation on a PostgreSQL index (or a copy between two indexes) failed; `description` is one sentence
@@ -71,8 +72,24 @@ public enum PostgresIndexError: Error, CustomStringConvertible {
         }
     }
 
+    /// Whether the connection broke (a server restart, a terminated backend, the network): the remedy is to
+    /// reconnect and try again, which `retrieve index` does by itself.
+    public var isConnectionLoss: Bool {
+        switch self {
+        case .unreachable: return true
+        case .query(_, _, _, let cause):
+            guard let psql = cause as? PSQLError else { return false }
+            if let state = psql.serverInfo?[.sqlState], state.hasPrefix("08") || state.hasPrefix("57P") { return true }
+            switch psql.code {
+            case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection: return true
+            default: return false
+            }
+        default: return false
+        }
+    }
+
     /// The first line of an error's own description, without PostgresNIO's debugging dump.
-    static func summary(of error: any Error) -> String {
+    public static func summary(of error: any Error) -> String {
         String(String(describing: error).split(separator: "\n").first ?? "")
     }
 }

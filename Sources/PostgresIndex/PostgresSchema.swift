@@ -19,6 +19,7 @@ enum PostgresSchema {
     static let migrations: [(identifier: String, sql: String)] = [
         ("v1-initial", v1),
         ("v2-change-counter", v2),
+        ("v3-index-work", v3),
     ]
 
     static let migrationsTable = """
@@ -90,6 +91,31 @@ enum PostgresSchema {
             mtime DOUBLE PRECISION NOT NULL,
             failed_at DOUBLE PRECISION NOT NULL
         );
+        """
+
+    /// The shared work queue of `retrieve index` on several machines: one row per file still to analyse with a model,
+    /// from the plan that found it until the batch holding its result commits (which deletes the row). `reason` is
+    /// the plan's (`add`, `changed`, `otherModel`, `noSegments`), `track_id` the indexed track it re-analyses, if
+    /// any. A worker claims rows with `FOR UPDATE SKIP LOCKED`, writing its id and a lease (`claimed_until`, server
+    /// time); a row whose lease has passed may be claimed by another worker, and a batch commits only the rows whose
+    /// `worker` is still the committer.
+    static let v3 = """
+        CREATE TABLE index_work (
+            model_id BIGINT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            path TEXT COLLATE "C" NOT NULL,
+            size BIGINT NOT NULL,
+            mtime DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('add', 'changed', 'otherModel', 'noSegments')),
+            track_id BIGINT,
+            content_hash TEXT,
+            worker TEXT,
+            claimed_until TIMESTAMPTZ,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            queued_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (model_id, path),
+            CHECK ((worker IS NULL) = (claimed_until IS NULL))
+        );
+        CREATE INDEX index_work_by_lease ON index_work(model_id, claimed_until);
         """
 }
 

@@ -24,49 +24,18 @@ extension PostgresStore {
 
     /// Every registered model, by id.
     public func storedModels() async throws -> [ModelRecord] {
-        try await run("reading models") {
-            var models: [ModelRecord] = []
-            let rows = try await connection.query(
-                "SELECT id, name, digest, dimensions, configuration, created_at FROM models ORDER BY id", logger: logger
-            )
-            for try await (id, name, digest, dimensions, configuration, createdAt) in rows.decode(
-                (Int64, String, String, Int, String, Double).self)
-            {
-                models.append(
-                    ModelRecord(
-                        id: id, version: ModelVersion(name: name, digest: digest, dimensions: dimensions),
-                        configurationJSON: configuration, createdAt: createdAt))
-            }
-            return models
-        }
+        try await run("reading models") { try await Self.models(connection, logger: logger) }
     }
 
     /// Up to `limit` tracks with ids above `id`, by id.
     public func storedTracks(after id: Int64, limit: Int) async throws -> [StoredTrack] {
         try await run("reading tracks") {
             var tracks: [StoredTrack] = []
-            let rows = try await connection.query(
-                """
-                SELECT id, path, size, mtime, content_hash, duration, sample_rate, channels, format, title, artist, album,
-                       genre, label, added_at, updated_at
-                FROM tracks WHERE id > \(id) ORDER BY id LIMIT \(limit)
-                """, logger: logger)
-            for try await row in rows {
-                let (
-                    id, path, size, mtime, hash, duration, rate, channels, format, title, artist, album, genre, label,
-                    addedAt, updatedAt
-                ) = try row.decode(
-                    (
-                        Int64, String, Int64, Double, String, Double, Int, Int, String, String?, String?, String?,
-                        String?, String?, Double, Double
-                    ).self)
-                tracks.append(
-                    StoredTrack(
-                        record: TrackRecord(
-                            id: TrackID(id), path: path, size: size, modificationTime: mtime, contentHash: hash,
-                            duration: duration, sampleRate: rate, channels: channels, format: format, title: title,
-                            artist: artist, album: album, genre: genre, label: label),
-                        addedAt: addedAt, updatedAt: updatedAt))
+            for try await row in try await connection.query(
+                "SELECT \(unescaped: Self.trackColumns) FROM tracks WHERE id > \(id) ORDER BY id LIMIT \(limit)",
+                logger: logger)
+            {
+                tracks.append(try Self.decodeTrack(row))
             }
             return tracks
         }
@@ -221,8 +190,8 @@ extension PostgresStore {
         _ = try await run("emptying the index") {
             try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query(
-                    "TRUNCATE segment_embeddings, embeddings, tracks, models, failures RESTART IDENTITY", logger: logger
-                )
+                    "TRUNCATE index_work, segment_embeddings, embeddings, tracks, models, failures RESTART IDENTITY",
+                    logger: logger)
             }
         }
         return counts

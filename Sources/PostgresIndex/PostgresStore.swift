@@ -77,6 +77,9 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// Whether the connection has closed (the server ended it, or the network broke).
+    public var isClosed: Bool { connection.isClosed }
+
     /// Closes the connection (after the queries in flight).
     public func close() async {
         try? await connection.close()
@@ -110,6 +113,10 @@ public final class PostgresStore: Sendable {
             return try await body()
         } catch let error as PostgresIndexError {
             throw error
+        } catch let error as PostgresTransactionError {
+            // An error of our own (a refused prune, a model conflict) thrown inside a transaction is the error.
+            if let inner = error.closureError, !(inner is PSQLError), error.rollbackError == nil { throw inner }
+            throw failure(action, error)
         } catch {
             throw failure(action, error)
         }
@@ -149,14 +156,17 @@ public final class PostgresStore: Sendable {
     private func prepareSchema(migrate: Bool) async throws {
         let url = location.description
         try await run("checking the schema") {
-            let applied = try await appliedMigrations()
+            var applied = try await appliedMigrations()
             if applied == nil {
                 let tables =
                     try await connection.query(
                         "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
                         logger: logger
                     ).decode(Int.self).first { _ in true } ?? 0
-                if tables > 0 { throw PostgresIndexError.notAnIndex(url: url) }
+                // Another process's first migration may have committed between the two reads (its tables and
+                // schema_migrations appear together): look again before calling the database someone else's.
+                if tables > 0 { applied = try await appliedMigrations() }
+                if tables > 0 && applied == nil { throw PostgresIndexError.notAnIndex(url: url) }
             }
             let versions = applied ?? []
             if let newest = versions.max(), newest > PostgresSchema.version {

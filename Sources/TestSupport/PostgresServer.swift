@@ -127,8 +127,10 @@ public final class PostgresServer: @unchecked Sendable {
         return url(database: name)
     }
 
-    /// Runs `sql` through `psql` over the Unix socket (trusted); throws with psql's output when it fails.
-    public func psql(database: String, _ sql: String) throws {
+    /// Runs `sql` through `psql` over the Unix socket (trusted) and returns what it printed (rows unaligned, one a
+    /// line, columns split by `|`, no headers); throws with psql's output when it fails.
+    @discardableResult
+    public func psql(database: String, _ sql: String) throws -> String {
         guard let binaries = Self.binaries else { throw ChildProcessError(Self.skipReason) }
         // Beside postgres, else Debian's (where postgres is linked into /usr/local/bin, say), else on PATH.
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
@@ -143,10 +145,12 @@ public final class PostgresServer: @unchecked Sendable {
             tool,
             [
                 "-h", folder.path, "-p", "\(port)", "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-X",
+                "-A", "-t",
                 "-c", sql,
             ], output: folder.appendingPathComponent("psql-\(UUID().uuidString.prefix(8))"))
         let exit = run.wait()
         guard exit.status == 0 else { throw ChildProcessError("psql failed (\(exit)): \(run.standardError)") }
+        return run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Stops the server (fast shutdown: SIGINT, then SIGKILL after 10 s) and removes its folder.

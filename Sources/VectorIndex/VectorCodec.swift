@@ -4,8 +4,8 @@ import Foundation
 ///
 /// Decoding copies bytes into Float storage and never rebinds the source, because SQLite hands BLOBs back
 /// at arbitrary alignment. Both directions are bit-exact (NaN payloads, signed zeros and subnormals included).
-package enum VectorCodec {
-    static func encode(_ values: [Float]) -> Data {
+public enum VectorCodec {
+    public static func encode(_ values: [Float]) -> Data {
         #if _endian(little)
             return values.withUnsafeBytes { Data($0) }
         #else

@@ -7,6 +7,7 @@ import Training
 import Evaluation
 import SimilaritySearch
 import VectorIndex
+import PostgresIndex
 
 /// `retrieve index DIR…`: bring the index up to date with folders of audio.
 struct IndexCommand: ParsableCommand {
@@ -18,6 +19,11 @@ struct IndexCommand: ParsableCommand {
             content and keep their embedding, and tracks embedded by another model are re-embedded. Files that \
             cannot be decoded are recorded with their reason and do not stop the run. Work is committed in \
             batches: a kill loses at most the batch in flight, and the next run resumes.
+            With --db postgresql://… (or RETRIEVE_DB), several `retrieve index` processes, on one machine or \
+            many (the collection at the same path on each), can index one library at once: each plans its folders, \
+            queues what needs analysing in the database, and claims batches from that queue with a lease (--lease); \
+            a stopped or killed worker's files are taken over when its lease expires, and a run ends when the queue \
+            is empty. A broken connection is reported and retried after reconnecting.
             Exit status: 0 all files indexed; 3 finished, but some files failed (see `retrieve list --failures`); \
             130 stopped by Ctrl-C; 1 the run could not proceed.
             """)
@@ -66,14 +72,91 @@ struct IndexCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    @Option(help: ArgumentHelp(
+        "PostgreSQL only: seconds a worker's claim on a batch lasts without renewal (renewed every third of it "
+            + "while it works); a killed worker's files are taken over after this long.", valueName: "seconds"))
+    var lease: Double = 120
+
     func validate() throws {
         try Check.range("--jobs", jobs, 1...1_024)
         try Check.range("--batch-size", batchSize, 1...100_000)
         guard prune || !force else { throw ValidationError("--force only applies with --prune") }
+        guard lease >= 1, lease <= 86_400 else {
+            throw ValidationError("--lease must be between 1 and 86400 seconds, not \(lease)")
+        }
+        if let url = location.postgresURL {
+            let shown = PostgresLocation.redact(url)
+            if dryRun {
+                throw ValidationError(
+                    "--dry-run does not work with a PostgreSQL index (\(shown)) yet — run it on an SQLite copy "
+                        + "made with `retrieve migrate \(shown) FILE.sqlite`")
+            }
+            if labels != nil {
+                throw ValidationError(
+                    "--labels does not work with a PostgreSQL index (\(shown)) yet — index into SQLite with "
+                        + "--labels and copy it with `retrieve migrate FILE.sqlite \(shown)`")
+            }
+        }
+    }
+
+    /// One encoder per analysis thread: its scratch buffers are not shared between threads.
+    func makeAnalyser() throws -> TrackAnalysing {
+        let analyser = try EncoderAnalyser(encoder: try location.loadModel())
+        analyser.keepSegments = segments
+        return analyser
+    }
+
+    /// Ctrl-C stops after the batch in flight; a second one at once.
+    func catchInterrupts() -> InterruptFlag {
+        let interrupt = InterruptFlag()
+        interrupt.catchInterrupts {
+            FileHandle.standardError.write(Data(
+                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
+        }
+        return interrupt
+    }
+
+    /// `run()` for a PostgreSQL index: one worker among any number indexing the same library.
+    func runShared(url: String) throws {
+        let target = try PostgresLocation(url)
+        let threads = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let analysers = try (0..<threads).map { _ in try makeAnalyser() }
+        var options = SharedIndexer.Options()
+        options.batchSize = batchSize
+        options.lease = lease
+        options.prune = prune
+        options.force = force
+        options.retryFailures = retryFailures
+        let interrupt = catchInterrupts()
+        let indexer = SharedIndexer(
+            location: target, options: options, analysers: analysers, progress: ProgressReporter.factory(quiet: quiet),
+            stop: interrupt.stop)
+        let roots = roots
+        let summary = try Blocking.run { try await indexer.run(roots: roots) }
+        if json {
+            var object = summaryObject(summary)
+            object["database"] = target.description
+            object["takenOver"] = summary.takenOver
+            object["discarded"] = summary.discarded
+            object["worker"] = indexer.worker
+            print(Exporter.jsonString(object))
+        } else {
+            var lines = summaryText(summary).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.removeLast()  // "index: <SQLite path>"
+            if summary.takenOver > 0 || summary.discarded > 0 {
+                lines.append("  \(summary.takenOver) taken over from stopped workers, \(summary.discarded) discarded "
+                    + "(claim taken over by another worker)")
+            }
+            lines.append("  index: \(target) (worker \(indexer.worker))")
+            print(lines.joined(separator: "\n"))
+        }
+        if summary.interrupted { throw ExitStatus.interrupted }
+        if !summary.failures.isEmpty { throw ExitStatus.partialFailure }
     }
 
     func run() throws {
         _ = try location.loadModel()  // fail before touching the index if the model is missing or damaged
+        if let url = location.postgresURL { return try runShared(url: url) }
         let store = try location.openStore(create: !dryRun)
         var options = Indexer.Options()
         options.workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount
@@ -82,17 +165,10 @@ struct IndexCommand: ParsableCommand {
         options.prune = prune
         options.force = force
         options.retryFailures = retryFailures
-        let interrupt = InterruptFlag()
-        interrupt.catchInterrupts {
-            FileHandle.standardError.write(Data(
-                "\nretrieve: stopping after the batch in flight (Ctrl-C again to stop at once)\n".utf8))
-        }
-        let indexer = Indexer(store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop) {
-            // One encoder per worker: its scratch buffers are not shared between threads.
-            let analyser = try EncoderAnalyser(encoder: try location.loadModel())
-            analyser.keepSegments = segments
-            return analyser
-        }
+        let interrupt = catchInterrupts()
+        let indexer = Indexer(
+            store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop,
+            makeAnalyser: makeAnalyser)
         let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try indexer.run(roots: roots)
         if let labelled, !dryRun {

@@ -62,10 +62,10 @@ struct PostgresStoreTests {
                     return try await store.schemaVersions()
                 }
             }
-            for try await versions in group { #expect(versions == [1, 2]) }
+            for try await versions in group { #expect(versions == [1, 2, 3]) }
         }
         let again = try await PostgresStore.open(url: url, migrate: true)
-        #expect(try await again.schemaVersions() == [1, 2])
+        #expect(try await again.schemaVersions() == [1, 2, 3])
         #expect(try await again.rowCounts() == RowCounts())
         await again.close()
     }

@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `retrieve index --db postgresql://…` with several worker processes on one library: the kill fixture's
+/// collection indexed into a real PostgreSQL 15, compared with the fixture's uninterrupted single-process SQLite run.
+@Suite(.serialized, .enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipReason)))
+struct SharedIndexingTests {
+    /// The kill tests' kind of collection with longer files (8 s), so that a worker started again after a kill
+    /// still finds work to claim before the others finish.
+    static let fixture: Result<KillFixture, any Error> = Result { try KillFixture(tracks: 48, seconds: 8) }
+
+    /// Index arguments of one worker: one analysis thread (three workers share the two cores), batches of two
+    /// files, a two-second lease so a killed worker's files are taken over quickly.
+    static func arguments(_ fixture: KillFixture, url: String, jobs: Int = 1, lease: Int = 2) -> [String] {
+        [
+            "index", fixture.music.path, "--db", url, "--model", fixture.model.path, "--batch-size", "2",
+            "--jobs", "\(jobs)", "--lease", "\(lease)", "-q", "--json",
+        ]
+    }
+
+    static func start(_ arguments: [String], in fixture: KillFixture, name: String) throws -> Child {
+        try Child(try RetrieveBinary.require(), arguments, output: fixture.folder.path("\(name)-\(UUID().uuidString)"))
+    }
+
+    /// Waits (up to a minute) until `condition` holds, polling.
+    static func waitUntil(_ what: String, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(60)
+        while !(try condition()) {
+            guard Date() < deadline else { throw TortureFailure("timed out waiting until \(what)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Whether the worker process `pid` holds a claim right now (false before the schema exists).
+    static func holdsClaim(_ server: PostgresServer, _ database: String, pid: Int32) -> Bool {
+        let n = try? server.psql(database: database, "SELECT count(*) FROM index_work WHERE worker LIKE '%:\(pid):%'")
+        return (n.flatMap { Int($0) } ?? 0) > 0
+    }
+
+    static func integer(_ server: PostgresServer, _ database: String, _ sql: String) throws -> Int {
+        let text = try server.psql(database: database, sql)
+        guard let n = Int(text) else { throw TortureFailure("\(sql) printed \(text)") }
+        return n
+    }
+
+    /// No claims or queued files left, one embedding per track, no track written twice, nothing failed; then the
+    /// index copied to SQLite equals the fixture's uninterrupted SQLite run, vector for vector.
+    static func expectComplete(
+        _ fixture: KillFixture, _ server: PostgresServer, database: String, url: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(try integer(server, database, "SELECT count(*) FROM index_work") == 0, sourceLocation: sourceLocation)
+        #expect(
+            try integer(server, database, "SELECT count(*) FROM tracks") == fixture.trackCount,
+            sourceLocation: sourceLocation)
+        #expect(
+            try integer(server, database, "SELECT count(*) FROM embeddings") == fixture.trackCount,
+            sourceLocation: sourceLocation)
+        // A track written by a second batch would have been updated after it was added.
+        #expect(
+            try integer(server, database, "SELECT count(*) FROM tracks WHERE updated_at <> added_at") == 0,
+            "a file was committed twice", sourceLocation: sourceLocation)
+        #expect(try integer(server, database, "SELECT count(*) FROM failures") == 0, sourceLocation: sourceLocation)
+        let copy = fixture.folder.path("copy-\(UUID().uuidString).sqlite").path
+        let migrate = try runRetrieve(["migrate", url, copy, "--quiet"], in: fixture.folder.url)
+        try #require(migrate.exit.status == 0, "\(migrate.stderr)", sourceLocation: sourceLocation)
+        fixture.expectEqualsReference(try IndexSnapshot.read(copy), sourceLocation: sourceLocation)
+    }
+
+    static func json(_ child: Child) throws -> [String: Any] {
+        let data = Data(child.standardOutput.utf8)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TortureFailure("not a JSON object: \(child.standardOutput)")
+        }
+        return object
+    }
+
+    /// Three workers at once, one of them SIGKILLed twice while it holds claims and started again: every file is
+    /// indexed exactly once, the killed worker's files are taken over, and the vectors equal a single SQLite run's.
+    @Test func threeWorkersOneKilledTwiceIndexEveryFileOnce() throws {
+        let fixture = try Self.fixture.get()
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "shared")
+        let database = String(url.split(separator: "/").last!)
+        let arguments = Self.arguments(fixture, url: url)
+        let steady = try (0..<2).map { try Self.start(arguments, in: fixture, name: "worker\($0)") }
+        var victim = try Self.start(arguments, in: fixture, name: "victim")
+        for kill in 1...2 {
+            try Self.waitUntil("the victim holds a claim (kill \(kill))") {
+                victim.hasExited || Self.holdsClaim(server, database, pid: victim.pid)
+            }
+            #expect(!victim.hasExited, "the victim finished before kill \(kill): \(victim.standardError)")
+            victim.send(SIGKILL)
+            #expect(victim.wait().signal == SIGKILL)
+            victim = try Self.start(arguments, in: fixture, name: "victim")
+        }
+        var takenOver = 0
+        for child in steady + [victim] {
+            let exit = child.wait()
+            #expect(exit.status == 0, "\(exit): \(child.standardError)")
+            takenOver += try Self.json(child)["takenOver"] as? Int ?? 0
+        }
+        #expect(takenOver >= 1, "no worker took over the killed worker's claims")
+        try Self.expectComplete(fixture, server, database: database, url: url)
+    }
+
+    /// The worker's connection is terminated from another session (`pg_terminate_backend`) twice while it holds
+    /// claims: it says so, reconnects, retries, and the index ends complete with nothing lost or written twice.
+    @Test func aTerminatedConnectionIsReportedAndTheBatchRetried() throws {
+        let fixture = try Self.fixture.get()
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "terminated")
+        let database = String(url.split(separator: "/").last!)
+        let worker = try Self.start(Self.arguments(fixture, url: url, jobs: 2, lease: 5), in: fixture, name: "worker")
+        var terminated = 0
+        for round in 1...2 {
+            try Self.waitUntil("the worker holds a claim (round \(round))") {
+                worker.hasExited
+                    || (Self.holdsClaim(server, database, pid: worker.pid)
+                        && (try? Self.integer(server, database, "SELECT count(*) FROM tracks")) ?? 0 >= 4 * round)
+            }
+            if worker.hasExited { break }
+            terminated += try Self.integer(
+                server, database,
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        let exit = worker.wait()
+        #expect(exit.status == 0, "\(exit): \(worker.standardError)")
+        #expect(terminated >= 1, "the worker finished before its connection could be terminated")
+        #expect(worker.standardError.contains("retrieve: lost the connection to postgresql://retrieve:***@127.0.0.1"))
+        #expect(!worker.standardError.contains(server.password))
+        try Self.expectComplete(fixture, server, database: database, url: url)
+    }
+}
