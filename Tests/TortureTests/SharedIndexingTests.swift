@@ -1,3 +1,4 @@
+import AudioDecoding
 import Foundation
 import Testing
 import TestSupport
@@ -140,5 +141,84 @@ struct SharedIndexingTests {
         #expect(worker.standardError.contains("retrieve: lost the connection to postgresql://retrieve:***@127.0.0.1"))
         #expect(!worker.standardError.contains(server.password))
         try Self.expectComplete(fixture, server, database: database, url: url)
+    }
+
+    /// Readers while two workers index: every `retrieve list` (one snapshot) sees whole batches only. Batches are
+    /// two files and nothing fails, so a read that saw half a batch would count an odd number of tracks.
+    @Test func readersDuringSharedIndexingNeverSeeHalfABatch() throws {
+        let fixture = try Self.fixture.get()
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "readers")
+        let workers = try (0..<2).map {
+            try Self.start(Self.arguments(fixture, url: url, lease: 60), in: fixture, name: "reader-run\($0)")
+        }
+        var counts: [Int] = []
+        while !workers.allSatisfy(\.hasExited) {
+            let list = try runRetrieve(["list", "--db", url, "--json"], in: fixture.folder.url)
+            // Before the first plan commits there is no index to list yet.
+            guard list.exit.status == 0 else { continue }
+            counts.append(list.stdout.split(separator: "\n").count)
+        }
+        for worker in workers {
+            let exit = worker.wait()
+            #expect(exit.status == 0, "\(exit): \(worker.standardError)")
+        }
+        #expect(counts.allSatisfy { $0 % 2 == 0 }, "a read saw half a batch: \(counts)")
+        #expect(counts.contains { $0 > 0 && $0 < fixture.trackCount }, "no read fell inside the run: \(counts)")
+    }
+
+    /// The same changes indexed into SQLite and into PostgreSQL give the same summary and the same index: a file
+    /// renamed (a move, recognised by content), one rewritten with other audio (changed), a damaged one (a
+    /// failure, remembered and skipped next time), one deleted (pruned with `--prune`).
+    @Test func changesMovesFailuresAndPruneAsOnSQLite() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-shared-plan")
+        let music = folder.path("music"), model = folder.path("model.safetensors")
+        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
+        _ = try Torture.makeModel(at: model, seed: 12)
+        for i in 0..<6 {
+            try AudioFileWriter.write(
+                Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
+        }
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "plan")
+        let sqlite = folder.path("index.sqlite").path
+        func index(_ db: String, _ extra: [String] = []) throws -> [String: Any] {
+            let run = try runRetrieve(
+                ["index", music.path, "--db", db, "--model", model.path, "--json", "-q"] + extra, in: folder.url)
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            return try #require(object, "\(run.exit): \(run.stderr)")
+        }
+        func counts(_ summary: [String: Any]) -> [String] {
+            ["added", "updated", "reembedded", "moved", "removed", "unchanged", "skippedFailures"].map {
+                "\($0) \(summary[$0] as? Int ?? -1)"
+            } + ["failures \((summary["failures"] as? [Any])?.count ?? -1)"]
+        }
+        func listed(_ db: String, _ extra: [String] = []) throws -> [String] {
+            let run = try runRetrieve(["list", "--db", db, "--json"] + extra, in: folder.url)
+            return run.stdout.split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["path"] as? String
+            }.sorted()
+        }
+        let firstSQLite = try index(sqlite), firstPostgres = try index(url)
+        #expect(counts(firstSQLite) == counts(firstPostgres))
+        #expect(firstPostgres["added"] as? Int == 6)
+        // The changes, then both indexes again.
+        try FileManager.default.moveItem(at: music.appendingPathComponent("t0.wav"), to: music.appendingPathComponent("moved.wav"))
+        try AudioFileWriter.write(
+            Torture.tone(40, seconds: 3), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t1.wav"))
+        try Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEnot really".utf8).write(to: music.appendingPathComponent("damaged.wav"))
+        try FileManager.default.removeItem(at: music.appendingPathComponent("t2.wav"))
+        let second = (try index(sqlite, ["--prune"]), try index(url, ["--prune"]))
+        #expect(counts(second.0) == counts(second.1))
+        #expect(second.1["moved"] as? Int == 1 && second.1["updated"] as? Int == 1 && second.1["removed"] as? Int == 1)
+        #expect((second.1["failures"] as? [Any])?.count == 1)
+        #expect(try listed(sqlite) == listed(url))
+        #expect(try listed(sqlite, ["--failures"]) == listed(url, ["--failures"]))
+        // A third run changes nothing and skips the remembered failure on both.
+        let third = (try index(sqlite), try index(url))
+        #expect(counts(third.0) == counts(third.1))
+        #expect(third.1["unchanged"] as? Int == 5 && third.1["skippedFailures"] as? Int == 1)
     }
 }
