@@ -87,6 +87,45 @@ public final class SharedIndexer: @unchecked Sendable {
         }
     }
 
+    /// What `run` would do, counted from the plan and written nowhere: the plan of `roots` against one committed
+    /// state of the index (read without the plan lock, in one read-only snapshot; files another worker has queued
+    /// count as theirs), with the moves, re-analyses and (with `prune`) removals it would make, as `Indexer`'s dry
+    /// run counts them. The database must hold an index already; it is neither created nor upgraded.
+    public func dryRun(roots: [String]) async throws -> Indexer.Summary {
+        let started = Date()
+        var summary = Indexer.Summary()
+        summary.dryRun = true
+        let probe = analysers[0].analyser
+        let scan = scanner.scan(roots)
+        if let root = Indexer.unreadableRoots(scan).first {
+            throw LibraryError.unreadableRoot(path: root.path, reason: root.reason)
+        }
+        let store = try await PostgresStore.open(location, migrate: false)
+        let snapshot: PlanningSnapshot
+        do {
+            snapshot = try await store.planningSnapshot(modelDigest: probe.modelVersion.digest)
+            await store.close()
+        } catch {
+            await store.close()
+            throw error
+        }
+        summary.scanned = scan.files.count
+        for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
+        let plan = try Indexer.plan(
+            scan.files, model: probe.modelVersion, segments: probe.keepsSegments, source: snapshot,
+            retryFailures: options.retryFailures)
+        summary.unchanged = plan.unchanged
+        summary.skippedFailures = plan.skipped
+        if options.prune {
+            _ = try Indexer.prunePlan(
+                scan: scan, keeping: plan.actions, tracks: snapshot.allTracks(),
+                failures: snapshot.failures().map(\.path), force: options.force, dryRun: true, summary: &summary)
+        }
+        Indexer.count(plan.actions, into: &summary)
+        summary.elapsed = Date().timeIntervalSince(started)
+        return summary
+    }
+
     private func run(
         scan: CollectionScan, probe: TrackAnalysing, connection: inout Connection, started: Date
     ) async throws -> Indexer.Summary {

@@ -141,45 +141,71 @@ extension PostgresStore {
         try await run("planning the files to index") {
             try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.planLockKey))", logger: logger)
-                var snapshot = PlanningSnapshot()
-                for try await row in try await connection.query(
-                    "SELECT \(unescaped: Self.trackColumns) FROM tracks", logger: logger)
-                {
-                    let track = try Self.decodeTrack(row).record
-                    snapshot.tracksByPath[track.path] = track
-                    snapshot.tracksByHash[track.contentHash, default: []].append(track)
-                }
-                for try await (path, kind, reason, size, mtime, failedAt) in try await connection.query(
-                    "SELECT path, kind, reason, size, mtime, failed_at FROM failures", logger: logger
-                ).decode((String, String, String, Int64, Double, Double).self) {
-                    snapshot.failureRows.append(
-                        FailureRecord(
-                            path: path, kind: kind, reason: reason, size: size, modificationTime: mtime,
-                            failedAt: failedAt))
-                }
-                for try await (track, modelID, version) in try await connection.query(
-                    "SELECT track_id, model_id, analysis_version FROM embeddings", logger: logger
-                ).decode((Int64, Int64, Int).self) {
-                    snapshot.embeddings[modelID, default: [:]][TrackID(track)] = version
-                }
-                for try await (track, modelID) in try await connection.query(
-                    "SELECT DISTINCT track_id, model_id FROM segment_embeddings", logger: logger
-                ).decode((Int64, Int64).self) {
-                    snapshot.segments[modelID, default: []].insert(TrackID(track))
-                }
-                for try await path in try await connection.query(
-                    "SELECT path FROM index_work WHERE model_id = \(model)", logger: logger
-                ).decode(String.self) {
-                    snapshot.queued.insert(path)
-                }
-                let models = try await Self.models(connection, logger: logger)
-                snapshot.models = models.map {
-                    ModelUsage(model: $0, embeddingCount: snapshot.embeddings[$0.id]?.count ?? 0)
-                }
+                let snapshot = try await Self.readPlanningSnapshot(connection, model: model, logger: logger)
                 let (work, result) = try plan(snapshot)
                 try await Self.write(work, model: model, connection: connection, logger: logger)
                 return result
             }
+        }
+    }
+
+    /// What a plan reads: every track, failure, embedding version and segment owner, the models, and the paths
+    /// queued for `model` (none without one), through `connection`, inside the caller's transaction.
+    static func readPlanningSnapshot(
+        _ connection: PostgresConnection, model: Int64?, logger: Logger
+    ) async throws -> PlanningSnapshot {
+        var snapshot = PlanningSnapshot()
+        for try await row in try await connection.query(
+            "SELECT \(unescaped: Self.trackColumns) FROM tracks", logger: logger)
+        {
+            let track = try Self.decodeTrack(row).record
+            snapshot.tracksByPath[track.path] = track
+            snapshot.tracksByHash[track.contentHash, default: []].append(track)
+        }
+        for try await (path, kind, reason, size, mtime, failedAt) in try await connection.query(
+            "SELECT path, kind, reason, size, mtime, failed_at FROM failures", logger: logger
+        ).decode((String, String, String, Int64, Double, Double).self) {
+            snapshot.failureRows.append(
+                FailureRecord(
+                    path: path, kind: kind, reason: reason, size: size, modificationTime: mtime,
+                    failedAt: failedAt))
+        }
+        for try await (track, modelID, version) in try await connection.query(
+            "SELECT track_id, model_id, analysis_version FROM embeddings", logger: logger
+        ).decode((Int64, Int64, Int).self) {
+            snapshot.embeddings[modelID, default: [:]][TrackID(track)] = version
+        }
+        for try await (track, modelID) in try await connection.query(
+            "SELECT DISTINCT track_id, model_id FROM segment_embeddings", logger: logger
+        ).decode((Int64, Int64).self) {
+            snapshot.segments[modelID, default: []].insert(TrackID(track))
+        }
+        if let model {
+            for try await path in try await connection.query(
+                "SELECT path FROM index_work WHERE model_id = \(model)", logger: logger
+            ).decode(String.self) {
+                snapshot.queued.insert(path)
+            }
+        }
+        let models = try await Self.models(connection, logger: logger)
+        snapshot.models = models.map {
+            ModelUsage(model: $0, embeddingCount: snapshot.embeddings[$0.id]?.count ?? 0)
+        }
+        return snapshot
+    }
+
+    /// The `PlanningSnapshot` of one commit, read in a REPEATABLE READ, READ ONLY transaction without the plan lock
+    /// and with no write: what `retrieve index --dry-run` plans against. Paths queued for the model whose digest is
+    /// `modelDigest` count as queued.
+    public func planningSnapshot(modelDigest: String) async throws -> PlanningSnapshot {
+        try await inOneSnapshot("reading the index to plan a dry run") {
+            var model: Int64?
+            for try await id in try await connection.query(
+                "SELECT id FROM models WHERE digest = \(modelDigest)", logger: logger
+            ).decode(Int64.self) {
+                model = id
+            }
+            return try await Self.readPlanningSnapshot(connection, model: model, logger: logger)
         }
     }
 

@@ -86,11 +86,6 @@ struct IndexCommand: ParsableCommand {
         }
         if let url = location.postgresURL {
             let shown = PostgresLocation.redact(url)
-            if dryRun {
-                throw ValidationError(
-                    "--dry-run does not work with a PostgreSQL index (\(shown)) yet — run it on an SQLite copy "
-                        + "made with `retrieve migrate \(shown) FILE.sqlite`")
-            }
             if labels != nil {
                 throw ValidationError(
                     "--labels does not work with a PostgreSQL index (\(shown)) yet — index into SQLite with "
@@ -132,7 +127,10 @@ struct IndexCommand: ParsableCommand {
             location: target, options: options, analysers: analysers, progress: ProgressReporter.factory(quiet: quiet),
             stop: interrupt.stop)
         let roots = roots
-        let summary = try Blocking.run { try await indexer.run(roots: roots) }
+        let dryRun = dryRun
+        let summary = try Blocking.run {
+            dryRun ? try await indexer.dryRun(roots: roots) : try await indexer.run(roots: roots)
+        }
         if json {
             var object = summaryObject(summary)
             object["database"] = target.description

@@ -210,6 +210,13 @@ struct SharedIndexingTests {
             Torture.tone(40, seconds: 3), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t1.wav"))
         try Data("RIFF\u{0}\u{0}\u{0}\u{0}WAVEnot really".utf8).write(to: music.appendingPathComponent("damaged.wav"))
         try FileManager.default.removeItem(at: music.appendingPathComponent("t2.wav"))
+        // A dry run says the same on both and writes nothing.
+        let before = try listed(url)
+        let dry = (try index(sqlite, ["--prune", "--dry-run"]), try index(url, ["--prune", "--dry-run"]))
+        #expect(counts(dry.0) == counts(dry.1))
+        #expect(dry.1["moved"] as? Int == 1 && dry.1["updated"] as? Int == 1 && dry.1["removed"] as? Int == 1)
+        #expect(dry.1["dryRun"] as? Bool == true)
+        #expect(try listed(url) == before)
         let second = (try index(sqlite, ["--prune"]), try index(url, ["--prune"]))
         #expect(counts(second.0) == counts(second.1))
         #expect(second.1["moved"] as? Int == 1 && second.1["updated"] as? Int == 1 && second.1["removed"] as? Int == 1)
