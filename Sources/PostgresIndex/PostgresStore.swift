@@ -24,7 +24,8 @@ public final class PostgresStore: Sendable {
     }
 
     /// Connects to `location`; with `migrate` brings the schema up to this build's (creating it in an empty
-    /// database), else requires it complete already (`outdatedSchema` otherwise). Either way a newer schema or a
+    /// database), else requires an index there already (`outdatedSchema` otherwise) and upgrades one of an earlier
+    /// schema version. Either way a newer schema or a
     /// database of another application is refused before anything is written.
     public static func open(_ location: PostgresLocation, migrate: Bool) async throws -> PostgresStore {
         let logger = Logger(label: "retrieve.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -173,7 +174,9 @@ public final class PostgresStore: Sendable {
                 throw PostgresIndexError.newerSchema(url: url, found: newest, known: PostgresSchema.version)
             }
             if versions.count == PostgresSchema.version { return }
-            guard migrate else { throw PostgresIndexError.outdatedSchema(url: url) }
+            // Reading needs an index there already; one of an earlier release is upgraded (migrations only add
+            // tables, columns and triggers, and run under a lock), as an SQLite index is when it is opened.
+            guard migrate || !versions.isEmpty else { throw PostgresIndexError.outdatedSchema(url: url) }
         }
         try await run("migrating the schema") {
             try await connection.withTransaction(logger: logger) { connection in

@@ -99,6 +99,24 @@ struct PostgresStoreTests {
         } throws: { error in
             String(describing: error).contains("newer retrieve (schema version 99")
         }
+
+        // An index of the first schema (the previous release's) is upgraded when a command opens it to read, as an
+        // SQLite index is; an empty database is not made into an index by a reader.
+        let old = try server.createDatabase()
+        try await PostgresStore.open(url: old, migrate: true).close()
+        try server.psql(
+            database: String(old.split(separator: "/").last!),
+            "DROP TABLE index_work; DROP TABLE index_changes; DROP FUNCTION retrieve_count_change() CASCADE; "
+                + "DELETE FROM schema_migrations WHERE version > 1")
+        let upgraded = try await PostgresStore.open(url: old, migrate: false)
+        #expect(try await upgraded.schemaVersions() == [1, 2, 3])
+        await upgraded.close()
+        let empty = try server.createDatabase()
+        await #expect {
+            try await PostgresStore.open(url: empty, migrate: false)
+        } throws: { error in
+            String(describing: error).contains("has no complete retrieve index")
+        }
     }
 
     @Test func connectionErrorsNameTheURLWithoutItsPasswordAndTheRemedy() async throws {
