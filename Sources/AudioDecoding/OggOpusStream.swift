@@ -37,9 +37,9 @@ final class OggOpusStream: InterleavedFloatStream {
 
     static func make(path: String, info: AudioFileInfo) -> OggOpusStream? {
         guard info.format == "Opus", info.sampleRate == 48_000, (1...2).contains(info.channels) else { return nil }
-        guard let probe = OggOpusStream(path: path, channels: info.channels), (try? probe.startIsPlain()) == true,
-            let stream = OggOpusStream(path: path, channels: info.channels)
+        guard let stream = OggOpusStream(path: path, channels: info.channels), (try? stream.startIsPlain()) == true
         else { return nil }
+        stream.rewind()
         return (try? stream.openLink()) == true ? stream : nil
     }
 
@@ -58,6 +58,14 @@ final class OggOpusStream: InterleavedFloatStream {
         fclose(file)
     }
 
+    /// Back to the start of the file, as just opened (after `startIsPlain` looked at the first pages).
+    private func rewind() {
+        if streamReady { ogg_stream_clear(&stream) }
+        streamReady = false
+        ogg_sync_reset(&sync)
+        Foundation.rewind(file)
+    }
+
     /// The next page of the file, or nil at its end.
     private func nextPage() -> ogg_page? {
         var page = ogg_page()
@@ -72,8 +80,10 @@ final class OggOpusStream: InterleavedFloatStream {
         }
     }
 
+    /// A packet's bytes point into libogg's stream buffer: valid until the next `nextPacket` call, so each is used
+    /// (decoded, parsed) before the next is asked for, and never copied.
     private enum Packet {
-        case packet(data: [UInt8], granule: Int64, last: Bool)
+        case packet(data: UnsafeBufferPointer<UInt8>, granule: Int64, last: Bool)
         case hole
         case end
     }
@@ -86,7 +96,7 @@ final class OggOpusStream: InterleavedFloatStream {
             if streamReady {
                 let status = ogg_stream_packetout(&stream, &packet)
                 if status == 1 {
-                    let data = Array(UnsafeBufferPointer(start: packet.packet, count: packet.bytes))
+                    let data = UnsafeBufferPointer(start: packet.packet, count: packet.bytes)
                     return .packet(data: data, granule: packet.granulepos, last: packet.e_o_s != 0)
                 }
                 if status < 0 { return .hole }
@@ -115,8 +125,8 @@ final class OggOpusStream: InterleavedFloatStream {
     }
 
     /// Sets up the link whose OpusHead packet is `head`: reads its OpusTags packet and makes a decoder with its
-    /// gain; the link's first `pre-skip` samples will be dropped.
-    private func setUpLink(head: [UInt8]) throws {
+    /// gain; the link's first `pre-skip` samples will be dropped. `head` is read before the next packet is.
+    private func setUpLink(head: UnsafeBufferPointer<UInt8>) throws {
         guard head.count >= 19, head.prefix(8).elementsEqual("OpusHead".utf8), head[8] & 0xF0 == 0, head[18] == 0,
             Int(head[9]) == channels
         else { throw Malformed() }
@@ -147,9 +157,7 @@ final class OggOpusStream: InterleavedFloatStream {
             case .end, .hole: return false
             case .packet(let data, let granule, let last):
                 guard !data.isEmpty else { return false }
-                let n = data.withUnsafeBufferPointer {
-                    opus_decoder_get_nb_samples(decoder, $0.baseAddress!, Int32($0.count))
-                }
+                let n = opus_decoder_get_nb_samples(decoder, data.baseAddress!, Int32(data.count))
                 guard n > 0 else { return false }
                 samples += Int64(n)
                 // A first page that is also the last may be trimmed at its end: that is the end rule, not a start.
@@ -182,10 +190,8 @@ final class OggOpusStream: InterleavedFloatStream {
             case .packet(let data, let granule, let last):
                 // An empty packet carries no samples (libopusfile skips it too).
                 guard let decoder, !data.isEmpty else { continue }
-                let n = data.withUnsafeBufferPointer { d in
-                    pending.withUnsafeMutableBufferPointer { p in
-                        opus_decode_float(decoder, d.baseAddress!, Int32(d.count), p.baseAddress!, 5_760, 0)
-                    }
+                let n = pending.withUnsafeMutableBufferPointer { p in
+                    opus_decode_float(decoder, data.baseAddress!, Int32(data.count), p.baseAddress!, 5_760, 0)
                 }
                 guard n >= 0 else {
                     throw .readFailed(

@@ -254,18 +254,14 @@ public final class SharedIndexer: @unchecked Sendable {
         let outcomes = await analyse(actions.map(\.file), sink: sink)
         renewal.cancel()
         var batch = IndexBatch()
-        var done = Indexer.Summary()
         for (action, outcome) in zip(actions, outcomes) {
-            guard let outcome else { continue }  // stopped before this file: its claim is handed back
             switch outcome {
-            case .success(let analysis):
+            case .success(let analysis)?:
                 batch.items.append(Indexer.item(for: action, analysis: analysis, modelID: model.id))
-                done.audioSeconds += analysis.info.duration
-                Indexer.count([action], into: &done)
-            case .failure(let failure):
+            case .failure(let failure)?:
                 batch.failures.append(Indexer.failureRecord(action.file, failure))
-                done.failures.append((action.file.path, failure.reason))
                 sink.message(Indexer.message(action.file, failure))
+            case nil: break  // stopped before this file: its claim is handed back
             }
         }
         let worker = worker
@@ -274,29 +270,24 @@ public final class SharedIndexer: @unchecked Sendable {
         let result = try await connection.retrying("committing a batch of \(count) file(s)", timeout: stepTimeout) {
             try await $0.commit(finished, model: model, worker: worker)
         }
-        if !result.lost.isEmpty {
+        let lost = Set(result.lost)
+        if let first = result.lost.first {
             sink.message(
-                "retrieve: discarded the analysis of \(result.lost.count) file(s), starting with \(result.lost[0]), "
+                "retrieve: discarded the analysis of \(lost.count) file(s), starting with \(first), "
                     + "because their claim is no longer this worker's (its lease expired and another worker took "
                     + "them over, or an earlier attempt of this commit went through before the connection broke)")
-            let lost = Set(result.lost)
-            done = Indexer.Summary()
-            for (action, outcome) in zip(actions, outcomes) where !lost.contains(action.file.path) {
-                switch outcome {
-                case .success(let analysis)?:
-                    done.audioSeconds += analysis.info.duration
-                    Indexer.count([action], into: &done)
-                case .failure(let failure)?: done.failures.append((action.file.path, failure.reason))
-                case nil: break
-                }
-            }
             summary.discarded += lost.count
         }
-        summary.added += done.added
-        summary.updated += done.updated
-        summary.reembedded += done.reembedded
-        summary.audioSeconds += done.audioSeconds
-        summary.failures += done.failures
+        // Counted once the commit says which files it wrote.
+        for (action, outcome) in zip(actions, outcomes) where !lost.contains(action.file.path) {
+            switch outcome {
+            case .success(let analysis)?:
+                summary.audioSeconds += analysis.info.duration
+                Indexer.count([action], into: &summary)
+            case .failure(let failure)?: summary.failures.append((action.file.path, failure.reason))
+            case nil: break
+            }
+        }
     }
 
     /// Analyses `files` on the analysers' threads; `nil` for the files not begun before a stop.
