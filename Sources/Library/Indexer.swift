@@ -16,7 +16,7 @@ public final class Indexer {
         /// Files per transaction: smaller loses less to a kill, larger commits less often.
         public var batchSize = 16
         /// Analysis threads. Each runs decode + features + inference for one file at a time.
-        public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        public var workers = max(1, Cores.available)
         /// Plan only: say what would be done, analyse and write nothing.
         public var dryRun = false
         /// Remove tracks whose files are positively gone from under the indexed roots (see `PrunePlan`).

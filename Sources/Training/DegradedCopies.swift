@@ -100,7 +100,7 @@ extension TrainingSession {
     /// `train` with every track's degraded copy attached (two files at a time); a copy that cannot be made is
     /// named and the track trains on its original only.
     func withDegradedCopies(_ train: [TrainingTrack]) throws -> [TrainingTrack] {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, train.count)
+        let workers = min(Cores.available, train.count)
         let (cache, seed) = (self.cache, recipe.seed)
         let extractors = try (0..<workers).map { _ in try FeatureExtractor(configuration: cache.configuration) }
         let copies = Mutex([Matrix?](repeating: nil, count: train.count))

@@ -142,7 +142,7 @@ public final class TrainingSession {
         var (classNames, train, validation) = try loadData(collection)
         if recipe.degradedCopyFraction > 0 { train = try withDegradedCopies(train) }
         // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
-        BLAS.setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
+        BLAS.setThreadCount(Cores.available)
         let segmentFrames = max(8, Int((recipe.segmentSeconds * Double(cache.configuration.sampleRate)
             / Double(cache.configuration.hopLength)).rounded()))
         let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
@@ -300,7 +300,7 @@ public final class TrainingSession {
         -> [TrainingTrack]
     {
         guard !items.isEmpty else { return [] }
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, items.count)
+        let workers = min(Cores.available, items.count)
         let extractors = try (0..<workers).map { _ in try FeatureExtractor(configuration: self.cache.configuration) }
         let cache = self.cache
         let progress = progress(items.count, "features (\(what))")

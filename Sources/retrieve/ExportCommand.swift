@@ -73,7 +73,7 @@ struct ExportCommand: ParsableCommand {
             total: total, label: "exporting", mode: quiet || out == "-" || !interactive ? .quiet : .terminal)
         // Both cores share the all-pairs scan, each running single-threaded BLAS on its own tiles (two OpenBLAS
         // threads inside each of two workers would oversubscribe them).
-        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let threads = Cores.available
         BLAS.setThreadCount(1)
         let written = try Exporter(engine: engine).export(
             k: k, format: recommendationFormat, seedRows: rows, output: out, threads: threads, progress: progress)

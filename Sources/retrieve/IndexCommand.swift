@@ -114,7 +114,7 @@ struct IndexCommand: ParsableCommand {
     /// `run()` for a PostgreSQL index: one worker among any number indexing the same library.
     func runShared(url: String) throws {
         let target = try PostgresLocation(url)
-        let threads = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let threads = jobs ?? Cores.available
         let analysers = try (0..<threads).map { _ in try makeAnalyser() }
         var options = SharedIndexer.Options()
         options.batchSize = batchSize
@@ -157,7 +157,7 @@ struct IndexCommand: ParsableCommand {
         if let url = location.postgresURL { return try runShared(url: url) }
         let store = try location.openStore(create: !dryRun)
         var options = Indexer.Options()
-        options.workers = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        options.workers = jobs ?? Cores.available
         options.batchSize = batchSize
         options.dryRun = dryRun
         options.prune = prune
