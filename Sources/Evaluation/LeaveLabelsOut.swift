@@ -13,7 +13,8 @@ import SimilaritySearch
 ///
 /// The labels are dealt into k folds (`assign`). For each fold a model is trained by the recipe on the training
 /// collection's tracks of the *other* labels (their train and validation splits, as `retrieve train` uses
-/// them), and style retrieval is scored on the evaluation collection's items of the fold's labels only: every
+/// them; with `trainOnTestSplit` their test split too), and style retrieval is scored on the evaluation
+/// collection's items of the fold's labels only: every
 /// item queries the others of its fold, relevant = same label, items of the query's own track group never
 /// counted (`RetrievalMetrics.styleRetrieval`). The baselines (`BaselineDescriptors`) and any peer systems
 /// (`PeerDescriptors`, e.g. Musly and MusiCNN from `bench/quality`) are scored on the same items of the same
@@ -35,6 +36,10 @@ public final class LeaveLabelsOut {
         /// Degraded whole copies of every held-out item checked against the fold's model (`Degradation.invariance`
         /// by default; empty skips the check): its cosine with the original and whether it still finds its item.
         public var invariance = Degradation.invariance
+        /// Whether the fold models also train on the *test* split of the other labels' tracks. That split exists
+        /// for held-out-track evaluation (`retrieve evaluate --split test`); here the fold's own labels are the
+        /// test, so those tracks are just more music to learn from. Off: the splits `retrieve train` uses.
+        public var trainOnTestSplit = false
         public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
     }
 
@@ -98,6 +103,8 @@ public final class LeaveLabelsOut {
         public var recipe: [String: String]
         public var peers: [PeerDescriptors.Note]
         public var elapsedSeconds: Double
+        /// Whether the fold models trained on the other labels' test split too (`Options.trainOnTestSplit`).
+        public var trainOnTestSplit: Bool?
     }
 
     /// The name of the model's row in the report.
@@ -154,13 +161,19 @@ public final class LeaveLabelsOut {
         for (f, labels) in folds.enumerated() {
             if stop.isRaised { break }
             let held = Set(labels)
-            let trainTracks = training.filter { !held.contains($0.label) }
+            let trainTracks = training.filter { !held.contains($0.label) }.map { track in
+                var track = track
+                if options.trainOnTestSplit && track.split == .test { track.split = .train }
+                return track
+            }
             let trainLabels = Set(trainTracks.map(\.label))
+            // What the training session reads: the train and validation splits (a track without a split is one of them).
+            let used = trainTracks.filter { $0.split != .test }.count
             guard trainLabels.count >= 2 else {
                 throw LeaveLabelsOutError.tooFewTrainingLabels(fold: f + 1, labels: trainLabels.sorted())
             }
             log("fold \(f + 1)/\(folds.count): held out \(labels.joined(separator: ", ")); training on "
-                + "\(trainTracks.count) tracks of \(trainLabels.count) labels")
+                + "\(used) tracks of \(trainLabels.count) labels")
             let output = modelsDirectory.appendingPathComponent("fold-\(f + 1).safetensors")
             let trainingStarted = Date()
             let (bestEpoch, reused) = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
@@ -172,7 +185,7 @@ public final class LeaveLabelsOut {
             let (report, systems) = try score(encoder, on: evaluation, held: held, fold: f + 1, peers: peers,
                                               progress: progress)
             let modelName = "model:" + encoder.version.name
-            let fold = Fold(fold: f + 1, labels: labels, trainingTracks: trainTracks.count, items: report.tracks,
+            let fold = Fold(fold: f + 1, labels: labels, trainingTracks: used, items: report.tracks,
                             chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
                             reused: reused, bestEpoch: bestEpoch, systems: systems,
                             invariance: options.invariance.isEmpty ? []
@@ -185,7 +198,7 @@ public final class LeaveLabelsOut {
         let summaries = Self.summaries(results)
         return Report(folds: results, summaries: summaries, model: Self.modelRow,
                       recipe: options.recipe.dictionary, peers: peers?.notes ?? [],
-                      elapsedSeconds: Date().timeIntervalSince(started))
+                      elapsedSeconds: Date().timeIntervalSince(started), trainOnTestSplit: options.trainOnTestSplit)
     }
 
     /// Scores a fold's model on the evaluation items of its held-out labels (and its invariance copies), beside

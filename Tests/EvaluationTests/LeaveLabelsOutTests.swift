@@ -136,6 +136,24 @@ import PipelineTestSupport
         #expect(again.folds.allSatisfy(\.reused) && !report.folds.contains(where: \.reused))
         #expect(again.summaries.first?.precisionAt10 == report.summaries.first?.precisionAt10)
 
+        // A test split among the training labels' tracks: left out of the fold models' training, unless
+        // trainOnTestSplit, which takes them too (and never reuses models trained without them).
+        let withTest = training.map { track in
+            var track = track
+            if track.path.hasSuffix("/2.wav") { track.split = .test }
+            return track
+        }
+        options.invariance = []
+        for (onTest, tracks) in [(false, 6), (true, 8)] {
+            options.trainOnTestSplit = onTest
+            options.modelsDirectory = folder.path("models-test-split")  // one folder: the second run retrains
+            let run = try LeaveLabelsOut(options: options) { _ in }
+                .run(evaluation: evaluation, training: withTest, peers: nil, progress: SilentProgress.factory,
+                     stop: StopRequest())
+            #expect(run.folds.map(\.trainingTracks) == [tracks, tracks] && run.trainOnTestSplit == onTest)
+            #expect(run.folds.allSatisfy { !$0.reused })
+        }
+
         // Too few labels for the folds, and peers made for another clip set, are refused with a reason.
         options.folds = 5
         #expect(throws: LeaveLabelsOutError.self) {
