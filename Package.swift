@@ -228,7 +228,7 @@ let package = Package(
                            "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(
             name: "EvaluationTests",
-            dependencies: ["Evaluation", "AudioDegradations", "Training", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
+            dependencies: ["Evaluation", "AudioDegradations", "Training", "EncoderTraining", "Analysis", "Library", "AudioDecoding", "SpectralFeatures",
                            "SequenceEncoding", "SimilaritySearch", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         // `retrieve serve` as a child process on a loopback port: every route, error class, token, reload, SIGTERM,

@@ -13,7 +13,7 @@ import SimilaritySearch
 ///
 /// The labels are dealt into k folds (`assign`). For each fold a model is trained by the recipe on the training
 /// collection's tracks of the *other* labels (their train and validation splits, as `retrieve train` uses
-/// them; with `trainOnTestSplit` their test split too), and style retrieval is scored on the evaluation
+/// them; their test split too with the recipe's `trainOnTestSplit`), and style retrieval is scored on the evaluation
 /// collection's items of the fold's labels only: every
 /// item queries the others of its fold, relevant = same label, items of the query's own track group never
 /// counted (`RetrievalMetrics.styleRetrieval`). The baselines (`BaselineDescriptors`) and any peer systems
@@ -36,10 +36,6 @@ public final class LeaveLabelsOut {
         /// Degraded whole copies of every held-out item checked against the fold's model (`Degradation.invariance`
         /// by default; empty skips the check): its cosine with the original and whether it still finds its item.
         public var invariance = Degradation.invariance
-        /// Whether the fold models also train on the *test* split of the other labels' tracks. That split exists
-        /// for held-out-track evaluation (`retrieve evaluate --split test`); here the fold's own labels are the
-        /// test, so those tracks are just more music to learn from. Off: the splits `retrieve train` uses.
-        public var trainOnTestSplit = false
         public init(cacheDirectory: String) { self.cacheDirectory = cacheDirectory }
     }
 
@@ -103,8 +99,6 @@ public final class LeaveLabelsOut {
         public var recipe: [String: String]
         public var peers: [PeerDescriptors.Note]
         public var elapsedSeconds: Double
-        /// Whether the fold models trained on the other labels' test split too (`Options.trainOnTestSplit`).
-        public var trainOnTestSplit: Bool?
     }
 
     /// The name of the model's row in the report.
@@ -161,14 +155,11 @@ public final class LeaveLabelsOut {
         for (f, labels) in folds.enumerated() {
             if stop.isRaised { break }
             let held = Set(labels)
-            let trainTracks = training.filter { !held.contains($0.label) }.map { track in
-                var track = track
-                if options.trainOnTestSplit && track.split == .test { track.split = .train }
-                return track
-            }
+            let trainTracks = training.filter { !held.contains($0.label) }
             let trainLabels = Set(trainTracks.map(\.label))
-            // What the training session reads: the train and validation splits (a track without a split is one of them).
-            let used = trainTracks.filter { $0.split != .test }.count
+            // What the training session reads.
+            let used = TrainingSession.trainingItems(trainTracks, recipe: options.recipe).count
+                + LabelledCollection.tracks(trainTracks, in: .validation).count
             guard trainLabels.count >= 2 else {
                 throw LeaveLabelsOutError.tooFewTrainingLabels(fold: f + 1, labels: trainLabels.sorted())
             }
@@ -198,7 +189,7 @@ public final class LeaveLabelsOut {
         let summaries = Self.summaries(results)
         return Report(folds: results, summaries: summaries, model: Self.modelRow,
                       recipe: options.recipe.dictionary, peers: peers?.notes ?? [],
-                      elapsedSeconds: Date().timeIntervalSince(started), trainOnTestSplit: options.trainOnTestSplit)
+                      elapsedSeconds: Date().timeIntervalSince(started))
     }
 
     /// Scores a fold's model on the evaluation items of its held-out labels (and its invariance copies), beside
@@ -260,7 +251,7 @@ public final class LeaveLabelsOut {
            // A recipe field added since that model was trained is taken at its default, which is how it trained.
            TrainingRecipe().dictionary.merging(previous.recipe) { $1 } == options.recipe.dictionary,
            previous.classNames == classes,
-           previous.trainTracks == LabelledCollection.tracks(tracks, in: .train).count
+           previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
             log("  reusing \(output.path) (same recipe and labels)")
             return (previous.bestEpoch, true)

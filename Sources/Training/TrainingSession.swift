@@ -68,6 +68,10 @@ public struct TrainingRecipe: Codable, Sendable {
     public var maxTrackSeconds = 360.0
     /// Evenly spaced segments per validation track.
     public var validationSegmentsPerTrack = 8
+    /// Whether the labels file's *test* split trains too. That split is held out for held-out-track evaluation
+    /// (`retrieve evaluate --split test`); where the test is music of other labels (leave-labels-out folds), or
+    /// that evaluation is not wanted, those tracks are just more music to learn from.
+    public var trainOnTestSplit = false
 
     public init() {}
 
@@ -209,6 +213,13 @@ public final class TrainingSession {
         return report
     }
 
+    /// The tracks a session trains on (the validation split aside): the train split, and the test split with
+    /// `trainOnTestSplit`.
+    public static func trainingItems(_ collection: [LabelledTrack], recipe: TrainingRecipe) -> [LabelledTrack] {
+        LabelledCollection.tracks(collection, in: .train)
+            + (recipe.trainOnTestSplit ? LabelledCollection.tracks(collection, in: .test) : [])
+    }
+
     /// The class names and the training and validation tracks' features; notes classes that cannot be learned.
     private func loadData(_ collection: [LabelledTrack]) throws
         -> (classNames: [String], train: [TrainingTrack], validation: [TrainingTrack])
@@ -216,7 +227,7 @@ public final class TrainingSession {
         let classNames = Array(Set(collection.map(\.label))).sorted()
         guard classNames.count >= 2 else { throw TrainingError.tooFewClasses(classNames) }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
-        let trainItems = LabelledCollection.tracks(collection, in: .train)
+        let trainItems = Self.trainingItems(collection, recipe: recipe)
         let validationItems = LabelledCollection.tracks(collection, in: .validation)
         guard !trainItems.isEmpty else { throw TrainingError.emptySplit("train") }
         let train = try loadFeatures(trainItems, classIndex: classIndex, what: "train")

@@ -125,11 +125,6 @@ struct EvaluateCommand: ParsableCommand {
         valueName: "list"))
     var invariance: DegradationList?
 
-    @Flag(help: ArgumentHelp(
-        "With --leave-labels-out: the fold models also train on the other labels' test-split tracks (held out "
-            + "only for held-out-track evaluation; the fold's own labels are its test)."))
-    var trainOnTestSplit = false
-
     @OptionGroup(title: "Training (with --leave-labels-out)")
     var training: RecipeOptions
 
@@ -149,9 +144,8 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("--leave-labels-out trains its own fold models: drop --model/--baselines-only")
             }
             if exportClips != nil { throw ValidationError("--export-clips and --leave-labels-out are separate steps") }
-        } else if trainData != nil || peers != nil || foldModels != nil || invariance != nil || trainOnTestSplit {
-            throw ValidationError(
-                "--train-data, --peers, --fold-models, --invariance and --train-on-test-split go with --leave-labels-out K")
+        } else if trainData != nil || peers != nil || foldModels != nil || invariance != nil {
+            throw ValidationError("--train-data, --peers, --fold-models and --invariance go with --leave-labels-out K")
         }
         if peers != nil && labels == nil {
             throw ValidationError("--peers needs --labels CSV: the clips.csv the peer descriptors were made for")
@@ -233,7 +227,6 @@ struct EvaluateCommand: ParsableCommand {
         options.folds = folds
         options.recipe = training.recipe(seed: seed == 0 ? 1 : seed)
         options.invariance = try invarianceList()
-        options.trainOnTestSplit = trainOnTestSplit
         options.modelsDirectory = foldModels.map { URL(fileURLWithPath: Paths.absolute($0)) }
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {

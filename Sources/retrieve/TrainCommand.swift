@@ -160,6 +160,8 @@ struct RecipeOptions: ParsableArguments {
     var degradedCopies: Float = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
+    @Flag(help: "Train on the labels file's test split too (otherwise held out for 'retrieve evaluate --split test').")
+    var trainOnTestSplit = false
 
     func validate() throws {
         try Check.range("--epochs", epochs, 1...10_000)
@@ -237,6 +239,7 @@ struct RecipeOptions: ParsableArguments {
         r.augment = !noAugment
         r.pitchShift = pitchShift
         r.degradedCopyFraction = degradedCopies
+        r.trainOnTestSplit = trainOnTestSplit
         r.patience = patience
         r.maxTrackSeconds = maxSeconds
         r.seed = seed

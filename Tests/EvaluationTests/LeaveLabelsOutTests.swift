@@ -5,6 +5,7 @@ import AudioDegradations
 import Analysis
 import Library
 import Training
+import EncoderTraining
 import SimilaritySearch
 import RetrieveCore
 import SequenceEncoding
@@ -137,7 +138,7 @@ import PipelineTestSupport
         #expect(again.summaries.first?.precisionAt10 == report.summaries.first?.precisionAt10)
 
         // A test split among the training labels' tracks: left out of the fold models' training, unless
-        // trainOnTestSplit, which takes them too (and never reuses models trained without them).
+        // the recipe's trainOnTestSplit, which takes them too (and never reuses models trained without them).
         let withTest = training.map { track in
             var track = track
             if track.path.hasSuffix("/2.wav") { track.split = .test }
@@ -145,13 +146,16 @@ import PipelineTestSupport
         }
         options.invariance = []
         for (onTest, tracks) in [(false, 6), (true, 8)] {
-            options.trainOnTestSplit = onTest
+            options.recipe.trainOnTestSplit = onTest
             options.modelsDirectory = folder.path("models-test-split")  // one folder: the second run retrains
             let run = try LeaveLabelsOut(options: options) { _ in }
                 .run(evaluation: evaluation, training: withTest, peers: nil, progress: SilentProgress.factory,
                      stop: StopRequest())
-            #expect(run.folds.map(\.trainingTracks) == [tracks, tracks] && run.trainOnTestSplit == onTest)
+            #expect(run.folds.map(\.trainingTracks) == [tracks, tracks] && run.recipe == options.recipe.dictionary)
             #expect(run.folds.allSatisfy { !$0.reused })
+            // What the session itself read: 2 labels × (2 train tracks, + 1 test track with the flag).
+            let written = try TrainingReport.decode(Data(contentsOf: folder.path("models-test-split/fold-1.report.json")))
+            #expect(written.trainTracks == (onTest ? 6 : 4) && written.validationTracks == 2)
         }
 
         // Too few labels for the folds, and peers made for another clip set, are refused with a reason.

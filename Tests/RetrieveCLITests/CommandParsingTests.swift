@@ -144,8 +144,7 @@ import Training
         #expect(try c.invarianceList() == [.quiet, .mp3])
         for bad in [["data", "--leave-labels-out", "1"], ["data", "--train-data", "x"],
                     ["data", "--leave-labels-out", "3", "--peers", "p"], ["data", "--leave-labels-out", "3", "--model", "m"],
-                    ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--train-on-test-split"],
-                    ["data", "--clip-seconds", "0"]] {
+                    ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--clip-seconds", "0"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["evaluate"] + bad) }
         }
     }
