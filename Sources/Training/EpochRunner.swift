@@ -48,11 +48,33 @@ struct EpochRunner {
                 // Pairs: the second crop of every two comes from the first one's track.
                 for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
             }
-            let crops = picks.map { i in
+            var crops: [(segment: Matrix, centreFrame: Double)] = []
+            crops.reserveCapacity(picks.count)
+            var alignedStart: Int?
+            for (n, i) in picks.enumerated() {
+                if let start = alignedStart {
+                    // The second crop of an aligned pair: the first one's moment, from the degraded copy.
+                    crops.append(augmentation.crop(train[i].degraded!, frames: segmentFrames, augment: recipe.augment,
+                                                   rng: &rng, start: start))
+                    alignedStart = nil
+                    continue
+                }
+                // Drawn only with the option on, so recipes without it keep their random sequence.
+                if recipe.alignedCopyPairs > 0, recipe.contrastiveWeight != 0, n % 2 == 0, n + 1 < picks.count,
+                   let copy = train[i].degraded, Float.random(in: 0..<1, using: &rng) < recipe.alignedCopyPairs
+                {
+                    let rows = min(train[i].logMel.rows, copy.rows)
+                    let start = rows > segmentFrames ? Int.random(in: 0...(rows - segmentFrames), using: &rng) : 0
+                    crops.append(augmentation.crop(train[i].logMel, frames: segmentFrames, augment: recipe.augment,
+                                                   rng: &rng, start: start))
+                    alignedStart = start
+                    continue
+                }
                 // The draw happens only with copies on, so recipes without them keep their random sequence.
                 let copy = recipe.degradedCopyFraction > 0 && Float.random(in: 0..<1, using: &rng) < recipe.degradedCopyFraction
                     ? train[i].degraded : nil
-                return augmentation.crop(copy ?? train[i].logMel, frames: segmentFrames, augment: recipe.augment, rng: &rng)
+                crops.append(augmentation.crop(copy ?? train[i].logMel, frames: segmentFrames, augment: recipe.augment,
+                                               rng: &rng))
             }
             let targets = teacher.map { t in
                 Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })

@@ -31,16 +31,18 @@ public struct TrainingAugmentation: Sendable {
     }
 
     /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set, and
-    /// the frame at the centre of the source frames it was cut from (for time-aligned teacher targets).
-    public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G)
-        -> (segment: Matrix, centreFrame: Double)
+    /// the frame at the centre of the source frames it was cut from (for time-aligned teacher targets). With
+    /// `start`, the crop begins at that frame (moved back as far as needed to fit) instead of a random one.
+    public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G,
+                                               start fixedStart: Int? = nil) -> (segment: Matrix, centreFrame: Double)
     {
         let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5
             ? Double.random(in: 0.92...1.08, using: &rng) : 1
         // A crop of `frames · stretch` source frames becomes `frames` frames.
         let source = max(1, Int((Double(frames) * stretch).rounded()))
         let take = min(source, logMel.rows)
-        let start = logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0
+        let start = fixedStart.map { min(max(0, $0), logMel.rows - take) }
+            ?? (logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0)
         var segment = logMel.rows(start..<(start + take))
         let centre = Double(start) + Double(take) / 2
         guard augment else { return (segment, centre) }

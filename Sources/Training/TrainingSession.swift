@@ -44,6 +44,11 @@ public struct TrainingRecipe: Codable, Sendable {
     /// The share of training crops cut from the track's `DegradedCopy` (clipped, MP3, low-passed or resampled in
     /// the audio domain) instead of the original; 0: none, and no copies are made.
     public var degradedCopyFraction: Float = 0
+    /// The share of contrastive pairs (with `contrastiveWeight` and degraded copies on) whose two crops are the same
+    /// moment of the track, one cut from the original and one from its `DegradedCopy`, each augmented on its own:
+    /// a direct lesson that a clipped, lossy or band-limited copy is the same music. Other pairs are two random
+    /// crops of the track. 0: none (and no extra random draws, so recipes without it keep their crops).
+    public var alignedCopyPairs: Float = 0
     /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
     public var levelRange: Float? = 80
     /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then

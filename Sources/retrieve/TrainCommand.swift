@@ -158,6 +158,11 @@ struct RecipeOptions: ParsableArguments {
             + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
         valueName: "fraction"))
     var degradedCopies: Float = 0
+    @Option(help: ArgumentHelp(
+        "Share of contrastive pairs whose two crops are one moment of the track, from the original and from its "
+            + "degraded copy (with --contrastive-weight and --degraded-copies; 0: none).",
+        valueName: "fraction"))
+    var alignedCopyPairs: Float = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
     @Flag(help: "Train on the labels file's test split too (otherwise held out for 'retrieve evaluate --split test').")
@@ -198,6 +203,11 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--temperature", temperature, 0, atMost: 100)
         if levelRange != 0 { try Check.finite("--level-range", levelRange, 1...200, unit: " dB (or 0: off)") }
         try Check.finite("--degraded-copies", degradedCopies, 0...1)
+        try Check.finite("--aligned-copy-pairs", alignedCopyPairs, 0...1)
+        if alignedCopyPairs > 0, degradedCopies == 0 || contrastiveWeight == 0 {
+            throw ValidationError("--aligned-copy-pairs pairs crops of the original with its degraded copy: it needs "
+                + "--degraded-copies and --contrastive-weight above 0")
+        }
         try Check.range("--pitch-shift", pitchShift, 0...(max(mels, 8) / 4))
         if pitchShift > 0, noAugment {
             throw ValidationError("--pitch-shift is an augmentation, so --no-augment turns it off; give one or the other")
@@ -239,6 +249,7 @@ struct RecipeOptions: ParsableArguments {
         r.augment = !noAugment
         r.pitchShift = pitchShift
         r.degradedCopyFraction = degradedCopies
+        r.alignedCopyPairs = alignedCopyPairs
         r.trainOnTestSplit = trainOnTestSplit
         r.patience = patience
         r.maxTrackSeconds = maxSeconds

@@ -144,7 +144,8 @@ import Training
         #expect(try c.invarianceList() == [.quiet, .mp3])
         for bad in [["data", "--leave-labels-out", "1"], ["data", "--train-data", "x"],
                     ["data", "--leave-labels-out", "3", "--peers", "p"], ["data", "--leave-labels-out", "3", "--model", "m"],
-                    ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--clip-seconds", "0"]] {
+                    ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--clip-seconds", "0"],
+                    ["data", "--leave-labels-out", "3", "--aligned-copy-pairs", "0.5", "--degraded-copies", "0.3"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["evaluate"] + bad) }
         }
     }

@@ -93,5 +93,14 @@ import TestSupport
         let copies = try FileManager.default.contentsOfDirectory(atPath: folder.path("cache").path)
             .filter { $0.hasSuffix("-120s.npy") }
         #expect(copies.count == report.trainTracks, "one copy per training track: \(copies)")
+
+        // Aligned pairs (every contrastive pair an original and its copy at one moment) train too.
+        recipe.contrastiveWeight = 0.5
+        recipe.alignedCopyPairs = 1
+        let aligned = try TrainingSession(recipe: recipe, modelName: "aligned", output: folder.path("a.safetensors"),
+                                          cacheDirectory: folder.path("cache").path) { _ in }
+        let alignedReport = try aligned.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(alignedReport.epochs.count == 1 && alignedReport.recipe["alignedCopyPairs"] == "1")
+        #expect(alignedReport.epochs[0].trainContrastive?.isFinite == true)
     }
 }

@@ -38,4 +38,22 @@ import TestSupport
         }
         #expect(shifts.count >= 4 && shifts.contains { $0 != 0 })
     }
+
+    /// A crop with a start begins there (moved back to fit at the end), and its centre says so.
+    @Test func cropAtAGivenStart() {
+        let augmentation = TrainingAugmentation(configuration: FeatureConfiguration(melBands: 8, topDecibels: nil))
+        var source = SeededGenerator(seed: 9)
+        let logMel = source.matrix(rows: 30, columns: 8, in: -60 ... -5)
+        var rng = SeededGenerator(seed: 1)
+        let at7 = augmentation.crop(logMel, frames: 10, augment: false, rng: &rng, start: 7)
+        #expect(at7.segment == logMel.rows(7..<17) && at7.centreFrame == 12)
+        let late = augmentation.crop(logMel, frames: 10, augment: false, rng: &rng, start: 25)
+        #expect(late.segment == logMel.rows(20..<30))
+        // Augmented crops at one start from two sources (an original and its copy) cover the same moment.
+        let copy = Matrix(rows: 30, columns: 8, storage: logMel.storage.map { $0 - 3 })
+        var a = SeededGenerator(seed: 5), b = SeededGenerator(seed: 6)
+        let one = augmentation.crop(logMel, frames: 10, augment: true, rng: &a, start: 4)
+        let other = augmentation.crop(copy, frames: 10, augment: true, rng: &b, start: 4)
+        #expect(abs(one.centreFrame - other.centreFrame) <= 1)
+    }
 }
