@@ -50,24 +50,21 @@ struct EpochRunner {
             }
             var crops: [(segment: Matrix, centreFrame: Double)] = []
             crops.reserveCapacity(picks.count)
-            var alignedStart: Int?
-            for (n, i) in picks.enumerated() {
-                if let start = alignedStart {
-                    // The second crop of an aligned pair: the first one's moment, from the degraded copy.
-                    crops.append(augmentation.crop(train[i].degraded!, frames: segmentFrames, augment: recipe.augment,
-                                                   rng: &rng, start: start))
-                    alignedStart = nil
-                    continue
-                }
+            var n = 0
+            while n < picks.count {
+                let i = picks[n]
                 // Drawn only with the option on, so recipes without it keep their random sequence.
                 if recipe.alignedCopyPairs > 0, recipe.contrastiveWeight != 0, n % 2 == 0, n + 1 < picks.count,
                    let copy = train[i].degraded, Float.random(in: 0..<1, using: &rng) < recipe.alignedCopyPairs
                 {
+                    // An aligned pair: one moment of the track, from the original and from its degraded copy.
                     let rows = min(train[i].logMel.rows, copy.rows)
                     let start = rows > segmentFrames ? Int.random(in: 0...(rows - segmentFrames), using: &rng) : 0
-                    crops.append(augmentation.crop(train[i].logMel, frames: segmentFrames, augment: recipe.augment,
-                                                   rng: &rng, start: start))
-                    alignedStart = start
+                    for source in [train[i].logMel, copy] {
+                        crops.append(augmentation.crop(source, frames: segmentFrames, augment: recipe.augment,
+                                                       rng: &rng, start: start))
+                    }
+                    n += 2
                     continue
                 }
                 // The draw happens only with copies on, so recipes without them keep their random sequence.
@@ -75,6 +72,7 @@ struct EpochRunner {
                     ? train[i].degraded : nil
                 crops.append(augmentation.crop(copy ?? train[i].logMel, frames: segmentFrames, augment: recipe.augment,
                                                rng: &rng))
+                n += 1
             }
             let targets = teacher.map { t in
                 Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
