@@ -37,6 +37,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// ρ in total = … + ρ · regression, the distillation loss from a training-only linear head on the
     /// embedding to the teacher's features (`Losses.regression`, `RegressionHead`); 0 leaves it out.
     public var regressionWeight: Float = 0
+    /// ν_t in total = … + ν_t · track-relational, the distillation loss of the pooled crops of each track towards
+    /// the teacher's pairwise cosines of whole tracks (`Losses.pooledRelational`); 0 leaves it out (and the
+    /// step's `trackTargets` are then not needed).
+    public var trackRelationalWeight: Float = 0
 
     public init() {}
 
@@ -56,6 +60,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         try take(.tripletMargin, &tripletMargin); try take(.mining, &mining)
         try take(.contrastiveWeight, &contrastiveWeight); try take(.contrastiveTemperature, &contrastiveTemperature)
         try take(.relationalWeight, &relationalWeight); try take(.regressionWeight, &regressionWeight)
+        try take(.trackRelationalWeight, &trackRelationalWeight)
     }
 
     public var schedule: LearningRateSchedule {
@@ -75,7 +80,9 @@ public struct StepResult: Sendable, Equatable {
     public var relational: Float = 0
     /// Feature-regression distillation loss (before weighting by ρ; 0 when ρ = 0).
     public var regression: Float = 0
-    /// κ · CE + λ · triplet + μ · contrastive + ν · relational + ρ · regression.
+    /// Track-level relational distillation loss (before weighting by ν_t; 0 when ν_t = 0).
+    public var trackRelational: Float = 0
+    /// κ · CE + λ · triplet + μ · contrastive + ν · relational + ρ · regression + ν_t · track-relational.
     public var total: Float
     /// Fraction of the batch whose argmax logit is its label.
     public var accuracy: Float
@@ -128,11 +135,12 @@ public final class EncoderTrainer {
     /// One optimisation step on a batch; `labels[i]` indexes `encoder.configuration.classNames`, and
     /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
     /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss, and for
-    /// the regression loss unless `regressionTargets` gives that one other rows.
+    /// the regression loss unless `regressionTargets` gives that one other rows. `trackTargets` holds, in each
+    /// segment's row, the teacher's unit vector of its whole track (group), for the track-relational loss.
     public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
-                     regressionTargets: Matrix? = nil) -> StepResult {
+                     regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil) -> StepResult {
         var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
-                                      regressionTargets: regressionTargets)
+                                      regressionTargets: regressionTargets, trackTargets: trackTargets)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
@@ -157,10 +165,11 @@ public final class EncoderTrainer {
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
     /// The regression head's gradient is then `regressionHeadGradient`.
     public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
-                                regressionTargets: Matrix? = nil) -> (result: StepResult, gradient: [Float])
+                                regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil)
+        -> (result: StepResult, gradient: [Float])
     {
         let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
-                                 regressionTargets: regressionTargets)
+                                 regressionTargets: regressionTargets, trackTargets: trackTargets)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
@@ -169,7 +178,7 @@ public final class EncoderTrainer {
     public var regressionHeadGradient: [Float] { regressionGradient }
 
     private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?,
-                                  regressionTargets: Matrix?) -> StepResult
+                                  regressionTargets: Matrix?, trackTargets: Matrix?) -> StepResult
     {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
         precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
@@ -202,10 +211,11 @@ public final class EncoderTrainer {
         for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s * kappa }
         var dEmbeddings = tri.gradient
         for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
-        let (contrastive, relational, regression) = auxiliaryLosses(
+        let (contrastive, relational, regression, trackRelational) = auxiliaryLosses(
             embeddings: embeddings, groups: trackGroups, targets: targets, regressionTargets: regressionTargets,
-            into: &dEmbeddings)
+            trackTargets: trackTargets, into: &dEmbeddings)
         let mu = options.contrastiveWeight, nu = options.relationalWeight, rho = options.regressionWeight
+        let nuTrack = options.trackRelationalWeight
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -230,18 +240,19 @@ public final class EncoderTrainer {
         for g in regressionGradient { sumSquares += Double(g) * Double(g) }
         return StepResult(
             crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive, relational: relational,
-            regression: regression,
-            total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational + rho * regression,
+            regression: regression, trackRelational: trackRelational,
+            total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational + rho * regression
+                + nuTrack * trackRelational,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }
 
-    /// The losses beside classification and triplet — contrastive over two crops of a track (μ), relational (ν)
-    /// and feature-regression (ρ) distillation — each added to `dEmbeddings` with its weight where it is on;
-    /// sets the regression head's gradient (`regressionGradient`).
+    /// The losses beside classification and triplet — contrastive over two crops of a track (μ), relational (ν),
+    /// feature-regression (ρ) and track-relational (ν_t) distillation — each added to `dEmbeddings` with its
+    /// weight where it is on; sets the regression head's gradient (`regressionGradient`).
     private func auxiliaryLosses(embeddings: Matrix, groups trackGroups: [Int]?, targets: Matrix?,
-                                 regressionTargets: Matrix?, into dEmbeddings: inout Matrix)
-        -> (contrastive: Float, relational: Float, regression: Float)
+                                 regressionTargets: Matrix?, trackTargets: Matrix?, into dEmbeddings: inout Matrix)
+        -> (contrastive: Float, relational: Float, regression: Float, trackRelational: Float)
     {
         let e = encoder.configuration.embeddingSize
         let count = embeddings.rows
@@ -274,7 +285,15 @@ public final class EncoderTrainer {
             for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += rho * r.embeddings.storage[i] }
             regressionGradient = (r.weight.storage + r.bias).map { rho * $0 }
         }
-        return (contrastive, relational, regression)
+        let nuTrack = options.trackRelationalWeight
+        var trackRelational: Float = 0
+        if nuTrack != 0, let trackTargets, let trackGroups {
+            precondition(trackTargets.rows == count, "A step needs one track target row per segment")
+            let r = Losses.pooledRelational(embeddings: embeddings, groups: trackGroups, targets: trackTargets)
+            trackRelational = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nuTrack * r.gradient.storage[i] }
+        }
+        return (contrastive, relational, regression, trackRelational)
     }
 
     /// Cross-entropy and accuracy over `segments`, and the triplet loss over all their embeddings together.

@@ -170,6 +170,59 @@ public enum Losses {
         return (Float(loss) / pairs, gradient)
     }
 
+    /// Track-level relational distillation: the crops of a group (one track's crops in the batch) are pooled as
+    /// the index pools a track's segments — their mean, L2-normalised, pᵍ = m/‖m‖ with m = (1/|g|) Σ_{i∈g} eᵢ —
+    /// and the pooled vectors learn the teacher's pairwise cosines of whole tracks (`relational` over the groups):
+    ///
+    ///     loss = (1/|P|) Σ_{(g,h)∈P} (pᵍ·pʰ − tᵍ·tʰ)²
+    ///
+    /// over pairs of distinct groups that both have a target. `targets` (`N × D`) holds a group's target (a
+    /// unit row, e.g. the teacher's mean over the whole track) in the row of each of its crops; the group's
+    /// first row is taken, and a zero row means no target. The crops themselves stay free to differ: only
+    /// their mean is asked to sit where the teacher puts the track. A group whose mean has length below 1e-12
+    /// takes part in no pair. Returns the loss and ∂loss/∂embeddings (`N × E`).
+    /// - Complexity: O(N E + G² (E + D)) for G groups.
+    public static func pooledRelational(embeddings: Matrix, groups: [Int], targets: Matrix) -> (loss: Float, gradient: Matrix) {
+        let n = embeddings.rows, e = embeddings.columns
+        precondition(groups.count == n && targets.rows == n, "\(groups.count) groups and \(targets.rows) targets for \(n) embeddings")
+        var gradient = Matrix(rows: n, columns: e)
+        var order: [Int] = []
+        var members: [Int: [Int]] = [:]
+        for (i, g) in groups.enumerated() {
+            if members[g] == nil { order.append(g) }
+            members[g, default: []].append(i)
+        }
+        // Pooled unit vectors and the lengths of the means, for the groups with a target.
+        var kept: [(rows: [Int], length: Float)] = []
+        var pooled: [[Float]] = [], pooledTargets: [[Float]] = []
+        for g in order {
+            let rows = members[g]!
+            let target = targets.row(rows[0])
+            guard target.contains(where: { $0 != 0 }) else { continue }
+            var mean = [Float](repeating: 0, count: e)
+            for r in rows { for j in 0..<e { mean[j] += embeddings[r, j] } }
+            for j in 0..<e { mean[j] /= Float(rows.count) }
+            let length = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard length > 1e-12 else { continue }
+            kept.append((rows, length))
+            pooled.append(mean.map { $0 / length })
+            pooledTargets.append(target)
+        }
+        guard kept.count >= 2 else { return (0, gradient) }
+        let r = relational(embeddings: Matrix(rowArrays: pooled), targets: Matrix(rowArrays: pooledTargets))
+        // Through the normalisation, ∂/∂m = (I − p pᵀ) ∂/∂p / ‖m‖, and the mean, ∂/∂eᵢ = ∂/∂m / |g|.
+        for (k, group) in kept.enumerated() {
+            let p = pooled[k]
+            var along: Float = 0
+            for j in 0..<e { along += r.gradient[k, j] * p[j] }
+            let scale = 1 / (group.length * Float(group.rows.count))
+            for row in group.rows {
+                for j in 0..<e { gradient[row, j] = (r.gradient[k, j] - along * p[j]) * scale }
+            }
+        }
+        return (r.loss, gradient)
+    }
+
     /// Feature-regression distillation through a linear head: each embedding eᵢ (a row of `embeddings`,
     /// `N × E`) is mapped to yᵢ = W eᵢ + b (`weight` is `D × E`, `bias` has D values) and compared with its
     /// teacher target tᵢ (a row of `targets`, `N × D`) by cosine:

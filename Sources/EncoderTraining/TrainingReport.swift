@@ -19,11 +19,13 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var trainContrastive: Float?
     public var trainRelational: Float?
     public var trainRegression: Float?
+    public var trainTrackRelational: Float?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
                 validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
-                trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil) {
+                trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil,
+                trainTrackRelational: Float? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -38,6 +40,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.trainContrastive = trainContrastive
         self.trainRelational = trainRelational
         self.trainRegression = trainRegression
+        self.trainTrackRelational = trainTrackRelational
     }
 }
 

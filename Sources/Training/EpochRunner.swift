@@ -18,7 +18,8 @@ struct EpochRunner {
 
     /// Loss and accuracy sums over an epoch's steps, and the last step's learning rate.
     struct Sums {
-        var ce = 0.0, triplet = 0.0, contrastive = 0.0, relational = 0.0, regression = 0.0, accuracy = 0.0
+        var ce = 0.0, triplet = 0.0, contrastive = 0.0, relational = 0.0, regression = 0.0, trackRelational = 0.0
+        var accuracy = 0.0
         var lastRate: Float = 0
     }
 
@@ -41,10 +42,13 @@ struct EpochRunner {
     /// Runs `steps` training steps (fewer when `stop` is raised) and returns their sums.
     mutating func run(progress: any ProgressSink, stop: StopRequest) -> Sums {
         var sums = Sums()
+        // Track-relational distillation pools each track's crops, so it pairs them as the contrastive loss does.
+        let trackRelational = teacher != nil && recipe.teacherTrackWeight != 0
+        let paired = recipe.contrastiveWeight != 0 || trackRelational
         for _ in 0..<steps {
             if stop.isRaised { break }
             var picks = sampler.next()
-            if recipe.contrastiveWeight != 0 {
+            if paired {
                 // Pairs: the second crop of every two comes from the first one's track.
                 for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
             }
@@ -79,14 +83,17 @@ struct EpochRunner {
             }
             let regressionTargets = recipe.teacherRegressionTarget == .track
                 ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
+            let trackTargets = trackRelational
+                ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
             let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
-                                      groups: recipe.contrastiveWeight != 0 ? picks : nil, targets: targets,
-                                      regressionTargets: regressionTargets)
+                                      groups: paired ? picks : nil, targets: targets,
+                                      regressionTargets: regressionTargets, trackTargets: trackTargets)
             sums.ce += Double(result.crossEntropy)
             sums.triplet += Double(result.triplet)
             sums.contrastive += Double(result.contrastive)
             sums.relational += Double(result.relational)
             sums.regression += Double(result.regression)
+            sums.trackRelational += Double(result.trackRelational)
             sums.accuracy += Double(result.accuracy)
             sums.lastRate = result.learningRate
             progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -107,7 +114,9 @@ struct EpochRunner {
             validationPrecisionAt10: v.precisionAt10, seconds: seconds,
             trainContrastive: recipe.contrastiveWeight != 0 ? Float(sums.contrastive / n) : nil,
             trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / n) : nil,
-            trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / n) : nil)
+            trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / n) : nil,
+            trainTrackRelational: teacher != nil && options.trackRelationalWeight != 0
+                ? Float(sums.trackRelational / n) : nil)
     }
 
     /// The epoch's log line; `*` marks a new best.
@@ -115,6 +124,7 @@ struct EpochRunner {
         let extra = (record.trainContrastive.map { String(format: "  contrastive %.3f", $0) } ?? "")
             + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
             + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
+            + (record.trainTrackRelational.map { String(format: "  track relational %.4f", $0) } ?? "")
         return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                       record.epoch, record.trainCrossEntropy, record.trainTriplet, extra, record.trainAccuracy,
                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,

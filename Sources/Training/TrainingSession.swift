@@ -66,6 +66,10 @@ public struct TrainingRecipe: Codable, Sendable {
     /// What a crop's regression target is: the teacher's embedding of the patch the crop lies in, or the mean
     /// over the crop's whole track.
     public var teacherRegressionTarget: TeacherRegressionTarget = .patch
+    /// ν_t: weight of track-level relational distillation (used with `teacherDirectory`): the mean of each track's
+    /// crops in a batch (pooled as the index pools segments) learns the teacher's similarities of whole tracks
+    /// (`Losses.pooledRelational`). On, crops come in pairs of one track as for the contrastive loss. 0: off.
+    public var teacherTrackWeight: Float = 0
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -302,6 +306,7 @@ public final class TrainingSession {
         o.contrastiveTemperature = recipe.contrastiveTemperature
         o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
         o.regressionWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherRegressionWeight
+        o.trackRelationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherTrackWeight
         return o
     }
 

@@ -144,6 +144,10 @@ struct RecipeOptions: ParsableArguments {
             + "(their mean over its whole track)."))
     var teacherRegressionTarget: TeacherRegressionTarget = .patch
     @Option(help: ArgumentHelp(
+        "ν_t: weight of track-level distillation (with --teacher): the mean embedding of each track's crops in a "
+            + "batch learns the teacher's pairwise similarities of whole tracks (0: off)."))
+    var teacherTrackWeight: Float = 0
+    @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
     var levelRange: Float = 80
@@ -196,7 +200,8 @@ struct RecipeOptions: ParsableArguments {
         try Check.finite("--weight-decay", weightDecay, 0...1)
         for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
                                  ("--contrastive-weight", contrastiveWeight), ("--teacher-weight", teacherWeight),
-                                 ("--teacher-regression-weight", teacherRegressionWeight)] {
+                                 ("--teacher-regression-weight", teacherRegressionWeight),
+                                 ("--teacher-track-weight", teacherTrackWeight)] {
             try Check.finite(option, weight, 0...1_000)
         }
         try Check.finite("--margin", margin, 0...2)
@@ -216,6 +221,9 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--max-seconds", maxSeconds, 0, atMost: 86_400, unit: " s")
         if teacherRegressionWeight > 0, teacher == nil {
             throw ValidationError("--teacher-regression-weight needs --teacher DIR (the teacher's features to regress on)")
+        }
+        if teacherTrackWeight > 0, teacher == nil {
+            throw ValidationError("--teacher-track-weight needs --teacher DIR (the teacher's features of whole tracks)")
         }
     }
 
@@ -245,6 +253,7 @@ struct RecipeOptions: ParsableArguments {
         r.teacherWeight = teacherWeight
         r.teacherRegressionWeight = teacherRegressionWeight
         r.teacherRegressionTarget = teacherRegressionTarget
+        r.teacherTrackWeight = teacherTrackWeight
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.pitchShift = pitchShift

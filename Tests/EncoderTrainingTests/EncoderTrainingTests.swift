@@ -272,6 +272,65 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         print("relational finite differences: worst relative error \(worst)")
     }
 
+    /// Track-level relational distillation by its definition — each group's crops pooled as mean then L2 norm,
+    /// the relational loss over the pooled vectors of groups with a target — and its gradient against central
+    /// differences (through the pooling and normalisation, back to every crop).
+    @Test func pooledRelationalGradientAndDefinition() {
+        var rng = SeededGenerator(seed: 47)
+        var worst: Float = 0
+        // Groups in batch order, not sorted; group 2 has no target (zero rows) and takes part in no pair.
+        let groups = [5, 5, 1, 1, 1, 2, 3, 3]
+        for _ in 0..<5 {
+            let raw = rng.matrix(rows: 8, columns: 4, in: -1...1)
+            let embeddings = Matrix(rowArrays: (0..<8).map { Embedding(normalising: raw.row($0)).values })
+            let teacherRaw = rng.matrix(rows: 4, columns: 7, in: -1...1)
+            let groupTarget = [5: 0, 1: 1, 3: 3].mapValues { Embedding(normalising: teacherRaw.row($0)).values }
+            let targets = Matrix(rowArrays: groups.map { groupTarget[$0] ?? [Float](repeating: 0, count: 7) })
+            let (loss, analytic) = Losses.pooledRelational(embeddings: embeddings, groups: groups, targets: targets)
+            func pooled(_ g: Int) -> [Float] {
+                let rows = groups.indices.filter { groups[$0] == g }
+                return Embedding(normalising: (0..<4).map { j in rows.reduce(Float(0)) { $0 + embeddings[$1, j] } }).values
+            }
+            var expected = 0.0
+            for g in [5, 1, 3] {
+                for h in [5, 1, 3] where h != g {
+                    let s = zip(pooled(g), pooled(h)).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                    let t = zip(groupTarget[g]!, groupTarget[h]!).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                    expected += Double((s - t) * (s - t))
+                }
+            }
+            #expect(abs(Double(loss) - expected / 6) < 1e-5)
+            #expect(loss > 0)
+            #expect(analytic.row(5).allSatisfy { $0 == 0 })
+            var numeric = [Float](repeating: 0, count: 32)
+            let eps: Float = 1e-3
+            for i in 0..<32 {
+                var a = embeddings, b = embeddings
+                a.storage[i] += eps; b.storage[i] -= eps
+                numeric[i] = (Losses.pooledRelational(embeddings: a, groups: groups, targets: targets).loss
+                    - Losses.pooledRelational(embeddings: b, groups: groups, targets: targets).loss) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(analytic.storage, numeric))
+            // One crop per group is the crop-level relational loss; its gradient is that loss's, less the part
+            // along the (unit) crop that the pooled vector's normalisation removes: (I − e eᵀ) g.
+            let single = Losses.pooledRelational(embeddings: embeddings, groups: Array(0..<8), targets: targets)
+            let plain = Losses.relational(embeddings: embeddings, targets: targets)
+            #expect(abs(single.loss - plain.loss) < 1e-6)
+            var tangent = plain.gradient
+            for r in 0..<8 {
+                let along = (0..<4).reduce(Float(0)) { $0 + plain.gradient[r, $1] * embeddings[r, $1] }
+                for j in 0..<4 { tangent[r, j] -= along * embeddings[r, j] }
+            }
+            #expect(Approx.maxAbsDifference(single.gradient.storage, tangent.storage) < 1e-5)
+        }
+        #expect(worst < 1e-2)
+        print("pooled relational finite differences: worst relative error \(worst)")
+        // Fewer than two groups with a target: no loss, no gradient.
+        let one = Losses.pooledRelational(embeddings: Matrix(rowArrays: [[1, 0], [0, 1]]), groups: [0, 0],
+                                          targets: Matrix(rowArrays: [[1, 0], [1, 0]]))
+        #expect(one.loss == 0 && one.gradient.storage.allSatisfy { $0 == 0 })
+    }
+
     /// Random unit targets (7-d) for six segments, row 4 without one (all zeros).
     static func regressionTargets(_ rng: inout SeededGenerator) -> Matrix {
         let raw = rng.matrix(rows: 6, columns: 7, in: -1...1)
@@ -331,15 +390,16 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         print("regression finite differences: worst relative error \(worst)")
     }
 
-    /// The whole step with classification, relational and regression distillation on: central differences of
-    /// the total loss for every encoder parameter (through the L2 norm, projection, pooling and LSTM) and every
-    /// parameter of the training-only head, against the analytic gradients.
+    /// The whole step with classification, relational, regression and track-relational distillation on: central
+    /// differences of the total loss for every encoder parameter (through the L2 norm, projection, pooling and
+    /// LSTM) and every parameter of the training-only head, against the analytic gradients.
     @Test func gradientsWithRegressionHead() {
         let encoder = Encoder(configuration: Self.configuration(pooling: .mean), seed: 13)
         var options = TrainingOptions()
         options.tripletWeight = 0
         options.relationalWeight = 3
         options.regressionWeight = 0.7
+        options.trackRelationalWeight = 2
         let trainer = EncoderTrainer(encoder: encoder, options: options)
         trainer.regressionHead = RegressionHead(inputSize: 4, outputSize: 7, seed: 2, options: options)
         trainer.regressionHead!.bias = [0.1, -0.2, 0.05, 0, 0.3, -0.1, 0.2]
@@ -347,10 +407,17 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         let segs = (0..<6).map { _ in rng.matrix(rows: 5, columns: 4, in: -2...2) }
         let labels = [0, 0, 1, 1, 2, 2]
         let targets = Self.regressionTargets(&rng)
-        func total() -> Float { trainer.lossAndGradient(segments: segs, labels: labels, targets: targets).result.total }
-        let (result, analytic) = trainer.lossAndGradient(segments: segs, labels: labels, targets: targets)
+        // Tracks: segments 0–1, 2–3, 4–5; the track targets are the first crop's teacher rows.
+        let groups = [0, 0, 1, 1, 2, 2]
+        let trackTargets = Matrix(rowArrays: groups.map { targets.row(2 * $0) })
+        func run() -> (result: StepResult, gradient: [Float]) {
+            trainer.lossAndGradient(segments: segs, labels: labels, groups: groups, targets: targets,
+                                    trackTargets: trackTargets)
+        }
+        func total() -> Float { run().result.total }
+        let (result, analytic) = run()
         let analyticHead = trainer.regressionHeadGradient
-        #expect(result.regression > 0 && result.relational > 0)
+        #expect(result.regression > 0 && result.relational > 0 && result.trackRelational > 0)
         #expect(analyticHead.count == 4 * 7 + 7)
         // Per tensor, directional derivatives along the analytic gradient and along a random unit direction
         // (the LSTM's per-element chain is checked by `parameterGradients`; here single elements of the

@@ -99,9 +99,13 @@ import Training
             ["train", "data", "--teacher", "t", "--teacher-regression-weight", "2", "--teacher-regression-target", "track"])
             as? TrainCommand)
         #expect(byTrack.recipe.teacherRegressionTarget == .track)
+        let pooled = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-track-weight", "30"])
+            as? TrainCommand)
+        #expect(pooled.recipe.teacherTrackWeight == 30 && distil.recipe.teacherTrackWeight == 0)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
                     ["--steps-per-epoch", "0"], ["--layers", "100"], ["--teacher-regression-weight", "1"],
-                    ["--teacher", "t", "--teacher-regression-weight", "-1"]] {
+                    ["--teacher", "t", "--teacher-regression-weight", "-1"], ["--teacher-track-weight", "1"],
+                    ["--teacher", "t", "--teacher-track-weight", "-1"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

@@ -133,6 +133,22 @@ import PipelineTestSupport
             .epochs.compactMap(\.trainRegression)
         #expect(trackRegression.count == 3 && trackRegression.last! < trackRegression.first!, "\(trackRegression)")
         recipe.teacherRegressionTarget = .patch
+        // Track-level distillation alone (no contrastive loss, no crop-level terms): crops come in pairs of a
+        // track, their mean learns the teacher's track similarities, and the loss falls.
+        var pooled = recipe
+        pooled.teacherWeight = 0
+        pooled.teacherRegressionWeight = 0
+        pooled.teacherTrackWeight = 5
+        var pooledLines: [String] = []
+        let pooledSession = try TrainingSession(recipe: pooled, modelName: "student", output: folder.path("p.safetensors"),
+                                                cacheDirectory: folder.path("cache").path) { pooledLines.append($0) }
+        let pooledReport = try pooledSession.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        let trackRelational = pooledReport.epochs.compactMap(\.trainTrackRelational)
+        #expect(trackRelational.count == 3 && trackRelational.allSatisfy { $0 > 0 }
+                && trackRelational.last! < trackRelational.first!, "\(pooledLines)")
+        #expect(pooledReport.epochs.allSatisfy { $0.trainRelational == nil && $0.trainContrastive == nil })
+        #expect(pooledLines.filter { $0.contains("track relational ") }.count == 3)
+        #expect(pooledReport.recipe["teacherTrackWeight"] == "5")
         // A teacher folder without an index is refused with the command that makes one.
         recipe.teacherDirectory = folder.path("nowhere").path
         let broken = try TrainingSession(recipe: recipe, modelName: "s", output: folder.path("n.safetensors"),
