@@ -52,7 +52,7 @@ struct EpochRunner {
                 // Pairs: the second crop of every two comes from the first one's track.
                 for i in stride(from: 1, to: picks.count, by: 2) { picks[i] = picks[i - 1] }
             }
-            var crops: [(segment: Matrix, centreFrame: Double)] = []
+            var crops: [(segment: Matrix, centreFrame: Double, sourceFrames: Int)] = []
             crops.reserveCapacity(picks.count)
             var n = 0
             while n < picks.count {
@@ -79,7 +79,14 @@ struct EpochRunner {
                 n += 1
             }
             let targets = teacher.map { t in
-                Matrix(rowArrays: zip(picks, crops).map { t.target(track: $0, seconds: $1.centreFrame * secondsPerFrame) })
+                Matrix(rowArrays: zip(picks, crops).map { pick, crop in
+                    switch recipe.teacherCropTarget {
+                    case .centre: t.target(track: pick, seconds: crop.centreFrame * secondsPerFrame)
+                    case .overlap:
+                        t.target(track: pick, from: (crop.centreFrame - Double(crop.sourceFrames) / 2) * secondsPerFrame,
+                                 to: (crop.centreFrame + Double(crop.sourceFrames) / 2) * secondsPerFrame)
+                    }
+                })
             }
             let regressionTargets = recipe.teacherRegressionTarget == .track
                 ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil

@@ -80,6 +80,26 @@ struct TeacherTargets {
         return m.row(patch)
     }
 
+    /// The target row of a crop of track `track` spanning `from`..<`to` seconds: the teacher's patch rows
+    /// weighted by how much of the crop each patch covers, then L2-normalised — the teacher's features are a
+    /// mean over time within a patch, so a crop across a patch boundary is nearer this mix than either patch.
+    /// Times past the track's patches count towards its last one (a crop of the tail), as `target` clamps.
+    /// Zeros when the track has none.
+    func target(track: Int, from: Double, to: Double) -> [Float] {
+        guard let m = perTrack[track] else { return [Float](repeating: 0, count: dimensions) }
+        guard to > from else { return target(track: track, seconds: from) }
+        var mix = [Float](repeating: 0, count: dimensions)
+        let first = max(0, Int((from / patchSeconds).rounded(.down)))
+        let last = max(first, Int((to / patchSeconds).rounded(.up)) - 1)
+        for p in first...last {
+            let overlap = min(to, Double(p + 1) * patchSeconds) - max(from, Double(p) * patchSeconds)
+            guard overlap > 0 else { continue }
+            let row = min(p, m.rows - 1)
+            for j in 0..<dimensions { mix[j] += Float(overlap) * m[row, j] }
+        }
+        return Embedding(normalising: mix).values
+    }
+
     /// The whole track's target (`trackMeans`), or zeros when the track has none.
     func trackTarget(track: Int) -> [Float] {
         trackMeans[track] ?? [Float](repeating: 0, count: dimensions)

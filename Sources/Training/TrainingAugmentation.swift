@@ -34,7 +34,8 @@ public struct TrainingAugmentation: Sendable {
     /// the frame at the centre of the source frames it was cut from (for time-aligned teacher targets). With
     /// `start`, the crop begins at that frame (moved back as far as needed to fit) instead of a random one.
     public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G,
-                                               start fixedStart: Int? = nil) -> (segment: Matrix, centreFrame: Double)
+                                               start fixedStart: Int? = nil)
+        -> (segment: Matrix, centreFrame: Double, sourceFrames: Int)
     {
         let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5
             ? Double.random(in: 0.92...1.08, using: &rng) : 1
@@ -45,7 +46,7 @@ public struct TrainingAugmentation: Sendable {
             ?? (logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0)
         var segment = logMel.rows(start..<(start + take))
         let centre = Double(start) + Double(take) / 2
-        guard augment else { return (segment, centre) }
+        guard augment else { return (segment, centre, take) }
         if take == source && source != frames { segment = Self.resampleFrames(segment, to: frames) }
         let bands = segment.columns
         var curve = [Float](repeating: Float.random(in: -6...6, using: &rng), count: bands)  // gain
@@ -88,7 +89,7 @@ public struct TrainingAugmentation: Sendable {
         if pitchShift > 0 {
             segment = Self.shiftBands(segment, by: Int.random(in: -pitchShift...pitchShift, using: &rng))
         }
-        return (segment, centre)
+        return (segment, centre, take)
     }
 
     /// `m` (frames × bands) moved `shift` bands up (towards higher bands; down when negative): band k of each frame

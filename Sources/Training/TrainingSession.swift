@@ -66,6 +66,9 @@ public struct TrainingRecipe: Codable, Sendable {
     /// What a crop's regression target is: the teacher's embedding of the patch the crop lies in, or the mean
     /// over the crop's whole track.
     public var teacherRegressionTarget: TeacherRegressionTarget = .patch
+    /// Which of the teacher's patches make a crop's target (for relational distillation, and for regression on
+    /// patches): the one its centre lies in, or all it covers, weighted by overlap.
+    public var teacherCropTarget: TeacherCropTarget = .centre
     /// ν_t: weight of track-level relational distillation (used with `teacherDirectory`): the mean of each track's
     /// crops in a batch (pooled as the index pools segments) learns the teacher's similarities of whole tracks
     /// (`Losses.pooledRelational`). On, crops come in pairs of one track as for the contrastive loss. 0: off.
@@ -104,6 +107,15 @@ public enum TeacherRegressionTarget: String, Codable, Sendable, CaseIterable {
     case patch
     /// The mean of the teacher's embeddings over the crop's whole track.
     case track
+}
+
+/// How a training crop's teacher target is made from the teacher's per-patch features.
+public enum TeacherCropTarget: String, Codable, Sendable, CaseIterable {
+    /// The patch the crop's centre lies in.
+    case centre
+    /// The patches the crop covers, weighted by how much of the crop each covers (a crop rarely starts on a
+    /// patch boundary).
+    case overlap
 }
 
 /// A labelled track's features, ready for training.

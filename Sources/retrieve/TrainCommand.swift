@@ -14,6 +14,7 @@ extension TripletMining: ExpressibleByArgument {
     public static var allValueStrings: [String] { [TripletMining.batchHard, .semiHard].map(\.rawValue) }
 }
 extension TeacherRegressionTarget: ExpressibleByArgument {}
+extension TeacherCropTarget: ExpressibleByArgument {}
 
 /// A convolution kernel's size as `FxT` (mel bands × frames), for `--conv-kernel`.
 struct KernelSize: ExpressibleByArgument, Equatable {
@@ -144,6 +145,10 @@ struct RecipeOptions: ParsableArguments {
             + "(their mean over its whole track)."))
     var teacherRegressionTarget: TeacherRegressionTarget = .patch
     @Option(help: ArgumentHelp(
+        "A crop's teacher target: centre (the teacher's features of the 3-s patch its centre lies in) or overlap "
+            + "(of every patch it covers, weighted by overlap)."))
+    var teacherCropTarget: TeacherCropTarget = .centre
+    @Option(help: ArgumentHelp(
         "ν_t: weight of track-level distillation (with --teacher): the mean embedding of each track's crops in a "
             + "batch learns the teacher's pairwise similarities of whole tracks (0: off)."))
     var teacherTrackWeight: Float = 0
@@ -222,6 +227,9 @@ struct RecipeOptions: ParsableArguments {
         if teacherRegressionWeight > 0, teacher == nil {
             throw ValidationError("--teacher-regression-weight needs --teacher DIR (the teacher's features to regress on)")
         }
+        if teacherCropTarget != .centre, teacher == nil {
+            throw ValidationError("--teacher-crop-target chooses among the teacher's patches: it needs --teacher DIR")
+        }
         if teacherTrackWeight > 0, teacher == nil {
             throw ValidationError("--teacher-track-weight needs --teacher DIR (the teacher's features of whole tracks)")
         }
@@ -254,6 +262,7 @@ struct RecipeOptions: ParsableArguments {
         r.teacherRegressionWeight = teacherRegressionWeight
         r.teacherRegressionTarget = teacherRegressionTarget
         r.teacherTrackWeight = teacherTrackWeight
+        r.teacherCropTarget = teacherCropTarget
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.pitchShift = pitchShift

@@ -102,10 +102,14 @@ import Training
         let pooled = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-track-weight", "30"])
             as? TrainCommand)
         #expect(pooled.recipe.teacherTrackWeight == 30 && distil.recipe.teacherTrackWeight == 0)
+        let overlap = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-crop-target", "overlap"])
+            as? TrainCommand)
+        #expect(overlap.recipe.teacherCropTarget == .overlap && distil.recipe.teacherCropTarget == .centre)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
                     ["--steps-per-epoch", "0"], ["--layers", "100"], ["--teacher-regression-weight", "1"],
                     ["--teacher", "t", "--teacher-regression-weight", "-1"], ["--teacher-track-weight", "1"],
-                    ["--teacher", "t", "--teacher-track-weight", "-1"]] {
+                    ["--teacher", "t", "--teacher-track-weight", "-1"], ["--teacher-crop-target", "overlap"],
+                    ["--teacher", "t", "--teacher-crop-target", "middle"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

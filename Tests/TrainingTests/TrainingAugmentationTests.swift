@@ -46,7 +46,7 @@ import TestSupport
         let logMel = source.matrix(rows: 30, columns: 8, in: -60 ... -5)
         var rng = SeededGenerator(seed: 1)
         let at7 = augmentation.crop(logMel, frames: 10, augment: false, rng: &rng, start: 7)
-        #expect(at7.segment == logMel.rows(7..<17) && at7.centreFrame == 12)
+        #expect(at7.segment == logMel.rows(7..<17) && at7.centreFrame == 12 && at7.sourceFrames == 10)
         let late = augmentation.crop(logMel, frames: 10, augment: false, rng: &rng, start: 25)
         #expect(late.segment == logMel.rows(20..<30))
         // Augmented crops at one start from two sources (an original and its copy) cover the same moment.

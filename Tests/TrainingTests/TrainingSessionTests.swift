@@ -125,14 +125,19 @@ import PipelineTestSupport
         #expect(String(decoding: model.prefix(4096), as: UTF8.self).contains("regression") == false)
         #expect(String(decoding: try Data(contentsOf: session.checkpointURL).prefix(8192), as: UTF8.self)
             .contains("trainer.regression.parameters"))
-        // With the track's mean as target (steady within a track, apart between classes) the regression falls.
+        // With the track's mean as target (steady within a track, apart between classes) the regression falls;
+        // the relational loss's crop targets here mix the patches each crop covers.
         recipe.teacherRegressionTarget = .track
+        recipe.teacherCropTarget = .overlap
         let byTrack = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("t.safetensors"),
                                           cacheDirectory: folder.path("cache").path) { _ in }
-        let trackRegression = try byTrack.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
-            .epochs.compactMap(\.trainRegression)
+        let byTrackReport = try byTrack.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        let trackRegression = byTrackReport.epochs.compactMap(\.trainRegression)
         #expect(trackRegression.count == 3 && trackRegression.last! < trackRegression.first!, "\(trackRegression)")
+        #expect(byTrackReport.epochs.allSatisfy { ($0.trainRelational ?? 0) > 0 })
+        #expect(byTrackReport.recipe["teacherCropTarget"] == "overlap")
         recipe.teacherRegressionTarget = .patch
+        recipe.teacherCropTarget = .centre
         // Track-level distillation alone (no contrastive loss, no crop-level terms): crops come in pairs of a
         // track, their mean learns the teacher's track similarities, and the loss falls.
         var pooled = recipe
