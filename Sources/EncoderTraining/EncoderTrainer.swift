@@ -41,6 +41,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// the teacher's pairwise cosines of whole tracks (`Losses.pooledRelational`); 0 leaves it out (and the
     /// step's `trackTargets` are then not needed).
     public var trackRelationalWeight: Float = 0
+    /// γ in total = … + γ · consistency, the mean cosine distance of aligned (original, degraded copy) pairs
+    /// (`Losses.consistency`); 0 leaves it out (and the step's `alignedPairs` are then not needed).
+    public var consistencyWeight: Float = 0
 
     public init() {}
 
@@ -60,7 +63,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         try take(.tripletMargin, &tripletMargin); try take(.mining, &mining)
         try take(.contrastiveWeight, &contrastiveWeight); try take(.contrastiveTemperature, &contrastiveTemperature)
         try take(.relationalWeight, &relationalWeight); try take(.regressionWeight, &regressionWeight)
-        try take(.trackRelationalWeight, &trackRelationalWeight)
+        try take(.trackRelationalWeight, &trackRelationalWeight); try take(.consistencyWeight, &consistencyWeight)
     }
 
     public var schedule: LearningRateSchedule {
@@ -82,7 +85,10 @@ public struct StepResult: Sendable, Equatable {
     public var regression: Float = 0
     /// Track-level relational distillation loss (before weighting by ν_t; 0 when ν_t = 0).
     public var trackRelational: Float = 0
-    /// κ · CE + λ · triplet + μ · contrastive + ν · relational + ρ · regression + ν_t · track-relational.
+    /// Consistency loss of aligned pairs (before weighting by γ; 0 when γ = 0).
+    public var consistency: Float = 0
+    /// κ · CE + λ · triplet + μ · contrastive + ν · relational + ρ · regression + ν_t · track-relational
+    /// + γ · consistency.
     public var total: Float
     /// Fraction of the batch whose argmax logit is its label.
     public var accuracy: Float
@@ -136,11 +142,14 @@ public final class EncoderTrainer {
     /// `groups[i]` names the track segment i is cut from (for the contrastive loss; nil: every segment its own).
     /// `targets` holds a teacher's unit vector per segment (a zero row: none) for the relational loss, and for
     /// the regression loss unless `regressionTargets` gives that one other rows. `trackTargets` holds, in each
-    /// segment's row, the teacher's unit vector of its whole track (group), for the track-relational loss.
+    /// segment's row, the teacher's unit vector of its whole track (group), for the track-relational loss;
+    /// `alignedPairs` the segment pairs that are one moment of a track and its degraded copy (consistency loss).
     public func step(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
-                     regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil) -> StepResult {
+                     regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil,
+                     alignedPairs: [(Int, Int)] = []) -> StepResult {
         var result = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
-                                      regressionTargets: regressionTargets, trackTargets: trackTargets)
+                                      regressionTargets: regressionTargets, trackTargets: trackTargets,
+                                      alignedPairs: alignedPairs)
         let n = encoder.layout.count
         let g = gradientBuffer.pointer
         if let clip = options.gradientClipNorm, result.gradientNorm > clip {
@@ -165,11 +174,13 @@ public final class EncoderTrainer {
     /// The loss of a batch and its gradient with respect to every parameter (layout order), without updating.
     /// The regression head's gradient is then `regressionHeadGradient`.
     public func lossAndGradient(segments: [Matrix], labels: [Int], groups: [Int]? = nil, targets: Matrix? = nil,
-                                regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil)
+                                regressionTargets: Matrix? = nil, trackTargets: Matrix? = nil,
+                                alignedPairs: [(Int, Int)] = [])
         -> (result: StepResult, gradient: [Float])
     {
         let r = computeGradients(segments: segments, labels: labels, groups: groups, targets: targets,
-                                 regressionTargets: regressionTargets, trackTargets: trackTargets)
+                                 regressionTargets: regressionTargets, trackTargets: trackTargets,
+                                 alignedPairs: alignedPairs)
         return (r, gradientBuffer.array(encoder.layout.count))
     }
 
@@ -178,7 +189,8 @@ public final class EncoderTrainer {
     public var regressionHeadGradient: [Float] { regressionGradient }
 
     private func computeGradients(segments: [Matrix], labels: [Int], groups trackGroups: [Int]?, targets: Matrix?,
-                                  regressionTargets: Matrix?, trackTargets: Matrix?) -> StepResult
+                                  regressionTargets: Matrix?, trackTargets: Matrix?, alignedPairs: [(Int, Int)])
+        -> StepResult
     {
         precondition(segments.count == labels.count && !segments.isEmpty, "A step needs one label per segment")
         precondition(trackGroups == nil || trackGroups!.count == segments.count, "A step needs one group per segment")
@@ -214,6 +226,13 @@ public final class EncoderTrainer {
         let (contrastive, relational, regression, trackRelational) = auxiliaryLosses(
             embeddings: embeddings, groups: trackGroups, targets: targets, regressionTargets: regressionTargets,
             trackTargets: trackTargets, into: &dEmbeddings)
+        let gamma = options.consistencyWeight
+        var consistency: Float = 0
+        if gamma != 0, !alignedPairs.isEmpty {
+            let r = Losses.consistency(embeddings: embeddings, pairs: alignedPairs)
+            consistency = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += gamma * r.gradient.storage[i] }
+        }
         let mu = options.contrastiveWeight, nu = options.relationalWeight, rho = options.regressionWeight
         let nuTrack = options.trackRelationalWeight
         dLogits.storage.withUnsafeBufferPointer { dl in
@@ -240,9 +259,9 @@ public final class EncoderTrainer {
         for g in regressionGradient { sumSquares += Double(g) * Double(g) }
         return StepResult(
             crossEntropy: ce.loss, triplet: tri.loss, contrastive: contrastive, relational: relational,
-            regression: regression, trackRelational: trackRelational,
+            regression: regression, trackRelational: trackRelational, consistency: consistency,
             total: kappa * ce.loss + lambda * tri.loss + mu * contrastive + nu * relational + rho * regression
-                + nuTrack * trackRelational,
+                + nuTrack * trackRelational + gamma * consistency,
             accuracy: Float(ce.correct) / Float(segments.count), gradientNorm: Float(sumSquares.squareRoot()),
             learningRate: 0, step: stepCount)
     }

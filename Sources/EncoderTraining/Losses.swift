@@ -223,6 +223,32 @@ public enum Losses {
         return (r.loss, gradient)
     }
 
+    /// Consistency of aligned pairs: the mean cosine distance between the two embeddings of each pair (i, j) —
+    /// one moment of a track and its degraded copy —
+    ///
+    ///     loss = (1/|A|) Σ_{(i,j)∈A} (1 − eᵢ·eⱼ)
+    ///
+    /// pulling each pair to cosine 1 (the contrastive loss only asks for closer than the others). `embeddings`
+    /// (`N × E`) holds unit rows. With no pair the loss is 0. Returns the loss and ∂loss/∂embeddings.
+    public static func consistency(embeddings: Matrix, pairs: [(Int, Int)]) -> (loss: Float, gradient: Matrix) {
+        let e = embeddings.columns
+        var gradient = Matrix(rows: embeddings.rows, columns: e)
+        guard !pairs.isEmpty else { return (0, gradient) }
+        let share = 1 / Float(pairs.count)
+        var loss: Float = 0
+        for (i, j) in pairs {
+            precondition(i != j && embeddings.rows > max(i, j) && min(i, j) >= 0, "pair (\(i), \(j)) outside the batch")
+            var dot: Float = 0
+            for k in 0..<e { dot += embeddings[i, k] * embeddings[j, k] }
+            loss += share * (1 - dot)
+            for k in 0..<e {
+                gradient[i, k] -= share * embeddings[j, k]
+                gradient[j, k] -= share * embeddings[i, k]
+            }
+        }
+        return (loss, gradient)
+    }
+
     /// Feature-regression distillation through a linear head: each embedding eᵢ (a row of `embeddings`,
     /// `N × E`) is mapped to yᵢ = W eᵢ + b (`weight` is `D × E`, `bias` has D values) and compared with its
     /// teacher target tᵢ (a row of `targets`, `N × D`) by cosine:

@@ -20,12 +20,13 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var trainRelational: Float?
     public var trainRegression: Float?
     public var trainTrackRelational: Float?
+    public var trainConsistency: Float?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
                 validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
                 trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil,
-                trainTrackRelational: Float? = nil) {
+                trainTrackRelational: Float? = nil, trainConsistency: Float? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -41,6 +42,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.trainRelational = trainRelational
         self.trainRegression = trainRegression
         self.trainTrackRelational = trainTrackRelational
+        self.trainConsistency = trainConsistency
     }
 }
 

@@ -19,7 +19,7 @@ struct EpochRunner {
     /// Loss and accuracy sums over an epoch's steps, and the last step's learning rate.
     struct Sums {
         var ce = 0.0, triplet = 0.0, contrastive = 0.0, relational = 0.0, regression = 0.0, trackRelational = 0.0
-        var accuracy = 0.0
+        var consistency = 0.0, accuracy = 0.0
         var lastRate: Float = 0
     }
 
@@ -54,6 +54,7 @@ struct EpochRunner {
             }
             var crops: [(segment: Matrix, centreFrame: Double, sourceFrames: Int)] = []
             crops.reserveCapacity(picks.count)
+            var alignedPairs: [(Int, Int)] = []
             var n = 0
             while n < picks.count {
                 let i = picks[n]
@@ -64,8 +65,17 @@ struct EpochRunner {
                     // An aligned pair: one moment of the track, from the original and from its degraded copy.
                     let rows = min(train[i].logMel.rows, copy.rows)
                     let start = rows > segmentFrames ? Int.random(in: 0...(rows - segmentFrames), using: &rng) : 0
-                    for source in [train[i].logMel, copy] {
-                        crops.append(augmentation.crop(source, frames: segmentFrames, augment: recipe.augment,
+                    // With the consistency loss both crops take the same augmentation draws (a copy of the
+                    // generator), so only the degradation differs; otherwise each is augmented on its own.
+                    var twin = rng
+                    crops.append(augmentation.crop(train[i].logMel, frames: segmentFrames, augment: recipe.augment,
+                                                   rng: &rng, start: start))
+                    if recipe.copyConsistencyWeight > 0 {
+                        crops.append(augmentation.crop(copy, frames: segmentFrames, augment: recipe.augment,
+                                                       rng: &twin, start: start))
+                        alignedPairs.append((n, n + 1))
+                    } else {
+                        crops.append(augmentation.crop(copy, frames: segmentFrames, augment: recipe.augment,
                                                        rng: &rng, start: start))
                     }
                     n += 2
@@ -94,13 +104,15 @@ struct EpochRunner {
                 ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
             let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
                                       groups: paired ? picks : nil, targets: targets,
-                                      regressionTargets: regressionTargets, trackTargets: trackTargets)
+                                      regressionTargets: regressionTargets, trackTargets: trackTargets,
+                                      alignedPairs: alignedPairs)
             sums.ce += Double(result.crossEntropy)
             sums.triplet += Double(result.triplet)
             sums.contrastive += Double(result.contrastive)
             sums.relational += Double(result.relational)
             sums.regression += Double(result.regression)
             sums.trackRelational += Double(result.trackRelational)
+            sums.consistency += Double(result.consistency)
             sums.accuracy += Double(result.accuracy)
             sums.lastRate = result.learningRate
             progress.advance(detail: String(format: "loss %.3f", result.total))
@@ -123,7 +135,8 @@ struct EpochRunner {
             trainRelational: teacher != nil && options.relationalWeight != 0 ? Float(sums.relational / n) : nil,
             trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / n) : nil,
             trainTrackRelational: teacher != nil && options.trackRelationalWeight != 0
-                ? Float(sums.trackRelational / n) : nil)
+                ? Float(sums.trackRelational / n) : nil,
+            trainConsistency: options.consistencyWeight != 0 ? Float(sums.consistency / n) : nil)
     }
 
     /// The epoch's log line; `*` marks a new best.
@@ -132,6 +145,7 @@ struct EpochRunner {
             + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
             + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
             + (record.trainTrackRelational.map { String(format: "  track relational %.4f", $0) } ?? "")
+            + (record.trainConsistency.map { String(format: "  consistency %.4f", $0) } ?? "")
         return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                       record.epoch, record.trainCrossEntropy, record.trainTriplet, extra, record.trainAccuracy,
                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,

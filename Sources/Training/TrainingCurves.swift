@@ -19,6 +19,7 @@ extension TrainingReport {
             ("train contrastive", "#9467bd", \.trainContrastive, 1), ("train relational ×10", "#8c564b", \.trainRelational, 10),
             ("train regression", "#e377c2", \.trainRegression, 1),
             ("train track relational ×10", "#7f7f7f", \.trainTrackRelational, 10),
+            ("train consistency ×10", "#bcbd22", \.trainConsistency, 10),
         ]
         for (name, colour, path, scale) in optional where epochs.contains(where: { $0[keyPath: path] != nil }) {
             losses.append(LineChart.Series(name: name, colour: colour,

@@ -49,6 +49,9 @@ public struct TrainingRecipe: Codable, Sendable {
     /// a direct lesson that a clipped, lossy or band-limited copy is the same music. Other pairs are two random
     /// crops of the track. 0: none (and no extra random draws, so recipes without it keep their crops).
     public var alignedCopyPairs: Float = 0
+    /// γ: weight of the consistency loss that pulls each aligned pair (`alignedCopyPairs`) to cosine 1; on, the
+    /// pair's two crops also get the same augmentation, so the degradation is all that tells them apart. 0: off.
+    public var copyConsistencyWeight: Float = 0
     /// The model's segment level normalisation range in dB (`EncoderConfiguration.levelRange`); nil for none.
     public var levelRange: Float? = 80
     /// μ: weight of the contrastive loss whose positives are two crops of one track (0: off; each batch then
@@ -319,6 +322,7 @@ public final class TrainingSession {
         o.relationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherWeight
         o.regressionWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherRegressionWeight
         o.trackRelationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherTrackWeight
+        o.consistencyWeight = recipe.copyConsistencyWeight
         return o
     }
 

@@ -172,6 +172,10 @@ struct RecipeOptions: ParsableArguments {
             + "degraded copy (with --contrastive-weight and --degraded-copies; 0: none).",
         valueName: "fraction"))
     var alignedCopyPairs: Float = 0
+    @Option(help: ArgumentHelp(
+        "γ: weight of a loss pulling each aligned pair to cosine 1, both crops augmented alike (with "
+            + "--aligned-copy-pairs; 0: off)."))
+    var copyConsistencyWeight: Float = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
     @Flag(help: "Train on the labels file's test split too (otherwise held out for 'retrieve evaluate --split test').")
@@ -206,7 +210,8 @@ struct RecipeOptions: ParsableArguments {
         for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
                                  ("--contrastive-weight", contrastiveWeight), ("--teacher-weight", teacherWeight),
                                  ("--teacher-regression-weight", teacherRegressionWeight),
-                                 ("--teacher-track-weight", teacherTrackWeight)] {
+                                 ("--teacher-track-weight", teacherTrackWeight),
+                                 ("--copy-consistency-weight", copyConsistencyWeight)] {
             try Check.finite(option, weight, 0...1_000)
         }
         try Check.finite("--margin", margin, 0...2)
@@ -217,6 +222,10 @@ struct RecipeOptions: ParsableArguments {
         if alignedCopyPairs > 0, degradedCopies == 0 || contrastiveWeight == 0 {
             throw ValidationError("--aligned-copy-pairs pairs crops of the original with its degraded copy: it needs "
                 + "--degraded-copies and --contrastive-weight above 0")
+        }
+        if copyConsistencyWeight > 0, alignedCopyPairs == 0 {
+            throw ValidationError("--copy-consistency-weight pulls aligned pairs together: it needs --aligned-copy-pairs "
+                + "above 0 (with --degraded-copies and --contrastive-weight)")
         }
         try Check.range("--pitch-shift", pitchShift, 0...(max(mels, 8) / 4))
         if pitchShift > 0, noAugment {
@@ -268,6 +277,7 @@ struct RecipeOptions: ParsableArguments {
         r.pitchShift = pitchShift
         r.degradedCopyFraction = degradedCopies
         r.alignedCopyPairs = alignedCopyPairs
+        r.copyConsistencyWeight = copyConsistencyWeight
         r.trainOnTestSplit = trainOnTestSplit
         r.patience = patience
         r.maxTrackSeconds = maxSeconds

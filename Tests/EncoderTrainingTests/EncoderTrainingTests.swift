@@ -331,6 +331,35 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         #expect(one.loss == 0 && one.gradient.storage.allSatisfy { $0 == 0 })
     }
 
+    /// The consistency loss by its definition (mean 1 − cosine over the aligned pairs; items in no pair get no
+    /// gradient) and its gradient against central differences.
+    @Test func consistencyGradientAndDefinition() {
+        var rng = SeededGenerator(seed: 53)
+        let pairs = [(0, 1), (3, 2), (4, 5)]
+        var worst: Float = 0
+        for _ in 0..<5 {
+            let raw = rng.matrix(rows: 7, columns: 4, in: -1...1)
+            let embeddings = Matrix(rowArrays: (0..<7).map { Embedding(normalising: raw.row($0)).values })
+            let (loss, analytic) = Losses.consistency(embeddings: embeddings, pairs: pairs)
+            let expected = pairs.map { i, j in 1 - (0..<4).reduce(Float(0)) { $0 + embeddings[i, $1] * embeddings[j, $1] } }
+                .reduce(0, +) / 3
+            #expect(abs(loss - expected) < 1e-6)
+            #expect(analytic.row(6).allSatisfy { $0 == 0 })
+            var numeric = [Float](repeating: 0, count: 28)
+            let eps: Float = 1e-3
+            for i in 0..<28 {
+                var a = embeddings, b = embeddings
+                a.storage[i] += eps; b.storage[i] -= eps
+                numeric[i] = (Losses.consistency(embeddings: a, pairs: pairs).loss
+                    - Losses.consistency(embeddings: b, pairs: pairs).loss) / (2 * eps)
+            }
+            worst = max(worst, Approx.relativeError(analytic.storage, numeric))
+        }
+        #expect(worst < 1e-2)
+        #expect(Losses.consistency(embeddings: Matrix(rowArrays: [[1, 0], [1, 0]]), pairs: [(0, 1)]).loss == 0)
+        #expect(Losses.consistency(embeddings: Matrix(rowArrays: [[1, 0], [0, 1]]), pairs: []).loss == 0)
+    }
+
     /// Random unit targets (7-d) for six segments, row 4 without one (all zeros).
     static func regressionTargets(_ rng: inout SeededGenerator) -> Matrix {
         let raw = rng.matrix(rows: 6, columns: 7, in: -1...1)
@@ -390,7 +419,7 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         print("regression finite differences: worst relative error \(worst)")
     }
 
-    /// The whole step with classification, relational, regression and track-relational distillation on: central
+    /// The whole step with classification, relational, regression, track-relational and consistency on: central
     /// differences of the total loss for every encoder parameter (through the L2 norm, projection, pooling and
     /// LSTM) and every parameter of the training-only head, against the analytic gradients.
     @Test func gradientsWithRegressionHead() {
@@ -400,6 +429,7 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         options.relationalWeight = 3
         options.regressionWeight = 0.7
         options.trackRelationalWeight = 2
+        options.consistencyWeight = 1.5
         let trainer = EncoderTrainer(encoder: encoder, options: options)
         trainer.regressionHead = RegressionHead(inputSize: 4, outputSize: 7, seed: 2, options: options)
         trainer.regressionHead!.bias = [0.1, -0.2, 0.05, 0, 0.3, -0.1, 0.2]
@@ -412,12 +442,12 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         let trackTargets = Matrix(rowArrays: groups.map { targets.row(2 * $0) })
         func run() -> (result: StepResult, gradient: [Float]) {
             trainer.lossAndGradient(segments: segs, labels: labels, groups: groups, targets: targets,
-                                    trackTargets: trackTargets)
+                                    trackTargets: trackTargets, alignedPairs: [(0, 1), (5, 4)])
         }
         func total() -> Float { run().result.total }
         let (result, analytic) = run()
         let analyticHead = trainer.regressionHeadGradient
-        #expect(result.regression > 0 && result.relational > 0 && result.trackRelational > 0)
+        #expect(result.regression > 0 && result.relational > 0 && result.trackRelational > 0 && result.consistency > 0)
         #expect(analyticHead.count == 4 * 7 + 7)
         // Per tensor, directional derivatives along the analytic gradient and along a random unit direction
         // (the LSTM's per-element chain is checked by `parameterGradients`; here single elements of the

@@ -149,11 +149,19 @@ import Training
             ["evaluate", "--labels", "clips.csv", "--leave-labels-out", "5", "--train-data", "corpus", "--peers", "p",
              "--invariance", "gain-20dB,mp3-128k", "--epochs", "3", "--contrastive-weight", "1"]) as? EvaluateCommand)
         #expect(c.leaveLabelsOut == 5 && c.training.recipe(seed: 1).epochs == 3)
+        let consistent = try #require(try Retrieve.parseAsRoot(
+            ["evaluate", "--labels", "clips.csv", "--leave-labels-out", "5", "--train-data", "corpus", "--degraded-copies",
+             "0.3", "--contrastive-weight", "0.5", "--aligned-copy-pairs", "0.5", "--copy-consistency-weight", "10"])
+            as? EvaluateCommand)
+        #expect(consistent.training.recipe(seed: 1).copyConsistencyWeight == 10)
         #expect(try c.invarianceList() == [.quiet, .mp3])
         for bad in [["data", "--leave-labels-out", "1"], ["data", "--train-data", "x"],
                     ["data", "--leave-labels-out", "3", "--peers", "p"], ["data", "--leave-labels-out", "3", "--model", "m"],
                     ["data", "--leave-labels-out", "3", "--invariance", "louder"], ["data", "--clip-seconds", "0"],
-                    ["data", "--leave-labels-out", "3", "--aligned-copy-pairs", "0.5", "--degraded-copies", "0.3"]] {
+                    ["data", "--leave-labels-out", "3", "--aligned-copy-pairs", "0.5", "--degraded-copies", "0.3"],
+                    ["data", "--leave-labels-out", "3", "--copy-consistency-weight", "1"],
+                    ["data", "--leave-labels-out", "3", "--aligned-copy-pairs", "0.5", "--degraded-copies", "0.3",
+                     "--contrastive-weight", "0.5", "--copy-consistency-weight", "-1"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["evaluate"] + bad) }
         }
     }
