@@ -16,18 +16,24 @@ import SpectralFeatures
 ///   at the cutoff 35 dB;
 /// - white noise at 10–30 dB SNR on 30 % of the crops;
 /// - gain ±6 dB (a no-op for a model with `levelRange`, kept for models without it);
-/// - with `pitchShift` N > 0, last, every augmented crop moved by a uniform integer in [−N, N] mel bands
+/// - with `masks` N > 0, after everything else, N frequency masks (each up to an eighth of the bands wide) and N
+///   time masks (each up to a tenth of the frames long) set to the crop's mean value (SpecAugment, `mask`): a
+///   regulariser, so that no one band or moment decides;
+/// - with `pitchShift` N > 0, every augmented crop moved by a uniform integer in [−N, N] mel bands
 ///   (`shiftBands`): a pitch change of that many bands, roughly (mel bands are not equally many semitones
 ///   wide). With N = 0 the random sequence is that of a build without the option, so recipes keep their crops.
 public struct TrainingAugmentation: Sendable {
     private let centres: [Double]
     /// N of the pitch shift: the largest shift in mel bands (0: none).
     public let pitchShift: Int
+    /// N of the masking: frequency and time masks per augmented crop (0: none).
+    public let masks: Int
 
-    public init(configuration: FeatureConfiguration, pitchShift: Int = 0) {
-        precondition(pitchShift >= 0, "pitchShift must not be negative")
+    public init(configuration: FeatureConfiguration, pitchShift: Int = 0, masks: Int = 0) {
+        precondition(pitchShift >= 0 && masks >= 0, "pitchShift and masks must not be negative")
         centres = configuration.melCentreFrequencies
         self.pitchShift = pitchShift
+        self.masks = masks
     }
 
     /// A random `frames`-long crop of `logMel` (the whole of a shorter one), augmented when `augment` is set, and
@@ -89,7 +95,25 @@ public struct TrainingAugmentation: Sendable {
         if pitchShift > 0 {
             segment = Self.shiftBands(segment, by: Int.random(in: -pitchShift...pitchShift, using: &rng))
         }
+        if masks > 0 { Self.mask(&segment, count: masks, rng: &rng) }
         return (segment, centre, take)
+    }
+
+    /// SpecAugment's masking in place: `count` runs of whole bands (each 0 to an eighth of the bands wide) and
+    /// `count` runs of whole frames (each 0 to a tenth of the frames long), at uniform positions, set to the
+    /// mean of `m`'s values (neutral after the model's level and band normalisation, unlike the floor).
+    static func mask<G: RandomNumberGenerator>(_ m: inout Matrix, count: Int, rng: inout G) {
+        let rows = m.rows, bands = m.columns
+        guard rows > 0, bands > 0 else { return }
+        let mean = m.storage.reduce(0, +) / Float(m.storage.count)
+        for _ in 0..<count {
+            let width = Int.random(in: 0...max(0, bands / 8), using: &rng)
+            let first = Int.random(in: 0...(bands - width), using: &rng)
+            for r in 0..<rows { for k in first..<(first + width) { m.storage[r * bands + k] = mean } }
+            let length = Int.random(in: 0...max(0, rows / 10), using: &rng)
+            let start = Int.random(in: 0...(rows - length), using: &rng)
+            for r in start..<(start + length) { for k in 0..<bands { m.storage[r * bands + k] = mean } }
+        }
     }
 
     /// `m` (frames × bands) moved `shift` bands up (towards higher bands; down when negative): band k of each frame

@@ -41,6 +41,8 @@ public struct TrainingRecipe: Codable, Sendable {
     public var augment = true
     /// N of the pitch-shift augmentation: augmented crops move by a random integer in [−N, N] mel bands (0: off).
     public var pitchShift = 0
+    /// N of SpecAugment-style masking: frequency and time masks per augmented crop (0: off).
+    public var specMasks = 0
     /// The share of training crops cut from the track's `DegradedCopy` (clipped, MP3, low-passed or resampled in
     /// the audio domain) instead of the original; 0: none, and no copies are made.
     public var degradedCopyFraction: Float = 0
@@ -191,7 +193,8 @@ public final class TrainingSession {
         var epochs = EpochRunner(
             trainer: trainer, train: train, teacher: teacher, recipe: recipe, segmentFrames: segmentFrames,
             steps: stepsPerEpoch(train, segmentFrames: segmentFrames),
-            augmentation: TrainingAugmentation(configuration: cache.configuration, pitchShift: recipe.pitchShift),
+            augmentation: TrainingAugmentation(configuration: cache.configuration, pitchShift: recipe.pitchShift,
+                                               masks: recipe.specMasks),
             secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count)
         let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
         var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,

@@ -163,6 +163,11 @@ struct RecipeOptions: ParsableArguments {
         valueName: "N"))
     var pitchShift: Int = 0
     @Option(help: ArgumentHelp(
+        "Masking augmentation (SpecAugment): N frequency and N time masks on each augmented crop, each up to an "
+            + "eighth of the bands or a tenth of the frames, set to the crop's mean (0: off).",
+        valueName: "N"))
+    var specMasks: Int = 0
+    @Option(help: ArgumentHelp(
         "Share of training crops cut from a degraded copy of their track, made once in the audio domain: clipped "
             + "after +3–9 dB, MP3 at 64–160 kb/s, low-passed at 3–8 kHz or resampled to 8–16 kHz (0: none).",
         valueName: "fraction"))
@@ -228,6 +233,10 @@ struct RecipeOptions: ParsableArguments {
                 + "above 0 (with --degraded-copies and --contrastive-weight)")
         }
         try Check.range("--pitch-shift", pitchShift, 0...(max(mels, 8) / 4))
+        try Check.range("--spec-masks", specMasks, 0...8)
+        if specMasks > 0, noAugment {
+            throw ValidationError("--spec-masks is an augmentation, so --no-augment turns it off; give one or the other")
+        }
         if pitchShift > 0, noAugment {
             throw ValidationError("--pitch-shift is an augmentation, so --no-augment turns it off; give one or the other")
         }
@@ -275,6 +284,7 @@ struct RecipeOptions: ParsableArguments {
         r.levelRange = levelRange == 0 ? nil : levelRange
         r.augment = !noAugment
         r.pitchShift = pitchShift
+        r.specMasks = specMasks
         r.degradedCopyFraction = degradedCopies
         r.alignedCopyPairs = alignedCopyPairs
         r.copyConsistencyWeight = copyConsistencyWeight

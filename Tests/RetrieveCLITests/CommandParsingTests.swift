@@ -105,11 +105,14 @@ import Training
         let overlap = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-crop-target", "overlap"])
             as? TrainCommand)
         #expect(overlap.recipe.teacherCropTarget == .overlap && distil.recipe.teacherCropTarget == .centre)
+        let masked = try #require(try Retrieve.parseAsRoot(["train", "data", "--spec-masks", "2"]) as? TrainCommand)
+        #expect(masked.recipe.specMasks == 2 && distil.recipe.specMasks == 0)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
                     ["--steps-per-epoch", "0"], ["--layers", "100"], ["--teacher-regression-weight", "1"],
                     ["--teacher", "t", "--teacher-regression-weight", "-1"], ["--teacher-track-weight", "1"],
                     ["--teacher", "t", "--teacher-track-weight", "-1"], ["--teacher-crop-target", "overlap"],
-                    ["--teacher", "t", "--teacher-crop-target", "middle"]] {
+                    ["--teacher", "t", "--teacher-crop-target", "middle"], ["--spec-masks", "9"],
+                    ["--spec-masks", "1", "--no-augment"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

@@ -39,6 +39,44 @@ import TestSupport
         #expect(shifts.count >= 4 && shifts.contains { $0 != 0 })
     }
 
+    /// Masking sets whole bands and whole frames to the crop's mean and nothing else; the sizes vary within their
+    /// bounds (an eighth of the bands, a tenth of the frames). With masks on, an augmented crop is the crop
+    /// without them, masked (the draws come last); a crop that is not augmented is never masked.
+    @Test func masksCoverWholeBandsAndFramesWithTheMean() {
+        var source = SeededGenerator(seed: 6)
+        let m = source.matrix(rows: 50, columns: 32, in: -70 ... -10)
+        let mean = m.storage.reduce(0, +) / Float(m.storage.count)
+        var widths: Set<Int> = [], lengths: Set<Int> = []
+        for seed: UInt64 in 0..<30 {
+            var rng = SeededGenerator(seed: seed)
+            var masked = m
+            TrainingAugmentation.mask(&masked, count: 2, rng: &rng)
+            let changed = (0..<50).map { r in (0..<32).map { masked[r, $0] != m[r, $0] } }
+            #expect(zip(masked.storage, m.storage).allSatisfy { $0 == $1 || $0 == mean })
+            // Every changed entry lies in a fully masked band or a fully masked frame.
+            let bands = (0..<32).filter { k in (0..<50).allSatisfy { masked[$0, k] == mean } }
+            let frames = (0..<50).filter { r in (0..<32).allSatisfy { masked[r, $0] == mean } }
+            for r in 0..<50 { for k in 0..<32 where changed[r][k] { #expect(bands.contains(k) || frames.contains(r)) } }
+            #expect(bands.count <= 2 * 4 && frames.count <= 2 * 5, "seed \(seed): \(bands) \(frames)")
+            widths.insert(bands.count); lengths.insert(frames.count)
+        }
+        #expect(widths.count >= 3 && lengths.count >= 3 && widths.contains { $0 > 0 } && lengths.contains { $0 > 0 })
+        let features = FeatureConfiguration(melBands: 16, topDecibels: nil)
+        let plain = TrainingAugmentation(configuration: features)
+        let masking = TrainingAugmentation(configuration: features, masks: 1)
+        let logMel = source.matrix(rows: 40, columns: 16, in: -70 ... -10)
+        for seed: UInt64 in 0..<10 {
+            var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed)
+            var reference = plain.crop(logMel, frames: 12, augment: true, rng: &a).segment
+            let masked = masking.crop(logMel, frames: 12, augment: true, rng: &b).segment
+            TrainingAugmentation.mask(&reference, count: 1, rng: &a)
+            #expect(masked == reference)
+            var d = SeededGenerator(seed: seed), e = SeededGenerator(seed: seed)
+            #expect(masking.crop(logMel, frames: 12, augment: false, rng: &d).segment
+                == plain.crop(logMel, frames: 12, augment: false, rng: &e).segment)
+        }
+    }
+
     /// A crop with a start begins there (moved back to fit at the end), and its centre says so.
     @Test func cropAtAGivenStart() {
         let augmentation = TrainingAugmentation(configuration: FeatureConfiguration(melBands: 8, topDecibels: nil))
