@@ -258,14 +258,7 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
             }
             #expect(abs(Double(loss) - expected / 20) < 1e-5)
             #expect(analytic.row(4).allSatisfy { $0 == 0 })
-            var numeric = [Float](repeating: 0, count: 24)
-            let eps: Float = 1e-3
-            for i in 0..<24 {
-                var a = embeddings, b = embeddings
-                a.storage[i] += eps; b.storage[i] -= eps
-                numeric[i] = (Losses.relational(embeddings: a, targets: targets).loss
-                    - Losses.relational(embeddings: b, targets: targets).loss) / (2 * eps)
-            }
+            let numeric = Self.centralDifferences(embeddings) { Losses.relational(embeddings: $0, targets: targets).loss }
             worst = max(worst, Approx.relativeError(analytic.storage, numeric))
         }
         #expect(worst < 1e-2)
@@ -302,13 +295,8 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
             #expect(abs(Double(loss) - expected / 6) < 1e-5)
             #expect(loss > 0)
             #expect(analytic.row(5).allSatisfy { $0 == 0 })
-            var numeric = [Float](repeating: 0, count: 32)
-            let eps: Float = 1e-3
-            for i in 0..<32 {
-                var a = embeddings, b = embeddings
-                a.storage[i] += eps; b.storage[i] -= eps
-                numeric[i] = (Losses.pooledRelational(embeddings: a, groups: groups, targets: targets).loss
-                    - Losses.pooledRelational(embeddings: b, groups: groups, targets: targets).loss) / (2 * eps)
+            let numeric = Self.centralDifferences(embeddings) {
+                Losses.pooledRelational(embeddings: $0, groups: groups, targets: targets).loss
             }
             worst = max(worst, Approx.relativeError(analytic.storage, numeric))
             // One crop per group is the crop-level relational loss; its gradient is that loss's, less the part
@@ -345,19 +333,21 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
                 .reduce(0, +) / 3
             #expect(abs(loss - expected) < 1e-6)
             #expect(analytic.row(6).allSatisfy { $0 == 0 })
-            var numeric = [Float](repeating: 0, count: 28)
-            let eps: Float = 1e-3
-            for i in 0..<28 {
-                var a = embeddings, b = embeddings
-                a.storage[i] += eps; b.storage[i] -= eps
-                numeric[i] = (Losses.consistency(embeddings: a, pairs: pairs).loss
-                    - Losses.consistency(embeddings: b, pairs: pairs).loss) / (2 * eps)
-            }
+            let numeric = Self.centralDifferences(embeddings) { Losses.consistency(embeddings: $0, pairs: pairs).loss }
             worst = max(worst, Approx.relativeError(analytic.storage, numeric))
         }
         #expect(worst < 1e-2)
         #expect(Losses.consistency(embeddings: Matrix(rowArrays: [[1, 0], [1, 0]]), pairs: [(0, 1)]).loss == 0)
         #expect(Losses.consistency(embeddings: Matrix(rowArrays: [[1, 0], [0, 1]]), pairs: []).loss == 0)
+    }
+
+    /// Central differences of `loss` with respect to every entry of `embeddings`.
+    static func centralDifferences(_ embeddings: Matrix, eps: Float = 1e-3, _ loss: (Matrix) -> Float) -> [Float] {
+        embeddings.storage.indices.map { i in
+            var a = embeddings, b = embeddings
+            a.storage[i] += eps; b.storage[i] -= eps
+            return (loss(a) - loss(b)) / (2 * eps)
+        }
     }
 
     /// Random unit targets (7-d) for six segments, row 4 without one (all zeros).
