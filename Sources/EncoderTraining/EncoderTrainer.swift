@@ -223,18 +223,11 @@ public final class EncoderTrainer {
         for i in 0..<dLogits.storage.count { dLogits.storage[i] *= s * kappa }
         var dEmbeddings = tri.gradient
         for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] *= lambda }
-        let (contrastive, relational, regression, trackRelational) = auxiliaryLosses(
+        let (contrastive, relational, regression, trackRelational, consistency) = auxiliaryLosses(
             embeddings: embeddings, groups: trackGroups, targets: targets, regressionTargets: regressionTargets,
-            trackTargets: trackTargets, into: &dEmbeddings)
-        let gamma = options.consistencyWeight
-        var consistency: Float = 0
-        if gamma != 0, !alignedPairs.isEmpty {
-            let r = Losses.consistency(embeddings: embeddings, pairs: alignedPairs)
-            consistency = r.loss
-            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += gamma * r.gradient.storage[i] }
-        }
+            trackTargets: trackTargets, alignedPairs: alignedPairs, into: &dEmbeddings)
         let mu = options.contrastiveWeight, nu = options.relationalWeight, rho = options.regressionWeight
-        let nuTrack = options.trackRelationalWeight
+        let nuTrack = options.trackRelationalWeight, gamma = options.consistencyWeight
         dLogits.storage.withUnsafeBufferPointer { dl in
             embeddings.storage.withUnsafeBufferPointer { ep in
                 BLAS.gemm(.transposed, .none, m: k, n: e, k: segments.count, a: dl.baseAddress!, lda: k, b: ep.baseAddress!,
@@ -267,11 +260,13 @@ public final class EncoderTrainer {
     }
 
     /// The losses beside classification and triplet — contrastive over two crops of a track (μ), relational (ν),
-    /// feature-regression (ρ) and track-relational (ν_t) distillation — each added to `dEmbeddings` with its
-    /// weight where it is on; sets the regression head's gradient (`regressionGradient`).
+    /// feature-regression (ρ) and track-relational (ν_t) distillation, consistency of aligned pairs (γ) — each
+    /// added to `dEmbeddings` with its weight where it is on; sets the regression head's gradient
+    /// (`regressionGradient`).
     private func auxiliaryLosses(embeddings: Matrix, groups trackGroups: [Int]?, targets: Matrix?,
-                                 regressionTargets: Matrix?, trackTargets: Matrix?, into dEmbeddings: inout Matrix)
-        -> (contrastive: Float, relational: Float, regression: Float, trackRelational: Float)
+                                 regressionTargets: Matrix?, trackTargets: Matrix?, alignedPairs: [(Int, Int)],
+                                 into dEmbeddings: inout Matrix)
+        -> (contrastive: Float, relational: Float, regression: Float, trackRelational: Float, consistency: Float)
     {
         let e = encoder.configuration.embeddingSize
         let count = embeddings.rows
@@ -312,7 +307,14 @@ public final class EncoderTrainer {
             trackRelational = r.loss
             for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += nuTrack * r.gradient.storage[i] }
         }
-        return (contrastive, relational, regression, trackRelational)
+        let gamma = options.consistencyWeight
+        var consistency: Float = 0
+        if gamma != 0, !alignedPairs.isEmpty {
+            let r = Losses.consistency(embeddings: embeddings, pairs: alignedPairs)
+            consistency = r.loss
+            for i in 0..<dEmbeddings.storage.count { dEmbeddings.storage[i] += gamma * r.gradient.storage[i] }
+        }
+        return (contrastive, relational, regression, trackRelational, consistency)
     }
 
     /// Cross-entropy and accuracy over `segments`, and the triplet loss over all their embeddings together.

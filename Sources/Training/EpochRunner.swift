@@ -98,10 +98,11 @@ struct EpochRunner {
                     }
                 })
             }
-            let regressionTargets = recipe.teacherRegressionTarget == .track
+            // Each crop's whole-track target, for the regression on tracks and the track-level loss alike.
+            let trackRows = recipe.teacherRegressionTarget == .track || trackRelational
                 ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
-            let trackTargets = trackRelational
-                ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
+            let regressionTargets = recipe.teacherRegressionTarget == .track ? trackRows : nil
+            let trackTargets = trackRelational ? trackRows : nil
             let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
                                       groups: paired ? picks : nil, targets: targets,
                                       regressionTargets: regressionTargets, trackTargets: trackTargets,
