@@ -235,7 +235,10 @@ let package = Package(
         // and the Subsonic id mapping against a stand-in Subsonic server.
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport"]),
+            dependencies: [
+                "Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.
         .testTarget(
             name: "MPDRadioTests",

@@ -39,7 +39,9 @@ final class LibrarySnapshot: @unchecked Sendable {
 /// Every request takes the current snapshot once and answers from it alone, so an answer never mixes two
 /// states and never sees half of an indexing batch (each batch is one SQLite transaction, and a snapshot is
 /// read in one read transaction). A reload that fails (the index is mid-way through a re-embedding with a
-/// new model, say) keeps the previous snapshot and records why; the next change tries again.
+/// new model, or the database was briefly unreachable) keeps the previous snapshot and records why; the next
+/// change tries again, and so does a later check without one (after 1, 2, 4 … 60 s), so that a change whose
+/// reload failed is never lost.
 final class LibraryState: Sendable {
     let source: any LibrarySource
     let model: ModelVersion
@@ -51,6 +53,15 @@ final class LibraryState: Sendable {
         var reloads = 0
         var lastError: String?
         var lastCheck: Date?
+        /// Reloads failed in a row since the last success (0: the snapshot is the index's latest state seen).
+        var failedInARow = 0
+        /// When a failed reload is tried again without a new change.
+        var retryAt: ContinuousClock.Instant?
+    }
+
+    /// The wait before trying a failed reload again: 1 s after the first failure, doubling up to a minute.
+    static func retryDelay(afterFailures failures: Int) -> Duration {
+        .seconds(min(60, 1 << min(max(failures - 1, 0), 6)))
     }
 
     /// Loads the first snapshot (on a thread of its own: a source may block); throws (with the Library's
@@ -127,8 +138,12 @@ final class LibraryState: Sendable {
             logger.warning("index check failed: \(error)")
             return false
         }
-        status.withLock { $0.lastCheck = Date() }
-        guard changed else { return false }
+        // A change whose reload failed is tried again when its wait is over, with or without a new change.
+        let retry = status.withLock { status in
+            status.lastCheck = Date()
+            return status.retryAt.map { ContinuousClock.now >= $0 } ?? false
+        }
+        guard changed || retry else { return false }
         let next = snapshot.generation + 1
         let started = ContinuousClock.now
         let result = await Self.load(source: source, model: model, generation: next)
@@ -138,7 +153,7 @@ final class LibraryState: Sendable {
             // The previous snapshot is freed here unless a request still holds it (then when that one ends).
             Thread.detachNewThread { Self.releaseFreedMemory() }
             status.withLock {
-                $0.reloads += 1; $0.lastError = nil
+                $0.reloads += 1; $0.lastError = nil; $0.failedInARow = 0; $0.retryAt = nil
             }
             logger.info(
                 "index reloaded",
@@ -148,8 +163,15 @@ final class LibraryState: Sendable {
                 ])
             return true
         case .failure(let error):
-            status.withLock { $0.lastError = String(describing: error) }
-            logger.warning("index changed but could not be reloaded; still serving the previous state: \(error)")
+            let delay = status.withLock { status in
+                status.lastError = String(describing: error)
+                status.failedInARow += 1
+                let delay = Self.retryDelay(afterFailures: status.failedInARow)
+                status.retryAt = ContinuousClock.now + delay
+                return delay
+            }
+            logger.warning(
+                "index changed but could not be reloaded; still serving the previous state, trying again in \(delay): \(error)")
             return false
         }
     }

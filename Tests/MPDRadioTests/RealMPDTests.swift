@@ -29,7 +29,10 @@ struct RealMPDTests {
         }
         #expect(try control.command("stats")["songs"] == String(tags.count))
         try control.command("add", ["t00.wav"])
+        // Paused: a loaded machine can take longer than a 30-s song to get to `next`, and MPD playing on would
+        // move the current song by itself (then the queue this test waits for never appears).
         try control.command("play", ["0"])
+        try control.command("pause", ["1"])
 
         // --once: the queue grows to the current song plus 4, from the music folder, by the diversity rules.
         let base =
@@ -52,8 +55,15 @@ struct RealMPDTests {
             return follower.standardOutput.contains("following MPD")
         }
         for step in 1...2 {
-            try control.command("next")
-            try await RealMPD.waitUntil("the queue to be topped up after `next` \(step)", seconds: 30) {
+            try control.command("next")  // resumes playback (MPD's `next` unpauses): pause again at once
+            try control.command("pause", ["1"])
+            try await RealMPD.waitUntil(
+                "the queue to be topped up after `next` \(step)", seconds: 60,
+                detail: {
+                    "queue \(queue.files), current \(queue.current.map(String.init) ?? "none"); retrieve mpd said: "
+                        + follower.standardOutput + follower.standardError
+                }
+            ) {
                 queue = try RealMPD.queue(control)
                 return queue.current == step && queue.files.count == step + 5
             }
@@ -249,11 +259,16 @@ final class RealMPD {
         #expect(Set(albums).count == albums.count, "an album repeats in \(files[from...])")
     }
 
-    static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
+    /// Polls `condition` every 0.1 s; on timeout the error says what was awaited and `detail()` (the state seen).
+    static func waitUntil(
+        _ what: String, seconds: Double, detail: () -> String = { "" }, _ condition: () throws -> Bool
+    ) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while try !condition() {
             guard Date() < deadline else {
-                throw ChildProcessError("timed out after \(Int(seconds)) s waiting for \(what)")
+                let seen = detail()
+                throw ChildProcessError(
+                    "timed out after \(Int(seconds)) s waiting for \(what)" + (seen.isEmpty ? "" : "; \(seen)"))
             }
             try await Task.sleep(for: .milliseconds(100))
         }

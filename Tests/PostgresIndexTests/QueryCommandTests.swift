@@ -155,16 +155,18 @@ struct PostgresQueryCommandTests {
         for query in ["/api/similar?id=5&k=8", "/api/similar?id=12&k=5&excludeSameArtist=true", "/api/tracks?limit=5"] {
             let a = try await onFile.get(query)
             let b = try await onPostgres.get(query)
-            #expect(a.status == 200 && b.status == 200, "\(query)")
-            #expect(a.body == b.body, "\(query)")
+            #expect(a.status == 200 && b.status == 200, "\(query): \(a.status), \(b.status); \(onPostgres.log)")
+            #expect(a.body == b.body, "\(query): \(String(decoding: a.body, as: UTF8.self)) against \(String(decoding: b.body, as: UTF8.self))")
         }
-        #expect(try await onPostgres.tracks() == 100)
+        #expect(try await onPostgres.tracks() == 100, "\(onPostgres.log)")
 
-        // Another process replaces the index (one transaction): the server reloads without a restart.
+        // Another process replaces the index (emptied in one transaction, then filled batch by batch, so the
+        // server may see, and fail to load, the states between): the server ends on the whole new index without
+        // a restart.
         let bigger = try Self.pair(scratch, tracks: 130)
         let replaced = try MigrateCommandTests.retrieve(["migrate", bigger.file, pair.url, "--replace", "--quiet"])
         #expect(replaced.exit.status == 0, "\(replaced.stderr)")
-        #expect(try await onPostgres.waitForTracks(130))
+        #expect(try await onPostgres.waitForTracks(130), "\(onPostgres.log)")
 
         // And a direct insert of one track with its vector.
         let database = String(pair.url.split(separator: "/").last!)
@@ -179,7 +181,7 @@ struct PostgresQueryCommandTests {
                 SELECT 5000, id, decode('\(vector)', 'hex'), 0, 1 FROM models WHERE digest = '\(pair.version.digest)';
             COMMIT;
             """)
-        #expect(try await onPostgres.waitForTracks(131))
+        #expect(try await onPostgres.waitForTracks(131), "\(onPostgres.log)")
         let found = try await onPostgres.get("/api/tracks/5000")
         #expect(found.status == 200)
         #expect(String(decoding: found.body, as: UTF8.self).contains("/music/new.flac"))
@@ -223,6 +225,9 @@ struct Served {
         }
     }
 
+    /// What the server printed so far (its structured log lines and any error), for a failing expectation.
+    var log: String { child.standardOutput + child.standardError }
+
     /// The number of tracks the server answers from (`/api/health`).
     func tracks() async throws -> Int {
         let health = try await get("/api/health")
@@ -230,9 +235,9 @@ struct Served {
         return object?["tracks"] as? Int ?? -1
     }
 
-    /// Polls until the server answers from `count` tracks (up to 60 s).
+    /// Polls until the server answers from `count` tracks (up to 120 s: the whole suite may be running beside it).
     func waitForTracks(_ count: Int) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if try await tracks() == count { return true }
             try await Task.sleep(for: .milliseconds(200))

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 import Library
+import Logging
+import RetrieveCore
+import Synchronization
+import TestSupport
 import VectorIndex
 
 @testable import Server
@@ -100,4 +104,57 @@ import VectorIndex
         #expect(TrackJSON.similarity(1) == 1 && TrackJSON.similarity(0) == 0.5 && TrackJSON.similarity(-1) == 0)
         #expect(TrackJSON.similarity(1.0001) == 1 && TrackJSON.similarity(-1.5) == 0)
     }
+
+    /// A change whose reload failed is not lost: a later check tries again without a new commit (after 1 s, then
+    /// 2, 4 … 60), and the retry delay doubles from 1 s to a minute.
+    @Test func aFailedReloadIsTriedAgainWithoutANewChange() async throws {
+        #expect([1, 2, 3, 4, 7, 8, 50].map(LibraryState.retryDelay(afterFailures:))
+                    == [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(60), .seconds(60), .seconds(60)])
+        let dir = try TemporaryDirectory(prefix: "retrieve-reload-retry")
+        let model = ModelVersion(name: "m", digest: String(repeating: "7", count: 64), dimensions: 4)
+        let store = try IndexStore(path: dir.path("index.sqlite").path)
+        let modelID = try store.register(model: model)
+        func commit(_ n: Int) throws {
+            let track = TrackRecord(
+                path: "/music/\(n).flac", size: 1, modificationTime: 1, contentHash: "h\(n)", duration: 30,
+                sampleRate: 44_100, channels: 2, format: "flac")
+            let vector = Embedding(normalising: [1, Float(n), 0.5, -1])
+            try store.commit(IndexBatch(items: [.init(track: track, embeddings: [.init(modelID: modelID, embedding: vector, segmentCount: 1)])]))
+        }
+        try commit(0)
+        let source = FlakySource(try SQLiteLibrarySource(path: dir.path("index.sqlite").path))
+        let state = try await LibraryState(source: source, model: model, logger: Logger(label: "test"))
+        #expect(state.snapshot.engine.count == 1)
+
+        try commit(1)
+        source.failNextLoad()
+        #expect(await state.checkOnce() == false)  // the change is seen, its reload fails
+        #expect(state.snapshot.engine.count == 1 && state.reloadStatus.lastError?.contains("unreachable") == true)
+        #expect(state.reloadStatus.failedInARow == 1)
+        #expect(await state.checkOnce() == false)  // no new change and the retry's second has not passed
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect(await state.checkOnce() == true)  // no new commit, but the failed reload is tried again
+        #expect(state.snapshot.engine.count == 2 && state.reloadStatus.lastError == nil)
+        #expect(state.reloadStatus.failedInARow == 0 && state.reloadStatus.retryAt == nil)
+        #expect(await state.checkOnce() == false)
+    }
+}
+
+/// A library source whose next load can be made to fail (a database briefly unreachable).
+private final class FlakySource: LibrarySource {
+    private let inner: SQLiteLibrarySource
+    private let failing = Mutex(false)
+    init(_ inner: SQLiteLibrarySource) { self.inner = inner }
+    var name: String { inner.name }
+    func failNextLoad() { failing.withLock { $0 = true } }
+    func load(model: ModelVersion) throws -> (engine: QueryEngine, statistics: IndexStatistics?) {
+        if failing.withLock({ failing in
+            defer { failing = false }
+            return failing
+        }) {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "database unreachable"])
+        }
+        return try inner.load(model: model)
+    }
+    func hasChanged() async throws -> Bool { try await inner.hasChanged() }
 }
