@@ -62,22 +62,11 @@ struct EpochRunner {
                 if recipe.alignedCopyPairs > 0, recipe.contrastiveWeight != 0, n % 2 == 0, n + 1 < picks.count,
                    let copy = train[i].degraded, Float.random(in: 0..<1, using: &rng) < recipe.alignedCopyPairs
                 {
-                    // An aligned pair: one moment of the track, from the original and from its degraded copy.
-                    let rows = min(train[i].logMel.rows, copy.rows)
-                    let start = rows > segmentFrames ? Int.random(in: 0...(rows - segmentFrames), using: &rng) : 0
-                    // With the consistency loss both crops take the same augmentation draws (a copy of the
-                    // generator), so only the degradation differs; otherwise each is augmented on its own.
-                    var twin = rng
-                    crops.append(augmentation.crop(train[i].logMel, frames: segmentFrames, augment: recipe.augment,
-                                                   rng: &rng, start: start))
-                    if recipe.copyConsistencyWeight > 0 {
-                        crops.append(augmentation.crop(copy, frames: segmentFrames, augment: recipe.augment,
-                                                       rng: &twin, start: start))
-                        alignedPairs.append((n, n + 1))
-                    } else {
-                        crops.append(augmentation.crop(copy, frames: segmentFrames, augment: recipe.augment,
-                                                       rng: &rng, start: start))
-                    }
+                    let consistent = recipe.copyConsistencyWeight > 0
+                    crops += Self.alignedCrops(original: train[i].logMel, copy: copy, frames: segmentFrames,
+                                               augment: recipe.augment, sameAugmentation: consistent,
+                                               augmentation: augmentation, rng: &rng)
+                    if consistent { alignedPairs.append((n, n + 1)) }
                     n += 2
                     continue
                 }
@@ -120,6 +109,23 @@ struct EpochRunner {
         }
         progress.finish()
         return sums
+    }
+
+    /// An aligned pair: one moment of a track, cropped from the original and from its degraded copy (the same
+    /// start frame). With `sameAugmentation` (the consistency loss) both crops take the same augmentation
+    /// draws (a copy of the generator), so only the degradation differs; otherwise each is augmented on its own.
+    static func alignedCrops<G: RandomNumberGenerator>(
+        original: Matrix, copy: Matrix, frames: Int, augment: Bool, sameAugmentation: Bool,
+        augmentation: TrainingAugmentation, rng: inout G
+    ) -> [(segment: Matrix, centreFrame: Double, sourceFrames: Int)] {
+        let rows = min(original.rows, copy.rows)
+        let start = rows > frames ? Int.random(in: 0...(rows - frames), using: &rng) : 0
+        var twin = rng
+        let first = augmentation.crop(original, frames: frames, augment: augment, rng: &rng, start: start)
+        let second = sameAugmentation
+            ? augmentation.crop(copy, frames: frames, augment: augment, rng: &twin, start: start)
+            : augmentation.crop(copy, frames: frames, augment: augment, rng: &rng, start: start)
+        return [first, second]
     }
 
     /// The epoch's record: mean training losses (the optional ones only where they are on) and validation.

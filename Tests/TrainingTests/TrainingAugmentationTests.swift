@@ -13,6 +13,39 @@ import TestSupport
         #expect(TrainingAugmentation.shiftBands(m, by: 9).storage == [1, 1, 1, 1, 1, 10, 10, 10, 10, 10])
     }
 
+    /// An aligned pair (original, degraded copy) starts at one frame; under the consistency loss both crops take
+    /// the same augmentation draws, so only the degradation tells them apart (a copy equal to its original then
+    /// gives equal crops); without it each crop is augmented on its own.
+    @Test func alignedPairsShareTheirAugmentationOnlyUnderConsistency() {
+        let features = FeatureConfiguration(melBands: 16, topDecibels: nil)
+        let augmentation = TrainingAugmentation(configuration: features, masks: 1)
+        var source = SeededGenerator(seed: 5)
+        let original = source.matrix(rows: 60, columns: 16, in: -70 ... -10)
+        let copy = source.matrix(rows: 50, columns: 16, in: -70 ... -10)
+        var differed = 0
+        for seed: UInt64 in 0..<16 {
+            var a = SeededGenerator(seed: seed)
+            let same = EpochRunner.alignedCrops(
+                original: original, copy: original, frames: 12, augment: true, sameAugmentation: true,
+                augmentation: augmentation, rng: &a)
+            #expect(same.count == 2 && same[0].segment == same[1].segment && same[0].centreFrame == same[1].centreFrame)
+            var b = SeededGenerator(seed: seed)
+            let own = EpochRunner.alignedCrops(
+                original: original, copy: original, frames: 12, augment: true, sameAugmentation: false,
+                augmentation: augmentation, rng: &b)
+            if own[0].segment != own[1].segment { differed += 1 }
+            // One start frame for both, inside the shorter of the two (the copy), with or without stretching.
+            var c = SeededGenerator(seed: seed)
+            let pair = EpochRunner.alignedCrops(
+                original: original, copy: copy, frames: 12, augment: false, sameAugmentation: true,
+                augmentation: augmentation, rng: &c)
+            let start = Int(pair[0].centreFrame) - 6
+            #expect(pair[1].centreFrame == pair[0].centreFrame && start >= 0 && start + 12 <= copy.rows)
+            #expect(pair[0].segment == original.rows(start..<(start + 12)) && pair[1].segment == copy.rows(start..<(start + 12)))
+        }
+        #expect(differed >= 12, "independent augmentation gave equal crops for \(16 - differed) of 16 seeds")
+    }
+
     /// With N > 0 each augmented crop is the crop without the option moved by some shift in [−N, N] (the draw
     /// comes last, so everything before it is the same), the shifts vary, and a crop that is not augmented is
     /// never moved; with N = 0 the crops are those of the default augmentation, seed for seed.
