@@ -17,6 +17,10 @@ final class BackwardWorkspace {
     let dCell = FloatBuffer()
     let dAttention = FloatBuffer()
     let dScores = FloatBuffer()
+    /// With a two-stage front end: the gradient with respect to the first stage's output `[T][B][C₁ · Q₁]`.
+    let dFrontEndHidden = FloatBuffer()
+    /// With a two-stage front end: the gradient of one step's second-stage im2col `[C₁·F₂·T₂][B·Q₁]`.
+    let dSecondColumns = FloatBuffer()
 }
 
 extension Encoder {
@@ -33,9 +37,27 @@ extension Encoder {
         backLayers(cache: cache, dTop: dY, grads: grads, workspace: w)
         if let f = configuration.frontEnd {
             // backLayers left the gradient with respect to the first layer's input, the front end's output.
+            let m = configuration.inputSize, t = cache.steps, b = cache.batch
+            var firstOutput = UnsafePointer(cache.input.pointer), dFirst = UnsafePointer(w.dInput.pointer)
+            if let s = f.second {
+                // Back through the second stage to the first stage's output.
+                let q1 = f.firstBands(mels: m), p = parameters.pointer
+                let dHidden = w.dFrontEndHidden.reserve(t * b * f.firstOutputSize(mels: m))
+                FrontEndKernels.secondBackward(
+                    cache.frontEndHidden.pointer, steps: t, batch: b, mels: m, f, s,
+                    weight: p + layout.offset("frontend.conv2.weight"), output: cache.input.pointer,
+                    choice: cache.secondChoice.pointer, dOutput: w.dInput.pointer,
+                    columns: cache.secondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1),
+                    dColumns: w.dSecondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1),
+                    dPreActivation: cache.secondPreActivation.reserve(s.channels * b * q1),
+                    dWeight: grads + layout.offset("frontend.conv2.weight"),
+                    dBias: grads + layout.offset("frontend.conv2.bias"), dInput: dHidden)
+                firstOutput = UnsafePointer(cache.frontEndHidden.pointer)
+                dFirst = UnsafePointer(dHidden)
+            }
             FrontEndKernels.backward(
-                cache.frontEndInput.pointer, steps: cache.steps, batch: cache.batch, mels: configuration.inputSize, f,
-                output: cache.input.pointer, choice: cache.frontEndChoice.pointer, dOutput: w.dInput.pointer,
+                cache.frontEndInput.pointer, steps: t, batch: b, mels: m, f,
+                output: firstOutput, choice: cache.frontEndChoice.pointer, dOutput: dFirst,
                 columns: cache.frontEndColumns.reserve(
                     FrontEndKernels.columnsCount(f, mels: configuration.inputSize, batch: cache.batch)),
                 dPreActivation: cache.frontEndPreActivation.reserve(f.channels * cache.batch * configuration.inputSize),

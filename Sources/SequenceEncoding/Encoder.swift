@@ -36,7 +36,8 @@ public final class Encoder: @unchecked Sendable {
     public var inferenceBatchSize = 64
 
     /// A randomly initialised encoder, like PyTorch's defaults: LSTM parameters uniform in ±1/√H, linear
-    /// layers' and the convolution's weights and biases uniform in ±1/√fan_in (the convolution's fan-in is F · T).
+    /// layers' and the convolutions' weights and biases uniform in ±1/√fan_in (the first convolution's fan-in is
+    /// F · T, the second's C₁ · F₂ · T₂).
     public init(configuration: EncoderConfiguration, seed: UInt64) {
         if let problem = configuration.problem { preconditionFailure("Invalid encoder configuration: \(problem)") }
         self.configuration = configuration
@@ -49,6 +50,9 @@ public final class Encoder: @unchecked Sendable {
                 fanIn = configuration.hiddenSize
             } else if spec.name.hasPrefix("frontend.conv.") {
                 fanIn = configuration.frontEnd!.kernelSize
+            } else if spec.name.hasPrefix("frontend.conv2.") {
+                let f = configuration.frontEnd!, s = f.second!
+                fanIn = f.channels * s.kernelBands * s.kernelFrames
             } else if spec.name == "attention.vector" {
                 fanIn = configuration.attentionSize
             } else if spec.name.hasSuffix(".bias") {

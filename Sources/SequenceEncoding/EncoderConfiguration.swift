@@ -23,6 +23,9 @@ public enum Pooling: String, Codable, Sendable, Equatable, CaseIterable {
 /// The per-band normalisation stays on the mel bands, before the convolution (so `bandMean` and `bandStd` keep
 /// `inputSize` values and are computed as without a front end): the convolution then sees inputs of unit scale
 /// in every band, and the ReLU and pooling need no second normalisation of their own.
+///
+/// With a `second` stage (format version 4), step 5 instead hands the pooled image (`channels` channels of
+/// `mels / pool` bands × frames) to `ConvolutionalStage`'s steps, whose output the LSTM reads.
 public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
     /// Output channels of the convolution (C).
     public var channels: Int
@@ -32,16 +35,28 @@ public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
     public var kernelFrames: Int
     /// Max-pooling kernel and stride over the mel axis (P).
     public var pool: Int
+    /// A second convolution over the first one's pooled output, or nil for none (models before format version 4).
+    public var second: ConvolutionalStage?
 
-    public init(channels: Int, kernelBands: Int, kernelFrames: Int, pool: Int) {
+    public init(channels: Int, kernelBands: Int, kernelFrames: Int, pool: Int, second: ConvolutionalStage? = nil) {
         self.channels = channels
         self.kernelBands = kernelBands
         self.kernelFrames = kernelFrames
         self.pool = pool
+        self.second = second
     }
 
-    /// Features per frame after the front end for `mels` input bands: `channels · mels / pool`.
-    public func outputSize(mels: Int) -> Int { channels * (mels / pool) }
+    /// Bands per frame after the first stage's pooling, for `mels` input bands: `mels / pool`.
+    public func firstBands(mels: Int) -> Int { mels / pool }
+
+    /// Features per frame after the first stage: `channels · mels / pool`.
+    public func firstOutputSize(mels: Int) -> Int { channels * firstBands(mels: mels) }
+
+    /// Features per frame after the front end for `mels` input bands: `channels · mels / pool`, or the second
+    /// stage's `channels · (mels / pool) / pool`.
+    public func outputSize(mels: Int) -> Int {
+        second.map { $0.channels * (firstBands(mels: mels) / $0.pool) } ?? firstOutputSize(mels: mels)
+    }
 
     /// Values per kernel, F · T (the convolution's fan-in).
     public var kernelSize: Int { kernelBands * kernelFrames }
@@ -62,6 +77,45 @@ public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
         if !(1...mels).contains(pool) || mels % pool != 0 {
             return "frontEnd.pool is \(pool); allowed a divisor of the \(mels) mel bands"
         }
+        return second?.problem(bands: firstBands(mels: mels))
+    }
+}
+
+/// The front end's second convolution (`ConvolutionalFrontEnd.second`, format version 4), over the first stage's
+/// pooled output seen as an image of `C₁` channels × `mels / P₁` bands × frames:
+/// 1. Conv2d(C₁ → `channels`, kernel `kernelBands × kernelFrames`, stride 1, 'same' zero padding as the first
+///    stage's, with bias);
+/// 2. ReLU;
+/// 3. max-pooling over the band axis only (kernel and stride `pool`, a divisor of `mels / P₁`);
+/// 4. per frame, the `channels × mels / (P₁ · pool)` values flattened channel-major become the LSTM's input.
+public struct ConvolutionalStage: Codable, Sendable, Equatable {
+    /// Output channels (C₂).
+    public var channels: Int
+    /// Kernel height in (pooled) bands (F₂).
+    public var kernelBands: Int
+    /// Kernel width in frames (T₂).
+    public var kernelFrames: Int
+    /// Max-pooling kernel and stride over the band axis (P₂).
+    public var pool: Int
+
+    public init(channels: Int, kernelBands: Int, kernelFrames: Int, pool: Int) {
+        self.channels = channels
+        self.kernelBands = kernelBands
+        self.kernelFrames = kernelFrames
+        self.pool = pool
+    }
+
+    /// The first field outside its bounds or inconsistent with the `bands` it reads, as a clause, or nil.
+    public func problem(bands: Int) -> String? {
+        typealias Bounds = ConvolutionalFrontEnd.Bounds
+        if !Bounds.channels.contains(channels) { return "frontEnd.second.channels is \(channels); allowed 1…256" }
+        for (field, value) in [("kernelBands", kernelBands), ("kernelFrames", kernelFrames)]
+        where !Bounds.kernel.contains(value) {
+            return "frontEnd.second.\(field) is \(value); allowed 1…64"
+        }
+        if !(1...max(1, bands)).contains(pool) || bands % pool != 0 {
+            return "frontEnd.second.pool is \(pool); allowed a divisor of the first stage's \(bands) pooled bands"
+        }
         return nil
     }
 }
@@ -74,12 +128,12 @@ public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
 /// logits for the cross-entropy loss: since ‖e‖ = 1 the raw products are small, and a fixed temperature
 /// (rather than a learned one) keeps the loss well conditioned without another parameter to tune.
 public struct EncoderConfiguration: Codable, Sendable, Equatable {
-    /// The newest format version this build writes. Version 2 added `levelRange`, version 3 `frontEnd`; a file is
-    /// written with the lowest version that holds its configuration (`minimumFormatVersion`), so models without
-    /// the newer parts still load in older builds.
-    public static let currentFormatVersion = 3
+    /// The newest format version this build writes. Version 2 added `levelRange`, version 3 `frontEnd`, version 4
+    /// its `second` stage; a file is written with the lowest version that holds its configuration
+    /// (`minimumFormatVersion`), so models without the newer parts still load in older builds.
+    public static let currentFormatVersion = 4
     /// The format versions this build reads.
-    public static let readableFormatVersions = 1...3
+    public static let readableFormatVersions = 1...4
 
     /// Input features per frame (mel bands).
     public var inputSize: Int
@@ -149,9 +203,11 @@ public struct EncoderConfiguration: Codable, Sendable, Equatable {
         self.formatVersion = formatVersion ?? minimumFormatVersion
     }
 
-    /// The lowest format version that holds this configuration: 3 with a front end, 2 with level normalisation,
-    /// else 1.
-    public var minimumFormatVersion: Int { frontEnd != nil ? 3 : (levelRange != nil ? 2 : 1) }
+    /// The lowest format version that holds this configuration: 4 with a two-stage front end, 3 with a front end,
+    /// 2 with level normalisation, else 1.
+    public var minimumFormatVersion: Int {
+        frontEnd?.second != nil ? 4 : frontEnd != nil ? 3 : (levelRange != nil ? 2 : 1)
+    }
 
     /// Inputs per time step of the first LSTM layer: `inputSize`, or the front end's output size.
     public var lstmInputSize: Int { frontEnd.map { $0.outputSize(mels: inputSize) } ?? inputSize }
@@ -259,6 +315,10 @@ public struct ParameterLayout: Sendable, Equatable {
         if let f = c.frontEnd {
             add("frontend.conv.weight", [f.channels, 1, f.kernelBands, f.kernelFrames])
             add("frontend.conv.bias", [f.channels])
+            if let s = f.second {
+                add("frontend.conv2.weight", [s.channels, f.channels, s.kernelBands, s.kernelFrames])
+                add("frontend.conv2.bias", [s.channels])
+            }
         }
         for layer in 0..<c.layers {
             let input = layer == 0 ? c.lstmInputSize : c.outputSize

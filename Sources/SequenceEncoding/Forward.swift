@@ -22,6 +22,14 @@ package final class ForwardCache {
     package let frontEndColumns = FloatBuffer()
     /// The gradient of one step's front-end pre-activations `[C][B·M]` (reserved by the backward pass).
     package let frontEndPreActivation = FloatBuffer()
+    /// With a second stage: the first stage's output, the second's input `[T][B][C₁ · Q₁]`.
+    package let frontEndHidden = FloatBuffer()
+    /// With a second stage in training: the position of each of its pooled maxima `[T][B][lstmInputSize]`.
+    package let secondChoice = FloatBuffer()
+    /// With a second stage: im2col of one step `[C₁·F₂·T₂][B·Q₁]` (forward, and again in the backward pass).
+    package let secondColumns = FloatBuffer()
+    /// With a second stage: one step's pre-activations `[C₂][B·Q₁]` (forward) or their gradient (backward).
+    package let secondPreActivation = FloatBuffer()
     /// Output of each layer `[T][B][outputSize]`.
     package var outputs: [FloatBuffer] = []
     /// Activated gates `[T][B][4H]` (i, f, g, o after σ/tanh), per layer and direction (index layer·dirs + dir).
@@ -67,8 +75,15 @@ package final class ForwardCache {
         input.reserve(t * b * c.lstmInputSize)
         if let f = c.frontEnd {
             frontEndInput.reserve(t * b * c.inputSize)
-            frontEndChoice.reserve(t * b * c.lstmInputSize)
+            frontEndChoice.reserve(t * b * f.firstOutputSize(mels: c.inputSize))
             frontEndScratch.reserve(FrontEndKernels.scratchCount(f, mels: c.inputSize, steps: t))
+            if let s = f.second {
+                let q1 = f.firstBands(mels: c.inputSize)
+                frontEndHidden.reserve(t * b * f.firstOutputSize(mels: c.inputSize))
+                secondChoice.reserve(t * b * c.lstmInputSize)
+                secondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1)
+                secondPreActivation.reserve(s.channels * b * q1)
+            }
         }
         for l in 0..<c.layers { outputs[l].reserve(t * b * c.outputSize) }
         for i in 0..<(c.layers * dirs) {
@@ -129,11 +144,20 @@ extension Encoder {
         }
         if let f = c.frontEnd {
             let p = parameters.pointer
+            // With a second stage the first one writes its input; otherwise the LSTM's.
+            let first = f.second == nil ? cache.input.pointer : cache.frontEndHidden.pointer
             FrontEndKernels.forward(
                 cache.frontEndInput.pointer, steps: t, batch: b, mels: inSize, f,
                 weight: p + layout.offset("frontend.conv.weight"), bias: p + layout.offset("frontend.conv.bias"),
-                scratch: cache.frontEndScratch.pointer, output: cache.input.pointer,
+                scratch: cache.frontEndScratch.pointer, output: first,
                 choice: training ? cache.frontEndChoice.pointer : nil)
+            if let s = f.second {
+                FrontEndKernels.secondForward(
+                    cache.frontEndHidden.pointer, steps: t, batch: b, mels: inSize, f, s,
+                    weight: p + layout.offset("frontend.conv2.weight"), bias: p + layout.offset("frontend.conv2.bias"),
+                    columns: cache.secondColumns.pointer, preActivation: cache.secondPreActivation.pointer,
+                    output: cache.input.pointer, choice: training ? cache.secondChoice.pointer : nil)
+            }
         }
         forwardFromInput(cache: cache, withLogits: withLogits, training: training)
     }

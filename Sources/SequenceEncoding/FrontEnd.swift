@@ -118,4 +118,140 @@ package enum FrontEndKernels {
                 beta: 1, c: dWeight, ldc: f.kernelSize)
         }
     }
+
+    // MARK: The second stage (`ConvolutionalStage`)
+
+    /// Rows of the second stage's im2col, C₁ · F₂ · T₂ (its fan-in).
+    package static func secondKernelSize(_ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage) -> Int {
+        f.channels * s.kernelBands * s.kernelFrames
+    }
+
+    /// Fills `columns` (`[C₁·F₂·T₂][B·Q₁]`) for step `ti` of the second stage: row (c · F₂ + f) · T₂ + k, entry
+    /// bi · Q₁ + q holds h[ti + k − (T₂ − 1)/2][bi][c · Q₁ + q + f − (F₂ − 1)/2], zero outside the segment and
+    /// the bands. `h` is the first stage's output, time-major `[steps][B][C₁ · Q₁]`.
+    package static func secondIm2col(
+        _ h: UnsafePointer<Float>, steps t: Int, batch b: Int, bands q1: Int, step ti: Int,
+        _ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, columns: UnsafeMutablePointer<Float>
+    ) {
+        let width = f.channels * q1, bq = b * q1
+        let padBands = (s.kernelBands - 1) / 2, padFrames = (s.kernelFrames - 1) / 2
+        for c in 0..<f.channels {
+            for fi in 0..<s.kernelBands {
+                let shift = fi - padBands
+                let lo = max(0, -shift), hi = min(q1, q1 - shift)
+                for k in 0..<s.kernelFrames {
+                    let row = columns + ((c * s.kernelBands + fi) * s.kernelFrames + k) * bq
+                    let source = ti + k - padFrames
+                    guard source >= 0 && source < t && lo < hi else {
+                        row.update(repeating: 0, count: bq)
+                        continue
+                    }
+                    let src = h + source * b * width + c * q1
+                    for bi in 0..<b {
+                        let d = row + bi * q1, from = src + bi * width
+                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        (d + lo).update(from: from + lo + shift, count: hi - lo)
+                        if hi < q1 { (d + hi).update(repeating: 0, count: q1 - hi) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the second stage over `h` (the first stage's output, `[steps][B][C₁ · Q₁]`) into `output`
+    /// (`[steps][B][C₂ · Q₁/P₂]`, channel-major per frame): per step one im2col (`columns`, `[C₁·F₂·T₂][B·Q₁]`)
+    /// and one GEMM `W₂ · columns` into `preActivation` (`[C₂][B·Q₁]`), then max-pooling over runs of P₂ bands,
+    /// bias and ReLU (as in the first stage, `max(relu(a + b)) = relu(max(a) + b)`). With `choice`, records the
+    /// position (0..<P₂) of each maximum, the first on ties, for `secondBackward`.
+    ///
+    /// - Complexity: O(steps · B · Q₁ · C₂ · C₁ · F₂ · T₂).
+    package static func secondForward(
+        _ h: UnsafePointer<Float>, steps t: Int, batch b: Int, mels m: Int, _ f: ConvolutionalFrontEnd,
+        _ s: ConvolutionalStage, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        columns: UnsafeMutablePointer<Float>, preActivation pre: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<Float>?
+    ) {
+        let q1 = f.firstBands(mels: m), bq = b * q1, kk = secondKernelSize(f, s)
+        let c2 = s.channels, p = s.pool, q2 = q1 / p, width = c2 * q2
+        for ti in 0..<t {
+            secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
+            BLAS.gemm(.none, .none, m: c2, n: bq, k: kk, a: weight, lda: kk, b: columns, ldb: bq, beta: 0,
+                      c: pre, ldc: bq)
+            for bi in 0..<b {
+                let out = output + (ti * b + bi) * width
+                let chosen = choice.map { $0 + (ti * b + bi) * width }
+                for ci in 0..<c2 {
+                    let row = pre + ci * bq + bi * q1
+                    for qi in 0..<q2 {
+                        let window = row + qi * p
+                        var best = window[0], at = 0
+                        for r in 1..<max(p, 1) where window[r] > best {
+                            best = window[r]
+                            at = r
+                        }
+                        out[ci * q2 + qi] = max(best + bias[ci], 0)
+                        chosen?[ci * q2 + qi] = Float(at)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accumulates into `dWeight` (`C₂ × C₁·F₂·T₂`) and `dBias` (`C₂`) the second stage's parameter gradients and
+    /// writes into `dInput` (`[steps][B][C₁ · Q₁]`, overwritten) the gradient with respect to its input `h`,
+    /// given the gradient `dOutput` with respect to its `output` (both as `secondForward` left them with
+    /// `choice`). The gradient reaches the chosen maximum of each window where the ReLU passed it; the input's
+    /// gradient is `W₂ᵀ · dPre` put back through the im2col (col2im).
+    package static func secondBackward(
+        _ h: UnsafePointer<Float>, steps t: Int, batch b: Int, mels m: Int, _ f: ConvolutionalFrontEnd,
+        _ s: ConvolutionalStage, weight: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        choice: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+        dColumns: UnsafeMutablePointer<Float>, dPreActivation dPre: UnsafeMutablePointer<Float>,
+        dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>
+    ) {
+        let q1 = f.firstBands(mels: m), bq = b * q1, kk = secondKernelSize(f, s)
+        let c2 = s.channels, p = s.pool, q2 = q1 / p, width = c2 * q2, inWidth = f.channels * q1
+        let padBands = (s.kernelBands - 1) / 2, padFrames = (s.kernelFrames - 1) / 2
+        dInput.update(repeating: 0, count: t * b * inWidth)
+        for ti in 0..<t {
+            dPre.update(repeating: 0, count: c2 * bq)
+            var any = false
+            for bi in 0..<b {
+                let r = (ti * b + bi) * width
+                let out = output + r, chosen = choice + r, dOut = dOutput + r
+                for ci in 0..<c2 {
+                    for qi in 0..<q2 where out[ci * q2 + qi] > 0 {
+                        let g = dOut[ci * q2 + qi]
+                        dPre[ci * bq + bi * q1 + qi * p + Int(chosen[ci * q2 + qi])] = g
+                        dBias[ci] += g
+                        any = true
+                    }
+                }
+            }
+            guard any else { continue }
+            secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
+            BLAS.gemm(.none, .transposed, m: c2, n: kk, k: bq, a: dPre, lda: bq, b: columns, ldb: bq, beta: 1,
+                      c: dWeight, ldc: kk)
+            BLAS.gemm(.transposed, .none, m: kk, n: bq, k: c2, a: weight, lda: kk, b: dPre, ldb: bq, beta: 0,
+                      c: dColumns, ldc: bq)
+            // col2im: each column entry goes back to the input value it copied.
+            for c in 0..<f.channels {
+                for fi in 0..<s.kernelBands {
+                    let shift = fi - padBands
+                    let lo = max(0, -shift), hi = min(q1, q1 - shift)
+                    guard lo < hi else { continue }
+                    for k in 0..<s.kernelFrames {
+                        let source = ti + k - padFrames
+                        guard source >= 0 && source < t else { continue }
+                        let row = dColumns + ((c * s.kernelBands + fi) * s.kernelFrames + k) * bq
+                        let dst = dInput + source * b * inWidth + c * q1
+                        for bi in 0..<b {
+                            let d = dst + bi * inWidth + lo + shift, g = row + bi * q1 + lo
+                            for j in 0..<(hi - lo) { d[j] += g[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

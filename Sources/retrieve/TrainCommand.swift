@@ -120,6 +120,20 @@ struct RecipeOptions: ParsableArguments {
             + "default 8).",
         valueName: "P"))
     var convPool: Int?
+    @Option(help: ArgumentHelp(
+        "Channels of a second convolution over the front end's pooled output (C₁ channels × pooled bands × frames), "
+            + "ReLU, max-pooling over bands; its output feeds the LSTM (with --conv-channels; 0: none).",
+        valueName: "C"))
+    var conv2Channels: Int = 0
+    @Option(help: ArgumentHelp(
+        "The second convolution's kernel, pooled bands × frames (with --conv2-channels; default 3x3).",
+        valueName: "FxT"))
+    var conv2Kernel: KernelSize?
+    @Option(help: ArgumentHelp(
+        "The second convolution's max-pooling over bands; must divide --mels / --conv-pool (with --conv2-channels; "
+            + "default 2).",
+        valueName: "P"))
+    var conv2Pool: Int?
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "AdamW's decoupled weight decay.") var weightDecay: Float = 1e-4
     @Option(help: "κ: weight of the classification loss (cross-entropy over the labels).")
@@ -210,6 +224,24 @@ struct RecipeOptions: ParsableArguments {
             throw ValidationError(
                 "--conv-pool \(frontEnd.pool) must divide --mels \(mels) (pooling windows cannot straddle the last band)")
         }
+        try Check.range("--conv2-channels", conv2Channels, 0...256)
+        if let conv2Kernel {
+            try Check.range("--conv2-kernel's bands", conv2Kernel.bands, 1...64)
+            try Check.range("--conv2-kernel's frames", conv2Kernel.frames, 1...64)
+        }
+        try Check.range("--conv2-pool", conv2Pool, 1...64)
+        if conv2Channels == 0, conv2Kernel != nil || conv2Pool != nil {
+            throw ValidationError(
+                "--conv2-kernel and --conv2-pool shape a second convolution that only --conv2-channels C (1 or more) creates")
+        }
+        if conv2Channels > 0, convChannels == 0 {
+            throw ValidationError("--conv2-channels adds a second convolution to a front end that only --conv-channels C creates")
+        }
+        if let frontEnd, let second = frontEnd.second, frontEnd.firstBands(mels: mels) % second.pool != 0 {
+            throw ValidationError(
+                "--conv2-pool \(second.pool) must divide the \(frontEnd.firstBands(mels: mels)) bands the first convolution "
+                    + "leaves (--mels \(mels) / --conv-pool \(frontEnd.pool))")
+        }
         try Check.above("--learning-rate", learningRate, 0, atMost: 1)
         try Check.finite("--weight-decay", weightDecay, 0...1)
         for (option, weight) in [("--classification-weight", classificationWeight), ("--triplet-weight", tripletWeight),
@@ -295,12 +327,19 @@ struct RecipeOptions: ParsableArguments {
         return r
     }
 
-    /// The front end the options ask for, nil without `--conv-channels`.
+    /// The front end the options ask for (with its second stage under `--conv2-channels`), nil without
+    /// `--conv-channels`.
     var frontEnd: ConvolutionalFrontEnd? {
         guard convChannels > 0 else { return nil }
         let kernel = convKernel ?? KernelSize(bands: 7, frames: 3)
+        let second = conv2Channels > 0
+            ? ConvolutionalStage(
+                channels: conv2Channels, kernelBands: conv2Kernel?.bands ?? 3, kernelFrames: conv2Kernel?.frames ?? 3,
+                pool: conv2Pool ?? 2)
+            : nil
         return ConvolutionalFrontEnd(
-            channels: convChannels, kernelBands: kernel.bands, kernelFrames: kernel.frames, pool: convPool ?? 8)
+            channels: convChannels, kernelBands: kernel.bands, kernelFrames: kernel.frames, pool: convPool ?? 8,
+            second: second)
     }
 
     var cacheDirectory: String {

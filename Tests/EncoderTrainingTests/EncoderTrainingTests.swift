@@ -30,7 +30,7 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
     /// CE + 0.5 · triplet; batch-hard with mean pooling, semi-hard with attention pooling, batch-hard with mean
     /// pooling and a convolutional front end for `conv`).
     /// Run on every forward kernel this CPU supports (the fused ones keep the gates in their epilogue).
-    @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard), ("conv", .batchHard)])
+    @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard), ("conv", .batchHard), ("conv2", .batchHard)])
     func gradientsMatchPyTorch(pooling: String, mining: TripletMining) throws {
         for path in LSTMKernelPath.allCases where path.isSupported {
             try gradientsMatchPyTorch(pooling: pooling, mining: mining, path: path)
@@ -69,7 +69,7 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
 
     /// Two AdamW steps on the fixture batch (lr 1e-2, decay 1e-2 on matrices, no clipping) land on
     /// PyTorch's parameters.
-    @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard), ("conv", .batchHard)])
+    @Test(arguments: [("mean", TripletMining.batchHard), ("attention", .semiHard), ("conv", .batchHard), ("conv2", .batchHard)])
     func adamWStepsMatchPyTorch(pooling: String, mining: TripletMining) throws {
         let modelFile = try fixture("parity_\(pooling)_model.safetensors")
         let (encoder, _) = try Encoder.decode(bytes: modelFile.serialized(), path: "fixture")
@@ -132,6 +132,62 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         let encoder = Encoder(configuration: Self.configuration(pooling: .mean, frontEnd: frontEnd), seed: 11)
         encoder.lstmKernel = path
         checkGradients(encoder, label: "front end, \(path)", eps: 3e-3)
+    }
+
+    /// The front end's second stage alone, against central differences: for L = Σ g ⊙ secondForward(h; W₂, b₂)
+    /// with random g, `secondBackward`'s gradients with respect to W₂, b₂ and the input h (the col2im that
+    /// carries the gradient on to the first stage). Alone, the stage's gradients are large next to Float's
+    /// rounding, which a whole model's loss would drown them in; the whole chain is checked against PyTorch
+    /// (`gradientsMatchPyTorch`, fixture conv2). Kernel 3 × 2 (uneven 'same' padding in time), 2 → 3 channels
+    /// over 4 bands pooled by 2, 5 frames, 2 segments.
+    @Test func secondStageGradients() {
+        let f = ConvolutionalFrontEnd(
+            channels: 2, kernelBands: 3, kernelFrames: 2, pool: 2,
+            second: ConvolutionalStage(channels: 3, kernelBands: 3, kernelFrames: 2, pool: 2))
+        let s = f.second!
+        let mels = 8, t = 5, b = 2, q1 = f.firstBands(mels: mels), kk = FrontEndKernels.secondKernelSize(f, s)
+        let outCount = t * b * f.outputSize(mels: mels), inCount = t * b * f.firstOutputSize(mels: mels)
+        var rng = SeededGenerator(seed: 31)
+        let h = (0..<inCount).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weight = (0..<(s.channels * kk)).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
+        let bias = (0..<s.channels).map { _ in Float.random(in: 0...0.3, using: &rng) }
+        let g = (0..<outCount).map { _ in Float.random(in: -1...1, using: &rng) }
+        var columns = [Float](repeating: 0, count: kk * b * q1), pre = [Float](repeating: 0, count: s.channels * b * q1)
+        var output = [Float](repeating: 0, count: outCount), choice = output
+        func forward(_ h: [Float], _ weight: [Float], _ bias: [Float]) {
+            FrontEndKernels.secondForward(
+                h, steps: t, batch: b, mels: mels, f, s, weight: weight, bias: bias, columns: &columns,
+                preActivation: &pre, output: &output, choice: &choice)
+        }
+        func loss(_ h: [Float], _ weight: [Float], _ bias: [Float]) -> Double {
+            forward(h, weight, bias)
+            return zip(g, output).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        forward(h, weight, bias)
+        var dWeight = [Float](repeating: 0, count: weight.count), dBias = [Float](repeating: 0, count: bias.count)
+        var dInput = [Float](repeating: 7, count: inCount), dColumns = columns
+        FrontEndKernels.secondBackward(
+            h, steps: t, batch: b, mels: mels, f, s, weight: weight, output: output, choice: choice, dOutput: g,
+            columns: &columns, dColumns: &dColumns, dPreActivation: &pre, dWeight: &dWeight, dBias: &dBias,
+            dInput: &dInput)
+        #expect(output.contains { $0 > 0 } && output.contains { $0 == 0 }, "both ReLU sides exercised")
+        let eps: Float = 1e-3
+        /// The central difference of the loss in one value of `values` (which `place` puts back into the loss).
+        func numeric(_ values: [Float], _ place: ([Float]) -> Double) -> [Float] {
+            values.indices.map { i in
+                var up = values, down = values
+                up[i] += eps
+                down[i] -= eps
+                return Float((place(up) - place(down)) / Double(2 * eps))
+            }
+        }
+        let nWeight = numeric(weight) { loss(h, $0, bias) }
+        let nBias = numeric(bias) { loss(h, weight, $0) }
+        let nInput = numeric(h) { loss($0, weight, bias) }
+        for (name, analytic, num) in [("W₂", dWeight, nWeight), ("b₂", dBias, nBias), ("h", dInput, nInput)] {
+            let diff = Approx.maxAbsDifference(analytic, num), scale = num.map(abs).max()!
+            #expect(diff < 2e-3 * max(scale, 1), "\(name): error \(diff) for gradients up to \(scale)")
+        }
     }
 
     func checkGradients(_ encoder: Encoder, label: String, eps: Float = 1e-2) {

@@ -136,6 +136,22 @@ import Training
             == true)
         #expect(message(["--conv-channels", "8", "--conv-kernel", "0x3"])?.contains("--conv-kernel") == true)
         #expect(message(["--conv-channels", "8", "--conv-kernel", "7by3"])?.contains("--conv-kernel") == true)
+        // A second convolution: defaults 3 × 3 pooled by 2; needs the first; its pooling divides what the first leaves.
+        #expect(try recipe(["--conv-channels", "16", "--conv2-channels", "32"]).frontEnd
+            == ConvolutionalFrontEnd(
+                channels: 16, kernelBands: 7, kernelFrames: 3, pool: 8,
+                second: ConvolutionalStage(channels: 32, kernelBands: 3, kernelFrames: 3, pool: 2)))
+        #expect(try recipe(["--conv-channels", "16", "--conv-pool", "4", "--conv2-channels", "8", "--conv2-kernel", "5x1",
+                            "--conv2-pool", "4"]).frontEnd?.second
+            == ConvolutionalStage(channels: 8, kernelBands: 5, kernelFrames: 1, pool: 4))
+        #expect(message(["--conv2-channels", "8"])?.contains("only --conv-channels C creates") == true)
+        #expect(message(["--conv-channels", "8", "--conv2-pool", "2"])?.contains("only --conv2-channels C (1 or more)")
+            == true)
+        #expect(message(["--conv-channels", "8", "--conv2-channels", "8", "--conv2-pool", "3"])?
+            .contains("--conv2-pool 3 must divide the 16 bands the first convolution leaves") == true)
+        #expect(message(["--conv-channels", "8", "--conv2-channels", "8", "--conv2-kernel", "3x0"])?
+            .contains("--conv2-kernel") == true)
+        #expect(message(["--conv-channels", "8", "--conv2-channels", "257"])?.contains("--conv2-channels") == true)
     }
 
     @Test func trainTakesAPitchShift() throws {

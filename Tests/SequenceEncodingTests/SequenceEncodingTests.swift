@@ -33,13 +33,14 @@ import TestSupport
 @Suite struct ParityTests {
     /// PyTorch's forward pass (scripts/fixtures/lstm_parity.py) of a 2-layer bidirectional model, on every
     /// inference kernel this CPU can run; `conv` has mean pooling and a convolutional front end.
-    @Test(arguments: ["mean", "attention", "conv"], LSTMKernelPath.allCases)
+    @Test(arguments: ["mean", "attention", "conv", "conv2"], LSTMKernelPath.allCases)
     func forwardMatchesPyTorch(fixture: String, path: LSTMKernelPath) throws {
         guard path.isSupported else { return }
         let encoder = try Encoder.load(contentsOf: Fixtures.url("parity_\(fixture)_model.safetensors"))
         encoder.lstmKernel = path
-        #expect(encoder.configuration.pooling.rawValue == (fixture == "conv" ? "mean" : fixture))
-        #expect((encoder.configuration.frontEnd != nil) == (fixture == "conv"))
+        #expect(encoder.configuration.pooling.rawValue == (fixture.hasPrefix("conv") ? "mean" : fixture))
+        #expect((encoder.configuration.frontEnd != nil) == fixture.hasPrefix("conv"))
+        #expect((encoder.configuration.frontEnd?.second != nil) == (fixture == "conv2"))
         #expect(encoder.configuration.layers == 2 && encoder.configuration.bidirectional)
         let data = try Fixtures.safetensors("parity_\(fixture)_data.safetensors")
         let segments = Fixtures.segments(data.tensors["input"]!)
@@ -116,8 +117,8 @@ import TestSupport
         extra.tensors["bogus"] = .init(shape: [1], values: [0]); extra.order.append("bogus")
         guard case .unexpectedTensor(_, "bogus") = load(extra.serialized()) else { Issue.record("extra tensor"); return }
         var newer = try SafeTensorsFile(bytes: good, path: "x")
-        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":4")
-        guard case .unsupportedFormatVersion(_, 4, 3) = load(newer.serialized()) else { Issue.record("version"); return }
+        newer.metadata["configuration"] = newer.metadata["configuration"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":5")
+        guard case .unsupportedFormatVersion(_, 5, 4) = load(newer.serialized()) else { Issue.record("version"); return }
     }
 
     /// With `levelRange`, a gain change (every dB value shifted alike) leaves the embedding unchanged, and the
@@ -196,6 +197,49 @@ import TestSupport
         #expect(!plainJSON.contains("frontEnd") && plainJSON.contains("\\\"formatVersion\\\":1"))
         config.frontEnd!.pool = 3
         #expect(config.problem == "frontEnd.pool is 3; allowed a divisor of the 8 mel bands")
+        #expect(!file.metadata["configuration"]!.contains("second"), "a one-stage front end writes no second stage")
+    }
+
+    /// A two-stage front end: the second convolution's PyTorch names and shapes after the first's, a version-4
+    /// file (older builds refuse it) that loads and embeds identically, segments that do not mix in a batch, and
+    /// the second stage's bounds named.
+    @Test func twoStageFrontEndModelFile() throws {
+        var config = Self.smallConfiguration()
+        config.frontEnd = ConvolutionalFrontEnd(
+            channels: 3, kernelBands: 5, kernelFrames: 3, pool: 2,
+            second: ConvolutionalStage(channels: 4, kernelBands: 3, kernelFrames: 2, pool: 2))
+        config.formatVersion = config.minimumFormatVersion
+        #expect(config.minimumFormatVersion == 4 && config.lstmInputSize == 8 && config.problem == nil)
+        let layout = ParameterLayout(config)
+        #expect(layout.specs.prefix(5).map(\.name) == [
+            "frontend.conv.weight", "frontend.conv.bias", "frontend.conv2.weight", "frontend.conv2.bias",
+            "lstm.weight_ih_l0",
+        ])
+        #expect(layout["frontend.conv2.weight"]!.shape == [4, 3, 3, 2] && layout["frontend.conv2.bias"]!.shape == [4])
+        #expect(layout["lstm.weight_ih_l0"]!.shape == [24, 8] && layout["frontend.conv2.weight"]!.isDecayed)
+        let encoder = Encoder(configuration: config, seed: 4)
+        var rng = SeededGenerator(seed: 6)
+        let segs = [7, 7, 4, 1].map { rng.matrix(rows: $0, columns: 8, in: -60 ... -20) }
+        let embeddings = encoder.embed(segments: segs)
+        for (i, s) in segs.enumerated() {
+            #expect(Approx.maxAbsDifference(embeddings[i].values, encoder.embed(segments: [s])[0].values) < 1e-6)
+            #expect(embeddings[i].values.allSatisfy { $0.isFinite })
+        }
+        let dir = try TemporaryDirectory()
+        try encoder.save(to: dir.path("c2.safetensors"), name: "c2")
+        let file = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: dir.path("c2.safetensors"))), path: "c2")
+        #expect(file.metadata["configuration"]!.contains("\"formatVersion\":4"))
+        let loaded = try Encoder.load(contentsOf: dir.path("c2.safetensors"))
+        #expect(loaded.configuration == encoder.configuration)
+        #expect(loaded.embed(segments: segs).map(\.values) == embeddings.map(\.values))
+        config.frontEnd!.second!.pool = 3
+        #expect(config.problem == "frontEnd.second.pool is 3; allowed a divisor of the first stage's 4 pooled bands")
+        config.frontEnd!.second!.pool = 1
+        config.frontEnd!.second!.channels = 0
+        #expect(config.problem == "frontEnd.second.channels is 0; allowed 1…256")
+        config.frontEnd!.second!.channels = 2
+        config.frontEnd!.second!.kernelFrames = 65
+        #expect(config.problem == "frontEnd.second.kernelFrames is 65; allowed 1…64")
     }
 
     @Test func segmentsCoverTheTrack() {
