@@ -26,9 +26,11 @@ package final class ForwardCache {
     package let frontEndHidden = FloatBuffer()
     /// With a second stage in training: the position of each of its pooled maxima `[T][B][lstmInputSize]`.
     package let secondChoice = FloatBuffer()
-    /// With a second stage: im2col of one step `[C₁·F₂·T₂][B·Q₁]` (forward, and again in the backward pass).
+    /// With a second stage: its forward scratch (one segment's input with its padding, one frame's pre-activations).
+    package let secondScratch = FloatBuffer()
+    /// With a second stage: im2col of one step `[C₁·F₂·T₂][B·Q₁]` (reserved by the backward pass).
     package let secondColumns = FloatBuffer()
-    /// With a second stage: one step's pre-activations `[C₂][B·Q₁]` (forward) or their gradient (backward).
+    /// With a second stage: the gradient of one step's pre-activations `[C₂][B·Q₁]` (reserved by the backward pass).
     package let secondPreActivation = FloatBuffer()
     /// Output of each layer `[T][B][outputSize]`.
     package var outputs: [FloatBuffer] = []
@@ -78,11 +80,9 @@ package final class ForwardCache {
             frontEndChoice.reserve(t * b * f.firstOutputSize(mels: c.inputSize))
             frontEndScratch.reserve(FrontEndKernels.scratchCount(f, mels: c.inputSize, steps: t))
             if let s = f.second {
-                let q1 = f.firstBands(mels: c.inputSize)
                 frontEndHidden.reserve(t * b * f.firstOutputSize(mels: c.inputSize))
                 secondChoice.reserve(t * b * c.lstmInputSize)
-                secondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1)
-                secondPreActivation.reserve(s.channels * b * q1)
+                secondScratch.reserve(FrontEndKernels.secondScratchCount(f, s, mels: c.inputSize, steps: t))
             }
         }
         for l in 0..<c.layers { outputs[l].reserve(t * b * c.outputSize) }
@@ -155,8 +155,8 @@ extension Encoder {
                 FrontEndKernels.secondForward(
                     cache.frontEndHidden.pointer, steps: t, batch: b, mels: inSize, f, s,
                     weight: p + layout.offset("frontend.conv2.weight"), bias: p + layout.offset("frontend.conv2.bias"),
-                    columns: cache.secondColumns.pointer, preActivation: cache.secondPreActivation.pointer,
-                    output: cache.input.pointer, choice: training ? cache.secondChoice.pointer : nil)
+                    scratch: cache.secondScratch.pointer, output: cache.input.pointer,
+                    choice: training ? cache.secondChoice.pointer : nil)
             }
         }
         forwardFromInput(cache: cache, withLogits: withLogits, training: training)

@@ -158,43 +158,30 @@ package enum FrontEndKernels {
         }
     }
 
+    /// Floats of `secondForward`'s scratch for segments of `steps` frames.
+    package static func secondScratchCount(_ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, mels: Int, steps t: Int)
+        -> Int
+    {
+        frontend_second_scratch_count(t, f.firstBands(mels: mels), f.channels, s.channels, s.kernelBands)
+    }
+
     /// Runs the second stage over `h` (the first stage's output, `[steps][B][C₁ · Q₁]`) into `output`
-    /// (`[steps][B][C₂ · Q₁/P₂]`, channel-major per frame): per step one im2col (`columns`, `[C₁·F₂·T₂][B·Q₁]`)
-    /// and one GEMM `W₂ · columns` into `preActivation` (`[C₂][B·Q₁]`), then max-pooling over runs of P₂ bands,
-    /// bias and ReLU (as in the first stage, `max(relu(a + b)) = relu(max(a) + b)`). With `choice`, records the
-    /// position (0..<P₂) of each maximum, the first on ties, for `secondBackward`.
+    /// (`[steps][B][C₂ · Q₁/P₂]`, channel-major per frame): the fused C kernel `frontend_second_forward`
+    /// (the convolution with its 'same' padding, max-pooling over runs of P₂ bands, bias and ReLU, as in the first
+    /// stage `max(relu(a + b)) = relu(max(a) + b)`). With `choice`, records the position (0..<P₂) of each
+    /// maximum, the first on ties, for `secondBackward`. The same values as `W₂ · secondIm2col` a step followed
+    /// by the pooling, up to the order of the summation.
     ///
     /// - Complexity: O(steps · B · Q₁ · C₂ · C₁ · F₂ · T₂).
     package static func secondForward(
         _ h: UnsafePointer<Float>, steps t: Int, batch b: Int, mels m: Int, _ f: ConvolutionalFrontEnd,
         _ s: ConvolutionalStage, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        columns: UnsafeMutablePointer<Float>, preActivation pre: UnsafeMutablePointer<Float>,
-        output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<Float>?
+        scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+        choice: UnsafeMutablePointer<Float>?, kernel: Kernel = .automatic
     ) {
-        let q1 = f.firstBands(mels: m), bq = b * q1, kk = secondKernelSize(f, s)
-        let c2 = s.channels, p = s.pool, q2 = q1 / p, width = c2 * q2
-        for ti in 0..<t {
-            secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
-            BLAS.gemm(.none, .none, m: c2, n: bq, k: kk, a: weight, lda: kk, b: columns, ldb: bq, beta: 0,
-                      c: pre, ldc: bq)
-            for bi in 0..<b {
-                let out = output + (ti * b + bi) * width
-                let chosen = choice.map { $0 + (ti * b + bi) * width }
-                for ci in 0..<c2 {
-                    let row = pre + ci * bq + bi * q1
-                    for qi in 0..<q2 {
-                        let window = row + qi * p
-                        var best = window[0], at = 0
-                        for r in 1..<max(p, 1) where window[r] > best {
-                            best = window[r]
-                            at = r
-                        }
-                        out[ci * q2 + qi] = max(best + bias[ci], 0)
-                        chosen?[ci * q2 + qi] = Float(at)
-                    }
-                }
-            }
-        }
+        frontend_second_forward(
+            h, t, b, f.firstBands(mels: m), f.channels, s.channels, s.kernelBands, s.kernelFrames, s.pool, weight,
+            bias, scratch, output, choice, kernel.choice)
     }
 
     /// Accumulates into `dWeight` (`C₂ × C₁·F₂·T₂`) and `dBias` (`C₂`) the second stage's parameter gradients and

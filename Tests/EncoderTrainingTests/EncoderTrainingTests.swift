@@ -153,11 +153,12 @@ private func contrastiveSettings(_ data: SafeTensorsFile, into options: inout Tr
         let bias = (0..<s.channels).map { _ in Float.random(in: 0...0.3, using: &rng) }
         let g = (0..<outCount).map { _ in Float.random(in: -1...1, using: &rng) }
         var columns = [Float](repeating: 0, count: kk * b * q1), pre = [Float](repeating: 0, count: s.channels * b * q1)
+        var scratch = [Float](repeating: 0, count: FrontEndKernels.secondScratchCount(f, s, mels: mels, steps: t))
         var output = [Float](repeating: 0, count: outCount), choice = output
         func forward(_ h: [Float], _ weight: [Float], _ bias: [Float]) {
             FrontEndKernels.secondForward(
-                h, steps: t, batch: b, mels: mels, f, s, weight: weight, bias: bias, columns: &columns,
-                preActivation: &pre, output: &output, choice: &choice)
+                h, steps: t, batch: b, mels: mels, f, s, weight: weight, bias: bias, scratch: &scratch,
+                output: &output, choice: &choice)
         }
         func loss(_ h: [Float], _ weight: [Float], _ bias: [Float]) -> Double {
             forward(h, weight, bias)

@@ -388,4 +388,62 @@ import TestSupport
             #expect(wrongChoices == 0, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
         }
     }
+
+    /// (steps, batch, first-stage bands, C₁, C₂, kernel bands, kernel frames, pool): the shape under study (16
+    /// bands → one vector), channel counts not a multiple of the kernel's block of 4, bands over 16 and not a
+    /// multiple of it, even kernels (uneven padding), kernels wider than the segment, a pool of the whole width.
+    static let secondShapes: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+        (7, 2, 16, 16, 32, 3, 3, 2), (5, 3, 20, 3, 5, 3, 2, 4), (4, 2, 40, 2, 3, 4, 1, 5), (3, 1, 8, 1, 1, 1, 5, 8),
+        (6, 2, 33, 4, 7, 5, 3, 3), (2, 3, 17, 2, 2, 2, 4, 1),
+    ]
+
+    /// The second stage's fused kernel on each instruction-set path, against its definition in Double.
+    @Test(arguments: FrontEndKernels.Kernel.allCases)
+    func secondStageMatchesTheDefinition(kernel: FrontEndKernels.Kernel) {
+        var rng = SeededGenerator(seed: 32)
+        for (t, b, q1, c1, c2, kf, kt, p) in Self.secondShapes {
+            let s = ConvolutionalStage(channels: c2, kernelBands: kf, kernelFrames: kt, pool: p)
+            let f = ConvolutionalFrontEnd(channels: c1, kernelBands: 1, kernelFrames: 1, pool: 1, second: s)
+            let q = q1 / p
+            let h = (0..<(t * b * c1 * q1)).map { _ in Float.random(in: 0...1, using: &rng) }
+            let w = (0..<(c2 * c1 * kf * kt)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<c2).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
+            var out = [Float](repeating: .nan, count: t * b * c2 * q)
+            var choice = [Float](repeating: .nan, count: t * b * c2 * q)
+            var scratch = [Float](repeating: .nan, count: FrontEndKernels.secondScratchCount(f, s, mels: q1, steps: t))
+            FrontEndKernels.secondForward(
+                h, steps: t, batch: b, mels: q1, f, s, weight: w, bias: bias, scratch: &scratch, output: &out,
+                choice: &choice, kernel: kernel)
+            var worst = 0.0, wrongChoices = 0
+            for ti in 0..<t {
+                for bi in 0..<b {
+                    for ci in 0..<c2 {
+                        for qi in 0..<q {
+                            var best = -Double.infinity, at = 0
+                            for r in 0..<p {
+                                var a = 0.0
+                                for i in 0..<c1 {
+                                    for fi in 0..<kf {
+                                        for k in 0..<kt {
+                                            let frame = ti + k - (kt - 1) / 2, band = qi * p + r + fi - (kf - 1) / 2
+                                            guard (0..<t).contains(frame) && (0..<q1).contains(band) else { continue }
+                                            a += Double(w[((ci * c1 + i) * kf + fi) * kt + k])
+                                                * Double(h[(frame * b + bi) * c1 * q1 + i * q1 + band])
+                                        }
+                                    }
+                                }
+                                if a > best { (best, at) = (a, r) }
+                            }
+                            let o = ((ti * b + bi) * c2 + ci) * q + qi
+                            let expected = max(best + Double(bias[ci]), 0)
+                            worst = max(worst, abs(Double(out[o]) - expected))
+                            if expected > 1e-5 && Int(choice[o]) != at { wrongChoices += 1 }
+                        }
+                    }
+                }
+            }
+            #expect(worst < 1e-4, "shape \((t, b, q1, c1, c2, kf, kt, p)), \(kernel): \(worst)")
+            #expect(wrongChoices == 0, "shape \((t, b, q1, c1, c2, kf, kt, p)), \(kernel)")
+        }
+    }
 }

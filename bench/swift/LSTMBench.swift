@@ -4,11 +4,13 @@ import LinearAlgebra
 import RetrieveCore
 import SequenceEncoding
 
-/// `retrieve-bench lstm [--threads 1,2] [--seconds S] [--hidden H] [--steps T] [--classes C] [--conv C,F,T,P]`:
+/// `retrieve-bench lstm [--threads 1,2] [--seconds S] [--hidden H] [--steps T] [--classes C] [--conv C,F,T,P
+/// [--conv2 C,F,T,P]]`:
 /// sequences/s of inference and of a training step (forward + backward + AdamW) for the benchmark shape (input 128,
 /// hidden 256, 128 steps, batch 32, 1 layer, unidirectional, mean pooling, 128-d embedding, 10 classes, CE only;
 /// `bench/run lstm` also runs the shipped model's hidden size, steps and classes, without and with a convolutional
-/// front end of C channels, kernel F × T and pooling P — its multiply-adds count in GFLOP/s), plus the machine's
+/// front end of C channels, kernel F × T and pooling P, and with its second stage (`--conv2`) where the shipped
+/// model has one — their multiply-adds count in GFLOP/s), plus the machine's
 /// single-thread sgemm peak, after the OpenBLAS core type in use. Prints one JSON object per line for bench/lstm.sh.
 func lstmBenchmark(_ arguments: [String]) throws {
     var threads = [1, 2]
@@ -30,7 +32,17 @@ func lstmBenchmark(_ arguments: [String]) throws {
             guard v.count == 4 else {
                 throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "--conv takes C,F,T,P"])
             }
-            frontEnd = ConvolutionalFrontEnd(channels: v[0], kernelBands: v[1], kernelFrames: v[2], pool: v[3])
+            frontEnd = ConvolutionalFrontEnd(
+                channels: v[0], kernelBands: v[1], kernelFrames: v[2], pool: v[3], second: frontEnd?.second)
+            i += 2
+        case "--conv2":
+            let v = arguments[i + 1].split(separator: ",").compactMap { Int($0) }
+            guard v.count == 4, frontEnd != nil else {
+                throw NSError(
+                    domain: "lstm-bench", code: 2,
+                    userInfo: [NSLocalizedDescriptionKey: "--conv2 takes C,F,T,P and follows --conv"])
+            }
+            frontEnd!.second = ConvolutionalStage(channels: v[0], kernelBands: v[1], kernelFrames: v[2], pool: v[3])
             i += 2
         default: throw NSError(domain: "lstm-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "unknown argument \(arguments[i])"])
         }
@@ -56,7 +68,10 @@ func lstmBenchmark(_ arguments: [String]) throws {
     // LSTM multiply-adds per sequence: T · 4H · (In + H), two flops each, plus the front end's T · M · C · F · T_k;
     // training ≈ 3× (forward + 2× backward).
     let lstmInput = encoder.configuration.lstmInputSize
-    let convFlops = frontEnd.map { 2 * Double(steps * inputSize * $0.channels * $0.kernelSize) } ?? 0
+    let convFlops = frontEnd.map { f in
+        2 * Double(steps * inputSize * f.channels * f.kernelSize)
+            + (f.second.map { 2 * Double(steps * f.firstBands(mels: inputSize) * $0.channels * f.channels * $0.kernelBands * $0.kernelFrames) } ?? 0)
+    } ?? 0
     let flopsPerSequence = 2 * Double(steps * 4 * hidden * (lstmInput + hidden)) + convFlops
     for t in threads {
         BLAS.setThreadCount(t)

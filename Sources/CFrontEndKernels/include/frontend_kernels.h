@@ -1,5 +1,6 @@
-// The convolutional front end's forward pass (Conv2d 1 → C channels with 'same' zero padding, max-pooling over
-// P mel bands, bias, ReLU) for a batch of segments, fused so that no pre-activation leaves the registers.
+// The convolutional front end's forward passes (Conv2d 1 → C channels with 'same' zero padding, max-pooling over
+// P mel bands, bias, ReLU; and the optional second stage, Conv2d C₁ → C₂ over the pooled bands) for a batch of
+// segments, fused so that no im2col copy is written.
 // AVX-512F, AVX2+FMA or baseline code is chosen at run time (no global -m flags).
 #ifndef FRONTEND_KERNELS_H
 #define FRONTEND_KERNELS_H
@@ -33,6 +34,22 @@ size_t frontend_scratch_count(size_t steps, size_t mels, size_t kernel_bands, si
 void frontend_forward(const float *x, size_t steps, size_t batch, size_t mels, size_t channels, size_t kernel_bands,
                       size_t kernel_frames, size_t pool, const float *weight, const float *bias, float *scratch,
                       float *output, float *choice, frontend_kernel_choice kernel);
+
+/// Floats of scratch `frontend_second_forward` needs: steps × c1 × (bands + kernel_bands − 1 rounded up to 16),
+/// plus one row of 16-padded bands per output channel.
+size_t frontend_second_scratch_count(size_t steps, size_t bands, size_t c1, size_t c2, size_t kernel_bands);
+
+/// The front end's second stage (`ConvolutionalStage`) over `h`, the first stage's output (time-major
+/// [steps][batch][c1 · bands], channel-major per frame), into `output` ([steps][batch][c2 · bands / pool]):
+///   output[t][b][c · Q + q] = max(0, bias[c] + max_{r < pool} Σ_{i, f, k} weight[c][i][f][k] · h[t + k − ⌊(T−1)/2⌋][b][i · bands + q · pool + r + f − ⌊(F−1)/2⌋])
+/// with h zero outside the segment and outside 0 ..< bands in each channel, F = kernel_bands, T = kernel_frames,
+/// Q = bands / pool (`pool` divides `bands`). `weight` is [c2][c1][kernel_bands][kernel_frames]. With `choice`
+/// non-NULL, also writes the r of each maximum (the first on ties). `scratch` holds
+/// `frontend_second_scratch_count` floats; `kernel` picks the instruction set.
+void frontend_second_forward(const float *h, size_t steps, size_t batch, size_t bands, size_t c1, size_t c2,
+                             size_t kernel_bands, size_t kernel_frames, size_t pool, const float *weight,
+                             const float *bias, float *scratch, float *output, float *choice,
+                             frontend_kernel_choice kernel);
 
 #ifdef __cplusplus
 }
