@@ -121,6 +121,7 @@ struct RealMPDTests {
         }
         try control.command("add", ["t00.wav"])
         try control.command("play", ["0"])
+        try control.command("pause", ["1"])  // the 30-s song must not end while a loaded machine gets here
         let local = try RealMPD.runRetrieve(
             ["mpd", "--once", "--host", mpd.socketPath, "--count", "2"] + RealMPD.indexArguments(fixture), in: fixture)
         #expect(local.contains("appended 2 track(s)"), "\(local)")
