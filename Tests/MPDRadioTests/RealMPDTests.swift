@@ -264,14 +264,9 @@ final class RealMPD {
     static func waitUntil(
         _ what: String, seconds: Double, detail: () -> String = { "" }, _ condition: () throws -> Bool
     ) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while try !condition() {
-            guard Date() < deadline else {
-                let seen = detail()
-                throw ChildProcessError(
-                    "timed out after \(Int(seconds)) s waiting for \(what)" + (seen.isEmpty ? "" : "; \(seen)"))
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        if try await Polling.until(seconds: seconds, { try condition() }) { return }
+        let seen = detail()
+        throw ChildProcessError(
+            "timed out after \(Int(seconds)) s waiting for \(what)" + (seen.isEmpty ? "" : "; \(seen)"))
     }
 }

@@ -198,20 +198,7 @@ struct Served {
             try RetrieveBinary.require(),
             ["serve", "--port", "0", "--model", PostgresQueryCommandTests.model] + arguments,
             output: URL(fileURLWithPath: scratch.path("serve-\(UUID().uuidString)")))
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if let line = child.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on ") }) {
-                let base = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
-                return Served(child: child, base: base)
-            }
-            if child.hasExited {
-                throw ChildProcessError(
-                    "retrieve serve exited (\(child.wait())) before listening: \(child.standardError)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        _ = child.stop(grace: 5)
-        throw ChildProcessError("retrieve serve did not listen within 120 s: \(child.standardError)")
+        return Served(child: child, base: try await Polling.serveBase(child))
     }
 
     func get(_ path: String) async throws -> (status: Int, body: Data) {
@@ -237,11 +224,6 @@ struct Served {
 
     /// Polls until the server answers from `count` tracks (up to 120 s: the whole suite may be running beside it).
     func waitForTracks(_ count: Int) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if try await tracks() == count { return true }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return false
+        try await Polling.until(seconds: 120, interval: 0.2) { try await tracks() == count }
     }
 }

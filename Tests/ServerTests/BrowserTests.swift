@@ -78,11 +78,8 @@ import TestSupport
             try await session.script("return document.querySelector('#neighbours li:first-child').dataset.id")
                 as? String)
         // Chromium asks for media with `Range: bytes=0-`; the server's log shows the 206.
-        let deadline = Date().addingTimeInterval(10)
-        while !server.child.standardError.contains("path=/api/tracks/\(playingID)/audio status=206"),
-            Date() < deadline
-        {
-            try await Task.sleep(for: .milliseconds(100))
+        _ = await Polling.until(seconds: 10) {
+            server.child.standardError.contains("path=/api/tracks/\(playingID)/audio status=206")
         }
         #expect(
             server.child.standardError.contains("path=/api/tracks/\(playingID)/audio status=206"),
@@ -352,11 +349,7 @@ struct BrowserSession: Sendable {
 
     /// Polls `condition` (a script returning a boolean) until it holds; fails after 30 s with `orReport`'s value.
     func waitFor(_ what: String, _ condition: String, orReport: String? = nil) async throws {
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if try await script(condition) as? Bool == true { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        if try await Polling.until(seconds: 30, { try await script(condition) as? Bool == true }) { return }
         var report = ""
         if let orReport, let value = try await script(orReport) { report = "\(value)" }
         throw WebDriverError(description: "waited 30 s for \(what); \(report)")

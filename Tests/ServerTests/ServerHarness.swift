@@ -26,25 +26,8 @@ final class ServerProcess: @unchecked Sendable {
         let child = try Child(
             try RetrieveBinary.require(), arguments, output: fixture.folder.path("serve-\(UUID().uuidString)"),
             environment: ["RETRIEVE_LOG_LEVEL": "info"])
-        let deadline = Date().addingTimeInterval(120)
-        var lastLook = false
-        while !lastLook {
-            // One more look after the deadline: under a full parallel test run this task can be left unscheduled
-            // for minutes, and the server may have listened long before the task wakes past the deadline.
-            lastLook = Date() >= deadline
-            if let line = child.standardOutput.split(separator: "\n").first(where: { $0.contains("listening on ") }) {
-                let base = String(line[line.range(of: "http://")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
-                return ServerProcess(fixture: fixture, child: child, base: base, token: token)
-            }
-            if child.hasExited {
-                throw ChildProcessError(
-                    "retrieve serve exited (\(child.wait())) before listening: \(child.standardError)")
-            }
-            if !lastLook { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        child.send(SIGKILL)
-        child.wait()
-        throw ChildProcessError("retrieve serve did not start listening within 120 s: \(child.standardError)")
+        let base = try await Polling.serveBase(child)
+        return ServerProcess(fixture: fixture, child: child, base: base, token: token)
     }
 
     private init(fixture: PipelineFixture, child: Child, base: String, token: String?) {

@@ -113,11 +113,10 @@ import TestSupport
         let file = try fixture.writeTrack(index: 8, in: "Later")
         #expect(file.lastPathComponent == "track08.ogg")
         try index(fixture)
-        let deadline = Date().addingTimeInterval(60)
         var reloaded = try await server.get("/rest/getSonicSimilarTracks?id=nd-later&count=2&f=json")
-        while reloaded.subsonic["status"] as? String != "ok" && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(200))
+        _ = try await Polling.until(seconds: 60, interval: 0.2) {
             reloaded = try await server.get("/rest/getSonicSimilarTracks?id=nd-later&count=2&f=json")
+            return reloaded.subsonic["status"] as? String == "ok"
         }
         #expect(reloaded.subsonic["status"] as? String == "ok" && Self.entries(reloaded).count == 2, "\(reloaded.text)")
     }
@@ -183,11 +182,10 @@ import TestSupport
         let revived = SubsonicStandIn(user: Self.user, password: Self.password, songs: standIn.songs.withLock { $0 })
         try revived.start(port: port)
         defer { revived.stop() }
-        let deadline = Date().addingTimeInterval(60)
         var mapped = 0
-        while mapped != 6 && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(200))
+        _ = try await Polling.until(seconds: 60, interval: 0.2) {
             mapped = (try await server.get("/api/stats").json["subsonic"] as? [String: Any])?["mapped"] as? Int ?? 0
+            return mapped == 6
         }
         #expect(mapped == 6)
         try await Task.sleep(for: .seconds(3))
