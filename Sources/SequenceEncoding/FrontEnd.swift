@@ -95,28 +95,44 @@ package enum FrontEndKernels {
         columns: UnsafeMutablePointer<Float>, dPreActivation dPre: UnsafeMutablePointer<Float>,
         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>
     ) {
-        let bm = b * m, c = f.channels, p = f.pool, q = m / p, width = c * q
+        let bm = b * m, c = f.channels
         for ti in 0..<t {
-            dPre.update(repeating: 0, count: c * bm)
-            var any = false
-            for bi in 0..<b {
-                let r = (ti * b + bi) * width
-                let out = output + r, chosen = choice + r, dOut = dOutput + r
-                for ci in 0..<c {
-                    for qi in 0..<q where out[ci * q + qi] > 0 {
-                        let g = dOut[ci * q + qi]
-                        dPre[ci * bm + bi * m + qi * p + Int(chosen[ci * q + qi])] = g
-                        dBias[ci] += g
-                        any = true
-                    }
-                }
-            }
+            let any = routePooledGradient(
+                step: ti, batch: b, bands: m, channels: c, pool: f.pool, output: output, choice: choice,
+                dOutput: dOutput, dPreActivation: dPre, dBias: dBias)
             guard any else { continue }
             im2col(x, steps: t, batch: b, mels: m, step: ti, f, columns: columns)
             BLAS.gemm(
                 .none, .transposed, m: c, n: f.kernelSize, k: bm, a: dPre, lda: bm, b: columns, ldb: bm,
                 beta: 1, c: dWeight, ldc: f.kernelSize)
         }
+    }
+
+    /// Back through one stage's ReLU, bias and max-pooling at step `ti`: overwrites `dPre` (`[C][B·bands]`, the
+    /// gradient of the step's pre-activations) with each pooled output's gradient at the position of its
+    /// maximum (`choice`) where the ReLU passed it (output > 0), zero elsewhere, and adds the same to `dBias`.
+    /// `output`, `choice` and `dOutput` are `[steps][B][C · bands/pool]`. Returns whether any gradient passed.
+    static func routePooledGradient(
+        step ti: Int, batch b: Int, bands m: Int, channels c: Int, pool p: Int, output: UnsafePointer<Float>,
+        choice: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, dPreActivation dPre: UnsafeMutablePointer<Float>,
+        dBias: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        let bm = b * m, q = m / p, width = c * q
+        dPre.update(repeating: 0, count: c * bm)
+        var any = false
+        for bi in 0..<b {
+            let r = (ti * b + bi) * width
+            let out = output + r, chosen = choice + r, dOut = dOutput + r
+            for ci in 0..<c {
+                for qi in 0..<q where out[ci * q + qi] > 0 {
+                    let g = dOut[ci * q + qi]
+                    dPre[ci * bm + bi * m + qi * p + Int(chosen[ci * q + qi])] = g
+                    dBias[ci] += g
+                    any = true
+                }
+            }
+        }
+        return any
     }
 
     // MARK: The second stage (`ConvolutionalStage`)
@@ -197,24 +213,13 @@ package enum FrontEndKernels {
         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>
     ) {
         let q1 = f.firstBands(mels: m), bq = b * q1, kk = secondKernelSize(f, s)
-        let c2 = s.channels, p = s.pool, q2 = q1 / p, width = c2 * q2, inWidth = f.channels * q1
+        let c2 = s.channels, inWidth = f.channels * q1
         let padBands = (s.kernelBands - 1) / 2, padFrames = (s.kernelFrames - 1) / 2
         dInput.update(repeating: 0, count: t * b * inWidth)
         for ti in 0..<t {
-            dPre.update(repeating: 0, count: c2 * bq)
-            var any = false
-            for bi in 0..<b {
-                let r = (ti * b + bi) * width
-                let out = output + r, chosen = choice + r, dOut = dOutput + r
-                for ci in 0..<c2 {
-                    for qi in 0..<q2 where out[ci * q2 + qi] > 0 {
-                        let g = dOut[ci * q2 + qi]
-                        dPre[ci * bq + bi * q1 + qi * p + Int(chosen[ci * q2 + qi])] = g
-                        dBias[ci] += g
-                        any = true
-                    }
-                }
-            }
+            let any = routePooledGradient(
+                step: ti, batch: b, bands: q1, channels: c2, pool: s.pool, output: output, choice: choice,
+                dOutput: dOutput, dPreActivation: dPre, dBias: dBias)
             guard any else { continue }
             secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
             BLAS.gemm(.none, .transposed, m: c2, n: kk, k: bq, a: dPre, lda: bq, b: columns, ldb: bq, beta: 1,
