@@ -175,7 +175,9 @@ package enum FrontEndKernels {
     }
 
     /// Floats of `secondForward`'s scratch for segments of `steps` frames.
-    package static func secondScratchCount(_ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, mels: Int, steps t: Int)
+    package static func secondScratchCount(
+        _ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, mels: Int, steps t: Int
+    )
         -> Int
     {
         frontend_second_scratch_count(t, f.firstBands(mels: mels), f.channels, s.channels, s.kernelBands)
@@ -222,10 +224,12 @@ package enum FrontEndKernels {
                 dOutput: dOutput, dPreActivation: dPre, dBias: dBias)
             guard any else { continue }
             secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
-            BLAS.gemm(.none, .transposed, m: c2, n: kk, k: bq, a: dPre, lda: bq, b: columns, ldb: bq, beta: 1,
-                      c: dWeight, ldc: kk)
-            BLAS.gemm(.transposed, .none, m: kk, n: bq, k: c2, a: weight, lda: kk, b: dPre, ldb: bq, beta: 0,
-                      c: dColumns, ldc: bq)
+            BLAS.gemm(
+                .none, .transposed, m: c2, n: kk, k: bq, a: dPre, lda: bq, b: columns, ldb: bq, beta: 1,
+                c: dWeight, ldc: kk)
+            BLAS.gemm(
+                .transposed, .none, m: kk, n: bq, k: c2, a: weight, lda: kk, b: dPre, ldb: bq, beta: 0,
+                c: dColumns, ldc: bq)
             // col2im: each column entry goes back to the input value it copied.
             for c in 0..<f.channels {
                 for fi in 0..<s.kernelBands {

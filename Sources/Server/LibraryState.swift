@@ -171,7 +171,8 @@ final class LibraryState: Sendable {
                 return delay
             }
             logger.warning(
-                "index changed but could not be reloaded; still serving the previous state, trying again in \(delay): \(error)")
+                "index changed but could not be reloaded; still serving the previous state, trying again in \(delay): \(error)"
+            )
             return false
         }
     }
