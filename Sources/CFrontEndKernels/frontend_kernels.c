@@ -149,8 +149,9 @@ void frontend_forward(const float *x, size_t steps, size_t batch, size_t mels, s
 
 // ---------------------------------------------------------------------------------------------------------------
 // The second stage. As one im2col (C₁ · F · T copies of every step's bands) and one sgemm a step, followed by the
-// pooling, it cost more than the first stage and the LSTM together (0.95 ms of a core per 3-s segment at
-// C₁ = 16, C₂ = 32, 3 × 3 over 16 bands): the copies dominate for 144 multiply-adds per output.
+// pooling, it cost about 0.95 ms of a core per 3-s segment at C₁ = 16, C₂ = 32, 3 × 3 over 16 bands — two thirds
+// of the rest of the encoder (1.36 ms; retrieve-bench lstm, 432 against 734 segments/s on one busy core): the
+// copies dominate for 144 multiply-adds per output.
 //
 // Here each segment's input is first laid out channel by channel with its 'same' padding written as zeros: row
 // (t, i) holds bands −⌊(F−1)/2⌋ … of channel i at frame t, so the input of output band q under kernel row f is

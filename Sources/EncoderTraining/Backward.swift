@@ -47,9 +47,9 @@ extension Encoder {
                     cache.frontEndHidden.pointer, steps: t, batch: b, mels: m, f, s,
                     weight: p + layout.offset("frontend.conv2.weight"), output: cache.input.pointer,
                     choice: cache.secondChoice.pointer, dOutput: w.dInput.pointer,
-                    columns: cache.secondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1),
+                    columns: cache.frontEndColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1),
                     dColumns: w.dSecondColumns.reserve(FrontEndKernels.secondKernelSize(f, s) * b * q1),
-                    dPreActivation: cache.secondPreActivation.reserve(s.channels * b * q1),
+                    dPreActivation: cache.frontEndPreActivation.reserve(s.channels * b * q1),
                     dWeight: grads + layout.offset("frontend.conv2.weight"),
                     dBias: grads + layout.offset("frontend.conv2.bias"), dInput: dHidden)
                 firstOutput = UnsafePointer(cache.frontEndHidden.pointer)

@@ -69,15 +69,26 @@ public struct ConvolutionalFrontEnd: Codable, Sendable, Equatable {
 
     /// The first field outside its bounds or inconsistent with `mels`, as a clause, or nil.
     public func problem(mels: Int) -> String? {
-        if !Bounds.channels.contains(channels) { return "frontEnd.channels is \(channels); allowed 1…256" }
+        Self.stageProblem(
+            "frontEnd.", channels: channels, kernelBands: kernelBands, kernelFrames: kernelFrames, pool: pool,
+            bands: mels, of: "the \(mels) mel bands")
+            ?? second?.problem(bands: firstBands(mels: mels))
+    }
+
+    /// The first of a convolution stage's fields (named with `prefix`) outside `Bounds`, or a pool that does not
+    /// divide the `bands` it reads (`of` names them), as a clause, or nil.
+    static func stageProblem(
+        _ prefix: String, channels: Int, kernelBands: Int, kernelFrames: Int, pool: Int, bands: Int, of: String
+    ) -> String? {
+        if !Bounds.channels.contains(channels) { return "\(prefix)channels is \(channels); allowed 1…256" }
         for (field, value) in [("kernelBands", kernelBands), ("kernelFrames", kernelFrames)]
         where !Bounds.kernel.contains(value) {
-            return "frontEnd.\(field) is \(value); allowed 1…64"
+            return "\(prefix)\(field) is \(value); allowed 1…64"
         }
-        if !(1...mels).contains(pool) || mels % pool != 0 {
-            return "frontEnd.pool is \(pool); allowed a divisor of the \(mels) mel bands"
+        if !(1...max(1, bands)).contains(pool) || bands % pool != 0 {
+            return "\(prefix)pool is \(pool); allowed a divisor of \(of)"
         }
-        return second?.problem(bands: firstBands(mels: mels))
+        return nil
     }
 }
 
@@ -107,16 +118,9 @@ public struct ConvolutionalStage: Codable, Sendable, Equatable {
 
     /// The first field outside its bounds or inconsistent with the `bands` it reads, as a clause, or nil.
     public func problem(bands: Int) -> String? {
-        typealias Bounds = ConvolutionalFrontEnd.Bounds
-        if !Bounds.channels.contains(channels) { return "frontEnd.second.channels is \(channels); allowed 1…256" }
-        for (field, value) in [("kernelBands", kernelBands), ("kernelFrames", kernelFrames)]
-        where !Bounds.kernel.contains(value) {
-            return "frontEnd.second.\(field) is \(value); allowed 1…64"
-        }
-        if !(1...max(1, bands)).contains(pool) || bands % pool != 0 {
-            return "frontEnd.second.pool is \(pool); allowed a divisor of the first stage's \(bands) pooled bands"
-        }
-        return nil
+        ConvolutionalFrontEnd.stageProblem(
+            "frontEnd.second.", channels: channels, kernelBands: kernelBands, kernelFrames: kernelFrames, pool: pool,
+            bands: bands, of: "the first stage's \(bands) pooled bands")
     }
 }
 

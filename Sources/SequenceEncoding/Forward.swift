@@ -18,9 +18,11 @@ package final class ForwardCache {
     package let frontEndChoice = FloatBuffer()
     /// The front end's forward scratch (one segment's frames regrouped by pooling residue).
     package let frontEndScratch = FloatBuffer()
-    /// The front end's backward scratch: im2col of one step `[F·T][B·M]` (reserved by the backward pass).
+    /// The front end's backward scratch: im2col of one step, `[F·T][B·M]` for the first stage, `[C₁·F₂·T₂][B·Q₁]`
+    /// for the second (whose backward pass ends before the first's begins; reserved by the backward pass).
     package let frontEndColumns = FloatBuffer()
-    /// The gradient of one step's front-end pre-activations `[C][B·M]` (reserved by the backward pass).
+    /// The gradient of one step's front-end pre-activations, `[C][B·M]` or `[C₂][B·Q₁]` (reserved by the backward
+    /// pass, as `frontEndColumns`).
     package let frontEndPreActivation = FloatBuffer()
     /// With a second stage: the first stage's output, the second's input `[T][B][C₁ · Q₁]`.
     package let frontEndHidden = FloatBuffer()
@@ -28,10 +30,6 @@ package final class ForwardCache {
     package let secondChoice = FloatBuffer()
     /// With a second stage: its forward scratch (one segment's input with its padding, one frame's pre-activations).
     package let secondScratch = FloatBuffer()
-    /// With a second stage: im2col of one step `[C₁·F₂·T₂][B·Q₁]` (reserved by the backward pass).
-    package let secondColumns = FloatBuffer()
-    /// With a second stage: the gradient of one step's pre-activations `[C₂][B·Q₁]` (reserved by the backward pass).
-    package let secondPreActivation = FloatBuffer()
     /// Output of each layer `[T][B][outputSize]`.
     package var outputs: [FloatBuffer] = []
     /// Activated gates `[T][B][4H]` (i, f, g, o after σ/tanh), per layer and direction (index layer·dirs + dir).

@@ -10,39 +10,71 @@ import LinearAlgebra
 /// run of one input row), and `W (C × F·T) · columns` gives every channel's pre-activation at every band of
 /// every segment of the step (`[C][B·M]`). Max-pooling runs over contiguous runs of `P` bands of one channel;
 /// the bias is added after the maximum (it is constant per channel, so the maximum and its position are
-/// the same) and the ReLU is applied to the pooled value (`max(relu(a)) = relu(max(a))`).
+/// the same) and the ReLU is applied to the pooled value (`max(relu(a)) = relu(max(a))`). The optional second
+/// stage (`ConvolutionalStage`) runs the same way over the first stage's C₁ channels (`frontend_second_forward`,
+/// then im2col, GEMMs and `col2im` for its input's gradient).
 package enum FrontEndKernels {
     /// Floats of the `columns` scratch for a batch of `b`.
     package static func columnsCount(_ f: ConvolutionalFrontEnd, mels: Int, batch b: Int) -> Int {
         f.kernelSize * b * mels
     }
 
-    /// Fills `columns` (`[F·T][B·M]`) for step `ti`: row f · T + k, entry bi · M + m holds
-    /// x[ti + k − (T − 1)/2][bi][m + f − (F − 1)/2], zero outside the segment (the 'same' zero padding).
-    /// `x` is time-major `[steps][B][M]`.
+    /// Fills `columns` (`[C·F·T][B·M]`) for step `ti` of a convolution over `x`, time-major `[steps][B][C · M]`
+    /// (C input channels of M bands, channel-major per frame): row (c · F + f) · T + k, entry bi · M + m holds
+    /// x[ti + k − (T − 1)/2][bi][c · M + m + f − (F − 1)/2], zero outside the segment and the bands (the 'same'
+    /// zero padding). The first stage reads the normalised mel rows (C = 1), the second the first's output.
     package static func im2col(
-        _ x: UnsafePointer<Float>, steps t: Int, batch b: Int, mels m: Int, step ti: Int,
-        _ f: ConvolutionalFrontEnd, columns: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, steps t: Int, batch b: Int, channels: Int, bands m: Int, step ti: Int,
+        kernelBands: Int, kernelFrames: Int, columns: UnsafeMutablePointer<Float>
     ) {
-        let bm = b * m
-        let padBands = (f.kernelBands - 1) / 2, padFrames = (f.kernelFrames - 1) / 2
-        for fi in 0..<f.kernelBands {
-            let shift = fi - padBands
-            // Destination bands [lo, hi) read source bands [lo + shift, hi + shift) inside 0..<m.
-            let lo = max(0, -shift), hi = min(m, m - shift)
-            for k in 0..<f.kernelFrames {
-                let row = columns + (fi * f.kernelFrames + k) * bm
-                let source = ti + k - padFrames
-                guard source >= 0 && source < t && lo < hi else {
-                    row.update(repeating: 0, count: bm)
-                    continue
+        let width = channels * m, bm = b * m
+        let padBands = (kernelBands - 1) / 2, padFrames = (kernelFrames - 1) / 2
+        for c in 0..<channels {
+            for fi in 0..<kernelBands {
+                let shift = fi - padBands
+                // Destination bands [lo, hi) read source bands [lo + shift, hi + shift) inside 0..<m.
+                let lo = max(0, -shift), hi = min(m, m - shift)
+                for k in 0..<kernelFrames {
+                    let row = columns + ((c * kernelBands + fi) * kernelFrames + k) * bm
+                    let source = ti + k - padFrames
+                    guard source >= 0 && source < t && lo < hi else {
+                        row.update(repeating: 0, count: bm)
+                        continue
+                    }
+                    let src = x + source * b * width + c * m
+                    for bi in 0..<b {
+                        let d = row + bi * m, from = src + bi * width
+                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        (d + lo).update(from: from + lo + shift, count: hi - lo)
+                        if hi < m { (d + hi).update(repeating: 0, count: m - hi) }
+                    }
                 }
-                let src = x + source * bm
-                for bi in 0..<b {
-                    let d = row + bi * m, s = src + bi * m
-                    if lo > 0 { d.update(repeating: 0, count: lo) }
-                    (d + lo).update(from: s + lo + shift, count: hi - lo)
-                    if hi < m { (d + hi).update(repeating: 0, count: m - hi) }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds every entry of `dColumns` (`[C·F·T][B·M]`, step `ti`) to the gradient of the
+    /// input value it was copied from, in `dX` (`[steps][B][C · M]`); the padding's zeros take nothing.
+    package static func col2im(
+        _ dColumns: UnsafePointer<Float>, steps t: Int, batch b: Int, channels: Int, bands m: Int, step ti: Int,
+        kernelBands: Int, kernelFrames: Int, into dX: UnsafeMutablePointer<Float>
+    ) {
+        let width = channels * m, bm = b * m
+        let padBands = (kernelBands - 1) / 2, padFrames = (kernelFrames - 1) / 2
+        for c in 0..<channels {
+            for fi in 0..<kernelBands {
+                let shift = fi - padBands
+                let lo = max(0, -shift), hi = min(m, m - shift)
+                guard lo < hi else { continue }
+                for k in 0..<kernelFrames {
+                    let source = ti + k - padFrames
+                    guard source >= 0 && source < t else { continue }
+                    let row = dColumns + ((c * kernelBands + fi) * kernelFrames + k) * bm
+                    let dst = dX + source * b * width + c * m
+                    for bi in 0..<b {
+                        let d = dst + bi * width + lo + shift, g = row + bi * m + lo
+                        for j in 0..<(hi - lo) { d[j] += g[j] }
+                    }
                 }
             }
         }
@@ -101,7 +133,9 @@ package enum FrontEndKernels {
                 step: ti, batch: b, bands: m, channels: c, pool: f.pool, output: output, choice: choice,
                 dOutput: dOutput, dPreActivation: dPre, dBias: dBias)
             guard any else { continue }
-            im2col(x, steps: t, batch: b, mels: m, step: ti, f, columns: columns)
+            im2col(
+                x, steps: t, batch: b, channels: 1, bands: m, step: ti, kernelBands: f.kernelBands,
+                kernelFrames: f.kernelFrames, columns: columns)
             BLAS.gemm(
                 .none, .transposed, m: c, n: f.kernelSize, k: bm, a: dPre, lda: bm, b: columns, ldb: bm,
                 beta: 1, c: dWeight, ldc: f.kernelSize)
@@ -142,38 +176,6 @@ package enum FrontEndKernels {
         f.channels * s.kernelBands * s.kernelFrames
     }
 
-    /// Fills `columns` (`[C₁·F₂·T₂][B·Q₁]`) for step `ti` of the second stage: row (c · F₂ + f) · T₂ + k, entry
-    /// bi · Q₁ + q holds h[ti + k − (T₂ − 1)/2][bi][c · Q₁ + q + f − (F₂ − 1)/2], zero outside the segment and
-    /// the bands. `h` is the first stage's output, time-major `[steps][B][C₁ · Q₁]`.
-    package static func secondIm2col(
-        _ h: UnsafePointer<Float>, steps t: Int, batch b: Int, bands q1: Int, step ti: Int,
-        _ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, columns: UnsafeMutablePointer<Float>
-    ) {
-        let width = f.channels * q1, bq = b * q1
-        let padBands = (s.kernelBands - 1) / 2, padFrames = (s.kernelFrames - 1) / 2
-        for c in 0..<f.channels {
-            for fi in 0..<s.kernelBands {
-                let shift = fi - padBands
-                let lo = max(0, -shift), hi = min(q1, q1 - shift)
-                for k in 0..<s.kernelFrames {
-                    let row = columns + ((c * s.kernelBands + fi) * s.kernelFrames + k) * bq
-                    let source = ti + k - padFrames
-                    guard source >= 0 && source < t && lo < hi else {
-                        row.update(repeating: 0, count: bq)
-                        continue
-                    }
-                    let src = h + source * b * width + c * q1
-                    for bi in 0..<b {
-                        let d = row + bi * q1, from = src + bi * width
-                        if lo > 0 { d.update(repeating: 0, count: lo) }
-                        (d + lo).update(from: from + lo + shift, count: hi - lo)
-                        if hi < q1 { (d + hi).update(repeating: 0, count: q1 - hi) }
-                    }
-                }
-            }
-        }
-    }
-
     /// Floats of `secondForward`'s scratch for segments of `steps` frames.
     package static func secondScratchCount(
         _ f: ConvolutionalFrontEnd, _ s: ConvolutionalStage, mels: Int, steps t: Int
@@ -187,7 +189,7 @@ package enum FrontEndKernels {
     /// (`[steps][B][C₂ · Q₁/P₂]`, channel-major per frame): the fused C kernel `frontend_second_forward`
     /// (the convolution with its 'same' padding, max-pooling over runs of P₂ bands, bias and ReLU, as in the first
     /// stage `max(relu(a + b)) = relu(max(a) + b)`). With `choice`, records the position (0..<P₂) of each
-    /// maximum, the first on ties, for `secondBackward`. The same values as `W₂ · secondIm2col` a step followed
+    /// maximum, the first on ties, for `secondBackward`. The same values as `W₂ · im2col` a step followed
     /// by the pooling, up to the order of the summation.
     ///
     /// - Complexity: O(steps · B · Q₁ · C₂ · C₁ · F₂ · T₂).
@@ -215,39 +217,25 @@ package enum FrontEndKernels {
         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>
     ) {
         let q1 = f.firstBands(mels: m), bq = b * q1, kk = secondKernelSize(f, s)
-        let c2 = s.channels, inWidth = f.channels * q1
-        let padBands = (s.kernelBands - 1) / 2, padFrames = (s.kernelFrames - 1) / 2
-        dInput.update(repeating: 0, count: t * b * inWidth)
+        let c2 = s.channels
+        dInput.update(repeating: 0, count: t * b * f.channels * q1)
         for ti in 0..<t {
             let any = routePooledGradient(
                 step: ti, batch: b, bands: q1, channels: c2, pool: s.pool, output: output, choice: choice,
                 dOutput: dOutput, dPreActivation: dPre, dBias: dBias)
             guard any else { continue }
-            secondIm2col(h, steps: t, batch: b, bands: q1, step: ti, f, s, columns: columns)
+            im2col(
+                h, steps: t, batch: b, channels: f.channels, bands: q1, step: ti, kernelBands: s.kernelBands,
+                kernelFrames: s.kernelFrames, columns: columns)
             BLAS.gemm(
                 .none, .transposed, m: c2, n: kk, k: bq, a: dPre, lda: bq, b: columns, ldb: bq, beta: 1,
                 c: dWeight, ldc: kk)
             BLAS.gemm(
                 .transposed, .none, m: kk, n: bq, k: c2, a: weight, lda: kk, b: dPre, ldb: bq, beta: 0,
                 c: dColumns, ldc: bq)
-            // col2im: each column entry goes back to the input value it copied.
-            for c in 0..<f.channels {
-                for fi in 0..<s.kernelBands {
-                    let shift = fi - padBands
-                    let lo = max(0, -shift), hi = min(q1, q1 - shift)
-                    guard lo < hi else { continue }
-                    for k in 0..<s.kernelFrames {
-                        let source = ti + k - padFrames
-                        guard source >= 0 && source < t else { continue }
-                        let row = dColumns + ((c * s.kernelBands + fi) * s.kernelFrames + k) * bq
-                        let dst = dInput + source * b * inWidth + c * q1
-                        for bi in 0..<b {
-                            let d = dst + bi * inWidth + lo + shift, g = row + bi * q1 + lo
-                            for j in 0..<(hi - lo) { d[j] += g[j] }
-                        }
-                    }
-                }
-            }
+            col2im(
+                dColumns, steps: t, batch: b, channels: f.channels, bands: q1, step: ti, kernelBands: s.kernelBands,
+                kernelFrames: s.kernelFrames, into: dInput)
         }
     }
 }

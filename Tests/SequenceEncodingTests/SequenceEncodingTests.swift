@@ -333,8 +333,9 @@ import TestSupport
     }
 }
 
-/// The convolutional front end's fused forward kernel, each instruction-set path, against the definition
-/// computed directly in Double (zero 'same' padding, max-pooling with the first maximum on ties, bias, ReLU).
+/// The convolutional front end's fused forward kernels (first and second stage), each instruction-set path,
+/// against the definition computed directly in Double (zero 'same' padding, max-pooling with the first maximum
+/// on ties, bias, ReLU).
 @Suite struct FrontEndKernelTests {
     /// (steps, batch, mels, channels, kernel bands, kernel frames, pool): the shipped shape, pools below, at and
     /// above the kernel's block of 8 residues and not a multiple of it, kernels wider than the segment, Q > 16.
@@ -343,107 +344,98 @@ import TestSupport
         (2, 2, 24, 1, 7, 7, 24), (6, 2, 160, 4, 7, 3, 10), (3, 1, 64, 2, 4, 2, 2),
     ]
 
-    @Test(arguments: FrontEndKernels.Kernel.allCases)
-    func matchesTheDefinition(kernel: FrontEndKernels.Kernel) {
-        var rng = SeededGenerator(seed: 31)
-        for (t, b, m, c, kf, kt, p) in Self.shapes {
-            let f = ConvolutionalFrontEnd(channels: c, kernelBands: kf, kernelFrames: kt, pool: p)
-            let q = m / p
-            let x = (0..<(t * b * m)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let w = (0..<(c * kf * kt)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let bias = (0..<c).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
-            var out = [Float](repeating: .nan, count: t * b * c * q)
-            var choice = [Float](repeating: .nan, count: t * b * c * q)
-            var scratch = [Float](repeating: 0, count: FrontEndKernels.scratchCount(f, mels: m, steps: t))
-            FrontEndKernels.forward(
-                x, steps: t, batch: b, mels: m, f, weight: w, bias: bias, scratch: &scratch, output: &out,
-                choice: &choice, kernel: kernel)
-            var worst = 0.0, wrongChoices = 0
-            for ti in 0..<t {
-                for bi in 0..<b {
-                    for ci in 0..<c {
-                        for qi in 0..<q {
-                            var best = -Double.infinity, at = 0
-                            for r in 0..<p {
-                                var a = 0.0
-                                for fi in 0..<kf {
-                                    for k in 0..<kt {
-                                        let frame = ti + k - (kt - 1) / 2, band = qi * p + r + fi - (kf - 1) / 2
-                                        guard (0..<t).contains(frame) && (0..<m).contains(band) else { continue }
-                                        a += Double(w[(ci * kf + fi) * kt + k]) * Double(x[(frame * b + bi) * m + band])
-                                    }
-                                }
-                                if a > best { (best, at) = (a, r) }
-                            }
-                            let o = ((ti * b + bi) * c + ci) * q + qi
-                            let expected = max(best + Double(bias[ci]), 0)
-                            worst = max(worst, abs(Double(out[o]) - expected))
-                            // A position only matters where the ReLU passes the gradient.
-                            if expected > 1e-5 && Int(choice[o]) != at { wrongChoices += 1 }
-                        }
-                    }
-                }
-            }
-            #expect(worst < 1e-5, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
-            #expect(wrongChoices == 0, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
-        }
-    }
-
     /// (steps, batch, first-stage bands, C₁, C₂, kernel bands, kernel frames, pool): the shape under study (16
-    /// bands → one vector), channel counts not a multiple of the kernel's block of 4, bands over 16 and not a
+    /// bands → one vector), channel counts not a multiple of the kernel's block of 8, bands over 16 and not a
     /// multiple of it, even kernels (uneven padding), kernels wider than the segment, a pool of the whole width.
     static let secondShapes: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
         (7, 2, 16, 16, 32, 3, 3, 2), (5, 3, 20, 3, 5, 3, 2, 4), (4, 2, 40, 2, 3, 4, 1, 5), (3, 1, 8, 1, 1, 1, 5, 8),
         (6, 2, 33, 4, 7, 5, 3, 3), (2, 3, 17, 2, 2, 2, 4, 1),
     ]
 
-    /// The second stage's fused kernel on each instruction-set path, against its definition in Double.
+    @Test(arguments: FrontEndKernels.Kernel.allCases)
+    func matchesTheDefinition(kernel: FrontEndKernels.Kernel) {
+        var rng = SeededGenerator(seed: 31)
+        for (t, b, m, c, kf, kt, p) in Self.shapes {
+            let f = ConvolutionalFrontEnd(channels: c, kernelBands: kf, kernelFrames: kt, pool: p)
+            let x = (0..<(t * b * m)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let w = (0..<(c * kf * kt)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<c).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
+            var out = [Float](repeating: .nan, count: t * b * c * (m / p))
+            var choice = out
+            var scratch = [Float](repeating: 0, count: FrontEndKernels.scratchCount(f, mels: m, steps: t))
+            FrontEndKernels.forward(
+                x, steps: t, batch: b, mels: m, f, weight: w, bias: bias, scratch: &scratch, output: &out,
+                choice: &choice, kernel: kernel)
+            let (worst, wrongChoices) = Self.compare(
+                out, choice, input: x, steps: t, batch: b, bands: m, inChannels: 1, outChannels: c, kernelBands: kf,
+                kernelFrames: kt, pool: p, weight: w, bias: bias)
+            #expect(worst < 1e-5, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
+            #expect(wrongChoices == 0, "shape \((t, b, m, c, kf, kt, p)), \(kernel)")
+        }
+    }
+
+    /// The second stage's fused kernel on each instruction-set path, against the same definition with C₁ channels.
     @Test(arguments: FrontEndKernels.Kernel.allCases)
     func secondStageMatchesTheDefinition(kernel: FrontEndKernels.Kernel) {
         var rng = SeededGenerator(seed: 32)
         for (t, b, q1, c1, c2, kf, kt, p) in Self.secondShapes {
             let s = ConvolutionalStage(channels: c2, kernelBands: kf, kernelFrames: kt, pool: p)
             let f = ConvolutionalFrontEnd(channels: c1, kernelBands: 1, kernelFrames: 1, pool: 1, second: s)
-            let q = q1 / p
             let h = (0..<(t * b * c1 * q1)).map { _ in Float.random(in: 0...1, using: &rng) }
             let w = (0..<(c2 * c1 * kf * kt)).map { _ in Float.random(in: -1...1, using: &rng) }
             let bias = (0..<c2).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
-            var out = [Float](repeating: .nan, count: t * b * c2 * q)
-            var choice = [Float](repeating: .nan, count: t * b * c2 * q)
+            var out = [Float](repeating: .nan, count: t * b * c2 * (q1 / p))
+            var choice = out
             var scratch = [Float](repeating: .nan, count: FrontEndKernels.secondScratchCount(f, s, mels: q1, steps: t))
             FrontEndKernels.secondForward(
                 h, steps: t, batch: b, mels: q1, f, s, weight: w, bias: bias, scratch: &scratch, output: &out,
                 choice: &choice, kernel: kernel)
-            var worst = 0.0, wrongChoices = 0
-            for ti in 0..<t {
-                for bi in 0..<b {
-                    for ci in 0..<c2 {
-                        for qi in 0..<q {
-                            var best = -Double.infinity, at = 0
-                            for r in 0..<p {
-                                var a = 0.0
-                                for i in 0..<c1 {
-                                    for fi in 0..<kf {
-                                        for k in 0..<kt {
-                                            let frame = ti + k - (kt - 1) / 2, band = qi * p + r + fi - (kf - 1) / 2
-                                            guard (0..<t).contains(frame) && (0..<q1).contains(band) else { continue }
-                                            a += Double(w[((ci * c1 + i) * kf + fi) * kt + k])
-                                                * Double(h[(frame * b + bi) * c1 * q1 + i * q1 + band])
-                                        }
-                                    }
-                                }
-                                if a > best { (best, at) = (a, r) }
-                            }
-                            let o = ((ti * b + bi) * c2 + ci) * q + qi
-                            let expected = max(best + Double(bias[ci]), 0)
-                            worst = max(worst, abs(Double(out[o]) - expected))
-                            if expected > 1e-5 && Int(choice[o]) != at { wrongChoices += 1 }
-                        }
-                    }
-                }
-            }
+            let (worst, wrongChoices) = Self.compare(
+                out, choice, input: h, steps: t, batch: b, bands: q1, inChannels: c1, outChannels: c2, kernelBands: kf,
+                kernelFrames: kt, pool: p, weight: w, bias: bias)
             #expect(worst < 1e-4, "shape \((t, b, q1, c1, c2, kf, kt, p)), \(kernel): \(worst)")
             #expect(wrongChoices == 0, "shape \((t, b, q1, c1, c2, kf, kt, p)), \(kernel)")
         }
+    }
+
+    /// The largest difference between `out` and the definition, and the count of maxima whose recorded position
+    /// (`choice`) is wrong where the ReLU passes the gradient: input `[steps][B][Cin · bands]`, weight
+    /// `[Cout][Cin][F][T]`, output `[steps][B][Cout · bands/pool]`.
+    static func compare(
+        _ out: [Float], _ choice: [Float], input x: [Float], steps t: Int, batch b: Int, bands m: Int,
+        inChannels c1: Int, outChannels c2: Int, kernelBands kf: Int, kernelFrames kt: Int, pool p: Int,
+        weight w: [Float], bias: [Float]
+    ) -> (worst: Double, wrongChoices: Int) {
+        let q = m / p
+        var worst = 0.0, wrongChoices = 0
+        for ti in 0..<t {
+            for bi in 0..<b {
+                for ci in 0..<c2 {
+                    for qi in 0..<q {
+                        var best = -Double.infinity, at = 0
+                        for r in 0..<p {
+                            var a = 0.0
+                            for i in 0..<c1 {
+                                for fi in 0..<kf {
+                                    for k in 0..<kt {
+                                        let frame = ti + k - (kt - 1) / 2, band = qi * p + r + fi - (kf - 1) / 2
+                                        guard (0..<t).contains(frame) && (0..<m).contains(band) else { continue }
+                                        a += Double(w[((ci * c1 + i) * kf + fi) * kt + k])
+                                            * Double(x[(frame * b + bi) * c1 * m + i * m + band])
+                                    }
+                                }
+                            }
+                            if a > best { (best, at) = (a, r) }
+                        }
+                        let o = ((ti * b + bi) * c2 + ci) * q + qi
+                        let expected = max(best + Double(bias[ci]), 0)
+                        worst = max(worst, abs(Double(out[o]) - expected))
+                        // A position only matters where the ReLU passes the gradient.
+                        if expected > 1e-5 && Int(choice[o]) != at { wrongChoices += 1 }
+                    }
+                }
+            }
+        }
+        return (worst, wrongChoices)
     }
 }
