@@ -21,12 +21,14 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var trainRegression: Float?
     public var trainTrackRelational: Float?
     public var trainConsistency: Float?
+    /// The share of the epoch's crops cut from teacher mixes (`--teacher-mixes`); nil when off.
+    public var trainMixShare: Float?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
                 validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
                 trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil,
-                trainTrackRelational: Float? = nil, trainConsistency: Float? = nil) {
+                trainTrackRelational: Float? = nil, trainConsistency: Float? = nil, trainMixShare: Float? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -43,6 +45,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.trainRegression = trainRegression
         self.trainTrackRelational = trainTrackRelational
         self.trainConsistency = trainConsistency
+        self.trainMixShare = trainMixShare
     }
 }
 

@@ -20,6 +20,7 @@ struct EpochRunner {
     struct Sums {
         var ce = 0.0, triplet = 0.0, contrastive = 0.0, relational = 0.0, regression = 0.0, trackRelational = 0.0
         var consistency = 0.0, accuracy = 0.0
+        var crops = 0, mixCrops = 0
         var lastRate: Float = 0
     }
 
@@ -55,6 +56,7 @@ struct EpochRunner {
             var crops: [(segment: Matrix, centreFrame: Double, sourceFrames: Int)] = []
             crops.reserveCapacity(picks.count)
             var alignedPairs: [(Int, Int)] = []
+            var mixTargets: [Int: [Float]] = [:]
             var n = 0
             while n < picks.count {
                 let i = picks[n]
@@ -73,14 +75,40 @@ struct EpochRunner {
                 // The draw happens only with copies on, so recipes without them keep their random sequence.
                 let copy = recipe.degradedCopyFraction > 0 && Float.random(in: 0..<1, using: &rng) < recipe.degradedCopyFraction
                     ? train[i].degraded : nil
-                crops.append(augmentation.crop(copy ?? train[i].logMel, frames: segmentFrames, augment: recipe.augment,
-                                               rng: &rng))
+                if copy == nil, recipe.teacherMixFraction > 0, let mixes = teacher?.mixes[i], !mixes.isEmpty,
+                   Float.random(in: 0..<1, using: &rng) < recipe.teacherMixFraction
+                {
+                    let mix = mixes[Int.random(in: 0..<mixes.count, using: &rng)]
+                    let window = Int((Double(segmentFrames) * 1.08).rounded(.up)) + 2
+                    if let mixed = Self.mixWindow(mix, of: train[i].logMel, with: train[mix.other].logMel,
+                                                  patchFrames: (teacher?.patchSeconds ?? 3) / secondsPerFrame,
+                                                  frames: window)
+                    {
+                        var crop = augmentation.crop(mixed, frames: segmentFrames, augment: recipe.augment, rng: &rng,
+                                                     centre: Double(window) / 2)
+                        // The target is the mix's; the crop's place in the track is its patch's centre.
+                        crop.centreFrame = (Double(mix.patch) + 0.5) * (teacher?.patchSeconds ?? 3) / secondsPerFrame
+                        mixTargets[n] = mix.target
+                        crops.append(crop)
+                        n += 1
+                        continue
+                    }
+                }
+                let source = copy ?? train[i].logMel
+                // Aligned crops: centred on one of the teacher's patches (in frames), drawn only in that mode.
+                let centre = recipe.teacherCropTarget == .aligned
+                    ? teacher?.patchCentre(track: i, within: Double(source.rows) * secondsPerFrame, rng: &rng)
+                        .map { $0 / secondsPerFrame } : nil
+                crops.append(augmentation.crop(source, frames: segmentFrames, augment: recipe.augment, rng: &rng,
+                                               centre: centre))
                 n += 1
             }
             let targets = teacher.map { t in
-                Matrix(rowArrays: zip(picks, crops).map { pick, crop in
-                    switch recipe.teacherCropTarget {
-                    case .centre: t.target(track: pick, seconds: crop.centreFrame * secondsPerFrame)
+                Matrix(rowArrays: zip(picks, crops).enumerated().map { n, pair in
+                    let (pick, crop) = pair
+                    if let mixed = mixTargets[n] { return mixed }
+                    return switch recipe.teacherCropTarget {
+                    case .centre, .aligned: t.target(track: pick, seconds: crop.centreFrame * secondsPerFrame)
                     case .overlap:
                         t.target(track: pick, from: (crop.centreFrame - Double(crop.sourceFrames) / 2) * secondsPerFrame,
                                  to: (crop.centreFrame + Double(crop.sourceFrames) / 2) * secondsPerFrame)
@@ -92,6 +120,8 @@ struct EpochRunner {
                 ? teacher.map { t in Matrix(rowArrays: picks.map { t.trackTarget(track: $0) }) } : nil
             let regressionTargets = recipe.teacherRegressionTarget == .track ? trackRows : nil
             let trackTargets = trackRelational ? trackRows : nil
+            sums.crops += crops.count
+            sums.mixCrops += mixTargets.count
             let result = trainer.step(segments: crops.map(\.segment), labels: picks.map { train[$0].label },
                                       groups: paired ? picks : nil, targets: targets,
                                       regressionTargets: regressionTargets, trackTargets: trackTargets,
@@ -109,6 +139,25 @@ struct EpochRunner {
         }
         progress.finish()
         return sums
+    }
+
+    /// `frames` log-mel frames (dB of power) of a mix: the windows of `a` and `b` centred on the mix's two
+    /// patches (`patchFrames` frames each), their powers summed at the mix's gains — the mel power of a sum of
+    /// unrelated signals is close to the sum of their powers. nil when either window leaves its track's frames.
+    static func mixWindow(_ mix: TeacherTargets.Mix, of a: Matrix, with b: Matrix, patchFrames: Double,
+                          frames: Int) -> Matrix? {
+        let startA = Int(((Double(mix.patch) + 0.5) * patchFrames - Double(frames) / 2).rounded())
+        let startB = Int(((Double(mix.otherPatch) + 0.5) * patchFrames - Double(frames) / 2).rounded())
+        guard a.columns == b.columns, startA >= 0, startB >= 0, startA + frames <= a.rows, startB + frames <= b.rows
+        else { return nil }
+        var out = Matrix(rows: frames, columns: a.columns)
+        for t in 0..<frames {
+            for k in 0..<a.columns {
+                let pa = pow(10, (a[startA + t, k] + mix.gain) / 10), pb = pow(10, (b[startB + t, k] + mix.otherGain) / 10)
+                out[t, k] = 10 * log10(pa + pb)
+            }
+        }
+        return out
     }
 
     /// An aligned pair: one moment of a track, cropped from the original and from its degraded copy (the same
@@ -143,7 +192,9 @@ struct EpochRunner {
             trainRegression: teacher != nil && options.regressionWeight != 0 ? Float(sums.regression / n) : nil,
             trainTrackRelational: teacher != nil && options.trackRelationalWeight != 0
                 ? Float(sums.trackRelational / n) : nil,
-            trainConsistency: options.consistencyWeight != 0 ? Float(sums.consistency / n) : nil)
+            trainConsistency: options.consistencyWeight != 0 ? Float(sums.consistency / n) : nil,
+            trainMixShare: recipe.teacherMixFraction > 0 && teacher != nil
+                ? Float(sums.mixCrops) / Float(max(1, sums.crops)) : nil)
     }
 
     /// The epoch's log line; `*` marks a new best.
@@ -153,6 +204,7 @@ struct EpochRunner {
             + (record.trainRegression.map { String(format: "  regression %.3f", $0) } ?? "")
             + (record.trainTrackRelational.map { String(format: "  track relational %.4f", $0) } ?? "")
             + (record.trainConsistency.map { String(format: "  consistency %.4f", $0) } ?? "")
+            + (record.trainMixShare.map { String(format: "  mixes %.2f", $0) } ?? "")
         return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
                       record.epoch, record.trainCrossEntropy, record.trainTriplet, extra, record.trainAccuracy,
                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,

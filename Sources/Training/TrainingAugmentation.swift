@@ -40,7 +40,7 @@ public struct TrainingAugmentation: Sendable {
     /// the frame at the centre of the source frames it was cut from (for time-aligned teacher targets). With
     /// `start`, the crop begins at that frame (moved back as far as needed to fit) instead of a random one.
     public func crop<G: RandomNumberGenerator>(_ logMel: Matrix, frames: Int, augment: Bool, rng: inout G,
-                                               start fixedStart: Int? = nil)
+                                               start fixedStart: Int? = nil, centre fixedCentre: Double? = nil)
         -> (segment: Matrix, centreFrame: Double, sourceFrames: Int)
     {
         let stretch = augment && Float.random(in: 0..<1, using: &rng) < 0.5
@@ -48,7 +48,8 @@ public struct TrainingAugmentation: Sendable {
         // A crop of `frames · stretch` source frames becomes `frames` frames.
         let source = max(1, Int((Double(frames) * stretch).rounded()))
         let take = min(source, logMel.rows)
-        let start = fixedStart.map { min(max(0, $0), logMel.rows - take) }
+        let start = (fixedStart ?? fixedCentre.map { Int(($0 - Double(take) / 2).rounded()) })
+            .map { min(max(0, $0), logMel.rows - take) }
             ?? (logMel.rows > take ? Int.random(in: 0...(logMel.rows - take), using: &rng) : 0)
         var segment = logMel.rows(start..<(start + take))
         let centre = Double(start) + Double(take) / 2

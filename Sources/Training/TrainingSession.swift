@@ -78,6 +78,10 @@ public struct TrainingRecipe: Codable, Sendable {
     /// crops in a batch (pooled as the index pools segments) learns the teacher's similarities of whole tracks
     /// (`Losses.pooledRelational`). On, crops come in pairs of one track as for the contrastive loss. 0: off.
     public var teacherTrackWeight: Float = 0
+    /// The share of crops (of tracks that have mixes) cut from a mix of the track with another track of its label
+    /// (`TeacherTargets.Mix`), whose teacher target is the teacher's embedding of exactly that mix: more music of
+    /// each label, and targets that describe the very audio the student sees. 0: none (no mixes are loaded).
+    public var teacherMixFraction: Float = 0
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
     public var seed: UInt64 = 1
@@ -121,6 +125,9 @@ public enum TeacherCropTarget: String, Codable, Sendable, CaseIterable {
     /// The patches the crop covers, weighted by how much of the crop each covers (a crop rarely starts on a
     /// patch boundary).
     case overlap
+    /// Crops are cut where the teacher's patches are (centred on a patch, so a crop is the audio its target
+    /// describes, not a mix of two neighbours); the target is that patch. Tracks without targets crop anywhere.
+    case aligned
 }
 
 /// A labelled track's features, ready for training.
@@ -180,7 +187,8 @@ public final class TrainingSession {
                                                 train: train, validation: validation, segmentFrames: segmentFrames)
         let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
         let teacher = try recipe.teacherDirectory.map { directory in
-            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), log: log)
+            try TeacherTargets(directory: directory, trackPaths: train.map(\.path), mixes: recipe.teacherMixFraction > 0,
+                               log: log)
         }
         if let teacher, options.regressionWeight != 0, trainer.regressionHead == nil {
             trainer.regressionHead = RegressionHead(inputSize: recipe.embeddingSize, outputSize: teacher.dimensions,

@@ -159,13 +159,19 @@ struct RecipeOptions: ParsableArguments {
             + "(their mean over its whole track)."))
     var teacherRegressionTarget: TeacherRegressionTarget = .patch
     @Option(help: ArgumentHelp(
-        "A crop's teacher target: centre (the teacher's features of the 3-s patch its centre lies in) or overlap "
-            + "(of every patch it covers, weighted by overlap)."))
+        "A crop's teacher target: centre (the teacher's features of the 3-s patch its centre lies in), overlap "
+            + "(of every patch it covers, weighted by overlap) or aligned (crops are cut centred on a patch, whose "
+            + "features are the target)."))
     var teacherCropTarget: TeacherCropTarget = .centre
     @Option(help: ArgumentHelp(
         "ν_t: weight of track-level distillation (with --teacher): the mean embedding of each track's crops in a "
             + "batch learns the teacher's pairwise similarities of whole tracks (0: off)."))
     var teacherTrackWeight: Float = 0
+    @Option(help: ArgumentHelp(
+        "The share of crops (with --teacher) cut from a mix of the track with another of its label instead, "
+            + "whose teacher target is the teacher's embedding of exactly that mix (the folder's mixes.csv, made "
+            + "by scripts/teacher-targets --mixes-per-track; 0: none).", valueName: "share"))
+    var teacherMixes: Float = 0
     @Option(help: ArgumentHelp(
         "Segment level normalisation range in dB: the model ignores loudness (0: off, the model sees levels).",
         valueName: "dB"))
@@ -280,6 +286,10 @@ struct RecipeOptions: ParsableArguments {
         if teacherCropTarget != .centre, teacher == nil {
             throw ValidationError("--teacher-crop-target chooses among the teacher's patches: it needs --teacher DIR")
         }
+        try Check.finite("--teacher-mixes", teacherMixes, 0...1)
+        if teacherMixes > 0, teacher == nil {
+            throw ValidationError("--teacher-mixes needs --teacher DIR (the folder holding mixes.csv and mixes.npy)")
+        }
         if teacherTrackWeight > 0, teacher == nil {
             throw ValidationError("--teacher-track-weight needs --teacher DIR (the teacher's features of whole tracks)")
         }
@@ -318,6 +328,7 @@ struct RecipeOptions: ParsableArguments {
         r.pitchShift = pitchShift
         r.specMasks = specMasks
         r.degradedCopyFraction = degradedCopies
+        r.teacherMixFraction = teacherMixes
         r.alignedCopyPairs = alignedCopyPairs
         r.copyConsistencyWeight = copyConsistencyWeight
         r.trainOnTestSplit = trainOnTestSplit

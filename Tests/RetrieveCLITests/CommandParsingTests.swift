@@ -105,6 +105,10 @@ import Training
         let overlap = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-crop-target", "overlap"])
             as? TrainCommand)
         #expect(overlap.recipe.teacherCropTarget == .overlap && distil.recipe.teacherCropTarget == .centre)
+        let aligned = try #require(try Retrieve.parseAsRoot(["train", "data", "--teacher", "t", "--teacher-crop-target",
+                                                              "aligned", "--teacher-mixes", "0.25"]) as? TrainCommand)
+        #expect(aligned.recipe.teacherCropTarget == .aligned && aligned.recipe.teacherMixFraction == 0.25
+                && distil.recipe.teacherMixFraction == 0)
         let masked = try #require(try Retrieve.parseAsRoot(["train", "data", "--spec-masks", "2"]) as? TrainCommand)
         #expect(masked.recipe.specMasks == 2 && distil.recipe.specMasks == 0)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
@@ -112,7 +116,8 @@ import Training
                     ["--teacher", "t", "--teacher-regression-weight", "-1"], ["--teacher-track-weight", "1"],
                     ["--teacher", "t", "--teacher-track-weight", "-1"], ["--teacher-crop-target", "overlap"],
                     ["--teacher", "t", "--teacher-crop-target", "middle"], ["--spec-masks", "9"],
-                    ["--spec-masks", "1", "--no-augment"]] {
+                    ["--spec-masks", "1", "--no-augment"], ["--teacher-mixes", "0.5"],
+                    ["--teacher", "t", "--teacher-mixes", "1.5"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

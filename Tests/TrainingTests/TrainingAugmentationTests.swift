@@ -1,3 +1,4 @@
+import Foundation
 import RetrieveCore
 import Testing
 import TestSupport
@@ -126,5 +127,39 @@ import TestSupport
         let one = augmentation.crop(logMel, frames: 10, augment: true, rng: &a, start: 4)
         let other = augmentation.crop(copy, frames: 10, augment: true, rng: &b, start: 4)
         #expect(abs(one.centreFrame - other.centreFrame) <= 1)
+    }
+
+    /// A mix window is the two tracks' frames around their patches' centres, their powers summed at the mix's
+    /// gains (equal levels: +3.01 dB); a window past either track's frames gives none. A crop given a centre is
+    /// cut around it.
+    @Test func mixWindowsSumPowersAroundBothPatches() throws {
+        // Frame t of a holds t − 60 dB in every band, of b −40 dB; patches of 10 frames.
+        let a = Matrix(rowArrays: (0..<40).map { t in [Float](repeating: Float(t) - 60, count: 3) })
+        let b = Matrix(rowArrays: (0..<40).map { _ in [Float](repeating: -40, count: 3) })
+        let mix = TeacherTargets.Mix(patch: 1, other: 1, otherPatch: 0, gain: -20, otherGain: 0, target: [])
+        let window = try #require(EpochRunner.mixWindow(mix, of: a, with: b, patchFrames: 10, frames: 6))
+        #expect(window.rows == 6 && window.columns == 3)
+        for t in 0..<6 {
+            // a's window starts at frame 15 − 3 = 12 and is 20 dB down; b's lies wholly inside it.
+            let fromA: Float = pow(10, (Float(12 + t) - 80) / 10), fromB: Float = pow(10, -4)
+            let expected: Float = 10 * log10(fromA + fromB)
+            #expect(abs(window[t, 0] - expected) < 1e-4 && window[t, 2] == window[t, 0])
+        }
+        let even = TeacherTargets.Mix(patch: 0, other: 1, otherPatch: 0, gain: 0, otherGain: 0, target: [])
+        let same = try #require(EpochRunner.mixWindow(even, of: b, with: b, patchFrames: 10, frames: 10))
+        let doubled: Float = -40 + 10 * log10(Float(2))
+        #expect(same.storage.allSatisfy { abs($0 - doubled) < 1e-4 })
+        // b's patch 0 window of 12 frames would start at frame −1; 10 start at 0.
+        #expect(EpochRunner.mixWindow(mix, of: a, with: b, patchFrames: 10, frames: 12) == nil)
+        #expect(EpochRunner.mixWindow(mix, of: a, with: b, patchFrames: 10, frames: 10) != nil)
+        let late = TeacherTargets.Mix(patch: 3, other: 1, otherPatch: 0, gain: 0, otherGain: 0, target: [])
+        #expect(EpochRunner.mixWindow(late, of: a, with: b, patchFrames: 10, frames: 12) == nil)
+        #expect(EpochRunner.mixWindow(even, of: a, with: b, patchFrames: 10, frames: 12) == nil)
+        let augmentation = TrainingAugmentation(configuration: FeatureConfiguration(melBands: 3, topDecibels: nil))
+        var rng = SeededGenerator(seed: 1)
+        let crop = augmentation.crop(a, frames: 8, augment: false, rng: &rng, centre: 20)
+        #expect(crop.segment == a.rows(16..<24) && crop.centreFrame == 20)
+        let edge = augmentation.crop(a, frames: 8, augment: false, rng: &rng, centre: 39)
+        #expect(edge.segment == a.rows(32..<40))
     }
 }

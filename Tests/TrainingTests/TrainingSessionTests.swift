@@ -98,6 +98,11 @@ import PipelineTestSupport
         try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
         try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
                                                 encoding: .utf8)
+        // Mixes of two tracks of a class (the third tracks have no targets, the fourth are validation tracks).
+        try "path_a,patch_a,path_b,patch_b,gain_a_db,gain_b_db\ntones/0.wav,1,tones/1.wav,0,-3,-3\nnoise/1.wav,0,noise/0.wav,2,-1,-5\nnoise/0.wav,0,noise/3.wav,0,-3,-3\n"
+            .write(to: teacher.appendingPathComponent("mixes.csv"), atomically: true, encoding: .utf8)
+        try NumPyArray(Matrix(rowArrays: [[3, 0.1, 0.2, 0.3, 0.4], [0.1, 3, 0.3, 0.4, 0.5], [0, 3, 0, 0, 0]]))
+            .write(to: teacher.appendingPathComponent("mixes.npy"))
         var recipe = TrainingRecipe.tiny(epochs: 3, steps: 5, classes: 2, segments: 4, seconds: 0.5, hidden: 8)
         recipe.warmupSteps = 1
         recipe.teacherDirectory = teacher.path
@@ -154,6 +159,25 @@ import PipelineTestSupport
         #expect(pooledReport.epochs.allSatisfy { $0.trainRelational == nil && $0.trainContrastive == nil })
         #expect(pooledLines.filter { $0.contains("track relational ") }.count == 3)
         #expect(pooledReport.recipe["teacherTrackWeight"] == "5")
+        // Mixes: about half the crops come from mixes of two training tracks of a class (two of the three rows;
+        // the third pairs a validation track), the others are cut on the teacher's patches; the epoch line and
+        // the report give the share, and the distillation losses stay in range.
+        var mixed = recipe
+        mixed.teacherMixFraction = 0.5
+        mixed.teacherCropTarget = .aligned
+        var mixedLines: [String] = []
+        let mixedSession = try TrainingSession(recipe: mixed, modelName: "student", output: folder.path("x.safetensors"),
+                                               cacheDirectory: folder.path("cache").path) { mixedLines.append($0) }
+        let mixedReport = try mixedSession.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(mixedLines.contains { $0.contains("teacher mixes: 2 of 3 in") && $0.contains("pair two training tracks") },
+                "\(mixedLines)")
+        // Mix crops come only from the two tracks that have mixes (of the six training tracks).
+        let shares = mixedReport.epochs.compactMap(\.trainMixShare)
+        #expect(shares.count == 3 && shares.allSatisfy { $0 > 0.02 && $0 < 0.3 }, "\(shares)")
+        #expect(mixedLines.filter { $0.contains("  mixes 0.") }.count == 3, "\(mixedLines)")
+        #expect(mixedReport.epochs.allSatisfy { ($0.trainRelational ?? -1) > 0 && ($0.trainRegression ?? -1) > 0 })
+        #expect(mixedReport.recipe["teacherMixFraction"] == "0.5" && mixedReport.recipe["teacherCropTarget"] == "aligned")
+        #expect(report.epochs.allSatisfy { $0.trainMixShare == nil })
         // A teacher folder without an index is refused with the command that makes one.
         recipe.teacherDirectory = folder.path("nowhere").path
         let broken = try TrainingSession(recipe: recipe, modelName: "s", output: folder.path("n.safetensors"),
