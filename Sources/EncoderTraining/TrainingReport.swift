@@ -58,7 +58,12 @@ public struct TrainingReport: Codable, Sendable {
     public var recipe: [String: String]
     public var epochs: [EpochRecord]
     public var bestEpoch: Int?
+    /// The epoch whose weights the model file holds (`bestEpoch` unless the recipe kept the last); nil in reports
+    /// written before it was recorded, whose models are always the best epoch's.
+    public var keptEpoch: Int?
     public var stoppedEarly: Bool
+    /// The epoch the model file comes from.
+    public var modelEpoch: Int? { keptEpoch ?? bestEpoch }
 
     public init(modelName: String, classNames: [String], trainTracks: Int, validationTracks: Int,
                 recipe: [String: String], epochs: [EpochRecord] = [], bestEpoch: Int? = nil, stoppedEarly: Bool = false) {

@@ -56,6 +56,8 @@ public final class LeaveLabelsOut {
         public var trainingSeconds: Double
         /// Whether the fold's model was reused from `modelsDirectory` rather than trained in this run.
         public var reused: Bool
+        /// The epoch whose weights the fold's model holds (the best by validation, or the last with
+        /// `keep: .last`; the JSON name predates that choice).
         public var bestEpoch: Int?
         public var systems: [SystemScores]
         /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
@@ -237,7 +239,7 @@ public final class LeaveLabelsOut {
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
-    /// training labels; returns the best epoch and whether the model was reused.
+    /// training labels; returns the epoch of the model's weights and whether the model was reused.
     private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], progress: @escaping ProgressFactory,
                               stop: StopRequest) throws -> (bestEpoch: Int?, reused: Bool) {
         let session = try TrainingSession(recipe: options.recipe, modelName: "fold-\(fold)", output: output,
@@ -253,12 +255,12 @@ public final class LeaveLabelsOut {
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
             log("  reusing \(output.path) (same recipe and labels)")
-            return (previous.bestEpoch, true)
+            return (previous.modelEpoch, true)
         }
         // A fresh model: no checkpoint of another recipe may be resumed.
         try? FileManager.default.removeItem(at: session.checkpointURL)
         try? FileManager.default.removeItem(at: output)
-        return (try session.run(collection: tracks).bestEpoch, false)
+        return (try session.run(collection: tracks).modelEpoch, false)
     }
 }
 

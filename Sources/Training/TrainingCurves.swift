@@ -3,7 +3,7 @@ public import Plots
 
 extension TrainingReport {
     /// The curves as a two-panel chart: losses (train cross-entropy, train triplet, validation cross-entropy)
-    /// and scores (train/validation accuracy, validation P@10), against the epoch, the best epoch marked.
+    /// and scores (train/validation accuracy, validation P@10), against the epoch, the model's epoch marked.
     public func curves() -> LineChart {
         func series(_ name: String, _ colour: String, _ value: (EpochRecord) -> Float) -> LineChart.Series {
             LineChart.Series(name: name, colour: colour, values: epochs.map { Double(value($0)) })
@@ -37,6 +37,6 @@ extension TrainingReport {
             xTitle: "epoch", xs: epochs.map { Double($0.epoch) },
             panels: [LineChart.Panel(title: "losses", series: losses, yMax: lossMax * 1.05),
                      LineChart.Panel(title: "accuracy and P@10", series: scores, yMax: 1)],
-            marker: bestEpoch.map(Double.init))
+            marker: modelEpoch.map(Double.init))
     }
 }

@@ -84,6 +84,8 @@ public struct TrainingRecipe: Codable, Sendable {
     public var teacherMixFraction: Float = 0
     /// Stop after this many epochs without a better validation P@10.
     public var patience = 8
+    /// Which epoch's weights the model file holds: the best by validation P@10, or the last trained.
+    public var keep: KeptWeights = .best
     public var seed: UInt64 = 1
     /// At most this many seconds of each file are used.
     public var maxTrackSeconds = 360.0
@@ -108,6 +110,15 @@ public struct TrainingRecipe: Codable, Sendable {
             return String(decoding: nested, as: UTF8.self)
         }
     }
+}
+
+/// Which epoch's weights a training run writes as its model.
+public enum KeptWeights: String, Codable, Sendable, CaseIterable {
+    /// The epoch with the best validation P@10 (ties: the lower validation loss). The validation tracks are
+    /// other tracks of the training labels, so this chooses by how well the model knows its own soundtracks.
+    case best
+    /// The last epoch trained: the end of the learning-rate schedule, chosen by nothing measured.
+    case last
 }
 
 /// The target of feature-regression distillation for a training crop.
@@ -228,9 +239,16 @@ public final class TrainingSession {
                 best = (precision, loss)
                 report.bestEpoch = epoch
                 sinceBest = 0
-                try trainer.encoder.save(to: output, name: modelName)
+                if recipe.keep == .best {
+                    try trainer.encoder.save(to: output, name: modelName)
+                    report.keptEpoch = epoch
+                }
             } else {
                 sinceBest += 1
+            }
+            if recipe.keep == .last {
+                try trainer.encoder.save(to: output, name: modelName)
+                report.keptEpoch = epoch
             }
             log(EpochRunner.line(record, improved: improved))
             try trainer.saveCheckpoint(to: checkpointURL, name: modelName)

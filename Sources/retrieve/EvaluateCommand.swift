@@ -253,7 +253,7 @@ struct EvaluateCommand: ParsableCommand {
             lines.append("  fold \(f.fold): \(f.labels.joined(separator: ", ")) (\(f.items) items, chance P@10 ≈ "
                 + "\(p(f.chancePrecision)); model trained on \(f.trainingTracks) tracks"
                 + (f.reused ? " (reused)" : String(format: " in %.0f s", f.trainingSeconds))
-                + (f.bestEpoch.map { ", best epoch \($0)" } ?? "") + ")")
+                + (f.bestEpoch.map { ", weights of epoch \($0)" } ?? "") + ")")
         }
         lines.append("")
         let header = ["system", "P@10", "mAP", "macro P@10", "P@5", "5-NN acc", "worst fold P@10"]

@@ -15,6 +15,7 @@ extension TripletMining: ExpressibleByArgument {
 }
 extension TeacherRegressionTarget: ExpressibleByArgument {}
 extension TeacherCropTarget: ExpressibleByArgument {}
+extension KeptWeights: ExpressibleByArgument {}
 
 /// A convolution kernel's size as `FxT` (mel bands × frames), for `--conv-kernel`.
 struct KernelSize: ExpressibleByArgument, Equatable {
@@ -202,6 +203,10 @@ struct RecipeOptions: ParsableArguments {
             + "--aligned-copy-pairs; 0: off)."))
     var copyConsistencyWeight: Float = 0
     @Option(help: "Stop after this many epochs without a better validation P@10.") var patience: Int = 8
+    @Option(help: ArgumentHelp(
+        "Which epoch's weights the model keeps: best (by validation P@10 on other tracks of the training labels) "
+            + "or last (the end of the schedule).", valueName: "best|last"))
+    var keep: KeptWeights = .best
     @Option(help: "Use at most this many seconds of each file.") var maxSeconds: Double = 360
     @Flag(help: "Train on the labels file's test split too (otherwise held out for 'retrieve evaluate --split test').")
     var trainOnTestSplit = false
@@ -333,6 +338,7 @@ struct RecipeOptions: ParsableArguments {
         r.copyConsistencyWeight = copyConsistencyWeight
         r.trainOnTestSplit = trainOnTestSplit
         r.patience = patience
+        r.keep = keep
         r.maxTrackSeconds = maxSeconds
         r.seed = seed
         return r

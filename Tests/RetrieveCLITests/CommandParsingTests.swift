@@ -109,6 +109,8 @@ import Training
                                                               "aligned", "--teacher-mixes", "0.25"]) as? TrainCommand)
         #expect(aligned.recipe.teacherCropTarget == .aligned && aligned.recipe.teacherMixFraction == 0.25
                 && distil.recipe.teacherMixFraction == 0)
+        let last = try #require(try Retrieve.parseAsRoot(["train", "data", "--keep", "last"]) as? TrainCommand)
+        #expect(last.recipe.keep == .last && distil.recipe.keep == .best)
         let masked = try #require(try Retrieve.parseAsRoot(["train", "data", "--spec-masks", "2"]) as? TrainCommand)
         #expect(masked.recipe.specMasks == 2 && distil.recipe.specMasks == 0)
         for bad in [["--level-range", "300"], ["--temperature", "0"], ["--contrastive-weight", "-1"],
@@ -117,7 +119,7 @@ import Training
                     ["--teacher", "t", "--teacher-track-weight", "-1"], ["--teacher-crop-target", "overlap"],
                     ["--teacher", "t", "--teacher-crop-target", "middle"], ["--spec-masks", "9"],
                     ["--spec-masks", "1", "--no-augment"], ["--teacher-mixes", "0.5"],
-                    ["--teacher", "t", "--teacher-mixes", "1.5"]] {
+                    ["--teacher", "t", "--teacher-mixes", "1.5"], ["--keep", "first"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

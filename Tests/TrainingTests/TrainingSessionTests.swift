@@ -51,11 +51,22 @@ import PipelineTestSupport
         #expect(model.configuration.classNames == ["clicks", "noise", "tones"])
         #expect(FileManager.default.fileExists(atPath: session.reportURL.path))
         #expect(try String(contentsOf: session.plotURL, encoding: .utf8).contains("<svg"))
+        #expect(report.keptEpoch == report.bestEpoch && report.modelEpoch == report.bestEpoch)
         // Resuming a finished run trains no further epochs but keeps the history.
         let resumed = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
                                           cacheDirectory: folder.path("cache").path) { _ in }
         #expect(try resumed.run(collection: try LabelledCollection.load(folder: data.path, labels: nil), resume: true)
             .epochs.count == 4)
+        // Keeping the last epoch: the model file holds the weights the run ended with (the checkpoint's).
+        recipe.keep = .last
+        let lastOutput = folder.path("last.safetensors")
+        let lastSession = try TrainingSession(recipe: recipe, modelName: "toy", output: lastOutput,
+                                              cacheDirectory: folder.path("cache").path) { _ in }
+        let lastReport = try lastSession.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(lastReport.keptEpoch == 4 && lastReport.modelEpoch == 4 && lastReport.recipe["keep"] == "last")
+        let kept = try SequenceEncoding.Encoder.load(contentsOf: lastOutput)
+        let ended = try SequenceEncoding.Encoder.load(contentsOf: lastSession.checkpointURL)
+        #expect(kept.parameters.array(kept.layout.count) == ended.parameters.array(ended.layout.count))
     }
 
     /// The report's recipe: scalars as their text, the front end as compact JSON, no key for options left off.
