@@ -104,16 +104,8 @@ struct EpochRunner {
                 n += 1
             }
             let targets = teacher.map { t in
-                Matrix(rowArrays: zip(picks, crops).enumerated().map { n, pair in
-                    let (pick, crop) = pair
-                    if let mixed = mixTargets[n] { return mixed }
-                    return switch recipe.teacherCropTarget {
-                    case .centre, .aligned: t.target(track: pick, seconds: crop.centreFrame * secondsPerFrame)
-                    case .overlap:
-                        t.target(track: pick, from: (crop.centreFrame - Double(crop.sourceFrames) / 2) * secondsPerFrame,
-                                 to: (crop.centreFrame + Double(crop.sourceFrames) / 2) * secondsPerFrame)
-                    }
-                })
+                Self.cropTargets(t, picks: picks, crops: crops, mixTargets: mixTargets, choice: recipe.teacherCropTarget,
+                                 secondsPerFrame: secondsPerFrame)
             }
             // Each crop's whole-track target, for the regression on tracks and the track-level loss alike.
             let trackRows = recipe.teacherRegressionTarget == .track || trackRelational
@@ -139,6 +131,24 @@ struct EpochRunner {
         }
         progress.finish()
         return sums
+    }
+
+    /// The teacher target row of each crop (of track `picks[i]`): a mix crop's own (`mixTargets`, by crop index),
+    /// otherwise the patch its centre lies in (`centre`, `aligned`) or the patches it covers (`overlap`).
+    static func cropTargets(_ teacher: TeacherTargets, picks: [Int],
+                            crops: [(segment: Matrix, centreFrame: Double, sourceFrames: Int)], mixTargets: [Int: [Float]],
+                            choice: TeacherCropTarget, secondsPerFrame: Double) -> Matrix {
+        Matrix(rowArrays: zip(picks, crops).enumerated().map { n, pair in
+            let (pick, crop) = pair
+            if let mixed = mixTargets[n] { return mixed }
+            let half = Double(crop.sourceFrames) / 2
+            return switch choice {
+            case .centre, .aligned: teacher.target(track: pick, seconds: crop.centreFrame * secondsPerFrame)
+            case .overlap:
+                teacher.target(track: pick, from: (crop.centreFrame - half) * secondsPerFrame,
+                               to: (crop.centreFrame + half) * secondsPerFrame)
+            }
+        })
     }
 
     /// `frames` log-mel frames (dB of power) of a mix: the windows of `a` and `b` centred on the mix's two

@@ -119,6 +119,15 @@ public enum KeptWeights: String, Codable, Sendable, CaseIterable {
     case best
     /// The last epoch trained: the end of the learning-rate schedule, chosen by nothing measured.
     case last
+
+    /// Whether an epoch's weights replace the model file: every epoch's for `last` (so an interrupted run leaves
+    /// the last finished one), only a better one's for `best`.
+    public func writesModel(improved: Bool) -> Bool {
+        switch self {
+        case .best: improved
+        case .last: true
+        }
+    }
 }
 
 /// The target of feature-regression distillation for a training crop.
@@ -239,14 +248,10 @@ public final class TrainingSession {
                 best = (precision, loss)
                 report.bestEpoch = epoch
                 sinceBest = 0
-                if recipe.keep == .best {
-                    try trainer.encoder.save(to: output, name: modelName)
-                    report.keptEpoch = epoch
-                }
             } else {
                 sinceBest += 1
             }
-            if recipe.keep == .last {
+            if recipe.keep.writesModel(improved: improved) {
                 try trainer.encoder.save(to: output, name: modelName)
                 report.keptEpoch = epoch
             }

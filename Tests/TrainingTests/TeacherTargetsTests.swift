@@ -87,4 +87,23 @@ import TestSupport
             try TeacherTargets(directory: dir.path, trackPaths: paths, mixes: true) { _ in }
         } throws: { "\($0)".contains("mixes.npy is missing, damaged or not 3 × 4") && "\($0)".contains("--mixes-per-track") }
     }
+
+    /// A crop's target: a mix crop takes its mix's row, the others their patch's (centre, aligned) or the
+    /// overlap mix of the patches they cover.
+    @Test func cropTargetsTakeAMixCropsOwnRow() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-teacher")
+        let t = try Self.targets(folder)
+        let rows = try #require(t.perTrack[0])
+        let segment = Matrix(rows: 1, columns: 1)
+        // Frames of 0.5 s: crop 0 centred at 4.5 s (patch 1), crop 1 a mix, crop 2 spans 1.5…4.5 s.
+        let crops = [(segment, 9.0, 6), (segment, 9.0, 6), (segment, 6.0, 6)]
+        let mix: [Float] = [0, 0, 0, 1]
+        for choice in TeacherCropTarget.allCases {
+            let m = EpochRunner.cropTargets(t, picks: [0, 0, 0], crops: crops, mixTargets: [1: mix], choice: choice,
+                                            secondsPerFrame: 0.5)
+            #expect(Self.close(m.row(0), rows.row(1)) && m.row(1) == mix, "\(choice)")
+            let across = Embedding(normalising: zip(rows.row(0), rows.row(1)).map { $0 + $1 }).values
+            #expect(Self.close(m.row(2), choice == .overlap ? across : rows.row(1)), "\(choice)")
+        }
+    }
 }

@@ -69,6 +69,12 @@ import PipelineTestSupport
         #expect(kept.parameters.array(kept.layout.count) == ended.parameters.array(ended.layout.count))
     }
 
+    /// Which epochs write the model file: for `best` only one that improved on validation, for `last` every one.
+    @Test func keptWeightsChooseWhichEpochsWriteTheModel() {
+        #expect(KeptWeights.best.writesModel(improved: true) && !KeptWeights.best.writesModel(improved: false))
+        #expect(KeptWeights.last.writesModel(improved: true) && KeptWeights.last.writesModel(improved: false))
+    }
+
     /// The report's recipe: scalars as their text, the front end as compact JSON, no key for options left off.
     @Test func recipeDictionaryWritesTheFrontEndAsJSON() {
         var recipe = TrainingRecipe()
