@@ -75,24 +75,14 @@ struct EpochRunner {
                 // The draw happens only with copies on, so recipes without them keep their random sequence.
                 let copy = recipe.degradedCopyFraction > 0 && Float.random(in: 0..<1, using: &rng) < recipe.degradedCopyFraction
                     ? train[i].degraded : nil
-                if copy == nil, recipe.teacherMixFraction > 0, let mixes = teacher?.mixes[i], !mixes.isEmpty,
-                   Float.random(in: 0..<1, using: &rng) < recipe.teacherMixFraction
+                if copy == nil, recipe.teacherMixFraction > 0, let t = teacher, !t.mixes[i].isEmpty,
+                   Float.random(in: 0..<1, using: &rng) < recipe.teacherMixFraction,
+                   let (crop, target) = mixCrop(track: i, teacher: t)
                 {
-                    let mix = mixes[Int.random(in: 0..<mixes.count, using: &rng)]
-                    let window = Int((Double(segmentFrames) * 1.08).rounded(.up)) + 2
-                    if let mixed = Self.mixWindow(mix, of: train[i].logMel, with: train[mix.other].logMel,
-                                                  patchFrames: (teacher?.patchSeconds ?? 3) / secondsPerFrame,
-                                                  frames: window)
-                    {
-                        var crop = augmentation.crop(mixed, frames: segmentFrames, augment: recipe.augment, rng: &rng,
-                                                     centre: Double(window) / 2)
-                        // The target is the mix's; the crop's place in the track is its patch's centre.
-                        crop.centreFrame = (Double(mix.patch) + 0.5) * (teacher?.patchSeconds ?? 3) / secondsPerFrame
-                        mixTargets[n] = mix.target
-                        crops.append(crop)
-                        n += 1
-                        continue
-                    }
+                    mixTargets[n] = target
+                    crops.append(crop)
+                    n += 1
+                    continue
                 }
                 let source = copy ?? train[i].logMel
                 // Aligned crops: centred on one of the teacher's patches (in frames), drawn only in that mode.
@@ -131,6 +121,22 @@ struct EpochRunner {
         }
         progress.finish()
         return sums
+    }
+
+    /// A crop cut from one of track `i`'s mixes (drawn at random), and that mix's target; nil when the mix's
+    /// windows leave either track's frames. The window is long enough for the crop's tempo stretch (up to 8 %).
+    private mutating func mixCrop(track i: Int, teacher: TeacherTargets)
+        -> (crop: (segment: Matrix, centreFrame: Double, sourceFrames: Int), target: [Float])?
+    {
+        let mixes = teacher.mixes[i]
+        let mix = mixes[Int.random(in: 0..<mixes.count, using: &rng)]
+        let window = Int((Double(segmentFrames) * 1.08).rounded(.up)) + 2
+        guard let mixed = Self.mixWindow(mix, of: train[i].logMel, with: train[mix.other].logMel,
+                                         patchFrames: teacher.patchSeconds / secondsPerFrame, frames: window)
+        else { return nil }
+        let crop = augmentation.crop(mixed, frames: segmentFrames, augment: recipe.augment, rng: &rng,
+                                     centre: Double(window) / 2)
+        return (crop, mix.target)
     }
 
     /// The teacher target row of each crop (of track `picks[i]`): a mix crop's own (`mixTargets`, by crop index),
