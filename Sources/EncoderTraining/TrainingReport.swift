@@ -23,12 +23,18 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var trainConsistency: Float?
     /// The share of the epoch's crops cut from teacher mixes (`--teacher-mixes`); nil when off.
     public var trainMixShare: Float?
+    /// With teacher targets: the student's fidelity to the teacher on the validation tracks' segments (other
+    /// tracks of the training labels), every epoch; and on tracks of labels the run never trains on (leave-labels-out's
+    /// held-out labels), on the epochs it was measured (`TrainingSession.run(collection:unseen:)`). nil otherwise.
+    public var validationFidelity: TeacherFidelity?
+    public var unseenFidelity: TeacherFidelity?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
                 validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
                 trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil,
-                trainTrackRelational: Float? = nil, trainConsistency: Float? = nil, trainMixShare: Float? = nil) {
+                trainTrackRelational: Float? = nil, trainConsistency: Float? = nil, trainMixShare: Float? = nil,
+                validationFidelity: TeacherFidelity? = nil, unseenFidelity: TeacherFidelity? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -46,6 +52,8 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.trainTrackRelational = trainTrackRelational
         self.trainConsistency = trainConsistency
         self.trainMixShare = trainMixShare
+        self.validationFidelity = validationFidelity
+        self.unseenFidelity = unseenFidelity
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 public import AudioDegradations
 import Analysis
-import EncoderTraining
+public import EncoderTraining
 import LinearAlgebra
 import RetrieveCore
 public import SequenceEncoding
@@ -59,6 +59,11 @@ public final class LeaveLabelsOut {
         /// The epoch whose weights the fold's model holds (the best by validation, or the last with
         /// `keep: .last`; the JSON name predates that choice).
         public var bestEpoch: Int?
+        /// With a distilling recipe: the fold model's fidelity to its teacher (`TeacherFidelity`) on the training
+        /// collection's tracks of the fold's held-out labels, and on its validation tracks, at the epoch of its
+        /// weights; nil without teacher targets (or when that epoch was not measured).
+        public var unseenFidelity: TeacherFidelity?
+        public var validationFidelity: TeacherFidelity?
         public var systems: [SystemScores]
         /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
         /// cosine with the original (`Evaluator.DegradationScores`).
@@ -168,8 +173,9 @@ public final class LeaveLabelsOut {
                 + "\(used) tracks of \(trainLabels.count) labels")
             let output = modelsDirectory.appendingPathComponent("fold-\(f + 1).safetensors")
             let trainingStarted = Date()
-            let (bestEpoch, reused) = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
-                                             progress: progress, stop: stop)
+            let (kept, reused) = try trainedModel(at: output, fold: f + 1, tracks: trainTracks,
+                                                  unseen: training.filter { held.contains($0.label) },
+                                                  progress: progress, stop: stop)
             let trainingSeconds = Date().timeIntervalSince(trainingStarted)
             if stop.isRaised { break }
             let encoder = try ModelFile.load(path: output.path)
@@ -179,12 +185,14 @@ public final class LeaveLabelsOut {
             let modelName = "model:" + encoder.version.name
             let fold = Fold(fold: f + 1, labels: labels, trainingTracks: used, items: report.tracks,
                             chancePrecision: report.chancePrecision, trainingSeconds: trainingSeconds,
-                            reused: reused, bestEpoch: bestEpoch, systems: systems,
+                            reused: reused, bestEpoch: kept?.epoch, unseenFidelity: kept?.unseenFidelity,
+                            validationFidelity: kept?.validationFidelity, systems: systems,
                             invariance: options.invariance.isEmpty ? []
                                 : report.systems.first { $0.name == modelName }?.perDegradation ?? [],
                             failures: report.failures)
             log("fold \(f + 1): " + systems.map { String(format: "%@ P@10 %.3f", $0.name, $0.style.precisionAt10) }
-                .joined(separator: ", "))
+                .joined(separator: ", ")
+                + (kept?.unseenFidelity.map { "; teacher fidelity on its unseen labels \($0.summary)" } ?? ""))
             results.append(fold)
         }
         let summaries = Self.summaries(results)
@@ -239,9 +247,16 @@ public final class LeaveLabelsOut {
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
-    /// training labels; returns the epoch of the model's weights and whether the model was reused.
-    private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], progress: @escaping ProgressFactory,
-                              stop: StopRequest) throws -> (bestEpoch: Int?, reused: Bool) {
+    /// training labels; returns the record of the epoch of the model's weights (nil in reports that predate
+    /// `keptEpoch` and `bestEpoch` alike) and whether the model was reused. `unseen` (the held-out labels'
+    /// tracks) is only measured on, never trained on.
+    private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], unseen: [LabelledTrack],
+                              progress: @escaping ProgressFactory, stop: StopRequest) throws
+        -> (kept: EpochRecord?, reused: Bool)
+    {
+        func kept(_ report: TrainingReport) -> EpochRecord? {
+            report.modelEpoch.flatMap { epoch in report.epochs.first { $0.epoch == epoch } }
+        }
         let session = try TrainingSession(recipe: options.recipe, modelName: "fold-\(fold)", output: output,
                                           cacheDirectory: options.cacheDirectory, progress: progress,
                                           stop: stop) { [log] line in log("  " + line) }
@@ -255,12 +270,12 @@ public final class LeaveLabelsOut {
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
             log("  reusing \(output.path) (same recipe and labels)")
-            return (previous.modelEpoch, true)
+            return (kept(previous), true)
         }
         // A fresh model: no checkpoint of another recipe may be resumed.
         try? FileManager.default.removeItem(at: session.checkpointURL)
         try? FileManager.default.removeItem(at: output)
-        return (try session.run(collection: tracks).modelEpoch, false)
+        return (kept(try session.run(collection: tracks, unseen: unseen)), false)
     }
 }
 

@@ -213,7 +213,7 @@ struct EpochRunner {
                 ? Float(sums.mixCrops) / Float(max(1, sums.crops)) : nil)
     }
 
-    /// The epoch's log line; `*` marks a new best.
+    /// The epoch's log line; `*` marks a new best (the time comes last).
     static func line(_ record: EpochRecord, improved: Bool) -> String {
         let extra = (record.trainContrastive.map { String(format: "  contrastive %.3f", $0) } ?? "")
             + (record.trainRelational.map { String(format: "  relational %.4f", $0) } ?? "")
@@ -221,9 +221,11 @@ struct EpochRunner {
             + (record.trainTrackRelational.map { String(format: "  track relational %.4f", $0) } ?? "")
             + (record.trainConsistency.map { String(format: "  consistency %.4f", $0) } ?? "")
             + (record.trainMixShare.map { String(format: "  mixes %.2f", $0) } ?? "")
-        return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f  %@ %5.1fs",
+        let fidelity = (record.validationFidelity.map { "  teacher \($0.summary)" } ?? "")
+            + (record.unseenFidelity.map { " | unseen labels: teacher \($0.summary)" } ?? "")
+        return String(format: "epoch %3d  ce %.3f  triplet %.3f%@  acc %.3f | val ce %.3f  acc %.3f  P@10 %.3f%@  %@ %5.1fs",
                       record.epoch, record.trainCrossEntropy, record.trainTriplet, extra, record.trainAccuracy,
                       record.validationCrossEntropy, record.validationAccuracy, record.validationPrecisionAt10,
-                      improved ? "*" : " ", record.seconds)
+                      fidelity, improved ? "*" : " ", record.seconds)
     }
 }

@@ -34,8 +34,17 @@ struct TeacherTargets {
     /// when the folder has none or `mixes` was not asked for).
     let mixes: [[Mix]]
 
-    init(directory: String, trackPaths: [String], mixes wantMixes: Bool = false, log: (String) -> Void) throws {
+    /// The per-dimension z-scoring fitted on the training tracks' patches.
+    let standardiser: Standardiser
+    /// The folder the targets were read from.
+    let directory: String
+
+    /// - Parameter scale: for tracks that are not trained on (validation, held-out labels): take the training
+    ///   targets' z-scoring so both sets live in one space; tracks without rows then give no error, only nil.
+    init(directory: String, trackPaths: [String], mixes wantMixes: Bool = false, scaledAs scale: TeacherTargets? = nil,
+         log: (String) -> Void) throws {
         let folder = URL(fileURLWithPath: directory)
+        self.directory = directory
         let indexURL = folder.appendingPathComponent("index.csv")
         guard let text = try? String(contentsOf: indexURL, encoding: .utf8) else {
             throw TrainingError.badRecipe("\(indexURL.path) cannot be read; make the teacher targets with "
@@ -62,7 +71,8 @@ struct TeacherTargets {
             guard let array = try? NumPyArray(contentsOf: file), array.shape.count == 2, array.shape[0] > 0,
                   let m = array.matrix, m.storage.allSatisfy(\.isFinite)
             else {
-                log("note: \(file.path): teacher targets missing or damaged; \(path) trains without them")
+                log("note: \(file.path): teacher targets missing or damaged; \(path) "
+                    + (scale == nil ? "trains without them" : "is left out of the teacher-fidelity measure"))
                 raw.append(nil)
                 continue
             }
@@ -72,15 +82,17 @@ struct TeacherTargets {
             seconds = match.seconds
             raw.append(m)
         }
-        let dimensions = raw.compactMap { $0?.columns }.first ?? 0
+        let dimensions = scale?.dimensions ?? raw.compactMap { $0?.columns }.first ?? 0
         guard dimensions > 0, raw.allSatisfy({ $0 == nil || $0!.columns == dimensions }) else {
             throw TrainingError.badRecipe("\(directory): no usable teacher targets for these tracks, or mixed sizes")
         }
         let all = raw.compactMap { $0 }
-        let z = Standardiser(fitting: Matrix(rows: all.reduce(0) { $0 + $1.rows }, columns: dimensions,
-                                             storage: all.flatMap(\.storage)))
+        let z = scale?.standardiser
+            ?? Standardiser(fitting: Matrix(rows: all.reduce(0) { $0 + $1.rows }, columns: dimensions,
+                                            storage: all.flatMap(\.storage)))
+        standardiser = z
         perTrack = raw.map { $0.map(z.apply) }  // z-scored and L2-normalised rows
-        mixes = wantMixes
+        mixes = wantMixes && scale == nil
             ? try Self.loadMixes(folder: folder, trackPaths: trackPaths, rowKeys: rowKeys, key: key,
                                  standardiser: z, dimensions: dimensions, log: log)
             : trackPaths.map { _ in [] }
@@ -90,7 +102,7 @@ struct TeacherTargets {
                 return Embedding(normalising: mean).values
             }
         }
-        patchSeconds = seconds ?? 3
+        patchSeconds = seconds ?? scale?.patchSeconds ?? 3
         self.dimensions = dimensions
     }
 

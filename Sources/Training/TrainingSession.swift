@@ -195,7 +195,13 @@ public final class TrainingSession {
     }
 
     /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.
-    public func run(collection: [LabelledTrack], resume: Bool = false) throws -> TrainingReport {
+    /// - Parameter unseen: tracks of labels the run does not train on (leave-labels-out's held-out labels). With
+    ///   teacher targets, the student's fidelity to the teacher on them (`TeacherFidelity`) is recorded every
+    ///   `unseenInterval` epochs, at the epochs whose weights the model file takes, and at the last — a
+    ///   diagnostic that never steers training or the choice of weights.
+    public func run(collection: [LabelledTrack], unseen: [LabelledTrack] = [], resume: Bool = false) throws
+        -> TrainingReport
+    {
         var (classNames, train, validation) = try loadData(collection)
         if recipe.degradedCopyFraction > 0 { train = try withDegradedCopies(train) }
         // Training runs one step at a time on all cores: the GEMMs are the whole cost, so OpenBLAS gets both.
@@ -218,6 +224,12 @@ public final class TrainingSession {
             log("teacher targets: \(teacher.covered) of \(train.count) training tracks, \(teacher.dimensions)-d, "
                 + "one per \(teacher.patchSeconds) s")
         }
+        let validationProbe = try teacher.map { try fidelityProbe(validationSet, tracks: validation, teacher: $0) }
+        let unseenProbe = try teacher.flatMap { t -> FidelityProbe? in
+            guard !unseen.isEmpty else { return nil }
+            let (set, tracks) = try unseenSegments(unseen, segmentFrames: segmentFrames)
+            return try fidelityProbe(set, tracks: tracks, teacher: t)
+        }
         var epochs = EpochRunner(
             trainer: trainer, train: train, teacher: teacher, recipe: recipe, segmentFrames: segmentFrames,
             steps: stepsPerEpoch(train, segmentFrames: segmentFrames),
@@ -237,9 +249,10 @@ public final class TrainingSession {
             let started = Date()
             let sums = epochs.run(progress: progress(epochs.steps, "epoch \(epoch)"), stop: stop)
             if stop.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
-            let record = epochs.record(epoch: epoch, sums: sums, validation: validate(trainer, validationSet),
+            let validated = validate(trainer, validationSet, probe: validationProbe)
+            var record = epochs.record(epoch: epoch, sums: sums, validation: validated.scores,
                                        seconds: Date().timeIntervalSince(started), options: options)
-            report.epochs.append(record)
+            record.validationFidelity = validated.fidelity
             // Better P@10 wins; at equal P@10 (common with few validation tracks) the lower validation loss.
             let precision = record.validationPrecisionAt10.isNaN ? 0 : record.validationPrecisionAt10
             let loss = record.validationCrossEntropy.isNaN ? record.trainCrossEntropy : record.validationCrossEntropy
@@ -251,7 +264,15 @@ public final class TrainingSession {
             } else {
                 sinceBest += 1
             }
-            if recipe.keep.writesModel(improved: improved) {
+            let writesModel = recipe.keep.writesModel(improved: improved)
+            if let unseenProbe, epoch % Self.unseenInterval == 0 || epoch == recipe.epochs
+                || sinceBest >= recipe.patience || (writesModel && recipe.keep == .best)
+            {
+                record.unseenFidelity = fidelity(trainer, unseenProbe,
+                                                 embeddings: trainer.encoder.embed(segments: unseenProbe.set.segments))
+            }
+            report.epochs.append(record)
+            if writesModel {
                 try trainer.encoder.save(to: output, name: modelName)
                 report.keptEpoch = epoch
             }
@@ -411,38 +432,89 @@ public final class TrainingSession {
     struct ValidationSet {
         var segments: [Matrix] = []
         var labels: [Int] = []
-        /// Which validation track each segment belongs to.
+        /// Which validation track each segment belongs to, and the frames it spans there.
         var track: [Int] = []
+        var spans: [Range<Int>] = []
         var trackLabels: [Int] = []
     }
 
-    private func validationSegments(_ tracks: [TrainingTrack], segmentFrames: Int) -> ValidationSet {
+    /// `perTrack` evenly spaced segments of each track (fewer when it is short; the whole track when it is
+    /// shorter than one segment).
+    static func evenSegments(_ tracks: [TrainingTrack], segmentFrames: Int, perTrack: Int) -> ValidationSet {
         var set = ValidationSet()
         for (t, track) in tracks.enumerated() {
             let n = track.logMel.rows
-            let count = n <= segmentFrames ? 1 : min(recipe.validationSegmentsPerTrack, n / segmentFrames)
+            let count = n <= segmentFrames ? 1 : min(perTrack, n / segmentFrames)
             for s in 0..<max(1, count) {
                 let start = count <= 1 ? 0 : (n - segmentFrames) * s / (count - 1)
-                set.segments.append(n <= segmentFrames ? track.logMel : track.logMel.rows(start..<(start + segmentFrames)))
+                let span = n <= segmentFrames ? 0..<n : start..<(start + segmentFrames)
+                set.segments.append(n <= segmentFrames ? track.logMel : track.logMel.rows(span))
                 set.labels.append(track.label)
                 set.track.append(t)
+                set.spans.append(span)
             }
             set.trackLabels.append(track.label)
         }
         return set
     }
 
-    private func validate(_ trainer: EncoderTrainer, _ set: ValidationSet)
-        -> (crossEntropy: Float, triplet: Float, accuracy: Float, precisionAt10: Float)
+    private func validationSegments(_ tracks: [TrainingTrack], segmentFrames: Int) -> ValidationSet {
+        Self.evenSegments(tracks, segmentFrames: segmentFrames, perTrack: recipe.validationSegmentsPerTrack)
+    }
+
+    /// Epochs between two measures of the fidelity on unseen labels, and the segments taken per unseen track:
+    /// together about a tenth of an epoch's time on the corpus.
+    static let unseenInterval = 5
+    static let unseenSegmentsPerTrack = 4
+
+    /// The unseen labels' tracks, `unseenSegmentsPerTrack` segments each (their labels are only names here).
+    private func unseenSegments(_ items: [LabelledTrack], segmentFrames: Int) throws -> (ValidationSet, [TrainingTrack]) {
+        let labels = Array(Set(items.map(\.label))).sorted()
+        let tracks = try loadFeatures(items, classIndex: Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) }),
+                                      what: "unseen labels")
+        return (Self.evenSegments(tracks, segmentFrames: segmentFrames, perTrack: Self.unseenSegmentsPerTrack), tracks)
+    }
+
+    /// A set of segments with the teacher's target for each (its span's overlap-weighted patches, z-scored as
+    /// the training targets are), for `TeacherFidelity`.
+    struct FidelityProbe {
+        let set: ValidationSet
+        let targets: Matrix
+    }
+
+    private func fidelityProbe(_ set: ValidationSet, tracks: [TrainingTrack], teacher: TeacherTargets) throws
+        -> FidelityProbe
     {
-        guard !set.segments.isEmpty else { return (.nan, .nan, .nan, .nan) }
+        let own = try TeacherTargets(directory: teacher.directory, trackPaths: tracks.map(\.path), scaledAs: teacher,
+                                     log: log)
+        let seconds = cache.configuration.secondsPerFrame
+        let targets = set.segments.indices.map { i in
+            own.target(track: set.track[i], from: Double(set.spans[i].lowerBound) * seconds,
+                       to: Double(set.spans[i].upperBound) * seconds)
+        }
+        return FidelityProbe(set: set, targets: Matrix(rows: targets.count, columns: own.dimensions,
+                                                       storage: targets.flatMap { $0 }))
+    }
+
+    private func fidelity(_ trainer: EncoderTrainer, _ probe: FidelityProbe, embeddings: [Embedding]) -> TeacherFidelity? {
+        let e = trainer.encoder.configuration.embeddingSize
+        return TeacherFidelity.measure(
+            embeddings: Matrix(rows: embeddings.count, columns: e, storage: embeddings.flatMap(\.values)),
+            targets: probe.targets, tracks: probe.set.track, head: trainer.regressionHead)
+    }
+
+    private func validate(_ trainer: EncoderTrainer, _ set: ValidationSet, probe: FidelityProbe?)
+        -> (scores: (crossEntropy: Float, triplet: Float, accuracy: Float, precisionAt10: Float), fidelity: TeacherFidelity?)
+    {
+        guard !set.segments.isEmpty else { return ((.nan, .nan, .nan, .nan), nil) }
         let evaluation = trainer.evaluate(segments: set.segments, labels: set.labels)
         let embeddings = trainer.encoder.embed(segments: set.segments)
         var byTrack = [[Embedding]](repeating: [], count: set.trackLabels.count)
         for (i, e) in embeddings.enumerated() { byTrack[set.track[i]].append(e) }
         let tracks = byTrack.map { Embedding.pooled($0)! }
-        return (evaluation.crossEntropy, evaluation.triplet, evaluation.accuracy,
-                Self.precisionAtK(tracks, labels: set.trackLabels, k: 10))
+        return ((evaluation.crossEntropy, evaluation.triplet, evaluation.accuracy,
+                 Self.precisionAtK(tracks, labels: set.trackLabels, k: 10)),
+                probe.flatMap { fidelity(trainer, $0, embeddings: embeddings) })
     }
 
     /// Mean precision at k of each item's nearest others (itself excluded), relevant = same label; k is cut to

@@ -8,6 +8,7 @@ import Training
 import Evaluation
 import SimilaritySearch
 import SequenceEncoding
+import EncoderTraining
 
 extension DataSplit: ExpressibleByArgument {}
 
@@ -254,6 +255,20 @@ struct EvaluateCommand: ParsableCommand {
                 + "\(p(f.chancePrecision)); model trained on \(f.trainingTracks) tracks"
                 + (f.reused ? " (reused)" : String(format: " in %.0f s", f.trainingSeconds))
                 + (f.bestEpoch.map { ", weights of epoch \($0)" } ?? "") + ")")
+        }
+        let fidelities = r.folds.compactMap { f in f.unseenFidelity.map { ($0, f.validationFidelity) } }
+        if !fidelities.isEmpty {
+            // Means over the folds that measured it; a head cosine only where every such fold had a head.
+            func mean(_ values: [Float?]) -> String {
+                let v = values.compactMap { $0 }.filter { !$0.isNaN }
+                return v.isEmpty || v.count < values.count ? "-" : p(Double(v.reduce(0, +)) / Double(v.count))
+            }
+            func line(_ f: [TeacherFidelity]) -> String {
+                "head cosine \(mean(f.map(\.headCosine))), pair correlation \(mean(f.map(\.pairCorrelation)))"
+            }
+            lines.append("teacher fidelity of the fold models at their weights' epoch (mean over \(fidelities.count) folds): "
+                + "unseen labels \(line(fidelities.map(\.0)))"
+                + (fidelities.allSatisfy { $0.1 != nil } ? "; validation tracks \(line(fidelities.compactMap(\.1)))" : ""))
         }
         lines.append("")
         let header = ["system", "P@10", "mAP", "macro P@10", "P@5", "5-NN acc", "worst fold P@10"]

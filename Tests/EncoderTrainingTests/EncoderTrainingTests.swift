@@ -722,3 +722,41 @@ func syntheticData(count: Int, frames: Int, bands: Int, seed: UInt64) -> ([Matri
         #expect(decoded == options)
     }
 }
+
+@Suite struct TeacherFidelityTests {
+    /// A student that is its teacher (through an identity head) has head cosine 1 and pair correlation 1;
+    /// segments without a target, and pairs within one track, are left out.
+    @Test func aStudentEqualToItsTeacherIsFaithful() throws {
+        let t: [[Float]] = [[1, 0, 0], [0.6, 0.8, 0], [0, 0.6, 0.8], [0, 0, 1], [0.8, 0, 0.6], [0, 0, 0]]
+        let tracks = [0, 0, 1, 1, 2, 2]
+        let head = RegressionHead(inputSize: 3, outputSize: 3, seed: 1, options: TrainingOptions())
+        head.weight = Matrix(rowArrays: [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+        let f = try #require(TeacherFidelity.measure(embeddings: Matrix(rowArrays: t), targets: Matrix(rowArrays: t),
+                                                     tracks: tracks, head: head))
+        #expect(abs(f.headCosine! - 1) < 1e-5 && abs(f.pairCorrelation - 1) < 1e-5, "\(f)")
+        // Five segments with targets; of their 10 pairs, the two within tracks 0 and 1 are not counted.
+        #expect(f.segments == 5 && f.pairs == 8)
+        #expect(TeacherFidelity.measure(embeddings: Matrix(rowArrays: t), targets: Matrix(rowArrays: t), tracks: tracks,
+                                        head: nil)?.headCosine == nil)
+    }
+
+    /// Three tracks of one segment each: the teacher's cosines (t₁·t₂, t₁·t₃, t₂·t₃) = (0, ½√2, ½√2), the
+    /// student's (1, 0, 0), so the teacher's are an affine function of the student's with a negative slope:
+    /// r = −1 exactly.
+    @Test func correlationByHand() throws {
+        let s = Float(0.5).squareRoot()
+        let teacher = Matrix(rowArrays: [[1, 0, 0], [0, 1, 0], [s, s, 0]])
+        let student = Matrix(rowArrays: [[1, 0, 0], [1, 0, 0], [0, 1, 0]])
+        let head = RegressionHead(inputSize: 3, outputSize: 3, seed: 1, options: TrainingOptions())
+        head.weight = Matrix(rowArrays: [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+        let f = try #require(TeacherFidelity.measure(embeddings: student, targets: teacher, tracks: [0, 1, 2], head: head))
+        #expect(abs(f.pairCorrelation + 1) < 1e-5 && f.pairs == 3, "\(f)")
+        // Head cosines: e₁·t₁ = 1, e₁·t₂ = 0, e₂·t₃ = ½√2; their mean.
+        #expect(abs(f.headCosine! - (1 + 0 + s) / 3) < 1e-5, "\(f)")
+        #expect(f.summary == String(format: "cos %.3f r -1.000", (1 + s) / 3))
+        // Fewer than two tracks with targets: nothing to measure.
+        #expect(TeacherFidelity.measure(embeddings: student, targets: teacher, tracks: [0, 0, 0], head: nil) == nil)
+        #expect(TeacherFidelity.measure(embeddings: student, targets: Matrix(rows: 3, columns: 3), tracks: [0, 1, 2],
+                                        head: nil) == nil)
+    }
+}

@@ -158,6 +158,37 @@ import PipelineTestSupport
             #expect(written.trainTracks == (onTest ? 6 : 4) && written.validationTracks == 2)
         }
 
+        // A distilling recipe: each fold's model reports its fidelity to the teacher on the training collection's
+        // tracks of its held-out labels (2 labels × 4 tracks × 4 segments), and on its validation tracks (2 × 1 × 2),
+        // at the epoch of its weights; the held-out tracks are measured, never trained on.
+        let teacher = folder.path("teacher")
+        try FileManager.default.createDirectory(at: teacher, withIntermediateDirectories: true)
+        var index = ["path,sha256,patches,patch_seconds,model"]
+        for (n, track) in training.enumerated() {
+            let relative = track.path.split(separator: "/").suffix(2).joined(separator: "/")
+            let c = labelIndex[track.label]!
+            try NumPyArray(Matrix(rowArrays: (0..<3).map { p in (0..<4).map { Float($0 == c ? 3 : 0) + 0.1 * Float(p + n % 3) } }))
+                .write(to: teacher.appendingPathComponent("x\(n).npy"))
+            index.append("\(relative),x\(n),3,1,toy")
+        }
+        try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
+                                                encoding: .utf8)
+        options.folds = 2
+        options.recipe.trainOnTestSplit = false
+        options.recipe.teacherDirectory = teacher.path
+        options.recipe.teacherRegressionWeight = 1
+        options.modelsDirectory = folder.path("models-teacher")
+        let distilled = try LeaveLabelsOut(options: options) { _ in }
+            .run(evaluation: evaluation, training: training, peers: nil, progress: SilentProgress.factory, stop: StopRequest())
+        for fold in distilled.folds {
+            let unseen = try #require(fold.unseenFidelity)
+            #expect(unseen.segments == 32 && unseen.pairs == 32 * 28 / 2 && unseen.headCosine != nil, "\(unseen)")
+            #expect(fold.validationFidelity?.segments == 4 && fold.trainingTracks == 8)
+            let written = try TrainingReport.decode(Data(contentsOf: folder.path("models-teacher/fold-\(fold.fold).report.json")))
+            #expect(written.epochs.first { $0.epoch == fold.bestEpoch }?.unseenFidelity == unseen)
+        }
+        #expect(report.folds.allSatisfy { $0.unseenFidelity == nil && $0.validationFidelity == nil })
+
         // Too few labels for the folds, and peers made for another clip set, are refused with a reason.
         options.folds = 5
         #expect(throws: LeaveLabelsOutError.self) {

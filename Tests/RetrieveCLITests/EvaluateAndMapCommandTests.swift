@@ -61,4 +61,30 @@ import TestSupport
         #expect((json?["systems"] as? [Any])?.count == 2)
         #expect(json?["tracks"] as? Int == 6)
     }
+
+    /// The leave-labels-out text gives the fold models' mean fidelity to the teacher; a head cosine only where
+    /// every measured fold had a head, the validation part only where every one measured it.
+    @Test func leaveLabelsOutTextGivesTheTeacherFidelity() throws {
+        func fold(_ n: Int, unseen: String?, validation: String?) -> String {
+            #"{"fold":\#(n),"labels":["a"],"trainingTracks":3,"items":4,"chancePrecision":0.1,"trainingSeconds":1,"#
+                + #""reused":false,"bestEpoch":40,"systems":[],"invariance":[],"failures":[]"#
+                + (unseen.map { #","unseenFidelity":\#($0)"# } ?? "") + (validation.map { #","validationFidelity":\#($0)"# } ?? "")
+                + "}"
+        }
+        func report(_ folds: [String]) throws -> LeaveLabelsOut.Report {
+            let json = #"{"folds":[\#(folds.joined(separator: ","))],"summaries":[],"model":"model","recipe":{},"#
+                + #""peers":[],"elapsedSeconds":1}"#
+            return try JSONDecoder().decode(LeaveLabelsOut.Report.self, from: Data(json.utf8))
+        }
+        let a = #"{"headCosine":0.5,"pairCorrelation":0.4,"segments":8,"pairs":20}"#
+        let b = #"{"headCosine":0.7,"pairCorrelation":0.6,"segments":8,"pairs":20}"#
+        let noHead = #"{"pairCorrelation":0.2,"segments":8,"pairs":20}"#
+        let both = EvaluateCommand.text(try report([fold(1, unseen: a, validation: b), fold(2, unseen: b, validation: b)]))
+        #expect(both.contains("teacher fidelity of the fold models at their weights' epoch (mean over 2 folds): unseen labels "
+            + "head cosine 0.600, pair correlation 0.500; validation tracks head cosine 0.700, pair correlation 0.600"), "\(both)")
+        let partial = EvaluateCommand.text(try report([fold(1, unseen: a, validation: nil), fold(2, unseen: noHead, validation: b),
+                                                       fold(3, unseen: nil, validation: nil)]))
+        #expect(partial.contains("(mean over 2 folds): unseen labels head cosine -, pair correlation 0.300\n"), "\(partial)")
+        #expect(!EvaluateCommand.text(try report([fold(1, unseen: nil, validation: a)])).contains("teacher fidelity"))
+    }
 }

@@ -113,8 +113,21 @@ import PipelineTestSupport
             }
         }
         try rows.joined(separator: "\n").write(to: data.appendingPathComponent("labels.csv"), atomically: true, encoding: .utf8)
+        // Three tracks of a label the run never trains on, for the fidelity on unseen labels; one lacks targets.
+        let held = folder.path("held/chirps")
+        try FileManager.default.createDirectory(at: held, withIntermediateDirectories: true)
+        for i in 0..<3 {
+            try AudioFileWriter.write(Signals.chirp(from: 200 + 100 * Double(i), to: 4000, seconds: 3, sampleRate: 22_050),
+                                      sampleRate: 22_050, format: .wav16, to: held.appendingPathComponent("\(i).wav"))
+            guard i < 2 else { continue }
+            try NumPyArray(Matrix(rowArrays: (0..<3).map { p in (0..<5).map { Float($0 == 4 ? 3 : 0) + 0.2 * Float(p * i) } }))
+                .write(to: teacher.appendingPathComponent("h\(i).npy"))
+            index.append("chirps/\(i).wav,h\(i),3,1,toy")
+        }
         try index.joined(separator: "\n").write(to: teacher.appendingPathComponent("index.csv"), atomically: true,
                                                 encoding: .utf8)
+        let unseen = try LabelledCollection.load(folder: folder.path("held").path, labels: nil)
+        #expect(unseen.count == 3)
         // Mixes of two tracks of a class (the third tracks have no targets, the fourth are validation tracks).
         try "path_a,patch_a,path_b,patch_b,gain_a_db,gain_b_db\ntones/0.wav,1,tones/1.wav,0,-3,-3\nnoise/1.wav,0,noise/0.wav,2,-1,-5\nnoise/0.wav,0,noise/3.wav,0,-3,-3\n"
             .write(to: teacher.appendingPathComponent("mixes.csv"), atomically: true, encoding: .utf8)
@@ -127,8 +140,20 @@ import PipelineTestSupport
         var lines: [String] = []
         let session = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("m.safetensors"),
                                           cacheDirectory: folder.path("cache").path) { lines.append($0) }
-        let report = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        let report = try session.run(collection: try LabelledCollection.load(folder: data.path, labels: nil),
+                                     unseen: unseen)
         #expect(lines.contains { $0.contains("teacher targets: 4 of 6 training tracks, 5-d, one per 1.0 s") }, "\(lines)")
+        // The student's fidelity to the teacher: on the validation tracks every epoch (2 tracks, the tiny recipe's
+        // 2 segments each, 4 pairs across them), on the unseen label's two tracks with targets (4 segments each)
+        // at the last epoch, printed and kept in the report; it is measured, never trained on.
+        #expect(report.epochs.allSatisfy { $0.validationFidelity?.segments == 4 && $0.validationFidelity?.pairs == 4 },
+                "\(report.epochs.map { String(describing: $0.validationFidelity) })")
+        let unseenFidelity = try #require(report.epochs.last?.unseenFidelity)
+        #expect(unseenFidelity.segments == 8 && unseenFidelity.pairs == 16 && unseenFidelity.headCosine != nil)
+        #expect(abs(unseenFidelity.headCosine!) <= 1 && abs(unseenFidelity.pairCorrelation) <= 1)
+        #expect(lines.filter { $0.contains("| unseen labels: teacher cos ") }.count
+                == report.epochs.filter { $0.unseenFidelity != nil }.count, "\(lines)")
+        #expect(report.trainTracks == 6 && report.classNames == ["noise", "tones"])
         let relational = lines.compactMap { line -> Double? in
             guard let r = line.range(of: "relational ") else { return nil }
             return Double(line[r.upperBound...].prefix(6))
@@ -143,6 +168,9 @@ import PipelineTestSupport
         #expect(report.epochs.allSatisfy { $0.trainRelational != nil && $0.trainContrastive == nil })
         let decoded = try TrainingReport.decode(Data(contentsOf: session.reportURL))
         #expect(decoded.epochs.map(\.trainRegression) == report.epochs.map(\.trainRegression))
+        #expect(decoded.epochs.map(\.unseenFidelity) == report.epochs.map(\.unseenFidelity))
+        let curves = try String(contentsOf: session.plotURL, encoding: .utf8)
+        #expect(curves.contains("unseen labels teacher r") && curves.contains("validation teacher cosine"))
         let model = try Data(contentsOf: folder.path("m.safetensors"))
         #expect(String(decoding: model.prefix(4096), as: UTF8.self).contains("regression") == false)
         #expect(String(decoding: try Data(contentsOf: session.checkpointURL).prefix(8192), as: UTF8.self)
