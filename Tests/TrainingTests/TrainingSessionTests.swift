@@ -169,6 +169,15 @@ import PipelineTestSupport
         let decoded = try TrainingReport.decode(Data(contentsOf: session.reportURL))
         #expect(decoded.epochs.map(\.trainRegression) == report.epochs.map(\.trainRegression))
         #expect(decoded.epochs.map(\.unseenFidelity) == report.epochs.map(\.unseenFidelity))
+        // Measuring is all it does: the same run without the unseen tracks trains to the same losses and model.
+        let blind = try TrainingSession(recipe: recipe, modelName: "student", output: folder.path("b.safetensors"),
+                                        cacheDirectory: folder.path("cache").path) { _ in }
+        let blindReport = try blind.run(collection: try LabelledCollection.load(folder: data.path, labels: nil))
+        #expect(blindReport.epochs.map(\.trainCrossEntropy) == report.epochs.map(\.trainCrossEntropy)
+                && blindReport.epochs.map(\.trainRegression) == report.epochs.map(\.trainRegression))
+        #expect(blindReport.epochs.allSatisfy { $0.unseenFidelity == nil }
+                && blindReport.epochs.map(\.validationFidelity) == report.epochs.map(\.validationFidelity))
+        #expect(try Data(contentsOf: folder.path("b.safetensors")) == Data(contentsOf: folder.path("m.safetensors")))
         let curves = try String(contentsOf: session.plotURL, encoding: .utf8)
         #expect(curves.contains("unseen labels teacher r") && curves.contains("validation teacher cosine"))
         let model = try Data(contentsOf: folder.path("m.safetensors"))
