@@ -4,7 +4,7 @@ import Analysis
 public import EncoderTraining
 import LinearAlgebra
 import RetrieveCore
-public import SequenceEncoding
+import SequenceEncoding
 public import Training
 import SimilaritySearch
 
@@ -265,7 +265,7 @@ public final class LeaveLabelsOut {
            let data = try? Data(contentsOf: session.reportURL),
            let previous = try? TrainingReport.decode(data),
            // A recipe field added since that model was trained is taken at its default, which is how it trained.
-           TrainingRecipe().dictionary.merging(previous.recipe) { $1 } == options.recipe.dictionary,
+           TrainingRecipe().dictionary.merging(previous.recipe, uniquingKeysWith: { $1 }) == options.recipe.dictionary,
            previous.classNames == classes,
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
