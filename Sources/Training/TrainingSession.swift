@@ -265,8 +265,10 @@ public final class TrainingSession {
                 sinceBest += 1
             }
             let writesModel = recipe.keep.writesModel(improved: improved)
-            if let unseenProbe, epoch % Self.unseenInterval == 0 || epoch == recipe.epochs
-                || sinceBest >= recipe.patience || (writesModel && recipe.keep == .best)
+            // Every few epochs, and at any epoch that may end as the model's: a new best kept as such, the planned
+            // last, or one that stops the run early.
+            if let unseenProbe, epoch % Self.unseenInterval == 0 || (recipe.keep == .best && improved)
+                || epoch == recipe.epochs || sinceBest >= recipe.patience
             {
                 record.unseenFidelity = fidelity(trainer, unseenProbe,
                                                  embeddings: trainer.encoder.embed(segments: unseenProbe.set.segments))
@@ -488,19 +490,15 @@ public final class TrainingSession {
         let own = try TeacherTargets(directory: teacher.directory, trackPaths: tracks.map(\.path), scaledAs: teacher,
                                      log: log)
         let seconds = cache.configuration.secondsPerFrame
-        let targets = set.segments.indices.map { i in
+        return FidelityProbe(set: set, targets: Matrix(rowArrays: set.segments.indices.map { i in
             own.target(track: set.track[i], from: Double(set.spans[i].lowerBound) * seconds,
                        to: Double(set.spans[i].upperBound) * seconds)
-        }
-        return FidelityProbe(set: set, targets: Matrix(rows: targets.count, columns: own.dimensions,
-                                                       storage: targets.flatMap { $0 }))
+        }))
     }
 
     private func fidelity(_ trainer: EncoderTrainer, _ probe: FidelityProbe, embeddings: [Embedding]) -> TeacherFidelity? {
-        let e = trainer.encoder.configuration.embeddingSize
-        return TeacherFidelity.measure(
-            embeddings: Matrix(rows: embeddings.count, columns: e, storage: embeddings.flatMap(\.values)),
-            targets: probe.targets, tracks: probe.set.track, head: trainer.regressionHead)
+        TeacherFidelity.measure(embeddings: Matrix(rowArrays: embeddings.map(\.values)), targets: probe.targets,
+                                tracks: probe.set.track, head: trainer.regressionHead)
     }
 
     private func validate(_ trainer: EncoderTrainer, _ set: ValidationSet, probe: FidelityProbe?)
