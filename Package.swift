@@ -250,7 +250,7 @@ let package = Package(
         .testTarget(
             name: "RetrieveCLITests",
             dependencies: [
-                "retrieve", "Analysis", "SequenceEncoding", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding",
+                "retrieve", "Analysis", "SequenceEncoding", "Library", "Training", "Evaluation", "AudioDegradations", "SimilaritySearch", "AudioDecoding", "EncoderTraining",
                 "RetrieveCore", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["HelpSnapshots"]),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SequenceEncoding
 import SimilaritySearch
+import EncoderTraining
 import Testing
 import Training
 @testable import retrieve
@@ -198,5 +199,29 @@ import Training
                        "--csv", "--m3u", "--db", "--model"] {
             #expect(help.contains(option), "help lacks \(option)")
         }
+    }
+
+    /// `retrieve train`'s closing line names the epoch the model file holds: the best one, or under `--keep
+    /// last` the last one with the best beside it (it used to name the best epoch whatever the file held).
+    @Test func trainNamesTheEpochTheModelFileHolds() {
+        func epoch(_ n: Int, _ p10: Float) -> EpochRecord {
+            EpochRecord(epoch: n, steps: 60, learningRate: 1e-3, trainCrossEntropy: 1, trainTriplet: 0,
+                        trainAccuracy: 0.5, validationCrossEntropy: 2, validationTriplet: 0, validationAccuracy: 0.3,
+                        validationPrecisionAt10: p10, seconds: 5)
+        }
+        var report = TrainingReport(modelName: "m", classNames: ["a", "b"], trainTracks: 4, validationTracks: 2,
+                                    recipe: [:], epochs: [epoch(1, 0.05), epoch(2, 0.085), epoch(3, 0.081)],
+                                    bestEpoch: 2)
+        #expect(TrainCommand.modelEpochNote(report) == " (epoch 2; validation P@10 0.085)")
+        report.keptEpoch = 2
+        #expect(TrainCommand.modelEpochNote(report) == " (epoch 2; validation P@10 0.085)")
+        report.keptEpoch = 3
+        #expect(TrainCommand.modelEpochNote(report)
+                == " (epoch 3, the last; validation P@10 0.081, best 0.085 at epoch 2)")
+        report.bestEpoch = 3
+        #expect(TrainCommand.modelEpochNote(report) == " (epoch 3; validation P@10 0.081)")
+        report.bestEpoch = nil
+        report.keptEpoch = nil
+        #expect(TrainCommand.modelEpochNote(report) == "")
     }
 }
