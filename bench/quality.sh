@@ -24,12 +24,9 @@ if [ ! -f "$clips/clips.csv" ] || [ "$corpus/labels.csv" -nt "$clips/clips.csv" 
 fi
 .venv/bin/python bench/quality_peers.py "$clips" >&2
 # The recipe's {corpus} stands for the corpus folder; a recipe that distils (--teacher) needs the teacher's
-# targets first (scripts/teacher-targets: MusiCNN in the reference venv, used for training only).
+# targets first (scripts/default-teacher-targets: MusiCNN in the reference venv, used for training only).
 mapfile -t recipe < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|{corpus}|$corpus|g" scripts/default-recipe | tr -s ' ' '\n')
-if grep -q -- '^--teacher' scripts/default-recipe; then
-    [ -x .venv/bin/python ] || scripts/reference-env
-    scripts/teacher-targets "$corpus" --out "$corpus/.teacher" >&2
-fi
+scripts/default-teacher-targets "$corpus" >&2
 "$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
     --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --json-out "$out/report.json" \
     | tee "$out/report.txt"
