@@ -25,7 +25,7 @@ fi
 .venv/bin/python bench/quality_peers.py "$clips" >&2
 # The recipe's {corpus} stands for the corpus folder; a recipe that distils (--teacher) needs the teacher's
 # targets first (scripts/default-teacher-targets: MusiCNN in the reference venv, used for training only).
-mapfile -t recipe < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|{corpus}|$corpus|g" scripts/default-recipe | tr -s ' ' '\n')
+mapfile -t recipe < <(scripts/recipe-args scripts/default-recipe "$corpus")
 scripts/default-teacher-targets "$corpus" >&2
 "$retrieve" evaluate --labels "$clips/clips.csv" --leave-labels-out "$folds" --train-data "$corpus" \
     --peers "$clips/peers" --fold-models "$out/folds" --seed 1 "${recipe[@]}" --json-out "$out/report.json" \

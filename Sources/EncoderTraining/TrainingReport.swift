@@ -73,6 +73,12 @@ public struct TrainingReport: Codable, Sendable {
     /// The epoch the model file comes from.
     public var modelEpoch: Int? { keptEpoch ?? bestEpoch }
 
+    /// The record of epoch `epoch` (nil for nil or an epoch the report does not hold): `record(of: bestEpoch)`,
+    /// `record(of: modelEpoch)`.
+    public func record(of epoch: Int?) -> EpochRecord? {
+        epoch.flatMap { e in epochs.first { $0.epoch == e } }
+    }
+
     public init(modelName: String, classNames: [String], trainTracks: Int, validationTracks: Int,
                 recipe: [String: String], epochs: [EpochRecord] = [], bestEpoch: Int? = nil, stoppedEarly: Bool = false) {
         self.modelName = modelName

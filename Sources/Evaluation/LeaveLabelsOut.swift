@@ -254,9 +254,6 @@ public final class LeaveLabelsOut {
                               progress: @escaping ProgressFactory, stop: StopRequest) throws
         -> (kept: EpochRecord?, reused: Bool)
     {
-        func kept(_ report: TrainingReport) -> EpochRecord? {
-            report.modelEpoch.flatMap { epoch in report.epochs.first { $0.epoch == epoch } }
-        }
         let session = try TrainingSession(recipe: options.recipe, modelName: "fold-\(fold)", output: output,
                                           cacheDirectory: options.cacheDirectory, progress: progress,
                                           stop: stop) { [log] line in log("  " + line) }
@@ -270,12 +267,13 @@ public final class LeaveLabelsOut {
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
             log("  reusing \(output.path) (same recipe and labels)")
-            return (kept(previous), true)
+            return (previous.record(of: previous.modelEpoch), true)
         }
         // A fresh model: no checkpoint of another recipe may be resumed.
         try? FileManager.default.removeItem(at: session.checkpointURL)
         try? FileManager.default.removeItem(at: output)
-        return (kept(try session.run(collection: tracks, unseen: unseen)), false)
+        let report = try session.run(collection: tracks, unseen: unseen)
+        return (report.record(of: report.modelEpoch), false)
     }
 }
 

@@ -236,7 +236,7 @@ public final class TrainingSession {
             augmentation: TrainingAugmentation(configuration: cache.configuration, pitchShift: recipe.pitchShift,
                                                masks: recipe.specMasks),
             secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count)
-        let previousBest = report.epochs.first { $0.epoch == report.bestEpoch }
+        let previousBest = report.record(of: report.bestEpoch)
         var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
                     loss: previousBest?.validationCrossEntropy ?? .infinity)
         var sinceBest = report.epochs.count - (report.bestEpoch ?? report.epochs.count)

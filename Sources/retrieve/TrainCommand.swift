@@ -96,14 +96,13 @@ extension TrainCommand {
     /// epoch (`--keep last`), the best one beside it: " (epoch 40, the last; validation P@10 0.081, best 0.085
     /// at epoch 19)". Empty when the report names no epoch.
     static func modelEpochNote(_ report: TrainingReport) -> String {
-        func record(_ epoch: Int?) -> EpochRecord? { epoch.flatMap { e in report.epochs.first { $0.epoch == e } } }
-        guard let kept = record(report.modelEpoch) else { return "" }
+        guard let kept = report.record(of: report.modelEpoch) else { return "" }
         var note = String(format: " (epoch %d", kept.epoch)
         if kept.epoch == report.epochs.last?.epoch, report.bestEpoch != kept.epoch {
             note += ", the last"
         }
         note += String(format: "; validation P@10 %.3f", kept.validationPrecisionAt10)
-        if let best = record(report.bestEpoch), best.epoch != kept.epoch {
+        if let best = report.record(of: report.bestEpoch), best.epoch != kept.epoch {
             note += String(format: ", best %.3f at epoch %d", best.validationPrecisionAt10, best.epoch)
         }
         return note + ")"
