@@ -20,6 +20,10 @@ public struct TrainingRecipe: Codable, Sendable {
     /// K: segments per class per batch.
     public var segmentsPerClass = 4
     public var segmentSeconds = 3.0
+    /// How much consecutive segments overlap when the model cuts a track (the model file's `segmentHopFrames`), as
+    /// a share of a segment: 0.5 embeds every moment of a track twice, 0 once (half the encoder's work when
+    /// indexing). Training crops are drawn at random, so this only changes how the model file says tracks are cut.
+    public var segmentOverlap = 0.5
     public var melBands = 128
     public var hiddenSize = 128
     public var layers = 1
@@ -343,7 +347,8 @@ public final class TrainingSession {
         let configuration = EncoderConfiguration(
             inputSize: recipe.melBands, hiddenSize: recipe.hiddenSize, layers: recipe.layers,
             bidirectional: recipe.bidirectional, pooling: recipe.pooling, embeddingSize: recipe.embeddingSize,
-            classNames: classNames, segmentFrames: segmentFrames, segmentHopFrames: max(1, segmentFrames / 2),
+            classNames: classNames, segmentFrames: segmentFrames,
+            segmentHopFrames: Self.segmentHop(frames: segmentFrames, overlap: recipe.segmentOverlap),
             features: cache.configuration, bandMean: mean, bandStd: std, levelRange: recipe.levelRange,
             frontEnd: recipe.frontEnd)
         if let problem = configuration.problem { throw TrainingError.badRecipe(problem) }
@@ -381,6 +386,12 @@ public final class TrainingSession {
         o.trackRelationalWeight = recipe.teacherDirectory == nil ? 0 : recipe.teacherTrackWeight
         o.consistencyWeight = recipe.copyConsistencyWeight
         return o
+    }
+
+    /// The hop between the segments a model of `frames`-frame segments embeds, for `overlap` (a share of a
+    /// segment, 0 ..< 1): `frames · (1 − overlap)` rounded down, at least 1 (0.5 gives `frames / 2`).
+    static func segmentHop(frames: Int, overlap: Double) -> Int {
+        max(1, Int((Double(frames) * (1 - overlap)).rounded(.down)))
     }
 
     private func stepsPerEpoch(_ train: [TrainingTrack], segmentFrames: Int) -> Int {

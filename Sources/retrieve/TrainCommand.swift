@@ -119,6 +119,10 @@ struct RecipeOptions: ParsableArguments {
     @Option(name: .customLong("classes-per-batch"), help: "P: classes per batch.") var p: Int = 8
     @Option(name: .customLong("segments-per-class"), help: "K: segments per class per batch.") var k: Int = 4
     @Option(help: "Segment length in seconds.") var segmentSeconds: Double = 3
+    @Option(help: ArgumentHelp(
+        "How much consecutive segments overlap when the model embeds a track, as a share of a segment: 0.5 "
+            + "embeds each moment twice, 0 once (half the encoder's work).", valueName: "share"))
+    var segmentOverlap: Double = 0.5
     @Option(help: "Mel bands of the model's input.") var mels: Int = 128
     @Option(help: "LSTM hidden size.") var hidden: Int = 128
     @Option(help: "LSTM layers.") var layers: Int = 1
@@ -234,6 +238,7 @@ struct RecipeOptions: ParsableArguments {
         try Check.range("--classes-per-batch", p, 2...1_000)
         try Check.range("--segments-per-class", k, 2...1_000)
         try Check.above("--segment-seconds", segmentSeconds, 0.2, atMost: 60, unit: " s")
+        try Check.finite("--segment-overlap", segmentOverlap, 0...0.95)
         try Check.range("--mels", mels, 8...512)
         try Check.range("--hidden", hidden, 1...4_096)
         try Check.range("--layers", layers, 1...8)
@@ -324,6 +329,7 @@ struct RecipeOptions: ParsableArguments {
         r.classesPerBatch = p
         r.segmentsPerClass = k
         r.segmentSeconds = segmentSeconds
+        r.segmentOverlap = segmentOverlap
         r.melBands = mels
         r.hiddenSize = hidden
         r.layers = layers

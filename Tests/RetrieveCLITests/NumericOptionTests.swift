@@ -22,7 +22,7 @@ import Testing
         "--limit", "--offset", "--seed", "--identification-excerpts", "--dedupe-threshold", "--weight-decay",
         "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight",
         "--teacher-regression-weight", "--teacher-track-weight", "--margin", "--degraded-copies", "--aligned-copy-pairs", "--copy-consistency-weight",
-        "--level-range", "--port", "--conv-channels", "--pitch-shift", "--spec-masks",
+        "--level-range", "--port", "--conv-channels", "--pitch-shift", "--spec-masks", "--segment-overlap",
     ]
     /// Options that take any large value (a seed; a page of rows past the end is empty).
     static let unbounded: Set<String> = ["--limit", "--offset", "--seed"]

@@ -49,6 +49,8 @@ import PipelineTestSupport
         #expect(last.trainCrossEntropy < report.epochs[0].trainCrossEntropy)
         let model = try SequenceEncoding.Encoder.load(contentsOf: output)
         #expect(model.configuration.classNames == ["clicks", "noise", "tones"])
+        // Segments overlap by half unless the recipe says otherwise (odd lengths round the hop down).
+        #expect(model.configuration.segmentHopFrames == model.configuration.segmentFrames / 2)
         #expect(FileManager.default.fileExists(atPath: session.reportURL.path))
         #expect(try String(contentsOf: session.plotURL, encoding: .utf8).contains("<svg"))
         #expect(report.keptEpoch == report.bestEpoch && report.modelEpoch == report.bestEpoch)
@@ -57,8 +59,10 @@ import PipelineTestSupport
                                           cacheDirectory: folder.path("cache").path) { _ in }
         #expect(try resumed.run(collection: try LabelledCollection.load(folder: data.path, labels: nil), resume: true)
             .epochs.count == 4)
-        // Keeping the last epoch: the model file holds the weights the run ended with (the checkpoint's).
+        // Keeping the last epoch: the model file holds the weights the run ended with (the checkpoint's). Without
+        // overlap the model file cuts tracks into segments one after the other.
         recipe.keep = .last
+        recipe.segmentOverlap = 0
         let lastOutput = folder.path("last.safetensors")
         let lastSession = try TrainingSession(recipe: recipe, modelName: "toy", output: lastOutput,
                                               cacheDirectory: folder.path("cache").path) { _ in }
@@ -67,6 +71,8 @@ import PipelineTestSupport
         let kept = try SequenceEncoding.Encoder.load(contentsOf: lastOutput)
         let ended = try SequenceEncoding.Encoder.load(contentsOf: lastSession.checkpointURL)
         #expect(kept.parameters.array(kept.layout.count) == ended.parameters.array(ended.layout.count))
+        #expect(kept.configuration.segmentHopFrames == kept.configuration.segmentFrames)
+        #expect(lastReport.recipe["segmentOverlap"] == "0")
     }
 
     /// Which epochs write the model file: for `best` only one that improved on validation, for `last` every one.
