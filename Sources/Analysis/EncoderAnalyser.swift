@@ -145,18 +145,32 @@ public final class EncoderAnalyser: TrackAnalysing {
         return (made, info)
     }
 
-    /// The hop between segments, in frames, for audio of `seconds` (at the analysis rate): the model's hop,
-    /// widened so that at most `maxSegments` segments are embedded.
-    private func segmentHop(seconds: Double) -> Int {
+    /// The hops between segments, in frames, for audio of `seconds` (at the analysis rate): the model's hop for
+    /// the pooled embedding, and for identification segments (`RobustFrontEnd`) at most half a segment (rounded
+    /// up), so that an excerpt's segments lie at most about a quarter segment off the stored ones whatever the
+    /// model's overlap (a model cut without overlap still stores identification segments every half segment).
+    /// Each is widened so that at most `maxSegments` segments are embedded.
+    private func segmentHops(seconds: Double) -> SegmentHops {
         let config = encoder.configuration
         let length = config.segmentFrames
         // A header's duration may be absurd (2⁶² frames at 1 Hz): clamp before converting.
         let frames = Int(min(max(0, seconds / config.features.secondsPerFrame), 1e15)) + 1
-        var hop = max(1, config.segmentHopFrames)
-        if frames > length, (frames - length) / hop + 1 > maxSegments {
-            hop = max(hop, (frames - length) / (maxSegments - 1))
+        func widened(_ base: Int) -> Int {
+            var hop = max(1, base)
+            if frames > length, (frames - length) / hop + 1 > maxSegments {
+                hop = max(hop, (frames - length) / (maxSegments - 1))
+            }
+            return hop
         }
-        return hop
+        return SegmentHops(
+            pooled: widened(config.segmentHopFrames),
+            identification: widened(min(config.segmentHopFrames, (length + 1) / 2)))
+    }
+
+    /// The hops `cut` uses: the model's for pooling, its own for identification segments.
+    private struct SegmentHops: Equatable {
+        let pooled: Int
+        let identification: Int
     }
 
     /// Cuts the samples `source` pushes into segments (`SegmentCutter`) and hands batches of their embeddings to
@@ -175,59 +189,86 @@ public final class EncoderAnalyser: TrackAnalysing {
         _ body: ([Embedding]) throws -> Void
     ) throws -> Int {
         let rate = Double(encoder.configuration.features.sampleRate)
-        var hop = segmentHop(seconds: expectedSeconds)
+        var hops = segmentHops(seconds: expectedSeconds)
         for pass in 1...2 {
             let (made, samples) = try withoutActuallyEscaping(body) { body in
                 try withoutActuallyEscaping(source) { source in
-                    try cut(hop: hop, robust: robust, alsoRobust: alsoRobust, source: source, body)
+                    try cut(hops: hops, robust: robust, alsoRobust: alsoRobust, source: source, body)
                 }
             }
-            let decodedHop = segmentHop(seconds: Double(samples) / rate)
-            // The second pass decodes the same samples, so its hop is right (unless the file changed meanwhile).
-            if decodedHop == hop || pass == 2 { return made }
+            let decodedHops = segmentHops(seconds: Double(samples) / rate)
+            // The second pass decodes the same samples, so its hops are right (unless the file changed meanwhile).
+            if decodedHops == hops || pass == 2 { return made }
             restart()
-            hop = decodedHop
+            hops = decodedHops
         }
         preconditionFailure("unreachable: the second pass always returns")
     }
 
-    /// One pass of `streamSegments` with a fixed hop; returns the segments made and the samples pushed.
+    /// One pass of `streamSegments` with fixed hops; returns the segments `body` got and the samples pushed.
+    /// Pooled segments are cut at `hops.pooled`, identification segments (`robust` or `alsoRobust`) at
+    /// `hops.identification`, from the same log-mel stream; where the hops agree, one cut serves both.
     private func cut(
-        hop: Int, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
+        hops: SegmentHops, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
         source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
         _ body: @escaping ([Embedding]) throws -> Void
     ) throws -> (Int, Int) {
         let config = encoder.configuration
-        let length = config.segmentFrames
         let streaming = StreamingLogMel(extractor: extractor)
-        var cutter = SegmentCutter(length: length, hop: hop, columns: config.features.melBands)
-        var batch: [Matrix] = []
         var made = 0
-        func flush() throws {
-            guard !batch.isEmpty else { return }
+        // `body` gets the identification cut for a query (`robust`), else the pooled one.
+        let toBody: ([Embedding]) throws -> Void = { batch in
             made += batch.count
-            let robustBatch =
-                robust || alsoRobust != nil
-                ? RobustFrontEnd.windows(batch, configuration: encoder.configuration) : []
-            try body(encoder.embed(segments: robust ? robustBatch : batch))
-            if let alsoRobust { try alsoRobust(encoder.embed(segments: robustBatch)) }
-            batch.removeAll(keepingCapacity: true)
+            try body(batch)
         }
-        func take(_ windows: [Matrix]) throws {
-            for w in windows {
-                batch.append(w)
-                if batch.count >= batchSegments { try flush() }
+        let robustOut: (([Embedding]) throws -> Void)? = robust ? toBody : alsoRobust
+        let pooledOut: (([Embedding]) throws -> Void)? = robust ? nil : toBody
+        var streams: [SegmentStream] = []
+        if let pooledOut {
+            let alsoHere = robustOut != nil && hops.identification == hops.pooled ? robustOut : nil
+            streams.append(SegmentStream(hop: hops.pooled, plain: pooledOut, robust: alsoHere))
+        }
+        if let robustOut, streams.first?.robust == nil {
+            streams.append(SegmentStream(hop: hops.identification, plain: nil, robust: robustOut))
+        }
+        var cutters = streams.map {
+            SegmentCutter(length: config.segmentFrames, hop: $0.hop, columns: config.features.melBands)
+        }
+        var batches = [[Matrix]](repeating: [], count: streams.count)
+        func flush(_ i: Int) throws {
+            guard !batches[i].isEmpty else { return }
+            if let plain = streams[i].plain { try plain(encoder.embed(segments: batches[i])) }
+            if let robust = streams[i].robust {
+                try robust(encoder.embed(segments: RobustFrontEnd.windows(batches[i], configuration: config)))
+            }
+            batches[i].removeAll(keepingCapacity: true)
+        }
+        func take(_ frames: Matrix?) throws {
+            for i in streams.indices {
+                let windows = frames.map { cutters[i].push($0) } ?? cutters[i].finish()
+                for w in windows {
+                    batches[i].append(w)
+                    if batches[i].count >= batchSegments { try flush(i) }
+                }
             }
         }
         var samples = 0
         try source { block in
             samples += block.count
-            try take(cutter.push(streaming.push(block)))
+            try take(streaming.push(block))
         }
-        try take(cutter.push(streaming.finish()))
-        try take(cutter.finish())
-        try flush()
+        try take(streaming.finish())
+        try take(nil)
+        for i in streams.indices { try flush(i) }
         return (made, samples)
+    }
+
+    /// One cut of the log-mel stream: its hop, and where its segments' embeddings go (as they are, and through
+    /// `RobustFrontEnd`).
+    private struct SegmentStream {
+        let hop: Int
+        let plain: (([Embedding]) throws -> Void)?
+        let robust: (([Embedding]) throws -> Void)?
     }
 }
 

@@ -8,12 +8,54 @@ import Evaluation
 import SimilaritySearch
 import RetrieveCore
 import SequenceEncoding
+import SpectralFeatures
 import Testing
 import VectorIndex
 import TestSupport
 import PipelineTestSupport
 
 @Suite struct SegmentMatchingTests {
+    /// A model that cuts without overlap (hop = segment length, `retrieve train --segment-overlap 0`) pools one
+    /// segment after another, yet stores identification segments every half segment (rounded up), exactly as a
+    /// query's are cut: identification keeps its alignment whatever the model's overlap.
+    @Test func overlapFreeModelKeepsHalfSegmentIdentificationHop() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-hops")
+        let configuration = EncoderConfiguration(
+            inputSize: 128, hiddenSize: 12, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 8,
+            classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 43,
+            bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+        let url = folder.path("m.safetensors")
+        try SequenceEncoding.Encoder(configuration: configuration, seed: 3).save(to: url, name: "no-overlap")
+        let encoder = try SequenceEncoding.Encoder.load(contentsOf: url)
+        let audio = folder.path("tune.wav")
+        let samples = Signals.chord([220, 330], seconds: 6, sampleRate: 22_050)
+            .enumerated().map { $1 * Float(0.5 + 0.5 * sin(Double($0) / 9_000)) }
+        try AudioFileWriter.write(samples, sampleRate: 22_050, format: .wav16, to: audio)
+        // The windows each hop gives on the file's log-mel frames.
+        let decoded = try AudioDecoder(targetSampleRate: 22_050).decode(audio).samples
+        let streaming = StreamingLogMel(extractor: try FeatureExtractor(configuration: configuration.features))
+        let frames = decoded.withUnsafeBufferPointer { streaming.push($0) }.storage + streaming.finish().storage
+        let logMel = Matrix(rows: frames.count / 128, columns: 128, storage: frames)
+        let pooledWindows = SegmentCutter.windows(of: logMel, length: 43, hop: 43)
+        let identificationWindows = SegmentCutter.windows(of: logMel, length: 43, hop: 22)
+        #expect(pooledWindows.count >= 6 && identificationWindows.count > pooledWindows.count + 3)
+
+        let analyser = try EncoderAnalyser(encoder: encoder)
+        analyser.keepSegments = true
+        let analysis = try analyser.analyse(path: audio.path)
+        let pooled = try analyser.segmentEmbeddings(path: audio.path)
+        #expect(analysis.segmentCount == pooledWindows.count && pooled.count == pooledWindows.count)
+        #expect(pooled.map(\.values) == encoder.embed(segments: pooledWindows).map(\.values))
+        let query = try analyser.identificationSegments(path: audio.path, pitchOffsets: [])[0]
+        let robust = encoder.embed(segments: RobustFrontEnd.windows(identificationWindows, configuration: configuration))
+        #expect(query.map(\.values) == robust.map(\.values))
+        #expect(analysis.segments.map(\.values) == query.map(\.values))
+        // The pooled embedding is the normalised mean of the pooled segments only.
+        var sum = [Float](repeating: 0, count: 8)
+        for e in pooled { for i in 0..<8 { sum[i] += e.values[i] } }
+        #expect(zip(analysis.embedding.values, Embedding(normalising: sum).values).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
     @Test func scoresATinyExampleByHand() {
         let q = Matrix(rowArrays: [[1, 0], [0, 1]])
         let r1 = Matrix(rowArrays: [[1, 0], [0.6, 0.8]])
