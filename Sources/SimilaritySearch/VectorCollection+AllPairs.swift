@@ -19,8 +19,9 @@ extension VectorCollection {
     ///   - excludingSelf: leave each row out of its own selection.
     ///   - blockRows: rows per block (and per tile side).
     ///   - startRow: rows before it are not reported (a resumed export; a multiple of `blockRows`). Their
-    ///     contributions to later rows are computed as plain row-against-column tiles, so every reported
-    ///     selection is the same as in a full run.
+    ///     contributions to later rows are computed as a full run computes them (the earlier block's tile,
+    ///     offered transposed, in block order), so every reported score and selection is the full run's to the
+    ///     bit, whatever rounding the BLAS kernel gives a tile's edge rows.
     ///   - threads: the tiles of each row block are split between this many threads, each with private
     ///     selections for the block's rows (merged after the block) and its own columns' selections, which no
     ///     other thread touches; run BLAS single-threaded meanwhile (`BLAS.setThreadCount(1)`).
@@ -45,11 +46,13 @@ extension VectorCollection {
         for r0 in stride(from: startRow, to: n, by: blockRows) {
             let rows = min(blockRows, n - r0)
             if kk > 0 {
-                // Tiles of this row block: columns before `startRow` (never reported, so they feed only these
-                // rows), then the diagonal and the tiles right of it.
-                let tiles =
-                    stride(from: 0, to: startRow, by: blockRows).map { (column: $0, feedsColumns: false) }
-                    + stride(from: r0, to: n, by: blockRows).map { (column: $0, feedsColumns: $0 != r0) }
+                // Row blocks before `startRow` are never reported; a full run fed this block's selections from
+                // their tiles (their rows × this block's columns, offered transposed) before reaching it.
+                for b in stride(from: 0, to: startRow, by: blockRows) {
+                    scan.feedColumns(rowBlock: b, column: r0, into: heaps)
+                }
+                // This row block's own tiles: the diagonal and those right of it.
+                let tiles = stride(from: r0, to: n, by: blockRows).map { (column: $0, feedsColumns: $0 != r0) }
                 scan.process(rowBlock: r0, rows: rows, tiles: tiles, into: heaps)
             }
             for r in 0..<rows { try body(r0 + r, heaps.sorted(r0 + r)) }
@@ -113,11 +116,20 @@ private struct AllPairsScan: @unchecked Sendable {
         }
     }
 
+    /// The tile of row block `b` against column block `c0`, offered only to the columns' selections: what
+    /// `process` offers them when it scores row block `b` (the same `sgemm`, so the same scores to the bit).
+    func feedColumns(rowBlock b: Int, column c0: Int, into heaps: borrowing TopKHeaps) {
+        let rows = min(blockRows, collection.count - b)
+        score(
+            b, rows, (column: c0, feedsColumns: true), scratch: tiles, rowHeaps: heaps, firstRowHeap: 0, heaps,
+            feedsRows: false)
+    }
+
     /// One tile: `sgemm` of the row block against `tile.column`'s block, then the offers. Row `r0 + r`'s
-    /// candidates go to `rowHeaps` heap `r0 + r - firstRowHeap`.
+    /// candidates go to `rowHeaps` heap `r0 + r - firstRowHeap` (unless `feedsRows` is false).
     private func score(
         _ r0: Int, _ rows: Int, _ tile: (column: Int, feedsColumns: Bool), scratch: UnsafeMutablePointer<Float>,
-        rowHeaps: borrowing TopKHeaps, firstRowHeap: Int, _ heaps: borrowing TopKHeaps
+        rowHeaps: borrowing TopKHeaps, firstRowHeap: Int, _ heaps: borrowing TopKHeaps, feedsRows: Bool = true
     ) {
         let d = collection.dimensions, c0 = tile.column
         let cols = min(blockRows, collection.count - c0)
@@ -126,7 +138,7 @@ private struct AllPairsScan: @unchecked Sendable {
                 .none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
                 b: v.baseAddress! + c0 * d, ldb: d, c: scratch, ldc: cols)
         }
-        for r in 0..<rows {
+        for r in 0..<rows where feedsRows {
             let row = r0 + r
             rowHeaps.offerRow(
                 row - firstRowHeap, scratch + r * cols, count: cols, firstIndex: c0, skip: excludingSelf ? row : -1,
