@@ -216,20 +216,22 @@ public final class EncoderAnalyser: TrackAnalysing {
         let config = encoder.configuration
         let streaming = StreamingLogMel(extractor: extractor)
         var made = 0
-        // `body` gets the identification cut for a query (`robust`), else the pooled one.
         let toBody: ([Embedding]) throws -> Void = { batch in
             made += batch.count
             try body(batch)
         }
-        let robustOut: (([Embedding]) throws -> Void)? = robust ? toBody : alsoRobust
-        let pooledOut: (([Embedding]) throws -> Void)? = robust ? nil : toBody
-        var streams: [SegmentStream] = []
-        if let pooledOut {
-            let alsoHere = robustOut != nil && hops.identification == hops.pooled ? robustOut : nil
-            streams.append(SegmentStream(hop: hops.pooled, plain: pooledOut, robust: alsoHere))
-        }
-        if let robustOut, streams.first?.robust == nil {
-            streams.append(SegmentStream(hop: hops.identification, plain: nil, robust: robustOut))
+        // A query (`robust`) is cut for identification only; an indexed track for pooling, and for `alsoRobust`
+        // by the same cut where the hops agree, else by a second one.
+        let streams: [SegmentStream]
+        if robust {
+            streams = [SegmentStream(hop: hops.identification, plain: nil, robust: toBody)]
+        } else if let alsoRobust, hops.identification != hops.pooled {
+            streams = [
+                SegmentStream(hop: hops.pooled, plain: toBody, robust: nil),
+                SegmentStream(hop: hops.identification, plain: nil, robust: alsoRobust),
+            ]
+        } else {
+            streams = [SegmentStream(hop: hops.pooled, plain: toBody, robust: alsoRobust)]
         }
         var cutters = streams.map {
             SegmentCutter(length: config.segmentFrames, hop: $0.hop, columns: config.features.melBands)

@@ -138,11 +138,13 @@ private struct AllPairsScan: @unchecked Sendable {
                 .none, .transposed, m: rows, n: cols, k: d, a: v.baseAddress! + r0 * d, lda: d,
                 b: v.baseAddress! + c0 * d, ldb: d, c: scratch, ldc: cols)
         }
-        for r in 0..<rows where feedsRows {
-            let row = r0 + r
-            rowHeaps.offerRow(
-                row - firstRowHeap, scratch + r * cols, count: cols, firstIndex: c0, skip: excludingSelf ? row : -1,
-                include: include.map { f in { f(row, $0) } })
+        if feedsRows {
+            for r in 0..<rows {
+                let row = r0 + r
+                rowHeaps.offerRow(
+                    row - firstRowHeap, scratch + r * cols, count: cols, firstIndex: c0, skip: excludingSelf ? row : -1,
+                    include: include.map { f in { f(row, $0) } })
+            }
         }
         // The same scores seen from the columns: row block r0 are candidates for rows c0+j. Walk the tile row by
         // row so memory access stays sequential.

@@ -51,9 +51,8 @@ import PipelineTestSupport
         #expect(query.map(\.values) == robust.map(\.values))
         #expect(analysis.segments.map(\.values) == query.map(\.values))
         // The pooled embedding is the normalised mean of the pooled segments only.
-        var sum = [Float](repeating: 0, count: 8)
-        for e in pooled { for i in 0..<8 { sum[i] += e.values[i] } }
-        #expect(zip(analysis.embedding.values, Embedding(normalising: sum).values).allSatisfy { abs($0 - $1) < 1e-6 })
+        let mean = try #require(Embedding.pooled(pooled))
+        #expect(zip(analysis.embedding.values, mean.values).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
     @Test func scoresATinyExampleByHand() {
