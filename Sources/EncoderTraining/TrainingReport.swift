@@ -73,6 +73,13 @@ public struct TrainingReport: Codable, Sendable {
     /// The epoch the model file comes from.
     public var modelEpoch: Int? { keptEpoch ?? bestEpoch }
 
+    /// Whether the run it reports ended as a recipe of `epochs` epochs ends: all of them trained, or stopped early
+    /// by patience. A run interrupted by Ctrl-C or a kill leaves a report of fewer epochs beside a model file of one
+    /// of them, which is not the recipe's model.
+    public func finished(epochs planned: Int) -> Bool {
+        stoppedEarly || (epochs.last?.epoch ?? 0) >= planned
+    }
+
     /// The record of epoch `epoch` (nil for nil or an epoch the report does not hold): `record(of: bestEpoch)`,
     /// `record(of: modelEpoch)`.
     public func record(of epoch: Int?) -> EpochRecord? {

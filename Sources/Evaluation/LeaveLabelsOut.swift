@@ -247,7 +247,7 @@ public final class LeaveLabelsOut {
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
-    /// training labels; returns the record of the epoch of the model's weights (nil in reports that predate
+    /// training labels and a finished run (an interrupted one is trained again); returns the record of the epoch of the model's weights (nil in reports that predate
     /// `keptEpoch` and `bestEpoch` alike) and whether the model was reused. `unseen` (the held-out labels'
     /// tracks) is only measured on, never trained on.
     private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], unseen: [LabelledTrack],
@@ -266,8 +266,15 @@ public final class LeaveLabelsOut {
            previous.classNames == classes,
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
-            log("  reusing \(output.path) (same recipe and labels)")
-            return (previous.record(of: previous.modelEpoch), true)
+            if previous.finished(epochs: options.recipe.epochs) {
+                log("  reusing \(output.path) (same recipe and labels)")
+                return (previous.record(of: previous.modelEpoch), true)
+            }
+            // Interrupted (Ctrl-C, a kill): its model file holds an epoch before the recipe's end. Training on from
+            // the checkpoint would draw other crops than an uninterrupted run (the generators restart at the
+            // resumed epoch), so the fold is trained again from the start: the same recipe, the same model.
+            log("  \(output.lastPathComponent) stopped after epoch \(previous.epochs.last?.epoch ?? 0) of "
+                + "\(options.recipe.epochs) (interrupted): training it again from the start")
         }
         // A fresh model: no checkpoint of another recipe may be resumed.
         try? FileManager.default.removeItem(at: session.checkpointURL)

@@ -115,8 +115,8 @@ struct EvaluateCommand: ParsableCommand {
     var peers: String?
 
     @Option(help: ArgumentHelp(
-        "With --leave-labels-out: keep the fold models here (fold-1.safetensors …) and reuse those trained by "
-            + "the same recipe on the same labels; default: a temporary folder.",
+        "With --leave-labels-out: keep the fold models here (fold-1.safetensors …) and reuse those trained to "
+            + "the end by the same recipe on the same labels; default: a temporary folder.",
         valueName: "dir"))
     var foldModels: String?
 

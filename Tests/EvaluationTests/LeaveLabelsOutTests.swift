@@ -137,6 +137,27 @@ import PipelineTestSupport
         #expect(again.folds.allSatisfy(\.reused) && !report.folds.contains(where: \.reused))
         #expect(again.summaries.first?.precisionAt10 == report.summaries.first?.precisionAt10)
 
+        // Ctrl-C after fold 1's first epoch leaves a model file and a report of 1 of 2 epochs: the next run must
+        // not take that for the fold's model, but train it again: the uninterrupted run's model, weight for weight.
+        options.modelsDirectory = folder.path("models-interrupted")
+        let stop = StopRequest()
+        _ = try LeaveLabelsOut(options: options) { line in if line.contains(" ce ") { _ = stop.raise() } }
+            .run(evaluation: evaluation, training: training, peers: nil, progress: SilentProgress.factory, stop: stop)
+        let cut = try TrainingReport.decode(Data(contentsOf: folder.path("models-interrupted/fold-1.report.json")))
+        #expect(cut.epochs.count == 1 && !cut.finished(epochs: 2))
+        lines = []
+        let retrained = try LeaveLabelsOut(options: options) { lines.append($0) }
+            .run(evaluation: evaluation, training: training, peers: nil, progress: SilentProgress.factory, stop: StopRequest())
+        #expect(lines.contains { $0.contains("fold-1.safetensors stopped after epoch 1 of 2") }, "\(lines)")
+        #expect(!lines.contains { $0.contains("reusing") } && !retrained.folds.contains(where: \.reused))
+        let whole = try TrainingReport.decode(Data(contentsOf: folder.path("models-interrupted/fold-1.report.json")))
+        #expect(whole.epochs.map(\.epoch) == [1, 2] && whole.finished(epochs: 2))
+        let weights = try ["models-interrupted", "models"].map { dir in
+            let encoder = try Encoder.load(contentsOf: folder.path("\(dir)/fold-1.safetensors"))
+            return Array(UnsafeBufferPointer(start: encoder.parameters.pointer, count: encoder.layout.count))
+        }
+        #expect(weights[0] == weights[1])
+
         // A test split among the training labels' tracks: left out of the fold models' training, unless
         // the recipe's trainOnTestSplit, which takes them too (and never reuses models trained without them).
         let withTest = training.map { track in
