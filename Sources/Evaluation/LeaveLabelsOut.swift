@@ -247,9 +247,9 @@ public final class LeaveLabelsOut {
     }
 
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
-    /// training labels and a finished run (an interrupted one is trained again); returns the record of the epoch of the model's weights (nil in reports that predate
-    /// `keptEpoch` and `bestEpoch` alike) and whether the model was reused. `unseen` (the held-out labels'
-    /// tracks) is only measured on, never trained on.
+    /// training labels and a finished run (an interrupted one is trained again); returns the record of the epoch
+    /// of the model's weights (nil in reports that predate `keptEpoch` and `bestEpoch` alike) and whether the
+    /// model was reused. `unseen` (the held-out labels' tracks) is only measured on, never trained on.
     private func trainedModel(at output: URL, fold: Int, tracks: [LabelledTrack], unseen: [LabelledTrack],
                               progress: @escaping ProgressFactory, stop: StopRequest) throws
         -> (kept: EpochRecord?, reused: Bool)
