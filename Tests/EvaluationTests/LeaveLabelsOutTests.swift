@@ -154,7 +154,7 @@ import PipelineTestSupport
         #expect(whole.epochs.map(\.epoch) == [1, 2] && whole.finished(epochs: 2))
         let weights = try ["models-interrupted", "models"].map { dir in
             let encoder = try Encoder.load(contentsOf: folder.path("\(dir)/fold-1.safetensors"))
-            return Array(UnsafeBufferPointer(start: encoder.parameters.pointer, count: encoder.layout.count))
+            return encoder.parameters.array(encoder.layout.count)
         }
         #expect(weights[0] == weights[1])
 

@@ -175,6 +175,7 @@ import TestSupport
         }
         #expect(differing.count == 0, "rows \(differing.prefix(10)) … differ from the full run")
     }
+
     @Test func allNearestWithAsymmetricFilterAndSelf() {
         let vectors = Self.integerMatrix(rows: 120, columns: 5, seed: 10)
         let collection = VectorCollection(vectors: vectors)
