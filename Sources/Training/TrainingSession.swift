@@ -25,6 +25,10 @@ public struct TrainingRecipe: Codable, Sendable {
     /// indexing). Training crops are drawn at random, so this only changes how the model file says tracks are cut.
     public var segmentOverlap = 0.5
     public var melBands = 128
+    /// The top edge of the mel filterbank in Hz (`FeatureConfiguration.maxFrequency`); nil: the Nyquist frequency
+    /// (11 025 Hz at the analysis rate). A lower edge spends the same bands on the range below it and leaves
+    /// the model deaf above it.
+    public var maxFrequency: Double? = nil
     public var hiddenSize = 128
     public var layers = 1
     public var bidirectional = false
@@ -195,7 +199,7 @@ public final class TrainingSession {
     }
 
     static func features(_ recipe: TrainingRecipe) -> FeatureConfiguration {
-        FeatureConfiguration(melBands: recipe.melBands, topDecibels: nil)
+        FeatureConfiguration(melBands: recipe.melBands, maxFrequency: recipe.maxFrequency, topDecibels: nil)
     }
 
     /// Trains and returns the report. With `resume`, continues from the checkpoint beside the output.

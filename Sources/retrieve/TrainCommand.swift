@@ -124,6 +124,10 @@ struct RecipeOptions: ParsableArguments {
             + "embeds each moment twice, 0 once (half the encoder's work).", valueName: "share"))
     var segmentOverlap: Double = 0.5
     @Option(help: "Mel bands of the model's input.") var mels: Int = 128
+    @Option(help: ArgumentHelp(
+        "The top edge of the model's mel bands in Hz (default: the Nyquist frequency of the analysis rate, "
+            + "11025): the bands cover 0 Hz up to it, and the model hears nothing above.", valueName: "Hz"))
+    var maxFrequency: Double?
     @Option(help: "LSTM hidden size.") var hidden: Int = 128
     @Option(help: "LSTM layers.") var layers: Int = 1
     @Flag(help: "Bidirectional LSTM.") var bidirectional = false
@@ -240,6 +244,10 @@ struct RecipeOptions: ParsableArguments {
         try Check.above("--segment-seconds", segmentSeconds, 0.2, atMost: 60, unit: " s")
         try Check.finite("--segment-overlap", segmentOverlap, 0...0.95)
         try Check.range("--mels", mels, 8...512)
+        if let maxFrequency {
+            let nyquist = Double(FeatureConfiguration.standard.sampleRate) / 2
+            try Check.above("--max-frequency", maxFrequency, 0, atMost: nyquist, unit: " Hz")
+        }
         try Check.range("--hidden", hidden, 1...4_096)
         try Check.range("--layers", layers, 1...8)
         try Check.range("--embedding", embedding, 2...4_096)
@@ -331,6 +339,7 @@ struct RecipeOptions: ParsableArguments {
         r.segmentSeconds = segmentSeconds
         r.segmentOverlap = segmentOverlap
         r.melBands = mels
+        r.maxFrequency = maxFrequency
         r.hiddenSize = hidden
         r.layers = layers
         r.bidirectional = bidirectional

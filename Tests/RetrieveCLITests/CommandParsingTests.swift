@@ -130,6 +130,7 @@ import Training
             try #require(try Retrieve.parseAsRoot(["train", "data"] + extra) as? TrainCommand).recipe
         }
         #expect(try recipe([]).frontEnd == nil)
+        #expect(try recipe([]).maxFrequency == nil && recipe(["--max-frequency", "8000"]).maxFrequency == 8_000)
         #expect(try recipe(["--conv-channels", "0"]).frontEnd == nil)
         #expect(try recipe(["--conv-channels", "16"]).frontEnd
             == ConvolutionalFrontEnd(channels: 16, kernelBands: 7, kernelFrames: 3, pool: 8))
@@ -139,6 +140,10 @@ import Training
             do { _ = try Retrieve.parseAsRoot(["train", "data"] + extra) } catch { return Retrieve.message(for: error) }
             return nil
         }
+        for bad in ["0", "-5", "11026", "nan"] {
+            #expect(message(["--max-frequency", bad])?.contains("--max-frequency") == true, "\(bad)")
+        }
+        #expect(message(["--max-frequency", "11025"]) == nil)
         #expect(message(["--conv-pool", "4"])?.contains("only --conv-channels C (1 or more) creates") == true)
         #expect(message(["--conv-channels", "8", "--conv-pool", "5"])?.contains("--conv-pool 5 must divide --mels 128")
             == true)

@@ -60,9 +60,10 @@ import PipelineTestSupport
         #expect(try resumed.run(collection: try LabelledCollection.load(folder: data.path, labels: nil), resume: true)
             .epochs.count == 4)
         // Keeping the last epoch: the model file holds the weights the run ended with (the checkpoint's). Without
-        // overlap the model file cuts tracks into segments one after the other.
+        // overlap the model file cuts tracks into segments one after the other; the mel bands stop at 8 kHz.
         recipe.keep = .last
         recipe.segmentOverlap = 0
+        recipe.maxFrequency = 8_000
         let lastOutput = folder.path("last.safetensors")
         let lastSession = try TrainingSession(recipe: recipe, modelName: "toy", output: lastOutput,
                                               cacheDirectory: folder.path("cache").path) { _ in }
@@ -73,6 +74,9 @@ import PipelineTestSupport
         #expect(kept.parameters.array(kept.layout.count) == ended.parameters.array(ended.layout.count))
         #expect(kept.configuration.segmentHopFrames == kept.configuration.segmentFrames)
         #expect(lastReport.recipe["segmentOverlap"] == "0")
+        // The mel bands' top edge is the model's: whatever analyses audio for it uses the same filterbank.
+        #expect(kept.configuration.features.maxFrequency == 8_000 && lastReport.recipe["maxFrequency"] == "8000")
+        #expect(model.configuration.features.maxFrequency == nil && report.recipe["maxFrequency"] == nil)
     }
 
     /// Which epochs write the model file: for `best` only one that improved on validation, for `last` every one.
