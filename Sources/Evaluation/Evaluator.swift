@@ -35,6 +35,12 @@ public import Training
 /// (the model's cosine on band-limited, level-aligned log-mel: `robustWindows`). These rows repeat
 /// the pooled model's style scores: segment matching is for identification only.
 ///
+/// Two more rows compare tracks by timbre (`TimbreGaussian`, `TimbreSimilarity`): `timbre`, the Jensen–Shannon
+/// distance of the tracks' MFCC Gaussians normalised by mutual proximity over the evaluated tracks (Musly's
+/// method), and, with a model, `model:NAME+timbre`, the model's cosine and that similarity mixed per query
+/// (`TimbreSimilarity.hybrid`). They need at least `TimbreGaussian.mfccCount` mel bands; a track too short for a
+/// Gaussian is ranked by the model alone in the hybrid and last in `timbre`.
+///
 /// Style retrieval is leave-one-track-out (see `RetrievalMetrics.styleRetrieval` for the same-track rule);
 /// identification ranks each degraded excerpt against all full tracks (`identificationRanks`).
 public final class Evaluator {
@@ -121,6 +127,9 @@ public final class Evaluator {
     private let decoder: AudioDecoder
     /// The model's track embeddings come from the indexer's analyser, so they are the vectors the index stores.
     private let analyser: EncoderAnalyser?
+    /// MFCCs for the timbre Gaussians (the model's bands, `TimbreGaussian.mfccCount` coefficients); nil when the
+    /// front end has fewer bands than that, and the timbre rows are left out.
+    private let timbreExtractor: FeatureExtractor?
 
     /// - Parameter encoder: the model to evaluate; nil evaluates the baselines alone (on the model-less
     ///   default front end, `FeatureConfiguration(topDecibels: nil)`).
@@ -132,7 +141,16 @@ public final class Evaluator {
         extractor = try FeatureExtractor(configuration: features)
         decoder = AudioDecoder(targetSampleRate: features.sampleRate)
         analyser = try encoder.map { try EncoderAnalyser(encoder: $0) }
+        var timbreFeatures = features
+        timbreFeatures.mfccCount = TimbreGaussian.mfccCount
+        timbreExtractor = features.melBands >= TimbreGaussian.mfccCount
+            ? try FeatureExtractor(configuration: timbreFeatures) : nil
     }
+
+    /// The name of the timbre row.
+    public static let timbreRow = "timbre"
+    /// The suffix of the hybrid row's name (`model:NAME+timbre`).
+    public static let hybridSuffix = "+timbre"
 
     /// The system names, in report order.
     public var systemNames: [String] {
@@ -142,7 +160,13 @@ public final class Evaluator {
             names = [model, model + ":z"]
                 + (options.segmentMatching ? SegmentScoring.allCases.map { model + ":" + $0.rawValue } : [])
         }
-        return names + BaselineDescriptors.Kind.allCases.map(\.rawValue)
+        return names + BaselineDescriptors.Kind.allCases.map(\.rawValue) + timbreSystemNames
+    }
+
+    /// The timbre rows (`timbre`, and with a model its hybrid), or none without a timbre front end.
+    var timbreSystemNames: [String] {
+        guard timbreExtractor != nil else { return [] }
+        return [Self.timbreRow] + (encoder.map { ["model:" + $0.version.name + Self.hybridSuffix] } ?? [])
     }
 
     /// The systems described by one vector per signal, in report order.
@@ -182,6 +206,9 @@ public final class Evaluator {
         /// Per front end (plain, robust, then one robust per pitch try of `RobustFrontEnd.pitchOffsets`).
         var querySegments = [[Matrix]](repeating: [], count: 2 + RobustFrontEnd.pitchOffsets.count)
         var kept: [LabelledTrack] = []
+        /// Each kept track's and each query's timbre Gaussian (nil: too short, or no timbre front end).
+        var referenceTimbre: [TimbreGaussian?] = []
+        var queryTimbre: [TimbreGaussian?] = []
         var querySources: [Int] = []
         var queryDegradations: [Degradation] = []
         var failures: [Failure] = []
@@ -205,9 +232,10 @@ public final class Evaluator {
             defer { progress?.advance(detail: (track.path as NSString).lastPathComponent) }
             guard let samples = Self.decode(track, with: decoder, failures: &described.failures, progress: progress)
             else { continue }
-            let (reference, segments) = describe(samples, matching: options.segmentMatching)
+            let (reference, segments, timbre) = describe(samples, matching: options.segmentMatching)
             let source = described.kept.count
             described.kept.append(track)
+            described.referenceTimbre.append(timbre)
             for s in reference.indices { described.references[s].append(reference[s]) }
             for (f, m) in segments.enumerated() { described.referenceSegments[f].append(m) }
             addQueries(from: samples, of: track, index: trackIndex, source: source, to: &described, scratch: scratch,
@@ -244,8 +272,9 @@ public final class Evaluator {
                 continue
             }
             guard !degraded.isEmpty else { continue }
-            let (query, segments) = describe(degraded, query: true, matching: options.segmentMatching)
+            let (query, segments, timbre) = describe(degraded, query: true, matching: options.segmentMatching)
             for s in query.indices { described.queries[s].append(query[s]) }
+            described.queryTimbre.append(timbre)
             for (f, m) in segments.enumerated() { described.querySegments[f].append(m) }
             described.querySources.append(source)
             described.queryDegradations.append(degradation)
@@ -302,7 +331,64 @@ public final class Evaluator {
                                       ranks: ranks))
             }
         }
-        return reports
+        return reports + timbreReports(d) { report($0, dimensions: $1, style: $2, ranks: $3) }
+    }
+
+    /// The timbre row and, with a model, the hybrid row (`TimbreSimilarity`); none without a timbre front end.
+    private func timbreReports(
+        _ d: Described,
+        report: (String, Int, StyleScores, [Int]) -> SystemReport
+    ) -> [SystemReport] {
+        guard timbreExtractor != nil else { return [] }
+        let labels = d.kept.map(\.label), groups = d.kept.map(\.group)
+        let n = d.kept.count, queries = d.querySources.count
+        let distances = TimbreSimilarity.distances(d.referenceTimbre)
+        let similarity = TimbreSimilarity.mutualProximity(distances: distances, count: n)
+        // A query's normalisation: its distances to every kept track; a track's: to the other kept tracks.
+        let referenceNorms = (0..<n).map { i in
+            TimbreSimilarity.Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
+        }
+        let queryDistances = TimbreSimilarity.distances(d.queryTimbre, to: d.referenceTimbre)
+        let querySimilarity: [[Double]] = (0..<queries).map { q in
+            let row = queryDistances[(q * n)..<((q + 1) * n)]
+            let norm = TimbreSimilarity.Normalisation(distances: row)
+            return row.enumerated().map { j, distance in
+                guard let norm, let other = referenceNorms[j], distance.isFinite else { return .nan }
+                return TimbreSimilarity.mutualProximity(distance, norm, other)
+            }
+        }
+        func matrix(_ rows: [[Double]], columns: Int) -> Matrix {
+            // A missing similarity ranks last.
+            Matrix(rows: rows.count, columns: columns,
+                   storage: rows.flatMap { $0.map { $0.isFinite ? Float($0) : -.greatestFiniteMagnitude } })
+        }
+        let timbreRows = (0..<n).map { Array(similarity[($0 * n)..<(($0 + 1) * n)]) }
+        var out = [report(
+            Self.timbreRow, TimbreGaussian.coefficients.count * (TimbreGaussian.coefficients.count + 3) / 2,
+            RetrievalMetrics.styleRetrieval(scores: matrix(timbreRows, columns: n), labels: labels, groups: groups),
+            queries == 0 ? [] : RetrievalMetrics.identificationRanks(
+                scores: matrix(querySimilarity, columns: n), sources: d.querySources, groups: groups))]
+        guard let encoder else { return out }
+        // The model's cosines (its embeddings are unit vectors), mixed with the timbre similarity per query.
+        let references = Matrix(rowArrays: d.references[0])
+        let cosines = BLAS.multiply(references, .none, references, .transposed)
+        let hybridRows = (0..<n).map { i in
+            TimbreSimilarity.hybrid(model: cosines.row(i).map(Double.init), timbre: timbreRows[i], excluding: i)
+        }
+        var ranks: [Int] = []
+        if queries > 0 {
+            let queryCosines = BLAS.multiply(Matrix(rowArrays: d.queries[0]), .none, references, .transposed)
+            let rows = (0..<queries).map { q in
+                TimbreSimilarity.hybrid(model: queryCosines.row(q).map(Double.init), timbre: querySimilarity[q])
+            }
+            ranks = RetrievalMetrics.identificationRanks(scores: matrix(rows, columns: n), sources: d.querySources,
+                                                         groups: groups)
+        }
+        out.append(report(
+            "model:" + encoder.version.name + Self.hybridSuffix, references.columns,
+            RetrievalMetrics.styleRetrieval(scores: matrix(hybridRows, columns: n), labels: labels, groups: groups),
+            ranks))
+        return out
     }
 
     /// Identification ranks of every query by segment matching with one scoring.
@@ -352,15 +438,18 @@ public final class Evaluator {
     /// Every pooled system's descriptor of one signal, in `pooledSystemNames` order (unnormalised; z-scoring
     /// comes later), and the model's segment embeddings at `matchingHopFrames` (one unit row per segment).
     func describe(_ samples: [Float], query: Bool = false, matching: Bool = true)
-        -> (descriptors: [[Float]], segments: [Matrix])
+        -> (descriptors: [[Float]], segments: [Matrix], timbre: TimbreGaussian?)
     {
         let logMel = extractor.logMel(samples)
+        let timbre = timbreExtractor.flatMap { TimbreGaussian(logMel: logMel, extractor: $0) }
         var out: [[Float]] = []
         var segments: [Matrix] = []
         if let encoder, let analyser {
             out.append(analyser.embedding(samples: samples)?.values
                 ?? [Float](repeating: 0, count: encoder.configuration.embeddingSize))
-            guard matching else { return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), []) }
+            guard matching else {
+                return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), [], timbre)
+            }
             let windows = SegmentCutter.windows(of: logMel, length: encoder.configuration.segmentFrames, hop: matchingHopFrames)
             var frontEnds = [windows, robustWindows(windows)]
             if query {
@@ -380,7 +469,7 @@ public final class Evaluator {
                                            columns: encoder.configuration.embeddingSize))
             }
         }
-        return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), segments)
+        return (out + BaselineDescriptors.descriptors(logMel: logMel, extractor: extractor), segments, timbre)
     }
 
     func robustWindows(_ windows: [Matrix]) -> [Matrix] {

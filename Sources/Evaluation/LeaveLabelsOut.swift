@@ -68,6 +68,9 @@ public final class LeaveLabelsOut {
         /// The model's invariance per degradation: R@1 of the degraded copy among the fold's items, and its
         /// cosine with the original (`Evaluator.DegradationScores`).
         public var invariance: [Evaluator.DegradationScores]
+        /// The same copies ranked by the model's cosine mixed with timbre (`hybridRow`): R@1 only; nil where
+        /// the evaluation had no timbre rows.
+        public var hybridInvariance: [Evaluator.DegradationScores]?
         public var failures: [Evaluator.Failure]
     }
 
@@ -109,6 +112,8 @@ public final class LeaveLabelsOut {
 
     /// The name of the model's row in the report.
     public static let modelRow = "model"
+    /// The name of the row of the model's cosine mixed with timbre similarity (`TimbreSimilarity.hybrid`).
+    public static let hybridRow = "model" + Evaluator.hybridSuffix
 
     private let options: Options
     private let log: (String) -> Void
@@ -189,6 +194,8 @@ public final class LeaveLabelsOut {
                             validationFidelity: kept?.validationFidelity, systems: systems,
                             invariance: options.invariance.isEmpty ? []
                                 : report.systems.first { $0.name == modelName }?.perDegradation ?? [],
+                            hybridInvariance: options.invariance.isEmpty ? nil
+                                : report.systems.first { $0.name == modelName + Evaluator.hybridSuffix }?.perDegradation,
                             failures: report.failures)
             log("fold \(f + 1): " + systems.map { String(format: "%@ P@10 %.3f", $0.name, $0.style.precisionAt10) }
                 .joined(separator: ", ")
@@ -217,8 +224,13 @@ public final class LeaveLabelsOut {
         sink.finish()
         let modelName = "model:" + encoder.version.name
         var systems = report.systems.map { s in
-            SystemScores(name: s.name == modelName ? Self.modelRow : s.name == modelName + ":z" ? "model-z" : s.name,
-                         style: s.style, items: report.tracks)
+            let name = switch s.name {
+            case modelName: Self.modelRow
+            case modelName + ":z": "model-z"
+            case modelName + Evaluator.hybridSuffix: Self.hybridRow
+            default: s.name
+            }
+            return SystemScores(name: name, style: s.style, items: report.tracks)
         }
         if let peers {
             let failed = Set(report.failures.map(\.path))

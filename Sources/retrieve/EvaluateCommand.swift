@@ -48,6 +48,9 @@ struct EvaluateCommand: ParsableCommand {
             model:NAME:segments, :segments-z, :segments-aligned, :segments-robust and :segments-robust-pitch \
             identify by matching segment embeddings instead of one pooled vector (their style columns repeat the \
             pooled model's).
+            Timbre: the row timbre compares tracks' MFCC Gaussians (Jensen-Shannon distance, mutual proximity \
+            over the evaluated tracks, as Musly does), and model:NAME+timbre mixes the model's cosine with it, \
+            each standardised per query (weight 0.4 on timbre).
             """)
 
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))
@@ -276,10 +279,10 @@ struct EvaluateCommand: ParsableCommand {
             [s.name, pm(s.precisionAt10), pm(s.meanAveragePrecision), pm(s.macroPrecisionAt10), pm(s.precisionAt5),
              pm(s.knnAccuracy), p(s.precisionAt10.minimum)]
         }, rightAligned: Set(1..<header.count)))
-        if let model = r.summaries.first(where: { $0.name == r.model }) {
+        func ratios(of model: LeaveLabelsOut.Summary) {
             lines.append("")
-            lines.append("ratios, model / system (mean over folds): P@10, mAP, macro P@10")
-            for s in r.summaries where s.name != r.model {
+            lines.append("ratios, \(model.name) / system (mean over folds): P@10, mAP, macro P@10")
+            for s in r.summaries where s.name != model.name {
                 func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f×", a / b) : "-" }
                 lines.append("  / \(s.name): " + [
                     ratio(model.precisionAt10.mean, s.precisionAt10.mean),
@@ -287,6 +290,10 @@ struct EvaluateCommand: ParsableCommand {
                     ratio(model.macroPrecisionAt10.mean, s.macroPrecisionAt10.mean),
                 ].joined(separator: ", "))
             }
+        }
+        if let hybrid = r.summaries.first(where: { $0.name == LeaveLabelsOut.hybridRow }) { ratios(of: hybrid) }
+        if let model = r.summaries.first(where: { $0.name == r.model }) {
+            ratios(of: model)
             let below = r.folds.filter { f in
                 guard let m = f.systems.first(where: { $0.name == r.model }),
                       let b = f.systems.first(where: { $0.name == BaselineDescriptors.Kind.mfcc.rawValue }) else { return false }
@@ -305,20 +312,26 @@ struct EvaluateCommand: ParsableCommand {
         if !degradations.isEmpty {
             lines.append("")
             lines.append("invariance of the model's pooled embedding, whole degraded copies of the unseen items, over all folds:")
+            let hybrid = r.folds.allSatisfy { $0.hybridInvariance != nil }
             let rows = degradations.enumerated().map { i, d -> [String] in
                 let scores = r.folds.compactMap { $0.invariance.count > i ? $0.invariance[i] : nil }
                 let n = scores.map(\.scores.queries).reduce(0, +)
-                func weighted(_ f: (Evaluator.DegradationScores) -> Double?) -> String {
+                func weighted(_ scores: [Evaluator.DegradationScores], _ f: (Evaluator.DegradationScores) -> Double?)
+                    -> String
+                {
                     let pairs = scores.compactMap { s in f(s).map { ($0, Double(s.scores.queries)) } }
                     let w = pairs.map(\.1).reduce(0, +)
                     return w > 0 ? p(pairs.map { $0.0 * $0.1 }.reduce(0, +) / w) : "-"
                 }
                 let minimum = scores.compactMap { $0.selfCosine?.minimum }.min().map(p) ?? "-"
-                return [d, String(n), weighted { $0.scores.recallAt1 }, weighted { $0.selfCosine?.mean }, minimum,
-                        weighted { $0.selfCosine?.atLeast099 }]
+                let hybridScores = r.folds.compactMap { f in f.hybridInvariance.flatMap { $0.count > i ? $0[i] : nil } }
+                return [d, String(n), weighted(scores) { $0.scores.recallAt1 }, weighted(scores) { $0.selfCosine?.mean },
+                        minimum, weighted(scores) { $0.selfCosine?.atLeast099 }]
+                    + (hybrid ? [weighted(hybridScores) { $0.scores.recallAt1 }] : [])
             }
-            lines.append(Output.table(["copy", "n", "finds itself (R@1)", "cosine mean", "min", "share ≥ 0.99"], rows,
-                                      rightAligned: Set(1..<6)))
+            let header = ["copy", "n", "finds itself (R@1)", "cosine mean", "min", "share ≥ 0.99"]
+                + (hybrid ? ["R@1, \(LeaveLabelsOut.hybridRow)"] : [])
+            lines.append(Output.table(header, rows, rightAligned: Set(1..<header.count)))
         }
         for note in r.peers where note.undescribed > 0 {
             lines.append("\(note.name): \(note.undescribed) item(s) it could not describe are left out of its scores")

@@ -57,7 +57,7 @@ final class LabelledFixture {
         let report = try Evaluator(encoder: nil, options: options).run(tracks)
         #expect(report.tracks == 18 && report.groups == 18 && report.excerpts == 18)
         #expect(abs(report.chancePrecision - 5.0 / 17) < 1e-12)
-        #expect(report.systems.map(\.name) == ["mfcc-stats", "logmel-stats"])
+        #expect(report.systems.map(\.name) == ["mfcc-stats", "logmel-stats", "timbre"])
         let mfcc = report.systems[0]
         #expect(mfcc.dimensions == 80 && report.systems[1].dimensions == 256)
         #expect(mfcc.style.precisionAt5 > 0.8, "P@5 \(mfcc.style.precisionAt5) vs chance 0.29")
@@ -69,6 +69,12 @@ final class LabelledFixture {
         let logMel = report.systems[1]
         #expect(logMel.identification.recallAt1 == 1 && logMel.identification.meanReciprocalRank == 1)
         #expect(mfcc.identification.recallAt1 >= 0.5 && mfcc.identification.recallAt10 == 1)
+        // The timbre row (MFCC Gaussians, Jensen–Shannon, mutual proximity) tells the three classes apart and
+        // finds every clean excerpt's track.
+        let timbre = report.systems[2]
+        #expect(timbre.dimensions == 24 * 27 / 2)
+        #expect(timbre.style.precisionAt5 > 0.8, "timbre P@5 \(timbre.style.precisionAt5)")
+        #expect(timbre.identification.recallAt1 == 1, "timbre R@1 \(timbre.identification.recallAt1)")
     }
 
     @Test func modelAndDegradationsRunAndBadFilesAreReported() throws {
@@ -87,7 +93,7 @@ final class LabelledFixture {
             == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
                "model:tiny:segments-robust-pitch",
-               "mfcc-stats", "logmel-stats"])
+               "mfcc-stats", "logmel-stats", "timbre", "model:tiny+timbre"])
         #expect(report.systems[0].dimensions == 8)
         #expect(report.systems.map(\.name) == (try Evaluator(encoder: encoder, options: options)).systemNames)
         // The model row (raw cosine, as the index) reports how close each degradation's queries stay to their

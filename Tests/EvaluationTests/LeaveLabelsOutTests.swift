@@ -116,11 +116,16 @@ import PipelineTestSupport
         #expect(Set(report.folds.flatMap(\.labels)) == Set(labelIndex.keys))
         for fold in report.folds {
             #expect(fold.items == 16 && fold.labels.count == 2 && fold.trainingTracks == 8)
-            #expect(fold.systems.map(\.name) == ["model", "model-z", "mfcc-stats", "logmel-stats", "oracle", "random"])
+            #expect(fold.systems.map(\.name)
+                == ["model", "model-z", "mfcc-stats", "logmel-stats", "timbre", "model+timbre", "oracle", "random"])
             // Whole degraded copies of every held-out clip: a -20 dB copy embeds as the original (level range).
             #expect(fold.invariance.map(\.degradation) == Degradation.invariance.map(\.rawValue))
             let quiet = try #require(fold.invariance.first?.selfCosine)
             #expect(fold.invariance[0].scores.queries == 16 && quiet.minimum > 0.999, "\(quiet)")
+            // The same copies ranked by the model mixed with timbre: the quieter copy still finds its own clip.
+            let hybrid = try #require(fold.hybridInvariance)
+            #expect(hybrid.map(\.degradation) == Degradation.invariance.map(\.rawValue))
+            #expect(hybrid[0].scores.queries == 16 && hybrid[0].scores.recallAt1 == 1, "\(hybrid[0].scores)")
             let oracleScores = try #require(fold.systems.first { $0.name == "oracle" })
             // Each clip's 6 same-label candidates (its own track's other clip left out) rank first: mAP 1.
             #expect(abs(oracleScores.style.meanAveragePrecision - 1) < 1e-9)

@@ -188,7 +188,7 @@ import PipelineTestSupport
         #expect(names == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
                "model:tiny:segments-robust-pitch",
-               "mfcc-stats", "logmel-stats"])
+               "mfcc-stats", "logmel-stats", "timbre", "model:tiny+timbre"])
         let byName = Dictionary(uniqueKeysWithValues: report.systems.map { ($0.name, $0.identification) })
         let pooled = try #require(byName["model:tiny"]), segments = try #require(byName["model:tiny:segments"])
         #expect(report.excerpts == 40)

@@ -229,3 +229,29 @@ import Testing
         }
     }
 }
+
+@Suite struct TimbreGaussianFromLogMelTests {
+    static func extractor() throws -> FeatureExtractor {
+        try FeatureExtractor(configuration: FeatureConfiguration(mfccCount: TimbreGaussian.mfccCount, topDecibels: nil))
+    }
+
+    /// The Gaussian leaves out MFCC 0 and floors the log-mel below its own peak, so a copy 20 dB quieter gets the
+    /// same model — its near-silent intro (120 dB down, where the quieter copy meets `power_to_db`'s absolute
+    /// floor) included — while another sound gets another.
+    @Test func aQuieterCopyHasTheSameGaussian() throws {
+        let extractor = try Self.extractor()
+        let chord = Signals.chord([220, 277, 330], seconds: 3, sampleRate: 22_050)
+        var music = zip(chord, Signals.whiteNoise(seconds: 3, sampleRate: 22_050, amplitude: 0.05, seed: 3)).map(+)
+        for i in 0..<(music.count / 3) { music[i] *= 1e-6 }  // a near-silent first second
+        let original = try #require(TimbreGaussian(logMel: extractor.logMel(music), extractor: extractor))
+        let quiet = try #require(TimbreGaussian(logMel: extractor.logMel(music.map { $0 * 0.1 }), extractor: extractor))
+        let worstMean = zip(original.mean, quiet.mean).map { abs($0 - $1) }.max()!
+        let worstCovariance = zip(original.covariance, quiet.covariance).map { abs($0 - $1) }.max()!
+        #expect(worstMean < 1e-3 && worstCovariance < 1e-2, "mean Δ \(worstMean), covariance Δ \(worstCovariance)")
+        let noise = try #require(TimbreGaussian(
+            logMel: extractor.logMel(Signals.whiteNoise(seconds: 3, sampleRate: 22_050, seed: 4)), extractor: extractor))
+        #expect(zip(original.mean, noise.mean).map { abs($0 - $1) }.max()! > 1)
+        // A clip too short for a covariance of 24 coefficients gives none.
+        #expect(TimbreGaussian(logMel: extractor.logMel(Array(music.prefix(22_050 / 2))), extractor: extractor) == nil)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+public import RetrieveCore
+import Synchronization
+
+/// How alike two tracks' timbres are (`TimbreGaussian`), and how that joins the model's cosine.
+///
+/// - **Distance**: the Jensen–Shannon divergence of two Gaussians, approximated through their merged Gaussian
+///   (mean halfway, covariance the mean of both plus the outer product of half the mean difference):
+///   `JS = ½ log det Σₘ − ¼ (log det Σ₁ + log det Σ₂)`, and its square root as the distance (0 for equal models).
+/// - **Mutual proximity** (Schnitzer et al., ISMIR 2011): each track's distances to a set of others give it a
+///   mean μ and standard deviation σ (`Normalisation`); the similarity of a and b is the probability, under
+///   both tracks' normal distributions of distances, that a third track lies farther from each of them:
+///   `P(X > d | a) · P(X > d | b)`, in [0, 1]. It undoes hubness, where a few tracks with broad models are
+///   close to everything.
+/// - **Hybrid**: the model's cosines and the timbre similarities of one query, each standardised over the
+///   query's candidates (its own mean and standard deviation), mixed as `(1 − w) · model + w · timbre`
+///   (`hybrid`). Standardising per query puts the two scales on one footing without any collection-wide
+///   statistics, and leaves each system's own ranking of a query's candidates unchanged.
+///
+/// The three steps are those of Musly's `timbre` method, written here from the published formulas; our MFCCs
+/// come from the model's own log-mel and leave out MFCC 0 (`TimbreGaussian`).
+public enum TimbreSimilarity {
+    /// w of `hybrid`: the timbre similarity's weight beside the model's cosine (chosen by leave-labels-out,
+    /// bench/README.md "quality").
+    public static let hybridWeight = 0.4
+
+    /// The square root of the Jensen–Shannon divergence of `a` and `b` (see the type's notes); +∞ when the merged
+    /// covariance is not positive definite (not for models `TimbreGaussian` made).
+    ///
+    /// - Complexity: O(d³ / 3), a Cholesky factorisation of the merged covariance.
+    public static func distance(_ a: TimbreGaussian, _ b: TimbreGaussian) -> Double {
+        if a == b { return 0 }
+        let d = a.dimensions
+        precondition(b.dimensions == d, "timbre models of \(d) and \(b.dimensions) dimensions")
+        var merged = [Double](repeating: 0, count: d * d)
+        for i in 0..<d {
+            let di = 0.5 * (a.mean[i] - b.mean[i])
+            for j in 0...i {
+                let dj = 0.5 * (a.mean[j] - b.mean[j])
+                merged[i * d + j] = 0.5 * (a.covariance[i * d + j] + b.covariance[i * d + j]) + di * dj
+            }
+        }
+        guard let logDeterminant = TimbreGaussian.logDeterminant(merged, dimensions: d) else { return .infinity }
+        let divergence = 0.5 * logDeterminant - 0.25 * (a.logDeterminant + b.logDeterminant)
+        return divergence.isFinite ? max(0, divergence).squareRoot() : .infinity
+    }
+
+    /// All distances among `models`, row-major `n × n` (symmetric, 0 on the diagonal); a pair with a missing
+    /// model gets NaN.
+    ///
+    /// - Complexity: O(n² · d³ / 6), split over the available cores.
+    public static func distances(_ models: [TimbreGaussian?]) -> [Double] {
+        distances(models, to: models, symmetric: true)
+    }
+
+    /// Distances from every model of `queries` (rows) to every model of `references` (columns), row-major; NaN
+    /// where either is missing.
+    public static func distances(_ queries: [TimbreGaussian?], to references: [TimbreGaussian?]) -> [Double] {
+        distances(queries, to: references, symmetric: false)
+    }
+
+    private static func distances(
+        _ queries: [TimbreGaussian?], to references: [TimbreGaussian?], symmetric: Bool
+    )
+        -> [Double]
+    {
+        let n = queries.count, m = references.count
+        // One row per iteration; each row is written by the one iteration that computes it.
+        let rows = Mutex([[Double]](repeating: [], count: n))
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            let first = symmetric ? i + 1 : 0
+            var row = [Double](repeating: .nan, count: max(0, m - first))
+            if let a = queries[i] {
+                for j in first..<m { if let b = references[j] { row[j - first] = distance(a, b) } }
+            }
+            rows.withLock { $0[i] = row }
+        }
+        var out = [Double](repeating: .nan, count: n * m)
+        rows.withLock { rows in
+            for i in 0..<n {
+                let first = symmetric ? i + 1 : 0
+                for (k, v) in rows[i].enumerated() {
+                    out[i * m + first + k] = v
+                    if symmetric { out[(first + k) * m + i] = v }
+                }
+                if symmetric, queries[i] != nil { out[i * m + i] = 0 }
+            }
+        }
+        return out
+    }
+
+    /// A track's distances to the others of a set: their mean and sample standard deviation, for mutual
+    /// proximity.
+    public struct Normalisation: Sendable, Equatable, Codable {
+        public var mean: Double
+        public var deviation: Double
+
+        /// Over the finite values of `distances` (a track's distances to the others, its own left out by the
+        /// caller); the deviation is at least 1e-9 so that a set of equal distances still divides. Nil for fewer
+        /// than two finite values.
+        public init?(distances: some Sequence<Double>) {
+            let values = distances.filter(\.isFinite)
+            guard values.count >= 2 else { return nil }
+            let m = values.reduce(0, +) / Double(values.count)
+            let variance = values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)
+            mean = m
+            deviation = max(1e-9, variance.squareRoot())
+        }
+
+        public init(mean: Double, deviation: Double) {
+            self.mean = mean
+            self.deviation = deviation
+        }
+
+        /// P(X > d) for X ~ N(mean, deviation²).
+        func farther(_ d: Double) -> Double { 0.5 * erfc((d - mean) / (deviation * 2.0.squareRoot())) }
+    }
+
+    /// Mutual proximity of two tracks at distance `d`: `P(X > d | a) · P(X > d | b)`, larger = more alike.
+    public static func mutualProximity(_ d: Double, _ a: Normalisation, _ b: Normalisation) -> Double {
+        a.farther(d) * b.farther(d)
+    }
+
+    /// The mutual-proximity similarity matrix of `n` tracks from their distance matrix (row-major `n × n`), each
+    /// track normalised by its distances to the other `n − 1`: what Musly computes when every track is in its
+    /// style set. Row-major `n × n`; NaN for a pair with a missing distance, and 1 on the diagonal.
+    public static func mutualProximity(distances: [Double], count n: Int) -> [Double] {
+        precondition(distances.count == n * n, "expected \(n) × \(n) distances")
+        let norms = (0..<n).map { i in
+            Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
+        }
+        var out = [Double](repeating: .nan, count: n * n)
+        for i in 0..<n {
+            for j in 0..<n {
+                if i == j { out[i * n + j] = 1; continue }
+                guard let a = norms[i], let b = norms[j], distances[i * n + j].isFinite else { continue }
+                out[i * n + j] = mutualProximity(distances[i * n + j], a, b)
+            }
+        }
+        return out
+    }
+
+    /// One query's scores standardised over its candidates: `(s − mean) / std` over the finite scores outside
+    /// `excluding` (the query itself, when it is among the candidates); a non-finite score becomes 0 (the mean),
+    /// so a track without a timbre model is ranked by the other system alone.
+    public static func standardised(_ scores: [Double], excluding: Int? = nil) -> [Double] {
+        let values = scores.indices.filter { $0 != excluding && scores[$0].isFinite }.map { scores[$0] }
+        guard values.count >= 2 else { return [Double](repeating: 0, count: scores.count) }
+        let m = values.reduce(0, +) / Double(values.count)
+        let s = (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count)).squareRoot()
+        return scores.map { $0.isFinite && s > 0 ? ($0 - m) / s : 0 }
+    }
+
+    /// The hybrid score of one query against its candidates: `(1 − weight) · z(model) + weight · z(timbre)`, each
+    /// standardised over the candidates (`standardised`, leaving out `excluding`).
+    public static func hybrid(
+        model: [Double], timbre: [Double], weight: Double = hybridWeight, excluding: Int? = nil
+    )
+        -> [Double]
+    {
+        precondition(model.count == timbre.count, "\(model.count) model scores, \(timbre.count) timbre scores")
+        let zm = standardised(model, excluding: excluding), zt = standardised(timbre, excluding: excluding)
+        return zip(zm, zt).map { (1 - weight) * $0 + weight * $1 }
+    }
+}
