@@ -36,10 +36,11 @@ public import Training
 /// the pooled model's style scores: segment matching is for identification only.
 ///
 /// Two more rows compare tracks by timbre (`TimbreGaussian`, `TimbreSimilarity`): `timbre`, the Jensen–Shannon
-/// distance of the tracks' MFCC Gaussians normalised by mutual proximity over the evaluated tracks (Musly's
-/// method), and, with a model, `model:NAME+timbre`, the model's cosine and that similarity mixed per query
-/// (`TimbreSimilarity.hybrid`). They need at least `TimbreGaussian.mfccCount` mel bands; a track too short for a
-/// Gaussian is ranked by the model alone in the hybrid and last in `timbre`.
+/// distance of the tracks' MFCC Gaussians (all bands, and the bands below `TimbreGaussian.lowBandLimit`)
+/// normalised by mutual proximity over the evaluated tracks, the closer of the two (`TimbreSimilarity.combined`;
+/// Musly's method, twice), and, with a model, `model:NAME+timbre`, the model's cosine and that similarity mixed
+/// per query (`TimbreSimilarity.hybrid`). They need at least `TimbreGaussian.mfccCount` mel bands; a track too
+/// short for a Gaussian is ranked by the model alone in the hybrid and last in `timbre`.
 ///
 /// Style retrieval is leave-one-track-out (see `RetrievalMetrics.styleRetrieval` for the same-track rule);
 /// identification ranks each degraded excerpt against all full tracks (`identificationRanks`).
@@ -127,9 +128,9 @@ public final class Evaluator {
     private let decoder: AudioDecoder
     /// The model's track embeddings come from the indexer's analyser, so they are the vectors the index stores.
     private let analyser: EncoderAnalyser?
-    /// MFCCs for the timbre Gaussians (the model's bands, `TimbreGaussian.mfccCount` coefficients); nil when the
-    /// front end has fewer bands than that, and the timbre rows are left out.
-    private let timbreExtractor: FeatureExtractor?
+    /// Whether the front end has the bands the timbre Gaussians need (`TimbreGaussian.mfccCount`); without, the
+    /// timbre rows are left out.
+    private let describesTimbre: Bool
 
     /// - Parameter encoder: the model to evaluate; nil evaluates the baselines alone (on the model-less
     ///   default front end, `FeatureConfiguration(topDecibels: nil)`).
@@ -141,10 +142,7 @@ public final class Evaluator {
         extractor = try FeatureExtractor(configuration: features)
         decoder = AudioDecoder(targetSampleRate: features.sampleRate)
         analyser = try encoder.map { try EncoderAnalyser(encoder: $0) }
-        var timbreFeatures = features
-        timbreFeatures.mfccCount = TimbreGaussian.mfccCount
-        timbreExtractor = features.melBands >= TimbreGaussian.mfccCount
-            ? try FeatureExtractor(configuration: timbreFeatures) : nil
+        describesTimbre = features.melBands >= TimbreGaussian.mfccCount
     }
 
     /// The name of the timbre row.
@@ -165,7 +163,7 @@ public final class Evaluator {
 
     /// The timbre rows (`timbre`, and with a model its hybrid), or none without a timbre front end.
     var timbreSystemNames: [String] {
-        guard timbreExtractor != nil else { return [] }
+        guard describesTimbre else { return [] }
         return [Self.timbreRow] + (encoder.map { ["model:" + $0.version.name + Self.hybridSuffix] } ?? [])
     }
 
@@ -206,9 +204,10 @@ public final class Evaluator {
         /// Per front end (plain, robust, then one robust per pitch try of `RobustFrontEnd.pitchOffsets`).
         var querySegments = [[Matrix]](repeating: [], count: 2 + RobustFrontEnd.pitchOffsets.count)
         var kept: [LabelledTrack] = []
-        /// Each kept track's and each query's timbre Gaussian (nil: too short, or no timbre front end).
-        var referenceTimbre: [TimbreGaussian?] = []
-        var queryTimbre: [TimbreGaussian?] = []
+        /// Each kept track's and each query's timbre Gaussians, all bands and low band (nil: too short, or no timbre
+        /// front end).
+        var referenceTimbre: [Timbre] = []
+        var queryTimbre: [Timbre] = []
         var querySources: [Int] = []
         var queryDegradations: [Degradation] = []
         var failures: [Failure] = []
@@ -281,6 +280,12 @@ public final class Evaluator {
         }
     }
 
+    /// A signal's two timbre Gaussians (`TimbreSimilarity.combined`).
+    struct Timbre {
+        var full: TimbreGaussian?
+        var lowBand: TimbreGaussian?
+    }
+
     /// Every system's scores, in `systemNames` order.
     private func systemReports(_ d: Described) -> [SystemReport] {
         let labels = d.kept.map(\.label), groups = d.kept.map(\.group)
@@ -339,24 +344,32 @@ public final class Evaluator {
         _ d: Described,
         report: (String, Int, StyleScores, [Int]) -> SystemReport
     ) -> [SystemReport] {
-        guard timbreExtractor != nil else { return [] }
+        guard describesTimbre else { return [] }
         let labels = d.kept.map(\.label), groups = d.kept.map(\.group)
         let n = d.kept.count, queries = d.querySources.count
-        let distances = TimbreSimilarity.distances(d.referenceTimbre)
-        let similarity = TimbreSimilarity.mutualProximity(distances: distances, count: n)
-        // A query's normalisation: its distances to every kept track; a track's: to the other kept tracks.
-        let referenceNorms = (0..<n).map { i in
-            TimbreSimilarity.Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
-        }
-        let queryDistances = TimbreSimilarity.distances(d.queryTimbre, to: d.referenceTimbre)
-        let querySimilarity: [[Double]] = (0..<queries).map { q in
-            let row = queryDistances[(q * n)..<((q + 1) * n)]
-            let norm = TimbreSimilarity.Normalisation(distances: row)
-            return row.enumerated().map { j, distance in
-                guard let norm, let other = referenceNorms[j], distance.isFinite else { return .nan }
-                return TimbreSimilarity.mutualProximity(distance, norm, other)
+        // Per band range: mutual proximity among the kept tracks, and of each query to every kept track (a query
+        // normalised by its distances to all kept tracks, a track by its distances to the other kept tracks).
+        func proximities(_ model: (Timbre) -> TimbreGaussian?) -> (tracks: [Double], queries: [Double]) {
+            let references = d.referenceTimbre.map(model)
+            let distances = TimbreSimilarity.distances(references)
+            let norms = (0..<n).map { i in
+                TimbreSimilarity.Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
             }
+            let queryDistances = TimbreSimilarity.distances(d.queryTimbre.map(model), to: references)
+            let queryProximity = (0..<queries).flatMap { q in
+                let row = queryDistances[(q * n)..<((q + 1) * n)]
+                let norm = TimbreSimilarity.Normalisation(distances: row)
+                return row.enumerated().map { j, distance in
+                    guard let norm, let other = norms[j], distance.isFinite else { return Double.nan }
+                    return TimbreSimilarity.mutualProximity(distance, norm, other)
+                }
+            }
+            return (TimbreSimilarity.mutualProximity(distances: distances, count: n), queryProximity)
         }
+        let full = proximities(\.full), lowBand = proximities(\.lowBand)
+        let similarity = TimbreSimilarity.combined(full.tracks, lowBand.tracks)
+        let combinedQueries = TimbreSimilarity.combined(full.queries, lowBand.queries)
+        let querySimilarity = (0..<queries).map { Array(combinedQueries[($0 * n)..<(($0 + 1) * n)]) }
         func matrix(_ rows: [[Double]], columns: Int) -> Matrix {
             // A missing similarity ranks last.
             Matrix(rows: rows.count, columns: columns,
@@ -364,7 +377,7 @@ public final class Evaluator {
         }
         let timbreRows = (0..<n).map { Array(similarity[($0 * n)..<(($0 + 1) * n)]) }
         var out = [report(
-            Self.timbreRow, TimbreGaussian.coefficients.count * (TimbreGaussian.coefficients.count + 3) / 2,
+            Self.timbreRow, 2 * TimbreGaussian.coefficients.count * (TimbreGaussian.coefficients.count + 3) / 2,
             RetrievalMetrics.styleRetrieval(scores: matrix(timbreRows, columns: n), labels: labels, groups: groups),
             queries == 0 ? [] : RetrievalMetrics.identificationRanks(
                 scores: matrix(querySimilarity, columns: n), sources: d.querySources, groups: groups))]
@@ -438,10 +451,13 @@ public final class Evaluator {
     /// Every pooled system's descriptor of one signal, in `pooledSystemNames` order (unnormalised; z-scoring
     /// comes later), and the model's segment embeddings at `matchingHopFrames` (one unit row per segment).
     func describe(_ samples: [Float], query: Bool = false, matching: Bool = true)
-        -> (descriptors: [[Float]], segments: [Matrix], timbre: TimbreGaussian?)
+        -> (descriptors: [[Float]], segments: [Matrix], timbre: Timbre)
     {
         let logMel = extractor.logMel(samples)
-        let timbre = timbreExtractor.flatMap { TimbreGaussian(logMel: logMel, extractor: $0) }
+        let timbre = describesTimbre
+            ? Timbre(full: TimbreGaussian(logMel: logMel, configuration: features),
+                     lowBand: TimbreGaussian(logMel: logMel, configuration: features, bandLimit: TimbreGaussian.lowBandLimit))
+            : Timbre()
         var out: [[Float]] = []
         var segments: [Matrix] = []
         if let encoder, let analyser {

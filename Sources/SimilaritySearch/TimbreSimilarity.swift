@@ -18,7 +18,11 @@ import Synchronization
 ///   statistics, and leaves each system's own ranking of a query's candidates unchanged.
 ///
 /// The three steps are those of Musly's `timbre` method, written here from the published formulas; our MFCCs
-/// come from the model's own log-mel and leave out MFCC 0 (`TimbreGaussian`).
+/// come from the model's own log-mel and leave out MFCC 0 (`TimbreGaussian`). Each track has two Gaussians, one
+/// of all bands and one of the bands below `TimbreGaussian.lowBandLimit`, and two tracks are as alike as the
+/// closer of the two comparisons says (`combined`): the full band carries the brightness that tells styles
+/// apart, and the low band still recognises a low-passed or band-limited copy of a recording, whose full-band
+/// Gaussian the missing top moves far away.
 public enum TimbreSimilarity {
     /// w of `hybrid`: the timbre similarity's weight beside the model's cosine (chosen by leave-labels-out,
     /// bench/README.md "quality").
@@ -138,6 +142,13 @@ public enum TimbreSimilarity {
             }
         }
         return out
+    }
+
+    /// The timbre similarity of tracks described twice (full band and low band): for each pair the larger of the
+    /// two mutual proximities (NaN only where both are). Row-major, as the inputs.
+    public static func combined(_ full: [Double], _ lowBand: [Double]) -> [Double] {
+        precondition(full.count == lowBand.count, "\(full.count) and \(lowBand.count) similarities")
+        return zip(full, lowBand).map { a, b in a.isNaN ? b : b.isNaN ? a : max(a, b) }
     }
 
     /// One query's scores standardised over its candidates: `(s − mean) / std` over the finite scores outside

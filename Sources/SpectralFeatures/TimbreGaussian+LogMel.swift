@@ -1,3 +1,4 @@
+import Foundation
 public import RetrieveCore
 
 extension TimbreGaussian {
@@ -6,19 +7,44 @@ extension TimbreGaussian {
     /// how deep its digital silence goes.
     public static let floorDecibels: Float = 80
 
-    /// The timbre Gaussian of a log-mel matrix (`frames × melBands`, dB, as `FeatureExtractor.logMel` makes it):
-    /// floored `floorDecibels` below its peak, the frames whose window reaches into the STFT's zero padding left
-    /// out (when enough remain, as `BaselineDescriptors` does), MFCCs by `extractor` (whose configuration must
-    /// keep at least `mfccCount` coefficients of the same bands). Nil for too few frames (`init(mfcc:)`).
-    public init?(logMel: Matrix, extractor: FeatureExtractor) {
-        precondition(
-            extractor.configuration.mfccCount >= Self.mfccCount,
-            "the timbre Gaussian needs \(Self.mfccCount) MFCCs, the extractor keeps \(extractor.configuration.mfccCount)"
-        )
+    /// The upper band limit of the low-band Gaussian (`TimbreSimilarity.combined`), in Hz: a 4-kHz low-pass or an
+    /// old band-limited recording changes little below it.
+    public static let lowBandLimit = 5_000.0
+
+    /// The timbre Gaussian of a log-mel matrix (`frames × bands`, dB, as `FeatureExtractor.logMel` makes it with
+    /// `configuration`), from the bands whose centre lies at or below `bandLimit` (all bands for nil; at least
+    /// `mfccCount` of the lowest, whatever the limit): the log-mel floored `floorDecibels` below its peak, the
+    /// frames whose window reaches into the STFT's zero padding left out (when enough remain, as
+    /// `BaselineDescriptors` does), and the MFCCs of the chosen bands — the orthonormal DCT-II across them, as
+    /// librosa's `mfcc` (`FeatureExtractor.mfcc(fromLogMel:)` for all bands). Nil for too few frames or bands.
+    ///
+    /// - Complexity: O(frames · bands · `mfccCount`).
+    public init?(logMel: Matrix, configuration: FeatureConfiguration, bandLimit: Double? = nil) {
+        let centres = configuration.melCentreFrequencies
+        guard logMel.columns == centres.count, centres.count >= Self.mfccCount else { return nil }
+        let bands = max(
+            Self.mfccCount, bandLimit.map { limit in centres.filter { $0 <= limit }.count } ?? centres.count)
         var floored = logMel
         FeatureExtractor.applyTopDecibels(&floored, Self.floorDecibels)
-        let edge = extractor.configuration.fftSize / (2 * extractor.configuration.hopLength)
-        if floored.rows > 4 * edge { floored = floored.rows(edge..<(floored.rows - edge)) }
-        self.init(mfcc: extractor.mfcc(fromLogMel: floored))
+        let edge = configuration.fftSize / (2 * configuration.hopLength)
+        let rows = floored.rows > 4 * edge ? edge..<(floored.rows - edge) : 0..<floored.rows
+        // DCT-II basis, orthonormal: √(1/K) for coefficient 0, √(2/K) · cos(π j (2n + 1) / 2K) for the others.
+        let k = Double(bands)
+        var basis = [Double](repeating: 0, count: Self.mfccCount * bands)
+        for j in 0..<Self.mfccCount {
+            let scale = (j == 0 ? 1 / k : 2 / k).squareRoot()
+            for n in 0..<bands {
+                basis[j * bands + n] = scale * cos(Double.pi * Double(j) * Double(2 * n + 1) / (2 * k))
+            }
+        }
+        var mfcc = Matrix(rows: rows.count, columns: Self.mfccCount)
+        for (out, r) in rows.enumerated() {
+            for j in 0..<Self.mfccCount {
+                var sum = 0.0
+                for n in 0..<bands { sum += basis[j * bands + n] * Double(floored[r, n]) }
+                mfcc[out, j] = Float(sum)
+            }
+        }
+        self.init(mfcc: mfcc)
     }
 }

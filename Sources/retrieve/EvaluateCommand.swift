@@ -48,9 +48,10 @@ struct EvaluateCommand: ParsableCommand {
             model:NAME:segments, :segments-z, :segments-aligned, :segments-robust and :segments-robust-pitch \
             identify by matching segment embeddings instead of one pooled vector (their style columns repeat the \
             pooled model's).
-            Timbre: the row timbre compares tracks' MFCC Gaussians (Jensen-Shannon distance, mutual proximity \
-            over the evaluated tracks, as Musly does), and model:NAME+timbre mixes the model's cosine with it, \
-            each standardised per query (weight 0.4 on timbre).
+            Timbre: the row timbre compares tracks' MFCC Gaussians, of all bands and of the bands below 5 kHz \
+            (Jensen-Shannon distance, mutual proximity over the evaluated tracks, as Musly does; the closer of \
+            the two counts), and model:NAME+timbre mixes the model's cosine with it, each standardised per query \
+            (weight 0.4 on timbre).
             """)
 
     @Argument(help: ArgumentHelp("A labelled collection folder (optional with --labels).", valueName: "data"))

@@ -72,7 +72,7 @@ final class LabelledFixture {
         // The timbre row (MFCC Gaussians, Jensen–Shannon, mutual proximity) tells the three classes apart and
         // finds every clean excerpt's track.
         let timbre = report.systems[2]
-        #expect(timbre.dimensions == 24 * 27 / 2)
+        #expect(timbre.dimensions == 2 * 24 * 27 / 2)  // two Gaussians: all bands, low band
         #expect(timbre.style.precisionAt5 > 0.8, "timbre P@5 \(timbre.style.precisionAt5)")
         #expect(timbre.identification.recallAt1 == 1, "timbre R@1 \(timbre.identification.recallAt1)")
     }

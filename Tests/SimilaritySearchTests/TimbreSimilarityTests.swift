@@ -84,6 +84,12 @@ import Testing
         #expect(TimbreSimilarity.Normalisation(distances: [2, 2])?.deviation == 1e-9)
     }
 
+    /// Full band and low band: a pair is as alike as the closer comparison says; a missing one defers to the other.
+    @Test func combinedTakesTheCloserComparison() {
+        let combined = TimbreSimilarity.combined([0.2, 0.9, .nan, .nan], [0.7, 0.1, 0.4, .nan])
+        #expect(combined[0] == 0.7 && combined[1] == 0.9 && combined[2] == 0.4 && combined[3].isNaN)
+    }
+
     /// The hybrid standardises each system over the query's candidates, leaving the query out, and mixes them;
     /// a candidate without a timbre score is ranked by the model alone.
     @Test func hybridMixesStandardisedScores() {

@@ -231,27 +231,62 @@ import Testing
 }
 
 @Suite struct TimbreGaussianFromLogMelTests {
-    static func extractor() throws -> FeatureExtractor {
-        try FeatureExtractor(configuration: FeatureConfiguration(mfccCount: TimbreGaussian.mfccCount, topDecibels: nil))
+    static let configuration = FeatureConfiguration(mfccCount: TimbreGaussian.mfccCount, topDecibels: nil)
+
+    static func music() -> [Float] {
+        let chord = Signals.chord([220, 277, 330], seconds: 3, sampleRate: 22_050)
+        var music = zip(chord, Signals.whiteNoise(seconds: 3, sampleRate: 22_050, amplitude: 0.05, seed: 3)).map(+)
+        for i in 0..<(music.count / 3) { music[i] *= 1e-6 }  // a near-silent first second
+        return music
     }
 
     /// The Gaussian leaves out MFCC 0 and floors the log-mel below its own peak, so a copy 20 dB quieter gets the
     /// same model — its near-silent intro (120 dB down, where the quieter copy meets `power_to_db`'s absolute
     /// floor) included — while another sound gets another.
     @Test func aQuieterCopyHasTheSameGaussian() throws {
-        let extractor = try Self.extractor()
-        let chord = Signals.chord([220, 277, 330], seconds: 3, sampleRate: 22_050)
-        var music = zip(chord, Signals.whiteNoise(seconds: 3, sampleRate: 22_050, amplitude: 0.05, seed: 3)).map(+)
-        for i in 0..<(music.count / 3) { music[i] *= 1e-6 }  // a near-silent first second
-        let original = try #require(TimbreGaussian(logMel: extractor.logMel(music), extractor: extractor))
-        let quiet = try #require(TimbreGaussian(logMel: extractor.logMel(music.map { $0 * 0.1 }), extractor: extractor))
-        let worstMean = zip(original.mean, quiet.mean).map { abs($0 - $1) }.max()!
-        let worstCovariance = zip(original.covariance, quiet.covariance).map { abs($0 - $1) }.max()!
-        #expect(worstMean < 1e-3 && worstCovariance < 1e-2, "mean Δ \(worstMean), covariance Δ \(worstCovariance)")
-        let noise = try #require(TimbreGaussian(
-            logMel: extractor.logMel(Signals.whiteNoise(seconds: 3, sampleRate: 22_050, seed: 4)), extractor: extractor))
-        #expect(zip(original.mean, noise.mean).map { abs($0 - $1) }.max()! > 1)
+        let extractor = try FeatureExtractor(configuration: Self.configuration)
+        let music = Self.music()
+        for limit in [nil, TimbreGaussian.lowBandLimit] {
+            let original = try #require(TimbreGaussian(
+                logMel: extractor.logMel(music), configuration: Self.configuration, bandLimit: limit))
+            let quiet = try #require(TimbreGaussian(
+                logMel: extractor.logMel(music.map { $0 * 0.1 }), configuration: Self.configuration, bandLimit: limit))
+            let worstMean = zip(original.mean, quiet.mean).map { abs($0 - $1) }.max()!
+            let worstCovariance = zip(original.covariance, quiet.covariance).map { abs($0 - $1) }.max()!
+            #expect(worstMean < 1e-3 && worstCovariance < 1e-2,
+                    "\(String(describing: limit)): mean Δ \(worstMean), covariance Δ \(worstCovariance)")
+            let noise = try #require(TimbreGaussian(
+                logMel: extractor.logMel(Signals.whiteNoise(seconds: 3, sampleRate: 22_050, seed: 4)),
+                configuration: Self.configuration, bandLimit: limit))
+            #expect(zip(original.mean, noise.mean).map { abs($0 - $1) }.max()! > 1)
+        }
         // A clip too short for a covariance of 24 coefficients gives none.
-        #expect(TimbreGaussian(logMel: extractor.logMel(Array(music.prefix(22_050 / 2))), extractor: extractor) == nil)
+        #expect(TimbreGaussian(logMel: extractor.logMel(Array(music.prefix(22_050 / 2))),
+                               configuration: Self.configuration) == nil)
+    }
+
+    /// All bands: the Gaussian of the MFCCs `FeatureExtractor` computes (librosa's, checked against it) of the
+    /// floored, edge-trimmed log-mel. Low band: the bands above the limit play no part.
+    @Test func bandsAreTheExtractorsMFCCsAndTheLowBandIgnoresTheTop() throws {
+        let extractor = try FeatureExtractor(configuration: Self.configuration)
+        let logMel = extractor.logMel(Self.music())
+        var floored = logMel
+        FeatureExtractor.applyTopDecibels(&floored, TimbreGaussian.floorDecibels)
+        let reference = try #require(TimbreGaussian(mfcc: extractor.mfcc(fromLogMel: floored.rows(2..<(floored.rows - 2)))))
+        let ours = try #require(TimbreGaussian(logMel: logMel, configuration: Self.configuration))
+        let error = zip(ours.covariance + ours.mean, reference.covariance + reference.mean)
+            .map { abs($0 - $1) / max(1, abs($1)) }.max()!
+        #expect(error < 1e-4, "relative error \(error)")
+        // Changing the bands above 5 kHz (kept within the floor's range) moves the full-band Gaussian only.
+        let centres = Self.configuration.melCentreFrequencies
+        var brighter = logMel
+        let top = logMel.storage.max()!
+        for r in 0..<brighter.rows {
+            for b in centres.indices where centres[b] > TimbreGaussian.lowBandLimit { brighter[r, b] = top - 30 }
+        }
+        let limit = TimbreGaussian.lowBandLimit
+        #expect(TimbreGaussian(logMel: brighter, configuration: Self.configuration, bandLimit: limit)
+            == TimbreGaussian(logMel: logMel, configuration: Self.configuration, bandLimit: limit))
+        #expect(TimbreGaussian(logMel: brighter, configuration: Self.configuration) != ours)
     }
 }
