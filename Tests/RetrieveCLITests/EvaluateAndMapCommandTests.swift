@@ -55,10 +55,10 @@ import TestSupport
             try LabelledCollection.folder(root.path))
         let text = EvaluateCommand.text(report)
         #expect(text.contains("6 tracks (6 recordings) in 2 classes: high 3, low 3"))
-        #expect(text.contains("system") && text.contains("P@5") && text.contains("mfcc-stats"))
+        #expect(text.contains("system") && text.contains("P@5") && text.contains("mfcc-stats") && text.contains("timbre"))
         #expect(text.contains("identification by degradation") && text.contains("mp3-128k"))
         let json = try JSONSerialization.jsonObject(with: Data(try EvaluateCommand.json(report).utf8)) as? [String: Any]
-        #expect((json?["systems"] as? [Any])?.count == 2)
+        #expect((json?["systems"] as? [Any])?.count == 3)  // MFCC and log-mel statistics, timbre
         #expect(json?["tracks"] as? Int == 6)
     }
 
