@@ -352,9 +352,7 @@ public final class Evaluator {
         func proximities(_ model: (Timbre) -> TimbreGaussian?) -> (tracks: [Double], queries: [Double]) {
             let references = d.referenceTimbre.map(model)
             let distances = TimbreSimilarity.distances(references)
-            let norms = (0..<n).map { i in
-                TimbreSimilarity.Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
-            }
+            let norms = TimbreSimilarity.normalisations(distances: distances, count: n)
             let queryDistances = TimbreSimilarity.distances(d.queryTimbre.map(model), to: references)
             let queryProximity = (0..<queries).flatMap { q in
                 let row = queryDistances[(q * n)..<((q + 1) * n)]

@@ -125,18 +125,27 @@ public enum TimbreSimilarity {
         a.farther(d) * b.farther(d)
     }
 
-    /// The mutual-proximity similarity matrix of `n` tracks from their distance matrix (row-major `n × n`), each
-    /// track normalised by its distances to the other `n − 1`: what Musly computes when every track is in its
-    /// style set. Row-major `n × n`; NaN for a pair with a missing distance, and 1 on the diagonal.
-    public static func mutualProximity(distances: [Double], count n: Int) -> [Double] {
+    /// Each of `n` tracks' normalisation by its distances to the other `n − 1` (row-major `n × n` distances, as
+    /// `distances(_:)` makes them); nil for a track with fewer than two finite distances.
+    public static func normalisations(distances: [Double], count n: Int) -> [Normalisation?] {
         precondition(distances.count == n * n, "expected \(n) × \(n) distances")
-        let norms = (0..<n).map { i in
+        return (0..<n).map { i in
             Normalisation(distances: (0..<n).lazy.filter { $0 != i }.map { distances[i * n + $0] })
         }
+    }
+
+    /// The mutual-proximity similarity matrix of `n` tracks from their distance matrix (row-major `n × n`), each
+    /// track normalised by its distances to the other `n − 1` (`normalisations`): what Musly computes when every
+    /// track is in its style set. Row-major `n × n`; NaN for a pair with a missing distance, and 1 on the diagonal.
+    public static func mutualProximity(distances: [Double], count n: Int) -> [Double] {
+        let norms = normalisations(distances: distances, count: n)
         var out = [Double](repeating: .nan, count: n * n)
         for i in 0..<n {
             for j in 0..<n {
-                if i == j { out[i * n + j] = 1; continue }
+                if i == j {
+                    out[i * n + j] = 1
+                    continue
+                }
                 guard let a = norms[i], let b = norms[j], distances[i * n + j].isFinite else { continue }
                 out[i * n + j] = mutualProximity(distances[i * n + j], a, b)
             }
