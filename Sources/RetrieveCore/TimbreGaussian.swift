@@ -5,9 +5,9 @@ import Foundation
 ///
 /// MFCC 0, the frame's overall level, is left out, so the model does not see loudness: a gain only moves MFCC 0
 /// (the DCT of a constant dB offset), and the log-mel it is made from is floored relative to its own peak
-/// (`estimate(logMel:extractor:)`'s caller), so a quieter copy of a recording gets the same Gaussian. The
-/// covariance is the unbiased sample covariance with 1e-4 added to its diagonal, which keeps it positive
-/// definite for near-constant input (digital silence, a pure tone). Values are kept in `Double`: the
+/// (`init(logMel:configuration:bandLimit:)`, in SpectralFeatures), so a quieter copy of a recording gets the same
+/// Gaussian. The covariance is the unbiased sample covariance with 1e-4 added to its diagonal, which keeps it
+/// positive definite for near-constant input (digital silence, a pure tone). Values are kept in `Double`: the
 /// divergences of `TimbreSimilarity` subtract log-determinants of similar size.
 public struct TimbreGaussian: Sendable, Equatable, Codable {
     /// The MFCCs computed per frame; `coefficients` of them are modelled.
