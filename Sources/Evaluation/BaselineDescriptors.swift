@@ -23,11 +23,9 @@ public enum BaselineDescriptors {
     public static func descriptors(logMel: Matrix, extractor: FeatureExtractor) -> [[Float]] {
         var floored = logMel
         FeatureExtractor.applyTopDecibels(&floored, 80)
-        let configuration = extractor.configuration
-        let edge = configuration.fftSize / (2 * configuration.hopLength)
         let mfcc = extractor.mfcc(fromLogMel: floored)
         let delta = FeatureExtractor.deltas(mfcc, width: 9, order: 1)
-        func inner(_ m: Matrix) -> Matrix { m.rows > 4 * edge ? m.rows(edge..<(m.rows - edge)) : m }
+        func inner(_ m: Matrix) -> Matrix { m.rows(extractor.configuration.paddingFreeFrames(m.rows)) }
         let (m, s) = inner(mfcc).columnStatistics()
         let (dm, ds) = inner(delta).columnStatistics()
         return [m + s + dm + ds, logMelStatistics(logMel: inner(floored))]

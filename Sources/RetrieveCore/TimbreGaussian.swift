@@ -9,7 +9,7 @@ import Foundation
 /// Gaussian. The covariance is the unbiased sample covariance with 1e-4 added to its diagonal, which keeps it
 /// positive definite for near-constant input (digital silence, a pure tone). Values are kept in `Double`: the
 /// divergences of `TimbreSimilarity` subtract log-determinants of similar size.
-public struct TimbreGaussian: Sendable, Equatable, Codable {
+public struct TimbreGaussian: Sendable, Equatable {
     /// The MFCCs computed per frame; `coefficients` of them are modelled.
     public static let mfccCount = 25
     /// The modelled MFCCs: all but MFCC 0 (the level).
@@ -55,18 +55,6 @@ public struct TimbreGaussian: Sendable, Equatable, Codable {
             }
         }
         guard mean.allSatisfy(\.isFinite), covariance.allSatisfy(\.isFinite),
-            let logDeterminant = Self.logDeterminant(covariance, dimensions: d)
-        else { return nil }
-        self.mean = mean
-        self.covariance = covariance
-        self.logDeterminant = logDeterminant
-    }
-
-    /// A Gaussian from its parts (a stored one); nil when the sizes disagree or `covariance` is not positive
-    /// definite.
-    public init?(mean: [Double], covariance: [Double]) {
-        let d = mean.count
-        guard d > 0, covariance.count == d * d, mean.allSatisfy(\.isFinite),
             let logDeterminant = Self.logDeterminant(covariance, dimensions: d)
         else { return nil }
         self.mean = mean

@@ -268,3 +268,13 @@ final class FrameProcessor {
         spk_decibels(x, count, amin, 3.0102999566398120 * log2(amin))
     }
 }
+
+extension FeatureConfiguration {
+    /// The frames of a `frames`-long centred STFT whose windows stay clear of its zero padding: all but the
+    /// `fftSize / (2 · hopLength)` at each end, when more than twice as many remain in between; otherwise all.
+    /// Statistics over them describe the audio, not the padding, so an excerpt's match its track's.
+    public func paddingFreeFrames(_ frames: Int) -> Range<Int> {
+        let edge = fftSize / (2 * hopLength)
+        return frames > 4 * edge ? edge..<(frames - edge) : 0..<frames
+    }
+}

@@ -26,8 +26,7 @@ extension TimbreGaussian {
             Self.mfccCount, bandLimit.map { limit in centres.filter { $0 <= limit }.count } ?? centres.count)
         var floored = logMel
         FeatureExtractor.applyTopDecibels(&floored, Self.floorDecibels)
-        let edge = configuration.fftSize / (2 * configuration.hopLength)
-        let rows = floored.rows > 4 * edge ? edge..<(floored.rows - edge) : 0..<floored.rows
+        let rows = configuration.paddingFreeFrames(floored.rows)
         // DCT-II basis, orthonormal: √(1/K) for coefficient 0, √(2/K) · cos(π j (2n + 1) / 2K) for the others.
         let k = Double(bands)
         var basis = [Double](repeating: 0, count: Self.mfccCount * bands)
