@@ -62,6 +62,59 @@ public struct TimbreGaussian: Sendable, Equatable {
         self.logDeterminant = logDeterminant
     }
 
+    /// The number of values of `packed`: d means and the d (d + 1) / 2 covariances on and above the diagonal.
+    public static let packedCount = coefficients.count * (coefficients.count + 3) / 2
+
+    /// The model as stored in an index or a model file: the mean, then the covariance's upper triangle row by
+    /// row, as `Float` (`packedCount` values). Reading it back (`init(packed:)`) gives the model rounded to
+    /// `Float`, which is what everything computed from stored models sees.
+    public var packed: [Float] {
+        let d = dimensions
+        var out = mean.map(Float.init)
+        out.reserveCapacity(Self.packedCount)
+        for i in 0..<d {
+            for j in i..<d { out.append(Float(covariance[i * d + j])) }
+        }
+        return out
+    }
+
+    /// A model read back from `packed` form. Nil when the count is not `packedCount`, a value is not finite, or
+    /// the covariance is not positive definite (a damaged or foreign row): such a model is treated as missing.
+    ///
+    /// - Complexity: O(d³ / 3), the log-determinant.
+    public init?(packed: ArraySlice<Float>) {
+        let d = Self.coefficients.count
+        guard packed.count == Self.packedCount else { return nil }
+        // Concrete and by pointer: a query reads hundreds of these (`TimbreProfile`).
+        let read = packed.withUnsafeBufferPointer { p -> (mean: [Double], covariance: [Double])? in
+            guard p.allSatisfy(\.isFinite) else { return nil }
+            let mean = (0..<d).map { Double(p[$0]) }
+            var covariance = [Double](repeating: 0, count: d * d)
+            covariance.withUnsafeMutableBufferPointer { c in
+                var k = d
+                for i in 0..<d {
+                    for j in i..<d {
+                        c[i * d + j] = Double(p[k])
+                        c[j * d + i] = Double(p[k])
+                        k += 1
+                    }
+                }
+            }
+            return (mean, covariance)
+        }
+        guard let read, let logDeterminant = Self.logDeterminant(read.covariance, dimensions: d) else { return nil }
+        mean = read.mean
+        covariance = read.covariance
+        self.logDeterminant = logDeterminant
+    }
+
+    /// `init(packed:)` of a whole array.
+    public init?(packed: [Float]) { self.init(packed: packed[...]) }
+
+    /// This model as it reads back from `packed` (rounded to `Float`); nil only if rounding broke positive
+    /// definiteness, which the diagonal loading prevents for any model `init(mfcc:)` makes.
+    public var rounded: TimbreGaussian? { TimbreGaussian(packed: packed) }
+
     /// log det of the symmetric d × d matrix `a` (row-major), by Cholesky factorisation (2 Σ log Lᵢᵢ); nil when
     /// `a` is not positive definite. Reads the lower triangle only.
     ///
@@ -69,18 +122,28 @@ public struct TimbreGaussian: Sendable, Equatable {
     public static func logDeterminant(_ a: [Double], dimensions d: Int) -> Double? {
         precondition(a.count == d * d, "expected a \(d) × \(d) matrix, got \(a.count) values")
         var l = a
+        return l.withUnsafeMutableBufferPointer { logDeterminant(overwriting: $0.baseAddress!, dimensions: d) }
+    }
+
+    /// `logDeterminant(_:dimensions:)` of the d × d matrix at `l` (row-major, lower triangle read), factorising
+    /// it in place: the lower triangle becomes the Cholesky factor (as far as the factorisation got).
+    public static func logDeterminant(overwriting l: UnsafeMutablePointer<Double>, dimensions d: Int) -> Double? {
         var sum = 0.0
         for j in 0..<d {
-            var diagonal = l[j * d + j]
-            for k in 0..<j { diagonal -= l[j * d + k] * l[j * d + k] }
+            let rowJ = l + j * d
+            var diagonal = rowJ[j]
+            for k in 0..<j { diagonal -= rowJ[k] * rowJ[k] }
             guard diagonal > 0, diagonal.isFinite else { return nil }
             let root = diagonal.squareRoot()
-            l[j * d + j] = root
+            rowJ[j] = root
             sum += Foundation.log(root)
-            for i in (j + 1)..<max(j + 1, d) {
-                var v = l[i * d + j]
-                for k in 0..<j { v -= l[i * d + k] * l[j * d + k] }
-                l[i * d + j] = v / root
+            var i = j + 1
+            while i < d {
+                let rowI = l + i * d
+                var v = rowI[j]
+                for k in 0..<j { v -= rowI[k] * rowJ[k] }
+                rowI[j] = v / root
+                i += 1
             }
         }
         return 2 * sum

@@ -67,8 +67,12 @@ public final class Encoder: @unchecked Sendable {
         }
     }
 
-    private init(configuration: EncoderConfiguration, values: [String: [Float]], version: ModelVersion) {
+    private init(
+        configuration: EncoderConfiguration, values: [String: [Float]], version: ModelVersion,
+        timbreReference: TimbreReferenceTensors?
+    ) {
         self.configuration = configuration
+        self.storedTimbreReference = timbreReference
         self.layout = ParameterLayout(configuration)
         self.parameters = FloatBuffer(count: layout.count)
         for spec in layout.specs {
@@ -80,11 +84,44 @@ public final class Encoder: @unchecked Sendable {
     /// Which model this is: the name it was saved or loaded under and the SHA-256 of its file bytes.
     /// An encoder never saved reports the digest of what `save(to:name: "unsaved")` would write now.
     public var version: ModelVersion {
+        if let v = lock.withLock({ storedVersion }) { return v }
+        // Outside the lock: serialising reads the timbre reference under it.
+        return ModelVersion(
+            name: "unsaved", digest: SHA256.hexDigest(serialized(name: "unsaved")),
+            dimensions: configuration.embeddingSize)
+    }
+
+    /// The rows of the timbre reference set stored with the model (`timbre.reference.full`, `timbre.reference.low`,
+    /// each `count × TimbreGaussian.packedCount`: one reference track's packed Gaussian per row; see
+    /// `SimilaritySearch.TimbreReference`), or nil for a model without one. The encoder only carries them: they
+    /// are part of the model file, so its digest — the version of every vector made with it — covers them.
+    public struct TimbreReferenceTensors: Sendable, Equatable {
+        public let full: Matrix
+        public let lowBand: Matrix
+
+        public init(full: Matrix, lowBand: Matrix) {
+            precondition(
+                full.columns == TimbreGaussian.packedCount && lowBand.columns == TimbreGaussian.packedCount,
+                "timbre reference rows hold \(TimbreGaussian.packedCount) values")
+            self.full = full
+            self.lowBand = lowBand
+        }
+
+        /// The tensor names in a model file.
+        package static let fullName = "timbre.reference.full"
+        package static let lowBandName = "timbre.reference.low"
+    }
+
+    private var storedTimbreReference: TimbreReferenceTensors?
+
+    /// The timbre reference set stored with the model, if any.
+    public var timbreReference: TimbreReferenceTensors? { lock.withLock { storedTimbreReference } }
+
+    /// Stores `reference` with the model (nil removes it); the next save writes it, and the version changes.
+    public func setTimbreReference(_ reference: TimbreReferenceTensors?) {
         lock.withLock {
-            if let v = storedVersion { return v }
-            return ModelVersion(
-                name: "unsaved", digest: SHA256.hexDigest(serialized(name: "unsaved")),
-                dimensions: configuration.embeddingSize)
+            storedTimbreReference = reference
+            storedVersion = nil
         }
     }
 
@@ -177,6 +214,14 @@ public final class Encoder: @unchecked Sendable {
                     values: Array(UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count)))
             )
         }
+        if let reference = timbreReference {
+            for (name, rows) in [
+                (TimbreReferenceTensors.fullName, reference.full),
+                (TimbreReferenceTensors.lowBandName, reference.lowBand),
+            ] {
+                tensors.append((name, SafeTensorsFile.Tensor(shape: [rows.rows, rows.columns], values: rows.storage)))
+            }
+        }
         tensors += extraTensors.map { ($0.0, SafeTensorsFile.Tensor(shape: $0.1, values: $0.2)) }
         var metadata = extraMetadata
         metadata["format"] = "retrieve-encoder"
@@ -236,15 +281,47 @@ public final class Encoder: @unchecked Sendable {
             }
             values[spec.name] = t.values
         }
+        let timbre = try timbreReference(in: file, path: path)
         // A training checkpoint also holds the optimiser's moments and training-only state (`trainer.*`).
-        for name in file.order where layout[name] == nil && !name.hasPrefix("optimizer.") && !name.hasPrefix("trainer.")
+        for name in file.order
+        where layout[name] == nil && !name.hasPrefix("optimizer.") && !name.hasPrefix("trainer.")
+            && name != TimbreReferenceTensors.fullName && name != TimbreReferenceTensors.lowBandName
         {
             throw .unexpectedTensor(path: path, name: name)
         }
         let version = ModelVersion(
             name: file.metadata["name"] ?? url(path).deletingPathExtension().lastPathComponent,
             digest: SHA256.hexDigest(bytes), dimensions: configuration.embeddingSize)
-        return (Encoder(configuration: configuration, values: values, version: version), file)
+        return (
+            Encoder(configuration: configuration, values: values, version: version, timbreReference: timbre), file
+        )
+    }
+
+    /// The timbre reference tensors of `file`: both or neither, each 2-D with `TimbreGaussian.packedCount` columns
+    /// and finite values (whether each row is a valid Gaussian is checked where they are used,
+    /// `Analysis.TimbreReferenceFile`).
+    private static func timbreReference(
+        in file: SafeTensorsFile, path: String
+    ) throws(ModelFileError)
+        -> TimbreReferenceTensors?
+    {
+        let names = [TimbreReferenceTensors.fullName, TimbreReferenceTensors.lowBandName]
+        let found = names.map { file.tensors[$0] }
+        if found.allSatisfy({ $0 == nil }) { return nil }
+        var matrices: [Matrix] = []
+        for (name, tensor) in zip(names, found) {
+            guard let tensor else { throw .missingTensor(path: path, name: name) }
+            guard tensor.shape.count == 2, tensor.shape[1] == TimbreGaussian.packedCount, tensor.shape[0] > 0 else {
+                throw .wrongShape(
+                    path: path, name: name, expected: [max(1, tensor.shape.first ?? 1), TimbreGaussian.packedCount],
+                    found: tensor.shape)
+            }
+            guard tensor.values.allSatisfy(\.isFinite) else {
+                throw .badTensor(path: path, name: name, reason: "contains NaN or infinity")
+            }
+            matrices.append(Matrix(rows: tensor.shape[0], columns: tensor.shape[1], storage: tensor.values))
+        }
+        return TimbreReferenceTensors(full: matrices[0], lowBand: matrices[1])
     }
 
     private static func url(_ path: String) -> URL { URL(fileURLWithPath: path) }

@@ -36,15 +36,25 @@ public enum TimbreSimilarity {
         if a == b { return 0 }
         let d = a.dimensions
         precondition(b.dimensions == d, "timbre models of \(d) and \(b.dimensions) dimensions")
-        var merged = [Double](repeating: 0, count: d * d)
-        for i in 0..<d {
-            let di = 0.5 * (a.mean[i] - b.mean[i])
-            for j in 0...i {
-                let dj = 0.5 * (a.mean[j] - b.mean[j])
-                merged[i * d + j] = 0.5 * (a.covariance[i * d + j] + b.covariance[i * d + j]) + di * dj
+        // The merged covariance's lower triangle, factorised in place in scratch space on the stack.
+        let logDeterminant = withUnsafeTemporaryAllocation(of: Double.self, capacity: d * d + d) { scratch in
+            let merged = scratch.baseAddress!, half = merged + d * d
+            a.mean.withUnsafeBufferPointer { ma in
+                b.mean.withUnsafeBufferPointer { mb in
+                    for i in 0..<d { half[i] = 0.5 * (ma[i] - mb[i]) }
+                }
             }
+            a.covariance.withUnsafeBufferPointer { ca in
+                b.covariance.withUnsafeBufferPointer { cb in
+                    for i in 0..<d {
+                        let di = half[i]
+                        for j in 0...i { merged[i * d + j] = 0.5 * (ca[i * d + j] + cb[i * d + j]) + di * half[j] }
+                    }
+                }
+            }
+            return TimbreGaussian.logDeterminant(overwriting: merged, dimensions: d)
         }
-        guard let logDeterminant = TimbreGaussian.logDeterminant(merged, dimensions: d) else { return .infinity }
+        guard let logDeterminant else { return .infinity }
         let divergence = 0.5 * logDeterminant - 0.25 * (a.logDeterminant + b.logDeterminant)
         return divergence.isFinite ? max(0, divergence).squareRoot() : .infinity
     }
@@ -160,15 +170,47 @@ public enum TimbreSimilarity {
         return zip(full, lowBand).map { a, b in a.isNaN ? b : b.isNaN ? a : max(a, b) }
     }
 
+    /// The mean and (population) standard deviation of a query's scores over its candidates, by which
+    /// `standardised` and `mixed` put a system's scores on the common scale.
+    public struct Spread: Sendable, Equatable {
+        public var mean: Double
+        public var deviation: Double
+
+        public init(mean: Double, deviation: Double) {
+            self.mean = mean
+            self.deviation = deviation
+        }
+
+        /// Over the finite values of `scores`; nil for fewer than two, or when they are all equal.
+        public init?(_ scores: some Sequence<Double>) {
+            let values = scores.filter(\.isFinite)
+            guard values.count >= 2 else { return nil }
+            let n = Double(values.count), m = values.reduce(0, +) / n
+            let s = (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / n).squareRoot()
+            guard s > 0 else { return nil }
+            (mean, deviation) = (m, s)
+        }
+
+        /// `(score − mean) / deviation`; 0 (the mean) for a score that is not finite.
+        public func standardised(_ score: Double) -> Double { score.isFinite ? (score - mean) / deviation : 0 }
+    }
+
     /// One query's scores standardised over its candidates: `(s − mean) / std` over the finite scores outside
     /// `excluding` (the query itself, when it is among the candidates); a non-finite score becomes 0 (the mean),
     /// so a track without a timbre model is ranked by the other system alone.
     public static func standardised(_ scores: [Double], excluding: Int? = nil) -> [Double] {
-        let values = scores.indices.filter { $0 != excluding && scores[$0].isFinite }.map { scores[$0] }
-        guard values.count >= 2 else { return [Double](repeating: 0, count: scores.count) }
-        let m = values.reduce(0, +) / Double(values.count)
-        let s = (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count)).squareRoot()
-        return scores.map { $0.isFinite && s > 0 ? ($0 - m) / s : 0 }
+        guard let spread = Spread(scores.indices.lazy.filter { $0 != excluding }.map { scores[$0] }) else {
+            return [Double](repeating: 0, count: scores.count)
+        }
+        return scores.map(spread.standardised)
+    }
+
+    /// One candidate's hybrid score, `(1 − weight) · z(model) + weight · z(timbre)`, each standardised by the
+    /// query's spread of that system's scores over its candidates (a system without a spread counts 0).
+    public static func mixed(
+        model: Double, timbre: Double, modelSpread: Spread?, timbreSpread: Spread?, weight: Double = hybridWeight
+    ) -> Double {
+        (1 - weight) * (modelSpread?.standardised(model) ?? 0) + weight * (timbreSpread?.standardised(timbre) ?? 0)
     }
 
     /// The hybrid score of one query against its candidates: `(1 − weight) · z(model) + weight · z(timbre)`, each
@@ -179,7 +221,12 @@ public enum TimbreSimilarity {
         -> [Double]
     {
         precondition(model.count == timbre.count, "\(model.count) model scores, \(timbre.count) timbre scores")
-        let zm = standardised(model, excluding: excluding), zt = standardised(timbre, excluding: excluding)
-        return zip(zm, zt).map { (1 - weight) * $0 + weight * $1 }
+        func spread(_ scores: [Double]) -> Spread? {
+            Spread(scores.indices.lazy.filter { $0 != excluding }.map { scores[$0] })
+        }
+        let (ms, ts) = (spread(model), spread(timbre))
+        return zip(model, timbre).map {
+            mixed(model: $0, timbre: $1, modelSpread: ms, timbreSpread: ts, weight: weight)
+        }
     }
 }

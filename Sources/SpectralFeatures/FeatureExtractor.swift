@@ -90,17 +90,39 @@ public final class FeatureExtractor: @unchecked Sendable {
         filterbank = MelFilterbank(
             sampleRate: c.sampleRate, fftSize: c.fftSize, bands: c.melBands,
             minFrequency: c.minFrequency, maxFrequency: fmax)
-        let n = c.melBands
-        let stride = (c.mfccCount + 7) / 8 * 8
+        (dctTransposed, dctStride) = Self.dctBasis(bands: c.melBands, count: c.mfccCount)
+    }
+
+    /// The first `count` orthonormal DCT-II basis vectors over `bands` values, transposed (`bands × stride`,
+    /// row-major) and each row zero-padded to `stride`, the next multiple of 8 (what `dct(rows:…)` takes):
+    /// √(1/K) for coefficient 0, √(2/K) · cos(π k (2i + 1) / 2K) for the others, as scipy's `dct(norm='ortho')`.
+    static func dctBasis(bands n: Int, count: Int) -> (basis: [Float], stride: Int) {
+        let stride = (count + 7) / 8 * 8
         var dct = [Float](repeating: 0, count: stride * n)
-        for k in 0..<c.mfccCount {
+        for k in 0..<count {
             let scale = (2.0 / Double(n)).squareRoot() * (k == 0 ? 1 / 2.0.squareRoot() : 1)
             for i in 0..<n {
                 dct[i * stride + k] = Float(scale * cos(Double.pi * Double(k) * Double(2 * i + 1) / Double(2 * n)))
             }
         }
-        dctTransposed = dct
-        dctStride = stride
+        return (dct, stride)
+    }
+
+    /// The DCT of each row of `x` (`frames × bands`) by a basis of `dctBasis(bands:count:)`: `frames × count`.
+    static func dct(rows x: Matrix, basis: [Float], stride: Int, count: Int) -> Matrix {
+        var out = Matrix(rows: x.rows, columns: count)
+        // y[k] += dctᵀ[i][k] · x[i] over i, the coefficients held in SIMD accumulators across the whole i loop:
+        // independent lanes, where a dot product per coefficient would be one long dependency chain. Each y[k]
+        // is still summed in the order i = 0, 1, …
+        guard x.rows > 0 else { return out }
+        basis.withUnsafeBufferPointer { basis in
+            x.storage.withUnsafeBufferPointer { x0 in
+                out.storage.withUnsafeMutableBufferPointer { y in
+                    spk_dct_rows(x0.baseAddress!, x.rows, x.columns, basis.baseAddress!, stride, count, y.baseAddress!)
+                }
+            }
+        }
+        return out
     }
 
     /// FFT bins per frame, `fftSize / 2 + 1`.
@@ -140,22 +162,9 @@ public final class FeatureExtractor: @unchecked Sendable {
 
     /// MFCCs of an existing log-mel matrix (`frames × melBands`): the orthonormal DCT-II of each frame.
     public func mfcc(fromLogMel logMel: Matrix) -> Matrix {
-        let bands = configuration.melBands, count = configuration.mfccCount
+        let bands = configuration.melBands
         precondition(logMel.columns == bands, "log-mel has \(logMel.columns) bands, configuration says \(bands)")
-        var out = Matrix(rows: logMel.rows, columns: count)
-        // y[k] += dctᵀ[i][k] · x[i] over i, the coefficients held in SIMD accumulators across the whole i loop:
-        // independent lanes, where a dot product per coefficient would be one long dependency chain. Each y[k]
-        // is still summed in the order i = 0, 1, …
-        guard logMel.rows > 0 else { return out }
-        dctTransposed.withUnsafeBufferPointer { basis in
-            logMel.storage.withUnsafeBufferPointer { x in
-                out.storage.withUnsafeMutableBufferPointer { y in
-                    spk_dct_rows(
-                        x.baseAddress!, logMel.rows, bands, basis.baseAddress!, dctStride, count, y.baseAddress!)
-                }
-            }
-        }
-        return out
+        return Self.dct(rows: logMel, basis: dctTransposed, stride: dctStride, count: configuration.mfccCount)
     }
 
     /// `power_to_db` with `ref=1`: `10 · log10(max(amin, x))`, then, if `topDecibels` is given, every value

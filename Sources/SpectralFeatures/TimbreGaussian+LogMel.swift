@@ -16,7 +16,8 @@ extension TimbreGaussian {
     /// `mfccCount` of the lowest, whatever the limit): the log-mel floored `floorDecibels` below its peak, the
     /// frames whose window reaches into the STFT's zero padding left out (when enough remain, as
     /// `BaselineDescriptors` does), and the MFCCs of the chosen bands — the orthonormal DCT-II across them, as
-    /// librosa's `mfcc` (`FeatureExtractor.mfcc(fromLogMel:)` for all bands). Nil for too few frames or bands.
+    /// librosa's `mfcc`, by `FeatureExtractor`'s DCT (`FeatureExtractor.mfcc(fromLogMel:)` for all bands). Nil for
+    /// too few frames or bands.
     ///
     /// - Complexity: O(frames · bands · `mfccCount`).
     public init?(logMel: Matrix, configuration: FeatureConfiguration, bandLimit: Double? = nil) {
@@ -27,23 +28,12 @@ extension TimbreGaussian {
         var floored = logMel
         FeatureExtractor.applyTopDecibels(&floored, Self.floorDecibels)
         let rows = configuration.paddingFreeFrames(floored.rows)
-        // DCT-II basis, orthonormal: √(1/K) for coefficient 0, √(2/K) · cos(π j (2n + 1) / 2K) for the others.
-        let k = Double(bands)
-        var basis = [Double](repeating: 0, count: Self.mfccCount * bands)
-        for j in 0..<Self.mfccCount {
-            let scale = (j == 0 ? 1 / k : 2 / k).squareRoot()
-            for n in 0..<bands {
-                basis[j * bands + n] = scale * cos(Double.pi * Double(j) * Double(2 * n + 1) / (2 * k))
-            }
-        }
-        var mfcc = Matrix(rows: rows.count, columns: Self.mfccCount)
+        // The kept frames' lowest `bands` bands, contiguous, through `FeatureExtractor`'s own DCT.
+        var kept = Matrix(rows: rows.count, columns: bands)
         for (out, r) in rows.enumerated() {
-            for j in 0..<Self.mfccCount {
-                var sum = 0.0
-                for n in 0..<bands { sum += basis[j * bands + n] * Double(floored[r, n]) }
-                mfcc[out, j] = Float(sum)
-            }
+            for n in 0..<bands { kept[out, n] = floored[r, n] }
         }
-        self.init(mfcc: mfcc)
+        let (basis, stride) = FeatureExtractor.dctBasis(bands: bands, count: Self.mfccCount)
+        self.init(mfcc: FeatureExtractor.dct(rows: kept, basis: basis, stride: stride, count: Self.mfccCount))
     }
 }

@@ -80,6 +80,47 @@ import TestSupport
         #expect(loaded.embed(segments: segs) == encoder.embed(segments: segs))
     }
 
+    /// A timbre reference set is stored with the model: saved and loaded unchanged, covered by the digest (the
+    /// model's version changes with it), and checked on loading — both tensors or neither, 324 values per row,
+    /// finite.
+    @Test func timbreReferenceTravelsWithTheModel() throws {
+        let dir = try TemporaryDirectory()
+        let encoder = Encoder(configuration: Self.smallConfiguration(), seed: 2)
+        let plainURL = dir.path("plain.safetensors"), url = dir.path("timbre.safetensors")
+        try encoder.save(to: plainURL, name: "m")
+        #expect(try Encoder.load(contentsOf: plainURL).timbreReference == nil)
+        var rng = SeededGenerator(seed: 5)
+        let rows = TimbreGaussian.packedCount
+        let reference = Encoder.TimbreReferenceTensors(
+            full: rng.matrix(rows: 3, columns: rows, in: -1...1), lowBand: rng.matrix(rows: 3, columns: rows, in: 0...2))
+        let plain = encoder.version
+        encoder.setTimbreReference(reference)
+        #expect(encoder.version.digest != plain.digest, "an unsaved change of reference is another version")
+        try encoder.save(to: url, name: "m")
+        let loaded = try Encoder.load(contentsOf: url)
+        #expect(loaded.timbreReference == reference && loaded.version == encoder.version)
+        #expect(loaded.version.digest != plain.digest && loaded.flatParameters == encoder.flatParameters)
+
+        func load(_ file: SafeTensorsFile) -> ModelFileError? {
+            let path = dir.path("damaged.safetensors")
+            try! Data(file.serialized()).write(to: path)
+            do { _ = try Encoder.load(contentsOf: path); return nil } catch { return error }
+        }
+        let good = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: url)), path: "x")
+        var half = good
+        half.tensors["timbre.reference.low"] = nil
+        half.order.removeAll { $0 == "timbre.reference.low" }
+        guard case .missingTensor(_, "timbre.reference.low") = load(half) else { Issue.record("half a reference"); return }
+        var narrow = good
+        narrow.tensors["timbre.reference.full"] = .init(shape: [3, 5], values: [Float](repeating: 1, count: 15))
+        guard case .wrongShape(_, "timbre.reference.full", [3, 324], [3, 5]) = load(narrow) else {
+            Issue.record("wrong shape"); return
+        }
+        var infinite = good
+        infinite.tensors["timbre.reference.low"]!.values[7] = .infinity
+        guard case .badTensor(_, "timbre.reference.low", _) = load(infinite) else { Issue.record("infinity"); return }
+    }
+
     @Test func damagedFilesFailWithClearErrors() throws {
         let dir = try TemporaryDirectory()
         let encoder = Encoder(configuration: Self.smallConfiguration(), seed: 1)
