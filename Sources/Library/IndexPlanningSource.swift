@@ -12,6 +12,8 @@ public protocol IndexPlanningSource {
     func tracksNeedingEmbedding(model: Int64, analysisVersion: Int) throws -> [TrackRecord]
     func allTracks() throws -> [TrackRecord]
     func tracksWithSegments(model: Int64) throws -> Set<TrackID>
+    /// Tracks whose embedding by `model` carries a timbre profile.
+    func tracksWithTimbre(model: Int64) throws -> Set<TrackID>
     func failures() throws -> [FailureRecord]
     func track(path: String) throws -> TrackRecord?
     func tracks(withContentHash hash: String) throws -> [TrackRecord]
@@ -38,6 +40,8 @@ extension PlanningSnapshot: IndexPlanningSource {
     }
 
     public func tracksWithSegments(model: Int64) -> Set<TrackID> { segments[model] ?? [] }
+
+    public func tracksWithTimbre(model: Int64) -> Set<TrackID> { timbres[model] ?? [] }
 
     public func failures() -> [FailureRecord] { failureRows }
 

@@ -84,6 +84,7 @@ public struct IndexChecksums: Sendable, Equatable {
         embeddings.field(Int64(e.segmentCount))
         embeddings.field(e.createdAt)
         embeddings.field(Int64(e.analysisVersion))
+        embeddings.field(e.timbre)
     }
 
     mutating func add(_ s: StoredSegment) {
@@ -137,6 +138,11 @@ extension ContentHash.FNV1a64 {
     fileprivate mutating func field(_ value: Data) {
         field(Int64(value.count))
         add(value)
+    }
+    /// A NULL hashes as the length −1, as for text.
+    fileprivate mutating func field(_ value: Data?) {
+        guard let value else { return field(Int64(-1)) }
+        field(value)
     }
     fileprivate mutating func field(_ value: String?) {
         guard let value else { return field(Int64(-1)) }

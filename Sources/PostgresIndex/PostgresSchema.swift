@@ -20,6 +20,7 @@ enum PostgresSchema {
         ("v1-initial", v1),
         ("v2-change-counter", v2),
         ("v3-index-work", v3),
+        ("v4-timbre", v4),
     ]
 
     static let migrationsTable = """
@@ -144,5 +145,11 @@ extension PostgresSchema {
             FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
         CREATE TRIGGER failures_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON failures
             FOR EACH STATEMENT EXECUTE FUNCTION retrieve_count_change();
+        """
+
+    /// SQLite's v4: each embedding may carry the track's timbre profile (float32 little-endian, as SQLite stores
+    /// it), NULL where the model makes none.
+    static let v4 = """
+        ALTER TABLE embeddings ADD COLUMN timbre BYTEA;
         """
 }

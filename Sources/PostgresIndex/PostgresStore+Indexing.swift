@@ -49,6 +49,8 @@ public struct PlanningSnapshot: Sendable {
     public var embeddings: [Int64: [TrackID: Int]] = [:]
     /// model id → tracks with stored segment vectors.
     public var segments: [Int64: Set<TrackID>] = [:]
+    /// model id → tracks whose embedding carries a timbre profile.
+    public var timbres: [Int64: Set<TrackID>] = [:]
     /// Paths queued (claimed or not) for the planning model.
     public var queued: Set<String> = []
 }
@@ -170,10 +172,11 @@ extension PostgresStore {
                     path: path, kind: kind, reason: reason, size: size, modificationTime: mtime,
                     failedAt: failedAt))
         }
-        for try await (track, modelID, version) in try await connection.query(
-            "SELECT track_id, model_id, analysis_version FROM embeddings", logger: logger
-        ).decode((Int64, Int64, Int).self) {
+        for try await (track, modelID, version, hasTimbre) in try await connection.query(
+            "SELECT track_id, model_id, analysis_version, timbre IS NOT NULL FROM embeddings", logger: logger
+        ).decode((Int64, Int64, Int, Bool).self) {
             snapshot.embeddings[modelID, default: [:]][TrackID(track)] = version
+            if hasTimbre { snapshot.timbres[modelID, default: []].insert(TrackID(track)) }
         }
         for try await (track, modelID) in try await connection.query(
             "SELECT DISTINCT track_id, model_id FROM segment_embeddings", logger: logger
@@ -384,14 +387,16 @@ extension PostgresStore {
                                 expected: model.version.dimensions, found: v.dimensions)
                         }
                         let vector = ByteBuffer(bytes: VectorCodec.encode(e.embedding.values))
+                        let timbre = e.timbre.map { ByteBuffer(bytes: VectorCodec.encode($0)) }
                         try await connection.query(
                             """
-                            INSERT INTO embeddings (track_id, model_id, vector, segment_count, created_at, analysis_version)
+                            INSERT INTO embeddings
+                                (track_id, model_id, vector, segment_count, created_at, analysis_version, timbre)
                             VALUES (\(id), \(e.modelID), \(vector), \(Int64(e.segmentCount)), \(now),
-                                \(Int64(e.analysisVersion)))
+                                \(Int64(e.analysisVersion)), \(timbre))
                             ON CONFLICT (track_id, model_id) DO UPDATE SET vector = excluded.vector,
                                 segment_count = excluded.segment_count, created_at = excluded.created_at,
-                                analysis_version = excluded.analysis_version
+                                analysis_version = excluded.analysis_version, timbre = excluded.timbre
                             """, logger: logger)
                         try await connection.query(
                             "DELETE FROM segment_embeddings WHERE track_id = \(id) AND model_id = \(e.modelID)",

@@ -47,16 +47,17 @@ extension PostgresStore {
             var embeddings: [StoredEmbedding] = []
             let rows = try await connection.query(
                 """
-                SELECT track_id, model_id, vector, segment_count, created_at, analysis_version FROM embeddings
+                SELECT track_id, model_id, vector, segment_count, created_at, analysis_version, timbre
+                FROM embeddings
                 WHERE (track_id, model_id) > (\(key.trackID), \(key.modelID)) ORDER BY track_id, model_id LIMIT \(limit)
                 """, logger: logger)
-            for try await (track, model, vector, segments, createdAt, version) in rows.decode(
-                (Int64, Int64, Data, Int, Double, Int).self)
+            for try await (track, model, vector, segments, createdAt, version, timbre) in rows.decode(
+                (Int64, Int64, Data, Int, Double, Int, Data?).self)
             {
                 embeddings.append(
                     StoredEmbedding(
                         trackID: track, modelID: model, vector: vector, segmentCount: segments, createdAt: createdAt,
-                        analysisVersion: version))
+                        analysisVersion: version, timbre: timbre))
             }
             return embeddings
         }
@@ -159,6 +160,17 @@ extension PostgresStore {
                             \(e.map { ByteBuffer(bytes: $0.vector) }), \(e.map { Int64($0.segmentCount) }),
                             \(e.map(\.createdAt)), \(e.map { Int64($0.analysisVersion) }))
                         """, logger: logger)
+                    // Arrays cannot hold NULLs here, so the timbre profiles follow for the rows that have one.
+                    let t = e.filter { $0.timbre != nil }
+                    if !t.isEmpty {
+                        try await connection.query(
+                            """
+                            UPDATE embeddings SET timbre = u.timbre
+                            FROM unnest(\(t.map(\.trackID)), \(t.map(\.modelID)),
+                                \(t.map { ByteBuffer(bytes: $0.timbre!) })) AS u(track_id, model_id, timbre)
+                            WHERE embeddings.track_id = u.track_id AND embeddings.model_id = u.model_id
+                            """, logger: logger)
+                    }
                 }
                 if !batch.segments.isEmpty {
                     let s = batch.segments

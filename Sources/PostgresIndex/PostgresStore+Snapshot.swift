@@ -35,7 +35,7 @@ extension PostgresStore {
         }
     }
 
-    /// What a query engine reads, in one snapshot: the vectors and segments of the model with weights digest
+    /// What a query engine reads, in one snapshot: the vectors, timbre profiles and segments of the model with weights digest
     /// `digest` (none when it is not registered), every track and every model.
     ///
     /// - Complexity: one pass over the model's embeddings and segments and over the tracks, in three statements
@@ -48,16 +48,24 @@ extension PostgresStore {
             var ids: [TrackID] = []
             var storage: [Float] = []
             var segments: [TrackID: [Embedding]] = [:]
+            var timbres: [TrackID: [Float]] = [:]
             let dimensions = model?.model.version.dimensions ?? 0
             if let model {
                 ids.reserveCapacity(model.embeddingCount)
                 storage.reserveCapacity(model.embeddingCount * dimensions)
                 let rows = try await connection.query(
-                    "SELECT track_id, vector FROM embeddings WHERE model_id = \(model.model.id) ORDER BY track_id",
-                    logger: logger)
-                for try await (track, vector) in rows.decode((Int64, ByteBuffer).self) {
+                    """
+                    SELECT track_id, vector, timbre FROM embeddings WHERE model_id = \(model.model.id)
+                    ORDER BY track_id
+                    """, logger: logger)
+                for try await (track, vector, timbre) in rows.decode((Int64, ByteBuffer, ByteBuffer?).self) {
                     storage.append(contentsOf: try floats(vector, dimensions, "the vector of track \(track)"))
                     ids.append(TrackID(track))
+                    // A profile's length is checked where it is read (`TimbreProfile(packed:)`); a partial float
+                    // makes it missing here already.
+                    if let timbre, timbre.readableBytes % 4 == 0 {
+                        timbres[TrackID(track)] = try floats(timbre, timbre.readableBytes / 4, "")
+                    }
                 }
                 let segmentRows = try await connection.query(
                     """
@@ -74,7 +82,7 @@ extension PostgresStore {
             return IndexSnapshot(
                 models: models, modelID: model?.model.id, ids: ids,
                 vectors: Matrix(rows: ids.count, columns: ids.isEmpty ? 0 : dimensions, storage: storage),
-                tracks: tracks, segments: segments, newestUpdate: newest)
+                tracks: tracks, segments: segments, timbres: timbres, newestUpdate: newest)
         }
     }
 

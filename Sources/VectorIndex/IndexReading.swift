@@ -39,6 +39,9 @@ public protocol IndexReading: AnyObject, Sendable {
     /// Groups of two or more tracks with the same non-empty content fingerprint, each by ascending id, the groups
     /// ordered by fingerprint.
     func copyGroups() throws -> [[TrackID]]
+    /// The stored timbre profiles (`IndexBatch.ModelEmbedding.timbre`) of those of `tracks` that have one by
+    /// `model`.
+    func timbres(tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]]
     /// Whether any track has stored segment embeddings by `model`.
     func hasSegments(model: Int64) throws -> Bool
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).

@@ -1,6 +1,6 @@
 public import RetrieveCore
 
-/// One model's vectors and segments, every track record and every model of an index, read at one commit into
+/// One model's vectors, segments and timbre profiles, every track record and every model of an index, read at one commit into
 /// memory and answered from there: how a PostgreSQL index is queried (`PostgresStore.snapshot`), since its
 /// rows arrive over a connection that a synchronous scan cannot hold open. Answers as `IndexView` does.
 ///
@@ -19,6 +19,7 @@ public final class IndexSnapshot: IndexReading {
     private let recordIDs: [TrackID]
     private let rowOfPath: [String: Int]
     private let segmentsByTrack: [TrackID: [Embedding]]
+    private let timbreByTrack: [TrackID: [Float]]
     private let stamp: (tracks: Int, newestUpdate: Double)
 
     /// - Parameters:
@@ -28,10 +29,11 @@ public final class IndexSnapshot: IndexReading {
     ///   - vectors: that model's vectors, one row per id of `ids`.
     ///   - tracks: every track, by ascending id.
     ///   - segments: that model's stored segment embeddings by track, in segment order.
+    ///   - timbres: that model's stored timbre profiles by track (about 2.6 KB a track).
     ///   - newestUpdate: the newest `updated_at` among the tracks (0 when there are none).
     public init(
         models: [ModelUsage], modelID: Int64?, ids: [TrackID], vectors: Matrix, tracks: [TrackRecord],
-        segments: [TrackID: [Embedding]], newestUpdate: Double
+        segments: [TrackID: [Embedding]], timbres: [TrackID: [Float]] = [:], newestUpdate: Double
     ) {
         precondition(ids.count == vectors.rows, "one vector per id")
         self.models = models
@@ -45,6 +47,7 @@ public final class IndexSnapshot: IndexReading {
         for (row, track) in tracks.enumerated() { rows[track.path] = row }
         rowOfPath = rows
         segmentsByTrack = segments
+        timbreByTrack = timbres
         stamp = (tracks.count, newestUpdate)
     }
 
@@ -115,6 +118,13 @@ public final class IndexSnapshot: IndexReading {
         // Sorted as SQLite's `ORDER BY content_hash` sorts text: by bytes.
         return groups.filter { $0.value.count > 1 }.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             .map(\.value)
+    }
+
+    public func timbres(tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]] {
+        guard model == modelID else { return [:] }
+        var out: [TrackID: [Float]] = [:]
+        for track in tracks { if let t = timbreByTrack[track] { out[track] = t } }
+        return out
     }
 
     public func hasSegments(model: Int64) throws -> Bool { model == modelID && !segmentsByTrack.isEmpty }

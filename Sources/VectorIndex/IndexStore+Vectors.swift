@@ -82,6 +82,37 @@ extension IndexStore {
         }
     }
 
+    /// The ids of the tracks whose embedding by `model` carries a timbre profile.
+    public func tracksWithTimbre(model: Int64) throws -> Set<TrackID> {
+        try read { db in
+            Set(
+                try Int64.fetchAll(
+                    db, sql: "SELECT track_id FROM embeddings WHERE model_id = ? AND timbre IS NOT NULL",
+                    arguments: [model]
+                ).map(TrackID.init))
+        }
+    }
+
+    /// The stored timbre profiles (`IndexBatch.ModelEmbedding.timbre`) of those of `tracks` that have one by
+    /// `model`.
+    ///
+    /// - Complexity: one primary-key look-up per track.
+    public func timbres(tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]] {
+        try read { db in try Self.timbres(db, tracks: tracks, model: model) }
+    }
+
+    static func timbres(_ db: Database, tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]] {
+        let statement = try db.cachedStatement(
+            sql: "SELECT timbre FROM embeddings WHERE track_id = ? AND model_id = ? AND timbre IS NOT NULL")
+        var out: [TrackID: [Float]] = [:]
+        for track in tracks {
+            if let data = try Data.fetchOne(statement, arguments: [track.rawValue, model]) {
+                out[track] = VectorCodec.decode(data)
+            }
+        }
+        return out
+    }
+
     /// The ids of the tracks that have stored segment embeddings by `model`.
     public func tracksWithSegments(model: Int64) throws -> Set<TrackID> {
         try read { db in

@@ -70,7 +70,8 @@ extension IndexStore {
         }
         try EmbeddingRow(
             trackID: track, modelID: e.modelID, vector: VectorCodec.encode(e.embedding.values),
-            segmentCount: e.segmentCount, createdAt: now, analysisVersion: e.analysisVersion
+            segmentCount: e.segmentCount, createdAt: now, analysisVersion: e.analysisVersion,
+            timbre: e.timbre.map(VectorCodec.encode)
         ).upsert(db)
         try SegmentRow.filter(SegmentRow.Columns.trackID == track && SegmentRow.Columns.modelID == e.modelID)
             .deleteAll(db)

@@ -188,6 +188,11 @@ public final class IndexView: Sendable {
         }
     }
 
+    /// The stored timbre profiles of those of `tracks` that have one by `model`.
+    public func timbres(tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]] {
+        try read { db in try IndexStore.timbres(db, tracks: tracks, model: model) }
+    }
+
     /// Whether any track has stored segment embeddings by `model`.
     public func hasSegments(model: Int64) throws -> Bool {
         try read { db in

@@ -132,16 +132,20 @@ public struct IndexBatch: Sendable {
         /// The version of the analysis (decoding, resampling, front end) that made these vectors; the index
         /// stores it so that `IndexStore.tracksNeedingEmbedding(model:analysisVersion:)` finds stale ones.
         public var analysisVersion: Int
+        /// The track's timbre profile as stored (`SimilaritySearch.TimbreProfile.packed`), when the model makes
+        /// one; the index keeps the values as they are.
+        public var timbre: [Float]?
 
         public init(
             modelID: Int64, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
-            analysisVersion: Int = FeatureConfiguration.analysisVersion
+            analysisVersion: Int = FeatureConfiguration.analysisVersion, timbre: [Float]? = nil
         ) {
             self.modelID = modelID
             self.embedding = embedding
             self.segmentCount = segmentCount
             self.segments = segments
             self.analysisVersion = analysisVersion
+            self.timbre = timbre
         }
     }
 

@@ -30,9 +30,12 @@ public struct StoredEmbedding: Sendable, Equatable {
     public var createdAt: Double
     /// `FeatureConfiguration.analysisVersion` of the analysis that made the vector.
     public var analysisVersion: Int
+    /// The timbre profile's float32 little-endian bytes as stored, or nil.
+    public var timbre: Data?
 
     public init(
-        trackID: Int64, modelID: Int64, vector: Data, segmentCount: Int, createdAt: Double, analysisVersion: Int
+        trackID: Int64, modelID: Int64, vector: Data, segmentCount: Int, createdAt: Double, analysisVersion: Int,
+        timbre: Data? = nil
     ) {
         self.trackID = trackID
         self.modelID = modelID
@@ -40,6 +43,7 @@ public struct StoredEmbedding: Sendable, Equatable {
         self.segmentCount = segmentCount
         self.createdAt = createdAt
         self.analysisVersion = analysisVersion
+        self.timbre = timbre
     }
 
     /// The position of this row in the order rows are copied and checksummed: (track, model).

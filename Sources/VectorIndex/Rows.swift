@@ -124,9 +124,11 @@ struct EmbeddingRow: Codable, FetchableRecord, PersistableRecord {
     var createdAt: Double
     /// `FeatureConfiguration.analysisVersion` of the code that decoded and analysed the audio.
     var analysisVersion: Int
+    /// The track's timbre profile, float32 little-endian; nil when the model made none.
+    var timbre: Data?
 
     enum CodingKeys: String, CodingKey, ColumnExpression {
-        case vector
+        case vector, timbre
         case trackID = "track_id"
         case modelID = "model_id"
         case segmentCount = "segment_count"

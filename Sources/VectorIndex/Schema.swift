@@ -18,6 +18,7 @@ enum Schema {
         ("v1-initial", v1, nil),
         ("v2-analysis-version", v2, nil),
         ("v3-vector-chunks", v3, VectorChunks.fold),
+        ("v4-timbre", v4, nil),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -104,6 +105,15 @@ enum Schema {
     /// say) upgrading an old file would stamp vectors of version-1 analysis as current and never re-embed them.
     static let v2 = """
         ALTER TABLE embeddings ADD COLUMN analysis_version INTEGER NOT NULL DEFAULT 1 CHECK (analysis_version >= 1);
+        """
+
+    /// Each embedding may carry the track's timbre profile (`SimilaritySearch.TimbreProfile.packed`, float32
+    /// little-endian), made with the same model (whose file holds the timbre reference set) and analysis; NULL
+    /// where the model has no reference set or the row was written before this migration. An upgraded index is
+    /// not re-analysed by the upgrade: a model with a reference set has another digest, so its next
+    /// `retrieve index` re-embeds every track anyway.
+    static let v4 = """
+        ALTER TABLE embeddings ADD COLUMN timbre BLOB;
         """
 
     /// Vectors packed many per BLOB for searches that read a whole model in one pass (`VectorChunks`), kept in

@@ -27,7 +27,8 @@ extension Trait where Self == WithPostgres {
     static var withPostgres: WithPostgres { WithPostgres() }
 }
 
-/// A generated index with everything the schema holds: two models of different sizes, segment vectors, failures,
+/// A generated index with everything the schema holds: two models of different sizes, segment vectors, timbre
+/// profiles (on every other track of the first model), failures,
 /// absent and non-ASCII metadata, and vectors with the awkward floats (signed zero, subnormals, infinities, NaN
 /// payloads) that must survive bit for bit.
 ///
@@ -63,6 +64,21 @@ enum GeneratedIndex {
             }
             return Embedding(unchecked: values)
         }
+        // A timbre profile's stored form (`TimbreProfile.packed`): per band 24 means, the covariance's upper
+        // triangle (diagonal, so positive definite) and a normalisation; for a queryable index a valid profile,
+        // else raw bytes with the awkward floats too.
+        func timbre() -> [Float] {
+            var values: [Float] = []
+            for _ in 0..<2 {
+                values += (0..<24).map { _ in rng.nextGaussian() }
+                for i in 0..<24 {
+                    values += (i..<24).map { j in j == i ? 0.5 + abs(rng.nextGaussian()) : 0 }
+                }
+                values += [3 + abs(rng.nextGaussian()), 0.2 + 0.1 * abs(rng.nextGaussian())]
+            }
+            if !queryable { values[5] = Float(bitPattern: 0x7FC0_4321) }
+            return values
+        }
         var first = 0
         while first < tracks {
             let items = (first..<min(first + 500, tracks)).map { i in
@@ -80,7 +96,7 @@ enum GeneratedIndex {
                 var embeddings: [IndexBatch.ModelEmbedding] = [
                     .init(
                         modelID: ids[0], embedding: vector(first), segmentCount: 3,
-                        segments: (0..<3).map { _ in vector(first) })
+                        segments: (0..<3).map { _ in vector(first) }, timbre: i % 2 == 0 ? timbre() : nil)
                 ]
                 for (n, version) in versions.enumerated().dropFirst() where i % 3 != 1 {
                     embeddings.append(
