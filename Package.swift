@@ -115,7 +115,7 @@ let package = Package(
         // the index, a query and evaluation; and the walk that finds a collection's audio files.
         .target(
             name: "Analysis",
-            dependencies: ["RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding"],
+            dependencies: ["RetrieveCore", "AudioDecoding", "SpectralFeatures", "SequenceEncoding", "SimilaritySearch"],
             swiftSettings: optimised),
         // What happens to a recording on its way to a user (noise, gain, clipping, MP3, band limits, tempo, pitch,
         // resampling): the degraded copies evaluation checks and training learns to ignore.

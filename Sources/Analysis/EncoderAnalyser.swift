@@ -3,6 +3,7 @@ public import RetrieveCore
 import AudioDecoding
 import SpectralFeatures
 public import SequenceEncoding
+public import SimilaritySearch
 
 /// Analyses audio files with an LSTM encoder: decode → stream log-mel → segments → embeddings → pooled track.
 ///
@@ -24,13 +25,24 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// segment per 1.5 s of audio with the default model.
     public var keepSegments = false
 
-    public init(encoder: SequenceEncoding.Encoder) throws {
+    /// The model's timbre reference set; with one, every analysed track gets a timbre profile.
+    public let timbreReference: TimbreReference?
+
+    /// - Parameters:
+    ///   - encoder: the model.
+    ///   - modelPath: the model file, named in the message should its timbre reference set be damaged.
+    /// - Throws: `FeatureConfigurationError` for a front end this build cannot compute, `ModelFileError` for a
+    ///   damaged timbre reference set.
+    public init(encoder: SequenceEncoding.Encoder, modelPath: String = "the model") throws {
         self.encoder = encoder
         decoder = AudioDecoder(targetSampleRate: encoder.configuration.features.sampleRate)
         extractor = try FeatureExtractor(configuration: encoder.configuration.features)
+        timbreReference = try TimbreAnalysis.reference(of: encoder, path: modelPath)
     }
 
     public var modelVersion: ModelVersion { encoder.version }
+
+    public var makesTimbre: Bool { timbreReference != nil }
 
     public var keepsSegments: Bool { keepSegments }
 
@@ -45,9 +57,18 @@ public final class EncoderAnalyser: TrackAnalysing {
     public func analyse(path: String) throws -> TrackAnalysis {
         let url = URL(fileURLWithPath: path)
         let info = try decoder.info(of: url)
-        let (embedding, segments, kept, decoded) = try embed(url: url, expectedSeconds: info.duration)
+        let (embedding, segments, kept, decoded, timbre) = try embed(url: url, expectedSeconds: info.duration)
         // The decoded length, not the header's claim, is what the index stores and shows.
-        return TrackAnalysis(info: decoded, embedding: embedding, segmentCount: segments, segments: kept)
+        return TrackAnalysis(
+            info: decoded, embedding: embedding, segmentCount: segments, segments: kept, timbre: timbre)
+    }
+
+    /// A track's timbre profile from its kept log-mel frames; nil without a reference set.
+    private func profile(_ frames: TimbreFrames?) -> TimbreProfile? {
+        guard let timbreReference, let frames else { return nil }
+        let (full, lowBand) = TimbreAnalysis.gaussians(
+            logMel: frames.matrix, configuration: encoder.configuration.features)
+        return timbreReference.profile(full: full, lowBand: lowBand)
     }
 
     /// The segment embeddings of a file, in time order (for `retrieve embed --segments`).
@@ -86,17 +107,23 @@ public final class EncoderAnalyser: TrackAnalysing {
         }
     }
 
-    private func embed(url: URL, expectedSeconds: Double) throws -> (Embedding, Int, [Embedding], AudioFileInfo) {
+    private func embed(
+        url: URL, expectedSeconds: Double
+    ) throws
+        -> (Embedding, Int, [Embedding], AudioFileInfo, TimbreProfile?)
+    {
         var sum = [Float](repeating: 0, count: encoder.configuration.embeddingSize)
         var count = 0
         var kept: [Embedding] = []
         let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
+        let frames = timbreReference == nil ? nil : TimbreFrames(configuration: encoder.configuration.features)
         let (_, decoded) = try streamSegments(
-            url: url, expectedSeconds: expectedSeconds, alsoRobust: keep,
+            url: url, expectedSeconds: expectedSeconds, alsoRobust: keep, frames: frames,
             restart: {
                 sum = [Float](repeating: 0, count: sum.count)
                 count = 0
                 kept = []
+                frames?.reset()
             }
         ) { batch in
             for e in batch {
@@ -105,7 +132,7 @@ public final class EncoderAnalyser: TrackAnalysing {
             count += batch.count
         }
         guard count > 0 else { throw AnalysisError.noAudio(path: url.path) }
-        return (Embedding(normalising: sum), count, kept, decoded)
+        return (Embedding(normalising: sum), count, kept, decoded, profile(frames))
     }
 
     /// The pooled embedding of samples already decoded at the model's rate, by exactly the path `analyse` takes
@@ -132,12 +159,12 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// decoded file's info (its length as decoded, see `streamSegments(expectedSeconds:…)` for `restart`).
     private func streamSegments(
         url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
-        alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
+        alsoRobust: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil, restart: () -> Void,
         _ body: ([Embedding]) throws -> Void
     ) throws -> (Int, AudioFileInfo) {
         var info: AudioFileInfo?
         let made = try streamSegments(
-            expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust,
+            expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust, frames: frames,
             restart: restart,
             source: { push in info = try (decoder ?? self.decoder).stream(url, push) },
             body)
@@ -184,7 +211,7 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// cost of a second decode on damaged files only.
     private func streamSegments(
         expectedSeconds: Double, robust: Bool = false,
-        alsoRobust: (([Embedding]) throws -> Void)? = nil, restart: () -> Void,
+        alsoRobust: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil, restart: () -> Void,
         source: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
         _ body: ([Embedding]) throws -> Void
     ) throws -> Int {
@@ -193,7 +220,8 @@ public final class EncoderAnalyser: TrackAnalysing {
         for pass in 1...2 {
             let (made, samples) = try withoutActuallyEscaping(body) { body in
                 try withoutActuallyEscaping(source) { source in
-                    try cut(hops: hops, robust: robust, alsoRobust: alsoRobust, source: source, body)
+                    try cut(
+                        hops: hops, robust: robust, alsoRobust: alsoRobust, frames: frames, source: source, body)
                 }
             }
             let decodedHops = segmentHops(seconds: Double(samples) / rate)
@@ -210,6 +238,7 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// `hops.identification`, from the same log-mel stream; where the hops agree, one cut serves both.
     private func cut(
         hops: SegmentHops, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
+        frames timbreFrames: TimbreFrames?,
         source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
         _ body: @escaping ([Embedding]) throws -> Void
     ) throws -> (Int, Int) {
@@ -246,6 +275,7 @@ public final class EncoderAnalyser: TrackAnalysing {
             batches[i].removeAll(keepingCapacity: true)
         }
         func take(_ frames: Matrix?) throws {
+            if let frames { timbreFrames?.append(frames) }
             for i in streams.indices {
                 let windows = frames.map { cutters[i].push($0) } ?? cutters[i].finish()
                 for w in windows {
@@ -277,9 +307,12 @@ public final class EncoderAnalyser: TrackAnalysing {
 /// Failures of analysis that are not decoding errors.
 public enum AnalysisError: Error, CustomStringConvertible {
     case noAudio(path: String)
+    case noTimbre(path: String)
     public var description: String {
         switch self {
         case .noAudio(let path): "\(path): decodes to no audio frames; the file is empty, truncated or too short"
+        case .noTimbre(let path):
+            "\(path): too short for a timbre model (it needs more frames than the model has coefficients)"
         }
     }
 }

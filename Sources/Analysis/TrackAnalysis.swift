@@ -1,5 +1,6 @@
 public import AudioDecoding
 public import RetrieveCore
+public import SimilaritySearch
 
 /// What analysing one audio file yields: the decoder's description of the file (format, rates, tags) and
 /// its embedding.
@@ -13,12 +14,19 @@ public struct TrackAnalysis: Sendable {
     /// The segment embeddings themselves, in time order, when the analyser keeps them (for identification by
     /// segment matching, `QueryEngine.identify`); empty otherwise.
     public var segments: [Embedding]
+    /// The track's timbre profile, when the model has a timbre reference set (`TimbreAnalysis`); nil otherwise.
+    /// A track too short for a Gaussian has an empty profile, not nil, so that it is not analysed again.
+    public var timbre: TimbreProfile?
 
-    public init(info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = []) {
+    public init(
+        info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
+        timbre: TimbreProfile? = nil
+    ) {
         self.info = info
         self.embedding = embedding
         self.segmentCount = segmentCount
         self.segments = segments
+        self.timbre = timbre
     }
 }
 
@@ -34,12 +42,16 @@ public protocol TrackAnalysing: AnyObject {
     var keepsSegments: Bool { get }
     /// The model's configuration (front end, layer sizes) as JSON, stored with the model in the index.
     var modelConfigurationJSON: String { get }
+    /// Whether `analyse` returns a timbre profile (the model has a timbre reference set); the indexer then also
+    /// re-analyses tracks of this model stored without one.
+    var makesTimbre: Bool { get }
     func analyse(path: String) throws -> TrackAnalysis
 }
 
 extension TrackAnalysing {
     public var keepsSegments: Bool { false }
     public var modelConfigurationJSON: String { "{}" }
+    public var makesTimbre: Bool { false }
 }
 
 /// Why a file could not be analysed, as the index's failures table records it and evaluation reports it.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import AudioDegradations
 import RetrieveCore
 import AudioDecoding
@@ -380,17 +381,21 @@ public final class Evaluator {
             queries == 0 ? [] : RetrievalMetrics.identificationRanks(
                 scores: matrix(querySimilarity, columns: n), sources: d.querySources, groups: groups))]
         guard let encoder else { return out }
-        // The model's cosines (its embeddings are unit vectors), mixed with the timbre similarity per query.
+        // The model's cosines (its embeddings are unit vectors), mixed with the timbre similarity per query. A
+        // model with a timbre reference set is mixed as the index mixes it: each track's profile normalised
+        // against that set (`TimbreProfile`), not against the other tracks evaluated.
+        let (mixedTracks, mixedQueries) =
+            analyser?.timbreReference.map { profileSimilarities(d, reference: $0) } ?? (timbreRows, querySimilarity)
         let references = Matrix(rowArrays: d.references[0])
         let cosines = BLAS.multiply(references, .none, references, .transposed)
         let hybridRows = (0..<n).map { i in
-            TimbreSimilarity.hybrid(model: cosines.row(i).map(Double.init), timbre: timbreRows[i], excluding: i)
+            TimbreSimilarity.hybrid(model: cosines.row(i).map(Double.init), timbre: mixedTracks[i], excluding: i)
         }
         var ranks: [Int] = []
         if queries > 0 {
             let queryCosines = BLAS.multiply(Matrix(rowArrays: d.queries[0]), .none, references, .transposed)
             let rows = (0..<queries).map { q in
-                TimbreSimilarity.hybrid(model: queryCosines.row(q).map(Double.init), timbre: querySimilarity[q])
+                TimbreSimilarity.hybrid(model: queryCosines.row(q).map(Double.init), timbre: mixedQueries[q])
             }
             ranks = RetrievalMetrics.identificationRanks(scores: matrix(rows, columns: n), sources: d.querySources,
                                                          groups: groups)
@@ -400,6 +405,22 @@ public final class Evaluator {
             RetrievalMetrics.styleRetrieval(scores: matrix(hybridRows, columns: n), labels: labels, groups: groups),
             ranks))
         return out
+    }
+
+    /// The timbre similarities of every kept track (rows) and every query to every kept track by their profiles
+    /// against `reference` (`TimbreProfile.similarity`), as the index computes them; NaN on the diagonal.
+    private func profileSimilarities(_ d: Described, reference: TimbreReference) -> ([[Double]], [[Double]]) {
+        let tracks = d.referenceTimbre.map { reference.profile(full: $0.full, lowBand: $0.lowBand) }
+        let queries = d.queryTimbre.map { reference.profile(full: $0.full, lowBand: $0.lowBand) }
+        func rows(_ from: [TimbreProfile], diagonal: Bool) -> [[Double]] {
+            let out = Mutex([[Double]](repeating: [], count: from.count))
+            DispatchQueue.concurrentPerform(iterations: from.count) { i in
+                let row = tracks.indices.map { j in diagonal && i == j ? Double.nan : from[i].similarity(to: tracks[j]) }
+                out.withLock { $0[i] = row }
+            }
+            return out.withLock { $0 }
+        }
+        return (rows(tracks, diagonal: true), rows(queries, diagonal: false))
     }
 
     /// Identification ranks of every query by segment matching with one scoring.
@@ -453,8 +474,8 @@ public final class Evaluator {
     {
         let logMel = extractor.logMel(samples)
         let timbre = describesTimbre
-            ? Timbre(full: TimbreGaussian(logMel: logMel, configuration: features),
-                     lowBand: TimbreGaussian(logMel: logMel, configuration: features, bandLimit: TimbreGaussian.lowBandLimit))
+            ? { let g = TimbreAnalysis.gaussians(logMel: logMel, configuration: features)
+                return Timbre(full: g.full, lowBand: g.lowBand) }()
             : Timbre()
         var out: [[Float]] = []
         var segments: [Matrix] = []

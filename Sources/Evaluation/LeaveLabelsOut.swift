@@ -258,6 +258,23 @@ public final class LeaveLabelsOut {
         }
     }
 
+    /// Gives a reused fold model trained before models carried a timbre reference set the one its training would
+    /// make now (from the fold's training tracks, by the recipe's seed), so that its hybrid is evaluated as an
+    /// index would use it; the model file is rewritten once.
+    private func addTimbreReference(to output: URL, tracks: [LabelledTrack], progress: ProgressFactory) throws {
+        let encoder = try ModelFile.load(path: output.path)
+        guard encoder.timbreReference == nil else { return }
+        let name = encoder.version.name
+        guard
+            let reference = try TrainingSession.timbreReference(
+                TrainingSession.referenceItems(tracks, recipe: options.recipe), encoder: encoder,
+                seed: options.recipe.seed, progress: progress, log: { self.log("  " + $0) })
+        else { return }
+        encoder.setTimbreReference(reference)
+        try encoder.save(to: output, name: name)
+        log("  \(output.lastPathComponent): stored a timbre reference set of \(reference.full.rows) training tracks")
+    }
+
     /// Trains the fold's model into `output`, or reuses the one there when its report shows the same recipe and
     /// training labels and a finished run (an interrupted one is trained again); returns the record of the epoch
     /// of the model's weights (nil in reports that predate `keptEpoch` and `bestEpoch` alike) and whether the
@@ -280,6 +297,7 @@ public final class LeaveLabelsOut {
         {
             if previous.finished(epochs: options.recipe.epochs) {
                 log("  reusing \(output.path) (same recipe and labels)")
+                try addTimbreReference(to: output, tracks: tracks, progress: progress)
                 return (previous.record(of: previous.modelEpoch), true)
             }
             // Interrupted (Ctrl-C, a kill): its model file holds an epoch before the recipe's end. Training on from

@@ -58,7 +58,8 @@ public final class Indexer {
     enum Action: Equatable, Sendable {
         /// Not in the index: analyse and insert.
         case add(CandidateFile, contentHash: String?)
-        /// Changed since it was indexed, or embedded by another model: analyse again, keep its id.
+        /// Changed since it was indexed, or not analysed by this model (another model, an older analysis, no timbre
+        /// profile where the model makes one): analyse again, keep its id.
         case analyse(CandidateFile, existing: TrackRecord, reason: AnalyseReason)
         /// Same bytes as an indexed track whose file is gone: update the path, keep the embedding.
         case move(CandidateFile, existing: TrackRecord)
@@ -111,7 +112,8 @@ public final class Indexer {
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
 
-        let (actions, unchanged, skipped) = try plan(scan.files, model: model, segments: probe.keepsSegments)
+        let (actions, unchanged, skipped) = try plan(
+            scan.files, model: model, segments: probe.keepsSegments, timbre: probe.makesTimbre)
         summary.unchanged = unchanged
         summary.skippedFailures = skipped
 
@@ -162,22 +164,25 @@ public final class Indexer {
     }
 
     /// Decides for each file whether to add, re-analyse, move or skip it. With `segments`, a track embedded by
-    /// this model but without stored segment embeddings is re-analysed too (reason `.noSegments`).
+    /// this model but without stored segment embeddings is re-analysed too (reason `.noSegments`); with `timbre`
+    /// (the model makes timbre profiles), one whose embedding has no profile is not analysed by this model yet
+    /// (reason `.otherModel`).
     func plan(
-        _ files: [CandidateFile], model: ModelVersion, segments: Bool = false
+        _ files: [CandidateFile], model: ModelVersion, segments: Bool = false, timbre: Bool = false
     ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int)
     {
         let plan = try Self.plan(
-            files, model: model, segments: segments, source: store, retryFailures: options.retryFailures)
+            files, model: model, segments: segments, timbre: timbre, source: store,
+            retryFailures: options.retryFailures)
         return (plan.actions, plan.unchanged, plan.skipped)
     }
 
-    /// `plan(_:model:segments:)` against any index (`IndexPlanningSource`); files the source says are queued
-    /// already (by another worker's plan) are skipped and counted as `queued`.
+    /// `plan(_:model:segments:timbre:)` against any index (`IndexPlanningSource`); files the source says are
+    /// queued already (by another worker's plan) are skipped and counted as `queued`.
     static func plan(
-        _ files: [CandidateFile], model: ModelVersion, segments: Bool, source store: some IndexPlanningSource,
-        retryFailures: Bool
+        _ files: [CandidateFile], model: ModelVersion, segments: Bool, timbre: Bool = false,
+        source store: some IndexPlanningSource, retryFailures: Bool
     ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int, queued: Int)
     {
@@ -194,8 +199,10 @@ public final class Indexer {
                 .compactMap(\.id))
         }
         let allIDs = registered == nil ? Set(try store.allTracks().compactMap(\.id)) : []
+        let withTimbre = try timbre ? registered.map { try store.tracksWithTimbre(model: $0.model.id) } : nil
         let embeddedByModel = { (id: TrackID) in
             registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id)
+                && (withTimbre?.contains(id) ?? !timbre)
         }
         let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []
         let failed =
@@ -311,7 +318,7 @@ public final class Indexer {
             embeddings: [
                 IndexBatch.ModelEmbedding(
                     modelID: modelID, embedding: analysis.embedding, segmentCount: analysis.segmentCount,
-                    segments: analysis.segments)
+                    segments: analysis.segments, timbre: analysis.timbre?.packed)
             ])
     }
 

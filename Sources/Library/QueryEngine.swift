@@ -1,7 +1,7 @@
 import Foundation
 public import RetrieveCore
 public import VectorIndex
-import SimilaritySearch
+public import SimilaritySearch
 public import Analysis
 import SequenceEncoding
 import Synchronization
@@ -9,8 +9,20 @@ import Synchronization
 /// One answer to "more like this".
 public struct SimilarTrack: Sendable, Equatable {
     public let rank: Int
+    /// What the results are ordered by: the embedding's cosine, or the hybrid of cosine and timbre
+    /// (`QueryEngine.search`), or a segment score (`identify`).
     public let score: Float
     public let track: TrackRecord
+    /// The embedding's cosine with the query (for `identify`, the segment score): equal to `score` unless timbre
+    /// ranked the results.
+    public let cosine: Float
+
+    public init(rank: Int, score: Float, track: TrackRecord, cosine: Float? = nil) {
+        self.rank = rank
+        self.score = score
+        self.track = track
+        self.cosine = cosine ?? score
+    }
 }
 
 /// Which tracks a query may return.
@@ -56,6 +68,13 @@ public final class QueryEngine {
     private let segmentCache = Mutex<[Matrix]?>(nil)
     /// Whether any track has stored segment embeddings, read on the first `keepsSegments`.
     private let segmentsKept = Mutex<Bool?>(nil)
+    /// The weight of timbre beside the embedding (`TimbreSimilarity.mixed`) when the seeds have timbre profiles;
+    /// 0 ranks by the embedding's cosine alone.
+    public var timbreWeight = TimbreSimilarity.hybridWeight
+    /// How many of the embedding's nearest tracks are ranked again with timbre (`rankedWithTimbre`): every
+    /// candidate of a collection up to this size — the hybrid exactly as `retrieve evaluate` measures it — and
+    /// the nearest this many of a larger one.
+    public var timbrePool = 500
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).
@@ -197,14 +216,21 @@ public final class QueryEngine {
     /// it reads no vector from disk, so nothing can fail.
     public func similar(
         to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
-        seedRecordings: [RecordingEvidence] = []
+        seedRecordings: [RecordingEvidence] = [], seedTimbres: [TimbreProfile] = []
     ) -> [SimilarTrack] {
         precondition(resident != nil, "an .onDemand engine reads vectors from disk: call search(…), which throws")
         // swift-format-ignore: NeverUseForceTry
-        return try! search(to: seeds, seedRows: seedRows, k: k, filters: filters, seedRecordings: seedRecordings)
+        return try! search(
+            to: seeds, seedRows: seedRows, k: k, filters: filters, seedRecordings: seedRecordings,
+            seedTimbres: seedTimbres)
     }
 
     /// The `k` tracks most similar to the mean of `seeds`, best first.
+    ///
+    /// When the seeds have timbre profiles (the indexed seeds' stored ones and `seedTimbres`, those of audio files
+    /// outside the index) and `timbreWeight` is not 0, the embedding's nearest tracks are ranked again by the
+    /// hybrid of cosine and timbre similarity (`rankedWithTimbre`), and a result's score is that hybrid score;
+    /// otherwise by the cosine, which is then the score.
     ///
     /// `seedRows` are the seeds that are indexed tracks: they never appear in their own results, nor does any
     /// track with the same content fingerprint as a seed. With `filters.dedupe`, neither does any track that is
@@ -219,24 +245,33 @@ public final class QueryEngine {
     /// - Throws: `IndexError` when an `.onDemand` engine cannot read the vectors.
     public func search(
         to seeds: [Embedding], seedRows: [Int], k: Int, filters: QueryFilters = QueryFilters(),
-        seedRecordings: [RecordingEvidence] = []
+        seedRecordings: [RecordingEvidence] = [], seedTimbres: [TimbreProfile] = []
     ) throws -> [SimilarTrack] {
         guard let query = Embedding.pooled(seeds), k > 0 else { return [] }
         // A candidate's record that cannot be read (a damaged index read on demand) ends the search with its error.
         let readFailure = ReadFailure()
         let include = try candidateFilter(seedRows: seedRows, filters: filters, failure: readFailure)
+        let timbres = timbreWeight == 0 ? [] : seedTimbres + seedProfiles(rows: seedRows)
+        let nearest = { (k: Int) throws -> [Neighbour] in
+            if timbres.isEmpty { return try self.nearest(to: query.values, k: k, where: include) }
+            return try self.rankedWithTimbre(
+                query: query.values, timbres: timbres, k: k, seedRows: Set(seedRows), where: include)
+        }
+        // With timbre the score is the hybrid's; each result also carries its cosine.
+        let cosine = { (row: Int) -> Float? in timbres.isEmpty ? nil : query.cosine(self.embedding(row: row)) }
         guard let rule = filters.dedupe else {
-            let found = try nearest(to: query.values, k: k, where: include)
+            let found = try nearest(k)
             if let error = readFailure.error { throw error }
             return try found.enumerated().map {
-                SimilarTrack(rank: $0 + 1, score: $1.score, track: try catalog.record(at: $1.index))
+                SimilarTrack(
+                    rank: $0 + 1, score: $1.score, track: try catalog.record(at: $1.index), cosine: cosine($1.index))
             }
         }
         // Dedupe needs candidates beyond k; fetch more until k survive or the collection is exhausted.
         let seedEvidence = seedRows.map(recording(row:)) + seedRecordings
         var fetch = min(count, max(k * 3, k + 20))
         while true {
-            let candidates = try nearest(to: query.values, k: fetch, where: include)
+            let candidates = try nearest(fetch)
             if let error = readFailure.error { throw error }
             var kept: [(neighbour: Neighbour, evidence: RecordingEvidence)] = []
             for c in candidates where kept.count < k {
@@ -247,7 +282,9 @@ public final class QueryEngine {
             }
             if kept.count >= k || fetch >= count {
                 return kept.enumerated().map {
-                    SimilarTrack(rank: $0 + 1, score: $1.neighbour.score, track: catalog[$1.neighbour.index])
+                    SimilarTrack(
+                        rank: $0 + 1, score: $1.neighbour.score, track: catalog[$1.neighbour.index],
+                        cosine: cosine($1.neighbour.index))
                 }
             }
             fetch = min(count, fetch * 4)
@@ -255,7 +292,7 @@ public final class QueryEngine {
     }
 
     /// The exact top `k` of `query` over every row: from memory, or streamed chunk by chunk from the index.
-    private func nearest(to query: [Float], k: Int, where include: @escaping (Int) -> Bool) throws -> [Neighbour] {
+    func nearest(to query: [Float], k: Int, where include: @escaping (Int) -> Bool) throws -> [Neighbour] {
         if let resident { return resident.nearest(to: query, k: k, where: include) }
         guard let modelID else { return [] }
         var scan = NearestScan(query: query, k: min(k, count), where: include)

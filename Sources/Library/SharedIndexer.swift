@@ -112,8 +112,8 @@ public final class SharedIndexer: @unchecked Sendable {
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
         let plan = try Indexer.plan(
-            scan.files, model: probe.modelVersion, segments: probe.keepsSegments, source: snapshot,
-            retryFailures: options.retryFailures)
+            scan.files, model: probe.modelVersion, segments: probe.keepsSegments, timbre: probe.makesTimbre,
+            source: snapshot, retryFailures: options.retryFailures)
         summary.unchanged = plan.unchanged
         summary.skippedFailures = plan.skipped
         if options.prune {
@@ -131,6 +131,7 @@ public final class SharedIndexer: @unchecked Sendable {
     ) async throws -> Indexer.Summary {
         let model = probe.modelVersion
         let segments = probe.keepsSegments
+        let timbre = probe.makesTimbre
         let configuration = probe.modelConfigurationJSON
         let modelID = try await connection.retrying("registering the model", timeout: stepTimeout) {
             try await $0.register(model: model, configurationJSON: configuration)
@@ -139,7 +140,8 @@ public final class SharedIndexer: @unchecked Sendable {
         let options = options
         var planned = try await connection.retrying("planning the files to index") {
             try await $0.planAndQueue(model: modelID) { snapshot in
-                try Self.plan(scan: scan, model: model, segments: segments, snapshot: snapshot, options: options)
+                try Self.plan(
+                    scan: scan, model: model, segments: segments, timbre: timbre, snapshot: snapshot, options: options)
             }
         }
         planned.scanned = scan.files.count
@@ -185,11 +187,13 @@ public final class SharedIndexer: @unchecked Sendable {
 
     /// `Indexer`'s plan of `scan` against `snapshot`, turned into the work to write; the summary's counts beside.
     static func plan(
-        scan: CollectionScan, model: ModelVersion, segments: Bool, snapshot: PlanningSnapshot, options: Options
+        scan: CollectionScan, model: ModelVersion, segments: Bool, timbre: Bool = false, snapshot: PlanningSnapshot,
+        options: Options
     ) throws -> (PlannedWork, Indexer.Summary) {
         var summary = Indexer.Summary()
         let plan = try Indexer.plan(
-            scan.files, model: model, segments: segments, source: snapshot, retryFailures: options.retryFailures)
+            scan.files, model: model, segments: segments, timbre: timbre, source: snapshot,
+            retryFailures: options.retryFailures)
         summary.unchanged = plan.unchanged
         summary.skippedFailures = plan.skipped
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }

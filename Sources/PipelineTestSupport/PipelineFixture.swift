@@ -19,14 +19,43 @@ public final class PipelineFixture {
     public let modelURL: URL
     public let encoder: SequenceEncoding.Encoder
 
-    public init(tracks: Int = 6, seed: UInt64 = 1) throws {
+    /// - Parameters:
+    ///   - tracks: how many tracks to write (`writeTrack`).
+    ///   - seed: the random model's seed.
+    ///   - timbre: give the model a timbre reference set (of eight tracks made as its own are, outside `music`),
+    ///     so that indexing stores timbre profiles and queries rank by the hybrid.
+    /// - Throws: what writing the files and the model throws.
+    public init(tracks: Int = 6, seed: UInt64 = 1, timbre: Bool = false) throws {
         folder = try TemporaryDirectory(prefix: "retrieve-pipeline")
         music = folder.path("music")
         try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
         databasePath = folder.path("index.sqlite").path
         modelURL = folder.path("model.safetensors")
-        encoder = try Self.makeEncoder(seed: seed, url: modelURL, name: "test-\(seed)")
+        var encoder = try Self.makeEncoder(seed: seed, url: modelURL, name: "test-\(seed)")
+        if timbre {
+            encoder.setTimbreReference(try Self.timbreReference(in: folder.path("reference"), encoder: encoder))
+            try encoder.save(to: modelURL, name: "test-\(seed)")
+            encoder = try SequenceEncoding.Encoder.load(contentsOf: modelURL)
+        }
+        self.encoder = encoder
         for i in 0..<tracks { try writeTrack(index: i) }
+    }
+
+    /// A reference set of eight tracks made as the fixture's are (`trackSamples`, indices 10…17), written to
+    /// `folder`: a reference unlike the tracks would leave every mutual proximity at 0 or 1.
+    static func timbreReference(
+        in folder: URL, encoder: SequenceEncoding.Encoder
+    ) throws
+        -> SequenceEncoding.Encoder.TimbreReferenceTensors
+    {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var paths: [String] = []
+        for i in 10..<18 {
+            let url = folder.appendingPathComponent("reference\(i).wav")
+            try AudioFileWriter.write(trackSamples(index: i, seconds: 2), sampleRate: 22_050, format: .wav16, to: url)
+            paths.append(url.path)
+        }
+        return try TimbreAnalysis.referenceTensors(paths: paths, configuration: encoder.configuration.features)
     }
 
     public static func makeEncoder(seed: UInt64, url: URL, name: String) throws -> SequenceEncoding.Encoder {
@@ -47,12 +76,16 @@ public final class PipelineFixture {
         let dir = subfolder.isEmpty ? music : music.appendingPathComponent(subfolder)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent(String(format: "track%02d.%@", i, format.fileExtension))
-        let samples = Signals.chord([110 * Double(i + 1), 165 * Double(i + 1)], seconds: seconds, sampleRate: 22_050)
-            .enumerated().map { $1 + 0.05 * Float(sin(Double($0) * 0.001 * Double(i + 1))) }
         try AudioFileWriter.write(
-            samples, sampleRate: 22_050, format: format, to: url,
+            Self.trackSamples(index: i, seconds: seconds), sampleRate: 22_050, format: format, to: url,
             tags: ["artist": "Artist \(i % 2)", "title": "Song \(i)", "album": "Album \(i % 3)"])
         return url
+    }
+
+    /// The samples of track `i` at 22 050 Hz: a chord whose pitch depends on `i`, and a slow wave.
+    static func trackSamples(index i: Int, seconds: Double) -> [Float] {
+        Signals.chord([110 * Double(i + 1), 165 * Double(i + 1)], seconds: seconds, sampleRate: 22_050)
+            .enumerated().map { $1 + 0.05 * Float(sin(Double($0) * 0.001 * Double(i + 1))) }
     }
 
     public func store() throws -> IndexStore { try IndexStore(path: databasePath) }

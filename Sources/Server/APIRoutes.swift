@@ -300,7 +300,8 @@ enum TrackJSON {
 
     static func result(_ result: SimilarTrack) -> [String: Any] {
         [
-            "rank": result.rank, "similarity": similarity(result.score), "cosine": Double(result.score),
+            "rank": result.rank, "score": Double(result.score), "similarity": similarity(result.cosine),
+            "cosine": Double(result.cosine),
             "track": object(result.track),
         ]
     }

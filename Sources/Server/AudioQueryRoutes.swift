@@ -50,11 +50,13 @@ extension APIRoutes {
                 return (try engine.identify(variants: variants, k: k), engine.row(matchingContentOf: path))
             }
         } else {
-            let (embedding, row) = try await analyser.run(audio, filename: filename) { analyser, path in
-                let embedding = try UploadAnalyser.analysable { try analyser.analyse(path: path).embedding }
-                return (embedding, snapshot.engine.row(matchingContentOf: path))
+            let (analysis, row) = try await analyser.run(audio, filename: filename) { analyser, path in
+                let analysis = try UploadAnalyser.analysable { try analyser.analyse(path: path) }
+                return (analysis, snapshot.engine.row(matchingContentOf: path))
             }
-            results = snapshot.engine.similar(to: [embedding], seedRows: row.map { [$0] } ?? [], k: k, filters: filters)
+            results = snapshot.engine.similar(
+                to: [analysis.embedding], seedRows: row.map { [$0] } ?? [], k: k, filters: filters,
+                seedTimbres: analysis.timbre.map { [$0] } ?? [])
             ownRow = row
         }
         var body: [String: Any] = ["results": results.map(TrackJSON.result), "identify": identify]

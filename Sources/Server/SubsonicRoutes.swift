@@ -56,7 +56,7 @@ struct SubsonicRoutes {
         let known = ids?.current
         if let known { filters.keep = { known.songOfPath[$0.path] != nil } }
         let results = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: count, filters: filters)
-        return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.score, known: known) }]
+        return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.cosine, known: known) }]
     }
 
     /// `startSongId`, `endSongId` (required), `count` (default 25): a path from the start song to the end song,

@@ -7,6 +7,7 @@ public import SequenceEncoding
 import SpectralFeatures
 import SimilaritySearch
 import AudioDecoding
+import Analysis
 
 /// How to train an encoder: model size, batches, optimisation, augmentation and stopping.
 ///
@@ -219,6 +220,12 @@ public final class TrainingSession {
         let options = trainingOptions(totalSteps: recipe.epochs * stepsPerEpoch(train, segmentFrames: segmentFrames))
         var (trainer, report) = try makeTrainer(resume: resume, options: options, classNames: classNames,
                                                 train: train, validation: validation, segmentFrames: segmentFrames)
+        if trainer.encoder.timbreReference == nil {
+            trainer.encoder.setTimbreReference(
+                try Self.timbreReference(
+                    Self.referenceItems(collection, recipe: recipe), encoder: trainer.encoder, seed: recipe.seed,
+                    progress: progress, log: log))
+        }
         let validationSet = validationSegments(validation, segmentFrames: segmentFrames)
         let teacher = try recipe.teacherDirectory.map { directory in
             try TeacherTargets(directory: directory, trackPaths: train.map(\.path), mixes: recipe.teacherMixFraction > 0,
@@ -300,6 +307,41 @@ public final class TrainingSession {
         }
         try writeReport(report)
         return report
+    }
+
+    /// The tracks a model's timbre reference set is chosen from: those the session reads (training and validation
+    /// splits), never the test split that `retrieve evaluate` holds out.
+    public static func referenceItems(_ collection: [LabelledTrack], recipe: TrainingRecipe) -> [LabelledTrack] {
+        trainingItems(collection, recipe: recipe) + LabelledCollection.tracks(collection, in: .validation)
+    }
+
+    /// The timbre reference set stored with the model (`TimbreAnalysis.referenceTracks` of `collection`, by the
+    /// recipe's seed), or nil — said in the log — when too few tracks give a timbre model
+    /// or the front end has too few mel bands; the model then ranks by its embedding alone. Files that cannot be
+    /// analysed are named in the log and left out.
+    public static func timbreReference(
+        _ collection: [LabelledTrack], encoder: Encoder, seed: UInt64, progress: ProgressFactory,
+        log: (String) -> Void
+    ) throws -> Encoder.TimbreReferenceTensors? {
+        let features = encoder.configuration.features
+        guard features.melBands >= TimbreGaussian.mfccCount else {
+            log("note: no timbre reference set: the model's \(features.melBands) mel bands are fewer than the "
+                + "\(TimbreGaussian.mfccCount) a timbre model needs")
+            return nil
+        }
+        let paths = TimbreAnalysis.referenceTracks(collection.map { ($0.path, $0.label) }, seed: seed)
+        let sink = progress(paths.count, "timbre reference")
+        defer { sink.finish() }
+        do {
+            let reference = try TimbreAnalysis.referenceTensors(
+                paths: paths, configuration: features, progress: sink,
+                skipped: { path, reason in log("note: \(path) is left out of the timbre reference set: \(reason)") })
+            log("timbre reference set: \(reference.full.rows) tracks")
+            return reference
+        } catch let error as TimbreReferenceError {
+            log("note: no timbre reference set: \(error)")
+            return nil
+        }
     }
 
     /// The tracks a session trains on (the validation split aside): the train split, and the test split with

@@ -17,6 +17,11 @@ struct SimilarCommand: ParsableCommand {
             A query is an audio file (indexed or not), an indexed path, or a track id from `retrieve list`. \
             Several queries ask for "more like these": their mean. The query's own track never appears in \
             its results, nor does a copy of it.
+            When the model stores timbre profiles (the shipped model does), the embedding's nearest tracks are \
+            ranked again by the embedding and the timbre model together (--timbre-weight), and the score is that \
+            mix: the two similarities, each standardised over the query's candidates, weighted and added \
+            (larger is closer; 0 is an average candidate). With --timbre-weight 0, or a model without timbre, \
+            tracks are ranked by the embedding's cosine, which is then the score.
             With --identify, the one query (an audio file: an excerpt, a degraded copy) is instead matched \
             segment by segment against tracks indexed with `retrieve index --segments`, to find which recording \
             it comes from; the score is the mean over its segments of the best cosine in the track. The query is \
@@ -54,6 +59,11 @@ struct SimilarCommand: ParsableCommand {
     @Option(help: "With --dedupe: the cosine that, with a duration within 1 s, marks the same recording.")
     var dedupeThreshold: Float = DuplicateRule.defaultSimilarity
 
+    @Option(help: ArgumentHelp(
+        "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone).",
+        valueName: "w"))
+    var timbreWeight: Double = TimbreSimilarity.hybridWeight
+
     @Option(help: "Output format.")
     var format: Format = .table
 
@@ -84,6 +94,7 @@ struct SimilarCommand: ParsableCommand {
         }
         guard identify || !exactPitch else { throw ValidationError("--exact-pitch only applies with --identify") }
         try Check.finite("--dedupe-threshold", dedupeThreshold, 0...1)
+        try Check.finite("--timbre-weight", timbreWeight, 0...1)
     }
 
     /// The most results a query may ask for (the results are sorted and printed, not streamed).
@@ -96,6 +107,7 @@ struct SimilarCommand: ParsableCommand {
         // From SQLite, the vectors are streamed from the index chunk by chunk and only the rows a query returns or
         // filters on are read, not the whole `tracks` table (--identify reads every track's segments anyway).
         let engine = try location.openEngine(model: encoder.version, loading: identify ? .all : .onDemand)
+        engine.timbreWeight = timbreWeight
         var analyser: EncoderAnalyser?
         if identify {
             let path = Paths.absolute(queries[0])
@@ -116,6 +128,7 @@ struct SimilarCommand: ParsableCommand {
         var seeds: [Embedding] = []
         var seedRows: [Int] = []
         var seedRecordings: [RecordingEvidence] = []
+        var seedTimbres: [TimbreProfile] = []
         for query in queries {
             switch try engine.resolve(query) {
             case .indexed(let row):
@@ -130,6 +143,7 @@ struct SimilarCommand: ParsableCommand {
                     throw LibraryError.queryNotAnalysable(path: path, reason: String(describing: error))
                 }
                 seeds.append(analysis.embedding)
+                if let timbre = analysis.timbre, !timbre.isEmpty { seedTimbres.append(timbre) }
                 seedRecordings.append(RecordingEvidence(
                     contentHash: (try? ContentHash.ofFile(atPath: path)) ?? "", artist: analysis.info.artist,
                     title: analysis.info.title, duration: analysis.info.duration, embedding: analysis.embedding))
@@ -141,8 +155,9 @@ struct SimilarCommand: ParsableCommand {
         filters.excludeSameAlbum = excludeSameAlbum
         filters.pathPrefixes = under.map(Paths.absolute)
         filters.dedupe = dedupe ? DuplicateRule(similarity: dedupeThreshold) : nil
-        let results = try engine.search(to: seeds, seedRows: seedRows, k: k, filters: filters,
-                                     seedRecordings: seedRecordings)
+        let results = try engine.search(
+            to: seeds, seedRows: seedRows, k: k, filters: filters, seedRecordings: seedRecordings,
+            seedTimbres: seedTimbres)
         print(render(results, seeds: seedRows.map(engine.track(row:))), terminator: "")
     }
 
@@ -164,6 +179,7 @@ struct SimilarCommand: ParsableCommand {
                 var o = Exporter.jsonObject(r.track)
                 o["rank"] = r.rank
                 o["score"] = Double(r.score)
+                o["cosine"] = Double(r.cosine)
                 return Exporter.jsonString(o) + "\n"
             }.joined()
         case .csv:

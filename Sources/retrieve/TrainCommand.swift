@@ -61,12 +61,19 @@ struct TrainCommand: ParsableCommand {
     var name: String?
 
     @Flag(help: "Continue from the checkpoint beside --out.") var resume = false
+    @Flag(help: ArgumentHelp(
+        "No training: make the timbre reference set of DATA (as training does) and store it in the existing "
+            + "model at --out, whose index then ranks by embedding and timbre together."))
+    var timbreReferenceOnly = false
     @OptionGroup(title: "Training") var training: RecipeOptions
     @Option(help: "Random seed (the same seed and data give the same model).") var seed: UInt64 = 1
     @Flag(name: .shortAndLong, help: "No progress bars.") var quiet = false
 
     func validate() throws {
         guard data != nil || labels != nil else { throw ValidationError("give a DATA folder or --labels FILE.csv") }
+        guard !(timbreReferenceOnly && resume) else {
+            throw ValidationError("--timbre-reference-only trains nothing; it does not combine with --resume")
+        }
     }
 
     var recipe: TrainingRecipe { training.recipe(seed: seed) }
@@ -74,6 +81,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let collection = try LabelledCollection.load(folder: data, labels: labels)
         let output = URL(fileURLWithPath: Paths.absolute(out))
+        if timbreReferenceOnly { return try storeTimbreReference(collection, in: output) }
         let cacheDirectory = training.cacheDirectory
         let interrupt = InterruptFlag()
         interrupt.catchInterrupts {
@@ -92,6 +100,23 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainCommand {
+    /// `--timbre-reference-only`: the reference set of `collection`, by the seed, stored in the model at `output`
+    /// (rewritten atomically, under its own name).
+    func storeTimbreReference(_ collection: [LabelledTrack], in output: URL) throws {
+        let encoder = try ModelFile.load(path: output.path)
+        let name = encoder.version.name
+        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        guard
+            let reference = try TrainingSession.timbreReference(
+                TrainingSession.referenceItems(collection, recipe: recipe), encoder: encoder, seed: seed,
+                progress: ProgressReporter.factory(quiet: quiet), log: log)
+        else { throw CLIError("\(data ?? labels ?? ""): no timbre reference set could be made (see the note above)") }
+        encoder.setTimbreReference(reference)
+        try encoder.save(to: output, name: name)
+        print("model: \(output.path) (timbre reference set of \(reference.full.rows) tracks; digest "
+            + "\(encoder.version.digest.prefix(12)))")
+    }
+
     /// Which epoch's weights the model file holds, with its validation P@10 — and, when that is not the best
     /// epoch (`--keep last`), the best one beside it: " (epoch 40, the last; validation P@10 0.081, best 0.085
     /// at epoch 19)". Empty when the report names no epoch.

@@ -43,10 +43,15 @@ import Training
         #expect(c.k == 5 && c.excludeSameArtist && !c.excludeSameAlbum && c.dedupe)
         #expect(c.under == ["/music/jazz"])
         #expect(c.outputFormat == .json)
+        #expect(c.timbreWeight == 0.4)
+        let weighted = try #require(
+            try Retrieve.parseAsRoot(["similar", "q.wav", "--timbre-weight", "0"]) as? SimilarCommand)
+        #expect(weighted.timbreWeight == 0)
     }
 
     @Test(arguments: [["similar", "q.wav", "--k", "0"], ["similar", "q.wav", "--json", "--csv"],
-                      ["similar", "q.wav", "--dedupe-threshold", "1.5"], ["similar"]])
+                      ["similar", "q.wav", "--dedupe-threshold", "1.5"], ["similar"],
+                      ["similar", "q.wav", "--timbre-weight", "1.5"], ["similar", "q.wav", "--timbre-weight", "-0.1"]])
     func similarRejectsBadArguments(arguments: [String]) {
         #expect(throws: (any Error).self) { try Retrieve.parseAsRoot(arguments) }
     }
@@ -120,7 +125,8 @@ import Training
                     ["--teacher", "t", "--teacher-track-weight", "-1"], ["--teacher-crop-target", "overlap"],
                     ["--teacher", "t", "--teacher-crop-target", "middle"], ["--spec-masks", "9"],
                     ["--spec-masks", "1", "--no-augment"], ["--teacher-mixes", "0.5"],
-                    ["--teacher", "t", "--teacher-mixes", "1.5"], ["--keep", "first"]] {
+                    ["--teacher", "t", "--teacher-mixes", "1.5"], ["--keep", "first"],
+                    ["--timbre-reference-only", "--resume"]] {
             #expect(throws: (any Error).self, "\(bad)") { try Retrieve.parseAsRoot(["train", "data"] + bad) }
         }
     }

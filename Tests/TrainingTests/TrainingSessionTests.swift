@@ -13,6 +13,41 @@ import TestSupport
 import PipelineTestSupport
 
 @Suite struct TrainingSessionTests {
+    /// The timbre reference set leaves out, and names, a file it cannot analyse; too few usable tracks (or too few
+    /// mel bands) make no set, said in a note, and training goes on without one.
+    @Test func timbreReferenceSkipsBadFilesAndNeedsEnoughTracks() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-reference")
+        var tracks: [LabelledTrack] = []
+        for i in 0..<9 {
+            let url = folder.path("\(i).wav")
+            try AudioFileWriter.write(
+                Signals.chord([100 + 30 * Double(i)], seconds: 1.5, sampleRate: 22_050), sampleRate: 22_050,
+                format: .wav16, to: url)
+            tracks.append(LabelledTrack(path: url.path, label: i % 2 == 0 ? "a" : "b"))
+        }
+        let broken = folder.path("broken.wav")
+        try Data("not audio".utf8).write(to: broken)
+        tracks.append(LabelledTrack(path: broken.path, label: "a"))
+        let encoder = SequenceEncoding.Encoder(
+            configuration: EncoderConfiguration(
+                inputSize: 32, hiddenSize: 4, layers: 1, bidirectional: false, embeddingSize: 4, classNames: ["a", "b"],
+                segmentFrames: 20, segmentHopFrames: 10, features: FeatureConfiguration(melBands: 32, topDecibels: nil),
+                bandMean: [Float](repeating: -40, count: 32), bandStd: [Float](repeating: 20, count: 32)),
+            seed: 1)
+        var lines: [String] = []
+        let reference = try TrainingSession.timbreReference(
+            tracks, encoder: encoder, seed: 1, progress: SilentProgress.factory, log: { lines.append($0) })
+        #expect(reference?.full.rows == 9 && reference?.lowBand.rows == 9)
+        #expect(lines.contains { $0.hasPrefix("note: \(broken.path) is left out of the timbre reference set: ") })
+        lines = []
+        let none = try TrainingSession.timbreReference(
+            Array(tracks.suffix(4)), encoder: encoder, seed: 1, progress: SilentProgress.factory,
+            log: { lines.append($0) })
+        #expect(none == nil)
+        #expect(lines.last == "note: no timbre reference set: only 3 track(s) of the training data gave a timbre model, "
+            + "and a reference set needs 8; train on more (or longer) tracks")
+    }
+
     /// Three audibly different classes (low tones, high noise bursts, clicks); a few seeded epochs of a small
     /// model must classify held-out tracks well above chance (1/3) and write a model, a checkpoint and a report.
     @Test func learnsToSeparateThreeGeneratedClasses() throws {
@@ -49,6 +84,8 @@ import PipelineTestSupport
         #expect(last.trainCrossEntropy < report.epochs[0].trainCrossEntropy)
         let model = try SequenceEncoding.Encoder.load(contentsOf: output)
         #expect(model.configuration.classNames == ["clicks", "noise", "tones"])
+        // The model carries a timbre reference set of the tracks it read (training and validation splits).
+        #expect(model.timbreReference?.full.rows == 18 && lines.contains("timbre reference set: 18 tracks"))
         // Segments overlap by half unless the recipe says otherwise (odd lengths round the hop down).
         #expect(model.configuration.segmentHopFrames == model.configuration.segmentFrames / 2)
         #expect(FileManager.default.fileExists(atPath: session.reportURL.path))

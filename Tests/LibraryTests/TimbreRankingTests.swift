@@ -1,0 +1,198 @@
+import AudioDecoding
+import Foundation
+@testable import Analysis
+import GRDB
+import Library
+import SimilaritySearch
+import SpectralFeatures
+import RetrieveCore
+import SequenceEncoding
+import Testing
+import TestSupport
+import PipelineTestSupport
+import VectorIndex
+
+/// A model with a timbre reference set: the index stores each track's profile, and "more like this" ranks by the
+/// hybrid `retrieve evaluate` measures.
+@Suite struct TimbreRankingTests {
+    func indexed(_ tracks: Int = 8) throws -> (PipelineFixture, QueryEngine) {
+        let f = try PipelineFixture(tracks: tracks, timbre: true)
+        _ = try f.indexer().run(roots: [f.music.path])
+        return (f, try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath))
+    }
+
+    /// Every track's stored profile is what `TimbreAnalysis` makes of its whole decoded log-mel (the streamed
+    /// frames are the batch ones), normalised against the model's reference.
+    @Test func theIndexStoresEachTracksProfile() throws {
+        let (f, engine) = try indexed(4)
+        let analyser = try EncoderAnalyser(encoder: f.encoder)
+        let reference = try #require(analyser.timbreReference)
+        let store = try f.store()
+        let modelID = try #require(try Self.modelID(store, digest: f.encoder.version.digest))
+        let ids = engine.catalog.ids
+        #expect(try store.tracksWithTimbre(model: modelID) == Set(ids))
+        let stored = try store.timbres(tracks: ids, model: modelID)
+        let extractor = try FeatureExtractor(configuration: f.encoder.configuration.features)
+        for (row, id) in ids.enumerated() {
+            let samples = try AudioDecoder(targetSampleRate: f.encoder.configuration.features.sampleRate)
+                .decode(URL(fileURLWithPath: engine.track(row: row).path)).samples
+            let g = TimbreAnalysis.gaussians(
+                logMel: extractor.logMel(samples), configuration: f.encoder.configuration.features)
+            let expected = reference.profile(full: g.full, lowBand: g.lowBand)
+            #expect(!expected.isEmpty)
+            #expect(stored[id] == expected.packed)
+        }
+    }
+
+    /// In a collection smaller than the pool, the ranking is exactly `TimbreSimilarity.hybrid` over the query's
+    /// candidates (every track but the seed), as evaluation scores it; the scores are the hybrid's.
+    @Test(arguments: [TimbreSimilarity.hybridWeight, 0.9])
+    func smallCollectionsRankByTheEvaluatedHybrid(weight: Double) throws {
+        let (f, engine) = try indexed()
+        engine.timbreWeight = weight
+        let profiles = try profiles(f, engine)
+        var differs = false
+        for seed in 0..<engine.count {
+            let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
+            let cosines = (0..<engine.count).map { Double(engine.embedding(row: $0).cosine(engine.embedding(row: seed))) }
+            let timbre = (0..<engine.count).map { profiles[seed].similarity(to: profiles[$0]) }
+            let hybrid = TimbreSimilarity.hybrid(model: cosines, timbre: timbre, weight: weight, excluding: seed)
+            let expected = (0..<engine.count).filter { $0 != seed }.sorted { hybrid[$0] > hybrid[$1] }
+            #expect(results.map(\.track.id) == expected.map { engine.tracks[$0].id })
+            for r in results {
+                #expect(abs(Double(r.score) - hybrid[engine.row(of: r.track.id!)!]) < 1e-5)
+            }
+            let byCosine = (0..<engine.count).filter { $0 != seed }.sorted { cosines[$0] > cosines[$1] }
+            differs = differs || byCosine != expected
+        }
+        // The cosine order differs somewhere, or the test could not tell the two apart.
+        #expect(differs)
+    }
+
+    /// Weight 0 ranks by the cosine alone, with cosines as scores.
+    @Test func weightZeroIsTheEmbeddingAlone() throws {
+        let (_, engine) = try indexed()
+        engine.timbreWeight = 0
+        let seed = engine.embedding(row: 1)
+        let results = engine.similar(to: [seed], seedRows: [1], k: 4)
+        let brute = (0..<engine.count).filter { $0 != 1 }.sorted {
+            engine.embedding(row: $0).cosine(seed) > engine.embedding(row: $1).cosine(seed)
+        }
+        #expect(results.map(\.track.id) == brute.prefix(4).map { engine.tracks[$0].id })
+        #expect(results.allSatisfy { abs($0.score - engine.embedding(row: engine.row(of: $0.track.id!)!).cosine(seed)) < 1e-6 })
+    }
+
+    /// A collection larger than the pool: only the embedding's nearest `timbrePool` are ranked again, standardised
+    /// by the spreads over evenly spaced rows (here every row but the seed).
+    @Test func largeCollectionsRankTheEmbeddingsNearestAgain() throws {
+        let (f, engine) = try indexed()
+        engine.timbrePool = 4
+        let profiles = try profiles(f, engine)
+        let seed = 3
+        let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 3)
+        let cosines = (0..<engine.count).map { Double(engine.embedding(row: $0).cosine(engine.embedding(row: seed))) }
+        let others = (0..<engine.count).filter { $0 != seed }
+        let pool = others.sorted { cosines[$0] > cosines[$1] }.prefix(4)
+        let timbre = (0..<engine.count).map { profiles[seed].similarity(to: profiles[$0]) }
+        let ms = TimbreSimilarity.Spread(others.map { cosines[$0] })
+        let ts = TimbreSimilarity.Spread(others.map { timbre[$0] })
+        let mixed = { (r: Int) in
+            TimbreSimilarity.mixed(model: cosines[r], timbre: timbre[r], modelSpread: ms, timbreSpread: ts)
+        }
+        let expected = pool.sorted { mixed($0) > mixed($1) }.prefix(3)
+        #expect(results.map(\.track.id) == expected.map { engine.tracks[$0].id })
+        #expect(results.allSatisfy { pool.contains(engine.row(of: $0.track.id!)!) })
+    }
+
+    /// An audio file outside the index brings its own profile: a copy of an indexed track ranks that track's
+    /// neighbours as the track itself does.
+    @Test func anAudioFileQueryUsesItsOwnProfile() throws {
+        let (f, engine) = try indexed()
+        let analysis = try EncoderAnalyser(encoder: f.encoder).analyse(path: engine.track(row: 2).path)
+        let profile = try #require(analysis.timbre)
+        #expect(profile == (try profiles(f, engine))[2])
+        let asFile = engine.similar(to: [analysis.embedding], seedRows: [2], k: 5, seedTimbres: [profile])
+        let asTrack = engine.similar(to: [engine.embedding(row: 2)], seedRows: [2], k: 5)
+        #expect(asFile == asTrack)
+    }
+
+    /// An embedding stored without a profile (written by a build that made none) is analysed again by a model
+    /// that makes one; tracks with profiles are left alone.
+    @Test func aTrackWithoutItsProfileIsAnalysedAgain() throws {
+        let (f, engine) = try indexed(3)
+        let target = engine.catalog.ids[1]
+        try DatabaseQueue(path: f.databasePath).write { db in
+            try db.execute(sql: "UPDATE embeddings SET timbre = NULL WHERE track_id = ?", arguments: [target.rawValue])
+        }
+        let summary = try f.indexer().run(roots: [f.music.path])
+        #expect(summary.reembedded == 1 && summary.unchanged == 2)
+        let store = try f.store()
+        let modelID = try #require(try Self.modelID(store, digest: f.encoder.version.digest))
+        #expect(try store.tracksWithTimbre(model: modelID).contains(target))
+    }
+
+    static func modelID(_ store: IndexStore, digest: String) throws -> Int64? {
+        try store.embeddingModels().first { $0.model.version.digest == digest }?.model.id
+    }
+
+    /// Each row's stored profile.
+    func profiles(_ f: PipelineFixture, _ engine: QueryEngine) throws -> [TimbreProfile] {
+        let store = try f.store()
+        let modelID = try #require(try Self.modelID(store, digest: engine.model.digest))
+        let stored = try store.timbres(tracks: engine.catalog.ids, model: modelID)
+        return try engine.catalog.ids.map { id in
+            let values = try #require(stored[id])
+            return try #require(TimbreProfile(packed: values))
+        }
+    }
+}
+
+/// What a timbre model is made of: the kept frames of a long track, and the tracks of a reference set.
+@Suite struct TimbreAnalysisTests {
+    /// Up to the capacity every frame is kept; beyond, every second (then fourth …), evenly over the whole
+    /// stream, however it arrives in blocks.
+    @Test func longTracksKeepEvenlySpacedFrames() {
+        let configuration = FeatureConfiguration(melBands: 2, topDecibels: nil)
+        let frames = TimbreFrames(configuration: configuration)
+        let total = TimbreFrames.capacity * 3 + 5
+        var next = 0
+        for size in [1, 7, 1000, 40_000].cycled(until: total) {
+            let rows = min(size, total - next)
+            frames.append(Matrix(rows: rows, columns: 2, storage: (next..<(next + rows)).flatMap { [Float($0), 0] }))
+            next += rows
+        }
+        let kept = frames.matrix
+        // 3 · capacity + 5 frames: twice halved, every fourth frame, from frame 0.
+        #expect(kept.rows == (total + 3) / 4 && kept.rows <= TimbreFrames.capacity)
+        #expect((0..<kept.rows).allSatisfy { kept[$0, 0] == Float(4 * $0) })
+        frames.reset()
+        frames.append(Matrix(rows: 3, columns: 2, storage: [5, 0, 6, 0, 7, 0]))
+        #expect(frames.matrix.rows == 3 && frames.matrix[0, 0] == 5)
+    }
+
+    /// The reference takes labels in turn, each label's tracks in a seeded shuffle, up to `referenceSize`: every
+    /// label is represented, the same input gives the same choice, another seed another.
+    @Test func referenceTracksTakeEveryLabelInTurn() {
+        let tracks = (0..<300).map { (path: "/m/\($0 % 3 == 0 ? "big" : "small\($0 % 3)")/\($0).wav",
+                                      label: $0 % 3 == 0 ? "big" : "small\($0 % 3)") }
+            + (0..<400).map { (path: "/m/huge/\($0).wav", label: "huge") }
+        let chosen = TimbreAnalysis.referenceTracks(tracks, seed: 1)
+        #expect(chosen.count == TimbreAnalysis.referenceSize && Set(chosen).count == chosen.count)
+        let labelOf = Dictionary(uniqueKeysWithValues: tracks.map { ($0.path, $0.label) })
+        let perLabel = Dictionary(grouping: chosen) { labelOf[$0]! }.mapValues(\.count)
+        #expect(perLabel == ["big": 64, "huge": 64, "small1": 64, "small2": 64])
+        #expect(TimbreAnalysis.referenceTracks(tracks.reversed(), seed: 1) == chosen)
+        #expect(TimbreAnalysis.referenceTracks(tracks, seed: 2) != chosen)
+        let few = Array(tracks.prefix(10))
+        #expect(Set(TimbreAnalysis.referenceTracks(few, seed: 1)) == Set(few.map(\.path)))
+    }
+}
+
+extension Array {
+    /// The elements repeated in order until their sum reaches `total` (for block sizes).
+    fileprivate func cycled(until total: Int) -> [Element] where Element == Int {
+        var out: [Int] = [], sum = 0
+        while sum < total { for v in self where sum < total { out.append(v); sum += v } }
+        return out
+    }
+}
