@@ -12,6 +12,8 @@ let benchmarks: [String: ([String]) throws -> Void] = [
     "search": searchBenchmark,
     "index": indexBenchmark,
     "make-index": makeIndexBenchmark,
+    "timbre": timbreBenchmark,
+    "timbre-query": timbreQueryBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
