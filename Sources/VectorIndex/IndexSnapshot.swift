@@ -1,11 +1,11 @@
 public import RetrieveCore
 
-/// One model's vectors, segments and timbre profiles, every track record and every model of an index, read at one commit into
-/// memory and answered from there: how a PostgreSQL index is queried (`PostgresStore.snapshot`), since its
-/// rows arrive over a connection that a synchronous scan cannot hold open. Answers as `IndexView` does.
+/// One model's vectors, segments and timbre profiles, every track record and every model of an index, read at one
+/// commit into memory and answered from there: how a PostgreSQL index is queried (`PostgresStore.snapshot`),
+/// since its rows arrive over a connection that a synchronous scan cannot hold open. Answers as `IndexView` does.
 ///
-/// Memory: the model's vectors and segments, plus every track record (about 300 bytes a track besides its
-/// strings), for as long as the snapshot lives.
+/// Memory: the model's vectors and segments, its timbre profiles (2.6 KB a track, when the model makes them),
+/// plus every track record (about 300 bytes a track besides its strings), for as long as the snapshot lives.
 public final class IndexSnapshot: IndexReading {
     /// The models registered, by id, with their number of embeddings.
     public let models: [ModelUsage]

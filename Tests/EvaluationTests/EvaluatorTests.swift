@@ -112,6 +112,39 @@ final class LabelledFixture {
         #expect(again.systems == report.systems)
     }
 
+    /// A model with a timbre reference set is mixed as the index mixes it: each track's profile normalised against
+    /// the reference (`TimbreProfile.similarity`), the model's cosine beside it, `TimbreSimilarity.hybrid` per
+    /// query — the row's scores are those of that computation from the analyser's own embeddings and profiles.
+    @Test func theHybridOfAModelWithAReferenceSetIsTheIndexs() throws {
+        let f = try PipelineFixture(tracks: 8, timbre: true)
+        let tracks = try (0..<8).map { i in
+            let path = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: f.music.path).sorted()[i])
+            return LabelledTrack(path: f.music.appendingPathComponent(path).path, label: i % 3 == 0 ? "a" : "b")
+        }
+        var options = Evaluator.Options()
+        options.excerptsPerTrack = 0
+        options.segmentMatching = false
+        let report = try Evaluator(encoder: f.encoder, options: options).run(tracks)
+        let row = try #require(report.systems.first { $0.name == "model:\(f.encoder.version.name)+timbre" })
+        let analyser = try EncoderAnalyser(encoder: f.encoder)
+        let analyses = try tracks.map { try analyser.analyse(path: $0.path) }
+        let profiles = try analyses.map { try #require($0.timbre) }
+        let n = tracks.count
+        var scores = Matrix(rows: n, columns: n)
+        for i in 0..<n {
+            let cosines = analyses.map { Double($0.embedding.cosine(analyses[i].embedding)) }
+            let timbre = (0..<n).map { $0 == i ? Double.nan : profiles[i].similarity(to: profiles[$0]) }
+            for (j, v) in TimbreSimilarity.hybrid(model: cosines, timbre: timbre, excluding: i).enumerated() {
+                scores[i, j] = Float(v)
+            }
+        }
+        let expected = RetrievalMetrics.styleRetrieval(
+            scores: scores, labels: tracks.map(\.label), groups: tracks.map(\.path))
+        #expect(abs(row.style.meanAveragePrecision - expected.meanAveragePrecision) < 1e-9)
+        #expect(abs(row.style.precisionAt5 - expected.precisionAt5) < 1e-9)
+    }
+
     @Test func groupRuleJoinsClipsOfOneTrack() {
         #expect(LabelledCollection.group(ofPath: "/m/rock/song__clip2.wav") == "/m/rock/song")
         #expect(LabelledCollection.group(ofPath: "/m/rock/song__clip7.flac") == "/m/rock/song")
