@@ -60,7 +60,8 @@ struct SimilarCommand: ParsableCommand {
     var dedupeThreshold: Float = DuplicateRule.defaultSimilarity
 
     @Option(help: ArgumentHelp(
-        "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone).",
+        "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone, among "
+            + "the embedding's nearest 500).",
         valueName: "w"))
     var timbreWeight: Double = TimbreSimilarity.hybridWeight
 
