@@ -31,7 +31,10 @@ public enum TimbreAnalysis {
     public static func reference(of encoder: Encoder, path: String) throws(ModelFileError) -> TimbreReference? {
         guard let tensors = encoder.timbreReference else { return nil }
         var bands: [[TimbreGaussian]] = []
-        for (name, rows) in [("timbre.reference.full", tensors.full), ("timbre.reference.low", tensors.lowBand)] {
+        for (name, rows) in [
+            (Encoder.TimbreReferenceTensors.fullName, tensors.full),
+            (Encoder.TimbreReferenceTensors.lowBandName, tensors.lowBand),
+        ] {
             var models: [TimbreGaussian] = []
             for r in 0..<rows.rows {
                 guard let model = TimbreGaussian(packed: rows.row(r)) else {
@@ -46,7 +49,7 @@ public enum TimbreAnalysis {
         }
         guard let reference = TimbreReference(full: bands[0], lowBand: bands[1]) else {
             throw .badTensor(
-                path: path, name: "timbre.reference.full",
+                path: path, name: Encoder.TimbreReferenceTensors.fullName,
                 reason:
                     "holds \(bands[0].count) models, fewer than the \(TimbreReference.minimumCount) a reference needs")
         }

@@ -58,7 +58,8 @@ extension QueryEngine {
         if exhaustive {
             (modelSpread, timbreSpread) = (.init(cosines), .init(similarities))
         } else {
-            modelSpread = .init(sample.map { row in Double(Embedding(unchecked: query).cosine(embedding(row: row))) })
+            let seed = Embedding(unchecked: query)
+            modelSpread = .init(sample.map { Double(seed.cosine(embedding(row: $0))) })
             timbreSpread = .init(sample.map(timbre))
         }
         var ranked: [Neighbour] = []

@@ -71,8 +71,7 @@ public struct TimbreProfile: Sendable, Equatable {
             let d = TimbreSimilarity.distance(a.model, b.model)
             return d.isFinite ? TimbreSimilarity.mutualProximity(d, a.normalisation, b.normalisation) : .nan
         }
-        let f = band(full, other.full), l = band(lowBand, other.lowBand)
-        return f.isNaN ? l : l.isNaN ? f : max(f, l)
+        return TimbreSimilarity.combined(band(full, other.full), band(lowBand, other.lowBand))
     }
 }
 

@@ -167,7 +167,13 @@ public enum TimbreSimilarity {
     /// two mutual proximities (NaN only where both are). Row-major, as the inputs.
     public static func combined(_ full: [Double], _ lowBand: [Double]) -> [Double] {
         precondition(full.count == lowBand.count, "\(full.count) and \(lowBand.count) similarities")
-        return zip(full, lowBand).map { a, b in a.isNaN ? b : b.isNaN ? a : max(a, b) }
+        return zip(full, lowBand).map(combined)
+    }
+
+    /// One pair's `combined` similarity: the larger of the two band ranges', the one that exists when the other
+    /// is NaN, NaN only when both are.
+    public static func combined(_ full: Double, _ lowBand: Double) -> Double {
+        full.isNaN ? lowBand : lowBand.isNaN ? full : max(full, lowBand)
     }
 
     /// The mean and (population) standard deviation of a query's scores over its candidates, by which
