@@ -219,6 +219,20 @@ public enum TimbreSimilarity {
         (1 - weight) * (modelSpread?.standardised(model) ?? 0) + weight * (timbreSpread?.standardised(timbre) ?? 0)
     }
 
+    /// The spreads by which `hybrid` standardises one query's model and timbre scores over its candidates
+    /// (leaving out `excluding`).
+    public static func spreads(
+        model: [Double], timbre: [Double], excluding: Int? = nil
+    )
+        -> (model: Spread?, timbre: Spread?)
+    {
+        precondition(model.count == timbre.count, "\(model.count) model scores, \(timbre.count) timbre scores")
+        func spread(_ scores: [Double]) -> Spread? {
+            Spread(scores.indices.lazy.filter { $0 != excluding }.map { scores[$0] })
+        }
+        return (spread(model), spread(timbre))
+    }
+
     /// The hybrid score of one query against its candidates: `(1 − weight) · z(model) + weight · z(timbre)`, each
     /// standardised over the candidates (`standardised`, leaving out `excluding`).
     public static func hybrid(
@@ -226,11 +240,7 @@ public enum TimbreSimilarity {
     )
         -> [Double]
     {
-        precondition(model.count == timbre.count, "\(model.count) model scores, \(timbre.count) timbre scores")
-        func spread(_ scores: [Double]) -> Spread? {
-            Spread(scores.indices.lazy.filter { $0 != excluding }.map { scores[$0] })
-        }
-        let (ms, ts) = (spread(model), spread(timbre))
+        let (ms, ts) = spreads(model: model, timbre: timbre, excluding: excluding)
         return zip(model, timbre).map {
             mixed(model: $0, timbre: $1, modelSpread: ms, timbreSpread: ts, weight: weight)
         }
