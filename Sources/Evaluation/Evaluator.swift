@@ -388,14 +388,40 @@ public final class Evaluator {
             analyser?.timbreReference.map { profileSimilarities(d, reference: $0) } ?? (timbreRows, querySimilarity)
         let references = Matrix(rowArrays: d.references[0])
         let cosines = BLAS.multiply(references, .none, references, .transposed)
+        // Each query's row as the index ranks it: the hybrid, its best re-ranked by shared neighbours.
+        func ranked(model: [Double], timbre: [Double], excluding: Int?, candidates: [Int]) -> [Double] {
+            let (ms, ts) = TimbreSimilarity.spreads(model: model, timbre: timbre, excluding: excluding)
+            var row = zip(model, timbre).map {
+                TimbreSimilarity.mixed(model: $0, timbre: $1, modelSpread: ms, timbreSpread: ts)
+            }
+            let members = Array(candidates.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
+                .prefix(SharedNeighbours.members))
+            // Two clips of one track are one item in a library: never each other's neighbours.
+            let pairwise = members.flatMap { x in
+                members.map { y in
+                    groups[x] == groups[y]
+                        ? -Double.infinity
+                        : TimbreSimilarity.mixed(
+                            model: Double(cosines[x, y]), timbre: mixedTracks[x][y], modelSpread: ms, timbreSpread: ts)
+                }
+            }
+            let adjusted = SharedNeighbours.adjusted(scores: members.map { row[$0] }, pairwise: pairwise)
+            for (member, score) in zip(members, adjusted) { row[member] = score }
+            return row
+        }
         let hybridRows = (0..<n).map { i in
-            TimbreSimilarity.hybrid(model: cosines.row(i).map(Double.init), timbre: mixedTracks[i], excluding: i)
+            ranked(model: cosines.row(i).map(Double.init), timbre: mixedTracks[i], excluding: i,
+                   candidates: (0..<n).filter { groups[$0] != groups[i] })
         }
         var ranks: [Int] = []
         if queries > 0 {
             let queryCosines = BLAS.multiply(Matrix(rowArrays: d.queries[0]), .none, references, .transposed)
+            // A library holds a track once: the source's other clips are not candidates (nor counted as rivals
+            // by `identificationRanks`).
             let rows = (0..<queries).map { q in
-                TimbreSimilarity.hybrid(model: queryCosines.row(q).map(Double.init), timbre: mixedQueries[q])
+                let source = d.querySources[q]
+                return ranked(model: queryCosines.row(q).map(Double.init), timbre: mixedQueries[q], excluding: nil,
+                              candidates: (0..<n).filter { $0 == source || groups[$0] != groups[source] })
             }
             ranks = RetrievalMetrics.identificationRanks(scores: matrix(rows, columns: n), sources: d.querySources,
                                                          groups: groups)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import RetrieveCore
 import VectorIndex
 public import SimilaritySearch
@@ -25,10 +26,12 @@ extension QueryEngine {
     /// timbre similarity is its mean `TimbreProfile.similarity` to the seeds' profiles, and each z standardises by
     /// the query's spread of that score over its candidates — over the pool itself when it holds every candidate,
     /// else over `spreadSample` evenly spaced rows. A candidate without a profile counts as the mean timbre. The
-    /// scores are the hybrid's. Should the profiles not be readable, the cosine ranking stands.
+    /// hybrid's best `SharedNeighbours.members` are then re-ranked by the neighbours they share with the query
+    /// (`SharedNeighbours`, unless `neighbourWeight` is 0), their hybrid with each other on the query's scale.
+    /// The scores are the hybrid's, so moved. Should the profiles not be readable, the cosine ranking stands.
     ///
     /// - Complexity: one embedding scan, then about 2 · (pool + sample) · (seeds + 1) Cholesky factorisations of
-    ///   24 × 24 (a few milliseconds).
+    ///   24 × 24 (a few milliseconds), and 2 · 4 950 for the members' pairs, spread over the cores.
     func rankedWithTimbre(
         query: [Float], timbres: [TimbreProfile], k: Int, seedRows: Set<Int>, where include: @escaping (Int) -> Bool
     ) throws -> [Neighbour] {
@@ -44,15 +47,14 @@ extension QueryEngine {
         guard let stored = try? view.timbres(tracks: rows.map { catalog.ids[$0] }, model: modelID) else {
             return Array(pool.prefix(k))
         }
-        func timbre(_ row: Int) -> Double {
-            guard let values = stored[catalog.ids[row]], let profile = TimbreProfile(packed: values) else {
-                return .nan
-            }
+        func timbre(_ profile: TimbreProfile?) -> Double {
+            guard let profile else { return .nan }
             let found = timbres.map { $0.similarity(to: profile) }.filter(\.isFinite)
             return found.isEmpty ? .nan : found.reduce(0, +) / Double(found.count)
         }
         let cosines = pool.map { Double($0.score) }
-        let similarities = pool.map { timbre($0.index) }
+        // Each profile decoded as it is scored (holding all of them decoded costs more than decoding again).
+        let similarities = pool.map { timbre(profile(row: $0.index, stored)) }
         let modelSpread: TimbreSimilarity.Spread?
         let timbreSpread: TimbreSimilarity.Spread?
         if exhaustive {
@@ -60,16 +62,65 @@ extension QueryEngine {
         } else {
             let seed = Embedding(unchecked: query)
             modelSpread = .init(sample.map { Double(seed.cosine(embedding(row: $0))) })
-            timbreSpread = .init(sample.map(timbre))
+            timbreSpread = .init(sample.map { timbre(profile(row: $0, stored)) })
         }
-        var ranked: [Neighbour] = []
-        for i in pool.indices {
-            let score = TimbreSimilarity.mixed(
-                model: cosines[i], timbre: similarities[i], modelSpread: modelSpread, timbreSpread: timbreSpread,
-                weight: timbreWeight)
-            ranked.append(Neighbour(index: pool[i].index, score: Float(score)))
+        let weight = timbreWeight
+        let mix: @Sendable (Double, Double) -> Double = { cosine, timbre in
+            TimbreSimilarity.mixed(
+                model: cosine, timbre: timbre, modelSpread: modelSpread, timbreSpread: timbreSpread, weight: weight)
         }
-        ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
-        return Array(ranked.prefix(k))
+        // Best first, ties by row.
+        let before = { (a: Candidate, b: Candidate) in
+            a.score > b.score || (a.score == b.score && pool[a.position].index < pool[b.position].index)
+        }
+        var ranked = pool.indices.map { Candidate(position: $0, score: mix(cosines[$0], similarities[$0])) }
+        ranked.sort(by: before)
+        if neighbourWeight != 0 {
+            // The best members re-ranked by the neighbours they share with the query, the members' mutual hybrid
+            // on the query's scale (its spreads).
+            let members = Array(ranked.prefix(SharedNeighbours.members))
+            let vectors = members.map { embedding(row: pool[$0.position].index) }
+            let profiles = members.map { profile(row: pool[$0.position].index, stored) }
+            let pairwise = Self.symmetric(count: members.count) { i, j in
+                let timbre = profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
+                return mix(Double(vectors[i].cosine(vectors[j])), timbre)
+            }
+            let adjusted = SharedNeighbours.adjusted(
+                scores: members.map(\.score), pairwise: pairwise, weight: neighbourWeight)
+            for i in members.indices { ranked[i].score = adjusted[i] }
+            ranked.sort(by: before)
+        }
+        return ranked.prefix(k).map { Neighbour(index: pool[$0.position].index, score: Float($0.score)) }
+    }
+
+    /// A candidate of the pool by its position there, with its score.
+    private struct Candidate {
+        var position: Int
+        var score: Double
+    }
+
+    /// The stored timbre profile of the track at `row` among `stored`; nil when it has none or it does not decode.
+    private func profile(row: Int, _ stored: [TrackID: [Float]]) -> TimbreProfile? {
+        stored[catalog.ids[row]].flatMap(TimbreProfile.init(packed:))
+    }
+
+    /// A symmetric `count` × `count` matrix, row-major, of `value(i, j)` computed once per pair i < j on every
+    /// core; NaN on the diagonal.
+    static func symmetric(count: Int, _ value: @escaping @Sendable (Int, Int) -> Double) -> [Double] {
+        let rows = Mutex([[Double]](repeating: [], count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let row = ((i + 1)..<max(i + 1, count)).map { value(i, $0) }
+            rows.withLock { $0[i] = row }
+        }
+        var out = [Double](repeating: .nan, count: count * count)
+        rows.withLock { rows in
+            for i in 0..<count {
+                for (offset, v) in rows[i].enumerated() {
+                    let j = i + 1 + offset
+                    (out[i * count + j], out[j * count + i]) = (v, v)
+                }
+            }
+        }
+        return out
     }
 }

@@ -75,6 +75,9 @@ public final class QueryEngine {
     /// candidate of a collection up to this size — the hybrid exactly as `retrieve evaluate` measures it — and
     /// the nearest this many of a larger one.
     public var timbrePool = 500
+    /// How far the neighbours a candidate shares with the query move it among the hybrid's best
+    /// (`SharedNeighbours`); 0 keeps the hybrid's order.
+    public var neighbourWeight = SharedNeighbours.weight
 
     /// Loads `model`'s vectors from `store`. Fails when the index is empty for this model, or when some tracks
     /// are embedded only with another model (mixing two vector spaces would give meaningless answers).

@@ -20,8 +20,11 @@ struct SimilarCommand: ParsableCommand {
             When the model stores timbre profiles (the shipped model does), the embedding's nearest tracks are \
             ranked again by the embedding and the timbre model together (--timbre-weight), and the score is that \
             mix: the two similarities, each standardised over the query's candidates, weighted and added \
-            (larger is closer; 0 is an average candidate). With --timbre-weight 0, or a model without timbre, \
-            tracks are ranked by the embedding's cosine, which is then the score.
+            (larger is closer; 0 is an average candidate). The mix's best 100 are then ranked again by the \
+            neighbours they share with the query: a track whose own nearest tracks are the query's nearest \
+            moves up, one close to the query while its neighbours lie elsewhere moves down, and its score with \
+            it (--neighbour-weight). With --timbre-weight 0, or a model without timbre, tracks are ranked by \
+            the embedding's cosine, which is then the score.
             With --identify, the one query (an audio file: an excerpt, a degraded copy) is instead matched \
             segment by segment against tracks indexed with `retrieve index --segments`, to find which recording \
             it comes from; the score is the mean over its segments of the best cosine in the track. The query is \
@@ -65,6 +68,12 @@ struct SimilarCommand: ParsableCommand {
         valueName: "w"))
     var timbreWeight: Double = TimbreSimilarity.hybridWeight
 
+    @Option(help: ArgumentHelp(
+        "With timbre: how far the neighbours a track shares with the query move it among the mix's best 100, in "
+            + "standard deviations of their scores (0 keeps the mix's order).",
+        valueName: "w"))
+    var neighbourWeight: Double = SharedNeighbours.weight
+
     @Option(help: "Output format.")
     var format: Format = .table
 
@@ -96,6 +105,7 @@ struct SimilarCommand: ParsableCommand {
         guard identify || !exactPitch else { throw ValidationError("--exact-pitch only applies with --identify") }
         try Check.finite("--dedupe-threshold", dedupeThreshold, 0...1)
         try Check.finite("--timbre-weight", timbreWeight, 0...1)
+        try Check.finite("--neighbour-weight", neighbourWeight, 0...2)
     }
 
     /// The most results a query may ask for (the results are sorted and printed, not streamed).
@@ -109,6 +119,7 @@ struct SimilarCommand: ParsableCommand {
         // filters on are read, not the whole `tracks` table (--identify reads every track's segments anyway).
         let engine = try location.openEngine(model: encoder.version, loading: identify ? .all : .onDemand)
         engine.timbreWeight = timbreWeight
+        engine.neighbourWeight = neighbourWeight
         var analyser: EncoderAnalyser?
         if identify {
             let path = Paths.absolute(queries[0])

@@ -112,37 +112,46 @@ final class LabelledFixture {
         #expect(again.systems == report.systems)
     }
 
-    /// A model with a timbre reference set is mixed as the index mixes it: each track's profile normalised against
-    /// the reference (`TimbreProfile.similarity`), the model's cosine beside it, `TimbreSimilarity.hybrid` per
-    /// query — the row's scores are those of that computation from the analyser's own embeddings and profiles.
+    /// A model with a timbre reference set is scored as the index ranks: each track's profile normalised against
+    /// the reference (`TimbreProfile.similarity`), the model's cosine beside it, the hybrid per query, its best
+    /// re-ranked by shared neighbours — the row's scores are those of the index's own answers (`QueryEngine`) for
+    /// every track of the same tracks indexed.
     @Test func theHybridOfAModelWithAReferenceSetIsTheIndexs() throws {
-        let f = try PipelineFixture(tracks: 8, timbre: true)
-        let tracks = try (0..<8).map { i in
-            let path = try #require(
-                try FileManager.default.contentsOfDirectory(atPath: f.music.path).sorted()[i])
-            return LabelledTrack(path: f.music.appendingPathComponent(path).path, label: i % 3 == 0 ? "a" : "b")
+        let f = try PipelineFixture(tracks: 10, timbre: true)
+        _ = try f.indexer().run(roots: [f.music.path])
+        let engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        let tracks = try FileManager.default.contentsOfDirectory(atPath: f.music.path).sorted().enumerated().map {
+            LabelledTrack(path: f.music.appendingPathComponent($1).path, label: $0 % 3 == 0 ? "a" : "b")
         }
         var options = Evaluator.Options()
         options.excerptsPerTrack = 0
         options.segmentMatching = false
         let report = try Evaluator(encoder: f.encoder, options: options).run(tracks)
         let row = try #require(report.systems.first { $0.name == "model:\(f.encoder.version.name)+timbre" })
-        let analyser = try EncoderAnalyser(encoder: f.encoder)
-        let analyses = try tracks.map { try analyser.analyse(path: $0.path) }
-        let profiles = try analyses.map { try #require($0.timbre) }
         let n = tracks.count
-        var scores = Matrix(rows: n, columns: n)
-        for i in 0..<n {
-            let cosines = analyses.map { Double($0.embedding.cosine(analyses[i].embedding)) }
-            let timbre = (0..<n).map { $0 == i ? Double.nan : profiles[i].similarity(to: profiles[$0]) }
-            for (j, v) in TimbreSimilarity.hybrid(model: cosines, timbre: timbre, excluding: i).enumerated() {
-                scores[i, j] = Float(v)
+        #expect(engine.count == n)
+        let rowOf = Dictionary(uniqueKeysWithValues: tracks.enumerated().map { ($1.path, $0) })
+        // The index's answers as scores: each result's score, every other track ranked.
+        func answers(neighbourWeight: Double) throws -> Matrix {
+            engine.neighbourWeight = neighbourWeight
+            var scores = Matrix(rows: n, columns: n)
+            for seed in 0..<n {
+                let i = try #require(rowOf[engine.track(row: seed).path])
+                let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: n - 1)
+                #expect(results.count == n - 1)
+                for r in results { scores[i, try #require(rowOf[r.track.path])] = r.score }
             }
+            return scores
         }
-        let expected = RetrievalMetrics.styleRetrieval(
-            scores: scores, labels: tracks.map(\.label), groups: tracks.map(\.path))
+        let labels = tracks.map(\.label), groups = tracks.map(\.path)
+        let expected = RetrievalMetrics.styleRetrieval(scores: try answers(neighbourWeight: SharedNeighbours.weight),
+                                                       labels: labels, groups: groups)
         #expect(abs(row.style.meanAveragePrecision - expected.meanAveragePrecision) < 1e-9)
         #expect(abs(row.style.precisionAt5 - expected.precisionAt5) < 1e-9)
+        // The index without the re-ranking answers otherwise here, or the test could not tell the two apart.
+        let plain = RetrievalMetrics.styleRetrieval(scores: try answers(neighbourWeight: 0), labels: labels,
+                                                    groups: groups)
+        #expect(plain.meanAveragePrecision != expected.meanAveragePrecision)
     }
 
     @Test func groupRuleJoinsClipsOfOneTrack() {

@@ -45,28 +45,48 @@ import VectorIndex
     }
 
     /// In a collection smaller than the pool, the ranking is exactly `TimbreSimilarity.hybrid` over the query's
-    /// candidates (every track but the seed), as evaluation scores it; the scores are the hybrid's.
+    /// candidates (every track but the seed), as evaluation scores it, its best re-ranked by
+    /// `SharedNeighbours.adjusted` with the candidates' hybrid with each other on the query's scale; the scores are
+    /// those. With `neighbourWeight` 0 the hybrid alone.
     @Test(arguments: [TimbreSimilarity.hybridWeight, 0.9])
     func smallCollectionsRankByTheEvaluatedHybrid(weight: Double) throws {
         let (f, engine) = try indexed()
         engine.timbreWeight = weight
         let profiles = try profiles(f, engine)
-        var differs = false
-        for seed in 0..<engine.count {
-            let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
-            let cosines = (0..<engine.count).map { Double(engine.embedding(row: $0).cosine(engine.embedding(row: seed))) }
-            let timbre = (0..<engine.count).map { profiles[seed].similarity(to: profiles[$0]) }
+        let n = engine.count
+        func cosine(_ a: Int, _ b: Int) -> Double { Double(engine.embedding(row: a).cosine(engine.embedding(row: b))) }
+        var movedByNeighbours = false, differsFromCosine = false
+        for seed in 0..<n {
+            let cosines = (0..<n).map { cosine($0, seed) }
+            let timbre = (0..<n).map { profiles[seed].similarity(to: profiles[$0]) }
             let hybrid = TimbreSimilarity.hybrid(model: cosines, timbre: timbre, weight: weight, excluding: seed)
-            let expected = (0..<engine.count).filter { $0 != seed }.sorted { hybrid[$0] > hybrid[$1] }
+            let others = (0..<n).filter { $0 != seed }
+            let (ms, ts) = TimbreSimilarity.spreads(model: cosines, timbre: timbre, excluding: seed)
+            let pairwise = others.flatMap { x in
+                others.map { y in
+                    x == y ? Double.nan : TimbreSimilarity.mixed(
+                        model: cosine(x, y), timbre: profiles[x].similarity(to: profiles[y]), modelSpread: ms,
+                        timbreSpread: ts, weight: weight)
+                }
+            }
+            let adjusted = SharedNeighbours.adjusted(scores: others.map { hybrid[$0] }, pairwise: pairwise)
+            let score = Dictionary(uniqueKeysWithValues: zip(others, adjusted))
+            let expected = others.sorted { score[$0]! > score[$1]! }
+            let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
             #expect(results.map(\.track.id) == expected.map { engine.tracks[$0].id })
             for r in results {
-                #expect(abs(Double(r.score) - hybrid[engine.row(of: r.track.id!)!]) < 1e-5)
+                #expect(abs(Double(r.score) - score[engine.row(of: r.track.id!)!]!) < 1e-5)
             }
-            let byCosine = (0..<engine.count).filter { $0 != seed }.sorted { cosines[$0] > cosines[$1] }
-            differs = differs || byCosine != expected
+            let byHybrid = others.sorted { hybrid[$0] > hybrid[$1] }
+            engine.neighbourWeight = 0
+            let plain = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
+            engine.neighbourWeight = SharedNeighbours.weight
+            #expect(plain.map(\.track.id) == byHybrid.map { engine.tracks[$0].id })
+            movedByNeighbours = movedByNeighbours || byHybrid != expected
+            differsFromCosine = differsFromCosine || others.sorted { cosines[$0] > cosines[$1] } != byHybrid
         }
-        // The cosine order differs somewhere, or the test could not tell the two apart.
-        #expect(differs)
+        // Each step changes the order somewhere, or the test could not tell them apart.
+        #expect(movedByNeighbours && differsFromCosine)
     }
 
     /// Weight 0 ranks by the cosine alone, with cosines as scores.

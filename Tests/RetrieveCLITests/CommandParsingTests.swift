@@ -43,15 +43,17 @@ import Training
         #expect(c.k == 5 && c.excludeSameArtist && !c.excludeSameAlbum && c.dedupe)
         #expect(c.under == ["/music/jazz"])
         #expect(c.outputFormat == .json)
-        #expect(c.timbreWeight == 0.4)
+        #expect(c.timbreWeight == 0.4 && c.neighbourWeight == 0.3)
         let weighted = try #require(
-            try Retrieve.parseAsRoot(["similar", "q.wav", "--timbre-weight", "0"]) as? SimilarCommand)
-        #expect(weighted.timbreWeight == 0)
+            try Retrieve.parseAsRoot(["similar", "q.wav", "--timbre-weight", "0", "--neighbour-weight", "0"])
+                as? SimilarCommand)
+        #expect(weighted.timbreWeight == 0 && weighted.neighbourWeight == 0)
     }
 
     @Test(arguments: [["similar", "q.wav", "--k", "0"], ["similar", "q.wav", "--json", "--csv"],
                       ["similar", "q.wav", "--dedupe-threshold", "1.5"], ["similar"],
-                      ["similar", "q.wav", "--timbre-weight", "1.5"], ["similar", "q.wav", "--timbre-weight", "-0.1"]])
+                      ["similar", "q.wav", "--timbre-weight", "1.5"], ["similar", "q.wav", "--timbre-weight", "-0.1"],
+                      ["similar", "q.wav", "--neighbour-weight", "2.5"], ["similar", "q.wav", "--neighbour-weight", "-1"]])
     func similarRejectsBadArguments(arguments: [String]) {
         #expect(throws: (any Error).self) { try Retrieve.parseAsRoot(arguments) }
     }

@@ -23,7 +23,7 @@ import Testing
         "--classification-weight", "--triplet-weight", "--contrastive-weight", "--teacher-weight",
         "--teacher-regression-weight", "--teacher-track-weight", "--margin", "--degraded-copies", "--aligned-copy-pairs", "--copy-consistency-weight",
         "--level-range", "--port", "--conv-channels", "--pitch-shift", "--spec-masks", "--segment-overlap",
-        "--timbre-weight",
+        "--timbre-weight", "--neighbour-weight",
     ]
     /// Options that take any large value (a seed; a page of rows past the end is empty).
     static let unbounded: Set<String> = ["--limit", "--offset", "--seed"]

@@ -51,8 +51,9 @@ private struct TimbreBenchError: Error, CustomStringConvertible {
 }
 
 /// `retrieve-bench timbre-query DB MODEL [QUERIES]`: in-process `QueryEngine.search` latency by indexed track,
-/// the embedding alone (timbre weight 0) and the hybrid, over the first QUERIES rows (default 50), k = 10, as
-/// `retrieve similar` opens the index (vectors streamed, records on demand) and as the server does (all in memory).
+/// the embedding alone (timbre weight 0), the hybrid without and with the shared-neighbour re-ranking (neighbour
+/// weight 0 and the default), over the first QUERIES rows (default 50), k = 10, as `retrieve similar` opens the
+/// index (vectors streamed, records on demand) and as the server does (all in memory).
 func timbreQueryBenchmark(_ arguments: [String]) throws {
     guard arguments.count >= 2 else { throw TimbreBenchError("usage: retrieve-bench timbre-query DB MODEL [QUERIES]") }
     let model = try ModelFile.load(path: arguments[1]).version
@@ -61,15 +62,21 @@ func timbreQueryBenchmark(_ arguments: [String]) throws {
     for (name, loading) in [("on_demand", TrackLoading.onDemand), ("resident", TrackLoading.all)] {
         let engine = try QueryEngine(
             store: try IndexStore(path: arguments[0]), model: model, databasePath: arguments[0], loading: loading)
-        for weight in [0.0, TimbreSimilarity.hybridWeight] {
+        let mixed = "weight_\(TimbreSimilarity.hybridWeight)"
+        let variants = [
+            ("weight_0.0", 0.0, 0.0), (mixed, TimbreSimilarity.hybridWeight, 0.0),
+            (mixed + "_neighbours", TimbreSimilarity.hybridWeight, SharedNeighbours.weight),
+        ]
+        for (variant, weight, neighbourWeight) in variants {
             engine.timbreWeight = weight
+            engine.neighbourWeight = neighbourWeight
             var times: [Double] = []
             for row in 0..<min(queries, engine.count) {
                 let started = DispatchTime.now().uptimeNanoseconds
                 _ = try engine.search(to: [engine.embedding(row: row)], seedRows: [row], k: 10)
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
             }
-            report["\(name)_weight_\(weight)_median_s"] = times.sorted()[times.count / 2]
+            report["\(name)_\(variant)_median_s"] = times.sorted()[times.count / 2]
         }
         report["tracks"] = engine.count
     }
