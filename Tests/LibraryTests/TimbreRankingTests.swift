@@ -89,6 +89,35 @@ import VectorIndex
         #expect(movedByNeighbours && differsFromCosine)
     }
 
+    /// A track whose stored profile is missing (an index written by an older build) or damaged still takes part:
+    /// it counts as the mean timbre, to the query and to the other candidates in the shared-neighbour step, and
+    /// every score stays finite.
+    @Test func tracksWithoutAReadableProfileStillRank() throws {
+        let (f, engine) = try indexed()
+        let (missing, damaged) = (engine.catalog.ids[2], engine.catalog.ids[5])
+        try DatabaseQueue(path: f.databasePath).write { db in
+            try db.execute(sql: "UPDATE embeddings SET timbre = NULL WHERE track_id = ?", arguments: [missing.rawValue])
+            try db.execute(sql: "UPDATE embeddings SET timbre = zeroblob(40) WHERE track_id = ?",
+                           arguments: [damaged.rawValue])
+        }
+        let reopened = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        for seed in [0, 3] {
+            let results = reopened.similar(to: [reopened.embedding(row: seed)], seedRows: [seed], k: 7)
+            #expect(results.count == 7 && results.allSatisfy { $0.score.isFinite })
+            #expect(Set(results.compactMap(\.track.id)).isSuperset(of: [missing, damaged]))
+        }
+        // A seed without a profile is ranked by the embedding alone: its results' scores are their cosines.
+        let seed = try #require(reopened.row(of: missing))
+        let query = reopened.embedding(row: seed)
+        let plain = reopened.similar(to: [query], seedRows: [seed], k: 7)
+        #expect(plain.count == 7)
+        for r in plain {
+            let id = try #require(r.track.id)
+            let row = try #require(reopened.row(of: id))
+            #expect(abs(r.score - reopened.embedding(row: row).cosine(query)) < 1e-6)
+        }
+    }
+
     /// Weight 0 ranks by the cosine alone, with cosines as scores.
     @Test func weightZeroIsTheEmbeddingAlone() throws {
         let (_, engine) = try indexed()
