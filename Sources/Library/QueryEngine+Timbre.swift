@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 public import RetrieveCore
 import VectorIndex
 public import SimilaritySearch
@@ -81,7 +80,7 @@ extension QueryEngine {
             let members = Array(ranked.prefix(SharedNeighbours.members))
             let vectors = members.map { embedding(row: pool[$0.position].index) }
             let profiles = members.map { profile(row: pool[$0.position].index, stored) }
-            let pairwise = Self.symmetric(count: members.count) { i, j in
+            let pairwise = Pairwise.matrix(rows: members.count, columns: members.count, symmetric: true) { i, j in
                 let timbre = profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
                 return mix(Double(vectors[i].cosine(vectors[j])), timbre)
             }
@@ -102,25 +101,5 @@ extension QueryEngine {
     /// The stored timbre profile of the track at `row` among `stored`; nil when it has none or it does not decode.
     private func profile(row: Int, _ stored: [TrackID: [Float]]) -> TimbreProfile? {
         stored[catalog.ids[row]].flatMap(TimbreProfile.init(packed:))
-    }
-
-    /// A symmetric `count` × `count` matrix, row-major, of `value(i, j)` computed once per pair i < j on every
-    /// core; NaN on the diagonal.
-    static func symmetric(count: Int, _ value: @escaping @Sendable (Int, Int) -> Double) -> [Double] {
-        let rows = Mutex([[Double]](repeating: [], count: count))
-        DispatchQueue.concurrentPerform(iterations: count) { i in
-            let row = ((i + 1)..<max(i + 1, count)).map { value(i, $0) }
-            rows.withLock { $0[i] = row }
-        }
-        var out = [Double](repeating: .nan, count: count * count)
-        rows.withLock { rows in
-            for i in 0..<count {
-                for (offset, v) in rows[i].enumerated() {
-                    let j = i + 1 + offset
-                    (out[i * count + j], out[j * count + i]) = (v, v)
-                }
-            }
-        }
-        return out
     }
 }

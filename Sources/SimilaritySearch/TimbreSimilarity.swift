@@ -1,6 +1,5 @@
 import Foundation
 public import RetrieveCore
-import Synchronization
 
 /// How alike two tracks' timbres are (`TimbreGaussian`), and how that joins the model's cosine.
 ///
@@ -79,27 +78,11 @@ public enum TimbreSimilarity {
         -> [Double]
     {
         let n = queries.count, m = references.count
-        // One row per iteration; each row is written by the one iteration that computes it.
-        let rows = Mutex([[Double]](repeating: [], count: n))
-        DispatchQueue.concurrentPerform(iterations: n) { i in
-            let first = symmetric ? i + 1 : 0
-            var row = [Double](repeating: .nan, count: max(0, m - first))
-            if let a = queries[i] {
-                for j in first..<m { if let b = references[j] { row[j - first] = distance(a, b) } }
-            }
-            rows.withLock { $0[i] = row }
+        var out = Pairwise.matrix(rows: n, columns: m, symmetric: symmetric) { i, j in
+            guard let a = queries[i], let b = references[j] else { return .nan }
+            return distance(a, b)
         }
-        var out = [Double](repeating: .nan, count: n * m)
-        rows.withLock { rows in
-            for i in 0..<n {
-                let first = symmetric ? i + 1 : 0
-                for (k, v) in rows[i].enumerated() {
-                    out[i * m + first + k] = v
-                    if symmetric { out[(first + k) * m + i] = v }
-                }
-                if symmetric, queries[i] != nil { out[i * m + i] = 0 }
-            }
-        }
+        if symmetric { for i in 0..<n where queries[i] != nil { out[i * m + i] = 0 } }
         return out
     }
 
