@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 public import AudioDegradations
 import RetrieveCore
 import AudioDecoding
@@ -438,15 +437,16 @@ public final class Evaluator {
     private func profileSimilarities(_ d: Described, reference: TimbreReference) -> ([[Double]], [[Double]]) {
         let tracks = d.referenceTimbre.map { reference.profile(full: $0.full, lowBand: $0.lowBand) }
         let queries = d.queryTimbre.map { reference.profile(full: $0.full, lowBand: $0.lowBand) }
-        func rows(_ from: [TimbreProfile], diagonal: Bool) -> [[Double]] {
-            let out = Mutex([[Double]](repeating: [], count: from.count))
-            DispatchQueue.concurrentPerform(iterations: from.count) { i in
-                let row = tracks.indices.map { j in diagonal && i == j ? Double.nan : from[i].similarity(to: tracks[j]) }
-                out.withLock { $0[i] = row }
-            }
-            return out.withLock { $0 }
+        let n = tracks.count
+        // The similarity is symmetric (one divergence, both normalisations): each pair of tracks once.
+        let among = Pairwise.matrix(rows: n, columns: n, symmetric: true) { tracks[$0].similarity(to: tracks[$1]) }
+        let toTracks = Pairwise.matrix(rows: queries.count, columns: n, symmetric: false) {
+            queries[$0].similarity(to: tracks[$1])
         }
-        return (rows(tracks, diagonal: true), rows(queries, diagonal: false))
+        func rows(_ flat: [Double], _ count: Int) -> [[Double]] {
+            (0..<count).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) }
+        }
+        return (rows(among, n), rows(toTracks, queries.count))
     }
 
     /// Identification ranks of every query by segment matching with one scoring.
