@@ -148,6 +148,7 @@ public struct Exporter {
                 var o = jsonObject(r.track)
                 o["rank"] = r.rank
                 o["score"] = Double(r.score)
+                o["cosine"] = Double(r.cosine)
                 return o
             },
         ])

@@ -34,8 +34,22 @@ extension QueryEngine {
     func rankedWithTimbre(
         query: [Float], timbres: [TimbreProfile], k: Int, seedRows: Set<Int>, where include: @escaping (Int) -> Bool
     ) throws -> [Neighbour] {
-        let poolSize = min(count, max(k, timbrePool))
-        let pool = try nearest(to: query, k: poolSize, where: include)
+        let pool = try nearest(to: query, k: timbrePoolSize(k: k), where: include)
+        return rankedWithTimbre(pool: pool, query: query, timbres: timbres, k: k, seedRows: seedRows)
+    }
+
+    /// How many of the embedding's nearest candidates `rankedWithTimbre` ranks for a query of `k` results.
+    func timbrePoolSize(k: Int) -> Int { min(count, max(k, timbrePool)) }
+
+    /// `rankedWithTimbre(query:timbres:k:seedRows:where:)` given the pool: the embedding's nearest
+    /// `timbrePoolSize(k:)` candidates of `query` (fewer when the filter left no more), best first, their scores
+    /// the cosines. An export finds a block of seeds' pools with one matrix product and ranks each here, one
+    /// indexed seed (`pairs.seed`) at a time, remembering the timbre similarities in `pairs.cache` for the others.
+    func rankedWithTimbre(
+        pool: [Neighbour], query: [Float], timbres: [TimbreProfile], k: Int, seedRows: Set<Int>,
+        pairs: (cache: TimbrePairs, seed: Int)? = nil
+    ) -> [Neighbour] {
+        let poolSize = timbrePoolSize(k: k)
         guard let modelID, !pool.isEmpty else { return Array(pool.prefix(k)) }
         // Fewer than asked means the filter left no more candidates: the pool is all of them.
         let exhaustive = pool.count < poolSize || poolSize == count
@@ -51,9 +65,13 @@ extension QueryEngine {
             let found = timbres.map { $0.similarity(to: profile) }.filter(\.isFinite)
             return found.isEmpty ? .nan : found.reduce(0, +) / Double(found.count)
         }
-        let cosines = pool.map { Double($0.score) }
         // Each profile decoded as it is scored (holding all of them decoded costs more than decoding again).
-        let similarities = pool.map { timbre(profile(row: $0.index, stored)) }
+        func timbre(row: Int) -> Double {
+            guard let pairs else { return timbre(profile(row: row, stored)) }
+            return pairs.cache.similarity(pairs.seed, row) { timbre(profile(row: row, stored)) }
+        }
+        let cosines = pool.map { Double($0.score) }
+        let similarities = pool.map { timbre(row: $0.index) }
         let modelSpread: TimbreSimilarity.Spread?
         let timbreSpread: TimbreSimilarity.Spread?
         if exhaustive {
@@ -61,7 +79,7 @@ extension QueryEngine {
         } else {
             let seed = Embedding(unchecked: query)
             modelSpread = .init(sample.map { Double(seed.cosine(embedding(row: $0))) })
-            timbreSpread = .init(sample.map { timbre(profile(row: $0, stored)) })
+            timbreSpread = .init(sample.map { timbre(row: $0) })
         }
         let weight = timbreWeight
         let mix: @Sendable (Double, Double) -> Double = { cosine, timbre in
@@ -78,10 +96,13 @@ extension QueryEngine {
             // The best members re-ranked by the neighbours they share with the query, the members' mutual hybrid
             // on the query's scale (its spreads).
             let members = Array(ranked.prefix(SharedNeighbours.members))
-            let vectors = members.map { embedding(row: pool[$0.position].index) }
-            let profiles = members.map { profile(row: pool[$0.position].index, stored) }
+            let rows = members.map { pool[$0.position].index }
+            let vectors = rows.map { embedding(row: $0) }
+            let profiles = rows.map { profile(row: $0, stored) }
+            let cache = pairs?.cache
             let pairwise = Pairwise.matrix(rows: members.count, columns: members.count, symmetric: true) { i, j in
-                let timbre = profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
+                let compute = { profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan }
+                let timbre = cache?.similarity(rows[i], rows[j], compute: compute) ?? compute()
                 return mix(Double(vectors[i].cosine(vectors[j])), timbre)
             }
             let adjusted = SharedNeighbours.adjusted(

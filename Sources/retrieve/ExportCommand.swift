@@ -15,7 +15,14 @@ extension RecommendationFormat: ExpressibleByArgument {}
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write recommendations for every track (or for --seeds) as CSV, JSON Lines or M3U playlists.")
+        abstract: "Write recommendations for every track (or for --seeds) as CSV, JSON Lines or M3U playlists.",
+        discussion: """
+            Each track's recommendations are those `retrieve similar` gives for it alone: when the model stores \
+            timbre profiles (the shipped model does), ranked by the embedding and the timbre model together, \
+            then by shared neighbours, the score being that mix (--timbre-weight, --neighbour-weight); with \
+            --timbre-weight 0, or a model without timbre, by the embedding's cosine — one all-pairs scan, much \
+            faster for a large library.
+            """)
 
     @OptionGroup var location: IndexLocationOptions
 
@@ -32,6 +39,8 @@ struct ExportCommand: ParsableCommand {
         "A file listing seed tracks, one path or id per line (# starts a comment); default: every track.",
         valueName: "file"))
     var seeds: String?
+
+    @OptionGroup var ranking: RankingOptions
 
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
@@ -50,6 +59,9 @@ struct ExportCommand: ParsableCommand {
         // Records are read block by block as rows are written, so memory holds the vectors and one block of them
         // (from SQLite; a PostgreSQL index is read into memory in one snapshot).
         let engine = try location.openEngine(model: encoder.version, loading: .vectors)
+        ranking.apply(to: engine)
+        // Without a timbre reference set the index stores no profiles: the all-pairs scan answers every seed.
+        if encoder.timbreReference == nil { engine.timbreWeight = 0 }
         var rows: [Int]?
         if let seeds {
             let text: String

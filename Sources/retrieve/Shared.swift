@@ -26,6 +26,32 @@ struct ModelOption: ParsableArguments {
     }
 }
 
+/// How "more like this" ranks: the timbre model's weight beside the embedding and the shared-neighbour step;
+/// shared by `similar` and `export`, so both give one answer.
+struct RankingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone, among "
+            + "the embedding's nearest 500).",
+        valueName: "w"))
+    var timbreWeight: Double = TimbreSimilarity.hybridWeight
+
+    @Option(help: ArgumentHelp(
+        "With timbre: how far the neighbours a track shares with the query move it among the mix's best 100, in "
+            + "standard deviations of their scores (0 keeps the mix's order).",
+        valueName: "w"))
+    var neighbourWeight: Double = SharedNeighbours.weight
+
+    func validate() throws {
+        try Check.finite("--timbre-weight", timbreWeight, 0...1)
+        try Check.finite("--neighbour-weight", neighbourWeight, 0...2)
+    }
+
+    func apply(to engine: QueryEngine) {
+        engine.timbreWeight = timbreWeight
+        engine.neighbourWeight = neighbourWeight
+    }
+}
+
 /// Options every command that touches the index shares.
 struct IndexLocationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(

@@ -62,17 +62,7 @@ struct SimilarCommand: ParsableCommand {
     @Option(help: "With --dedupe: the cosine that, with a duration within 1 s, marks the same recording.")
     var dedupeThreshold: Float = DuplicateRule.defaultSimilarity
 
-    @Option(help: ArgumentHelp(
-        "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone, among "
-            + "the embedding's nearest 500).",
-        valueName: "w"))
-    var timbreWeight: Double = TimbreSimilarity.hybridWeight
-
-    @Option(help: ArgumentHelp(
-        "With timbre: how far the neighbours a track shares with the query move it among the mix's best 100, in "
-            + "standard deviations of their scores (0 keeps the mix's order).",
-        valueName: "w"))
-    var neighbourWeight: Double = SharedNeighbours.weight
+    @OptionGroup var ranking: RankingOptions
 
     @Option(help: "Output format.")
     var format: Format = .table
@@ -104,8 +94,6 @@ struct SimilarCommand: ParsableCommand {
         }
         guard identify || !exactPitch else { throw ValidationError("--exact-pitch only applies with --identify") }
         try Check.finite("--dedupe-threshold", dedupeThreshold, 0...1)
-        try Check.finite("--timbre-weight", timbreWeight, 0...1)
-        try Check.finite("--neighbour-weight", neighbourWeight, 0...2)
     }
 
     /// The most results a query may ask for (the results are sorted and printed, not streamed).
@@ -118,8 +106,7 @@ struct SimilarCommand: ParsableCommand {
         // From SQLite, the vectors are streamed from the index chunk by chunk and only the rows a query returns or
         // filters on are read, not the whole `tracks` table (--identify reads every track's segments anyway).
         let engine = try location.openEngine(model: encoder.version, loading: identify ? .all : .onDemand)
-        engine.timbreWeight = timbreWeight
-        engine.neighbourWeight = neighbourWeight
+        ranking.apply(to: engine)
         var analyser: EncoderAnalyser?
         if identify {
             let path = Paths.absolute(queries[0])

@@ -153,6 +153,70 @@ import VectorIndex
         #expect(results.allSatisfy { pool.contains(engine.row(of: $0.track.id!)!) })
     }
 
+    /// An export recommends for each track what `similar` answers for it alone — the mix and the shared-neighbour
+    /// step, here in a collection larger than the pool (the spreads from a sample) — for every track and for
+    /// listed seeds: a track's byte-identical copy is not among its recommendations, a seed without a readable
+    /// profile is ranked by the cosine, and each result carries its cosine.
+    @Test(arguments: [nil, [6, 1, 8]] as [[Int]?])
+    func anExportRecommendsWhatSimilarAnswersForEachTrack(rows: [Int]?) throws {
+        let f = try PipelineFixture(tracks: 9, timbre: true)
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: f.music.path).sorted().first)
+        try FileManager.default.copyItem(
+            at: f.music.appendingPathComponent(first), to: f.music.appendingPathComponent("copy of " + first))
+        _ = try f.indexer().run(roots: [f.music.path])
+        var engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        let withoutProfile = engine.catalog.ids[4]
+        try DatabaseQueue(path: f.databasePath).write { db in
+            try db.execute(
+                sql: "UPDATE embeddings SET timbre = NULL WHERE track_id = ?", arguments: [withoutProfile.rawValue])
+        }
+        engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
+        engine.timbrePool = 6
+        let k = 4
+        var exported: [Int: [SimilarTrack]] = [:]
+        try engine.forEachTrack(k: k, rows: rows, threads: 2) { exported[$0] = $1 }
+        let seeds = rows ?? Array(0..<engine.count)
+        #expect(exported.count == seeds.count)
+        var differsFromCosine = false
+        for row in seeds {
+            let got = try #require(exported[row])
+            let alone = engine.similar(to: [engine.embedding(row: row)], seedRows: [row], k: k)
+            #expect(got.map(\.track.id) == alone.map(\.track.id), "seed \(row)")
+            for (a, b) in zip(got, alone) {
+                #expect(abs(a.score - b.score) < 1e-5 && abs(a.cosine - b.cosine) < 1e-5, "seed \(row)")
+                let cosine = engine.embedding(row: row).cosine(engine.embedding(row: engine.row(of: a.track.id!)!))
+                #expect(abs(a.cosine - cosine) < 1e-5)
+            }
+            let hash = engine.track(row: row).contentHash
+            #expect(!got.contains { $0.track.contentHash == hash }, "seed \(row) recommends its own copy")
+            if engine.catalog.ids[row] == withoutProfile {
+                #expect(got.allSatisfy { $0.score == $0.cosine })
+            } else {
+                differsFromCosine = differsFromCosine || got.contains { $0.score != $0.cosine }
+            }
+        }
+        #expect(differsFromCosine)
+        // The copy's pair is in the collection and among the seeds of the full export.
+        if rows == nil {
+            let copies = Dictionary(grouping: 0..<engine.count) { engine.track(row: $0).contentHash }
+            #expect(copies.values.contains { $0.count == 2 })
+        }
+    }
+
+    /// A resumed export continues only under the same ranking: the mix's settings are part of its fingerprint
+    /// (the shared-neighbour weight only while timbre ranks).
+    @Test func anExportsFingerprintNamesItsRanking() throws {
+        let (_, engine) = try indexed(3)
+        let mixed = try engine.exportFingerprint()
+        engine.neighbourWeight = 0.5
+        let otherNeighbours = try engine.exportFingerprint()
+        engine.timbreWeight = 0
+        let cosine = try engine.exportFingerprint()
+        engine.neighbourWeight = SharedNeighbours.weight
+        #expect(Set([mixed, otherNeighbours, cosine]).count == 3)
+        #expect(try engine.exportFingerprint() == cosine)
+    }
+
     /// An audio file outside the index brings its own profile: a copy of an indexed track ranks that track's
     /// neighbours as the track itself does.
     @Test func anAudioFileQueryUsesItsOwnProfile() throws {

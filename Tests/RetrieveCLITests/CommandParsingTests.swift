@@ -43,11 +43,11 @@ import Training
         #expect(c.k == 5 && c.excludeSameArtist && !c.excludeSameAlbum && c.dedupe)
         #expect(c.under == ["/music/jazz"])
         #expect(c.outputFormat == .json)
-        #expect(c.timbreWeight == 0.4 && c.neighbourWeight == 0.3)
+        #expect(c.ranking.timbreWeight == 0.4 && c.ranking.neighbourWeight == 0.3)
         let weighted = try #require(
             try Retrieve.parseAsRoot(["similar", "q.wav", "--timbre-weight", "0", "--neighbour-weight", "0"])
                 as? SimilarCommand)
-        #expect(weighted.timbreWeight == 0 && weighted.neighbourWeight == 0)
+        #expect(weighted.ranking.timbreWeight == 0 && weighted.ranking.neighbourWeight == 0)
     }
 
     @Test(arguments: [["similar", "q.wav", "--k", "0"], ["similar", "q.wav", "--json", "--csv"],
