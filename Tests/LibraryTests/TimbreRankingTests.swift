@@ -203,6 +203,20 @@ import VectorIndex
         }
     }
 
+    /// An export remembers one similarity per unordered pair of tracks (`TimbrePairs`), whichever track asked:
+    /// the stored profiles' similarity is symmetric to the bit, so what it remembers cannot depend on the order
+    /// the seeds came in (nor a resumed export differ from a whole one).
+    @Test func profileSimilarityIsSymmetricToTheBit() throws {
+        let (f, engine) = try indexed(6)
+        let profiles = try profiles(f, engine)
+        for a in profiles.indices {
+            for b in profiles.indices where a < b {
+                let (ab, ba) = (profiles[a].similarity(to: profiles[b]), profiles[b].similarity(to: profiles[a]))
+                #expect(ab.bitPattern == ba.bitPattern && ab.isFinite, "\(a), \(b): \(ab) vs \(ba)")
+            }
+        }
+    }
+
     /// A resumed export continues only under the same ranking: the mix's settings are part of its fingerprint
     /// (the shared-neighbour weight only while timbre ranks).
     @Test func anExportsFingerprintNamesItsRanking() throws {
