@@ -8,11 +8,15 @@ public import VectorIndex
 public struct PlaylistSource: Sendable {
     public let tracks: TrackTable
     public let vectors: VectorCollection
+    /// Chooses each next track of `Playlists.radio`; nil takes the eligible track with the highest cosine to the
+    /// step's target. A query engine's source (`QueryEngine.playlistSource`) ranks as "more like this" does.
+    public let radioRanker: RadioRanker?
 
-    public init(tracks: TrackTable, vectors: VectorCollection) {
+    public init(tracks: TrackTable, vectors: VectorCollection, radioRanker: RadioRanker? = nil) {
         precondition(tracks.count == vectors.count, "one track per vector row")
         self.tracks = tracks
         self.vectors = vectors
+        self.radioRanker = radioRanker
     }
 
     /// A source of `tracks` as records (kept as a `TrackTable`).
@@ -20,6 +24,28 @@ public struct PlaylistSource: Sendable {
         self.init(tracks: TrackTable(tracks), vectors: vectors)
     }
 }
+
+/// One step of `Playlists.radio`, as a `RadioRanker` sees it.
+public struct RadioStep {
+    /// The direction the step aims at: `c + last` (see `Playlists.radio`), not normalised.
+    public let target: [Float]
+    /// The radio's seeds (the anchor `c` is their unit mean).
+    public let seeds: [Int]
+    /// The list's last track (the last seed, then the last pick).
+    public let last: Int
+    /// Whether a row may be picked (the radio's rules: not played, not picked, artist and album rules).
+    public let eligible: (Int) -> Bool
+
+    public init(target: [Float], seeds: [Int], last: Int, eligible: @escaping (Int) -> Bool) {
+        self.target = target
+        self.seeds = seeds
+        self.last = last
+        self.eligible = eligible
+    }
+}
+
+/// Picks a radio step's next track: an eligible row, or nil when none is.
+public typealias RadioRanker = @Sendable (RadioStep) -> Int?
 
 /// One track of a playlist: its row in the `PlaylistSource` and its cosine with the point the step aimed at.
 public struct PlaylistEntry: Sendable, Equatable {
@@ -82,7 +108,9 @@ public enum Playlists {
     ///
     /// Each next track is the one with the highest cosine to `c + last`, where `c` is the unit mean of the seeds'
     /// embeddings and `last` the embedding of the list's last track (the last seed, then the last pick): the
-    /// station follows the list as it drifts and stays anchored to the seeds. Candidates are never a seed, a
+    /// station follows the list as it drifts and stays anchored to the seeds. With the source's `radioRanker`
+    /// it is the one that ranker picks for that step (a query engine's: the best by the mix of cosine and timbre,
+    /// `QueryEngine.radioNext`). Candidates are never a seed, a
     /// track of `recent` (recently played), a track already picked, or a copy of one; their artist must not be
     /// among the artists of the last `artistGap` tracks of `recent + seeds + picks`; their album must not be
     /// the album of a seed or of a pick; and `include`, when given, must accept their row (the MPD radio passes
@@ -91,7 +119,7 @@ public enum Playlists {
     /// `cosine` of an entry is its cosine with its step's target `c + last`.
     ///
     /// - Precondition: `seeds` is not empty; every row is valid.
-    /// - Complexity: O(count × n × d) for n tracks of d dimensions.
+    /// - Complexity: O(count × n × d) for n tracks of d dimensions; with a ranker, `count` of its steps.
     public static func radio(
         seeds: [Int], count: Int, recent: [Int] = [], artistGap: Int = 3, in source: PlaylistSource,
         where include: ((Int) -> Bool)? = nil
@@ -112,7 +140,8 @@ public enum Playlists {
             let last = source.vectors.vector(at: history.last!)
             let target = zip(centre, last).map { $0 + $1 }
             let blocked = Set(history.suffix(max(0, artistGap)).compactMap { artistKey(source.tracks[$0]) })
-            let best = source.vectors.nearest(to: target, k: 1) { row in
+            // Used within this step only (the sets change after it).
+            let eligible = { (row: Int) -> Bool in
                 if used.contains(row) { return false }
                 if let include, !include(row) { return false }
                 let track = source.tracks[row]
@@ -120,7 +149,17 @@ public enum Playlists {
                 if let artist = artistKey(track), blocked.contains(artist) { return false }
                 if let album = albumKey(track), albums.contains(album) { return false }
                 return true
-            }.first
+            }
+            let best: Neighbour?
+            if let ranker = source.radioRanker {
+                best = ranker(RadioStep(target: target, seeds: seeds, last: history.last!, eligible: eligible)).map {
+                    precondition(eligible($0), "a radio ranker picked row \($0), which the radio's rules exclude")
+                    let v = source.vectors.vector(at: $0)
+                    return Neighbour(index: $0, score: zip(v, target).reduce(0) { $0 + $1.0 * $1.1 })
+                }
+            } else {
+                best = source.vectors.nearest(to: target, k: 1, where: eligible).first
+            }
             guard let best else { break }
             let track = source.tracks[best.index]
             used.insert(best.index)

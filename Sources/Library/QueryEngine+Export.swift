@@ -138,8 +138,9 @@ extension QueryEngine {
     }
 }
 
-/// The engine as the export's ranking threads share it. They only read it — its vectors are resident, its copy
-/// groups read before, and the index view serialises its reads — as the server's requests share one engine.
-private struct SharedEngine: @unchecked Sendable {
+/// An engine shared by threads that only read it — an export's ranking threads (its vectors resident, its copy
+/// groups read before), a radio's ranker — as the server's requests share one engine; the index view serialises
+/// its reads.
+struct SharedEngine: @unchecked Sendable {
     let engine: QueryEngine
 }

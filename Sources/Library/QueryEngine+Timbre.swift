@@ -31,11 +31,16 @@ extension QueryEngine {
     ///
     /// - Complexity: one embedding scan, then about 2 · (pool + sample) · (seeds + 1) Cholesky factorisations of
     ///   24 × 24 (a few milliseconds), and 2 · 4 950 for the members' pairs, spread over the cores.
+    ///
+    /// `timbreShares`, when given (one per profile of `timbres`), weigh the profiles in a candidate's timbre
+    /// similarity, which is then their weighted mean (over the finite ones); equal otherwise.
     func rankedWithTimbre(
-        query: [Float], timbres: [TimbreProfile], k: Int, seedRows: Set<Int>, where include: @escaping (Int) -> Bool
+        query: [Float], timbres: [TimbreProfile], timbreShares: [Double]? = nil, k: Int, seedRows: Set<Int>,
+        where include: @escaping (Int) -> Bool
     ) throws -> [Neighbour] {
         let pool = try nearest(to: query, k: timbrePoolSize(k: k), where: include)
-        return rankedWithTimbre(pool: pool, query: query, timbres: timbres, k: k, seedRows: seedRows)
+        return rankedWithTimbre(
+            pool: pool, query: query, timbres: timbres, timbreShares: timbreShares, k: k, seedRows: seedRows)
     }
 
     /// How many of the embedding's nearest candidates `rankedWithTimbre` ranks for a query of `k` results.
@@ -46,9 +51,10 @@ extension QueryEngine {
     /// the cosines. An export finds a block of seeds' pools with one matrix product and ranks each here, one
     /// indexed seed (`pairs.seed`) at a time, remembering the timbre similarities in `pairs.cache` for the others.
     func rankedWithTimbre(
-        pool: [Neighbour], query: [Float], timbres: [TimbreProfile], k: Int, seedRows: Set<Int>,
-        pairs: (cache: TimbrePairs, seed: Int)? = nil
+        pool: [Neighbour], query: [Float], timbres: [TimbreProfile], timbreShares: [Double]? = nil, k: Int,
+        seedRows: Set<Int>, pairs: (cache: TimbrePairs, seed: Int)? = nil
     ) -> [Neighbour] {
+        precondition(timbreShares.map { $0.count == timbres.count } ?? true, "one share per timbre profile")
         let poolSize = timbrePoolSize(k: k)
         guard let modelID, !pool.isEmpty else { return Array(pool.prefix(k)) }
         // Fewer than asked means the filter left no more candidates: the pool is all of them.
@@ -62,6 +68,11 @@ extension QueryEngine {
         }
         func timbre(_ profile: TimbreProfile?) -> Double {
             guard let profile else { return .nan }
+            if let timbreShares {
+                let found = zip(timbres, timbreShares).map { ($0.similarity(to: profile), $1) }.filter(\.0.isFinite)
+                let total = found.reduce(0) { $0 + $1.1 }
+                return found.isEmpty || total <= 0 ? .nan : found.reduce(0) { $0 + $1.0 * $1.1 } / total
+            }
             let found = timbres.map { $0.similarity(to: profile) }.filter(\.isFinite)
             return found.isEmpty ? .nan : found.reduce(0, +) / Double(found.count)
         }
@@ -111,6 +122,27 @@ extension QueryEngine {
             ranked.sort(by: before)
         }
         return ranked.prefix(k).map { Neighbour(index: pool[$0.position].index, score: Float($0.score)) }
+    }
+
+    /// The next track of a radio (`Playlists.radio` through `playlistSource`): the best eligible track for the
+    /// step by the mix `search` ranks with — the cosine with the step's direction `c + last` and the timbre
+    /// similarity to the seeds' profiles and the last track's, half each as in the direction (the seeds' half
+    /// shared equally among them), then shared neighbours. Without profiles (or with `timbreWeight` 0), or
+    /// should the index not be readable, the eligible track with the highest cosine, as without a ranker.
+    public func radioNext(_ step: RadioStep) -> Int? {
+        let cosineBest = { self.collection.nearest(to: step.target, k: 1, where: step.eligible).first?.index }
+        let direction = Embedding(normalising: step.target)
+        guard timbreWeight != 0, direction.values.contains(where: { $0 != 0 }) else { return cosineBest() }
+        let anchor = seedProfiles(rows: step.seeds)
+        let last = seedProfiles(rows: [step.last])
+        guard !anchor.isEmpty || !last.isEmpty else { return cosineBest() }
+        let shares = anchor.map { _ in 0.5 / Double(anchor.count) } + last.map { _ in 0.5 }
+        guard
+            let ranked = try? rankedWithTimbre(
+                query: direction.values, timbres: anchor + last, timbreShares: shares, k: 1,
+                seedRows: Set(step.seeds + [step.last]), where: step.eligible)
+        else { return cosineBest() }
+        return ranked.first?.index
     }
 
     /// A candidate of the pool by its position there, with its score.

@@ -212,8 +212,13 @@ public final class QueryEngine {
         return stored
     }
 
-    /// The tracks and their vectors, for `Playlists.path` and `Playlists.radio`.
-    public var playlistSource: PlaylistSource { PlaylistSource(tracks: tracks, vectors: collection) }
+    /// The tracks and their vectors, for `Playlists.path` and `Playlists.radio`; the radio's steps ranked by
+    /// `radioNext` (with `timbreWeight` as it is now).
+    public var playlistSource: PlaylistSource {
+        let shared = SharedEngine(engine: self)
+        let ranker: RadioRanker = { step in shared.engine.radioNext(step) }
+        return PlaylistSource(tracks: tracks, vectors: collection, radioRanker: timbreWeight == 0 ? nil : ranker)
+    }
 
     /// `search(to:seedRows:k:filters:seedRecordings:)` for an engine that holds its vectors (`.all`, `.vectors`):
     /// it reads no vector from disk, so nothing can fail.

@@ -16,7 +16,9 @@ struct MPDCommand: ParsableCommand {
             no album already queued, nothing in the queue or played this session. Then waits for MPD's player \
             and queue events and tops up again, reconnecting if MPD goes away, until SIGTERM or Ctrl-C. \
             --once appends and exits. Only indexed tracks under MPD's music directory (--music-root; over a \
-            local socket MPD is asked) are sent.
+            local socket MPD is asked) are sent. Each next track is the best for the queue's songs and the last \
+            one by the mix `retrieve similar` ranks with (--timbre-weight, --neighbour-weight; with \
+            --timbre-weight 0, or a model without timbre, the embedding's cosine).
             """)
 
     @OptionGroup var location: IndexLocationOptions
@@ -43,6 +45,8 @@ struct MPDCommand: ParsableCommand {
     @Option(help: "No artist of the last this many songs is picked.")
     var artistGap = 3
 
+    @OptionGroup var ranking: RankingOptions
+
     @Flag(help: "Append once and exit instead of following MPD.")
     var once = false
 
@@ -65,17 +69,19 @@ struct MPDCommand: ParsableCommand {
         let store = try location.openStore(create: false, readOnly: true)
         let encoder = try location.loadModel()
         let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        ranking.apply(to: engine)
         var settings = RadioStation.Settings(address: address, password: resolvedPassword, musicRoot: musicRoot)
         settings.keepAhead = count
         settings.artistGap = artistGap
         let interrupt = InterruptFlag()
         // Tracks indexed (or removed) while the radio runs are picked up at the next song change.
         let monitor = try IndexChangeMonitor(path: location.databasePath)
-        let reload: () throws -> PlaylistSource? = { [location] in
+        let reload: () throws -> PlaylistSource? = { [location, ranking] in
             guard try monitor.hasChanged() else { return nil }
             let store = try location.openStore(create: false, readOnly: true)
-            return try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
-                .playlistSource
+            let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+            ranking.apply(to: engine)
+            return engine.playlistSource
         }
         let station = RadioStation(
             settings: settings, source: engine.playlistSource, stop: interrupt.stop, reload: reload

@@ -231,6 +231,89 @@ import VectorIndex
         #expect(try engine.exportFingerprint() == cosine)
     }
 
+    /// A radio of an engine's playlist source picks, at each step, the best eligible track by the mix — the
+    /// cosine with the step's direction `c + last` and the timbre similarity to the seeds' profiles and the last
+    /// track's, half each (the seeds' half shared equally), standardised over the eligible tracks — moved by
+    /// shared neighbours, worked out here from the parts; each entry still reports its cosine with the step's
+    /// direction. With `timbreWeight` 0 the source has no ranker and the radio is the cosine's, which differs
+    /// somewhere.
+    @Test func aRadioPicksEachStepByTheMix() throws {
+        let (f, engine) = try indexed(9)
+        let profiles = try profiles(f, engine)
+        let n = engine.count
+        func vector(_ row: Int) -> [Float] { engine.embedding(row: row).values }
+        let cosine = { (a: Int, b: Int) in Double(engine.embedding(row: a).cosine(engine.embedding(row: b))) }
+        /// The next pick after `history` (seeds, then picks), and the step's direction; nil when none is eligible.
+        func pick(seeds: [Int], history: [Int], albumRule: Bool = true) -> (row: Int, target: [Float])? {
+            let centre = Embedding.pooled(seeds.map { engine.embedding(row: $0) })!.values
+            let target = zip(centre, vector(history.last!)).map { $0 + $1 }
+            let direction = Embedding(normalising: target)
+            // The radio's rules: not played, no album of a seed's or a pick's (the fixture's tracks are three to an
+            // album; an artist gap of 0 leaves artists free).
+            let albums = albumRule ? Set(history.compactMap { Playlists.albumKey(engine.track(row: $0)) }) : []
+            let eligible = (0..<n).filter {
+                !history.contains($0) && !albums.contains(Playlists.albumKey(engine.track(row: $0)) ?? "")
+            }
+            guard !eligible.isEmpty else { return nil }
+            let cosines = eligible.map { Double(direction.cosine(engine.embedding(row: $0))) }
+            let timbre = eligible.map { row in
+                seeds.map { 0.5 / Double(seeds.count) * profiles[$0].similarity(to: profiles[row]) }.reduce(0, +)
+                    + 0.5 * profiles[history.last!].similarity(to: profiles[row])
+            }
+            let (ms, ts) = (TimbreSimilarity.Spread(cosines), TimbreSimilarity.Spread(timbre))
+            let mixed = { (c: Double, t: Double) in
+                TimbreSimilarity.mixed(model: c, timbre: t, modelSpread: ms, timbreSpread: ts, weight: engine.timbreWeight)
+            }
+            let hybrid = zip(cosines, timbre).map(mixed)
+            let pairwise = eligible.flatMap { x in
+                eligible.map { y in x == y ? Double.nan : mixed(cosine(x, y), profiles[x].similarity(to: profiles[y])) }
+            }
+            let adjusted =
+                eligible.count < 2 || engine.neighbourWeight == 0
+                ? hybrid : SharedNeighbours.adjusted(scores: hybrid, pairwise: pairwise, weight: engine.neighbourWeight)
+            let best = adjusted.indices.max {
+                adjusted[$0] < adjusted[$1] || (adjusted[$0] == adjusted[$1] && eligible[$0] > eligible[$1])
+            }!
+            return (eligible[best], target)
+        }
+        var differsFromCosine = false
+        for seeds in (0..<n).map({ [$0] }) + [[0, 1], [7, 2], [3, 5]] {
+            let radio = Playlists.radio(seeds: seeds, count: 3, artistGap: 0, in: engine.playlistSource)
+            var history = seeds
+            while history.count - seeds.count < 3, let (expected, target) = pick(seeds: seeds, history: history) {
+                let step = history.count - seeds.count
+                guard step < radio.count else {
+                    Issue.record("seeds \(seeds): the radio ended after \(radio.count) of \(step + 1) possible")
+                    break
+                }
+                let entry = radio[step]
+                #expect(entry.row == expected, "seeds \(seeds), step \(step)")
+                let dot = zip(vector(entry.row), target).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                let norm = target.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                #expect(abs(entry.cosine - dot / norm) < 1e-5)
+                history.append(entry.row)
+            }
+            #expect(radio.count == history.count - seeds.count, "seeds \(seeds)")
+            engine.timbreWeight = 0
+            let byCosine = Playlists.radio(seeds: seeds, count: 3, artistGap: 0, in: engine.playlistSource)
+            engine.timbreWeight = TimbreSimilarity.hybridWeight
+            differsFromCosine = differsFromCosine || byCosine.map(\.row) != radio.map(\.row)
+        }
+        #expect(differsFromCosine)
+        // Several seeds, the last track elsewhere, no album rule: the seeds' half of the timbre shared among them
+        // (also by timbre alone, where the shares weigh most).
+        for (timbreWeight, neighbourWeight) in [(TimbreSimilarity.hybridWeight, SharedNeighbours.weight), (1, 0)] {
+            (engine.timbreWeight, engine.neighbourWeight) = (timbreWeight, neighbourWeight)
+            for a in 0..<n {
+                let seeds = [a, (a + 1) % n, (a + 3) % n], last = (a + 5) % n, history = seeds + [last]
+                let (expected, target) = try #require(pick(seeds: seeds, history: history, albumRule: false))
+                let picked = engine.radioNext(
+                    RadioStep(target: target, seeds: seeds, last: last, eligible: { !history.contains($0) }))
+                #expect(picked == expected, "seeds \(seeds), last \(last), weights \(timbreWeight), \(neighbourWeight)")
+            }
+        }
+    }
+
     /// An audio file outside the index brings its own profile: a copy of an indexed track ranks that track's
     /// neighbours as the track itself does.
     @Test func anAudioFileQueryUsesItsOwnProfile() throws {
