@@ -121,8 +121,8 @@ extension QueryEngine {
     }
 
     /// A fingerprint of what an export of this engine writes: the ids and vector bits of every row (FNV-1a), the
-    /// number of tracks, the newest track update (a move, a re-analysis), and the mix's settings. A resumed export continues only
-    /// when it is unchanged.
+    /// number of tracks, the newest track update (a move, a re-analysis), and the mix's settings. A resumed
+    /// export continues only when it is unchanged.
     ///
     /// - Complexity: one pass over the vectors (about 0.5 s per 10⁶ × 128).
     public func exportFingerprint() throws -> String {

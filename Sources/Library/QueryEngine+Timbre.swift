@@ -29,11 +29,11 @@ extension QueryEngine {
     /// (`SharedNeighbours`, unless `neighbourWeight` is 0), their hybrid with each other on the query's scale.
     /// The scores are the hybrid's, so moved. Should the profiles not be readable, the cosine ranking stands.
     ///
-    /// - Complexity: one embedding scan, then about 2 · (pool + sample) · (seeds + 1) Cholesky factorisations of
-    ///   24 × 24 (a few milliseconds), and 2 · 4 950 for the members' pairs, spread over the cores.
-    ///
     /// `timbreShares`, when given (one per profile of `timbres`), weigh the profiles in a candidate's timbre
     /// similarity, which is then their weighted mean (over the finite ones); equal otherwise.
+    ///
+    /// - Complexity: one embedding scan, then about 2 · (pool + sample) · (seeds + 1) Cholesky factorisations of
+    ///   24 × 24 (a few milliseconds), and 2 · 4 950 for the members' pairs, spread over the cores.
     func rankedWithTimbre(
         query: [Float], timbres: [TimbreProfile], timbreShares: [Double]? = nil, k: Int, seedRows: Set<Int>,
         where include: @escaping (Int) -> Bool
@@ -46,7 +46,7 @@ extension QueryEngine {
     /// How many of the embedding's nearest candidates `rankedWithTimbre` ranks for a query of `k` results.
     func timbrePoolSize(k: Int) -> Int { min(count, max(k, timbrePool)) }
 
-    /// `rankedWithTimbre(query:timbres:k:seedRows:where:)` given the pool: the embedding's nearest
+    /// `rankedWithTimbre(query:timbres:timbreShares:k:seedRows:where:)` given the pool: the embedding's nearest
     /// `timbrePoolSize(k:)` candidates of `query` (fewer when the filter left no more), best first, their scores
     /// the cosines. An export finds a block of seeds' pools with one matrix product and ranks each here, one
     /// indexed seed (`pairs.seed`) at a time, remembering the timbre similarities in `pairs.cache` for the others.
