@@ -49,7 +49,8 @@ extension QueryEngine {
     /// `rankedWithTimbre(query:timbres:timbreShares:k:seedRows:where:)` given the pool: the embedding's nearest
     /// `timbrePoolSize(k:)` candidates of `query` (fewer when the filter left no more), best first, their scores
     /// the cosines. An export finds a block of seeds' pools with one matrix product and ranks each here, one
-    /// indexed seed (`pairs.seed`) at a time, remembering the timbre similarities in `pairs.cache` for the others.
+    /// indexed seed (`pairs.seed`) at a time, remembering the timbre similarities in `pairs.cache` for the others
+    /// and reading and decoding profiles only for the pairs not remembered there.
     func rankedWithTimbre(
         pool: [Neighbour], query: [Float], timbres: [TimbreProfile], timbreShares: [Double]? = nil, k: Int,
         seedRows: Set<Int>, pairs: (cache: TimbrePairs, seed: Int)? = nil
@@ -63,9 +64,19 @@ extension QueryEngine {
             exhaustive
             ? [] : stride(from: 0, to: count, by: max(1, count / Self.spreadSample)).filter { !seedRows.contains($0) }
         let rows = pool.map(\.index) + sample
-        guard let stored = try? view.timbres(tracks: rows.map { catalog.ids[$0] }, model: modelID) else {
+        // With an export's memory, the similarities to the seed it holds now, and only the other rows' profiles read.
+        var remembered: [Int: Double] = [:]
+        if let pairs {
+            for row in rows { if let known = pairs.cache.cached(pairs.seed, row) { remembered[row] = known } }
+        }
+        let unread = remembered.isEmpty ? rows : rows.filter { remembered[$0] == nil }
+        guard
+            var stored = unread.isEmpty
+                ? [:] : try? view.timbres(tracks: unread.map { catalog.ids[$0] }, model: modelID)
+        else {
             return Array(pool.prefix(k))
         }
+        var read = Set(unread)
         func timbre(_ profile: TimbreProfile?) -> Double {
             guard let profile else { return .nan }
             if let timbreShares {
@@ -78,8 +89,10 @@ extension QueryEngine {
         }
         // Each profile decoded as it is scored (holding all of them decoded costs more than decoding again).
         func timbre(row: Int) -> Double {
-            guard let pairs else { return timbre(profile(row: row, stored)) }
-            return pairs.cache.similarity(pairs.seed, row) { timbre(profile(row: row, stored)) }
+            if let known = remembered[row] { return known }
+            let value = timbre(profile(row: row, stored))
+            pairs?.cache.remember(pairs!.seed, row, value)
+            return value
         }
         let cosines = pool.map { Double($0.score) }
         let similarities = pool.map { timbre(row: $0.index) }
@@ -109,12 +122,38 @@ extension QueryEngine {
             let members = Array(ranked.prefix(SharedNeighbours.members))
             let rows = members.map { pool[$0.position].index }
             let vectors = rows.map { embedding(row: $0) }
-            let profiles = rows.map { profile(row: $0, stored) }
-            let cache = pairs?.cache
-            let pairwise = Pairwise.matrix(rows: members.count, columns: members.count, symmetric: true) { i, j in
-                let compute = { profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan }
-                let timbre = cache?.similarity(rows[i], rows[j], compute: compute) ?? compute()
-                return mix(Double(vectors[i].cosine(vectors[j])), timbre)
+            let m = members.count
+            // The members' timbre similarities, each pair once: remembered by an export, or computed (and then
+            // remembered) from the profiles, which are read and decoded only for pairs not remembered.
+            var known = [Double?](repeating: nil, count: m * m)
+            if let cache = pairs?.cache {
+                for i in 0..<m { for j in (i + 1)..<m { known[i * m + j] = cache.cached(rows[i], rows[j]) } }
+            }
+            let unknown = (0..<m).flatMap { i in ((i + 1)..<m).filter { known[i * m + $0] == nil }.map { (i, $0) } }
+            if !unknown.isEmpty {
+                let needed = Set(unknown.flatMap { [$0.0, $0.1] })
+                let missing = needed.map { rows[$0] }.filter { !read.contains($0) }
+                if !missing.isEmpty {
+                    guard let more = try? view.timbres(tracks: missing.map { catalog.ids[$0] }, model: modelID) else {
+                        return Array(pool.prefix(k))
+                    }
+                    stored.merge(more) { a, _ in a }
+                    read.formUnion(missing)
+                }
+                let readable = stored
+                let profiles = (0..<m).map { needed.contains($0) ? profile(row: rows[$0], readable) : nil }
+                let computed = Pairwise.matrix(rows: unknown.count, columns: 1, symmetric: false) { p, _ in
+                    let (i, j) = unknown[p]
+                    return profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
+                }
+                for (p, (i, j)) in unknown.enumerated() {
+                    known[i * m + j] = computed[p]
+                    pairs?.cache.remember(rows[i], rows[j], computed[p])
+                }
+            }
+            let timbres = known
+            let pairwise = Pairwise.matrix(rows: m, columns: m, symmetric: true) { i, j in
+                mix(Double(vectors[i].cosine(vectors[j])), timbres[i * m + j] ?? .nan)
             }
             let adjusted = SharedNeighbours.adjusted(
                 scores: members.map(\.score), pairwise: pairwise, weight: neighbourWeight)

@@ -23,19 +23,26 @@ final class TimbrePairs: Sendable {
         partCapacity = max(1, capacity / parts)
     }
 
-    /// The similarity of rows `a` and `b`: remembered, or `compute()`d and remembered (NaN included: a pair
-    /// without a shared band stays without one).
-    func similarity(_ a: Int, _ b: Int, compute: () -> Double) -> Double {
-        let key = UInt64(min(a, b)) << 32 | UInt64(max(a, b))
-        // Fibonacci hashing spreads neighbouring rows over the parts.
-        let part = parts[Int((key &* 0x9E37_79B9_7F4A_7C15) >> 32) % parts.count]
-        if let known = part.entries.withLock({ $0[key] }) { return known }
-        let value = compute()
+    /// The similarity of rows `a` and `b`, when remembered (NaN included: a pair without a shared band).
+    func cached(_ a: Int, _ b: Int) -> Double? {
+        let (part, key) = place(a, b)
+        return part.entries.withLock { $0[key] }
+    }
+
+    /// Remembers the similarity of rows `a` and `b`.
+    func remember(_ a: Int, _ b: Int, _ value: Double) {
+        let (part, key) = place(a, b)
         part.entries.withLock { entries in
             if entries.count >= partCapacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = value
         }
-        return value
+    }
+
+    /// The pair's key, one for both orders, and the part that holds it.
+    private func place(_ a: Int, _ b: Int) -> (Part, UInt64) {
+        let key = UInt64(min(a, b)) << 32 | UInt64(max(a, b))
+        // Fibonacci hashing spreads neighbouring rows over the parts.
+        return (parts[Int((key &* 0x9E37_79B9_7F4A_7C15) >> 32) % parts.count], key)
     }
 
     /// Pairs remembered now.
