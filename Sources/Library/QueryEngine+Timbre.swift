@@ -56,6 +56,8 @@ extension QueryEngine {
         seedRows: Set<Int>, pairs: (cache: TimbrePairs, seed: Int)? = nil
     ) -> [Neighbour] {
         precondition(timbreShares.map { $0.count == timbres.count } ?? true, "one share per timbre profile")
+        // What the memory holds is a pair's similarity: a query's timbre is that only for one seed's profile.
+        precondition(pairs == nil || (timbres.count == 1 && timbreShares == nil), "a memory of pairs needs one seed")
         let poolSize = timbrePoolSize(k: k)
         guard let modelID, !pool.isEmpty else { return Array(pool.prefix(k)) }
         // Fewer than asked means the filter left no more candidates: the pool is all of them.
