@@ -203,6 +203,42 @@ import VectorIndex
         }
     }
 
+    /// An export by the mix resumed at a block boundary writes for every later seed exactly what a whole export
+    /// writes, though its memory of pairs starts empty: a library of a block and more (the fixture's profiles
+    /// cycled, embeddings seeded), larger than the pool, so the spreads come from the sample.
+    @Test func anExportByTheMixResumesExactly() throws {
+        let (f, engine) = try indexed(9)
+        let profiles = try profiles(f, engine)
+        let dir = try TemporaryDirectory(prefix: "retrieve-export-mix")
+        let path = dir.path("library.sqlite").path
+        let store = try IndexStore(path: path)
+        let modelID = try store.register(model: f.encoder.version)
+        var rng = SeededGenerator(seed: 7)
+        let count = QueryEngine.exportBlock + 40
+        let items = (0..<count).map { n in
+            IndexBatch.Item(
+                track: TrackRecord(
+                    path: "/music/\(n).flac", size: 1, modificationTime: 1, contentHash: "h\(n)", duration: 60,
+                    sampleRate: 22_050, channels: 1, format: "flac"),
+                embeddings: [
+                    .init(
+                        modelID: modelID,
+                        embedding: Embedding(normalising: (0..<f.encoder.version.dimensions).map { _ in rng.nextGaussian() }),
+                        segmentCount: 1, timbre: profiles[n % profiles.count].packed)
+                ])
+        }
+        try store.commit(IndexBatch(items: items))
+        let library = try QueryEngine(store: store, model: f.encoder.version, databasePath: path)
+        #expect(library.count > library.timbrePool)
+        var whole: [Int: [SimilarTrack]] = [:]
+        try library.forEachTrack(k: 5, threads: 2) { whole[$0] = $1 }
+        var resumed: [Int: [SimilarTrack]] = [:]
+        try library.forEachTrack(k: 5, startingAt: QueryEngine.exportBlock, threads: 2) { resumed[$0] = $1 }
+        #expect(resumed.keys.sorted() == Array(QueryEngine.exportBlock..<count))
+        for (row, results) in resumed { #expect(results == whole[row], "seed \(row)") }
+        #expect(whole.count == count && whole.values.contains { $0.contains { $0.score != $0.cosine } })
+    }
+
     /// An export remembers one similarity per unordered pair of tracks (`TimbrePairs`), whichever track asked:
     /// the stored profiles' similarity is symmetric to the bit, so what it remembers cannot depend on the order
     /// the seeds came in (nor a resumed export differ from a whole one).
