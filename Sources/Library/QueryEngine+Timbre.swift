@@ -78,7 +78,7 @@ extension QueryEngine {
         else {
             return Array(pool.prefix(k))
         }
-        var read = Set(unread)
+        let read = Set(unread)
         func timbre(_ profile: TimbreProfile?) -> Double {
             guard let profile else { return .nan }
             if let timbreShares {
@@ -131,31 +131,28 @@ extension QueryEngine {
             if let cache = pairs?.cache {
                 for i in 0..<m { for j in (i + 1)..<m { known[i * m + j] = cache.cached(rows[i], rows[j]) } }
             }
-            let unknown = (0..<m).flatMap { i in ((i + 1)..<m).filter { known[i * m + $0] == nil }.map { (i, $0) } }
-            if !unknown.isEmpty {
-                let needed = Set(unknown.flatMap { [$0.0, $0.1] })
-                let missing = needed.map { rows[$0] }.filter { !read.contains($0) }
-                if !missing.isEmpty {
-                    guard let more = try? view.timbres(tracks: missing.map { catalog.ids[$0] }, model: modelID) else {
-                        return Array(pool.prefix(k))
-                    }
-                    stored.merge(more) { a, _ in a }
-                    read.formUnion(missing)
+            // The profiles of members in a pair not remembered, read (if not yet) and decoded once each.
+            var needed = Set<Int>()
+            for i in 0..<m { for j in (i + 1)..<m where known[i * m + j] == nil { needed.formUnion([i, j]) } }
+            let missing = needed.map { rows[$0] }.filter { !read.contains($0) }
+            if !missing.isEmpty {
+                guard let more = try? view.timbres(tracks: missing.map { catalog.ids[$0] }, model: modelID) else {
+                    return Array(pool.prefix(k))
                 }
-                let readable = stored
-                let profiles = (0..<m).map { needed.contains($0) ? profile(row: rows[$0], readable) : nil }
-                let computed = Pairwise.matrix(rows: unknown.count, columns: 1, symmetric: false) { p, _ in
-                    let (i, j) = unknown[p]
-                    return profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
-                }
-                for (p, (i, j)) in unknown.enumerated() {
-                    known[i * m + j] = computed[p]
-                    pairs?.cache.remember(rows[i], rows[j], computed[p])
-                }
+                stored.merge(more) { a, _ in a }
             }
-            let timbres = known
+            let readable = stored
+            let profiles = (0..<m).map { needed.contains($0) ? profile(row: rows[$0], readable) : nil }
+            let (remembered, cache) = (known, pairs?.cache)
             let pairwise = Pairwise.matrix(rows: m, columns: m, symmetric: true) { i, j in
-                mix(Double(vectors[i].cosine(vectors[j])), timbres[i * m + j] ?? .nan)
+                let timbre: Double
+                if let known = remembered[i * m + j] {
+                    timbre = known
+                } else {
+                    timbre = profiles[i].flatMap { a in profiles[j].map { a.similarity(to: $0) } } ?? .nan
+                    cache?.remember(rows[i], rows[j], timbre)
+                }
+                return mix(Double(vectors[i].cosine(vectors[j])), timbre)
             }
             let adjusted = SharedNeighbours.adjusted(
                 scores: members.map(\.score), pairwise: pairwise, weight: neighbourWeight)

@@ -27,7 +27,7 @@ struct ModelOption: ParsableArguments {
 }
 
 /// How "more like this" ranks: the timbre model's weight beside the embedding and the shared-neighbour step;
-/// shared by `similar` and `export`, so both give one answer.
+/// shared by `similar`, `export` and `mpd`, so they give one answer.
 struct RankingOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The timbre model's weight beside the embedding, from 0 (the embedding alone) to 1 (timbre alone, among "
