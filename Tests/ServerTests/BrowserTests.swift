@@ -188,19 +188,20 @@ final class WebDriver: @unchecked Sendable {
             URL(fileURLWithPath: browser.chromedriver), ["--port=\(port)", "--allowed-ips=127.0.0.1"],
             output: logFolder.appendingPathComponent("chromedriver"))
         let driver = WebDriver(browser: browser, child: child, port: port)
-        let deadline = Date().addingTimeInterval(30)
+        // Through `Polling`, which looks once more after its deadline: CI once saw chromedriver report itself
+        // started just after this loop's own 30-s deadline had passed during one long-delayed sleep.
         var last = ""
-        while Date() < deadline {
+        let ready = await Polling.until(seconds: 120) {
             do {
                 let status = try await driver.call("GET", "/status")
-                if (status["value"] as? [String: Any])?["ready"] as? Bool == true { return driver }
+                if (status["value"] as? [String: Any])?["ready"] as? Bool == true { return true }
                 last = "\(status)"
             } catch {
                 last = "\(error)"
             }
-            if child.hasExited { break }
-            try await Task.sleep(for: .milliseconds(100))
+            return child.hasExited
         }
+        if ready, !child.hasExited { return driver }
         driver.stop()
         throw WebDriverError(
             description: "chromedriver did not start (\(last)): \(child.standardOutput) \(child.standardError)")
