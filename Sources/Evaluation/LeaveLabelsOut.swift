@@ -287,28 +287,30 @@ public final class LeaveLabelsOut {
                                           cacheDirectory: options.cacheDirectory, progress: progress,
                                           stop: stop) { [log] line in log("  " + line) }
         let classes = Array(Set(tracks.map(\.label))).sorted()
-        if options.reuseModels, FileManager.default.fileExists(atPath: output.path),
-           let data = try? Data(contentsOf: session.reportURL),
+        if options.reuseModels, let data = try? Data(contentsOf: session.reportURL),
            let previous = try? TrainingReport.decode(data),
            // A recipe field added since that model was trained is taken at its default, which is how it trained.
            TrainingRecipe().dictionary.merging(previous.recipe, uniquingKeysWith: { $1 }) == options.recipe.dictionary,
            previous.classNames == classes,
            previous.trainTracks == TrainingSession.trainingItems(tracks, recipe: options.recipe).count
         {
-            if previous.finished(epochs: options.recipe.epochs) {
+            if previous.finished(epochs: options.recipe.epochs), FileManager.default.fileExists(atPath: output.path) {
                 log("  reusing \(output.path) (same recipe and labels)")
                 try addTimbreReference(to: output, tracks: tracks, progress: progress)
                 return (previous.record(of: previous.modelEpoch), true)
             }
-            // Interrupted (Ctrl-C, a kill): its model file holds an epoch before the recipe's end. Training on from
-            // the checkpoint would draw other crops than an uninterrupted run (the generators restart at the
-            // resumed epoch), so the fold is trained again from the start: the same recipe, the same model.
-            log("  \(output.lastPathComponent) stopped after epoch \(previous.epochs.last?.epoch ?? 0) of "
-                + "\(options.recipe.epochs) (interrupted): training it again from the start")
+            // Interrupted (Ctrl-C, a kill): the report ends before the recipe does. Training on from the checkpoint
+            // would draw other crops than an uninterrupted run (the generators restart at the resumed epoch), so
+            // the fold is trained again from the start: the same recipe, the same model.
+            if !previous.finished(epochs: options.recipe.epochs) {
+                log("  \(output.lastPathComponent) stopped after epoch \(previous.epochs.last?.epoch ?? 0) of "
+                    + "\(options.recipe.epochs) (interrupted): training it again from the start")
+            }
         }
-        // A fresh model: no checkpoint of another recipe may be resumed.
-        try? FileManager.default.removeItem(at: session.checkpointURL)
-        try? FileManager.default.removeItem(at: output)
+        // A fresh model: no checkpoint or unfinished weights of another run may be resumed or finished.
+        for stale in [session.checkpointURL, session.unfinishedURL, output] {
+            try? FileManager.default.removeItem(at: stale)
+        }
         let report = try session.run(collection: tracks, unseen: unseen)
         return (report.record(of: report.modelEpoch), false)
     }

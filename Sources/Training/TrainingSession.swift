@@ -180,11 +180,18 @@ public final class TrainingSession {
     private let stop: StopRequest
 
     public var checkpointURL: URL { output.deletingPathExtension().appendingPathExtension("checkpoint.safetensors") }
+    /// Where the weights the run keeps (`--keep`) are written each epoch until the run finishes; then they become
+    /// the model file. The output path itself only ever holds a finished run's model, so an interrupted run (Ctrl-C,
+    /// a kill) never leaves a file there that another command would take for the trained model.
+    public var unfinishedURL: URL {
+        output.deletingPathExtension().appendingPathExtension("unfinished.safetensors")
+    }
     public var reportURL: URL { output.deletingPathExtension().appendingPathExtension("report.json") }
     public var plotURL: URL { output.deletingPathExtension().appendingPathExtension("report.svg") }
 
     /// - Parameters:
-    ///   - output: where the best model is written; the checkpoint and report go beside it.
+    ///   - output: where the model is written when the run finishes; the checkpoint, the report and, until then,
+    ///     the unfinished model go beside it.
     ///   - log: receives one line per epoch and other messages meant for the user.
     public init(recipe: TrainingRecipe, modelName: String, output: URL, cacheDirectory: String,
                 progress: @escaping ProgressFactory = SilentProgress.factory, stop: StopRequest = StopRequest(),
@@ -263,7 +270,7 @@ public final class TrainingSession {
             if stop.isRaised || epoch > recipe.epochs { break }
             let started = Date()
             let sums = epochs.run(progress: progress(epochs.steps, "epoch \(epoch)"), stop: stop)
-            if stop.isRaised { log("interrupted: the checkpoint of the last finished epoch is kept"); break }
+            if stop.isRaised { break }
             let validated = validate(trainer, validationSet, probe: validationProbe)
             var record = epochs.record(epoch: epoch, sums: sums, validation: validated.scores,
                                        seconds: Date().timeIntervalSince(started), options: options)
@@ -290,7 +297,7 @@ public final class TrainingSession {
             }
             report.epochs.append(record)
             if writesModel {
-                try trainer.encoder.save(to: output, name: modelName)
+                try trainer.encoder.save(to: unfinishedURL, name: modelName)
                 report.keptEpoch = epoch
             }
             log(EpochRunner.line(record, improved: improved))
@@ -302,11 +309,41 @@ public final class TrainingSession {
                 break
             }
         }
-        if !FileManager.default.fileExists(atPath: output.path) {
+        try writeReport(report)
+        if report.finished(epochs: recipe.epochs) {
+            try finishModel(trainer)
+        } else {
+            log(unfinishedNote(report))
+        }
+        return report
+    }
+
+    /// A finished run's model: the kept weights written during the run, moved to the output path (the unfinished
+    /// file removed once its bytes are there); a resumed run that kept no new weights leaves an existing model as
+    /// it is; with neither, the weights the run ended with.
+    private func finishModel(_ trainer: EncoderTrainer) throws {
+        let files = FileManager.default
+        if files.fileExists(atPath: unfinishedURL.path) {
+            let bytes: Data
+            do { bytes = try Data(contentsOf: unfinishedURL) } catch {
+                throw OutputFileError(path: unfinishedURL.path, error: error)
+            }
+            try OutputFile.write(bytes, to: output.path)
+            try? files.removeItem(at: unfinishedURL)
+        } else if !files.fileExists(atPath: output.path) {
             try trainer.encoder.save(to: output, name: modelName)
         }
-        try writeReport(report)
-        return report
+    }
+
+    /// What an interrupted run left: no model at the output path, the weights kept so far and how to go on.
+    func unfinishedNote(_ report: TrainingReport) -> String {
+        let done = report.epochs.last?.epoch ?? 0
+        var note = "interrupted after epoch \(done) of \(recipe.epochs): no model written to \(output.path)"
+        if FileManager.default.fileExists(atPath: output.path) { note += " (it still holds an earlier run's model)" }
+        if let kept = report.keptEpoch, FileManager.default.fileExists(atPath: unfinishedURL.path) {
+            note += "; the weights of epoch \(kept) are in \(unfinishedURL.path) (a usable model)"
+        }
+        return note + "; --resume continues from the checkpoint"
     }
 
     /// The tracks a model's timbre reference set is chosen from: those the session reads (training and validation

@@ -43,9 +43,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train an encoder on labelled audio (one sub-folder per class, or --labels CSV).",
         discussion: """
             Features are computed once and cached (--cache). Each epoch prints its losses, train and validation \
-            accuracy and validation P@10; the model with the best validation P@10 is written to --out, with a \
-            checkpoint, a JSON report and an SVG plot of the curves beside it. Validation is split by track. \
-            Ctrl-C stops after the current step; --resume continues from the checkpoint.
+            accuracy and validation P@10. When training finishes, the model (the epoch --keep names) is written \
+            to --out, with a checkpoint, a JSON report and an SVG plot of the curves beside it. Validation is \
+            split by track. Ctrl-C stops after the current step and writes no model to --out (the weights kept \
+            so far stay in NAME.unfinished.safetensors beside it); --resume continues from the checkpoint.
             """)
 
     @Argument(help: ArgumentHelp("A folder with one sub-folder per class (or with labels.csv).", valueName: "data"))
@@ -93,7 +94,9 @@ struct TrainCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
         let report = try session.run(collection: collection, resume: resume)
-        print("model: \(output.path)" + Self.modelEpochNote(report))
+        if report.finished(epochs: session.recipe.epochs) {
+            print("model: \(output.path)" + Self.modelEpochNote(report))
+        }
         print("report: \(session.reportURL.path), plot: \(session.plotURL.path)")
         if interrupt.isRaised { throw ExitStatus.interrupted }
     }

@@ -142,14 +142,16 @@ import PipelineTestSupport
         #expect(again.folds.allSatisfy(\.reused) && !report.folds.contains(where: \.reused))
         #expect(again.summaries.first?.precisionAt10 == report.summaries.first?.precisionAt10)
 
-        // Ctrl-C after fold 1's first epoch leaves a model file and a report of 1 of 2 epochs: the next run must
-        // not take that for the fold's model, but train it again: the uninterrupted run's model, weight for weight.
+        // Ctrl-C after fold 1's first epoch leaves no model file, its unfinished weights and a report of 1 of 2
+        // epochs: the next run must train the fold again: the uninterrupted run's model, weight for weight.
         options.modelsDirectory = folder.path("models-interrupted")
         let stop = StopRequest()
         _ = try LeaveLabelsOut(options: options) { line in if line.contains(" ce ") { _ = stop.raise() } }
             .run(evaluation: evaluation, training: training, peers: nil, progress: SilentProgress.factory, stop: stop)
         let cut = try TrainingReport.decode(Data(contentsOf: folder.path("models-interrupted/fold-1.report.json")))
         #expect(cut.epochs.count == 1 && !cut.finished(epochs: 2))
+        #expect(!FileManager.default.fileExists(atPath: folder.path("models-interrupted/fold-1.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: folder.path("models-interrupted/fold-1.unfinished.safetensors").path))
         lines = []
         let retrained = try LeaveLabelsOut(options: options) { lines.append($0) }
             .run(evaluation: evaluation, training: training, peers: nil, progress: SilentProgress.factory, stop: StopRequest())
@@ -157,6 +159,7 @@ import PipelineTestSupport
         #expect(!lines.contains { $0.contains("reusing") } && !retrained.folds.contains(where: \.reused))
         let whole = try TrainingReport.decode(Data(contentsOf: folder.path("models-interrupted/fold-1.report.json")))
         #expect(whole.epochs.map(\.epoch) == [1, 2] && whole.finished(epochs: 2))
+        #expect(!FileManager.default.fileExists(atPath: folder.path("models-interrupted/fold-1.unfinished.safetensors").path))
         let weights = try ["models-interrupted", "models"].map { dir in
             let encoder = try Encoder.load(contentsOf: folder.path("\(dir)/fold-1.safetensors"))
             return encoder.parameters.array(encoder.layout.count)

@@ -48,10 +48,9 @@ import PipelineTestSupport
             + "and a reference set needs 8; train on more (or longer) tracks")
     }
 
-    /// Three audibly different classes (low tones, high noise bursts, clicks); a few seeded epochs of a small
-    /// model must classify held-out tracks well above chance (1/3) and write a model, a checkpoint and a report.
-    @Test func learnsToSeparateThreeGeneratedClasses() throws {
-        let folder = try TemporaryDirectory(prefix: "retrieve-train")
+    /// Three audibly different generated classes of six 2-s tracks each (four train, two validation) in
+    /// `folder`/data with its labels.csv; returns the data folder.
+    static func threeClasses(in folder: TemporaryDirectory) throws -> URL {
         let data = folder.path("data")
         var rows = ["path,label,split"]
         for i in 0..<6 {
@@ -69,6 +68,70 @@ import PipelineTestSupport
         }
         let labels = data.appendingPathComponent("labels.csv")
         try rows.joined(separator: "\n").write(to: labels, atomically: true, encoding: .utf8)
+        return data
+    }
+
+    /// Ctrl-C during training writes nothing to the output path: the kept weights wait in the unfinished file
+    /// (a model), the log says so, and `--resume` finishes the run, moving them there. An interrupted run into a
+    /// path that holds an earlier model leaves that model as it was.
+    @Test func anInterruptedRunWritesNoModelUntilItFinishes() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-train-stop")
+        let data = try Self.threeClasses(in: folder)
+        let collection = try LabelledCollection.load(folder: data.path, labels: nil)
+        var recipe = TrainingRecipe.tiny(epochs: 3, steps: 4, classes: 3, segments: 3, seconds: 0.75, hidden: 16)
+        recipe.warmupSteps = 2
+        recipe.keep = .last
+        let output = folder.path("model.safetensors")
+        let stop = StopRequest()
+        var lines: [String] = []
+        let session = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
+                                          cacheDirectory: folder.path("cache").path, stop: stop) { line in
+            lines.append(line)
+            if line.hasPrefix("epoch   1 ") { _ = stop.raise() }
+        }
+        let cut = try session.run(collection: collection)
+        #expect(cut.epochs.count == 1 && !cut.finished(epochs: 3))
+        #expect(!FileManager.default.fileExists(atPath: output.path), "an interrupted run wrote the model file")
+        #expect(FileManager.default.fileExists(atPath: session.checkpointURL.path))
+        let kept = try SequenceEncoding.Encoder.load(contentsOf: session.unfinishedURL)
+        #expect(kept.configuration.classNames == ["clicks", "noise", "tones"])
+        #expect(lines.last == "interrupted after epoch 1 of 3: no model written to \(output.path); the weights of "
+            + "epoch 1 are in \(session.unfinishedURL.path) (a usable model); --resume continues from the checkpoint",
+            "\(lines)")
+
+        lines = []
+        let resumed = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
+                                          cacheDirectory: folder.path("cache").path) { lines.append($0) }
+        let whole = try resumed.run(collection: collection, resume: true)
+        #expect(whole.epochs.map(\.epoch) == [1, 2, 3] && whole.finished(epochs: 3))
+        #expect(!FileManager.default.fileExists(atPath: session.unfinishedURL.path))
+        let model = try SequenceEncoding.Encoder.load(contentsOf: output)
+        let checkpoint = try SequenceEncoding.Encoder.load(contentsOf: session.checkpointURL)
+        // Keeping the last epoch, the model file holds the weights the run ended with.
+        #expect(whole.keptEpoch == 3)
+        #expect(model.parameters.array(model.layout.count) == checkpoint.parameters.array(checkpoint.layout.count))
+        #expect(!lines.contains { $0.hasPrefix("interrupted") })
+
+        // A new run into the same path, interrupted: the finished model stays, byte for byte, and the note says so.
+        let before = try Data(contentsOf: output)
+        let stopAgain = StopRequest()
+        lines = []
+        let again = try TrainingSession(recipe: recipe, modelName: "toy", output: output,
+                                        cacheDirectory: folder.path("cache").path, stop: stopAgain) { line in
+            lines.append(line)
+            if line.hasPrefix("epoch   1 ") { _ = stopAgain.raise() }
+        }
+        _ = try again.run(collection: collection)
+        #expect(try Data(contentsOf: output) == before)
+        #expect(lines.last?.hasPrefix("interrupted after epoch 1 of 3: no model written to \(output.path) (it still "
+            + "holds an earlier run's model); the weights of epoch 1 are in ") == true, "\(lines)")
+    }
+
+    /// Three audibly different classes (low tones, high noise bursts, clicks); a few seeded epochs of a small
+    /// model must classify held-out tracks well above chance (1/3) and write a model, a checkpoint and a report.
+    @Test func learnsToSeparateThreeGeneratedClasses() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-train")
+        let data = try Self.threeClasses(in: folder)
 
         var recipe = TrainingRecipe.tiny(epochs: 4, steps: 6, classes: 3, segments: 3, seconds: 0.75, hidden: 16)
         recipe.warmupSteps = 2
