@@ -205,7 +205,7 @@ struct APIRoutes {
         guard seeds.count <= limits.maxSeeds, recent.count <= 10_000 else {
             throw APIError.invalid("seed", "at most \(limits.maxSeeds) seeds and 10000 recent tracks")
         }
-        let count = try query.int("count", default: 10, in: 1...limits.maxResults)
+        let count = try query.int("count", default: 10, in: 1...limits.maxRadioTracks)
         let gap = try query.int("artistGap", default: 3, in: 0...1000)
         let engine = snapshot.engine
         let entries = Playlists.radio(
@@ -231,6 +231,9 @@ public struct ServerLimits: Sendable {
     public var maxResults = 1000
     /// The most seeds of one "more like these" or radio request.
     public var maxSeeds = 1000
+    /// The most tracks one radio request may pick: each pick is a query by the mix (≈ 25 ms of a core), so 1000
+    /// would hold a core for half a minute; a client goes on by asking again with the played tracks as `recent`.
+    public var maxRadioTracks = 100
     public init() {}
 }
 
