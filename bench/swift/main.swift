@@ -21,4 +21,10 @@ guard let name = arguments.first, let run = benchmarks[name] else {
     FileHandle.standardError.write("usage: retrieve-bench {\(benchmarks.keys.sorted().joined(separator: "|"))} …\n".data(using: .utf8)!)
     exit(2)
 }
-try run(Array(arguments.dropFirst()))
+do {
+    try run(Array(arguments.dropFirst()))
+} catch {
+    // One sentence, as `retrieve` prints its errors (a stale index, a missing file), not a backtrace.
+    FileHandle.standardError.write(Data("retrieve-bench \(name): \(error)\n".utf8))
+    exit(1)
+}
