@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Library
 import MPDRadio
+import Server
 import VectorIndex
 
 /// `retrieve mpd`: a radio for MPD, appending similar tracks to its queue as it plays.
@@ -66,20 +67,29 @@ struct MPDCommand: ParsableCommand {
                 "--music-root is needed over TCP (MPD tells its music directory only over a local socket): pass "
                     + "MPD's music_directory, e.g. --music-root ~/Music")
         }
-        let store = try location.openStore(create: false, readOnly: true)
+        // The index as `retrieve serve` reads it: an SQLite file or PostgreSQL, one committed state per load.
+        let postgres = try location.postgresURL.map { try PostgresLibrarySource(url: $0) }
+        defer { postgres?.close() }
+        let library: any LibrarySource
+        if let postgres {
+            library = postgres
+        } else {
+            guard FileManager.default.fileExists(atPath: location.databasePath) else {
+                throw CLIError("no index at \(location.databasePath); run `retrieve index DIR` first, or pass --db")
+            }
+            library = try SQLiteLibrarySource(path: location.databasePath)
+        }
         let encoder = try location.loadModel()
-        let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        let engine = try library.load(model: encoder.version).engine
         ranking.apply(to: engine)
         var settings = RadioStation.Settings(address: address, password: resolvedPassword, musicRoot: musicRoot)
         settings.keepAhead = count
         settings.artistGap = artistGap
         let interrupt = InterruptFlag()
         // Tracks indexed (or removed) while the radio runs are picked up at the next song change.
-        let monitor = try IndexChangeMonitor(path: location.databasePath)
-        let reload: () throws -> PlaylistSource? = { [location, ranking] in
-            guard try monitor.hasChanged() else { return nil }
-            let store = try location.openStore(create: false, readOnly: true)
-            let engine = try QueryEngine(store: store, model: encoder.version, databasePath: location.databasePath)
+        let reload: () throws -> PlaylistSource? = { [ranking] in
+            guard try Blocking.run({ try await library.hasChanged() }) else { return nil }
+            let engine = try library.load(model: encoder.version).engine
             ranking.apply(to: engine)
             return engine.playlistSource
         }

@@ -64,6 +64,14 @@ final class PostgresLibrarySource: LibrarySource {
     }
 }
 
+extension PostgresLibrarySource {
+    /// Closes the polling connection (a command that ends before its process does must, or PostgresNIO traps).
+    func close() {
+        guard let store = poller.withLock({ open in defer { open = nil }; return open }) else { return }
+        Blocking.closeQuietly(store)
+    }
+}
+
 extension Blocking {
     /// Closes `store`, ignoring a failure (for clean-up on an error path).
     static func closeQuietly(_ store: PostgresStore) {

@@ -90,6 +90,65 @@ struct RealMPDTests {
         print("real MPD test took \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
 
+    /// The radio from a PostgreSQL index (`--db postgresql://…`): the same picks as from the SQLite file it was
+    /// migrated from, and tracks another process indexes into PostgreSQL are picked up at the next song change.
+    @Test(.enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipReason)))
+    func theRadioReadsAPostgreSQLIndexAsItReadsAFile() async throws {
+        let fixture = try PipelineFixture(tracks: 0)
+        _ = try RealMPD.writeCollection(fixture, range: 0..<16)
+        try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let url = try postgres.createDatabase(prefix: "mpd")
+        try RealMPD.runRetrieve(["migrate", fixture.databasePath, url, "--quiet"], in: fixture)
+
+        let mpd = try RealMPD(fixture)
+        defer { mpd.stop() }
+        let control = try mpd.connect()
+        try control.command("update")
+        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
+            try control.command("status")["updating_db"] == nil
+        }
+        try control.command("add", ["t00.wav"])
+        try control.command("play", ["0"])
+        try control.command("pause", ["1"])
+        let base = ["mpd", "--host", "127.0.0.1", "--port", String(mpd.port), "--music-root", fixture.music.path,
+                    "--count", "4", "--model", fixture.modelURL.path]
+        var picks: [[String]] = []
+        for db in [fixture.databasePath, url] {
+            if try RealMPD.queue(control).files.count > 1 { try control.command("delete", ["1:"]) }
+            let once = try RealMPD.runRetrieve(base + ["--db", db, "--once"], in: fixture)
+            #expect(once.contains("appended 4 track(s)"), "\(once)")
+            picks.append(try RealMPD.queue(control).files)
+        }
+        #expect(picks[0].count == 5 && picks[1] == picks[0], "SQLite \(picks[0]), PostgreSQL \(picks[1])")
+
+        let follower = try Child(
+            try RetrieveBinary.require(), base + ["--db", url],
+            output: fixture.folder.path("follow-pg-\(UUID().uuidString)"))
+        defer { if !follower.hasExited { follower.send(SIGKILL); follower.wait() } }
+        try await RealMPD.waitUntil("retrieve mpd to follow", seconds: 60) {
+            if follower.hasExited { throw ChildProcessError("retrieve mpd exited: \(follower.standardError)") }
+            return follower.standardOutput.contains("following MPD")
+        }
+        _ = try RealMPD.writeCollection(fixture, range: 16..<20)
+        try RealMPD.runRetrieve(
+            ["index", fixture.music.path, "--db", url, "--model", fixture.modelURL.path], in: fixture)
+        try control.command("update")
+        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
+            try control.command("status")["updating_db"] == nil
+        }
+        try control.command("next")
+        try control.command("pause", ["1"])
+        try await RealMPD.waitUntil(
+            "the radio to read the PostgreSQL index again", seconds: 60,
+            detail: { follower.standardOutput + follower.standardError }
+        ) { follower.standardOutput.contains("index changed: 20 tracks") }
+        follower.send(SIGTERM)
+        try await RealMPD.waitUntil("retrieve mpd to stop on SIGTERM", seconds: 10) { follower.hasExited }
+        #expect(follower.wait().status == 0, "\(follower.standardError)")
+    }
+
     @Test func errorsAreOneSentenceAndTheLocalSocketTellsTheMusicRoot() async throws {
         let fixture = try PipelineFixture(tracks: 0)
         _ = try RealMPD.writeCollection(fixture, range: 0..<5)
