@@ -62,6 +62,8 @@ let package = Package(
         .target(name: "CSpectralKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         // Raw CPUID and XGETBV (nothing else): LinearAlgebra decodes them to pick OpenBLAS's core type.
         .target(name: "CCPUID"),
+        // Which file each analysis thread works on, written to a journal if the process dies of a fault.
+        .target(name: "CCrashNote"),
         // The only place with raw BLAS pointers; also chooses OpenBLAS's core type at process start.
         .target(name: "LinearAlgebra", dependencies: ["RetrieveCore", "CBLAS", "CCPUID"], swiftSettings: optimised),
         // The fused LSTM inference step (AVX-512F or AVX2+FMA chosen at run time); no global -m flags. Always
@@ -128,7 +130,7 @@ let package = Package(
             name: "Library",
             dependencies: [
                 "RetrieveCore", "AudioDecoding", "SequenceEncoding", "LinearAlgebra", "VectorIndex", "SimilaritySearch",
-                "Analysis", "Plots", "PostgresIndex",
+                "Analysis", "Plots", "PostgresIndex", "CCrashNote",
             ],
             swiftSettings: optimised),
         // Training sessions over a labelled collection: recipes, feature cache, augmentation, teacher targets.

@@ -15,6 +15,13 @@ public struct CandidateFile: Sendable, Equatable {
         self.size = size
         self.mtime = mtime
     }
+
+    /// The regular file at `path` as a scan would find it, or nil when there is none.
+    public static func at(_ path: String) -> CandidateFile? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return CandidateFile(path: path, size: Int64(info.st_size), mtime: CollectionScanner.mtime(info))
+    }
 }
 
 /// A problem met while walking a collection: an unreadable folder, a symlink loop, a name that cannot be read.

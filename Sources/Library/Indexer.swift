@@ -25,6 +25,8 @@ public final class Indexer {
         public var force = false
         /// Re-analyse files that failed before even when they have not changed since.
         public var retryFailures = false
+        /// Where this index's runs keep their crash journals (`CrashNote`: `PREFIX-PID`); nil keeps none.
+        public var crashJournal: String?
         public init() {}
     }
 
@@ -111,6 +113,9 @@ public final class Indexer {
             options.dryRun ? nil : try store.register(model: model, configurationJSON: probe.modelConfigurationJSON)
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
+        if !options.dryRun, let prefix = options.crashJournal {
+            try recordCrashes(prefix: prefix, scan: scan, summary: &summary)
+        }
 
         let (actions, unchanged, skipped) = try plan(
             scan.files, model: model, segments: probe.keepsSegments, timbre: probe.makesTimbre)
@@ -148,6 +153,17 @@ public final class Indexer {
         summary.interrupted = stop.isRaised
         summary.elapsed = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// Records as failures the files that crashed earlier runs (their journals, `CrashNote`), so that planning
+    /// leaves them out until they change, and removes those journals once the failures are committed.
+    private func recordCrashes(prefix: String, scan: CollectionScan, summary: inout Summary) throws {
+        let (failures, journals) = CrashNote.failures(prefix: prefix, scan: scan)
+        if !failures.isEmpty {
+            _ = try store.commit(IndexBatch(failures: failures))
+            CrashNote.report(failures, into: &summary, progress: progress)
+        }
+        for journal in journals { try? FileManager.default.removeItem(atPath: journal) }
     }
 
     /// The roots of `scan` that could not be read: missing, not permitted, or a folder whose own
@@ -259,6 +275,8 @@ public final class Indexer {
         defer { progress.finish() }
         let queue = WorkDispenser(count: work.count)
         let workers = min(options.workers, work.count)
+        if let prefix = options.crashJournal { CrashNote.start(prefix: prefix) }
+        defer { if let prefix = options.crashJournal { CrashNote.finish(prefix: prefix) } }
         var analysers: [TrackAnalysing] = [probe]
         for _ in 1..<workers { analysers.append(try makeAnalyser()) }
         let results = ResultBuffer()
@@ -270,7 +288,8 @@ public final class Indexer {
                     let file = work[index].file
                     let outcome: Result<TrackAnalysis, AnalysisFailure>
                     do {
-                        outcome = .success(try box.analyser.analyse(path: file.path))
+                        outcome = .success(
+                            try CrashNote.analysing(file.path) { try box.analyser.analyse(path: file.path) })
                     } catch {
                         outcome = .failure(AnalysisFailure(error))
                     }

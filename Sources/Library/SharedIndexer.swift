@@ -26,6 +26,8 @@ public final class SharedIndexer: @unchecked Sendable {
         public var prune = false
         public var force = false
         public var retryFailures = false
+        /// Where this machine's runs on this index keep their crash journals (`CrashNote`); nil keeps none.
+        public var crashJournal: String?
         public init() {}
     }
 
@@ -138,6 +140,15 @@ public final class SharedIndexer: @unchecked Sendable {
         }
         let record = ModelRecord(id: modelID, version: model, configurationJSON: configuration, createdAt: 0)
         let options = options
+        // Files that crashed this machine's earlier runs: failures before planning, so no worker queues them again.
+        let crashed = options.crashJournal.map { CrashNote.failures(prefix: $0, scan: scan) }
+        if let crashed, !crashed.failures.isEmpty {
+            let failures = crashed.failures
+            try await connection.retrying("recording files that crashed the analysis", timeout: stepTimeout) {
+                try await $0.recordCrashes(failures)
+            }
+        }
+        for journal in crashed?.journals ?? [] { try? FileManager.default.removeItem(atPath: journal) }
         var planned = try await connection.retrying("planning the files to index") {
             try await $0.planAndQueue(model: modelID) { snapshot in
                 try Self.plan(
@@ -146,6 +157,11 @@ public final class SharedIndexer: @unchecked Sendable {
         }
         planned.scanned = scan.files.count
         var summary = planned
+        if let crashed, !crashed.failures.isEmpty {
+            CrashNote.report(crashed.failures, into: &summary, progress: progress)
+        }
+        if let prefix = options.crashJournal { CrashNote.start(prefix: prefix) }
+        defer { if let prefix = options.crashJournal { CrashNote.finish(prefix: prefix) } }
         let total = try await connection.retrying("counting the queued files", timeout: stepTimeout) {
             try await $0.queueCounts(model: modelID)
         }
@@ -308,7 +324,8 @@ public final class SharedIndexer: @unchecked Sendable {
                         let file = files[index]
                         let outcome: Result<TrackAnalysis, AnalysisFailure>
                         do {
-                            outcome = .success(try box.analyser.analyse(path: file.path))
+                            outcome = .success(
+                                try CrashNote.analysing(file.path) { try box.analyser.analyse(path: file.path) })
                         } catch {
                             outcome = .failure(AnalysisFailure(error))
                         }

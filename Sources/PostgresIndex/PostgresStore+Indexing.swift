@@ -276,6 +276,20 @@ extension PostgresStore {
             """, logger: logger)
     }
 
+    /// Records `failures` (files that crashed an earlier run's analysis) and takes those files out of every
+    /// model's queue, in one transaction: planning then leaves them out until they change, and no worker claims
+    /// them meanwhile (one that holds a claim on one finds it gone when it commits).
+    public func recordCrashes(_ failures: [FailureRecord]) async throws {
+        guard !failures.isEmpty else { return }
+        try await run("recording files that crashed the analysis") {
+            try await connection.withTransaction(logger: logger) { connection in
+                try await Self.upsert(failures: failures, connection: connection, logger: logger)
+                try await connection.query(
+                    "DELETE FROM index_work WHERE path = ANY(\(failures.map(\.path)))", logger: logger)
+            }
+        }
+    }
+
     /// Claims up to `limit` queued files of model `model` whose claim is free or expired, for `lease` seconds
     /// (server time), skipping rows other workers are claiming at this moment.
     public func claim(model: Int64, worker: String, limit: Int, lease: Double) async throws -> [ClaimedFile] {

@@ -8,6 +8,7 @@ import Evaluation
 import SimilaritySearch
 import VectorIndex
 import PostgresIndex
+import SequenceEncoding
 
 /// `retrieve index DIR…`: bring the index up to date with folders of audio.
 struct IndexCommand: ParsableCommand {
@@ -122,6 +123,7 @@ struct IndexCommand: ParsableCommand {
         options.prune = prune
         options.force = force
         options.retryFailures = retryFailures
+        options.crashJournal = Self.crashJournal(for: target)
         let interrupt = catchInterrupts()
         let indexer = SharedIndexer(
             location: target, options: options, analysers: analysers, progress: ProgressReporter.factory(quiet: quiet),
@@ -152,6 +154,18 @@ struct IndexCommand: ParsableCommand {
         if !summary.failures.isEmpty { throw ExitStatus.partialFailure }
     }
 
+    /// Where this machine's shared runs on `target` keep their crash journals: the state folder
+    /// ($XDG_STATE_HOME/retrieve, else ~/.local/state/retrieve), one name per server and database; nil (no
+    /// journal, indexing goes on) when that folder cannot be made.
+    static func crashJournal(for target: PostgresLocation) -> String? {
+        let base = ProcessInfo.processInfo.environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() + "/.local/state")
+        let folder = base + "/retrieve"
+        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil
+        else { return nil }
+        return folder + "/postgres-" + SHA256.hexDigest(Array(target.description.utf8)).prefix(16) + "-crashes"
+    }
+
     func run() throws {
         _ = try location.loadModel()  // fail before touching the index if the model is missing or damaged
         if let url = location.postgresURL { return try runShared(url: url) }
@@ -163,6 +177,8 @@ struct IndexCommand: ParsableCommand {
         options.prune = prune
         options.force = force
         options.retryFailures = retryFailures
+        // Beside the index, as SQLite keeps its -wal: a file that crashes the analysis is named there.
+        options.crashJournal = location.databasePath + "-crashes"
         let interrupt = catchInterrupts()
         let indexer = Indexer(
             store: store, options: options, progress: ProgressReporter.factory(quiet: quiet), stop: interrupt.stop,

@@ -139,12 +139,53 @@ final class KillFixture: @unchecked Sendable {
 
         let final = try runRetrieve(fixture.arguments(db: db), in: fixture.folder.url)
         #expect(final.exit.status == 0, "\(final.exit)\n\(final.stderr)")
+        // A kill is not a crash: the killed runs' journals named no file, and the last run removed them.
+        let journals = try FileManager.default.contentsOfDirectory(atPath: fixture.folder.url.path)
+            .filter { $0.hasPrefix(URL(fileURLWithPath: db).lastPathComponent + "-crashes-") }
+        #expect(journals.isEmpty, "\(journals)")
         let snapshot = try IndexSnapshot.read(db)
         for (path, row) in previous.tracks where snapshot.tracks[path] != row { rowsLost += 1 }
         fixture.expectEqualsReference(snapshot)
         print("reference run \(fixture.referenceSeconds) s, idle run \(fixture.idleSeconds) s")
         print("kills: \(landed) landed (of \(attempts) attempts, \(finishedFirst) runs finished first, \(round + 1) rounds), "
               + "tracks after each: \(progress), rows lost: \(rowsLost)")
+    }
+
+    /// A file that crashes the analysis (a real SIGSEGV on the analysing thread, injected for tests through
+    /// `RETRIEVE_TEST_CRASH_ON`) kills that run; the next run records it as a failure naming the signal instead of
+    /// crashing on it again, indexes everything else, and later runs skip it until `--retry-failures`.
+    @Test func aFileThatCrashesTheAnalysisIsRecordedAndLeftOutNextTime() throws {
+        let fixture = try KillFixture.shared.get()
+        let db = fixture.folder.path("crash.sqlite").path
+        let crasher = fixture.music.appendingPathComponent("t007.flac").path
+        let crashed = try runRetrieve(
+            fixture.arguments(db: db), in: fixture.folder.url, environment: ["RETRIEVE_TEST_CRASH_ON": "/t007.flac"])
+        #expect(crashed.exit.signal == SIGSEGV, "\(crashed.exit)\n\(crashed.stderr.suffix(2000))")
+        let journals = { () -> [String] in
+            (try? FileManager.default.contentsOfDirectory(atPath: fixture.folder.url.path))?
+                .filter { $0.hasPrefix("crash.sqlite-crashes-") } ?? []
+        }
+        #expect(journals().count == 1)
+
+        let next = try runRetrieve(fixture.arguments(db: db) + ["--json"], in: fixture.folder.url)
+        #expect(next.exit.status == 3, "\(next.exit)\n\(next.stderr)")
+        let reason = "the analysis crashed on this file (signal 11, SIGSEGV) in an earlier run; it is left out until "
+            + "it changes (or `retrieve index --retry-failures`)"
+        let summary = try JSONSerialization.jsonObject(with: Data(next.stdout.utf8)) as? [String: Any]
+        let failures = summary?["failures"] as? [[String: Any]] ?? []
+        #expect(failures.count == 1 && failures.first?["path"] as? String == crasher
+                && failures.first?["reason"] as? String == reason, "\(next.stdout)")
+        var snapshot = try IndexSnapshot.read(db)
+        #expect(snapshot.failures == [crasher: reason])
+        #expect(Set(snapshot.tracks.keys) == Set(fixture.reference.tracks.keys).subtracting([crasher]))
+        #expect(journals().isEmpty, "\(journals())")
+
+        let again = try runRetrieve(fixture.arguments(db: db), in: fixture.folder.url)
+        #expect(again.exit.status == 0 && again.stdout.contains("1 skipped (failed before)"), "\(again.stdout)")
+        let retried = try runRetrieve(fixture.arguments(db: db) + ["--retry-failures"], in: fixture.folder.url)
+        #expect(retried.exit.status == 0, "\(retried.exit)\n\(retried.stderr)")
+        snapshot = try IndexSnapshot.read(db)
+        fixture.expectEqualsReference(snapshot)
     }
 
     /// Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): a message, the batch in flight committed, exit

@@ -171,6 +171,55 @@ struct SharedIndexingTests {
     /// The same changes indexed into SQLite and into PostgreSQL give the same summary and the same index: a file
     /// renamed (a move, recognised by content), one rewritten with other audio (changed), a damaged one (a
     /// failure, remembered and skipped next time), one deleted (pruned with `--prune`).
+    /// A file that crashes a shared worker's analysis (a real SIGSEGV, injected through `RETRIEVE_TEST_CRASH_ON`):
+    /// the machine's next run records it in PostgreSQL as failed, takes it out of the queue and indexes the rest;
+    /// later runs leave it out until `--retry-failures`.
+    @Test func aFileThatCrashesAWorkerIsRecordedInPostgreSQL() throws {
+        let folder = try TemporaryDirectory(prefix: "retrieve-shared-crash")
+        let music = folder.path("music"), model = folder.path("model.safetensors")
+        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
+        _ = try Torture.makeModel(at: model, seed: 12)
+        for i in 0..<6 {
+            try AudioFileWriter.write(
+                Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
+        }
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "crash")
+        let state = folder.path("state")
+        let arguments = [
+            "index", music.path, "--db", url, "--model", model.path, "--json", "-q", "--batch-size", "2", "--lease", "2",
+        ]
+        let crashed = try runRetrieve(
+            arguments, in: folder.url,
+            environment: ["XDG_STATE_HOME": state.path, "RETRIEVE_TEST_CRASH_ON": "/t3.wav"])
+        #expect(crashed.exit.signal == SIGSEGV, "\(crashed.exit)\n\(crashed.stderr.suffix(2000))")
+        let journals = { (try? FileManager.default.contentsOfDirectory(atPath: state.path + "/retrieve")) ?? [] }
+        #expect(journals().count == 1, "\(journals())")
+
+        let next = try runRetrieve(arguments, in: folder.url, environment: ["XDG_STATE_HOME": state.path])
+        #expect(next.exit.status == 3, "\(next.exit)\n\(next.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(next.stdout.utf8)) as? [String: Any]
+        let failures = summary?["failures"] as? [[String: Any]] ?? []
+        let crasher = music.appendingPathComponent("t3.wav").path
+        #expect(failures.count == 1 && failures.first?["path"] as? String == crasher, "\(next.stdout)")
+        #expect((failures.first?["reason"] as? String)?.hasPrefix("the analysis crashed on this file (signal 11, SIGSEGV)")
+                == true)
+        #expect(journals().isEmpty, "\(journals())")
+        let listed = try runRetrieve(["list", "--db", url, "--failures"], in: folder.url)
+        #expect(listed.stdout.contains(crasher) && listed.stdout.contains("SIGSEGV"), "\(listed.stdout)")
+        let tracks = try runRetrieve(["list", "--db", url, "--json"], in: folder.url)
+        #expect(tracks.stdout.split(separator: "\n").count == 5 && !tracks.stdout.contains("t3.wav"), "\(tracks.stdout)")
+
+        let again = try runRetrieve(arguments, in: folder.url, environment: ["XDG_STATE_HOME": state.path])
+        let skipped = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        #expect(again.exit.status == 0 && skipped?["skippedFailures"] as? Int == 1, "\(again.stdout)")
+        let retried = try runRetrieve(
+            arguments + ["--retry-failures"], in: folder.url, environment: ["XDG_STATE_HOME": state.path])
+        let added = try JSONSerialization.jsonObject(with: Data(retried.stdout.utf8)) as? [String: Any]
+        #expect(retried.exit.status == 0 && added?["added"] as? Int == 1, "\(retried.stdout)\n\(retried.stderr)")
+    }
+
     @Test func changesMovesFailuresAndPruneAsOnSQLite() throws {
         let folder = try TemporaryDirectory(prefix: "retrieve-shared-plan")
         let music = folder.path("music"), model = folder.path("model.safetensors")
