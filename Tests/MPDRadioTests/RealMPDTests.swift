@@ -23,16 +23,9 @@ struct RealMPDTests {
         let mpd = try RealMPD(fixture)
         defer { mpd.stop() }
         let control = try mpd.connect()
-        try control.command("update")
-        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
-            try control.command("status")["updating_db"] == nil
-        }
+        try await RealMPD.update(control)
         #expect(try control.command("stats")["songs"] == String(tags.count))
-        try control.command("add", ["t00.wav"])
-        // Paused: a loaded machine can take longer than a 30-s song to get to `next`, and MPD playing on would
-        // move the current song by itself (then the queue this test waits for never appears).
-        try control.command("play", ["0"])
-        try control.command("pause", ["1"])
+        try RealMPD.playPaused(control, "t00.wav")
 
         // --once: the queue grows to the current song plus 4, from the music folder, by the diversity rules.
         let base =
@@ -72,10 +65,7 @@ struct RealMPDTests {
                 // Tracks indexed while the radio runs are picked up at the next song change.
                 tags.merge(try RealMPD.writeCollection(fixture, range: 24..<28)) { a, _ in a }
                 try RealMPD.runRetrieve(["index", fixture.music.path] + RealMPD.indexArguments(fixture), in: fixture)
-                try control.command("update")
-                try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
-                    try control.command("status")["updating_db"] == nil
-                }
+                try await RealMPD.update(control)
             }
         }
         #expect(follower.standardOutput.contains("index changed: 32 tracks"), "\(follower.standardOutput)")
@@ -105,13 +95,8 @@ struct RealMPDTests {
         let mpd = try RealMPD(fixture)
         defer { mpd.stop() }
         let control = try mpd.connect()
-        try control.command("update")
-        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
-            try control.command("status")["updating_db"] == nil
-        }
-        try control.command("add", ["t00.wav"])
-        try control.command("play", ["0"])
-        try control.command("pause", ["1"])
+        try await RealMPD.update(control)
+        try RealMPD.playPaused(control, "t00.wav")
         let base = ["mpd", "--host", "127.0.0.1", "--port", String(mpd.port), "--music-root", fixture.music.path,
                     "--count", "4", "--model", fixture.modelURL.path]
         var picks: [[String]] = []
@@ -134,10 +119,7 @@ struct RealMPDTests {
         _ = try RealMPD.writeCollection(fixture, range: 16..<20)
         try RealMPD.runRetrieve(
             ["index", fixture.music.path, "--db", url, "--model", fixture.modelURL.path], in: fixture)
-        try control.command("update")
-        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
-            try control.command("status")["updating_db"] == nil
-        }
+        try await RealMPD.update(control)
         try control.command("next")
         try control.command("pause", ["1"])
         try await RealMPD.waitUntil(
@@ -174,13 +156,8 @@ struct RealMPDTests {
         #expect(try control.command("ping").pairs.isEmpty, "the connection survives an ACK")
 
         // Over the local socket, MPD tells its music directory: no --music-root needed.
-        try control.command("update")
-        try await RealMPD.waitUntil("MPD's database update", seconds: 60) {
-            try control.command("status")["updating_db"] == nil
-        }
-        try control.command("add", ["t00.wav"])
-        try control.command("play", ["0"])
-        try control.command("pause", ["1"])  // the 30-s song must not end while a loaded machine gets here
+        try await RealMPD.update(control)
+        try RealMPD.playPaused(control, "t00.wav")
         let local = try RealMPD.runRetrieve(
             ["mpd", "--once", "--host", mpd.socketPath, "--count", "2"] + RealMPD.indexArguments(fixture), in: fixture)
         #expect(local.contains("appended 2 track(s)"), "\(local)")
@@ -297,6 +274,20 @@ final class RealMPD {
             throw ChildProcessError("retrieve \(arguments.joined(separator: " ")): \(exit): \(child.standardError)")
         }
         return child.standardOutput
+    }
+
+    /// Asks MPD to read its music folder again and waits until it has.
+    static func update(_ control: MPDConnection) async throws {
+        try control.command("update")
+        try await waitUntil("MPD's database update", seconds: 60) { try control.command("status")["updating_db"] == nil }
+    }
+
+    /// Queues `file` and makes it the current song, paused: a loaded machine can take longer than a 30-s song to
+    /// get to the test's next step, and MPD playing on would move the current song by itself.
+    static func playPaused(_ control: MPDConnection, _ file: String) throws {
+        try control.command("add", [file])
+        try control.command("play", ["0"])
+        try control.command("pause", ["1"])
     }
 
     static func queue(_ connection: MPDConnection) throws -> RadioQueue {

@@ -72,6 +72,19 @@ struct SharedIndexingTests {
         fixture.expectEqualsReference(try IndexSnapshot.read(copy), sourceLocation: sourceLocation)
     }
 
+    /// A temporary folder with six 2-s tones `music/t0.wav` … `t5.wav` and a random-weight model.
+    static func sixTracks(prefix: String) throws -> (folder: TemporaryDirectory, music: URL, model: URL) {
+        let folder = try TemporaryDirectory(prefix: prefix)
+        let music = folder.path("music"), model = folder.path("model.safetensors")
+        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
+        _ = try Torture.makeModel(at: model, seed: 12)
+        for i in 0..<6 {
+            try AudioFileWriter.write(
+                Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
+        }
+        return (folder, music, model)
+    }
+
     static func json(_ child: Child) throws -> [String: Any] {
         let data = Data(child.standardOutput.utf8)
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -168,21 +181,11 @@ struct SharedIndexingTests {
         #expect(counts.contains { $0 > 0 && $0 < fixture.trackCount }, "no read fell inside the run: \(counts)")
     }
 
-    /// The same changes indexed into SQLite and into PostgreSQL give the same summary and the same index: a file
-    /// renamed (a move, recognised by content), one rewritten with other audio (changed), a damaged one (a
-    /// failure, remembered and skipped next time), one deleted (pruned with `--prune`).
     /// A file that crashes a shared worker's analysis (a real SIGSEGV, injected through `RETRIEVE_TEST_CRASH_ON`):
     /// the machine's next run records it in PostgreSQL as failed, takes it out of the queue and indexes the rest;
     /// later runs leave it out until `--retry-failures`.
     @Test func aFileThatCrashesAWorkerIsRecordedInPostgreSQL() throws {
-        let folder = try TemporaryDirectory(prefix: "retrieve-shared-crash")
-        let music = folder.path("music"), model = folder.path("model.safetensors")
-        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
-        _ = try Torture.makeModel(at: model, seed: 12)
-        for i in 0..<6 {
-            try AudioFileWriter.write(
-                Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
-        }
+        let (folder, music, model) = try Self.sixTracks(prefix: "retrieve-shared-crash")
         let server = try PostgresServer()
         defer { server.stop() }
         let url = try server.createDatabase(prefix: "crash")
@@ -220,15 +223,11 @@ struct SharedIndexingTests {
         #expect(retried.exit.status == 0 && added?["added"] as? Int == 1, "\(retried.stdout)\n\(retried.stderr)")
     }
 
+    /// The same changes indexed into SQLite and into PostgreSQL give the same summary and the same index: a file
+    /// renamed (a move, recognised by content), one rewritten with other audio (changed), a damaged one (a
+    /// failure, remembered and skipped next time), one deleted (pruned with `--prune`).
     @Test func changesMovesFailuresAndPruneAsOnSQLite() throws {
-        let folder = try TemporaryDirectory(prefix: "retrieve-shared-plan")
-        let music = folder.path("music"), model = folder.path("model.safetensors")
-        try FileManager.default.createDirectory(at: music, withIntermediateDirectories: true)
-        _ = try Torture.makeModel(at: model, seed: 12)
-        for i in 0..<6 {
-            try AudioFileWriter.write(
-                Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
-        }
+        let (folder, music, model) = try Self.sixTracks(prefix: "retrieve-shared-plan")
         let server = try PostgresServer()
         defer { server.stop() }
         let url = try server.createDatabase(prefix: "plan")
