@@ -12,6 +12,12 @@ import VectorIndex
 /// A run that ends — finished, interrupted or failed with an error — removes its journal. A kill (SIGKILL, an
 /// out-of-memory kill) writes nothing: only a fault on a thread that was analysing a file names that file.
 public enum CrashNote {
+    /// The journal of an ended process: its file and the process id it was named after.
+    public struct Journal: Equatable, Sendable {
+        public let path: String
+        public let pid: Int32
+    }
+
     /// One file that crashed an earlier run, with the signal that ended it.
     public struct Crash: Equatable, Sendable {
         public let path: String
@@ -61,19 +67,19 @@ public enum CrashNote {
 
     /// The crashes the journals of ended processes hold (a live process's journal is its own business), and
     /// those journals' paths, to remove once the crashes are recorded.
-    public static func collect(prefix: String) -> (crashes: [Crash], journals: [String]) {
+    public static func collect(prefix: String) -> (crashes: [Crash], journals: [Journal]) {
         let url = URL(fileURLWithPath: prefix)
         let folder = url.deletingLastPathComponent().path
         let stem = url.lastPathComponent + "-"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return ([], []) }
         var crashes: [Crash] = []
-        var journals: [String] = []
+        var journals: [Journal] = []
         for name in names.sorted() where name.hasPrefix(stem) {
             guard let pid = Int32(name.dropFirst(stem.count)), pid > 0, pid != getpid(),
                 kill(pid, 0) != 0 && errno == ESRCH
             else { continue }
             let path = folder + "/" + name
-            journals.append(path)
+            journals.append(Journal(path: path, pid: pid))
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             crashes += records(data)
         }
@@ -82,7 +88,7 @@ public enum CrashNote {
 
     /// The failures rows of the files that crashed ended runs (as `scan` found them, else as they are now; files
     /// gone since are left out), and the journals to remove once those rows are committed.
-    static func failures(prefix: String, scan: CollectionScan) -> (failures: [FailureRecord], journals: [String]) {
+    static func failures(prefix: String, scan: CollectionScan) -> (failures: [FailureRecord], journals: [Journal]) {
         let (crashes, journals) = collect(prefix: prefix)
         let scanned = Dictionary(scan.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var failures: [FailureRecord] = []

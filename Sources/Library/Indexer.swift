@@ -163,7 +163,7 @@ public final class Indexer {
             _ = try store.commit(IndexBatch(failures: failures))
             CrashNote.report(failures, into: &summary, progress: progress)
         }
-        for journal in journals { try? FileManager.default.removeItem(atPath: journal) }
+        for journal in journals { try? FileManager.default.removeItem(atPath: journal.path) }
     }
 
     /// The roots of `scan` that could not be read: missing, not permitted, or a folder whose own

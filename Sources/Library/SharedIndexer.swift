@@ -148,7 +148,15 @@ public final class SharedIndexer: @unchecked Sendable {
                 try await $0.recordCrashes(failures)
             }
         }
-        for journal in crashed?.journals ?? [] { try? FileManager.default.removeItem(atPath: journal) }
+        // The processes that left journals have ended (`CrashNote.collect` checks): their claims need not wait for
+        // the lease to expire.
+        let host = ProcessInfo.processInfo.hostName
+        for journal in crashed?.journals ?? [] {
+            _ = try await connection.retrying("handing back the claims of an ended worker", timeout: stepTimeout) {
+                try await $0.releaseClaims(ofWorkersStartingWith: "\(host):\(journal.pid):")
+            }
+            try? FileManager.default.removeItem(atPath: journal.path)
+        }
         var planned = try await connection.retrying("planning the files to index") {
             try await $0.planAndQueue(model: modelID) { snapshot in
                 try Self.plan(

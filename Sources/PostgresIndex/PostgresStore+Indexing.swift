@@ -346,6 +346,23 @@ extension PostgresStore {
         }
     }
 
+    /// Hands back to the queue the claims of the workers whose names start with `prefix` (`host:pid:`, a process
+    /// known to have ended), so that other workers take them at once instead of when their lease expires; returns
+    /// how many.
+    @discardableResult
+    public func releaseClaims(ofWorkersStartingWith prefix: String) async throws -> Int {
+        try await run("handing back the claims of an ended worker") {
+            let rows = try await connection.query(
+                """
+                UPDATE index_work SET worker = NULL, claimed_until = NULL
+                WHERE starts_with(worker, \(prefix)) RETURNING path
+                """, logger: logger)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+    }
+
     /// Hands this worker's unfinished claims back to the queue (a stopped run), so others take them at once.
     public func release(model: Int64, worker: String) async throws {
         _ = try await run("handing back unfinished claims") {

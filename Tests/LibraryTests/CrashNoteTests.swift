@@ -31,6 +31,6 @@ import TestSupport
         try Data().write(to: URL(fileURLWithPath: "\(prefix)-other"))
         let (crashes, journals) = CrashNote.collect(prefix: prefix)
         #expect(crashes == [CrashNote.Crash(path: "/music/x.flac", signal: 11)])
-        #expect(journals == ["\(prefix)-\(ended)"])
+        #expect(journals == [CrashNote.Journal(path: "\(prefix)-\(ended)", pid: ended)])
     }
 }
