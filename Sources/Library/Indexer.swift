@@ -51,6 +51,8 @@ public final class Indexer {
         public var dryRun = false
         /// Shared (PostgreSQL) runs: files whose expired claim this worker took over from another one.
         public var takenOver = 0
+        /// Shared runs: claims of ended workers on this machine handed back to the queue at the start.
+        public var handedBack = 0
         /// Shared runs: analysed files not written because their claim was no longer this worker's.
         public var discarded = 0
         public init() {}

@@ -151,10 +151,11 @@ public final class SharedIndexer: @unchecked Sendable {
         // The processes that left journals have ended (`CrashNote.collect` checks): their claims need not wait for
         // the lease to expire.
         let host = ProcessInfo.processInfo.hostName
+        var handedBack = 0
         for journal in crashed?.journals ?? [] {
-            _ = try await connection.retrying("handing back the claims of an ended worker", timeout: stepTimeout) {
-                try await $0.releaseClaims(ofWorkersStartingWith: "\(host):\(journal.pid):")
-            }
+            handedBack += try await connection.retrying(
+                "handing back the claims of an ended worker", timeout: stepTimeout
+            ) { try await $0.releaseClaims(ofWorkersStartingWith: "\(host):\(journal.pid):") }
             try? FileManager.default.removeItem(atPath: journal.path)
         }
         var planned = try await connection.retrying("planning the files to index") {
@@ -167,6 +168,14 @@ public final class SharedIndexer: @unchecked Sendable {
         var summary = planned
         if let crashed, !crashed.failures.isEmpty {
             CrashNote.report(crashed.failures, into: &summary, progress: progress)
+        }
+        if handedBack > 0 {
+            summary.handedBack = handedBack
+            let note = progress(handedBack, "claims handed back")
+            note.message(
+                "retrieve: handed back \(handedBack) claim(s) of worker(s) on this machine that ended while analysing "
+                    + "(crashed or killed), without waiting for their lease")
+            note.finish()
         }
         if let prefix = options.crashJournal { CrashNote.start(prefix: prefix) }
         defer { if let prefix = options.crashJournal { CrashNote.finish(prefix: prefix) } }

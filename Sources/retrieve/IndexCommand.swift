@@ -137,14 +137,16 @@ struct IndexCommand: ParsableCommand {
             var object = summaryObject(summary)
             object["database"] = target.description
             object["takenOver"] = summary.takenOver
+            object["handedBack"] = summary.handedBack
             object["discarded"] = summary.discarded
             object["worker"] = indexer.worker
             print(Exporter.jsonString(object))
         } else {
             var lines = summaryText(summary).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             lines.removeLast()  // "index: <SQLite path>"
-            if summary.takenOver > 0 || summary.discarded > 0 {
-                lines.append("  \(summary.takenOver) taken over from stopped workers, \(summary.discarded) discarded "
+            if summary.takenOver > 0 || summary.discarded > 0 || summary.handedBack > 0 {
+                lines.append("  \(summary.takenOver) taken over from stopped workers, \(summary.handedBack) handed back "
+                    + "from ended ones on this machine, \(summary.discarded) discarded "
                     + "(claim taken over by another worker)")
             }
             lines.append("  index: \(target) (worker \(indexer.worker))")
