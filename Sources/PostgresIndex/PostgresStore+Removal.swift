@@ -2,7 +2,8 @@ import PostgresNIO
 public import RetrieveCore
 public import VectorIndex
 
-// `retrieve remove` on PostgreSQL: the semantics of `IndexStore.removeTracks(_:)`, statement for statement.
+// `retrieve remove` and `index --labels` on PostgreSQL: the semantics of `IndexStore.removeTracks(_:)` and
+// `setLabels(_:)`, statement for statement.
 extension PostgresStore {
     /// Whether a track with row id `id` exists.
     public func hasTrack(id: TrackID) async throws -> Bool {
@@ -10,6 +11,24 @@ extension PostgresStore {
             try await connection.query(
                 "SELECT EXISTS (SELECT 1 FROM tracks WHERE id = \(id.rawValue))", logger: logger
             ).decode(Bool.self).first { _ in true } ?? false
+        }
+    }
+
+    /// Sets the class label of the tracks at these paths, as `IndexStore.setLabels(_:)` does, in one statement:
+    /// paths not in the index are ignored. Returns how many tracks changed.
+    @discardableResult
+    public func setLabels(_ labels: [String: String]) async throws -> Int {
+        let paths = labels.keys.sorted()
+        let values = paths.map { labels[$0]! }
+        return try await run("setting the labels of \(labels.count) track(s)") {
+            let rows = try await connection.query(
+                """
+                UPDATE tracks t SET label = u.label FROM unnest(\(paths), \(values)) AS u(path, label)
+                WHERE t.path = u.path AND t.label IS DISTINCT FROM u.label RETURNING t.id
+                """, logger: logger)
+            var changed = 0
+            for try await _ in rows { changed += 1 }
+            return changed
         }
     }
 

@@ -85,14 +85,6 @@ struct IndexCommand: ParsableCommand {
         guard lease >= 1, lease <= 86_400 else {
             throw ValidationError("--lease must be between 1 and 86400 seconds, not \(lease)")
         }
-        if let url = location.postgresURL {
-            let shown = PostgresLocation.redact(url)
-            if labels != nil {
-                throw ValidationError(
-                    "--labels does not work with a PostgreSQL index (\(shown)) yet — index into SQLite with "
-                        + "--labels and copy it with `retrieve migrate FILE.sqlite \(shown)`")
-            }
-        }
     }
 
     /// One encoder per analysis thread: its scratch buffers are not shared between threads.
@@ -130,8 +122,15 @@ struct IndexCommand: ParsableCommand {
             stop: interrupt.stop)
         let roots = roots
         let dryRun = dryRun
+        let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try Blocking.run {
             dryRun ? try await indexer.dryRun(roots: roots) : try await indexer.run(roots: roots)
+        }
+        // A finished run ends once the queue is empty, so every file of the library is committed when the labels
+        // are set; an interrupted one labels what is committed, and the next run the rest.
+        if let labelled, !dryRun {
+            let labels = Dictionary(labelled.map { ($0.path, $0.label) }, uniquingKeysWith: { a, _ in a })
+            try Blocking.run { try await PostgresStore.with(url: url, migrate: false) { try await $0.setLabels(labels) } }
         }
         if json {
             var object = summaryObject(summary)

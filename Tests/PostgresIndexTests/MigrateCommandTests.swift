@@ -59,14 +59,6 @@ struct MigrateCommandTests {
         #expect(body(statsThere.stdout) == body(statsHere.stdout))
         #expect(body(statsThere.stdout).contains("model     large (bbbbbbbbbbbb, 16-d): 200 embedding(s)"))
         #expect(statsThere.stdout.hasPrefix("index     postgresql://retrieve:***@127.0.0.1:"))
-        // What cannot use PostgreSQL yet says so, and how to get an SQLite copy; neither shows the password.
-        let labelled = try Self.retrieve(
-            ["index", scratch.path("nothing"), "--labels", scratch.path("labels.csv")],
-            environment: ["RETRIEVE_DB": url])
-        #expect(labelled.exit.status != 0)
-        #expect(labelled.stderr.contains("--labels does not work with a PostgreSQL index"))
-        #expect(labelled.stderr.contains("retrieve migrate FILE.sqlite postgresql://retrieve:***@"))
-        #expect(!labelled.stderr.contains(server.password))
         // `index` itself runs on PostgreSQL: a root that cannot be read is named, as on SQLite.
         let index = try Self.retrieve(["index", scratch.path("nothing")], environment: ["RETRIEVE_DB": url])
         #expect(index.exit.status == 1)

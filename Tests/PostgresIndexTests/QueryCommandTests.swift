@@ -111,6 +111,31 @@ struct PostgresQueryCommandTests {
             try here.storedSegments(after: .start, limit: 10_000) == there.storedSegments(after: .start, limit: 10_000))
     }
 
+    /// `index --labels` on PostgreSQL labels the indexed tracks as it does in an SQLite file: afterwards `list`
+    /// prints the same labels from both (paths not in the index are ignored, as on SQLite).
+    @Test func indexLabelsTheTracksOnBothDatabasesAlike() throws {
+        let scratch = try Scratch()
+        let pair = try Self.pair(scratch, tracks: 30)
+        let listed = try MigrateCommandTests.retrieve(["list", "--json", "--db", pair.file, "--model", Self.model])
+        let paths = listed.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["path"] as? String
+        }
+        try #require(paths.count == 30 && !paths.contains { $0.contains(",") || $0.contains("\"") })
+        let csv = scratch.path("labels.csv")
+        let rows = ["path,label"] + paths.prefix(6).enumerated().map { "\($1),\($0 % 2 == 0 ? "calm" : "storm")" }
+            + ["/not/indexed.flac,calm"]
+        try rows.joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let empty = scratch.path("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        for db in [pair.file, pair.url] {  // their summaries differ (the index's name, the time taken)
+            let run = try MigrateCommandTests.retrieve(["index", empty, "--labels", csv, "--db", db, "--model", Self.model])
+            #expect(run.exit.status == 0, "\(run.stderr)")
+        }
+        let after = try Self.expectSame(["list", "--json"], pair)
+        #expect(after.stdout.components(separatedBy: #""label":"calm""#).count - 1 == 3, "\(after.stdout)")
+        #expect(after.stdout.components(separatedBy: #""label":"storm""#).count - 1 == 3)
+    }
+
     @Test func badDatabasesAreNamedWithTheRemedy() async throws {
         let server = try WithPostgres.require()
         let port = try LoopbackPort.free()
