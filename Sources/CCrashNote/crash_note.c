@@ -45,22 +45,24 @@ static void handler(int signal_number, siginfo_t *info, void *context) {
     for (unsigned i = 0; i < NOTED_COUNT; i++) {
         if (noted_signals[i] != signal_number) continue;
         struct sigaction *old = &previous[i];
-        if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
-            old->sa_sigaction(signal_number, info, context);
-            return;
-        }
-        if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-            old->sa_handler(signal_number);
+        // sa_handler and sa_sigaction share storage: SIG_DFL and SIG_IGN read the same through either.
+        if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+            if (old->sa_flags & SA_SIGINFO) {
+                old->sa_sigaction(signal_number, info, context);
+            } else {
+                old->sa_handler(signal_number);
+            }
             return;
         }
     }
-    // The default action: for a fault, returning re-runs the faulting instruction, which now ends the process.
+    // The default action. The signal is blocked while this handler runs, so raising it leaves it pending: it
+    // ends the process as soon as the handler returns, whether a fault or a raise() sent it.
     struct sigaction fallback;
     memset(&fallback, 0, sizeof fallback);
     fallback.sa_handler = SIG_DFL;
     sigemptyset(&fallback.sa_mask);
     sigaction(signal_number, &fallback, 0);
-    if (signal_number == SIGABRT || signal_number == SIGTRAP) raise(signal_number);
+    raise(signal_number);
 }
 
 int crash_note_open(const char *path) {
