@@ -14,10 +14,14 @@ struct MigrateCommandTests {
         var stderr: String
     }
 
+    /// Runs the built `retrieve`; its state folder (an index run's crash journals) is the run's own scratch folder,
+    /// never the user's.
     static func retrieve(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let scratch = try Scratch()
         let output = URL(fileURLWithPath: scratch.path("run"))
-        let child = try Child(try RetrieveBinary.require(), arguments, output: output, environment: environment)
+        let child = try Child(
+            try RetrieveBinary.require(), arguments, output: output,
+            environment: ["XDG_STATE_HOME": scratch.path("state")].merging(environment) { $1 })
         let exit = child.wait()
         return Run(exit: exit, stdout: child.standardOutput, stderr: child.standardError)
     }
