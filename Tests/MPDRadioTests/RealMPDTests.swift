@@ -268,7 +268,8 @@ final class RealMPD {
     @discardableResult
     static func runRetrieve(_ arguments: [String], in fixture: PipelineFixture) throws -> String {
         let child = try Child(
-            try RetrieveBinary.require(), arguments, output: fixture.folder.path("run-\(UUID().uuidString)"))
+            try RetrieveBinary.require(), arguments, output: fixture.folder.path("run-\(UUID().uuidString)"),
+            environment: ["XDG_STATE_HOME": fixture.folder.path("state").path])  // crash journals: not the user's
         let exit = child.wait()
         guard exit.status == 0 else {
             throw ChildProcessError("retrieve \(arguments.joined(separator: " ")): \(exit): \(child.standardError)")
