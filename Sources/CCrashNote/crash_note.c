@@ -42,27 +42,17 @@ static void handler(int signal_number, siginfo_t *info, void *context) {
         fsync(fd);
     }
     errno = saved_errno;
+    // Hand the signal on: put back the handler installed before this one (the Swift runtime's backtracer, or the
+    // default action) and let it run as it would have without us — a fault re-runs its instruction when this
+    // handler returns; a signal sent by raise() or kill() (si_code <= 0) is sent again, pending until then.
+    // Calling the previous handler from here instead left the Swift backtracer's helper process waiting for ever.
     for (unsigned i = 0; i < NOTED_COUNT; i++) {
         if (noted_signals[i] != signal_number) continue;
-        struct sigaction *old = &previous[i];
-        // sa_handler and sa_sigaction share storage: SIG_DFL and SIG_IGN read the same through either.
-        if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-            if (old->sa_flags & SA_SIGINFO) {
-                old->sa_sigaction(signal_number, info, context);
-            } else {
-                old->sa_handler(signal_number);
-            }
-            return;
-        }
+        sigaction(signal_number, &previous[i], 0);
+        if (!info || info->si_code <= 0) raise(signal_number);
+        return;
     }
-    // The default action. The signal is blocked while this handler runs, so raising it leaves it pending: it
-    // ends the process as soon as the handler returns, whether a fault or a raise() sent it.
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    sigaction(signal_number, &fallback, 0);
-    raise(signal_number);
+    (void)context;
 }
 
 int crash_note_open(const char *path) {
