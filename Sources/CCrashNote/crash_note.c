@@ -24,19 +24,18 @@ static void write_all(int fd, const char *bytes, size_t count) {
 }
 
 static void handler(int signal_number, siginfo_t *info, void *context) {
+    (void)context;
     int saved_errno = errno;
     const char *path = current_path;
     int fd = note_fd;
     if (fd >= 0 && path) {
         // One record: the signal number in decimal, a tab, the path, a NUL (paths may hold tabs and newlines).
-        char number[12];
-        int n = 0;
+        char head[12];
+        char *start = head + sizeof head;
+        *--start = '\t';
         int value = signal_number;
-        char reversed[12];
-        do { reversed[n++] = (char)('0' + value % 10); value /= 10; } while (value > 0 && n < 11);
-        for (int i = 0; i < n; i++) number[i] = reversed[n - 1 - i];
-        number[n++] = '\t';
-        write_all(fd, number, (size_t)n);
+        do { *--start = (char)('0' + value % 10); value /= 10; } while (value > 0);
+        write_all(fd, start, (size_t)(head + sizeof head - start));
         write_all(fd, path, strlen(path));
         write_all(fd, "", 1);
         fsync(fd);
@@ -52,7 +51,6 @@ static void handler(int signal_number, siginfo_t *info, void *context) {
         if (!info || info->si_code <= 0) raise(signal_number);
         return;
     }
-    (void)context;
 }
 
 int crash_note_open(const char *path) {

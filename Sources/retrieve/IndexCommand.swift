@@ -129,7 +129,7 @@ struct IndexCommand: ParsableCommand {
         // A finished run ends once the queue is empty, so every file of the library is committed when the labels
         // are set; an interrupted one labels what is committed, and the next run the rest.
         if let labelled, !dryRun {
-            let labels = Dictionary(labelled.map { ($0.path, $0.label) }, uniquingKeysWith: { a, _ in a })
+            let labels = Self.labelsByPath(labelled)
             try Blocking.run { try await PostgresStore.with(url: url, migrate: false) { try await $0.setLabels(labels) } }
         }
         if json {
@@ -155,13 +155,16 @@ struct IndexCommand: ParsableCommand {
         if !summary.failures.isEmpty { throw ExitStatus.partialFailure }
     }
 
+    /// `--labels`' rows as the stores take them: the label of each path, the first row of a path winning.
+    static func labelsByPath(_ rows: [LabelledTrack]) -> [String: String] {
+        Dictionary(rows.map { ($0.path, $0.label) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Where this machine's shared runs on `target` keep their crash journals: the state folder
     /// ($XDG_STATE_HOME/retrieve, else ~/.local/state/retrieve), one name per server and database; nil (no
     /// journal, indexing goes on) when that folder cannot be made.
     static func crashJournal(for target: PostgresLocation) -> String? {
-        let base = ProcessInfo.processInfo.environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() + "/.local/state")
-        let folder = base + "/retrieve"
+        let folder = XDGFolder.path("XDG_STATE_HOME", else: ".local/state") + "/retrieve"
         guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil
         else { return nil }
         return folder + "/postgres-" + SHA256.hexDigest(Array(target.description.utf8)).prefix(16) + "-crashes"
@@ -187,7 +190,7 @@ struct IndexCommand: ParsableCommand {
         let labelled = try labels.map { try LabelledCollection.csv($0) }
         let summary = try indexer.run(roots: roots)
         if let labelled, !dryRun {
-            try store.setLabels(Dictionary(labelled.map { ($0.path, $0.label) }, uniquingKeysWith: { a, _ in a }))
+            try store.setLabels(Self.labelsByPath(labelled))
         }
         if json {
             print(Exporter.jsonString(summaryObject(summary)))

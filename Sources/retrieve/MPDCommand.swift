@@ -74,9 +74,7 @@ struct MPDCommand: ParsableCommand {
         if let postgres {
             library = postgres
         } else {
-            guard FileManager.default.fileExists(atPath: location.databasePath) else {
-                throw CLIError("no index at \(location.databasePath); run `retrieve index DIR` first, or pass --db")
-            }
+            try location.requireIndexFile()
             library = try SQLiteLibrarySource(path: location.databasePath)
         }
         let encoder = try location.loadModel()

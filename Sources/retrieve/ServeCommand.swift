@@ -60,8 +60,8 @@ struct ServeCommand: ParsableCommand {
         let encoder = try location.loadModel()
         if let url = location.postgresURL {
             configuration.source = try PostgresLibrarySource(url: url)
-        } else if !FileManager.default.fileExists(atPath: configuration.databasePath) {
-            throw CLIError("no index at \(configuration.databasePath); run `retrieve index DIR` first, or pass --db")
+        } else {
+            try location.requireIndexFile()
         }
         // ArgumentParser calls run() synchronously; the server is async. Block this thread until it returns.
         try Blocking.run { [configuration] in try await RetrieveServer.run(configuration, encoder: encoder) }

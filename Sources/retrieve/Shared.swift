@@ -76,10 +76,15 @@ struct IndexLocationOptions: ParsableArguments {
     /// `IndexStore.openForReading` opens those read-only (immutable where the folder cannot be written).
     func openStore(create: Bool, readOnly: Bool = false) throws -> IndexStore {
         try refusePostgres()
-        if !create && !FileManager.default.fileExists(atPath: databasePath) {
+        if !create { try requireIndexFile() }
+        return readOnly ? try IndexStore.openForReading(path: databasePath) : try IndexStore(path: databasePath)
+    }
+
+    /// Refuses a missing SQLite index file with the remedy (for the commands that only read it).
+    func requireIndexFile() throws {
+        guard FileManager.default.fileExists(atPath: databasePath) else {
             throw CLIError("no index at \(databasePath); run `retrieve index DIR` first, or pass --db")
         }
-        return readOnly ? try IndexStore.openForReading(path: databasePath) : try IndexStore(path: databasePath)
     }
 
     func loadModel() throws -> SequenceEncoding.Encoder { try modelOption.load() }
@@ -217,4 +222,12 @@ enum ExitStatus {
     static let partialFailure = ExitCode(3)
     /// Stopped by Ctrl-C after committing the batch in flight.
     static let interrupted = ExitCode(130)
+}
+
+/// A base folder of the XDG convention: `$VARIABLE` when set and not empty, else `~/FALLBACK`.
+enum XDGFolder {
+    static func path(_ variable: String, else fallback: String) -> String {
+        ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() + "/" + fallback)
+    }
 }

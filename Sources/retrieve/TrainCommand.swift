@@ -420,10 +420,6 @@ struct RecipeOptions: ParsableArguments {
     }
 
     var cacheDirectory: String {
-        cache ?? {
-            let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? (NSHomeDirectory() + "/.cache")
-            return base + "/retrieve/features"
-        }()
+        cache ?? XDGFolder.path("XDG_CACHE_HOME", else: ".cache") + "/retrieve/features"
     }
 }
