@@ -156,7 +156,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "RetrieveCore", "Analysis", "Library", "SequenceEncoding", "VectorIndex",
+                "RetrieveCore", "Analysis", "Library", "SequenceEncoding", "VectorIndex", "SimilaritySearch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -238,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Library", "VectorIndex", "RetrieveCore", "TestSupport", "PipelineTestSupport",
+                "Server", "Library", "VectorIndex", "RetrieveCore", "SimilaritySearch", "TestSupport",
+                "PipelineTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.

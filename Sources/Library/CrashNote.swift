@@ -25,20 +25,8 @@ public enum CrashNote {
 
         /// The failure's reason, one sentence naming the signal and the remedy.
         public var reason: String {
-            "the analysis crashed on this file (signal \(signal), \(Self.name(of: signal))) in an earlier run; it is "
-                + "left out until it changes (or `retrieve index --retry-failures`)"
-        }
-
-        static func name(of signal: Int32) -> String {
-            switch signal {
-            case SIGSEGV: "SIGSEGV"
-            case SIGBUS: "SIGBUS"
-            case SIGFPE: "SIGFPE"
-            case SIGILL: "SIGILL"
-            case SIGTRAP: "SIGTRAP"
-            case SIGABRT: "SIGABRT"
-            default: "signal \(signal)"
-            }
+            "the analysis crashed on this file (signal \(signal), \(ChildExit.name(ofSignal: signal))) in an earlier "
+                + "run; it is left out until it changes (or `retrieve index --retry-failures`)"
         }
     }
 

@@ -42,21 +42,21 @@ extension APIRoutes {
         let ownRow: Int?
         if identify {
             let pitchOffsets = exactPitch ? [] : RobustFrontEnd.pitchOffsets
-            (results, ownRow) = try await analyser.run(audio, filename: filename) { analyser, path in
-                let variants = try UploadAnalyser.analysable {
-                    try analyser.identificationSegments(path: path, pitchOffsets: pitchOffsets)
-                }
+            (results, ownRow) = try await analyser.run(
+                audio, filename: filename, .identification(pitchOffsets: pitchOffsets)
+            ) { analysis, path in
+                guard case .identification(let variants) = analysis else { throw UploadAnalyser.wrongKind }
                 let engine = snapshot.engine
                 return (try engine.identify(variants: variants, k: k), engine.row(matchingContentOf: path))
             }
         } else {
-            let (analysis, row) = try await analyser.run(audio, filename: filename) { analyser, path in
-                let analysis = try UploadAnalyser.analysable { try analyser.analyse(path: path) }
-                return (analysis, snapshot.engine.row(matchingContentOf: path))
+            let (analysis, row) = try await analyser.run(audio, filename: filename, .style) { analysis, path in
+                (analysis, snapshot.engine.row(matchingContentOf: path))
             }
+            guard case .style(let embedding, let timbre) = analysis else { throw UploadAnalyser.wrongKind }
             results = snapshot.engine.similar(
-                to: [analysis.embedding], seedRows: row.map { [$0] } ?? [], k: k, filters: filters,
-                seedTimbres: analysis.timbre.map { [$0] } ?? [])
+                to: [embedding], seedRows: row.map { [$0] } ?? [], k: k, filters: filters,
+                seedTimbres: timbre.map { [$0] } ?? [])
             ownRow = row
         }
         var body: [String: Any] = ["results": results.map(TrackJSON.result), "identify": identify]
@@ -79,50 +79,5 @@ extension APIRoutes {
             throw APIError.invalid("body", "the upload is empty; send the audio file as the body")
         }
         return (audio, filename)
-    }
-}
-
-/// Analyses uploaded clips one at a time on a thread of its own (they are seconds of CPU each; two cores are
-/// shared with the queries), with the model the server loaded. Identification's segment matching runs there
-/// too, off the server's threads.
-final class UploadAnalyser: @unchecked Sendable {
-    private let encoder: SequenceEncoding.Encoder
-    private let queue = DispatchQueue(label: "retrieve.serve.analysis")
-    /// Made on `queue` at the first upload, used only there.
-    private var analyser: EncoderAnalyser?
-
-    init(encoder: SequenceEncoding.Encoder) { self.encoder = encoder }
-
-    /// Writes the clip to a temporary file (named with the upload's extension, which the decoder goes by) and
-    /// runs `work` on it on the analysis thread; the file is removed afterwards.
-    func run<T: Sendable>(
-        _ audio: Data, filename: String?, _ work: @escaping @Sendable (EncoderAnalyser, String) throws -> T
-    ) async throws -> T {
-        let ext =
-            filename.map { URL(fileURLWithPath: $0).pathExtension.lowercased() }
-            .flatMap { $0.count <= 5 && $0.allSatisfy({ $0.isLetter || $0.isNumber }) ? $0 : nil } ?? "upload"
-        let file = FileManager.default.temporaryDirectory
-            .appendingPathComponent("retrieve-upload-\(UUID().uuidString).\(ext.isEmpty ? "upload" : ext)")
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in
-                defer { try? FileManager.default.removeItem(at: file) }
-                do {
-                    try audio.write(to: file)
-                    if analyser == nil { analyser = try EncoderAnalyser(encoder: encoder) }
-                    continuation.resume(returning: try work(analyser!, file.path))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
-
-    /// `body`'s result; its error as a 422 (field `body`): the upload is not audio the decoder can read.
-    static func analysable<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch {
-            throw APIError(.unprocessableContent, field: "body", "the upload could not be analysed as audio: \(error)")
-        }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
-import SequenceEncoding
+public import RetrieveCore
 import ServiceLifecycle
 
 /// What `retrieve serve` was asked for: where to listen, what to serve, who may ask.
@@ -23,8 +23,13 @@ public struct ServerConfiguration: Sendable {
     public var limits = ServerLimits()
     /// When set, the OpenSubsonic routes take and give this Subsonic server's song ids (`SubsonicIDMap`).
     public var subsonic: SubsonicSettings?
+    /// How uploads are analysed (`POST /api/similar/audio`): each in a child process of this executable.
+    public var analysis: UploadAnalysisSettings
 
-    public init(databasePath: String) { self.databasePath = databasePath }
+    public init(databasePath: String, analysis: UploadAnalysisSettings) {
+        self.databasePath = databasePath
+        self.analysis = analysis
+    }
 
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost), where a token is optional.
     public static func isLoopback(_ host: String) -> Bool {
@@ -51,7 +56,7 @@ public enum RetrieveServer {
     /// - Throws: `ServerSetupError` for a non-loopback host without a token; the Library's and the index's
     ///   errors when the index cannot be loaded; binding errors.
     public static func run(
-        _ configuration: ServerConfiguration, encoder: SequenceEncoding.Encoder, logger: Logger = defaultLogger()
+        _ configuration: ServerConfiguration, model: ModelVersion, logger: Logger = defaultLogger()
     ) async throws {
         guard configuration.token != nil || ServerConfiguration.isLoopback(configuration.host) else {
             throw ServerSetupError(
@@ -64,15 +69,15 @@ public enum RetrieveServer {
         }
         let started = ContinuousClock.now
         let source = try configuration.source ?? SQLiteLibrarySource(path: configuration.databasePath)
-        let state = try await LibraryState(source: source, model: encoder.version, logger: logger)
+        let state = try await LibraryState(source: source, model: model, logger: logger)
         logger.info(
             "index loaded",
             metadata: [
-                "tracks": "\(state.snapshot.engine.count)", "model": "\(encoder.version)",
+                "tracks": "\(state.snapshot.engine.count)", "model": "\(model)",
                 "durationMs": "\(LibraryState.milliseconds(ContinuousClock.now - started))",
             ])
         let ids = try await startSubsonicIDs(configuration.subsonic, state: state, logger: logger)
-        let router = makeRouter(state: state, encoder: encoder, configuration: configuration, ids: ids, logger: logger)
+        let router = makeRouter(state: state, model: model, configuration: configuration, ids: ids, logger: logger)
         var services: [any Service] = [ReloadService(state: state, interval: configuration.reloadInterval, ids: ids)]
         if let ids { services.append(SubsonicRetryService(state: state, ids: ids)) }
         let host = configuration.host
@@ -115,7 +120,7 @@ public enum RetrieveServer {
     }
 
     static func makeRouter(
-        state: LibraryState, encoder: SequenceEncoding.Encoder, configuration: ServerConfiguration,
+        state: LibraryState, model: ModelVersion, configuration: ServerConfiguration,
         ids: SubsonicIDMap? = nil, logger: Logger
     ) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
@@ -124,8 +129,8 @@ public enum RetrieveServer {
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(RenamedParameterMiddleware())
         if let token = configuration.token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
-        APIRoutes(state: state, analyser: UploadAnalyser(encoder: encoder), limits: configuration.limits, ids: ids)
-            .register(on: router)
+        let analyser = UploadAnalyser(settings: configuration.analysis, model: model)
+        APIRoutes(state: state, analyser: analyser, limits: configuration.limits, ids: ids).register(on: router)
         SubsonicRoutes(state: state, serverVersion: version, ids: ids).register(on: router)
         let assets = WebAssets.load()
         if let folder = assets.folder {

@@ -14,7 +14,7 @@ struct Retrieve: ParsableCommand {
         subcommands: [
             IndexCommand.self, SimilarCommand.self, ExportCommand.self, StatsCommand.self, ListCommand.self,
             RemoveCommand.self, Features.self, EmbedCommand.self, TrainCommand.self, EvaluateCommand.self,
-            MapCommand.self, ServeCommand.self, MPDCommand.self, MigrateCommand.self,
+            MapCommand.self, ServeCommand.self, MPDCommand.self, MigrateCommand.self, AnalyseUploadCommand.self,
         ])
 
     /// Prints our errors as one line, `retrieve: …` (they already name the file and the remedy), and leaves

@@ -1,5 +1,8 @@
+import Analysis
 import ArgumentParser
 import Foundation
+import Library
+import RetrieveCore
 import Server
 
 /// `retrieve serve`: the JSON API and the OpenSubsonic endpoints over a resident index.
@@ -51,7 +54,12 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = ServerConfiguration(databasePath: location.databaseName)
+        guard let executable = UploadAnalysisSettings.ownExecutable else {
+            throw CLIError("cannot find this program's own file (/proc/self/exe), which analyses uploads; is /proc mounted?")
+        }
+        var configuration = ServerConfiguration(
+            databasePath: location.databaseName,
+            analysis: UploadAnalysisSettings(executable: executable, modelPath: location.modelOption.path))
         configuration.host = host
         configuration.port = port
         configuration.limits.maxUploadBytes = maxUploadMb << 20
@@ -64,7 +72,7 @@ struct ServeCommand: ParsableCommand {
             try location.requireIndexFile()
         }
         // ArgumentParser calls run() synchronously; the server is async. Block this thread until it returns.
-        try Blocking.run { [configuration] in try await RetrieveServer.run(configuration, encoder: encoder) }
+        try Blocking.run { [configuration] in try await RetrieveServer.run(configuration, model: encoder.version) }
     }
 
     static func readToken(_ path: String) throws -> String { try readSecret(path, what: "token") }
@@ -155,5 +163,64 @@ struct SubsonicOptions: ParsableArguments {
         var settings = SubsonicSettings(url: url, user: user, password: password, musicRoot: subsonicMusicRoot)
         if let subsonicRefreshSeconds { settings.relistInterval = .seconds(subsonicRefreshSeconds) }
         return settings
+    }
+}
+
+/// `retrieve analyse-upload` (not in the help): the analysis of one clip uploaded to `retrieve serve`, in a
+/// process of its own so that a file that crashes a decoder ends this process and not the server
+/// (`UploadAnalyser`). Writes the analysis to --out (`UploadAnalysis.encoded`); exits 3 when the clip cannot be
+/// analysed and 4 when the model cannot be loaded or is not the one the server loaded, the reason on stderr.
+struct AnalyseUploadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyse-upload", abstract: "Analyse a clip uploaded to `retrieve serve` (used by the server).",
+        shouldDisplay: false)
+
+    @Option(help: "The model file the server loaded.")
+    var model: String
+
+    @Option(help: "The model's digest as the server loaded it: another file there now is refused.")
+    var modelDigest: String
+
+    @Flag(help: "Segment embeddings for identification instead of the clip's embedding and timbre.")
+    var identify = false
+
+    @Option(help: "With --identify: pitch offsets in semitones to try besides the clip as it is, comma-separated.")
+    var pitchOffsets = ""
+
+    @Option(help: "Where to write the analysis.")
+    var out: String
+
+    @Argument(help: "The uploaded clip.")
+    var clip: String
+
+    func run() throws {
+        let offsets = try pitchOffsets.split(separator: ",").map { text in
+            guard let value = Double(text), value.isFinite else {
+                throw ValidationError("--pitch-offsets: \"\(text)\" is not a number of semitones")
+            }
+            return value
+        }
+        let analyser: EncoderAnalyser
+        do {
+            let encoder = try ModelFile.load(path: Paths.absolute(model))
+            guard encoder.version.digest == modelDigest else {
+                throw CLIError(
+                    "the model file \(model) has changed since `retrieve serve` loaded it; restart the server to use "
+                        + "the new model")
+            }
+            analyser = try EncoderAnalyser(encoder: encoder, modelPath: model)
+        } catch {
+            Output.error(String(describing: error))
+            throw ExitCode(UploadAnalysisExit.setUp)
+        }
+        let request: UploadAnalysis.Request = identify ? .identification(pitchOffsets: offsets) : .style
+        let analysis: UploadAnalysis
+        do {
+            analysis = try CrashNote.analysing(clip) { try UploadAnalysis.analyse(request, path: clip, analyser: analyser) }
+        } catch {
+            Output.error(String(describing: error))
+            throw ExitCode(UploadAnalysisExit.notAnalysable)
+        }
+        try analysis.encoded.write(to: URL(fileURLWithPath: out))
     }
 }

@@ -16,16 +16,18 @@ final class ServerProcess: @unchecked Sendable {
     let base: String
     let token: String?
 
-    /// Indexes `fixture` (unless already indexed) and starts the server on port 0; returns once it listens.
+    /// Starts the server over `fixture`'s index on port 0, with `model` (default the fixture's) and `environment`
+    /// added to its own; returns once it listens.
     static func start(
-        _ fixture: PipelineFixture, token: String? = nil, extra: [String] = []
+        _ fixture: PipelineFixture, token: String? = nil, extra: [String] = [], model: URL? = nil,
+        environment: [String: String] = [:]
     ) async throws -> ServerProcess {
         let arguments =
-            ["serve", "--db", fixture.databasePath, "--model", fixture.modelURL.path, "--port", "0"]
+            ["serve", "--db", fixture.databasePath, "--model", (model ?? fixture.modelURL).path, "--port", "0"]
             + (token.map { ["--token", $0] } ?? []) + extra
         let child = try Child(
             try RetrieveBinary.require(), arguments, output: fixture.folder.path("serve-\(UUID().uuidString)"),
-            environment: ["RETRIEVE_LOG_LEVEL": "info"])
+            environment: ["RETRIEVE_LOG_LEVEL": "info"].merging(environment) { $1 })
         let base = try await Polling.serveBase(child)
         return ServerProcess(fixture: fixture, child: child, base: base, token: token)
     }

@@ -249,6 +249,46 @@ import TestSupport
         #expect(server.stop().status == 0)
     }
 
+    /// Each upload is analysed in a child process: a file that crashes the analysis is a 422 for that request,
+    /// and the server answers the next one; a model file replaced under a running server is a 500 that says so.
+    @Test func anUploadThatCrashesTheAnalysisEndsOnlyItsOwnRequest() async throws {
+        let fixture = try PipelineFixture(tracks: 3)
+        try index(fixture)
+        let model = fixture.folder.path("served-model.safetensors")
+        try FileManager.default.copyItem(at: fixture.modelURL, to: model)
+        let scratch = fixture.folder.path("tmp")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        // The test hook makes the analysis of a file whose name ends so fault for real (CrashNote).
+        let server = try await ServerProcess.start(
+            fixture, model: model,
+            environment: ["RETRIEVE_TEST_CRASH_ON": ".crash", "TMPDIR": scratch.path])
+        defer { server.stop() }
+        let audio = try Data(contentsOf: try fixture.writeTrack(index: 9, in: "uploads"))
+        func upload(_ filename: String) async throws -> HTTPResult {
+            let boundary = "crash-test-boundary"
+            var body = Data(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"\(filename)\"\r\n\r\n".utf8)
+            body += audio + Data("\r\n--\(boundary)--\r\n".utf8)
+            return try await server.request(
+                "POST", "/api/similar/audio?k=2", body: body, contentType: "multipart/form-data; boundary=\(boundary)")
+        }
+        let crashed = try await upload("clip.crash")
+        #expect(crashed.status == 422 && crashed.errorField == "body", "\(crashed.text)")
+        #expect(crashed.text.contains("crashed") && crashed.text.contains("SIGSEGV"), "\(crashed.text)")
+        #expect(try await server.get("/api/health").status == 200)
+        let fine = try await upload("clip.wav")
+        #expect(fine.status == 200 && Self.ids(fine).count == 2, "\(fine.text)")
+        // Every upload's folder is gone afterwards, the crashed one's too.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+
+        // The model file replaced under the running server: its uploads would be embedded by another model.
+        try Data("not a model any more".utf8).write(to: model)
+        let stale = try await upload("clip.wav")
+        #expect(stale.status == 500 && stale.text.contains(model.path), "\(stale.text)")
+        #expect(try await server.get("/api/health").status == 200)
+        #expect(server.stop().status == 0)
+    }
+
     @Test func aTokenGuardsEveryRouteButHealth() async throws {
         let fixture = try PipelineFixture(tracks: 3)
         try index(fixture)

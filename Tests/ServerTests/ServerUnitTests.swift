@@ -3,6 +3,7 @@ import Testing
 import Library
 import Logging
 import RetrieveCore
+import SimilaritySearch
 import Synchronization
 import TestSupport
 import VectorIndex
@@ -21,6 +22,44 @@ import VectorIndex
         #expect(Multipart.boundary(contentType: "audio/wav") == nil)
         let part = try Multipart.filePart(body, boundary: "XyZ")
         #expect(part.filename == "clip.ogg" && part.data == audio)
+    }
+
+    /// The analysis child's answer reads back as it was sent (the profile as `packed` stores it), and bytes that
+    /// are not such an answer, or not of the server's embedding size, read as nothing.
+    @Test func anUploadsAnalysisReadsBackAsSentAndDamagedAnswersAreRefused() throws {
+        var random = SeededGenerator(seed: 7)
+        func embedding() -> Embedding {
+            Embedding(normalising: (0..<8).map { _ in Float.random(in: -1...1, using: &random) })
+        }
+        var frames = Matrix(rows: 60, columns: TimbreGaussian.mfccCount)
+        for r in 0..<60 {
+            for c in 0..<TimbreGaussian.mfccCount { frames[r, c] = Float.random(in: -5...5, using: &random) }
+        }
+        let model = try #require(TimbreGaussian(mfcc: frames))
+        let profile = TimbreProfile(
+            full: .init(model: model, normalisation: .init(mean: 0.4, deviation: 0.1)), lowBand: nil)
+        let style = UploadAnalysis.style(embedding: embedding(), timbre: profile)
+        let identification = UploadAnalysis.identification([[embedding(), embedding()], [], [embedding()]])
+        guard case .style(let sent, _) = style else { return }
+        #expect(
+            UploadAnalysis(encoded: style.encoded, dimensions: 8)
+                == .style(embedding: sent, timbre: TimbreProfile(packed: profile.packed)))
+        let noTimbre = UploadAnalysis.style(embedding: sent, timbre: nil)
+        #expect(UploadAnalysis(encoded: noTimbre.encoded, dimensions: 8) == noTimbre)
+        #expect(UploadAnalysis(encoded: identification.encoded, dimensions: 8) == identification)
+
+        #expect(UploadAnalysis(encoded: style.encoded, dimensions: 16) == nil)
+        #expect(UploadAnalysis(encoded: identification.encoded, dimensions: 4) == nil)
+        for answer in [style, identification] {
+            let bytes = answer.encoded
+            #expect(UploadAnalysis(encoded: bytes.dropLast(4), dimensions: 8) == nil)
+            #expect(UploadAnalysis(encoded: bytes + Data([0, 0, 0, 0]), dimensions: 8) == nil)
+            #expect(UploadAnalysis(encoded: Data("XXXXX".utf8) + bytes.dropFirst(5), dimensions: 8) == nil)
+        }
+        var notFinite = noTimbre.encoded
+        notFinite.replaceSubrange(13..<17, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        #expect(UploadAnalysis(encoded: notFinite, dimensions: 8) == nil)
+        #expect(UploadAnalysis(encoded: Data(), dimensions: 8) == nil)
     }
 
     @Test(arguments: [
