@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Already under postgres-nio; named so that PostgresIndex can make a TLS context for `sslmode`.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Already under hummingbird; named so that the server can answer `Expect: 100-continue` (ContinueHandler).
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // System-library shims: a module map and a header, nothing else.
@@ -160,6 +162,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // The web page at `/`: static files, no build step (WebAssets finds them beside the binary).

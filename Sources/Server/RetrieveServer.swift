@@ -83,7 +83,8 @@ public enum RetrieveServer {
         let host = configuration.host
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(120))),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "retrieve"),
             services: services,
             onServerRunning: { channel in

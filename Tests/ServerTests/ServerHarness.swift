@@ -142,6 +142,15 @@ final class RawConnection {
         }
     }
 
+    /// What arrives within `timeout` seconds of waiting for the first bytes (one read); "" if nothing does.
+    func receive(timeout: TimeInterval) -> String {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { return "" }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+    }
+
     /// Everything until the server closes the connection (the request sends `Connection: close`).
     func receiveAll() -> String {
         var bytes: [UInt8] = []

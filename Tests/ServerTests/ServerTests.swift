@@ -289,6 +289,27 @@ import TestSupport
         #expect(server.stop().status == 0)
     }
 
+    /// A client that asks `Expect: 100-continue` (curl does for a body over 1 MB) is told to go on at once,
+    /// instead of sending its upload only after its own wait (curl's: a second) has run out.
+    @Test func anUploadThatExpectsContinueIsToldToGoOn() async throws {
+        let fixture = try PipelineFixture(tracks: 3)
+        try index(fixture)
+        let server = try await ServerProcess.start(fixture)
+        defer { server.stop() }
+        let audio = try Data(contentsOf: try fixture.writeTrack(index: 9, in: "uploads"))
+        let connection = try RawConnection(port: server.port)
+        connection.send(
+            Data(
+                ("POST /api/similar/audio?k=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: audio/wav\r\n"
+                    + "Content-Length: \(audio.count)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").utf8))
+        let interim = connection.receive(timeout: 30)
+        #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+        connection.send(audio)
+        let answer = interim + connection.receiveAll()
+        #expect(answer.contains("HTTP/1.1 200 OK") && answer.contains("\"results\""), "\(answer)")
+        #expect(server.stop().status == 0)
+    }
+
     @Test func aTokenGuardsEveryRouteButHealth() async throws {
         let fixture = try PipelineFixture(tracks: 3)
         try index(fixture)
