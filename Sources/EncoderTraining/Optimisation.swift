@@ -91,6 +91,13 @@ public struct PKBatchSampler: Sendable {
         self.rng = SplitMix64(seed: seed)
     }
 
+    /// The state of the sampler's generator, to save with a checkpoint and restore on resuming; the rest of the
+    /// sampler is fixed by its labels.
+    public var randomState: UInt64 {
+        get { rng.state }
+        set { rng = SplitMix64(seed: newValue) }
+    }
+
     /// The item indices of the next batch, grouped by class (P·K indices).
     public mutating func next() -> [Int] {
         var chosen = Array(byClass.indices)

@@ -28,13 +28,17 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// held-out labels), on the epochs it was measured (`TrainingSession.run(collection:unseen:)`). nil otherwise.
     public var validationFidelity: TeacherFidelity?
     public var unseenFidelity: TeacherFidelity?
+    /// The states of the run's crop and batch generators at the end of the epoch (hexadecimal), so that a resumed
+    /// run draws what an uninterrupted one would; nil in reports written before they were recorded.
+    public var randomState: [String]?
 
     public init(epoch: Int, steps: Int, learningRate: Float, trainCrossEntropy: Float, trainTriplet: Float,
                 trainAccuracy: Float, validationCrossEntropy: Float, validationTriplet: Float,
                 validationAccuracy: Float, validationPrecisionAt10: Float, seconds: Double,
                 trainContrastive: Float? = nil, trainRelational: Float? = nil, trainRegression: Float? = nil,
                 trainTrackRelational: Float? = nil, trainConsistency: Float? = nil, trainMixShare: Float? = nil,
-                validationFidelity: TeacherFidelity? = nil, unseenFidelity: TeacherFidelity? = nil) {
+                validationFidelity: TeacherFidelity? = nil, unseenFidelity: TeacherFidelity? = nil,
+                randomState: [String]? = nil) {
         self.epoch = epoch
         self.steps = steps
         self.learningRate = learningRate
@@ -54,6 +58,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.trainMixShare = trainMixShare
         self.validationFidelity = validationFidelity
         self.unseenFidelity = unseenFidelity
+        self.randomState = randomState
     }
 }
 

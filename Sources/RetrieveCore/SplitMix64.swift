@@ -3,7 +3,8 @@
 /// Used wherever a result must be reproducible from a seed: weight initialisation, P×K sampling, crops and
 /// augmentation, evaluation excerpts and noise, test data. Not cryptographic.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The generator's whole state: a generator made with `init(seed: g.state)` draws what `g` would draw next.
+    public private(set) var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 

@@ -24,9 +24,12 @@ struct EpochRunner {
         var lastRate: Float = 0
     }
 
-    /// `epochsDone` seeds the crop and batch generators as a run that had done that many epochs (resume).
+    /// A resumed run (`epochsDone` > 0) restores the crop and batch generators from `randomState`, the last
+    /// finished epoch's record of them, and so draws what an uninterrupted run would; without one (a report written
+    /// before they were recorded) it seeds them by `epochsDone`.
     init(trainer: EncoderTrainer, train: [TrainingTrack], teacher: TeacherTargets?, recipe: TrainingRecipe,
-         segmentFrames: Int, steps: Int, augmentation: TrainingAugmentation, secondsPerFrame: Double, epochsDone: Int) {
+         segmentFrames: Int, steps: Int, augmentation: TrainingAugmentation, secondsPerFrame: Double, epochsDone: Int,
+         randomState: [String]? = nil) {
         self.trainer = trainer
         self.train = train
         self.teacher = teacher
@@ -38,7 +41,15 @@ struct EpochRunner {
         rng = SplitMix64(seed: recipe.seed &+ UInt64(epochsDone) &* 0x9E37)
         sampler = PKBatchSampler(labels: train.map(\.label), classes: recipe.classesPerBatch,
                                  itemsPerClass: recipe.segmentsPerClass, seed: recipe.seed &+ UInt64(epochsDone))
+
+        if epochsDone > 0, let states = randomState?.compactMap({ UInt64($0, radix: 16) }), states.count == 2 {
+            rng = SplitMix64(seed: states[0])
+            sampler.randomState = states[1]
+        }
     }
+
+    /// The crop and batch generators' states, as `EpochRecord.randomState` keeps them.
+    var randomState: [String] { [String(rng.state, radix: 16), String(sampler.randomState, radix: 16)] }
 
     /// Runs `steps` training steps (fewer when `stop` is raised) and returns their sums.
     mutating func run(progress: any ProgressSink, stop: StopRequest) -> Sums {
@@ -210,7 +221,8 @@ struct EpochRunner {
                 ? Float(sums.trackRelational / n) : nil,
             trainConsistency: options.consistencyWeight != 0 ? Float(sums.consistency / n) : nil,
             trainMixShare: recipe.teacherMixFraction > 0 && teacher != nil
-                ? Float(sums.mixCrops) / Float(max(1, sums.crops)) : nil)
+                ? Float(sums.mixCrops) / Float(max(1, sums.crops)) : nil,
+            randomState: randomState)
     }
 
     /// The epoch's log line; `*` marks a new best (the time comes last).

@@ -257,7 +257,8 @@ public final class TrainingSession {
             steps: stepsPerEpoch(train, segmentFrames: segmentFrames),
             augmentation: TrainingAugmentation(configuration: cache.configuration, pitchShift: recipe.pitchShift,
                                                masks: recipe.specMasks),
-            secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count)
+            secondsPerFrame: cache.configuration.secondsPerFrame, epochsDone: report.epochs.count,
+            randomState: report.epochs.last?.randomState)
         let previousBest = report.record(of: report.bestEpoch)
         var best = (precision: previousBest?.validationPrecisionAt10 ?? -1,
                     loss: previousBest?.validationCrossEntropy ?? .infinity)

@@ -111,6 +111,15 @@ import PipelineTestSupport
         #expect(whole.keptEpoch == 3)
         #expect(model.parameters.array(model.layout.count) == checkpoint.parameters.array(checkpoint.layout.count))
         #expect(!lines.contains { $0.hasPrefix("interrupted") })
+        // And the same weights, bit for bit, as a run that was never interrupted: the crops and batches drawn after
+        // the resume are those an uninterrupted run draws (the generators' states are in the report).
+        let straightOutput = folder.path("straight.safetensors")
+        let straight = try TrainingSession(recipe: recipe, modelName: "toy", output: straightOutput,
+                                           cacheDirectory: folder.path("cache").path) { _ in }
+        _ = try straight.run(collection: collection)
+        let uninterrupted = try SequenceEncoding.Encoder.load(contentsOf: straightOutput)
+        #expect(model.parameters.array(model.layout.count)
+            == uninterrupted.parameters.array(uninterrupted.layout.count))
 
         // A new run into the same path, interrupted: the finished model stays, byte for byte, and the note says so.
         let before = try Data(contentsOf: output)
