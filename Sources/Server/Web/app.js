@@ -75,7 +75,8 @@ function showTracks(id, entries) {
       const sim = document.createElement("span");
       sim.className = "similarity";
       sim.textContent = entry.similarity.toFixed(3);
-      sim.title = "similarity (1 = the same recording, 0.5 unrelated)";
+      sim.title = "similarity of the embeddings (1 = the same recording, 0.5 unrelated); tracks like another are " +
+        "ordered by embedding and timbre together, so this need not decrease down the list";
       li.append(sim);
     }
     const actions = document.createElement("div");
