@@ -1,5 +1,6 @@
 public import Analysis
 public import Foundation
+import Hummingbird
 public import RetrieveCore
 public import SimilaritySearch
 
@@ -167,15 +168,32 @@ final class UploadAnalyser: @unchecked Sendable {
             queue.async { [self] in
                 defer { try? FileManager.default.removeItem(at: folder) }
                 do {
-                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
                     let file = folder.appendingPathComponent("clip.\(ext)")
-                    try audio.write(to: file)
+                    try Self.store(audio, at: file)
                     let analysis = try analyse(file, request, in: folder)
                     continuation.resume(returning: try work(analysis, file.path))
                 } catch {
                     continuation.resume(throwing: error)
                 }
             }
+        }
+    }
+
+    /// Writes the upload to `file` in a folder of its own; a folder or disk that takes no file is a 507 saying where.
+    private static func store(_ audio: Data, at file: URL) throws {
+        let folder = file.deletingLastPathComponent().deletingLastPathComponent().path
+        do {
+            // mkdir itself: Foundation's createDirectory reports a file in the way without its errno.
+            guard mkdir(file.deletingLastPathComponent().path, 0o700) == 0 else {
+                throw OutputFileError(path: folder, errno: errno)
+            }
+            try audio.write(to: file)
+        } catch {
+            let cause = error as? OutputFileError ?? OutputFileError(path: folder, error: error)
+            throw APIError(
+                HTTPResponse.Status(code: 507), field: "body",
+                "the upload could not be written to the temporary folder \(folder): \(cause.problem); give it "
+                    + "room, or start the server with TMPDIR naming a writable folder with free space")
         }
     }
 

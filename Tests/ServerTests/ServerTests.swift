@@ -291,6 +291,23 @@ import TestSupport
 
     /// A client that asks `Expect: 100-continue` (curl does for a body over 1 MB) is told to go on at once,
     /// instead of sending its upload only after its own wait (curl's: a second) has run out.
+    /// A temporary folder that takes no file (here a file stands where it should be; a full disk alike) is a 507
+    /// that names it, and the server goes on.
+    @Test func anUploadWithNowhereToGoSaysWhereAndWhy() async throws {
+        let fixture = try PipelineFixture(tracks: 3)
+        try index(fixture)
+        let blocked = fixture.folder.path("not-a-folder")
+        try Data("a file".utf8).write(to: blocked)
+        let server = try await ServerProcess.start(fixture, environment: ["TMPDIR": blocked.path])
+        defer { server.stop() }
+        let audio = try Data(contentsOf: try fixture.writeTrack(index: 9, in: "uploads"))
+        let answer = try await server.request("POST", "/api/similar/audio", body: audio, contentType: "audio/wav")
+        #expect(answer.status == 507 && answer.errorField == "body", "\(answer.text)")
+        #expect(answer.text.contains(blocked.path) && answer.text.contains("a part of its path is a file"), "\(answer.text)")
+        #expect(try await server.get("/api/health").status == 200)
+        #expect(server.stop().status == 0)
+    }
+
     @Test func anUploadThatExpectsContinueIsToldToGoOn() async throws {
         let fixture = try PipelineFixture(tracks: 3)
         try index(fixture)
