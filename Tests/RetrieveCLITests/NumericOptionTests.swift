@@ -15,6 +15,7 @@ import Testing
         ("embed", ["embed", "f.wav", "--out", "e.npy"]), ("train", ["train", "d"]), ("evaluate", ["evaluate", "d"]),
         ("map", ["map", "--out", "m.svg"]), ("serve", ["serve"]),
         ("mpd", ["mpd"]), ("migrate", ["migrate", "a.sqlite", "postgresql://u@h/d"]),
+        ("analyse-upload", ["analyse-upload", "--model", "m", "--model-digest", "d", "--out", "o", "c.wav"]),
     ]
 
     /// Options for which 0 is a meaningful value.
