@@ -289,8 +289,6 @@ import TestSupport
         #expect(server.stop().status == 0)
     }
 
-    /// A client that asks `Expect: 100-continue` (curl does for a body over 1 MB) is told to go on at once,
-    /// instead of sending its upload only after its own wait (curl's: a second) has run out.
     /// A temporary folder that takes no file (here a file stands where it should be; a full disk alike) is a 507
     /// that names it, and the server goes on.
     @Test func anUploadWithNowhereToGoSaysWhereAndWhy() async throws {
@@ -308,6 +306,8 @@ import TestSupport
         #expect(server.stop().status == 0)
     }
 
+    /// A client that asks `Expect: 100-continue` (curl does for a body over 1 MB) is told to go on at once,
+    /// instead of sending its upload only after its own wait (curl's: a second) has run out.
     @Test func anUploadThatExpectsContinueIsToldToGoOn() async throws {
         let fixture = try PipelineFixture(tracks: 3)
         try index(fixture)
