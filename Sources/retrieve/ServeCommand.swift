@@ -195,8 +195,8 @@ struct AnalyseUploadCommand: ParsableCommand {
 
     func run() throws {
         let offsets = try pitchOffsets.split(separator: ",").map { text in
-            guard let value = Double(text), value.isFinite else {
-                throw ValidationError("--pitch-offsets: \"\(text)\" is not a number of semitones")
+            guard let value = Double(text), value.isFinite, abs(value) <= 12 else {
+                throw ValidationError("--pitch-offsets: \"\(text)\" is not a number of semitones from -12 to 12")
             }
             return value
         }
