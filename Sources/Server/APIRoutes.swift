@@ -178,7 +178,7 @@ struct APIRoutes {
         let start = try Seeds.row(idOrPath: from, field: "from", in: snapshot)
         let end = try Seeds.row(idOrPath: to, field: "to", in: snapshot)
         guard start != end else { throw APIError.invalid("to", "from and to are the same track; a path needs two") }
-        let count = try query.int("count", default: 25, in: 2...limits.maxResults)
+        let count = try query.int("count", default: 25, in: 2...limits.maxPathTracks)
         let engine = snapshot.engine
         let entries = Playlists.path(from: start, to: end, count: count, in: engine.playlistSource)
         let first = engine.embedding(row: start)
@@ -234,6 +234,10 @@ public struct ServerLimits: Sendable {
     /// The most tracks one radio request may pick: each pick is a query by the mix (≈ 25 ms of a core), so 1000
     /// would hold a core for half a minute; a client goes on by asking again with the played tracks as `recent`.
     public var maxRadioTracks = 100
+    /// The most tracks of one path (`/api/path`; `findSonicPath` gives at most this many): each step scans the
+    /// whole library for the track nearest its point, ≈ 3 ms of a core per 10⁵ tracks, so 1000 steps held a core
+    /// for 3 s at 10⁵ tracks and about half a minute at 10⁶. The web page asks for at most 200 too.
+    public var maxPathTracks = 200
     public init() {}
 }
 

@@ -132,7 +132,8 @@ public enum RetrieveServer {
         if let token = configuration.token { router.middlewares.add(BearerAuthMiddleware(token: token)) }
         let analyser = UploadAnalyser(settings: configuration.analysis, model: model)
         APIRoutes(state: state, analyser: analyser, limits: configuration.limits, ids: ids).register(on: router)
-        SubsonicRoutes(state: state, serverVersion: version, ids: ids).register(on: router)
+        SubsonicRoutes(state: state, serverVersion: version, ids: ids, limits: configuration.limits).register(
+            on: router)
         let assets = WebAssets.load()
         if let folder = assets.folder {
             logger.debug("web page files", metadata: ["folder": "\(folder)"])

@@ -20,6 +20,7 @@ struct SubsonicRoutes {
     let state: LibraryState
     let serverVersion: String
     var ids: SubsonicIDMap? = nil
+    var limits = ServerLimits()
 
     func register(on router: Router<ServerContext>) {
         for suffix in ["", ".view"] {
@@ -59,8 +60,8 @@ struct SubsonicRoutes {
         return ["sonicMatch": results.compactMap { match($0.track, cosine: $0.cosine, known: known) }]
     }
 
-    /// `startSongId`, `endSongId` (required), `count` (default 25): a path from the start song to the end song,
-    /// each song's similarity relative to the start song.
+    /// `startSongId`, `endSongId` (required), `count` (default 25, at most `ServerLimits.maxPathTracks` given): a
+    /// path from the start song to the end song, each song's similarity relative to the start song.
     func sonicPath(_ query: QueryParameters) async throws -> [String: Any] {
         let snapshot = state.snapshot
         let start = try await song(query, "startSongId", in: snapshot)
@@ -69,8 +70,10 @@ struct SubsonicRoutes {
         let count = try Self.count(query, default: 25)
         let engine = snapshot.engine
         let first = engine.embedding(row: start)
-        // The extension requires both ends in the path, so a count of 1 still gives the two.
-        let entries = Playlists.path(from: start, to: end, count: max(2, count), in: engine.playlistSource)
+        // The extension requires both ends in the path, so a count of 1 still gives the two; a count beyond the
+        // server's most gives that many, as Subsonic servers cap a list's size rather than refuse it.
+        let entries = Playlists.path(
+            from: start, to: end, count: min(max(2, count), limits.maxPathTracks), in: engine.playlistSource)
         let known = ids?.current
         return [
             "sonicMatch": entries.compactMap {

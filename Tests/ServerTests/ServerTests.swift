@@ -204,7 +204,7 @@ import TestSupport
             ("/api/similar?id=\(id)&exclude_same_artist=true", 400, "exclude_same_artist"),
             ("/api/path?to=\(id)", 400, "from"), ("/api/path?from=\(id)", 400, "to"),
             ("/api/path?from=\(id)&to=\(id)", 400, "to"), ("/api/path?from=\(id)&to=424242", 404, "to"),
-            ("/api/path?from=\(id)&to=\(id + 1)&count=1", 400, "count"),
+            ("/api/path?from=\(id)&to=\(id + 1)&count=1", 400, "count"), ("/api/path?from=\(id)&to=\(id + 1)&count=201", 400, "count"),
             ("/api/radio", 400, "seed"), ("/api/radio?seed=\(id)&count=0", 400, "count"),
             ("/api/radio?seed=\(id)&count=101", 400, "count"),
             ("/api/radio?seed=\(id)&recent=nope", 400, "recent"),
