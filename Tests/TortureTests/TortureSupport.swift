@@ -34,14 +34,23 @@ struct RunResult {
 
 private let runCounter = Mutex(0)
 
-func runRetrieve(_ arguments: [String], in folder: URL, environment: [String: String] = [:]) throws -> RunResult {
+///
+/// With `timeout`, a run still going after that many seconds of its own is killed and the call throws: a test's
+/// time limit would also count the time it waited for a thread behind other tests (minutes in a parallel run).
+func runRetrieve(_ arguments: [String], in folder: URL, environment: [String: String] = [:],
+                 timeout: TimeInterval? = nil) throws -> RunResult {
     let n = runCounter.withLock { value -> Int in
         value += 1
         return value
     }
     let child = try Child(try RetrieveBinary.require(), arguments, output: folder.appendingPathComponent("run\(n)"),
                           environment: environment)
-    let exit = child.wait()
+    guard let exit = timeout.map({ child.wait(timeout: $0) }) ?? child.wait() else {
+        child.send(SIGKILL)
+        child.wait()
+        throw ChildProcessError("`retrieve \(arguments.joined(separator: " "))` was still running after "
+            + "\(Int(timeout ?? 0)) s and was killed")
+    }
     return RunResult(exit: exit, stdout: child.standardOutput, stderr: child.standardError)
 }
 
