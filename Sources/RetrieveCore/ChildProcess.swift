@@ -9,6 +9,13 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// This process's own executable file, as `/proc/self/exe` names it; nil where it cannot be read (no /proc).
+public enum OwnExecutable {
+    public static var url: URL? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
+    }
+}
+
 /// How a child process ended.
 public struct ChildExit: CustomStringConvertible {
     /// Exit status, when it exited.

@@ -49,7 +49,9 @@ public enum UploadAnalysis: Sendable, Equatable {
             words.append(timbre == nil ? 0 : 1)
             if let timbre { floats(timbre.packed) }
         case .identification(let variants):
-            words += [2, UInt32(variants.first?.first?.values.count ?? 0), UInt32(variants.count)]
+            // The size of any segment: the recording as it is may give none where a shifted copy gives some.
+            let size = variants.lazy.flatMap { $0 }.first?.values.count ?? 0
+            words += [2, UInt32(size), UInt32(variants.count)]
             for segments in variants {
                 words.append(UInt32(segments.count))
                 for segment in segments { floats(segment.values) }
@@ -129,11 +131,6 @@ public struct UploadAnalysisSettings: Sendable {
     public init(executable: URL, modelPath: String) {
         self.executable = executable
         self.modelPath = modelPath
-    }
-
-    /// This process's own executable (`/proc/self/exe`), nil where it cannot be read.
-    public static var ownExecutable: URL? {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:))
     }
 }
 

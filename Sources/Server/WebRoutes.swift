@@ -143,8 +143,8 @@ struct WebAssets: Sendable {
         if let root = ProcessInfo.processInfo.environment["RETRIEVE_WEB_ROOT"], !root.isEmpty {
             folders.append(URL(fileURLWithPath: root))
         }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        if let exe = OwnExecutable.url {
+            let dir = exe.deletingLastPathComponent()
             folders.append(dir.appendingPathComponent("retrieve_Server.resources/Web"))
             folders.append(dir.appendingPathComponent("retrieve_Server.resources"))
         }

@@ -10,8 +10,8 @@ public enum RetrieveBinary {
     /// `/proc/self/exe` is that bundle. The `#filePath` fallback covers runners that copy the bundle elsewhere.
     public static let url: URL? = {
         var candidates: [URL] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("retrieve"))
+        if let exe = OwnExecutable.url {
+            candidates.append(exe.deletingLastPathComponent().appendingPathComponent("retrieve"))
         }
         candidates.append(Bundle.main.bundleURL.appendingPathComponent("retrieve"))
         candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("retrieve"))

@@ -54,7 +54,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let executable = UploadAnalysisSettings.ownExecutable else {
+        guard let executable = OwnExecutable.url else {
             throw CLIError("cannot find this program's own file (/proc/self/exe), which analyses uploads; is /proc mounted?")
         }
         var configuration = ServerConfiguration(

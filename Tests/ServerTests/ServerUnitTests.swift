@@ -47,6 +47,9 @@ import VectorIndex
         let noTimbre = UploadAnalysis.style(embedding: sent, timbre: nil)
         #expect(UploadAnalysis(encoded: noTimbre.encoded, dimensions: 8) == noTimbre)
         #expect(UploadAnalysis(encoded: identification.encoded, dimensions: 8) == identification)
+        // The recording as it is may give no segment where a shifted copy gives one.
+        let firstEmpty = UploadAnalysis.identification([[], [embedding()]])
+        #expect(UploadAnalysis(encoded: firstEmpty.encoded, dimensions: 8) == firstEmpty)
 
         #expect(UploadAnalysis(encoded: style.encoded, dimensions: 16) == nil)
         #expect(UploadAnalysis(encoded: identification.encoded, dimensions: 4) == nil)

@@ -45,11 +45,17 @@ func runRetrieve(_ arguments: [String], in folder: URL, environment: [String: St
     }
     let child = try Child(try RetrieveBinary.require(), arguments, output: folder.appendingPathComponent("run\(n)"),
                           environment: environment)
-    guard let exit = timeout.map({ child.wait(timeout: $0) }) ?? child.wait() else {
-        child.send(SIGKILL)
-        child.wait()
-        throw ChildProcessError("`retrieve \(arguments.joined(separator: " "))` was still running after "
-            + "\(Int(timeout ?? 0)) s and was killed")
+    let exit: ChildExit
+    if let timeout {
+        guard let ended = child.wait(timeout: timeout) else {
+            child.send(SIGKILL)
+            child.wait()
+            throw ChildProcessError("`retrieve \(arguments.joined(separator: " "))` was still running after "
+                + "\(Int(timeout)) s and was killed")
+        }
+        exit = ended
+    } else {
+        exit = child.wait()
     }
     return RunResult(exit: exit, stdout: child.standardOutput, stderr: child.standardError)
 }
