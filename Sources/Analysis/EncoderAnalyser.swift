@@ -19,10 +19,10 @@ public final class EncoderAnalyser: TrackAnalysing {
     public var maxSegments = 240
     /// Segments per inference batch.
     public var batchSegments = 64
-    /// Whether `analyse` returns segment embeddings for identification too (`retrieve index --segments`): those
-    /// of `RobustFrontEnd.windows` (band-limited, level-aligned log-mel, a second pass of the model),
-    /// as `identificationSegments(path:)` makes for a query. About 0.5 KB per segment (128 dimensions), one
-    /// segment per 1.5 s of audio with the default model.
+    /// Whether `analyse` returns segment embeddings for identification too (`retrieve index --segments`): every
+    /// half segment, of the windows `IdentificationFrontEnd` chooses for the model (`segmentVersion`), as
+    /// `identificationSegments(path:)` makes for a query. About 0.5 KB per segment (128 dimensions), one segment
+    /// per 1.5 s of audio with the default model.
     public var keepSegments = false
 
     /// The model's timbre reference set; with one, every analysed track gets a timbre profile.
@@ -46,6 +46,9 @@ public final class EncoderAnalyser: TrackAnalysing {
 
     public var keepsSegments: Bool { keepSegments }
 
+    /// The kind of identification segments this model makes (`IdentificationFrontEnd.version(for:)`).
+    public var segmentVersion: Int { IdentificationFrontEnd.version(for: encoder.configuration) }
+
     /// `EncoderConfiguration` (features, layer sizes, classes) as JSON with sorted keys; `{}` if it cannot be
     /// encoded (a non-finite number).
     public var modelConfigurationJSON: String {
@@ -60,7 +63,8 @@ public final class EncoderAnalyser: TrackAnalysing {
         let (embedding, segments, kept, decoded, timbre) = try embed(url: url, expectedSeconds: info.duration)
         // The decoded length, not the header's claim, is what the index stores and shows.
         return TrackAnalysis(
-            info: decoded, embedding: embedding, segmentCount: segments, segments: kept, timbre: timbre)
+            info: decoded, embedding: embedding, segmentCount: segments, segments: kept,
+            segmentVersion: segmentVersion, timbre: timbre)
     }
 
     /// A track's timbre profile from its kept log-mel frames; nil without a reference set.
@@ -82,11 +86,11 @@ public final class EncoderAnalyser: TrackAnalysing {
         return all
     }
 
-    /// A query's segment embeddings for `QueryEngine.identify`, of the robust front end as stored by
-    /// `keepSegments`: first as recorded, then once per entry of `pitchOffsets`, heard varispeed-shifted by that
-    /// many semitones (`RobustFrontEnd.pitchOffsets`; the file is decoded once per offset).
+    /// A query's segment embeddings for `QueryEngine.identify`, of the front end `keepSegments` stores: first as
+    /// recorded, then once per entry of `pitchOffsets`, heard varispeed-shifted by that
+    /// many semitones (`IdentificationFrontEnd.pitchOffsets`; the file is decoded once per offset).
     public func identificationSegments(
-        path: String, pitchOffsets: [Double] = RobustFrontEnd.pitchOffsets
+        path: String, pitchOffsets: [Double] = IdentificationFrontEnd.pitchOffsets
     )
         throws -> [[Embedding]]
     {
@@ -97,11 +101,12 @@ public final class EncoderAnalyser: TrackAnalysing {
             // Decoding to the varispeed rate and reading the result as `rate` is the shift: no second resampling.
             let shifted =
                 semitones == 0
-                ? decoder : AudioDecoder(targetSampleRate: RobustFrontEnd.varispeedRate(rate, semitones: semitones))
+                ? decoder
+                : AudioDecoder(targetSampleRate: IdentificationFrontEnd.varispeedRate(rate, semitones: semitones))
             var all: [Embedding] = []
             _ = try streamSegments(
                 url: url, decoder: shifted, expectedSeconds: info.duration * pow(2, -semitones / 12),
-                robust: true, restart: { all = [] }
+                identification: true, restart: { all = [] }
             ) { all.append(contentsOf: $0) }
             return all
         }
@@ -118,7 +123,7 @@ public final class EncoderAnalyser: TrackAnalysing {
         let keep: (([Embedding]) throws -> Void)? = keepSegments ? { kept += $0 } : nil
         let frames = timbreReference == nil ? nil : TimbreFrames(configuration: encoder.configuration.features)
         let (_, decoded) = try streamSegments(
-            url: url, expectedSeconds: expectedSeconds, alsoRobust: keep, frames: frames,
+            url: url, expectedSeconds: expectedSeconds, alsoIdentification: keep, frames: frames,
             restart: {
                 sum = [Float](repeating: 0, count: sum.count)
                 count = 0
@@ -158,13 +163,15 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// Streams the file and hands batches of segment embeddings to `body`; returns how many were made and the
     /// decoded file's info (its length as decoded, see `streamSegments(expectedSeconds:…)` for `restart`).
     private func streamSegments(
-        url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, robust: Bool = false,
-        alsoRobust: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil, restart: () -> Void,
+        url: URL, decoder: AudioDecoder? = nil, expectedSeconds: Double, identification: Bool = false,
+        alsoIdentification: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil,
+        restart: () -> Void,
         _ body: ([Embedding]) throws -> Void
     ) throws -> (Int, AudioFileInfo) {
         var info: AudioFileInfo?
         let made = try streamSegments(
-            expectedSeconds: expectedSeconds, robust: robust, alsoRobust: alsoRobust, frames: frames,
+            expectedSeconds: expectedSeconds, identification: identification,
+            alsoIdentification: alsoIdentification, frames: frames,
             restart: restart,
             source: { push in info = try (decoder ?? self.decoder).stream(url, push) },
             body)
@@ -173,7 +180,7 @@ public final class EncoderAnalyser: TrackAnalysing {
     }
 
     /// The hops between segments, in frames, for audio of `seconds` (at the analysis rate): the model's hop for
-    /// the pooled embedding, and for identification segments (`RobustFrontEnd`) at most half a segment (rounded
+    /// the pooled embedding, and for identification segments (`IdentificationFrontEnd`) at most half a segment (rounded
     /// up), so that an excerpt's segments lie at most about a quarter segment off the stored ones whatever the
     /// model's overlap (a model cut without overlap still stores identification segments every half segment).
     /// Each is widened so that at most `maxSegments` segments are embedded.
@@ -201,8 +208,9 @@ public final class EncoderAnalyser: TrackAnalysing {
     }
 
     /// Cuts the samples `source` pushes into segments (`SegmentCutter`) and hands batches of their embeddings to
-    /// `body`. With `robust`, `body` gets the embeddings of `RobustFrontEnd.windows` instead; `alsoRobust` gets
-    /// those in addition.
+    /// `body`. With `identification`, `body` gets the identification segments' embeddings instead (cut at the
+    /// identification hop, of `IdentificationFrontEnd`'s windows for the model); `alsoIdentification` gets those
+    /// in addition.
     ///
     /// `expectedSeconds` (a header's claim, for a file) only chooses the hop (`segmentHop`) before the length is
     /// known. A header can lie by any amount (an appended tag makes an OGG claim 10¹⁴ s, a truncated file claims
@@ -210,8 +218,9 @@ public final class EncoderAnalyser: TrackAnalysing {
     /// again with the hop of their length: every track is cut exactly as an honest copy of it would be, at the
     /// cost of a second decode on damaged files only.
     private func streamSegments(
-        expectedSeconds: Double, robust: Bool = false,
-        alsoRobust: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil, restart: () -> Void,
+        expectedSeconds: Double, identification: Bool = false,
+        alsoIdentification: (([Embedding]) throws -> Void)? = nil, frames: TimbreFrames? = nil,
+        restart: () -> Void,
         source: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
         _ body: ([Embedding]) throws -> Void
     ) throws -> Int {
@@ -221,7 +230,8 @@ public final class EncoderAnalyser: TrackAnalysing {
             let (made, samples) = try withoutActuallyEscaping(body) { body in
                 try withoutActuallyEscaping(source) { source in
                     try cut(
-                        hops: hops, robust: robust, alsoRobust: alsoRobust, frames: frames, source: source, body)
+                        hops: hops, identification: identification, alsoIdentification: alsoIdentification,
+                        frames: frames, source: source, body)
                 }
             }
             let decodedHops = segmentHops(seconds: Double(samples) / rate)
@@ -234,10 +244,11 @@ public final class EncoderAnalyser: TrackAnalysing {
     }
 
     /// One pass of `streamSegments` with fixed hops; returns the segments `body` got and the samples pushed.
-    /// Pooled segments are cut at `hops.pooled`, identification segments (`robust` or `alsoRobust`) at
-    /// `hops.identification`, from the same log-mel stream; where the hops agree, one cut serves both.
+    /// Pooled segments are cut at `hops.pooled`, identification segments (`identification` or
+    /// `alsoIdentification`) at `hops.identification`, from the same log-mel stream; where the hops agree, one cut
+    /// serves both, and one pass of the model too where the model embeds its own windows for identification.
     private func cut(
-        hops: SegmentHops, robust: Bool, alsoRobust: (([Embedding]) throws -> Void)?,
+        hops: SegmentHops, identification: Bool, alsoIdentification: (([Embedding]) throws -> Void)?,
         frames timbreFrames: TimbreFrames?,
         source: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void,
         _ body: @escaping ([Embedding]) throws -> Void
@@ -249,28 +260,34 @@ public final class EncoderAnalyser: TrackAnalysing {
             made += batch.count
             try body(batch)
         }
-        // A query (`robust`) is cut for identification only; an indexed track for pooling, and for `alsoRobust`
-        // by the same cut where the hops agree, else by a second one.
+        // A query (`identification`) is cut for identification only; an indexed track for pooling, and for
+        // `alsoIdentification` by the same cut where the hops agree, else by a second one.
         let streams: [SegmentStream]
-        if robust {
-            streams = [SegmentStream(hop: hops.identification, plain: nil, robust: toBody)]
-        } else if let alsoRobust, hops.identification != hops.pooled {
+        if identification {
+            streams = [SegmentStream(hop: hops.identification, pooled: nil, identification: toBody)]
+        } else if let alsoIdentification, hops.identification != hops.pooled {
             streams = [
-                SegmentStream(hop: hops.pooled, plain: toBody, robust: nil),
-                SegmentStream(hop: hops.identification, plain: nil, robust: alsoRobust),
+                SegmentStream(hop: hops.pooled, pooled: toBody, identification: nil),
+                SegmentStream(hop: hops.identification, pooled: nil, identification: alsoIdentification),
             ]
         } else {
-            streams = [SegmentStream(hop: hops.pooled, plain: toBody, robust: alsoRobust)]
+            streams = [SegmentStream(hop: hops.pooled, pooled: toBody, identification: alsoIdentification)]
         }
+        let robust = IdentificationFrontEnd.usesRobustWindows(config)
         var cutters = streams.map {
             SegmentCutter(length: config.segmentFrames, hop: $0.hop, columns: config.features.melBands)
         }
         var batches = [[Matrix]](repeating: [], count: streams.count)
         func flush(_ i: Int) throws {
             guard !batches[i].isEmpty else { return }
-            if let plain = streams[i].plain { try plain(encoder.embed(segments: batches[i])) }
-            if let robust = streams[i].robust {
-                try robust(encoder.embed(segments: RobustFrontEnd.windows(batches[i], configuration: config)))
+            let own = streams[i].pooled != nil || !robust ? encoder.embed(segments: batches[i]) : []
+            if let pooled = streams[i].pooled { try pooled(own) }
+            if let identify = streams[i].identification {
+                try identify(
+                    robust
+                        ? encoder.embed(
+                            segments: IdentificationFrontEnd.robustWindows(batches[i], configuration: config))
+                        : own)
             }
             batches[i].removeAll(keepingCapacity: true)
         }
@@ -295,12 +312,12 @@ public final class EncoderAnalyser: TrackAnalysing {
         return (made, samples)
     }
 
-    /// One cut of the log-mel stream: its hop, and where its segments' embeddings go (as they are, and through
-    /// `RobustFrontEnd`).
+    /// One cut of the log-mel stream: its hop, and where its segments' embeddings go (for pooling, and for
+    /// identification through `IdentificationFrontEnd`).
     private struct SegmentStream {
         let hop: Int
-        let plain: (([Embedding]) throws -> Void)?
-        let robust: (([Embedding]) throws -> Void)?
+        let pooled: (([Embedding]) throws -> Void)?
+        let identification: (([Embedding]) throws -> Void)?
     }
 }
 

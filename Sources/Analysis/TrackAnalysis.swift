@@ -14,18 +14,21 @@ public struct TrackAnalysis: Sendable {
     /// The segment embeddings themselves, in time order, when the analyser keeps them (for identification by
     /// segment matching, `QueryEngine.identify`); empty otherwise.
     public var segments: [Embedding]
+    /// The kind of `segments` (`IdentificationFrontEnd.version(for:)`), which the index stores beside them.
+    public var segmentVersion: Int
     /// The track's timbre profile, when the model has a timbre reference set (`TimbreAnalysis`); nil otherwise.
     /// A track too short for a Gaussian has an empty profile, not nil, so that it is not analysed again.
     public var timbre: TimbreProfile?
 
     public init(
         info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
-        timbre: TimbreProfile? = nil
+        segmentVersion: Int = 1, timbre: TimbreProfile? = nil
     ) {
         self.info = info
         self.embedding = embedding
         self.segmentCount = segmentCount
         self.segments = segments
+        self.segmentVersion = segmentVersion
         self.timbre = timbre
     }
 }
@@ -40,6 +43,9 @@ public protocol TrackAnalysing: AnyObject {
     /// Whether `analyse` returns segment embeddings to store; the indexer then also re-analyses unchanged tracks
     /// that have none (indexed before without `--segments`).
     var keepsSegments: Bool { get }
+    /// The kind of segment embeddings `analyse` returns (`IdentificationFrontEnd.version(for:)`); with
+    /// `keepsSegments`, the indexer also re-analyses tracks whose stored segments are of another kind.
+    var segmentVersion: Int { get }
     /// The model's configuration (front end, layer sizes) as JSON, stored with the model in the index.
     var modelConfigurationJSON: String { get }
     /// Whether `analyse` returns a timbre profile (the model has a timbre reference set); the indexer then also
@@ -50,6 +56,7 @@ public protocol TrackAnalysing: AnyObject {
 
 extension TrackAnalysing {
     public var keepsSegments: Bool { false }
+    public var segmentVersion: Int { 1 }
     public var modelConfigurationJSON: String { "{}" }
     public var makesTimbre: Bool { false }
 }

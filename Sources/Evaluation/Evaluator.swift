@@ -31,9 +31,12 @@ public import Training
 /// With a model, identification is also scored by segment matching (`SegmentMatching`): the model's segment
 /// embeddings of each track and each excerpt, cut every quarter segment (`matchingHopFrames`), are kept and
 /// compared segment by segment, as rows `model:NAME:segments` (the model's cosine), `…:segments-z` (cosine after
-/// z-scoring over all reference segments), `…:segments-aligned` (time-consistent votes) and `…:segments-robust`
-/// (the model's cosine on band-limited, level-aligned log-mel: `robustWindows`). These rows repeat
-/// the pooled model's style scores: segment matching is for identification only.
+/// z-scoring over all reference segments), `…:segments-aligned` (time-consistent votes), `…:segments-robust`
+/// (the model's cosine on band-limited, level-aligned log-mel: `robustWindows`), and with the query also tried
+/// varispeed-shifted by each of `IdentificationFrontEnd.pitchOffsets`, `…:segments-robust-pitch` and
+/// `…:segments-pitch` (what `retrieve similar --identify` does for a model without and with level
+/// normalisation, `IdentificationFrontEnd.usesRobustWindows`). These rows repeat the pooled model's style
+/// scores: segment matching is for identification only.
 ///
 /// Two more rows compare tracks by timbre (`TimbreGaussian`, `TimbreSimilarity`): `timbre`, the Jensen–Shannon
 /// distance of the tracks' MFCC Gaussians (all bands, and the bands below `TimbreGaussian.lowBandLimit`)
@@ -183,11 +186,16 @@ public final class Evaluator {
         /// The model's cosine on segments of a robust front end (`robustWindows`): log-mel above
         /// `robustCutoffHz` replaced by the model's band means, each window's level aligned.
         case segmentsRobust = "segments-robust"
-        /// As `segmentsRobust`, also trying the query varispeed-shifted by each of `RobustFrontEnd.pitchOffsets`,
-        /// the best score per track counting, as `retrieve similar --identify` does. (Earlier tries: shifting the
+        /// As `segmentsRobust`, also trying the query varispeed-shifted by each of `IdentificationFrontEnd.pitchOffsets`,
+        /// the best score per track counting, as `retrieve similar --identify` does for a model without level
+        /// normalisation. (Earlier tries: shifting the
         /// log-mel by ±1, ±2 bands did less, test split R@1 0.911 with pitch+1st at 0.46; `DSP.pitchShift` by ±1
         /// reached 1.00 but inverts the degradation's own shifter exactly.)
         case segmentsRobustPitch = "segments-robust-pitch"
+        /// The model's own segments, also trying the query varispeed-shifted by each of
+        /// `IdentificationFrontEnd.pitchOffsets`, the best score per track counting: `retrieve similar --identify`
+        /// for a model that level-normalises its input.
+        case segmentsPitch = "segments-pitch"
     }
 
     /// The hop, in frames, of the reference and query segments for segment matching: a quarter segment, so
@@ -201,8 +209,9 @@ public final class Evaluator {
         var queries: [[[Float]]]
         /// Per front end (plain, robust): each track's segment embeddings.
         var referenceSegments: [[Matrix]] = [[], []]
-        /// Per front end (plain, robust, then one robust per pitch try of `RobustFrontEnd.pitchOffsets`).
-        var querySegments = [[Matrix]](repeating: [], count: 2 + RobustFrontEnd.pitchOffsets.count)
+        /// Per front end (plain, robust, then one robust per pitch try of `IdentificationFrontEnd.pitchOffsets`, then one
+        /// plain per pitch try).
+        var querySegments = [[Matrix]](repeating: [], count: 2 + 2 * IdentificationFrontEnd.pitchOffsets.count)
         var kept: [LabelledTrack] = []
         /// Each kept track's and each query's timbre Gaussians, all bands and low band (nil: too short, or no timbre
         /// front end).
@@ -458,7 +467,10 @@ public final class Evaluator {
             refs = refs.map(z.apply)
             qs = qs.map(z.apply)
         }
-        let variants = scoring == .segmentsRobustPitch ? [qs] + d.querySegments.dropFirst(2) : [qs]
+        let tries = IdentificationFrontEnd.pitchOffsets.count
+        let variants =
+            scoring == .segmentsRobustPitch ? [qs] + d.querySegments[2..<(2 + tries)]
+            : scoring == .segmentsPitch ? [qs] + d.querySegments[(2 + tries)...] : [qs]
         let scores = SegmentMatching.bestScores(variants: variants, references: refs,
                                                 scoring: scoring == .segmentsAligned ? .alignedVotes : .meanOfBest)
         return RetrievalMetrics.identificationRanks(scores: scores, sources: d.querySources,
@@ -515,15 +527,16 @@ public final class Evaluator {
             var frontEnds = [windows, robustWindows(windows)]
             if query {
                 let rate = features.sampleRate
-                frontEnds += RobustFrontEnd.pitchOffsets.map { semitones in
+                let shifted = IdentificationFrontEnd.pitchOffsets.map { semitones in
                     // Varispeed, as `EncoderAnalyser.identificationSegments`; a failed resampling leaves the query
                     // unshifted for that try.
                     let shifted = (try? DSP.resample(samples, from: Double(rate),
-                                                     to: Double(RobustFrontEnd.varispeedRate(rate, semitones: semitones))))
+                                                     to: Double(IdentificationFrontEnd.varispeedRate(rate, semitones: semitones))))
                         .map { extractor.logMel($0) } ?? logMel
-                    return robustWindows(SegmentCutter.windows(of: shifted, length: encoder.configuration.segmentFrames,
-                                                                  hop: matchingHopFrames))
+                    return SegmentCutter.windows(of: shifted, length: encoder.configuration.segmentFrames,
+                                                 hop: matchingHopFrames)
                 }
+                frontEnds += shifted.map(robustWindows) + shifted
             }
             for w in frontEnds {
                 segments.append(Self.stack(encoder.embed(segments: w).map(\.values),
@@ -535,7 +548,7 @@ public final class Evaluator {
 
     func robustWindows(_ windows: [Matrix]) -> [Matrix] {
         guard let encoder else { return windows }
-        return RobustFrontEnd.windows(windows, configuration: encoder.configuration)
+        return IdentificationFrontEnd.robustWindows(windows, configuration: encoder.configuration)
     }
 
 

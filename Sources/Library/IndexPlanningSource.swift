@@ -11,7 +11,8 @@ public protocol IndexPlanningSource {
     /// Tracks without `model`'s embedding made by analysis version `analysisVersion`, by id.
     func tracksNeedingEmbedding(model: Int64, analysisVersion: Int) throws -> [TrackRecord]
     func allTracks() throws -> [TrackRecord]
-    func tracksWithSegments(model: Int64) throws -> Set<TrackID>
+    /// Tracks with stored segment embeddings of kind `version` by `model`.
+    func tracksWithSegments(model: Int64, version: Int) throws -> Set<TrackID>
     /// Tracks whose embedding by `model` carries a timbre profile.
     func tracksWithTimbre(model: Int64) throws -> Set<TrackID>
     func failures() throws -> [FailureRecord]
@@ -39,7 +40,9 @@ extension PlanningSnapshot: IndexPlanningSource {
         tracksByPath.values.sorted { $0.id! < $1.id! }
     }
 
-    public func tracksWithSegments(model: Int64) -> Set<TrackID> { segments[model] ?? [] }
+    public func tracksWithSegments(model: Int64, version: Int) -> Set<TrackID> {
+        Set((segments[model] ?? [:]).filter { $0.value == version }.keys)
+    }
 
     public func tracksWithTimbre(model: Int64) -> Set<TrackID> { timbres[model] ?? [] }
 

@@ -120,7 +120,8 @@ public final class Indexer {
         }
 
         let (actions, unchanged, skipped) = try plan(
-            scan.files, model: model, segments: probe.keepsSegments, timbre: probe.makesTimbre)
+            scan.files, model: model, segments: probe.keepsSegments ? probe.segmentVersion : nil,
+            timbre: probe.makesTimbre)
         summary.unchanged = unchanged
         summary.skippedFailures = skipped
 
@@ -181,12 +182,14 @@ public final class Indexer {
         }
     }
 
-    /// Decides for each file whether to add, re-analyse, move or skip it. With `segments`, a track embedded by
-    /// this model but without stored segment embeddings is re-analysed too (reason `.noSegments`); with `timbre`
+    /// Decides for each file whether to add, re-analyse, move or skip it. With `segments` (the kind of segment
+    /// embeddings the analyser keeps, `TrackAnalysing.segmentVersion`; nil: none kept), a track embedded by this
+    /// model but without stored segment embeddings of that kind is re-analysed too (reason `.noSegments`: none, or
+    /// of a front end this build no longer makes); with `timbre`
     /// (the model makes timbre profiles), one whose embedding has no profile is not analysed by this model yet
     /// (reason `.otherModel`).
     func plan(
-        _ files: [CandidateFile], model: ModelVersion, segments: Bool = false, timbre: Bool = false
+        _ files: [CandidateFile], model: ModelVersion, segments: Int? = nil, timbre: Bool = false
     ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int)
     {
@@ -199,7 +202,7 @@ public final class Indexer {
     /// `plan(_:model:segments:timbre:)` against any index (`IndexPlanningSource`); files the source says are
     /// queued already (by another worker's plan) are skipped and counted as `queued`.
     static func plan(
-        _ files: [CandidateFile], model: ModelVersion, segments: Bool, timbre: Bool = false,
+        _ files: [CandidateFile], model: ModelVersion, segments: Int?, timbre: Bool = false,
         source store: some IndexPlanningSource, retryFailures: Bool
     ) throws
         -> (actions: [Action], unchanged: Int, skipped: Int, queued: Int)
@@ -222,7 +225,10 @@ public final class Indexer {
             registered != nil && !(needing ?? []).contains(id) && !allIDs.contains(id)
                 && (withTimbre?.contains(id) ?? !timbre)
         }
-        let withSegments = try segments ? registered.map { try store.tracksWithSegments(model: $0.model.id) } ?? [] : []
+        let withSegments =
+            try segments.flatMap { version in
+                try registered.map { try store.tracksWithSegments(model: $0.model.id, version: version) }
+            } ?? []
         let failed =
             retryFailures
             ? [:] : Dictionary(try store.failures().map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -237,7 +243,7 @@ public final class Indexer {
                     actions.append(.analyse(file, existing: existing, reason: .changed))
                 } else if let id = existing.id, !embeddedByModel(id) {
                     actions.append(.analyse(file, existing: existing, reason: .otherModel))
-                } else if segments, let id = existing.id, !withSegments.contains(id) {
+                } else if segments != nil, let id = existing.id, !withSegments.contains(id) {
                     actions.append(.analyse(file, existing: existing, reason: .noSegments))
                 } else {
                     unchanged += 1
@@ -339,7 +345,8 @@ public final class Indexer {
             embeddings: [
                 IndexBatch.ModelEmbedding(
                     modelID: modelID, embedding: analysis.embedding, segmentCount: analysis.segmentCount,
-                    segments: analysis.segments, timbre: analysis.timbre?.packed)
+                    segments: analysis.segments, segmentVersion: analysis.segmentVersion,
+                    timbre: analysis.timbre?.packed)
             ])
     }
 

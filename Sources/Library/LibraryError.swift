@@ -15,6 +15,8 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
     case unreadableSeeds(path: String, reason: String)
     /// Identification needs segment embeddings, and the index holds none for this model.
     case noSegments(database: String)
+    /// The index's segment embeddings for this model are all of a kind this build no longer makes.
+    case staleSegments(database: String)
     /// A root given to `retrieve index` cannot be read (missing, unmounted, no permission).
     case unreadableRoot(path: String, reason: String)
     /// A prune would remove more than half of a root's tracks; `examples` are their paths (the first few shown).
@@ -47,6 +49,10 @@ public enum LibraryError: Error, CustomStringConvertible, Equatable {
             "the index \(db) keeps no segment embeddings for this model, which --identify needs; run "
                 + "`retrieve index --segments DIR` on the collection (with the same --db): tracks already indexed "
                 + "are re-analysed to add their segments"
+        case .staleSegments(let db):
+            "the index \(db) keeps segment embeddings for this model made by an earlier identification front end, "
+                + "which cannot be matched against this build's; run `retrieve index --segments DIR` on the "
+                + "collection (with the same --db) to remake them (tracks are re-analysed once)"
         }
     }
 }

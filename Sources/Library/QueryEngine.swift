@@ -63,11 +63,12 @@ public final class QueryEngine {
     /// Per row, the id of its group of byte-identical copies (same non-empty content fingerprint), or -1 for a
     /// track without copies: integers, so the all-against-all scan compares no strings. Read on first use.
     private var copyGroupCache: [Int32]?
-    /// Every track's stored segment embeddings (rows of `tracks`), read on the first identification. Behind a
+    /// Every track's stored segment embeddings of one kind (rows of `tracks`; the kind beside them), read on the
+    /// first identification and again when a query of another kind comes. Behind a
     /// lock, as is the next: the server queries one engine from many threads.
-    private let segmentCache = Mutex<[Matrix]?>(nil)
-    /// Whether any track has stored segment embeddings, read on the first `keepsSegments`.
-    private let segmentsKept = Mutex<Bool?>(nil)
+    private let segmentCache = Mutex<(version: Int, rows: [Matrix])?>(nil)
+    /// The kinds of the stored segment embeddings (empty: none), read on first use.
+    private let segmentsKept = Mutex<Set<Int>?>(nil)
     /// The weight of timbre beside the embedding (`TimbreSimilarity.mixed`) when the seeds have timbre profiles;
     /// 0 ranks by the embedding's cosine alone.
     public var timbreWeight = TimbreSimilarity.hybridWeight
@@ -152,26 +153,36 @@ public final class QueryEngine {
     /// Scores are `SegmentMatching` mean-of-best cosines: the mean, over the query's segments, of the best
     /// cosine among the track's segments; with several variants of the query (the pitch tries of
     /// `EncoderAnalyser.identificationSegments`), a track's score is its best over the variants. Tracks indexed
-    /// without `--segments` are never returned. The first call reads every track's segments from the index.
+    /// without `--segments`, or whose segments are of another kind than the query's, are never returned. The
+    /// first call reads every track's segments from the index.
     ///
     /// - Parameters:
     ///   - variants: the query's segment embeddings, once per variant (at least one).
+    ///   - segmentVersion: their kind (`EncoderAnalyser.segmentVersion`); only stored segments of the same kind
+    ///     are compared with them.
     ///   - k: how many tracks to return.
     ///   - excluding: rows never returned (the query itself, when it is indexed).
     /// - Returns: the best-matching tracks, best first.
-    /// - Throws: `LibraryError.noSegments` when no track has stored segments.
-    public func identify(variants: [[Embedding]], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
+    /// - Throws: `LibraryError.noSegments` when no track has stored segments, `.staleSegments` when none has
+    ///   segments of the query's kind.
+    public func identify(
+        variants: [[Embedding]], segmentVersion: Int, k: Int, excluding: Set<Int> = []
+    ) throws -> [SimilarTrack] {
+        let kinds = segmentVersions
+        guard !kinds.isEmpty else { throw LibraryError.noSegments(database: databasePath) }
+        guard kinds.contains(segmentVersion) else { throw LibraryError.staleSegments(database: databasePath) }
         let references = try segmentCache.withLock { cache in
-            if cache == nil {
-                cache = try catalog.ids.map { id in
-                    let rows = try modelID.map { try view.segments(track: id, model: $0) } ?? []
-                    return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
-                }
+            if cache?.version != segmentVersion {
+                cache = (
+                    segmentVersion,
+                    try catalog.ids.map { id in
+                        let rows =
+                            try modelID.map { try view.segments(track: id, model: $0, version: segmentVersion) } ?? []
+                        return Matrix(rows: rows.count, columns: model.dimensions, storage: rows.flatMap(\.values))
+                    }
+                )
             }
-            return cache!
-        }
-        guard references.contains(where: { $0.rows > 0 }) else {
-            throw LibraryError.noSegments(database: databasePath)
+            return cache!.rows
         }
         let queries = variants.map { segments in
             [Matrix(rows: segments.count, columns: model.dimensions, storage: segments.flatMap(\.values))]
@@ -181,9 +192,11 @@ public final class QueryEngine {
         return ranked.prefix(k).enumerated().map { SimilarTrack(rank: $0 + 1, score: scores[$1], track: catalog[$1]) }
     }
 
-    /// `identify(variants:k:excluding:)` for a query tried one way only.
-    public func identify(segments: [Embedding], k: Int, excluding: Set<Int> = []) throws -> [SimilarTrack] {
-        try identify(variants: [segments], k: k, excluding: excluding)
+    /// `identify(variants:segmentVersion:k:excluding:)` for a query tried one way only.
+    public func identify(
+        segments: [Embedding], segmentVersion: Int, k: Int, excluding: Set<Int> = []
+    ) throws -> [SimilarTrack] {
+        try identify(variants: [segments], segmentVersion: segmentVersion, k: k, excluding: excluding)
     }
 
     /// The number of searchable tracks.
@@ -343,20 +356,25 @@ public final class QueryEngine {
         }
     }
 
-    /// Whether any track has stored segment embeddings, which `identify` needs (`retrieve index --segments`);
-    /// read from the index once.
-    public var keepsSegments: Bool {
+    /// The kinds of segment embeddings stored for this model (`IndexReading.segmentVersions`; empty: the index
+    /// keeps none, which `identify` needs: `retrieve index --segments`); read from the index once.
+    public var segmentVersions: Set<Int> {
         segmentsKept.withLock { kept in
-            if kept == nil { kept = (try? modelID.map { try view.hasSegments(model: $0) }) ?? false }
+            if kept == nil { kept = (try? modelID.map { try view.segmentVersions(model: $0) }) ?? [] }
             return kept!
         }
     }
 
     /// What identifies the recording at `row`: its record, its embedding, and its segments where the index keeps
-    /// them (read from the index on demand).
+    /// them (read from the index on demand). Only segments of the newest kind stored are given, so that two
+    /// recordings' segments compared by `DuplicateRule` are always of one kind (an index part re-made with a newer
+    /// front end compares the rest by their embeddings alone).
     public func recording(row: Int) -> RecordingEvidence {
         let track = catalog[row]
-        let segments = modelID.flatMap { try? view.segments(track: catalog.ids[row], model: $0) } ?? []
+        let segments =
+            segmentVersions.max().flatMap { version in
+                modelID.flatMap { try? view.segments(track: catalog.ids[row], model: $0, version: version) }
+            } ?? []
         return RecordingEvidence(track: track, embedding: embedding(row: row), segments: segments)
     }
 

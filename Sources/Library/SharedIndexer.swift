@@ -114,7 +114,8 @@ public final class SharedIndexer: @unchecked Sendable {
         summary.scanned = scan.files.count
         for problem in scan.problems { summary.failures.append((problem.path, problem.reason)) }
         let plan = try Indexer.plan(
-            scan.files, model: probe.modelVersion, segments: probe.keepsSegments, timbre: probe.makesTimbre,
+            scan.files, model: probe.modelVersion, segments: probe.keepsSegments ? probe.segmentVersion : nil,
+            timbre: probe.makesTimbre,
             source: snapshot, retryFailures: options.retryFailures)
         summary.unchanged = plan.unchanged
         summary.skippedFailures = plan.skipped
@@ -132,7 +133,7 @@ public final class SharedIndexer: @unchecked Sendable {
         scan: CollectionScan, probe: TrackAnalysing, connection: inout Connection, started: Date
     ) async throws -> Indexer.Summary {
         let model = probe.modelVersion
-        let segments = probe.keepsSegments
+        let segments = probe.keepsSegments ? probe.segmentVersion : nil
         let timbre = probe.makesTimbre
         let configuration = probe.modelConfigurationJSON
         let modelID = try await connection.retrying("registering the model", timeout: stepTimeout) {
@@ -220,7 +221,7 @@ public final class SharedIndexer: @unchecked Sendable {
 
     /// `Indexer`'s plan of `scan` against `snapshot`, turned into the work to write; the summary's counts beside.
     static func plan(
-        scan: CollectionScan, model: ModelVersion, segments: Bool, timbre: Bool = false, snapshot: PlanningSnapshot,
+        scan: CollectionScan, model: ModelVersion, segments: Int?, timbre: Bool = false, snapshot: PlanningSnapshot,
         options: Options
     ) throws -> (PlannedWork, Indexer.Summary) {
         var summary = Indexer.Summary()

@@ -85,6 +85,7 @@ public struct IndexChecksums: Sendable, Equatable {
         embeddings.field(e.createdAt)
         embeddings.field(Int64(e.analysisVersion))
         embeddings.field(e.timbre)
+        embeddings.field(Int64(e.segmentVersion))
     }
 
     mutating func add(_ s: StoredSegment) {

@@ -21,6 +21,7 @@ enum PostgresSchema {
         ("v2-change-counter", v2),
         ("v3-index-work", v3),
         ("v4-timbre", v4),
+        ("v5-segment-version", v5),
     ]
 
     static let migrationsTable = """
@@ -151,5 +152,11 @@ extension PostgresSchema {
     /// it), NULL where the model makes none.
     static let v4 = """
         ALTER TABLE embeddings ADD COLUMN timbre BYTEA;
+        """
+
+    /// SQLite's v5: the kind of each track's segment rows (the identification front end's version), 1 for every
+    /// row written before.
+    static let v5 = """
+        ALTER TABLE embeddings ADD COLUMN segment_version BIGINT NOT NULL DEFAULT 1 CHECK (segment_version >= 1);
         """
 }

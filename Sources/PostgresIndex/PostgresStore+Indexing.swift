@@ -47,8 +47,8 @@ public struct PlanningSnapshot: Sendable {
     public var models: [ModelUsage] = []
     /// model id → track id → analysis version of its embedding.
     public var embeddings: [Int64: [TrackID: Int]] = [:]
-    /// model id → tracks with stored segment vectors.
-    public var segments: [Int64: Set<TrackID>] = [:]
+    /// model id → tracks with stored segment vectors → their kind (`segment_version`).
+    public var segments: [Int64: [TrackID: Int]] = [:]
     /// model id → tracks whose embedding carries a timbre profile.
     public var timbres: [Int64: Set<TrackID>] = [:]
     /// Paths queued (claimed or not) for the planning model.
@@ -172,16 +172,19 @@ extension PostgresStore {
                     path: path, kind: kind, reason: reason, size: size, modificationTime: mtime,
                     failedAt: failedAt))
         }
-        for try await (track, modelID, version, hasTimbre) in try await connection.query(
-            "SELECT track_id, model_id, analysis_version, timbre IS NOT NULL FROM embeddings", logger: logger
-        ).decode((Int64, Int64, Int, Bool).self) {
+        var segmentVersions: [Int64: [TrackID: Int]] = [:]
+        for try await (track, modelID, version, hasTimbre, segmentVersion) in try await connection.query(
+            "SELECT track_id, model_id, analysis_version, timbre IS NOT NULL, segment_version FROM embeddings",
+            logger: logger
+        ).decode((Int64, Int64, Int, Bool, Int).self) {
             snapshot.embeddings[modelID, default: [:]][TrackID(track)] = version
+            segmentVersions[modelID, default: [:]][TrackID(track)] = segmentVersion
             if hasTimbre { snapshot.timbres[modelID, default: []].insert(TrackID(track)) }
         }
         for try await (track, modelID) in try await connection.query(
             "SELECT DISTINCT track_id, model_id FROM segment_embeddings", logger: logger
         ).decode((Int64, Int64).self) {
-            snapshot.segments[modelID, default: []].insert(TrackID(track))
+            snapshot.segments[modelID, default: [:]][TrackID(track)] = segmentVersions[modelID]?[TrackID(track)] ?? 1
         }
         if let model {
             for try await path in try await connection.query(
@@ -422,12 +425,14 @@ extension PostgresStore {
                         try await connection.query(
                             """
                             INSERT INTO embeddings
-                                (track_id, model_id, vector, segment_count, created_at, analysis_version, timbre)
+                                (track_id, model_id, vector, segment_count, created_at, analysis_version, timbre,
+                                 segment_version)
                             VALUES (\(id), \(e.modelID), \(vector), \(Int64(e.segmentCount)), \(now),
-                                \(Int64(e.analysisVersion)), \(timbre))
+                                \(Int64(e.analysisVersion)), \(timbre), \(Int64(e.segmentVersion)))
                             ON CONFLICT (track_id, model_id) DO UPDATE SET vector = excluded.vector,
                                 segment_count = excluded.segment_count, created_at = excluded.created_at,
-                                analysis_version = excluded.analysis_version, timbre = excluded.timbre
+                                analysis_version = excluded.analysis_version, timbre = excluded.timbre,
+                                segment_version = excluded.segment_version
                             """, logger: logger)
                         try await connection.query(
                             "DELETE FROM segment_embeddings WHERE track_id = \(id) AND model_id = \(e.modelID)",

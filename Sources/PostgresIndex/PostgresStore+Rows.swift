@@ -47,17 +47,17 @@ extension PostgresStore {
             var embeddings: [StoredEmbedding] = []
             let rows = try await connection.query(
                 """
-                SELECT track_id, model_id, vector, segment_count, created_at, analysis_version, timbre
+                SELECT track_id, model_id, vector, segment_count, created_at, analysis_version, timbre, segment_version
                 FROM embeddings
                 WHERE (track_id, model_id) > (\(key.trackID), \(key.modelID)) ORDER BY track_id, model_id LIMIT \(limit)
                 """, logger: logger)
-            for try await (track, model, vector, segments, createdAt, version, timbre) in rows.decode(
-                (Int64, Int64, Data, Int, Double, Int, Data?).self)
+            for try await (track, model, vector, segments, createdAt, version, timbre, segmentVersion) in rows.decode(
+                (Int64, Int64, Data, Int, Double, Int, Data?, Int).self)
             {
                 embeddings.append(
                     StoredEmbedding(
                         trackID: track, modelID: model, vector: vector, segmentCount: segments, createdAt: createdAt,
-                        analysisVersion: version, timbre: timbre))
+                        analysisVersion: version, timbre: timbre, segmentVersion: segmentVersion))
             }
             return embeddings
         }
@@ -155,10 +155,12 @@ extension PostgresStore {
                     let e = batch.embeddings
                     try await connection.query(
                         """
-                        INSERT INTO embeddings (track_id, model_id, vector, segment_count, created_at, analysis_version)
+                        INSERT INTO embeddings
+                            (track_id, model_id, vector, segment_count, created_at, analysis_version, segment_version)
                         SELECT * FROM unnest(\(e.map(\.trackID)), \(e.map(\.modelID)),
                             \(e.map { ByteBuffer(bytes: $0.vector) }), \(e.map { Int64($0.segmentCount) }),
-                            \(e.map(\.createdAt)), \(e.map { Int64($0.analysisVersion) }))
+                            \(e.map(\.createdAt)), \(e.map { Int64($0.analysisVersion) }),
+                            \(e.map { Int64($0.segmentVersion) }))
                         """, logger: logger)
                     // Arrays cannot hold NULLs here, so the timbre profiles follow for the rows that have one.
                     let t = e.filter { $0.timbre != nil }

@@ -49,16 +49,20 @@ extension PostgresStore {
             var storage: [Float] = []
             var segments: [TrackID: [Embedding]] = [:]
             var timbres: [TrackID: [Float]] = [:]
+            var segmentVersions: [TrackID: Int] = [:]
             let dimensions = model?.model.version.dimensions ?? 0
             if let model {
                 ids.reserveCapacity(model.embeddingCount)
                 storage.reserveCapacity(model.embeddingCount * dimensions)
                 let rows = try await connection.query(
                     """
-                    SELECT track_id, vector, timbre FROM embeddings WHERE model_id = \(model.model.id)
-                    ORDER BY track_id
+                    SELECT track_id, vector, timbre, segment_version FROM embeddings
+                    WHERE model_id = \(model.model.id) ORDER BY track_id
                     """, logger: logger)
-                for try await (track, vector, timbre) in rows.decode((Int64, ByteBuffer, ByteBuffer?).self) {
+                for try await (track, vector, timbre, segmentVersion) in rows.decode(
+                    (Int64, ByteBuffer, ByteBuffer?, Int64).self)
+                {
+                    segmentVersions[TrackID(track)] = Int(segmentVersion)
                     storage.append(contentsOf: try floats(vector, dimensions, "the vector of track \(track)"))
                     ids.append(TrackID(track))
                     // A profile's length is checked where it is read (`TimbreProfile(packed:)`); a partial float
@@ -82,7 +86,8 @@ extension PostgresStore {
             return IndexSnapshot(
                 models: models, modelID: model?.model.id, ids: ids,
                 vectors: Matrix(rows: ids.count, columns: ids.isEmpty ? 0 : dimensions, storage: storage),
-                tracks: tracks, segments: segments, timbres: timbres, newestUpdate: newest)
+                tracks: tracks, segments: segments, segmentVersions: segmentVersions, timbres: timbres,
+                newestUpdate: newest)
         }
     }
 

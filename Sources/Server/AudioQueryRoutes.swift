@@ -29,25 +29,37 @@ extension APIRoutes {
                     field, "identify ranks every indexed track by its recording; it does not combine with \(field)")
             }
             // Before the upload is analysed (seconds): an index without segments cannot answer at all.
-            guard snapshot.engine.keepsSegments else {
+            let kinds = snapshot.engine.segmentVersions
+            guard !kinds.isEmpty else {
                 throw APIError(
                     .conflict, field: "identify",
                     "identify matches segment embeddings, which the index \(state.databaseName) does not keep for "
                         + "this model; run `retrieve index --segments DIR` on the collection (same --db) and the "
                         + "server picks them up, or leave out identify for tracks that sound alike")
             }
+            guard kinds.contains(analyser.segmentVersion) else {
+                throw APIError(
+                    .conflict, field: "identify",
+                    "the index \(state.databaseName) keeps segment embeddings for this model made by an earlier "
+                        + "identification front end, which cannot be matched against this build's; run `retrieve "
+                        + "index --segments DIR` on the collection (same --db) to remake them and the server picks "
+                        + "them up")
+            }
         }
         let (audio, filename) = try await Self.upload(request, limits: limits)
         let results: [SimilarTrack]
         let ownRow: Int?
         if identify {
-            let pitchOffsets = exactPitch ? [] : RobustFrontEnd.pitchOffsets
+            let pitchOffsets = exactPitch ? [] : IdentificationFrontEnd.pitchOffsets
             (results, ownRow) = try await analyser.run(
                 audio, filename: filename, .identification(pitchOffsets: pitchOffsets)
             ) { analysis, path in
                 guard case .identification(let variants) = analysis else { throw UploadAnalyser.wrongKind }
                 let engine = snapshot.engine
-                return (try engine.identify(variants: variants, k: k), engine.row(matchingContentOf: path))
+                return (
+                    try engine.identify(variants: variants, segmentVersion: analyser.segmentVersion, k: k),
+                    engine.row(matchingContentOf: path)
+                )
             }
         } else {
             let (analysis, row) = try await analyser.run(audio, filename: filename, .style) { analysis, path in

@@ -18,7 +18,7 @@ public enum UploadAnalysis: Sendable, Equatable {
     /// What the child is asked for.
     public enum Request: Sendable, Equatable {
         case style
-        /// The pitch offsets in semitones besides the recording as it is (`RobustFrontEnd.pitchOffsets`; none for
+        /// The pitch offsets in semitones besides the recording as it is (`IdentificationFrontEnd.pitchOffsets`; none for
         /// `exactPitch`).
         case identification(pitchOffsets: [Double])
     }
@@ -125,12 +125,16 @@ public struct UploadAnalysisSettings: Sendable {
     public var executable: URL
     /// The model file the server loaded; the child loads it again and checks that its digest is the server's.
     public var modelPath: String
+    /// The kind of identification segments the model makes (`EncoderAnalyser.segmentVersion`): identification
+    /// matches an upload only against stored segments of that kind.
+    public var segmentVersion: Int
     /// The longest an analysis may take before the child is killed and the request answered 422.
     public var timeout: TimeInterval = 300
 
-    public init(executable: URL, modelPath: String) {
+    public init(executable: URL, modelPath: String, segmentVersion: Int) {
         self.executable = executable
         self.modelPath = modelPath
+        self.segmentVersion = segmentVersion
     }
 }
 
@@ -141,6 +145,9 @@ final class UploadAnalyser: @unchecked Sendable {
     private let settings: UploadAnalysisSettings
     private let model: ModelVersion
     private let queue = DispatchQueue(label: "retrieve.serve.analysis")
+
+    /// The kind of identification segments the child makes (`UploadAnalysisSettings.segmentVersion`).
+    var segmentVersion: Int { settings.segmentVersion }
 
     init(settings: UploadAnalysisSettings, model: ModelVersion) {
         self.settings = settings

@@ -42,10 +42,13 @@ public protocol IndexReading: AnyObject, Sendable {
     /// The stored timbre profiles (`IndexBatch.ModelEmbedding.timbre`) of those of `tracks` that have one by
     /// `model`.
     func timbres(tracks: [TrackID], model: Int64) throws -> [TrackID: [Float]]
-    /// Whether any track has stored segment embeddings by `model`.
-    func hasSegments(model: Int64) throws -> Bool
+    /// The kinds (`IndexBatch.ModelEmbedding.segmentVersion`) of the segment embeddings stored by `model`: empty
+    /// when no track has any.
+    func segmentVersions(model: Int64) throws -> Set<Int>
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).
     func segments(track: TrackID, model: Int64) throws -> [Embedding]
+    /// The stored per-segment embeddings of `track` by `model` if they are of kind `version`; else empty.
+    func segments(track: TrackID, model: Int64, version: Int) throws -> [Embedding]
     /// The number of tracks and the newest `updated_at` among them (an export's resume check).
     func updateStamp() throws -> (tracks: Int, newestUpdate: Double)
 }

@@ -19,6 +19,7 @@ public final class IndexSnapshot: IndexReading {
     private let recordIDs: [TrackID]
     private let rowOfPath: [String: Int]
     private let segmentsByTrack: [TrackID: [Embedding]]
+    private let segmentVersionByTrack: [TrackID: Int]
     private let timbreByTrack: [TrackID: [Float]]
     private let stamp: (tracks: Int, newestUpdate: Double)
 
@@ -29,11 +30,13 @@ public final class IndexSnapshot: IndexReading {
     ///   - vectors: that model's vectors, one row per id of `ids`.
     ///   - tracks: every track, by ascending id.
     ///   - segments: that model's stored segment embeddings by track, in segment order.
+    ///   - segmentVersions: their kind by track (`IndexBatch.ModelEmbedding.segmentVersion`).
     ///   - timbres: that model's stored timbre profiles by track (about 2.6 KB a track).
     ///   - newestUpdate: the newest `updated_at` among the tracks (0 when there are none).
     public init(
         models: [ModelUsage], modelID: Int64?, ids: [TrackID], vectors: Matrix, tracks: [TrackRecord],
-        segments: [TrackID: [Embedding]], timbres: [TrackID: [Float]] = [:], newestUpdate: Double
+        segments: [TrackID: [Embedding]], segmentVersions: [TrackID: Int], timbres: [TrackID: [Float]] = [:],
+        newestUpdate: Double
     ) {
         precondition(ids.count == vectors.rows, "one vector per id")
         self.models = models
@@ -47,6 +50,7 @@ public final class IndexSnapshot: IndexReading {
         for (row, track) in tracks.enumerated() { rows[track.path] = row }
         rowOfPath = rows
         segmentsByTrack = segments
+        segmentVersionByTrack = segmentVersions
         timbreByTrack = timbres
         stamp = (tracks.count, newestUpdate)
     }
@@ -127,7 +131,13 @@ public final class IndexSnapshot: IndexReading {
         return out
     }
 
-    public func hasSegments(model: Int64) throws -> Bool { model == modelID && !segmentsByTrack.isEmpty }
+    public func segmentVersions(model: Int64) throws -> Set<Int> {
+        model == modelID ? Set(segmentsByTrack.keys.compactMap { segmentVersionByTrack[$0] }) : []
+    }
+
+    public func segments(track: TrackID, model: Int64, version: Int) throws -> [Embedding] {
+        segmentVersionByTrack[track] == version ? try segments(track: track, model: model) : []
+    }
 
     public func segments(track: TrackID, model: Int64) throws -> [Embedding] {
         model == modelID ? segmentsByTrack[track] ?? [] : []

@@ -44,7 +44,8 @@ extension IndexStore {
             ).map {
                 StoredEmbedding(
                     trackID: $0.trackID, modelID: $0.modelID, vector: $0.vector, segmentCount: $0.segmentCount,
-                    createdAt: $0.createdAt, analysisVersion: $0.analysisVersion, timbre: $0.timbre)
+                    createdAt: $0.createdAt, analysisVersion: $0.analysisVersion, timbre: $0.timbre,
+                    segmentVersion: $0.segmentVersion)
             }
         }
     }
@@ -91,7 +92,8 @@ extension IndexStore {
             for e in batch.embeddings {
                 try EmbeddingRow(
                     trackID: e.trackID, modelID: e.modelID, vector: e.vector, segmentCount: e.segmentCount,
-                    createdAt: e.createdAt, analysisVersion: e.analysisVersion, timbre: e.timbre
+                    createdAt: e.createdAt, analysisVersion: e.analysisVersion, timbre: e.timbre,
+                    segmentVersion: e.segmentVersion
                 ).insert(db)
             }
             for s in batch.segments {

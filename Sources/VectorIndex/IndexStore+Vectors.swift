@@ -113,14 +113,42 @@ extension IndexStore {
         return out
     }
 
-    /// The ids of the tracks that have stored segment embeddings by `model`.
-    public func tracksWithSegments(model: Int64) throws -> Set<TrackID> {
+    /// The ids of the tracks that have stored segment embeddings of kind `version` by `model`.
+    public func tracksWithSegments(model: Int64, version: Int) throws -> Set<TrackID> {
         try read { db in
             Set(
                 try Int64.fetchAll(
-                    db, sql: "SELECT DISTINCT track_id FROM segment_embeddings WHERE model_id = ?", arguments: [model]
+                    db,
+                    sql: """
+                        SELECT DISTINCT s.track_id FROM segment_embeddings s
+                        JOIN embeddings e ON e.track_id = s.track_id AND e.model_id = s.model_id
+                        WHERE s.model_id = ? AND e.segment_version = ?
+                        """, arguments: [model, version]
                 ).map(TrackID.init))
         }
+    }
+
+    /// The kinds of the segment embeddings stored by `model` (empty: none).
+    public func segmentVersions(model: Int64) throws -> Set<Int> {
+        try read { db in try Self.segmentVersions(db, model: model) }
+    }
+
+    static func segmentVersions(_ db: Database, model: Int64) throws -> Set<Int> {
+        Set(
+            try Int.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT e.segment_version FROM embeddings e
+                    WHERE e.model_id = ? AND EXISTS (
+                        SELECT 1 FROM segment_embeddings s WHERE s.track_id = e.track_id AND s.model_id = e.model_id)
+                    """, arguments: [model]))
+    }
+
+    static func segments(_ db: Database, track: TrackID, model: Int64, version: Int) throws -> [Embedding] {
+        let stored = try Int.fetchOne(
+            db, sql: "SELECT segment_version FROM embeddings WHERE track_id = ? AND model_id = ?",
+            arguments: [track.rawValue, model])
+        return stored == version ? try segments(db, track: track, model: model) : []
     }
 
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).

@@ -71,7 +71,7 @@ extension IndexStore {
         try EmbeddingRow(
             trackID: track, modelID: e.modelID, vector: VectorCodec.encode(e.embedding.values),
             segmentCount: e.segmentCount, createdAt: now, analysisVersion: e.analysisVersion,
-            timbre: e.timbre.map(VectorCodec.encode)
+            timbre: e.timbre.map(VectorCodec.encode), segmentVersion: e.segmentVersion
         ).upsert(db)
         try SegmentRow.filter(SegmentRow.Columns.trackID == track && SegmentRow.Columns.modelID == e.modelID)
             .deleteAll(db)

@@ -193,12 +193,14 @@ public final class IndexView: Sendable {
         try read { db in try IndexStore.timbres(db, tracks: tracks, model: model) }
     }
 
-    /// Whether any track has stored segment embeddings by `model`.
-    public func hasSegments(model: Int64) throws -> Bool {
-        try read { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM segment_embeddings WHERE model_id = ?)", arguments: [model])!
-        }
+    /// The kinds of the segment embeddings stored by `model` (empty: none).
+    public func segmentVersions(model: Int64) throws -> Set<Int> {
+        try read { db in try IndexStore.segmentVersions(db, model: model) }
+    }
+
+    /// The stored per-segment embeddings of `track` by `model` if they are of kind `version`; else empty.
+    public func segments(track: TrackID, model: Int64, version: Int) throws -> [Embedding] {
+        try read { db in try IndexStore.segments(db, track: track, model: model, version: version) }
     }
 
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).

@@ -129,6 +129,11 @@ public struct IndexBatch: Sendable {
         public var segmentCount: Int
         /// The per-segment embeddings, if the caller wants them stored (empty: keep none).
         public var segments: [Embedding]
+        /// The kind of `segments` (the identification front end's version, `Analysis.IdentificationFrontEnd`),
+        /// stored so that segments of another kind are remade rather than matched against a query's; without
+        /// segments it is kept but means nothing. 1 by default: the robust windows, the kind of every segment
+        /// stored before kinds were recorded.
+        public var segmentVersion: Int
         /// The version of the analysis (decoding, resampling, front end) that made these vectors; the index
         /// stores it so that `IndexStore.tracksNeedingEmbedding(model:analysisVersion:)` finds stale ones.
         public var analysisVersion: Int
@@ -138,12 +143,13 @@ public struct IndexBatch: Sendable {
 
         public init(
             modelID: Int64, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
-            analysisVersion: Int = FeatureConfiguration.analysisVersion, timbre: [Float]? = nil
+            segmentVersion: Int = 1, analysisVersion: Int = FeatureConfiguration.analysisVersion, timbre: [Float]? = nil
         ) {
             self.modelID = modelID
             self.embedding = embedding
             self.segmentCount = segmentCount
             self.segments = segments
+            self.segmentVersion = segmentVersion
             self.analysisVersion = analysisVersion
             self.timbre = timbre
         }

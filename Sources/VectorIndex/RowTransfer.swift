@@ -32,10 +32,12 @@ public struct StoredEmbedding: Sendable, Equatable {
     public var analysisVersion: Int
     /// The timbre profile's float32 little-endian bytes as stored, or nil.
     public var timbre: Data?
+    /// The kind of the track's segment rows by this model (identification front end version).
+    public var segmentVersion: Int
 
     public init(
         trackID: Int64, modelID: Int64, vector: Data, segmentCount: Int, createdAt: Double, analysisVersion: Int,
-        timbre: Data? = nil
+        timbre: Data? = nil, segmentVersion: Int
     ) {
         self.trackID = trackID
         self.modelID = modelID
@@ -44,6 +46,7 @@ public struct StoredEmbedding: Sendable, Equatable {
         self.createdAt = createdAt
         self.analysisVersion = analysisVersion
         self.timbre = timbre
+        self.segmentVersion = segmentVersion
     }
 
     /// The position of this row in the order rows are copied and checksummed: (track, model).

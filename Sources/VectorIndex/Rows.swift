@@ -126,9 +126,12 @@ struct EmbeddingRow: Codable, FetchableRecord, PersistableRecord {
     var analysisVersion: Int
     /// The track's timbre profile, float32 little-endian; nil when the model made none.
     var timbre: Data?
+    /// The kind of the track's `segment_embeddings` rows (identification front end version).
+    var segmentVersion: Int
 
     enum CodingKeys: String, CodingKey, ColumnExpression {
         case vector, timbre
+        case segmentVersion = "segment_version"
         case trackID = "track_id"
         case modelID = "model_id"
         case segmentCount = "segment_count"

@@ -19,6 +19,7 @@ enum Schema {
         ("v2-analysis-version", v2, nil),
         ("v3-vector-chunks", v3, VectorChunks.fold),
         ("v4-timbre", v4, nil),
+        ("v5-segment-version", v5, nil),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -114,6 +115,16 @@ enum Schema {
     /// `retrieve index` re-embeds every track anyway.
     static let v4 = """
         ALTER TABLE embeddings ADD COLUMN timbre BLOB;
+        """
+
+    /// Each embedding records the kind of its track's segment rows (`segment_embeddings`, kept by `retrieve index
+    /// --segments`): the identification front end's version (`Analysis.IdentificationFrontEnd`), 1 for segments of
+    /// the robust, band-limited windows, 2 for the model's own windows. Rows written before this migration take
+    /// 1, a literal, as every segment stored until then was of that kind; a model whose current kind differs has
+    /// those segments remade by its next `retrieve index --segments`, and identification never matches a query
+    /// against segments of another kind.
+    static let v5 = """
+        ALTER TABLE embeddings ADD COLUMN segment_version INTEGER NOT NULL DEFAULT 1 CHECK (segment_version >= 1);
         """
 
     /// Vectors packed many per BLOB for searches that read a whole model in one pass (`VectorChunks`), kept in

@@ -45,9 +45,10 @@ struct EvaluateCommand: ParsableCommand {
             Identification: --identification-excerpts 10-s excerpts per track, each degraded once (cycling \
             through 20 dB white noise, -9 dB gain, 128 kb/s MP3, 4 kHz low-pass, +3 % tempo, +1 semitone, \
             16 kHz resampling), are looked up among the full tracks: R@1, R@10 and MRR. With a model, the rows \
-            model:NAME:segments, :segments-z, :segments-aligned, :segments-robust and :segments-robust-pitch \
-            identify by matching segment embeddings instead of one pooled vector (their style columns repeat the \
-            pooled model's).
+            model:NAME:segments, :segments-z, :segments-aligned, :segments-robust, :segments-robust-pitch and \
+            :segments-pitch identify by matching segment embeddings instead of one pooled vector (their style \
+            columns repeat the pooled model's); similar --identify does as :segments-pitch for a model that \
+            level-normalises its input, as :segments-robust-pitch for an older one.
             Timbre: the row timbre compares tracks' MFCC Gaussians, of all bands and of the bands below 5 kHz \
             (Jensen-Shannon distance, mutual proximity over the evaluated tracks, as Musly does; the closer of \
             the two counts), and model:NAME+timbre mixes the model's cosine with it, each standardised per query \
@@ -380,9 +381,10 @@ struct EvaluateCommand: ParsableCommand {
         if r.systems.contains(where: { $0.name.hasSuffix(":segments") }) {
             lines.append("model:…:segments rows identify by matching segment embeddings (mean over the excerpt's "
                 + "segments of the best cosine in the track; -z: after z-scoring; -aligned: share of best matches at "
-                + "one time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; -robust-pitch: "
-                + "also trying the query varispeed-shifted ±0.5, ±1, ±1.5 semitones, as `similar --identify` does); "
-                + "their style columns repeat the pooled model's.")
+                + "one time offset; -robust: on log-mel below 3.5 kHz, level-aligned per segment; -pitch and "
+                + "-robust-pitch: also trying the query varispeed-shifted ±0.5, ±1, ±1.5 semitones, as `similar "
+                + "--identify` does for a model with level normalisation and for one without); their style columns "
+                + "repeat the pooled model's.")
         }
         if r.excerpts > 0 {
             lines.append("")

@@ -57,15 +57,17 @@ struct ServeCommand: ParsableCommand {
         guard let executable = OwnExecutable.url else {
             throw CLIError("cannot find this program's own file (/proc/self/exe), which analyses uploads; is /proc mounted?")
         }
+        let encoder = try location.loadModel()
         var configuration = ServerConfiguration(
             databasePath: location.databaseName,
-            analysis: UploadAnalysisSettings(executable: executable, modelPath: location.modelOption.path))
+            analysis: UploadAnalysisSettings(
+                executable: executable, modelPath: location.modelOption.path,
+                segmentVersion: IdentificationFrontEnd.version(for: encoder.configuration)))
         configuration.host = host
         configuration.port = port
         configuration.limits.maxUploadBytes = maxUploadMb << 20
         configuration.token = try token ?? tokenFile.map(Self.readToken)
         configuration.subsonic = try subsonic.settings(environment: ProcessInfo.processInfo.environment)
-        let encoder = try location.loadModel()
         if let url = location.postgresURL {
             configuration.source = try PostgresLibrarySource(url: url)
         } else {

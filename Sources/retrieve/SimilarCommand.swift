@@ -114,13 +114,14 @@ struct SimilarCommand: ParsableCommand {
                 throw CLIError("\(queries[0]): --identify takes an audio file that exists")
             }
             let variants: [[Embedding]]
+            let identifier = try EncoderAnalyser(encoder: encoder)
             do {
-                variants = try EncoderAnalyser(encoder: encoder).identificationSegments(
-                    path: path, pitchOffsets: exactPitch ? [] : RobustFrontEnd.pitchOffsets)
+                variants = try identifier.identificationSegments(
+                    path: path, pitchOffsets: exactPitch ? [] : IdentificationFrontEnd.pitchOffsets)
             } catch {
                 throw LibraryError.queryNotAnalysable(path: path, reason: String(describing: error))
             }
-            let results = try engine.identify(variants: variants, k: k)
+            let results = try engine.identify(variants: variants, segmentVersion: identifier.segmentVersion, k: k)
             print(render(results, seeds: []), terminator: "")
             return
         }

@@ -92,7 +92,7 @@ final class LabelledFixture {
         #expect(report.systems.map(\.name)
             == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
-               "model:tiny:segments-robust-pitch",
+               "model:tiny:segments-robust-pitch", "model:tiny:segments-pitch",
                "mfcc-stats", "logmel-stats", "timbre", "model:tiny+timbre"])
         #expect(report.systems[0].dimensions == 8)
         #expect(report.systems.map(\.name) == (try Evaluator(encoder: encoder, options: options)).systemNames)

@@ -10,6 +10,7 @@ import RetrieveCore
 import SequenceEncoding
 import SpectralFeatures
 import Testing
+import GRDB
 import VectorIndex
 import TestSupport
 import PipelineTestSupport
@@ -47,9 +48,24 @@ import PipelineTestSupport
         #expect(analysis.segmentCount == pooledWindows.count && pooled.count == pooledWindows.count)
         #expect(pooled.map(\.values) == encoder.embed(segments: pooledWindows).map(\.values))
         let query = try analyser.identificationSegments(path: audio.path, pitchOffsets: [])[0]
-        let robust = encoder.embed(segments: RobustFrontEnd.windows(identificationWindows, configuration: configuration))
+        let robust = encoder.embed(segments: IdentificationFrontEnd.robustWindows(identificationWindows, configuration: configuration))
         #expect(query.map(\.values) == robust.map(\.values))
         #expect(analysis.segments.map(\.values) == query.map(\.values))
+        #expect(analysis.segmentVersion == 1)
+        // A model that level-normalises its input embeds its own windows for identification, at the same hop.
+        var levelled = configuration
+        levelled.levelRange = 80
+        let levelURL = folder.path("level.safetensors")
+        try SequenceEncoding.Encoder(configuration: levelled, seed: 3).save(to: levelURL, name: "level")
+        let levelEncoder = try SequenceEncoding.Encoder.load(contentsOf: levelURL)
+        let levelAnalyser = try EncoderAnalyser(encoder: levelEncoder)
+        levelAnalyser.keepSegments = true
+        let levelAnalysis = try levelAnalyser.analyse(path: audio.path)
+        let own = levelEncoder.embed(segments: identificationWindows)
+        #expect(levelAnalysis.segmentVersion == 2)
+        #expect(levelAnalysis.segments.map(\.values) == own.map(\.values))
+        #expect(try levelAnalyser.identificationSegments(path: audio.path, pitchOffsets: [])[0].map(\.values)
+                == own.map(\.values))
         // The pooled embedding is the normalised mean of the pooled segments only.
         let mean = try #require(Embedding.pooled(pooled))
         #expect(zip(analysis.embedding.values, mean.values).allSatisfy { abs($0 - $1) < 1e-6 })
@@ -107,7 +123,7 @@ import PipelineTestSupport
         let url = folder.path("tone.wav")
         try AudioFileWriter.write(Signals.sine(frequency: 440, seconds: 2, sampleRate: 44_100), sampleRate: 44_100,
                                   format: .wav16, to: url)
-        let rate = RobustFrontEnd.varispeedRate(22_050, semitones: semitones)
+        let rate = IdentificationFrontEnd.varispeedRate(22_050, semitones: semitones)
         let samples = try AudioDecoder(targetSampleRate: rate).decode(url).samples
         // Frequency at 22 050 Hz from upward zero crossings over the middle second.
         let middle = Array(samples[(samples.count / 4)..<(samples.count * 3 / 4)])
@@ -179,7 +195,7 @@ import PipelineTestSupport
         // segments far, as they move the trained model's); a 3 % tempo change is mild for it. The robust front
         // end (log-mel below 3.5 kHz, level aligned) makes gain and this low-pass (all partials < 3.5 kHz) mild.
         // +1 semitone moves each note of a tune to the next one of the set: a tune no track plays, which only the
-        // pitch tries (`RobustFrontEnd.pitchOffsets`, by varispeed, not by the degradation's shifter) undo.
+        // pitch tries (`IdentificationFrontEnd.pitchOffsets`, by varispeed, not by the degradation's shifter) undo.
         options.degradations = [.clean, .timeStretch, .gain, .lowPass, .pitchShift]
         options.excerptsPerTrack = 5
         let report = try Evaluator(encoder: try SequenceEncoding.Encoder.load(contentsOf: url), options: options)
@@ -187,7 +203,7 @@ import PipelineTestSupport
         let names = report.systems.map(\.name)
         #expect(names == ["model:tiny", "model:tiny:z", "model:tiny:segments", "model:tiny:segments-z", "model:tiny:segments-aligned",
                "model:tiny:segments-robust",
-               "model:tiny:segments-robust-pitch",
+               "model:tiny:segments-robust-pitch", "model:tiny:segments-pitch",
                "mfcc-stats", "logmel-stats", "timbre", "model:tiny+timbre"])
         let byName = Dictionary(uniqueKeysWithValues: report.systems.map { ($0.name, $0.identification) })
         let pooled = try #require(byName["model:tiny"]), segments = try #require(byName["model:tiny:segments"])
@@ -222,7 +238,9 @@ import PipelineTestSupport
         _ = try f.indexer().run(roots: [f.music.path])
         let plain = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
         let one = [Embedding(normalising: [Float](repeating: 1, count: f.encoder.configuration.embeddingSize))]
-        #expect(throws: LibraryError.noSegments(database: f.databasePath)) { try plain.identify(segments: one, k: 3) }
+        #expect(throws: LibraryError.noSegments(database: f.databasePath)) {
+            try plain.identify(segments: one, segmentVersion: 1, k: 3)
+        }
 
         // Asking for segments later re-analyses the tracks that have none, once.
         let upgrade = try f.indexer(keepSegments: true).run(roots: [f.music.path])
@@ -244,17 +262,59 @@ import PipelineTestSupport
         try AudioFileWriter.write(Array(samples[8_820..<(8_820 + 26_460)]), sampleRate: 22_050, format: .wav16,
                                   to: excerptURL)
         let analyser = try EncoderAnalyser(encoder: f.encoder)
-        let results = try engine.identify(variants: try analyser.identificationSegments(path: excerptURL.path), k: 3)
+        #expect(analyser.segmentVersion == 1)  // the fixture's model does not level-normalise: robust windows
+        let results = try engine.identify(
+            variants: try analyser.identificationSegments(path: excerptURL.path), segmentVersion: 1, k: 3)
         #expect(results.map(\.rank) == [1, 2, 3])
         #expect(results.first?.track.path == source.path)
         #expect(results[0].score > results[1].score)
         // The stored segments are the query front end's: a whole track finds itself with cosine 1.
-        let whole = try engine.identify(variants: try analyser.identificationSegments(path: source.path), k: 1)
+        let whole = try engine.identify(
+            variants: try analyser.identificationSegments(path: source.path), segmentVersion: 1, k: 1)
         #expect(whole.first?.track.path == source.path && abs(whole[0].score - 1) < 1e-5)
         // Excluded rows never come back.
         let row = try #require(engine.row(of: source.id!))
-        let without = try engine.identify(variants: try analyser.identificationSegments(path: excerptURL.path), k: 6,
-                                          excluding: [row])
+        let without = try engine.identify(
+            variants: try analyser.identificationSegments(path: excerptURL.path), segmentVersion: 1, k: 6,
+            excluding: [row])
         #expect(without.count == 5 && !without.contains { $0.track.path == source.path })
+    }
+
+    /// A model that level-normalises its input stores its own windows as identification segments (kind 2); the
+    /// robust windows an earlier build stored for it (kind 1) are never matched against a query's, and the next
+    /// `index --segments` remakes them.
+    @Test func segmentsOfAnEarlierFrontEndAreRemadeNotMatched() throws {
+        let f = try PipelineFixture(tracks: 6)
+        var configuration = f.encoder.configuration
+        configuration.levelRange = 80
+        let levelURL = f.folder.path("level.safetensors")
+        try SequenceEncoding.Encoder(configuration: configuration, seed: 8).save(to: levelURL, name: "level")
+        let encoder = try SequenceEncoding.Encoder.load(contentsOf: levelURL)
+        let analyser = try EncoderAnalyser(encoder: encoder)
+        #expect(analyser.segmentVersion == 2 && IdentificationFrontEnd.version(for: f.encoder.configuration) == 1)
+        let first = try f.indexer(modelURL: levelURL, keepSegments: true).run(roots: [f.music.path])
+        #expect(first.added == 6, "\(first)")
+        let source = try #require(try f.store().allTracks().first { $0.path.hasSuffix("track03.wav") })
+        func identify() throws -> [SimilarTrack] {
+            let engine = try QueryEngine(store: try f.store(), model: encoder.version, databasePath: f.databasePath)
+            return try engine.identify(
+                variants: try analyser.identificationSegments(path: source.path, pitchOffsets: []),
+                segmentVersion: analyser.segmentVersion, k: 1)
+        }
+        // The stored segments are the model's own windows, as the query's: the track finds itself at cosine 1.
+        let found = try identify()
+        #expect(found.first?.track.path == source.path && abs(found[0].score - 1) < 1e-5)
+        // As an index of an earlier build holds them after the migration: every segment of kind 1.
+        let queue = try DatabaseQueue(path: f.databasePath)
+        try queue.write { try $0.execute(sql: "UPDATE embeddings SET segment_version = 1") }
+        try queue.close()
+        #expect(throws: LibraryError.staleSegments(database: f.databasePath)) { try identify() }
+        // Indexing without --segments leaves them; with it, every track is re-analysed once.
+        #expect(try f.indexer(modelURL: levelURL).run(roots: [f.music.path]).unchanged == 6)
+        let remade = try f.indexer(modelURL: levelURL, keepSegments: true).run(roots: [f.music.path])
+        #expect(remade.reembedded == 6 && remade.unchanged == 0, "\(remade)")
+        let again = try f.indexer(modelURL: levelURL, keepSegments: true).run(roots: [f.music.path])
+        #expect(again.reembedded == 0 && again.unchanged == 6, "\(again)")
+        #expect(try identify().first?.track.path == source.path)
     }
 }

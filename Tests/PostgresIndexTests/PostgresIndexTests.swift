@@ -62,10 +62,10 @@ struct PostgresStoreTests {
                     return try await store.schemaVersions()
                 }
             }
-            for try await versions in group { #expect(versions == [1, 2, 3, 4]) }
+            for try await versions in group { #expect(versions == [1, 2, 3, 4, 5]) }
         }
         let again = try await PostgresStore.open(url: url, migrate: true)
-        #expect(try await again.schemaVersions() == [1, 2, 3, 4])
+        #expect(try await again.schemaVersions() == [1, 2, 3, 4, 5])
         #expect(try await again.rowCounts() == RowCounts())
         await again.close()
     }
@@ -107,9 +107,10 @@ struct PostgresStoreTests {
         try server.psql(
             database: String(old.split(separator: "/").last!),
             "DROP TABLE index_work; DROP TABLE index_changes; DROP FUNCTION retrieve_count_change() CASCADE; "
-                + "ALTER TABLE embeddings DROP COLUMN timbre; DELETE FROM schema_migrations WHERE version > 1")
+                + "ALTER TABLE embeddings DROP COLUMN timbre; ALTER TABLE embeddings DROP COLUMN segment_version; "
+                + "DELETE FROM schema_migrations WHERE version > 1")
         let upgraded = try await PostgresStore.open(url: old, migrate: false)
-        #expect(try await upgraded.schemaVersions() == [1, 2, 3, 4])
+        #expect(try await upgraded.schemaVersions() == [1, 2, 3, 4, 5])
         await upgraded.close()
         let empty = try server.createDatabase()
         await #expect {

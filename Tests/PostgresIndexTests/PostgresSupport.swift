@@ -96,7 +96,8 @@ enum GeneratedIndex {
                 var embeddings: [IndexBatch.ModelEmbedding] = [
                     .init(
                         modelID: ids[0], embedding: vector(first), segmentCount: 3,
-                        segments: (0..<3).map { _ in vector(first) }, timbre: i % 2 == 0 ? timbre() : nil)
+                        segments: (0..<3).map { _ in vector(first) }, segmentVersion: 1 + i % 2,
+                        timbre: i % 2 == 0 ? timbre() : nil)
                 ]
                 for (n, version) in versions.enumerated().dropFirst() where i % 3 != 1 {
                     embeddings.append(

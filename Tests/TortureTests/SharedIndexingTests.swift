@@ -1,5 +1,6 @@
 import AudioDecoding
 import Foundation
+import GRDB
 import Testing
 import TestSupport
 #if canImport(Glibc)
@@ -86,6 +87,17 @@ struct SharedIndexingTests {
                 Torture.tone(i, seconds: 2), sampleRate: 22_050, format: .wav16, to: music.appendingPathComponent("t\(i).wav"))
         }
         return (folder, music, model)
+    }
+
+    /// `retrieve index MUSIC --db DB --model MODEL --json` in `folder` (its crash journals there too): the summary.
+    static func index(
+        _ music: URL, into db: String, model: URL, in folder: TemporaryDirectory, _ extra: [String] = []
+    ) throws -> [String: Any] {
+        let run = try runRetrieve(
+            ["index", music.path, "--db", db, "--model", model.path, "--json", "-q"] + extra, in: folder.url,
+            environment: ["XDG_STATE_HOME": folder.path("state").path])
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        return try #require(object, "\(run.exit): \(run.stderr)")
     }
 
     static func json(_ child: Child) throws -> [String: Any] {
@@ -248,11 +260,7 @@ struct SharedIndexingTests {
         let url = try server.createDatabase(prefix: "plan")
         let sqlite = folder.path("index.sqlite").path
         func index(_ db: String, _ extra: [String] = []) throws -> [String: Any] {
-            let run = try runRetrieve(
-                ["index", music.path, "--db", db, "--model", model.path, "--json", "-q"] + extra, in: folder.url,
-                environment: ["XDG_STATE_HOME": folder.path("state").path])
-            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
-            return try #require(object, "\(run.exit): \(run.stderr)")
+            try Self.index(music, into: db, model: model, in: folder, extra)
         }
         func counts(_ summary: [String: Any]) -> [String] {
             ["added", "updated", "reembedded", "moved", "removed", "unchanged", "skippedFailures"].map {
@@ -291,5 +299,32 @@ struct SharedIndexingTests {
         let third = (try index(sqlite), try index(url))
         #expect(counts(third.0) == counts(third.1))
         #expect(third.1["unchanged"] as? Int == 5 && third.1["skippedFailures"] as? Int == 1)
+    }
+
+    /// `--segments` with a model that level-normalises its input stores segments of kind 2; segments of kind 1
+    /// (as an earlier build stored them) are remade by the next `--segments` run, on PostgreSQL as on SQLite.
+    @Test func segmentsOfAnEarlierFrontEndAreRemadeAsOnSQLite() throws {
+        let (folder, music, _) = try Self.sixTracks(prefix: "retrieve-shared-segments")
+        let model = folder.path("level.safetensors")
+        _ = try Torture.makeModel(at: model, seed: 12, levelRange: 80)
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try server.createDatabase(prefix: "segments")
+        let database = String(url.split(separator: "/").last!)
+        let sqlite = folder.path("index.sqlite").path
+        func index(_ db: String, _ extra: [String] = []) throws -> [String: Any] {
+            try Self.index(music, into: db, model: model, in: folder, extra)
+        }
+        for db in [sqlite, url] { #expect(try index(db, ["--segments"])["added"] as? Int == 6) }
+        #expect(try Self.integer(server, database, "SELECT count(*) FROM embeddings WHERE segment_version = 2") == 6)
+        #expect(try Self.integer(server, database, "SELECT count(DISTINCT track_id) FROM segment_embeddings") == 6)
+        try DatabaseQueue(path: sqlite).write { try $0.execute(sql: "UPDATE embeddings SET segment_version = 1") }
+        _ = try server.psql(database: database, "UPDATE embeddings SET segment_version = 1")
+        for db in [sqlite, url] {
+            #expect(try index(db)["unchanged"] as? Int == 6)  // without --segments nothing is remade
+            #expect(try index(db, ["--segments"])["reembedded"] as? Int == 6)
+            #expect(try index(db, ["--segments"])["unchanged"] as? Int == 6)
+        }
+        #expect(try Self.integer(server, database, "SELECT count(*) FROM embeddings WHERE segment_version = 2") == 6)
     }
 }

@@ -65,13 +65,15 @@ enum Torture {
     /// A random-weight model like `PipelineFixture`'s: tiny, so a debug build analyses a second of audio quickly.
     @discardableResult
     static func makeModel(at url: URL, seed: UInt64, embeddingSize: Int = 8, name: String? = nil,
-                          features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil)) throws
+                          features: FeatureConfiguration = FeatureConfiguration(topDecibels: nil),
+                          levelRange: Float? = nil) throws
         -> SequenceEncoding.Encoder
     {
         let configuration = EncoderConfiguration(
             inputSize: 128, hiddenSize: 12, layers: 1, bidirectional: false, pooling: .mean,
             embeddingSize: embeddingSize, classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 22,
-            features: features, bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+            features: features, bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128),
+            levelRange: levelRange)
         let encoder = SequenceEncoding.Encoder(configuration: configuration, seed: seed)
         try encoder.save(to: url, name: name ?? "torture-\(seed)-\(embeddingSize)")
         return try SequenceEncoding.Encoder.load(contentsOf: url)

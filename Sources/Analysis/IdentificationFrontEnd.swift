@@ -3,23 +3,45 @@ public import RetrieveCore
 import SpectralFeatures
 public import SequenceEncoding
 
-/// The identification front end: how a recording and a query are heard so that segment matching
-/// (`SegmentMatching` in SimilaritySearch) finds an excerpt despite a changed level, band limit or pitch.
+/// How a recording and a query are heard for identification, so that segment matching (`SegmentMatching` in
+/// SimilaritySearch) finds an excerpt despite a changed level, band limit or pitch.
 ///
-/// The index stores segment embeddings of `windows(_:configuration:)` (`retrieve index --segments`); a query is
-/// embedded the same way, as recorded and once per `pitchOffsets` entry, heard varispeed-shifted.
-public enum RobustFrontEnd {
+/// The index stores segment embeddings cut every half segment (`retrieve index --segments`); a query is embedded
+/// the same way, as recorded and once per `pitchOffsets` entry, heard varispeed-shifted. Which windows the model
+/// embeds depends on the model (`usesRobustWindows`): a model that level-normalises its input (format version 2
+/// on, every model `retrieve train` makes by default) embeds its own log-mel windows, as for pooling — on the test
+/// split 254 of 255 degraded excerpts found first with default-v7, against 249 through the robust windows (both
+/// with the pitch tries; 20 dB of noise: 36 of 37 against 31), which band-limit its input and feed it windows it
+/// was not trained on; an older model embeds `robustWindows`, which make its segments level- and band-invariant. `version(for:)` names the
+/// choice, and the index stores it beside each track's segments so that segments of the other kind are remade,
+/// never matched against a query's.
+public enum IdentificationFrontEnd {
+    /// Whether `configuration`'s model embeds `robustWindows` for identification rather than its own windows:
+    /// models without level normalisation (format version 1).
+    public static func usesRobustWindows(_ configuration: EncoderConfiguration) -> Bool {
+        configuration.levelRange == nil
+    }
+
+    /// The kind of identification segments `configuration`'s model makes, as the index records it per track:
+    /// 1 for `robustWindows` (every segment stored before the version was recorded), 2 for the model's own
+    /// windows.
+    public static func version(for configuration: EncoderConfiguration) -> Int {
+        usesRobustWindows(configuration) ? 1 : 2
+    }
+
     /// The pitch offsets, in semitones, at which identification also tries a query besides as recorded.
     ///
-    /// The model's segments are not pitch-invariant (a +1 semitone copy finds its source only 31 % of the time on
-    /// the test split), so a query is also heard varispeed-shifted by each offset: resampled so that pitch and
+    /// A model's segments need not be pitch-invariant (default-v1's found a +1 semitone copy only 31 % of the
+    /// time on the test split; default-v7's convolutional front end, pooling over mel bands, finds every one), so
+    /// a query is also heard varispeed-shifted by each offset: resampled so that pitch and
     /// tempo move together by 2^(s/12). Varispeed is the simplest shift, not the inverse of any particular pitch
     /// shifter: it undoes the pitch of a time-preserving shift and leaves its tempo off by the same factor
     /// (≤ 9 %), which segment matching tolerates. Half-semitone steps leave any shift within ±1.75 semitones at
     /// most a quarter tone from a try. On the corpus's test split, 10-s excerpts shifted by librosa's phase
-    /// vocoder are found first 30 of 30 times at +1 semitone and 23 of 30 at −0.75 (a quarter tone from the
-    /// nearest try), against 12 and 11 of 30 without the tries. The price: more chances for a wrong track, so
-    /// excerpts with 20 dB of white noise are found first less often (0.81 against 0.92, 6 per track).
+    /// vocoder were found first 30 of 30 times at +1 semitone and 23 of 30 at −0.75 against 12 and 11 of 30 without
+    /// the tries (default-v1, robust windows, 30 tracks), and 85 / 85 at both against 85 and 84 of 85 without
+    /// (default-v7, its own windows; `scripts/identify-pitch-check`). The price: more chances for a wrong track (default-v7: 36 of 37
+    /// excerpts with 20 dB of white noise found first with the tries, 37 of 37 without).
     public static let pitchOffsets: [Double] = [-0.5, 0.5, -1, 1, -1.5, 1.5]
 
     /// The rate to resample audio of `sampleRate` Hz to so that, read back at `sampleRate`, it sounds `semitones`
@@ -38,7 +60,7 @@ public enum RobustFrontEnd {
     /// model's band means over them. A −9 dB gain or a low-pass then leaves these windows (nearly) unchanged.
     /// It throws away what the high bands and the absolute level tell apart, and feeds the model inputs it was
     /// not trained on.
-    public static func windows(_ windows: [Matrix], configuration: EncoderConfiguration) -> [Matrix] {
+    public static func robustWindows(_ windows: [Matrix], configuration: EncoderConfiguration) -> [Matrix] {
         let features = configuration.features
         let bandMean = configuration.bandMean, bands = features.melBands
         let centres = features.melCentreFrequencies
