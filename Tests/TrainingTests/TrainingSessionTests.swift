@@ -111,15 +111,19 @@ import PipelineTestSupport
         #expect(whole.keptEpoch == 3)
         #expect(model.parameters.array(model.layout.count) == checkpoint.parameters.array(checkpoint.layout.count))
         #expect(!lines.contains { $0.hasPrefix("interrupted") })
-        // And the same weights, bit for bit, as a run that was never interrupted: the crops and batches drawn after
-        // the resume are those an uninterrupted run draws (the generators' states are in the report).
+        // And the same weights as a run that was never interrupted: the crops and batches drawn after the resume
+        // are those an uninterrupted run draws (the generators' states are in the report). Equal to within 1e-6,
+        // not bit for bit: OpenBLAS's kernels may sum in another order where a buffer lies at another alignment
+        // (a CI run saw 4 of 3 363 weights differ by 2e-8); the generators re-seeded by epochs done, as before
+        // they were kept, move them by 0.04.
         let straightOutput = folder.path("straight.safetensors")
         let straight = try TrainingSession(recipe: recipe, modelName: "toy", output: straightOutput,
                                            cacheDirectory: folder.path("cache").path) { _ in }
         _ = try straight.run(collection: collection)
         let uninterrupted = try SequenceEncoding.Encoder.load(contentsOf: straightOutput)
-        #expect(model.parameters.array(model.layout.count)
-            == uninterrupted.parameters.array(uninterrupted.layout.count))
+        let difference = Approx.maxAbsDifference(
+            model.parameters.array(model.layout.count), uninterrupted.parameters.array(uninterrupted.layout.count))
+        #expect(difference <= 1e-6, "resumed and uninterrupted weights differ by up to \(difference)")
 
         // A new run into the same path, interrupted: the finished model stays, byte for byte, and the note says so.
         let before = try Data(contentsOf: output)
