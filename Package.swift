@@ -243,7 +243,7 @@ let package = Package(
             dependencies: [
                 "Server", "Library", "VectorIndex", "RetrieveCore", "SimilaritySearch", "TestSupport",
                 "PipelineTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // The MPD protocol parser and the radio's decisions; and a real `mpd` (Debian) driven by `retrieve mpd`.
         .testTarget(

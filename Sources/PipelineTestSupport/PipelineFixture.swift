@@ -58,11 +58,16 @@ public final class PipelineFixture {
         return try TimbreAnalysis.referenceTensors(paths: paths, configuration: encoder.configuration.features)
     }
 
-    public static func makeEncoder(seed: UInt64, url: URL, name: String) throws -> SequenceEncoding.Encoder {
+    /// A random-weight model of the fixture's shape, saved at `url`; with `levelRange`, one that level-normalises
+    /// its input (and so identifies by its own windows, `IdentificationFrontEnd`).
+    public static func makeEncoder(
+        seed: UInt64, url: URL, name: String, levelRange: Float? = nil
+    ) throws -> SequenceEncoding.Encoder {
         let configuration = EncoderConfiguration(
             inputSize: 128, hiddenSize: 12, layers: 1, bidirectional: false, pooling: .mean, embeddingSize: 8,
             classNames: ["a", "b"], segmentFrames: 43, segmentHopFrames: 22,
-            bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128))
+            bandMean: [Float](repeating: -40, count: 128), bandStd: [Float](repeating: 20, count: 128),
+            levelRange: levelRange)
         let encoder = SequenceEncoding.Encoder(configuration: configuration, seed: seed)
         try encoder.save(to: url, name: name)
         return try SequenceEncoding.Encoder.load(contentsOf: url)

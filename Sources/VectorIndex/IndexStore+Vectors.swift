@@ -145,10 +145,14 @@ extension IndexStore {
     }
 
     static func segments(_ db: Database, track: TrackID, model: Int64, version: Int) throws -> [Embedding] {
-        let stored = try Int.fetchOne(
-            db, sql: "SELECT segment_version FROM embeddings WHERE track_id = ? AND model_id = ?",
-            arguments: [track.rawValue, model])
-        return stored == version ? try segments(db, track: track, model: model) : []
+        try Data.fetchAll(
+            db,
+            sql: """
+                SELECT s.vector FROM segment_embeddings s
+                JOIN embeddings e ON e.track_id = s.track_id AND e.model_id = s.model_id
+                WHERE s.track_id = ? AND s.model_id = ? AND e.segment_version = ? ORDER BY s.idx
+                """, arguments: [track.rawValue, model, version]
+        ).map { Embedding(unchecked: VectorCodec.decode($0)) }
     }
 
     /// The stored per-segment embeddings of `track` by `model`, in segment order (empty if none were kept).

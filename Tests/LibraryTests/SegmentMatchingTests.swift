@@ -285,11 +285,8 @@ import PipelineTestSupport
     /// `index --segments` remakes them.
     @Test func segmentsOfAnEarlierFrontEndAreRemadeNotMatched() throws {
         let f = try PipelineFixture(tracks: 6)
-        var configuration = f.encoder.configuration
-        configuration.levelRange = 80
         let levelURL = f.folder.path("level.safetensors")
-        try SequenceEncoding.Encoder(configuration: configuration, seed: 8).save(to: levelURL, name: "level")
-        let encoder = try SequenceEncoding.Encoder.load(contentsOf: levelURL)
+        let encoder = try PipelineFixture.makeEncoder(seed: 8, url: levelURL, name: "level", levelRange: 80)
         let analyser = try EncoderAnalyser(encoder: encoder)
         #expect(analyser.segmentVersion == 2 && IdentificationFrontEnd.version(for: f.encoder.configuration) == 1)
         let first = try f.indexer(modelURL: levelURL, keepSegments: true).run(roots: [f.music.path])

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PipelineTestSupport
 import Testing
 import TestSupport
@@ -91,5 +92,44 @@ import TestSupport
             "POST", "/api/similar/audio?identify=true", body: Data("x".utf8), contentType: "audio/flac")
         #expect(answer.status == 409 && answer.errorField == "identify", "\(answer.text)")
         #expect(answer.errorMessage.contains("retrieve index --segments"))
+    }
+
+    /// Segments an earlier build made for a level-normalising model (robust windows, kind 1) are not matched
+    /// against an upload's: 409 naming the command that remakes them, as the CLI says; after it, answers.
+    @Test func segmentsOfAnEarlierFrontEndAreRefusedUntilRemade() async throws {
+        let fixture = try PipelineFixture(tracks: 4)
+        let model = fixture.folder.path("level.safetensors")
+        _ = try PipelineFixture.makeEncoder(seed: 9, url: model, name: "level", levelRange: 80)
+        func index() throws {
+            let run = try runRetrieve(
+                ["index", fixture.music.path, "--db", fixture.databasePath, "--model", model.path, "--segments"],
+                in: fixture.folder.url)
+            try #require(run.exit.status == 0, "\(run.stderr)")
+        }
+        try index()
+        let queue = try DatabaseQueue(path: fixture.databasePath)
+        try await queue.write { try $0.execute(sql: "UPDATE embeddings SET segment_version = 1") }
+        try queue.close()
+        let clip = try fixture.writeTrack(index: 2, in: "clip")
+        let cli = try runRetrieve(
+            ["similar", clip.path, "--identify", "--db", fixture.databasePath, "--model", model.path],
+            in: fixture.folder.url)
+        #expect(cli.exit.status != 0 && cli.stderr.contains("earlier identification front end"), "\(cli.stderr)")
+        #expect(cli.stderr.contains("retrieve index --segments"))
+        do {
+            let server = try await ServerProcess.start(fixture, model: model)
+            defer { server.stop() }
+            let answer = try await server.request(
+                "POST", "/api/similar/audio?identify=true", body: try Data(contentsOf: clip), contentType: "audio/wav")
+            #expect(answer.status == 409 && answer.errorField == "identify", "\(answer.text)")
+            #expect(answer.errorMessage.contains("earlier identification front end"), "\(answer.text)")
+            #expect(answer.errorMessage.contains("retrieve index --segments"))
+        }
+        try index()
+        let server = try await ServerProcess.start(fixture, model: model)
+        defer { server.stop() }
+        let answer = try await server.request(
+            "POST", "/api/similar/audio?identify=true&k=1", body: try Data(contentsOf: clip), contentType: "audio/wav")
+        #expect(answer.status == 200 && Self.ids(answer).count == 1, "\(answer.text)")
     }
 }
