@@ -170,15 +170,15 @@ final class UploadAnalyser: @unchecked Sendable {
             "retrieve-upload-\(UUID().uuidString)")
         return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
-                defer { try? FileManager.default.removeItem(at: folder) }
-                do {
+                // The folder goes before the answer does, so nothing of the upload outlives its request.
+                let result = Result<T, any Error> {
+                    defer { try? FileManager.default.removeItem(at: folder) }
                     let file = folder.appendingPathComponent("clip.\(ext)")
                     try Self.store(audio, at: file)
                     let analysis = try analyse(file, request, in: folder)
-                    continuation.resume(returning: try work(analysis, file.path))
-                } catch {
-                    continuation.resume(throwing: error)
+                    return try work(analysis, file.path)
                 }
+                continuation.resume(with: result)
             }
         }
     }
