@@ -117,7 +117,8 @@ final class LabelledFixture {
     /// re-ranked by shared neighbours — the row's scores are those of the index's own answers (`QueryEngine`) for
     /// every track of the same tracks indexed.
     @Test func theHybridOfAModelWithAReferenceSetIsTheIndexs() throws {
-        let f = try PipelineFixture(tracks: 10, timbre: true)
+        // More candidates than `SharedNeighbours.neighbours`, or the re-ranking leaves them as they are.
+        let f = try PipelineFixture(tracks: SharedNeighbours.neighbours + 4, timbre: true)
         _ = try f.indexer().run(roots: [f.music.path])
         let engine = try QueryEngine(store: try f.store(), model: f.encoder.version, databasePath: f.databasePath)
         let tracks = try FileManager.default.contentsOfDirectory(atPath: f.music.path).sorted().enumerated().map {

@@ -50,7 +50,8 @@ import VectorIndex
     /// those. With `neighbourWeight` 0 the hybrid alone.
     @Test(arguments: [TimbreSimilarity.hybridWeight, 0.9])
     func smallCollectionsRankByTheEvaluatedHybrid(weight: Double) throws {
-        let (f, engine) = try indexed()
+        // More candidates than `SharedNeighbours.neighbours`, or the re-ranking leaves them as they are.
+        let (f, engine) = try indexed(SharedNeighbours.neighbours + 4)
         engine.timbreWeight = weight
         let profiles = try profiles(f, engine)
         let n = engine.count
@@ -73,7 +74,7 @@ import VectorIndex
             let score = Dictionary(uniqueKeysWithValues: zip(others, adjusted))
             let expected = others.sorted { score[$0]! > score[$1]! }
             let results = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
-            #expect(results.map(\.track.id) == expected.map { engine.tracks[$0].id })
+            #expect(results.map(\.track.id) == expected.prefix(7).map { engine.tracks[$0].id })
             for r in results {
                 #expect(abs(Double(r.score) - score[engine.row(of: r.track.id!)!]!) < 1e-5)
             }
@@ -81,8 +82,8 @@ import VectorIndex
             engine.neighbourWeight = 0
             let plain = engine.similar(to: [engine.embedding(row: seed)], seedRows: [seed], k: 7)
             engine.neighbourWeight = SharedNeighbours.weight
-            #expect(plain.map(\.track.id) == byHybrid.map { engine.tracks[$0].id })
-            movedByNeighbours = movedByNeighbours || byHybrid != expected
+            #expect(plain.map(\.track.id) == byHybrid.prefix(7).map { engine.tracks[$0].id })
+            movedByNeighbours = movedByNeighbours || byHybrid.prefix(7) != expected.prefix(7)
             differsFromCosine = differsFromCosine || others.sorted { cosines[$0] > cosines[$1] } != byHybrid
         }
         // Each step changes the order somewhere, or the test could not tell them apart.
