@@ -43,7 +43,7 @@ import Training
         #expect(c.k == 5 && c.excludeSameArtist && !c.excludeSameAlbum && c.dedupe)
         #expect(c.under == ["/music/jazz"])
         #expect(c.outputFormat == .json)
-        #expect(c.ranking.timbreWeight == 0.4 && c.ranking.neighbourWeight == 0.3)
+        #expect(c.ranking.timbreWeight == 0.4 && c.ranking.neighbourWeight == 0.6)
         let weighted = try #require(
             try Retrieve.parseAsRoot(["similar", "q.wav", "--timbre-weight", "0", "--neighbour-weight", "0"])
                 as? SimilarCommand)
