@@ -26,8 +26,13 @@ public enum IdentificationFrontEnd {
     /// 1 for `robustWindows` (every segment stored before the version was recorded), 2 for the model's own
     /// windows.
     public static func version(for configuration: EncoderConfiguration) -> Int {
-        usesRobustWindows(configuration) ? 1 : 2
+        usesRobustWindows(configuration) ? robustWindowsVersion : ownWindowsVersion
     }
+
+    /// The kind of segments of `robustWindows`: every segment an index held before kinds were recorded.
+    public static let robustWindowsVersion = 1
+    /// The kind of segments of the model's own windows.
+    public static let ownWindowsVersion = 2
 
     /// The pitch offsets, in semitones, at which identification also tries a query besides as recorded.
     ///

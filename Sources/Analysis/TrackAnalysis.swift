@@ -22,7 +22,7 @@ public struct TrackAnalysis: Sendable {
 
     public init(
         info: AudioFileInfo, embedding: Embedding, segmentCount: Int, segments: [Embedding] = [],
-        segmentVersion: Int = 1, timbre: TimbreProfile? = nil
+        segmentVersion: Int = IdentificationFrontEnd.robustWindowsVersion, timbre: TimbreProfile? = nil
     ) {
         self.info = info
         self.embedding = embedding
@@ -56,7 +56,7 @@ public protocol TrackAnalysing: AnyObject {
 
 extension TrackAnalysing {
     public var keepsSegments: Bool { false }
-    public var segmentVersion: Int { 1 }
+    public var segmentVersion: Int { IdentificationFrontEnd.robustWindowsVersion }
     public var modelConfigurationJSON: String { "{}" }
     public var makesTimbre: Bool { false }
 }

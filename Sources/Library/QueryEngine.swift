@@ -168,9 +168,7 @@ public final class QueryEngine {
     public func identify(
         variants: [[Embedding]], segmentVersion: Int, k: Int, excluding: Set<Int> = []
     ) throws -> [SimilarTrack] {
-        let kinds = segmentVersions
-        guard !kinds.isEmpty else { throw LibraryError.noSegments(database: databasePath) }
-        guard kinds.contains(segmentVersion) else { throw LibraryError.staleSegments(database: databasePath) }
+        try requireSegments(of: segmentVersion)
         let references = try segmentCache.withLock { cache in
             if cache?.version != segmentVersion {
                 cache = (
@@ -363,6 +361,15 @@ public final class QueryEngine {
             if kept == nil { kept = (try? modelID.map { try view.segmentVersions(model: $0) }) ?? [] }
             return kept!
         }
+    }
+
+    /// Checks that `identify` can answer a query whose segments are of kind `segmentVersion`.
+    /// - Throws: `LibraryError.noSegments` when no track has stored segments, `.staleSegments` when none has
+    ///   segments of that kind.
+    public func requireSegments(of segmentVersion: Int) throws {
+        let kinds = segmentVersions
+        guard !kinds.isEmpty else { throw LibraryError.noSegments(database: databasePath) }
+        guard kinds.contains(segmentVersion) else { throw LibraryError.staleSegments(database: databasePath) }
     }
 
     /// What identifies the recording at `row`: its record, its embedding, and its segments where the index keeps

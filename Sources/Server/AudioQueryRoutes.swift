@@ -28,16 +28,16 @@ extension APIRoutes {
                 throw APIError.invalid(
                     field, "identify ranks every indexed track by its recording; it does not combine with \(field)")
             }
-            // Before the upload is analysed (seconds): an index without segments cannot answer at all.
-            let kinds = snapshot.engine.segmentVersions
-            guard !kinds.isEmpty else {
+            // Before the upload is analysed (seconds): an index without segments of this build's kind cannot answer.
+            do {
+                try snapshot.engine.requireSegments(of: analyser.segmentVersion)
+            } catch LibraryError.noSegments {
                 throw APIError(
                     .conflict, field: "identify",
                     "identify matches segment embeddings, which the index \(state.databaseName) does not keep for "
                         + "this model; run `retrieve index --segments DIR` on the collection (same --db) and the "
                         + "server picks them up, or leave out identify for tracks that sound alike")
-            }
-            guard kinds.contains(analyser.segmentVersion) else {
+            } catch LibraryError.staleSegments {
                 throw APIError(
                     .conflict, field: "identify",
                     "the index \(state.databaseName) keeps segment embeddings for this model made by an earlier "

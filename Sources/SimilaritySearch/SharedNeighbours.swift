@@ -95,12 +95,13 @@ public enum SharedNeighbours {
         let half = reciprocal(halfSize, nearestTable(halfSize))
         var vectors = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for i in 0..<n {
-            var set = Set(full[i])
             let inside = Set(full[i])
+            var set = inside
             for c in full[i] where Double(half[c].filter(inside.contains).count) > 2.0 / 3.0 * Double(half[c].count) {
                 set.formUnion(half[c])
             }
-            let weights = set.map { ($0, exp(-4 * scaled[i][$0])) }
+            // In index order: a Set's own order changes from run to run, and with it the sum's last bits.
+            let weights = set.sorted().map { ($0, exp(-4 * scaled[i][$0])) }
             let total = weights.reduce(0) { $0 + $1.1 }
             for (j, w) in weights { vectors[i][j] = w / total }
         }
